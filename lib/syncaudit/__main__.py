@@ -1,0 +1,3 @@
+from syncaudit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""The ``syncaudit`` command line.
+
+Arguments for every command are declared here, in one place; each command's
+work lives in the module that owns it and is imported lazily, so ``--help``
+stays fast and a command that is not built yet says so (exit 70) instead of
+pretending to work. Errors print one message, no traceback (set
+SYNCAUDIT_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+import syncaudit.offline  # noqa: F401  (switches analytics off before anything imports GE)
+from syncaudit import __version__
+from syncaudit.errors import NotBuiltError, SyncAuditError
+from syncaudit.redact import install_log_redaction, redact
+
+# command -> "module:function"; the function takes the parsed argparse.Namespace and returns an exit code.
+HANDLERS: dict[str, str] = {
+    "demo": "syncaudit.report.demo:cli_demo",
+    "pull": "syncaudit.pull:cli_pull",
+    "audit": "syncaudit.report.batch:cli_audit",
+    "findings": "syncaudit.audit.run:cli_findings",
+    "quality": "syncaudit.quality.cli:cli_quality",
+    "plan": "syncaudit.changes.plan:cli_plan",
+    "apply": "syncaudit.changes.apply:cli_apply",
+    "rollback": "syncaudit.changes.rollback:cli_rollback",
+    "verify": "syncaudit.changes.verify:cli_verify",
+    "sandbox generate": "syncaudit.sandbox.generator:cli_generate",
+    "sandbox serve": "syncaudit.sandbox.server:cli_serve",
+}
+
+
+def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--config", required=required, metavar="FILE", help="the org pair's YAML config (e.g. config/demo.yaml)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncaudit",
+        description="Audit and fix the drift between Salesforce and Intercom.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="sandbox + full audit + dry-run fix-up plan; prints the report path")
+    p.add_argument(
+        "--size", type=int, default=20_000, help="people per system in the generated sandbox (default 20000)"
+    )
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", metavar="DIR", default=None, help="report folder (default reports/demo-<date>)")
+
+    p = sub.add_parser("pull", help="pull both systems into a snapshot (incremental by default); prints its path")
+    _add_config(p)
+    p.add_argument("--full", action="store_true", help="ignore bookmarks and pull everything")
+    p.add_argument("--objects", nargs="*", metavar="OBJ", help="limit to these streams (e.g. Contact contacts)")
+
+    p = sub.add_parser("audit", help="the monthly papermill batch run; writes reports/<period>/")
+    _add_config(p)
+    p.add_argument("--period", metavar="YYYY-MM", help="report period (default: this month)")
+    p.add_argument("--out", metavar="DIR", help="report folder (default reports/<period>)")
+    p.add_argument("--snapshot", metavar="ID", help="audit this snapshot instead of pulling a new one")
+
+    p = sub.add_parser("findings", help="run the audit analyses on a snapshot and write findings.jsonl")
+    _add_config(p)
+    p.add_argument("--snapshot", metavar="ID", help="snapshot id or path (default: the latest complete one)")
+    p.add_argument("--out", metavar="DIR")
+
+    p = sub.add_parser("quality", help="Great Expectations suites: run them, or regenerate their generated part")
+    qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
+    q = qsub.add_parser("run", help="run every suite on a snapshot")
+    _add_config(q)
+    q.add_argument("--snapshot", metavar="ID")
+    q.add_argument("--out", metavar="DIR")
+    q = qsub.add_parser("regenerate", help="rewrite the generated expectations; hand-written ones are kept")
+    _add_config(q)
+    q.add_argument("--snapshot", metavar="ID")
+
+    p = sub.add_parser("plan", help="write a change plan from a snapshot's findings; prints its path and hash")
+    _add_config(p)
+    p.add_argument("--snapshot", metavar="ID")
+    p.add_argument("--fixes", nargs="*", metavar="FIX", help="only these fix policies")
+
+    p = sub.add_parser("apply", help="apply a confirmed plan with guards (dry-run unless --execute)")
+    _add_config(p)
+    p.add_argument("--plan", required=True, metavar="PATH")
+    p.add_argument("--confirm", required=True, metavar="HASH", help="the plan's hash, as `plan` printed it")
+    p.add_argument("--execute", action="store_true", help="really write (default is a dry run)")
+
+    p = sub.add_parser("verify", help="re-read every record a run touched and compare with the plan")
+    _add_config(p)
+    p.add_argument("--run", required=True, metavar="RUN")
+
+    p = sub.add_parser("rollback", help="restore the before-images of an applied run")
+    _add_config(p)
+    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--confirm", metavar="HASH", help="the rollback plan's hash (printed by a first call without it)")
+    p.add_argument("--execute", action="store_true")
+
+    p = sub.add_parser("sandbox", help="the built-in HTTPS emulators of Salesforce and Intercom")
+    ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION")
+    g = ssub.add_parser("generate", help="write a synthetic org pair (load folder + truth.json)")
+    g.add_argument("--size", type=int, default=20_000, help="people per system")
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--out", required=True, metavar="DIR")
+    s = ssub.add_parser("serve", help="start the emulators; writes <state-dir>/sandbox.json and prints it")
+    src = s.add_mutually_exclusive_group()
+    src.add_argument("--size", type=int, help="generate this many people per system at start")
+    src.add_argument("--load", metavar="DIR", help="load a folder written by `sandbox generate`")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--state-dir", default=None, metavar="DIR", help="default: $SYNCAUDIT_SANDBOX_DIR or .sandbox/")
+    s.add_argument("--faults", default="none", metavar="PROFILE", help="none, flaky or chaos")
+    s.add_argument("--fault-seed", type=int, default=0)
+    s.add_argument("--latency-ms", type=float, default=0.0)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--salesforce-port", type=int, default=0)
+    s.add_argument("--intercom-port", type=int, default=0)
+    return parser
+
+
+def _resolve(command: str) -> Callable[[argparse.Namespace], int]:
+    target = HANDLERS[command]
+    module_name, func_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
+            raise NotBuiltError(f"`syncaudit {command}` is not built yet", hint="see the open issues") from None
+        raise
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise NotBuiltError(f"`syncaudit {command}` is not built yet", hint="see the open issues")
+    return func
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    command = args.command
+    for nested in ("sandbox_command", "quality_command"):
+        if hasattr(args, nested):
+            if getattr(args, nested) is None:
+                parser.parse_args([command, "--help"])
+            command = f"{command} {getattr(args, nested)}" if command == "sandbox" else command
+    install_log_redaction()
+    try:
+        if getattr(args, "config", None):
+            # Validated once, at start-up, before any work; handlers get the result as args.cfg.
+            from syncaudit.config import load_config, load_dotenv_file
+
+            load_dotenv_file()
+            args.cfg = load_config(args.config)
+        return int(_resolve(command)(args) or 0)
+    except SyncAuditError as exc:
+        print(f"syncaudit: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("syncaudit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if os.environ.get("SYNCAUDIT_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"syncaudit: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
+            "  This is a bug in syncaudit. Re-run with SYNCAUDIT_DEBUG=1 for details and report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,440 @@
+"""Configuration: one YAML file per org pair, validated once at start-up.
+
+Resolution order (as dlt does it): environment variables, then a git-ignored
+``.env`` beside the config or in the working directory, then the file, then
+defaults. Secrets never live in the file: the file names the environment
+variable that holds each secret (``token_env: INTERCOM_TOKEN``), and
+:func:`resolve_secret` reads it when a client is built. A value that looks like
+a pasted secret is refused at load, with the fix in the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from syncaudit.errors import ConfigError, SecretError
+from syncaudit.redact import register_secret
+
+# Keys whose value would be a secret. They are refused inline; ``<key>_env`` is the way.
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "access_token",
+        "password",
+        "client_secret",
+        "security_token",
+        "private_key",
+        "session_id",
+        "refresh_token",
+        "api_key",
+        "secret",
+    }
+)
+
+# Shapes of real credentials, so a secret pasted under an innocent key is caught too.
+_SECRET_VALUE_PATTERNS = (
+    re.compile(r"^00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}$"),  # Salesforce session id
+    re.compile(r"^dG9rO[A-Za-z0-9+/=]{20,}$"),  # Intercom access token (base64 "tok:")
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"^(sk|rk)_(live|test)_[A-Za-z0-9]{16,}$"),
+)
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def looks_like_secret(value: str) -> bool:
+    return any(p.search(value) for p in _SECRET_VALUE_PATTERNS)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+EnvName = Annotated[str, Field(pattern=ENV_NAME.pattern, description="name of an environment variable")]
+
+
+# ---------------------------------------------------------------- connections
+
+
+class SalesforceAuth(_Model):
+    """How to obtain a Salesforce session. Secrets are named by environment variable."""
+
+    method: Literal["client_credentials", "password", "refresh_token", "jwt", "session"] = "client_credentials"
+    token_url: str | None = Field(
+        None, description="OAuth token endpoint; defaults to <login_url>/services/oauth2/token"
+    )
+    login_url: str = "https://login.salesforce.com"
+    client_id: str | None = None  # a consumer key is not a secret
+    client_id_env: EnvName | None = None
+    client_secret_env: EnvName | None = None
+    username: str | None = None
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    security_token_env: EnvName | None = None
+    refresh_token_env: EnvName | None = None
+    private_key_env: EnvName | None = Field(None, description="env var holding the PEM key (or a path to it) for JWT")
+    session_id_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> SalesforceAuth:
+        required = {
+            "client_credentials": ["client_secret_env"],
+            "password": ["password_env"],
+            "refresh_token": ["refresh_token_env"],
+            "jwt": ["private_key_env"],
+            "session": ["session_id_env"],
+        }[self.method]
+        missing = [k for k in required if getattr(self, k) is None]
+        if self.method in {"client_credentials", "password", "refresh_token", "jwt"}:
+            if self.client_id is None and self.client_id_env is None:
+                missing.append("client_id (or client_id_env)")
+        if self.method in {"password", "jwt"} and self.username is None and self.username_env is None:
+            missing.append("username (or username_env)")
+        if missing:
+            raise ValueError(f"auth method '{self.method}' needs {', '.join(missing)}")
+        return self
+
+
+class SalesforceConfig(_Model):
+    instance_url: str | None = Field(
+        None, description="https://yourorg.my.salesforce.com; required but for method session with sandbox"
+    )
+    api_version: str = Field("59.0", pattern=r"^\d{2}\.0$")
+    auth: SalesforceAuth = SalesforceAuth(method="session", session_id_env="SF_SESSION_ID")
+    ca_cert: str | None = Field(None, description="extra CA bundle to trust (the sandbox's); verification stays on")
+    timeout_s: float = Field(60.0, gt=0, le=600)
+    production: bool = Field(False, description="true for a production org: writes then need apply.allow_production")
+
+    @field_validator("instance_url")
+    @classmethod
+    def _https(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("https://"):
+            raise ValueError("must start with https:// (TLS is always on)")
+        return v.rstrip("/") if v else v
+
+
+class IntercomConfig(_Model):
+    base_url: str = "https://api.intercom.io"
+    token_env: EnvName = "INTERCOM_TOKEN"
+    api_version: str = Field("2.11", pattern=r"^2\.(1[1-6])$")
+    ca_cert: str | None = None
+    timeout_s: float = Field(60.0, gt=0, le=600)
+    production: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError("must start with https:// (TLS is always on)")
+        return v.rstrip("/")
+
+
+class SandboxConnection(_Model):
+    """Take every connection fact from a running sandbox's sandbox.json."""
+
+    state_dir_env: EnvName = "SYNCAUDIT_SANDBOX_DIR"
+    default_state_dir: str = ".sandbox"
+
+    def state_dir(self) -> Path:
+        return Path(os.environ.get(self.state_dir_env) or self.default_state_dir)
+
+
+# ---------------------------------------------------------------- mapping spec
+
+Direction = Literal["salesforce_to_intercom", "intercom_to_salesforce", "both", "display_only"]
+System = Literal["salesforce", "intercom"]
+
+
+class PicklistMap(_Model):
+    picklist: dict[str, str] = Field(description="Intercom value -> Salesforce value")
+
+
+Normalizer = Annotated[
+    Literal["email", "phone_e164", "trim", "lower", "upper", "whitespace", "domain", "none"] | PicklistMap,
+    Field(description="a named normalizer or {picklist: {...}}"),
+]
+
+
+class PeopleIdentity(_Model):
+    salesforce_key: str = Field("Product_User_Id__c", description="Contact/Lead field holding the product user id")
+    intercom_key: Literal["external_id", "email", "id"] = "external_id"
+    fallback: list[Literal["email"]] = ["email"]
+
+
+class CompanyIdentity(_Model):
+    salesforce_key: str = "AccountNumber"
+    intercom_key: str = "company_id"
+
+
+class Identity(_Model):
+    people: PeopleIdentity = PeopleIdentity()
+    companies: CompanyIdentity = CompanyIdentity()
+
+
+class ObjectPair(_Model):
+    salesforce: Literal["Contact", "Lead", "Account"]
+    intercom: Literal["contact", "company"]
+    role: Literal["user", "lead"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectPair:
+        if self.salesforce == "Account" and self.intercom != "company":
+            raise ValueError("Account pairs with the Intercom company")
+        if self.salesforce in {"Contact", "Lead"} and self.intercom != "contact":
+            raise ValueError(f"{self.salesforce} pairs with the Intercom contact")
+        return self
+
+
+class ConversationLogging(_Model):
+    log_as: Literal["Task", "Case"] = "Task"
+    automatic_case_creation: bool = False
+    conversation_id_field: str = Field(
+        "Description", description="Task/Case field that carries the conversation id or URL"
+    )
+    only_closed: bool = True
+
+
+class FieldMapping(_Model):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    salesforce: str
+    intercom: str
+    objects: list[Literal["Contact", "Lead", "Account"]]
+    direction: Direction
+    owner: System
+    normalize: list[Normalizer] = []
+
+    @model_validator(mode="after")
+    def _owner_fits_direction(self) -> FieldMapping:
+        if self.direction == "salesforce_to_intercom" and self.owner != "salesforce":
+            raise ValueError("direction salesforce_to_intercom means salesforce owns the field (set owner: salesforce)")
+        if self.direction == "intercom_to_salesforce" and self.owner != "intercom":
+            raise ValueError("direction intercom_to_salesforce means intercom owns the field (set owner: intercom)")
+        companies = "Account" in self.objects
+        people = bool({"Contact", "Lead"} & set(self.objects))
+        if companies and people:
+            raise ValueError("a field maps either people (Contact/Lead) or companies (Account), not both")
+        return self
+
+
+class SyncTiming(_Model):
+    intercom_to_salesforce_s: int = Field(60, ge=0, description="Intercom -> Salesforce is immediate; allow this lag")
+    salesforce_to_intercom_s: int = Field(300, ge=0, description="Salesforce -> Intercom is polled every 5 minutes")
+
+
+class Mapping(_Model):
+    identity: Identity = Identity()
+    objects: list[ObjectPair] = [
+        ObjectPair(salesforce="Contact", intercom="contact", role="user"),
+        ObjectPair(salesforce="Lead", intercom="contact", role="lead"),
+        ObjectPair(salesforce="Account", intercom="company"),
+    ]
+    conversations: ConversationLogging = ConversationLogging()
+    fields: list[FieldMapping] = []
+    sync_timing: SyncTiming = SyncTiming()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Mapping:
+        seen: set[str] = set()
+        for f in self.fields:
+            if f.name in seen:
+                raise ValueError(f"field mapping name '{f.name}' is used twice; names must be unique")
+            seen.add(f.name)
+        return self
+
+
+# ---------------------------------------------------------------- runs, gates, reports
+
+
+class PullOptions(_Model):
+    bulk_threshold: int = Field(50_000, ge=0, description="objects with more rows than this use Bulk API 2.0")
+    quota_max_share: float = Field(0.8, gt=0, le=1, description="stop before this share of the daily API allocation")
+    fields: Literal["mapped", "all"] = "mapped"
+    intercom_partitions: int = Field(4, ge=1, le=32)
+    lookback_s: int = Field(86_400, ge=0)
+
+
+class ApplyOptions(_Model):
+    max_changes: int = Field(10_000, ge=0)
+    allow_production: bool = False
+    quota_max_share: float = Field(0.8, gt=0, le=1)
+    bulk_threshold: int = Field(200, ge=1, description="Salesforce batches above this go through Bulk API 2.0")
+
+
+class Gates(_Model):
+    max_findings: dict[str, int] = Field({}, description="kind -> the most findings tolerated")
+    min_quality_pass_rate: float | None = Field(None, ge=0, le=1)
+    fail_on_critical_expectations: bool = True
+
+
+class ReportOptions(_Model):
+    out_dir: str = "reports"
+    mask_personal_data: bool = True
+    sample_rows: int = Field(20, ge=0, le=1000)
+
+
+class Config(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    sandbox: SandboxConnection | None = None
+    salesforce: SalesforceConfig | None = None
+    intercom: IntercomConfig | None = None
+    data_dir: str = Field("data", description="where snapshots, plans and the journal live")
+    mapping: Mapping = Mapping()
+    pull: PullOptions = PullOptions()
+    apply: ApplyOptions = ApplyOptions()
+    gates: Gates = Gates()
+    report: ReportOptions = ReportOptions()
+
+    # Set by load_config; not part of the file.
+    source_path: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _connections(self) -> Config:
+        if self.sandbox is None and (self.salesforce is None or self.intercom is None):
+            raise ValueError(
+                "give both 'salesforce' and 'intercom' connection sections, or 'sandbox: {}' for the sandbox"
+            )
+        if self.sandbox is None and self.salesforce and self.salesforce.instance_url is None:
+            raise ValueError("salesforce.instance_url is required outside the sandbox")
+        return self
+
+    def config_hash(self) -> str:
+        """A stable hash of the effective configuration (no secrets are in it by construction)."""
+        body = json.dumps(self.model_dump(mode="json", exclude={"source_path"}), sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def resolve_path(self, p: str) -> Path:
+        """Paths in the config are relative to the working directory (where make/cron runs)."""
+        return Path(p).expanduser()
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _walk_for_secrets(node: Any, path: str, file: str) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            kp = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and k.lower() in SECRET_KEYS and v is not None:
+                raise SecretError(
+                    "a secret is written into the config file",
+                    file=file,
+                    key=kp,
+                    hint=f"remove it, put it in an environment variable (or the git-ignored .env), "
+                    f"and name that variable with '{k}_env: MY_VARIABLE'",
+                )
+            _walk_for_secrets(v, kp, file)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _walk_for_secrets(v, f"{path}[{i}]", file)
+    elif isinstance(node, str) and looks_like_secret(node):
+        raise SecretError(
+            "this value looks like a credential",
+            file=file,
+            key=path,
+            hint="move it to an environment variable and reference it with a '*_env' key",
+        )
+
+
+def _format_validation(err: ValidationError, file: str) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see config/example.yaml for every key)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif e["type"].startswith("literal_error"):
+            msg = f"{msg}; got {e.get('input')!r}"
+        lines.append(f"  - {loc or '(top level)'}: {msg}")
+    body = "\n".join(lines)
+    n = len(lines)
+    return ConfigError(
+        f"{n} problem{'s' if n != 1 else ''} in the configuration:\n{body}",
+        file=file,
+        hint="edit the keys named above; config/example.yaml documents every key",
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, check and return the configuration. Raises ConfigError with one clear message."""
+    p = Path(path)
+    file = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "file not found", file=file, hint="pass --config with the path of a YAML config, e.g. config/demo.yaml"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a file", file=file, hint="pass the YAML file itself") from None
+    except PermissionError:
+        raise ConfigError(
+            "cannot be read (permission denied)", file=file, hint="check the file's permissions"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", file=file, hint="save the config as UTF-8 YAML") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            f"invalid YAML{where}: {problem}", file=file, hint="fix the YAML syntax (indentation, colons, quotes)"
+        ) from None
+    if raw is None:
+        raise ConfigError("the file is empty", file=file, hint="start from config/example.yaml")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"the top level must be a mapping of keys, not a {type(raw).__name__}",
+            file=file,
+            hint="start from config/example.yaml",
+        )
+    _walk_for_secrets(raw, "", file)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise _format_validation(exc, file) from None
+    return cfg.model_copy(update={"source_path": file})
+
+
+def load_dotenv_file(directory: Path | None = None) -> None:
+    """Load a git-ignored .env into the environment without overriding what is already set."""
+    from dotenv import dotenv_values
+
+    candidates = [Path(".env")]
+    if directory is not None:
+        candidates.insert(0, directory / ".env")
+    for c in candidates:
+        if c.is_file():
+            for k, v in dotenv_values(c).items():
+                if v is not None and k not in os.environ:
+                    os.environ[k] = v
+
+
+def resolve_secret(env_name: str, *, purpose: str) -> str:
+    """Read a secret from the environment. The message names the variable, never a value."""
+    value = os.environ.get(env_name)
+    if not value:
+        raise SecretError(
+            f"the environment variable {env_name} ({purpose}) is not set",
+            hint=f"export {env_name}=... or add it to the git-ignored .env file",
+        )
+    register_secret(value)
+    return value
