@@ -122,6 +122,9 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
     def dispatch(self, request: Request) -> Response:
         environ = request.environ
         environ.setdefault("syncaudit.records", 0)
+        # Read every body up front so that the connection can be kept alive (see devserver.py).
+        request.get_data(cache=True)
+        environ["syncaudit.body_drained"] = True
         version = "59.0"
         limit_header = False
         try:

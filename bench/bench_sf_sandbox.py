@@ -1,0 +1,152 @@
+"""Benchmark of the Salesforce sandbox: load, Bulk API 2.0 query, REST query paging, single-record reads.
+
+    .venv/bin/python bench/bench_sf_sandbox.py [--size 1000000] [--reads 500]
+
+Writes a synthetic load folder of N Contacts (and N/10 Accounts), loads it, serves it over HTTPS on port 0
+and drives it with unmodified simple-salesforce. Targets (issue 3, 1,000,000 Contacts on 2 cores): Bulk 2.0
+query of all Contacts <= 60 s, REST paging (2000 a page) <= 180 s, single-record GET median < 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from simple_salesforce import Salesforce
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+from syncaudit.sandbox.salesforce import SalesforceService  # noqa: E402
+from syncaudit.sandbox.salesforce.devserver import serve_https  # noqa: E402
+from syncaudit.sandbox.salesforce.ids import make_id  # noqa: E402
+
+FIELDS = (
+    "Id, FirstName, LastName, Email, Phone, AccountId, Product_User_Id__c, Plan_Type__c, CreatedDate, SystemModstamp"
+)
+PLANS = ["Free", "Starter", "Pro", "Enterprise", ""]
+
+
+def write_load(root: Path, n: int) -> None:
+    sf = root / "salesforce"
+    sf.mkdir(parents=True)
+    (sf / "schema.json").write_text(
+        '{"Contact": [{"name": "Product_User_Id__c", "type": "string", "length": 64, "externalId": true, '
+        '"unique": true}, {"name": "Plan_Type__c", "type": "picklist", "restrictedPicklist": true, '
+        '"picklistValues": ["Free", "Starter", "Pro", "Enterprise"]}]}'
+    )
+    n_acc = max(1, n // 10)
+    with (sf / "Account.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Id", "Name", "AccountNumber"])
+        w.writerows([make_id("001", i + 1), f"Company {i}", f"ACC-{i:07d}"] for i in range(n_acc))
+    with (sf / "Contact.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "Id",
+                "FirstName",
+                "LastName",
+                "Email",
+                "Phone",
+                "AccountId",
+                "Product_User_Id__c",
+                "Plan_Type__c",
+                "CreatedDate",
+                "LastModifiedDate",
+            ]
+        )
+        for i in range(n):
+            w.writerow(
+                [
+                    make_id("003", i + 1),
+                    f"First{i}",
+                    f"Last{i}",
+                    f"user{i}@example.com",
+                    f"+1555{i:07d}",
+                    make_id("001", i % n_acc + 1),
+                    f"u-{i}",
+                    PLANS[i % 5],
+                    "2024-01-02T10:00:00Z",
+                    f"2024-{1 + i % 12:02d}-15T08:30:00.000Z",
+                ]
+            )
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1_000_000, help="Contacts to load (default 1,000,000)")
+    ap.add_argument("--reads", type=int, default=500, help="single-record GETs to time")
+    args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="bench-sf-") as tmp:
+        root = Path(tmp)
+        t = time.perf_counter()
+        write_load(root / "load", args.size)
+        print(f"wrote CSV of {args.size:,} Contacts in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        service = SalesforceService(root / "state", root / "load")
+        load_s = time.perf_counter() - t
+        print(
+            f"load: {args.size:,} Contacts in {load_s:.1f} s ({args.size / load_s:,.0f} records/s); peak RSS {peak_mb():.0f} MB"
+        )
+        with serve_https(service, root) as facts:
+            http = requests.Session()
+            http.verify = facts["ca_cert"]
+            http.trust_env = False
+            sf = Salesforce(
+                instance_url=facts["instance_url"], session_id=facts["session_id"], session=http, version="59.0"
+            )
+            before = service.auth.used
+
+            t = time.perf_counter()
+            rows = 0
+            for page in sf.bulk2.Contact.query(f"SELECT {FIELDS} FROM Contact", max_records=100_000, wait=0.1):
+                rows += page.count("\n") - 1
+            bulk_s = time.perf_counter() - t
+            calls = service.auth.used - before
+            print(
+                f"bulk 2.0 query: {rows:,} rows in {bulk_s:.1f} s ({rows / bulk_s:,.0f} records/s), "
+                f"{calls} API calls, target <= 60 s: {'OK' if bulk_s <= 60 else 'MISSED'}; peak RSS {peak_mb():.0f} MB"
+            )
+
+            before = service.auth.used
+            t = time.perf_counter()
+            rows = sum(1 for _ in sf.query_all_iter(f"SELECT {FIELDS}, Account.AccountNumber FROM Contact"))
+            rest_s = time.perf_counter() - t
+            calls = service.auth.used - before
+            print(
+                f"REST query paging: {rows:,} rows in {rest_s:.1f} s ({rows / rest_s:,.0f} records/s), "
+                f"{calls} API calls, target <= 180 s: {'OK' if rest_s <= 180 else 'MISSED'}; peak RSS {peak_mb():.0f} MB"
+            )
+
+            step = max(1, args.size // args.reads)
+            ids = [make_id("003", 1 + i * step) for i in range(args.reads)]
+            times = []
+            for rid in ids:
+                t = time.perf_counter()
+                sf.Contact.get(rid)
+                times.append((time.perf_counter() - t) * 1000)
+            med = statistics.median(times)
+            p95 = statistics.quantiles(times, n=20)[-1]
+            print(
+                f"single-record GET: median {med:.2f} ms, p95 {p95:.2f} ms over {len(times)} reads, "
+                f"target median < 5 ms: {'OK' if med < 5 else 'MISSED'}"
+            )
+        service.close()
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
