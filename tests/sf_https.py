@@ -79,3 +79,13 @@ def write_load_dir(root: Path) -> Path:
         "https://app.intercom.com/a/inbox/x/inbox/conversation/42\n"
     )
     return root
+
+
+def https_session(ca_cert: str):
+    """A requests session that trusts the sandbox CA (and ignores REQUESTS_CA_BUNDLE, which overrides verify)."""
+    import requests
+
+    s = requests.Session()
+    s.verify = ca_cert
+    s.trust_env = False
+    return s
