@@ -275,7 +275,8 @@ class _Parser:
             raise MalformedQuery(
                 "parent-to-child subqueries are not supported by the sandbox; query the child object instead"
             )
-        is_call = self.toks[self.i + 1].kind == "punct" and self.toks[self.i + 1].text == "("
+        after = self.toks[min(self.i + 1, len(self.toks) - 1)]
+        is_call = after.kind == "punct" and after.text == "("
         if t.kind == "ident" and is_call and t.upper == "FIELDS":
             self.next()
             self.expect_punct("(")
