@@ -402,9 +402,15 @@ def _standard_objects() -> dict[str, SObject]:
 PERSON_NAME_OBJECTS = ("Contact", "Lead", "User")
 
 
+# Setup-UI names people (and generators) use for the API types.
+_TYPE_ALIASES = {"text": "string", "number": "double", "checkbox": "boolean", "longtextarea": "textarea"}
+_TYPE_ALIASES |= {"integer": "int", "float": "double", "bool": "boolean", "lookup": "reference"}
+
+
 def _custom_field(obj: str, spec: dict, source: Path) -> Field:
     name = spec.get("name")
     ftype = str(spec.get("type", "string")).lower()
+    ftype = _TYPE_ALIASES.get(ftype, ftype)
     if not name or not isinstance(name, str):
         raise ConfigError("a custom field has no name", file=str(source), key=obj, hint='give every field a "name"')
     if ftype not in SOAP_TYPES or ftype == "id":
@@ -452,6 +458,9 @@ def build_schema(schema_json: Path | None) -> dict[str, SObject]:
     pairs: list[tuple[str, dict]] = []
     if isinstance(raw, dict):
         for obj, specs in raw.items():
+            if not isinstance(specs, list | dict):
+                raise ConfigError(f"{obj}: expected a list of field specs", file=str(schema_json))
+            pairs.append((obj, None))
             if isinstance(specs, dict):
                 specs = specs.get("fields", [])
             for spec in specs or []:
@@ -468,6 +477,8 @@ def build_schema(schema_json: Path | None) -> dict[str, SObject]:
                 file=str(schema_json),
                 hint=f"custom fields can go on {', '.join(n for n in objs if n != 'Organization')}",
             )
+        if spec is None:  # the object's own entry: its name was checked above
+            continue
         if not isinstance(spec, dict):
             raise ConfigError("a field spec must be an object", file=str(schema_json), key=str(obj))
         f = _custom_field(target.name, spec, schema_json)
