@@ -1,8 +1,8 @@
 """The Intercom emulator: a stateful WSGI service of the sandbox (see ``IntercomService``).
 
-    service = IntercomService(state_dir, load_dir)
-    app = service.wsgi_app()          # served over HTTPS by syncaudit.sandbox.server
-    service.connection_facts("https://127.0.0.1:8444")  # {"base_url", "token"}
+service = IntercomService(state_dir, load_dir)
+app = service.wsgi_app()          # served over HTTPS by syncaudit.sandbox.server
+service.connection_facts("https://127.0.0.1:8444")  # {"base_url", "token"}
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class IntercomService:
         previous_token = self.store.get_meta("token")
         self.token = token or previous_token or "ic-sandbox-" + secrets.token_urlsafe(24)
         fingerprint = load_folder_fingerprint(Path(load_dir)) if load_dir else None
-        reuse = self.store.is_loaded() and (fingerprint is None or self.store.get_meta("load_fingerprint") == fingerprint)
+        reuse = self.store.is_loaded() and (
+            fingerprint is None or self.store.get_meta("load_fingerprint") == fingerprint
+        )
         if not reuse:
             self.load_counts = load_folder(
                 self.store, load_dir, now=int(clock()), app_id="sbx1c0m9", fingerprint=fingerprint or "empty"

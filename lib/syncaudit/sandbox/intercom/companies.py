@@ -234,7 +234,9 @@ class CompaniesMixin:
             if body.get("company_id") in (None, ""):
                 raise ParameterNotFound("company_id not specified", field="company_id")
             key = str(body["company_id"])
-            row = db.execute("SELECT seq, doc FROM companies WHERE company_id = ? ORDER BY seq LIMIT 1", (key,)).fetchone()
+            row = db.execute(
+                "SELECT seq, doc FROM companies WHERE company_id = ? ORDER BY seq LIMIT 1", (key,)
+            ).fetchone()
             if row:
                 seq, doc = row[0], self._apply_company(json.loads(row[1]), body, now)
                 self._save_company(db, seq, doc)
@@ -278,7 +280,9 @@ class CompaniesMixin:
             n = db.execute("SELECT count(*) FROM contact_companies WHERE contact_seq = ?", (cseq,)).fetchone()[0]
             if n >= COMPANY_LIMIT_PER_CONTACT:
                 raise ContactCompanyLimitExceeded()
-            db.execute("INSERT OR IGNORE INTO contact_companies(contact_seq, company_seq) VALUES (?, ?)", (cseq, row[0]))
+            db.execute(
+                "INSERT OR IGNORE INTO contact_companies(contact_seq, company_seq) VALUES (?, ?)", (cseq, row[0])
+            )
             return self.render_companies(db, [row], version)[0], 1
 
     def detach_company(self, contact_id: str, company_id: str, version: str) -> tuple[dict, int]:
@@ -316,7 +320,9 @@ class CompaniesMixin:
 
     def get_tag(self, tag_id: str) -> tuple[dict, int]:
         with self.store.connection() as db:
-            row = db.execute("SELECT id, name FROM tags WHERE id = ?", (tag_id,)).fetchone() if tag_id.isdigit() else None
+            row = (
+                db.execute("SELECT id, name FROM tags WHERE id = ?", (tag_id,)).fetchone() if tag_id.isdigit() else None
+            )
         if row is None:
             raise NotFound("Resource Not Found")
         return {"type": "tag", "id": str(row[0]), "name": row[1]}, 1

@@ -14,7 +14,12 @@ from syncaudit.sandbox.intercom.exceptions import (
     UnprocessableParameter,
 )
 from syncaudit.sandbox.intercom.paging import MAX_PER_PAGE, cursor_pages, decode_cursor, encode_cursor, int_param
-from syncaudit.sandbox.intercom.search import CONVERSATION_OPS, QueryCompiler, resolve_conversation_field, sort_expression
+from syncaudit.sandbox.intercom.search import (
+    CONVERSATION_OPS,
+    QueryCompiler,
+    resolve_conversation_field,
+    sort_expression,
+)
 
 
 class ConversationsMixin:
@@ -123,7 +128,9 @@ class ConversationsMixin:
         """GET /data_attributes?model=contact|company&include_archived=."""
         model = args.get("model")
         if model == "conversation" and version_tuple(version) >= (2, 16):
-            raise UnprocessableParameter("model=conversation is no longer supported. Use GET /conversations/attributes instead")
+            raise UnprocessableParameter(
+                "model=conversation is no longer supported. Use GET /conversations/attributes instead"
+            )
         if model not in (None, "", "contact", "company", "conversation"):
             raise ParameterInvalid(f"model must be contact or company, got {model!r}", field="model")
         include_archived = str(args.get("include_archived", "false")).lower() == "true"
@@ -180,9 +187,11 @@ class ConversationsMixin:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT doc FROM data_attributes WHERE seq = ? AND custom = 1", (attr_id,)
-            ).fetchone() if str(attr_id).isdigit() else None
+            row = (
+                db.execute("SELECT doc FROM data_attributes WHERE seq = ? AND custom = 1", (attr_id,)).fetchone()
+                if str(attr_id).isdigit()
+                else None
+            )
             if row is None:
                 raise NotFound("Resource Not Found")
             doc = json.loads(row[0])

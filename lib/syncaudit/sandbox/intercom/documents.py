@@ -156,7 +156,9 @@ def embedded_list(kind: str, url: str, items: list[dict], total: int) -> dict:
     return {"type": "list", "data": items, "url": url, "total_count": total, "has_more": total > len(items)}
 
 
-def render_contact(doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int) -> dict:
+def render_contact(
+    doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+) -> dict:
     """The contact as the given API version sends it, with its embedded tag and company lists (≤ 10 each)."""
     cid = doc["id"]
     out = {k: v for k, v in doc.items() if not (v is None and k in CONTACT_NON_NULLABLE)}

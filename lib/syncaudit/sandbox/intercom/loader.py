@@ -101,16 +101,16 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
                 [(str(a["id"]), dumps(catalog.normalize_admin(a))) for a in admins],
             )
             tags = read_json_list(folder / "tags.json", "data", "tags") if folder else []
-            db.executemany(
-                "INSERT INTO tags(id, name) VALUES (?, ?)", [(int(t["id"]), str(t["name"])) for t in tags]
-            )
+            db.executemany("INSERT INTO tags(id, name) VALUES (?, ?)", [(int(t["id"]), str(t["name"])) for t in tags])
             tag_by_name = {str(t["name"]).lower(): int(t["id"]) for t in tags}
             attrs = read_json_list(folder / "data_attributes.json", "data") if folder else []
             catalog.insert_data_attributes(db, attrs, now)
             company_seq: dict[str, int] = {}
             if folder:
                 counts["companies"] = _load_companies(db, folder / "companies.jsonl", app_id, now, company_seq)
-                counts["contacts"] = _load_contacts(db, folder / "contacts.jsonl", app_id, now, company_seq, tag_by_name)
+                counts["contacts"] = _load_contacts(
+                    db, folder / "contacts.jsonl", app_id, now, company_seq, tag_by_name
+                )
                 counts["conversations"] = _load_conversations(db, folder / "conversations.jsonl", now)
             store.set_meta(db, "app_id", app_id)
             store.set_meta(db, "load_fingerprint", fingerprint)

@@ -88,7 +88,8 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         if seqs:
             marks = ",".join("?" * len(seqs))
             for seq, tag in db.execute(
-                f"SELECT contact_seq, tag_id FROM contact_tags WHERE contact_seq IN ({marks})", seqs  # noqa: S608
+                f"SELECT contact_seq, tag_id FROM contact_tags WHERE contact_seq IN ({marks})",
+                seqs,  # noqa: S608
             ):
                 tags[seq].append(str(tag))
             for seq, cid in db.execute(
@@ -190,16 +191,19 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             keyset = f" AND ({expr}, t.seq) {'>' if ascending else '<'} (?, ?)"
             kparams = [value, seq]
         direction = "ASC" if ascending else "DESC"
-        sql = (
-            f"SELECT t.seq, t.doc, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
-        )
+        sql = f"SELECT t.seq, t.doc, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
         with self.store.connection() as db:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
             more = len(rows) > size
             rows = rows[:size]
             data = self.render_contacts(db, [(r[0], r[1]) for r in rows], version)
         next_cursor = encode_cursor(rows[-1][2], rows[-1][0], page + 1) if more else None
-        body = {"type": "list", "data": data, "total_count": total, "pages": cursor_pages(page, size, total, next_cursor)}
+        body = {
+            "type": "list",
+            "data": data,
+            "total_count": total,
+            "pages": cursor_pages(page, size, total, next_cursor),
+        }
         return body, len(data)
 
     # -- contact writes -------------------------------------------------------------------------
@@ -358,7 +362,8 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             db.execute("DELETE FROM contact_tags WHERE contact_seq = ?", (lseq,))
             db.execute("DELETE FROM contact_companies WHERE contact_seq = ?", (lseq,))
             db.execute(
-                "UPDATE OR IGNORE conversation_contacts SET contact_id = ? WHERE contact_id = ?", (user["id"], lead["id"])
+                "UPDATE OR IGNORE conversation_contacts SET contact_id = ? WHERE contact_id = ?",
+                (user["id"], lead["id"]),
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
             self._write_contact(db, useq, user, uarch)
@@ -383,7 +388,9 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             tag_id = str(body["id"])
         with self.store.transaction() as db:
             seq = self._live_contact(db, contact_id, version)[0]
-            tag = db.execute("SELECT id, name FROM tags WHERE id = ?", (tag_id,)).fetchone() if tag_id.isdigit() else None
+            tag = (
+                db.execute("SELECT id, name FROM tags WHERE id = ?", (tag_id,)).fetchone() if tag_id.isdigit() else None
+            )
             if tag is None:
                 raise NotFound("Resource Not Found")
             now = self.now()
@@ -393,7 +400,9 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                     (seq, tag[0], now),
                 )
             else:
-                if not db.execute("DELETE FROM contact_tags WHERE contact_seq = ? AND tag_id = ?", (seq, tag[0])).rowcount:
+                if not db.execute(
+                    "DELETE FROM contact_tags WHERE contact_seq = ? AND tag_id = ?", (seq, tag[0])
+                ).rowcount:
                     raise NotFound("Resource Not Found")
             admin = db.execute("SELECT id FROM admins ORDER BY id LIMIT 1").fetchone()
         out = {"type": "tag", "id": str(tag[0]), "name": tag[1]}

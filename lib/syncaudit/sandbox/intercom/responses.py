@@ -211,7 +211,12 @@ class IntercomApp:
 
     def on_contact_notes(self, req: Request, v: str, contact_id: str):
         self.backend.get_contact(contact_id, v)  # 404 for an unknown contact; the sandbox keeps no notes
-        return {"type": "list", "data": [], "total_count": 0, "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 0}}, 0
+        return {
+            "type": "list",
+            "data": [],
+            "total_count": 0,
+            "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 0},
+        }, 0
 
     # -- companies -----------------------------------------------------------------------------------
     def on_find_company(self, req: Request, v: str):
