@@ -8,7 +8,7 @@ country code) are used only for US numbers, where a default region is the common
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import phonenumbers as pn
@@ -38,7 +38,7 @@ def _template(formatted: str) -> str:
     return "".join(chars)
 
 
-@lru_cache(maxsize=None)
+@cache
 def region_numbers(region: str, max_prefixes: int = 120) -> RegionNumbers:
     """Prefixes whose every 4-digit completion we sampled is a valid number (mobile and fixed line)."""
     cc = pn.country_code_for_region(region)
@@ -67,7 +67,9 @@ def region_numbers(region: str, max_prefixes: int = 120) -> RegionNumbers:
             tpl = {
                 "e164": _template(pn.format_number(sample, pn.PhoneNumberFormat.E164)),
                 "intl": _template(intl),
-                "intl_dots": _template(intl.replace(" ", ".").replace("-", ".").replace("+" + str(cc) + ".", f"+{cc} ")),
+                "intl_dots": _template(
+                    intl.replace(" ", ".").replace("-", ".").replace("+" + str(cc) + ".", f"+{cc} ")
+                ),
                 "intl_paren": _template(intl),
                 "national": _template(pn.format_number(sample, pn.PhoneNumberFormat.NATIONAL)),
             }

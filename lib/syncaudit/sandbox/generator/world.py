@@ -35,9 +35,24 @@ REFERRAL_IC = ["organic", "google", "adwords", "partner", "referral", "event", "
 REFERRAL_SF = ["Organic", "Paid Search", "Paid Search", "Partner", "Referral", "Event", "Outbound"]
 LIFECYCLE = ["Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer"]
 TITLES = [
-    "CEO", "CTO", "Founder", "VP Sales", "Head of Marketing", "Product Manager", "Software Engineer",
-    "Data Analyst", "Customer Success Manager", "Operations Manager", "Designer", "Account Executive",
-    "Marketing Manager", "IT Director", "Finance Manager", "HR Manager", "Sales Manager", "Developer",
+    "CEO",
+    "CTO",
+    "Founder",
+    "VP Sales",
+    "Head of Marketing",
+    "Product Manager",
+    "Software Engineer",
+    "Data Analyst",
+    "Customer Success Manager",
+    "Operations Manager",
+    "Designer",
+    "Account Executive",
+    "Marketing Manager",
+    "IT Director",
+    "Finance Manager",
+    "HR Manager",
+    "Sales Manager",
+    "Developer",
 ]
 PLUS_TAGS = ["intercom", "trial", "news", "work", "saas", "2024"]
 
@@ -280,7 +295,9 @@ def build_world(seed: int, size: int) -> World:
     trial = np.where(plan == 0, rng.choice(3, size=n, p=[0.3, 0.3, 0.4]), np.where(rng.random(n) < 0.9, 3, 2))
     referral = rng.choice(7, size=n, p=[0.35, 0.2, 0.05, 0.1, 0.15, 0.08, 0.07]).astype(np.int8)
     lifecycle = np.where(
-        role == USER, rng.choice([5, 4, 3, 2], size=n, p=[0.7, 0.1, 0.1, 0.1]), rng.choice(4, size=n, p=[0.3, 0.4, 0.2, 0.1])
+        role == USER,
+        rng.choice([5, 4, 3, 2], size=n, p=[0.7, 0.1, 0.1, 0.1]),
+        rng.choice(4, size=n, p=[0.3, 0.4, 0.2, 0.1]),
     ).astype(np.int8)
     seat_hi = np.array([3, 10, 50, 500])[plan]
     seats = np.minimum(np.ceil(rng.lognormal(1.0, 1.0, size=n)).astype(np.int64), seat_hi)
@@ -345,7 +362,9 @@ def build_world(seed: int, size: int) -> World:
         phone_prefix[m], phone_suffix[m] = pi, su
     phone_fmt_sf = rng.choice(5, size=n, p=[0.3, 0.3, 0.1, 0.2, 0.1]).astype(np.int8)
     phone_fmt_ic = rng.choice(5, size=n, p=[0.6, 0.3, 0.05, 0.0, 0.05]).astype(np.int8)
-    phone_keys = {(int(r), int(a), int(b)) for r, a, b in zip(phone_region, phone_prefix, phone_suffix, strict=True) if r >= 0}
+    phone_keys = {
+        (int(r), int(a), int(b)) for r, a, b in zip(phone_region, phone_prefix, phone_suffix, strict=True) if r >= 0
+    }
 
     # ---- companies
     c_first_user = np.full(k_companies, AS_OF, dtype=np.int64)
@@ -367,12 +386,35 @@ def build_world(seed: int, size: int) -> World:
         website_style=rng.integers(0, 4, size=k_companies).astype(np.int8),
     )
     people = People(
-        loc=loc, first=first, last=last, email=email, phone_region=phone_region, phone_prefix=phone_prefix,
-        phone_suffix=phone_suffix, phone_fmt_sf=phone_fmt_sf, phone_fmt_ic=phone_fmt_ic, company=company,
-        role=role, puid=puid, plan=plan, trial=trial.astype(np.int8), referral=referral, lifecycle=lifecycle,
-        partner=partner, seats=seats, title=title, created=created, updated=updated, owner=owner,
-        converted=converted, lead_created=lead_created, lead_status=lead_status, email_case_sf=email_case_sf,
+        loc=loc,
+        first=first,
+        last=last,
+        email=email,
+        phone_region=phone_region,
+        phone_prefix=phone_prefix,
+        phone_suffix=phone_suffix,
+        phone_fmt_sf=phone_fmt_sf,
+        phone_fmt_ic=phone_fmt_ic,
+        company=company,
+        role=role,
+        puid=puid,
+        plan=plan,
+        trial=trial.astype(np.int8),
+        referral=referral,
+        lifecycle=lifecycle,
+        partner=partner,
+        seats=seats,
+        title=title,
+        created=created,
+        updated=updated,
+        owner=owner,
+        converted=converted,
+        lead_created=lead_created,
+        lead_status=lead_status,
+        email_case_sf=email_case_sf,
     )
     name_keys = {(fold(a), fold(b)) for a, b in zip(first, last, strict=True)}
     app_id = "".join(np.asarray(list("abcdefghijklmnopqrstuvwxyz0123456789"))[rng.integers(0, 36, size=8)])
-    return World(seed, size, AS_OF, app_id, pools, regions, owners, companies, people, name_keys, email_keys, phone_keys)
+    return World(
+        seed, size, AS_OF, app_id, pools, regions, owners, companies, people, name_keys, email_keys, phone_keys
+    )
