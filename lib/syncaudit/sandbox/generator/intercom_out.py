@@ -63,7 +63,6 @@ def tag_id(k: int) -> str:
 
 
 def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int:
-    p = w.people
     rng = np.random.Generator(np.random.PCG64([seed, 4]))
     extras = pl.extras["ic_contact"]
     segments = [(lay.ic_p, None), (np.array([e.src for e in extras], dtype=np.int64), extras)]
@@ -82,7 +81,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                 tags = np.where(rng.random(len(idx)) < 0.1, rng.integers(0, len(CONTACT_TAGS), size=len(idx)), -1)
                 seen = rng.random(len(idx))
                 lines = []
-                for j, i in enumerate(idx):
+                for j in range(len(idx)):
                     cid = lay.ids["ic_contact"][row + j]
                     role = "user" if f["role"][j] == USER else "lead"
                     email = f["email"][j]
