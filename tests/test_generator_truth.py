@@ -245,7 +245,9 @@ def test_duplicates(org: Org) -> None:
 
 
 def test_orphans(org: Org) -> None:
-    keys = {c["Product_User_Id__c"] for c in org.sf["Contact"].values()} | {c["Product_User_Id__c"] for c in org.sf["Lead"].values()}
+    keys = {c["Product_User_Id__c"] for c in org.sf["Contact"].values()} | {
+        c["Product_User_Id__c"] for c in org.sf["Lead"].values()
+    }
     sf_emails = {norm_email(r["Email"]) for o in ("Contact", "Lead") for r in org.sf[o].values()}
     ic_keys = {c["external_id"] for c in org.ic["contacts"].values()}
     ic_emails = {norm_email(c["email"]) for c in org.ic["contacts"].values()}
@@ -287,13 +289,21 @@ def test_ambiguous_links(org: Org) -> None:
         else:  # Lead pairs: the email is the identity
             emails = []
             for r in recs:
-                emails.append(norm_email(org.ic["contacts"][r]["email"] if r in org.ic["contacts"] else org.sf["Lead"][r]["Email"]))
+                emails.append(
+                    norm_email(
+                        org.ic["contacts"][r]["email"] if r in org.ic["contacts"] else org.sf["Lead"][r]["Email"]
+                    )
+                )
             assert len(set(emails)) == 1 and len(recs) == 3
 
 
 def test_stale_links(org: Org) -> None:
     for f in org.of("stale_link"):
-        lead, contact, user = org.sf["Lead"][f["records"][0]], org.sf["Contact"][f["records"][1]], org.ic["contacts"][f["records"][2]]
+        lead, contact, user = (
+            org.sf["Lead"][f["records"][0]],
+            org.sf["Contact"][f["records"][1]],
+            org.ic["contacts"][f["records"][2]],
+        )
         assert lead["IsConverted"] == "true" and lead["ConvertedContactId"] == f["records"][1]
         assert lead["Product_User_Id__c"] == user["external_id"] and contact["Product_User_Id__c"] is None
         assert lead["ConvertedDate"] >= lead["CreatedDate"][:10]
@@ -404,7 +414,7 @@ def test_conversations(org: Org) -> None:
         if cid in unlogged:
             assert conv["state"] == "closed" and cid not in logged and contact in cp
         elif cid in misfiled:
-            (obj, rid, who), = logged[cid]
+            ((obj, rid, who),) = logged[cid]
             assert rid == misfiled[cid]["records"][0]
             assert obj == "Case" or who != cp[contact]
             assert misfiled[cid]["counterpart"] == cp[contact]
@@ -429,7 +439,11 @@ def test_no_unplanned_shared_keys_emails_names_phones(org: Org) -> None:
     people_sf = {**org.sf["Contact"], **org.open_leads}
     for what, sf_fn, ic_fn in (
         ("email", lambda r: canon_email(r["Email"]), lambda r: canon_email(r["email"])),
-        ("name", lambda r: (fold(r["FirstName"]), fold(r["LastName"])), lambda r: fold(r["name"]) if r["name"] else None),
+        (
+            "name",
+            lambda r: (fold(r["FirstName"]), fold(r["LastName"])),
+            lambda r: fold(r["name"]) if r["name"] else None,
+        ),
         ("phone", lambda r: e164(r["Phone"]), lambda r: e164(r["phone"])),
         ("key", lambda r: r["Product_User_Id__c"], lambda r: r["external_id"]),
     ):
@@ -459,7 +473,11 @@ def test_every_unplanned_record_is_linked_once(org: Org) -> None:
         for rid in rows:
             if rid in org.in_truth:
                 continue
-            n = sf_links[rid] if rid in org.sf["Contact"] or rid in org.sf["Lead"] or rid in org.sf["Account"] else ic_links[rid]
+            n = (
+                sf_links[rid]
+                if rid in org.sf["Contact"] or rid in org.sf["Lead"] or rid in org.sf["Account"]
+                else ic_links[rid]
+            )
             assert n == 1, f"{rid} is not in truth but has {n} counterparts"
 
 
