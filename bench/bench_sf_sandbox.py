@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 from simple_salesforce import Salesforce
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
+from syncaudit.http import verified_session  # noqa: E402
 from syncaudit.sandbox.salesforce import SalesforceService  # noqa: E402
-from syncaudit.sandbox.salesforce.devserver import serve_https  # noqa: E402
 from syncaudit.sandbox.salesforce.ids import make_id  # noqa: E402
+from syncaudit.sandbox.testing import running_sandbox  # noqa: E402
 
 FIELDS = (
     "Id, FirstName, LastName, Email, Phone, AccountId, Product_User_Id__c, Plan_Type__c, CreatedDate, SystemModstamp"
@@ -101,10 +101,9 @@ def main() -> None:
         print(
             f"load: {args.size:,} Contacts in {load_s:.1f} s ({args.size / load_s:,.0f} records/s); peak RSS {peak_mb():.0f} MB"
         )
-        with serve_https(service, root) as facts:
-            http = requests.Session()
-            http.verify = facts["ca_cert"]
-            http.trust_env = False
+        with running_sandbox(services={"salesforce": service}, state_dir=root / "sandbox") as sb:
+            facts = sb["salesforce"]
+            http = verified_session(sb["ca_cert"])
             sf = Salesforce(
                 instance_url=facts["instance_url"], session_id=facts["session_id"], session=http, version="59.0"
             )
@@ -144,7 +143,6 @@ def main() -> None:
                 f"single-record GET: median {med:.2f} ms, p95 {p95:.2f} ms over {len(times)} reads, "
                 f"target median < 5 ms: {'OK' if med < 5 else 'MISSED'}"
             )
-        service.close()
     print(f"load average at end: {os.getloadavg()}")
 
 

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from syncaudit.sandbox.salesforce.devserver import serve_https
+from syncaudit.http import verified_session
+from syncaudit.sandbox.testing import running_sandbox
 
-__all__ = ["serve_https", "write_load_dir"]
+__all__ = ["https_session", "serve_https", "write_load_dir"]
+
+
+@contextlib.contextmanager
+def serve_https(service, folder: Path) -> Iterator[dict]:
+    """Serve ``service`` alone through the shared sandbox server (HTTPS, port 0); yield its connection facts.
+
+    The facts are the Salesforce ones from sandbox.json plus ``ca_cert`` and ``sandbox`` (the running handle).
+    """
+    with running_sandbox(services={"salesforce": service}, state_dir=folder / "sandbox") as sb:
+        facts = dict(sb["salesforce"], ca_cert=sb["ca_cert"])
+        facts["sandbox"] = sb
+        yield facts
+
 
 DEMO_SCHEMA = {
     "Contact": [
@@ -82,10 +98,5 @@ def write_load_dir(root: Path) -> Path:
 
 
 def https_session(ca_cert: str):
-    """A requests session that trusts the sandbox CA (and ignores REQUESTS_CA_BUNDLE, which overrides verify)."""
-    import requests
-
-    s = requests.Session()
-    s.verify = ca_cert
-    s.trust_env = False
-    return s
+    """A requests session that trusts the sandbox CA (REQUESTS_CA_BUNDLE cannot override it)."""
+    return verified_session(ca_cert)

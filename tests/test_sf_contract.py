@@ -6,7 +6,6 @@ import csv
 import io
 
 import pytest
-import requests
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -16,7 +15,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from sf_https import ACME, ANN, LEAD_CONV, serve_https, write_load_dir
+from sf_https import ACME, ANN, LEAD_CONV, https_session, serve_https, write_load_dir
 from syncaudit.sandbox.salesforce import SalesforceService
 
 
@@ -45,11 +44,7 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture
 def http(sandbox):
-    s = requests.Session()
-    s.verify = sandbox["ca_cert"]
-    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the environment override Session.verify.
-    s.trust_env = False
-    return s
+    return https_session(sandbox["ca_cert"])
 
 
 @pytest.fixture

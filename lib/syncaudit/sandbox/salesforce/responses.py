@@ -122,9 +122,8 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
     def dispatch(self, request: Request) -> Response:
         environ = request.environ
         environ.setdefault("syncaudit.records", 0)
-        # Read every body up front so that the connection can be kept alive (see devserver.py).
+        # Read every body up front: a kept-alive connection must never carry an unread body to the next call.
         request.get_data(cache=True)
-        environ["syncaudit.body_drained"] = True
         version = "59.0"
         limit_header = False
         try:
