@@ -324,3 +324,19 @@ def test_oauth_grants_userinfo_and_soap_login(sandbox, http):
     http.post(f"{sandbox['instance_url']}/services/oauth2/revoke", data={"token": fresh})
     r = http.get(f"{sandbox['instance_url']}/services/data/v59.0/limits", headers={"Authorization": f"Bearer {fresh}"})
     assert r.status_code == 401
+
+
+def test_injected_per_record_failures_in_collections_and_bulk(sandbox, sf):
+    sb = sandbox["sandbox"]
+    sb.control("POST", "faults", {"profile": "none", "seed": 5, "rates": {"record_failure": 0.5}})
+    try:
+        body = {"records": [{"attributes": {"type": "Account"}, "Name": f"Fault {i}"} for i in range(40)]}
+        res = sf.restful("composite/sobjects", method="POST", json=body)
+        codes = {e["statusCode"] for r in res for e in r["errors"]}
+        failed = sum(not r["success"] for r in res)
+        assert 0 < failed < 40 and codes <= {"UNABLE_TO_LOCK_ROW", "DUPLICATE_VALUE"}
+        assert sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'Fault %'")["totalSize"] == 40 - failed
+        out = sf.bulk2.Account.insert(records=[{"Name": f"BulkFault {i}"} for i in range(40)], wait=0)
+        assert 0 < out[0]["numberRecordsFailed"] < 40
+    finally:
+        sb.control("POST", "faults", {"profile": "none", "seed": 0})

@@ -187,7 +187,7 @@ class BulkJobs:
             raise exc.InvalidBatch("the CSV exceeds 100 MB; split it over several jobs")
         self._save(info, data=data)
 
-    def set_state(self, job_id: str, job_type: str, body: dict) -> dict:
+    def set_state(self, job_id: str, job_type: str, body: dict, fault=None) -> dict:
         info = self.info(job_id, job_type)
         state = body.get("state") if isinstance(body, dict) else None
         if state == "Aborted":
@@ -201,7 +201,7 @@ class BulkJobs:
             self._touch(info)
             self._save(info)
             result = self.public(info)
-            self._process(info)
+            self._process(info, fault or (lambda index: None))
             return result
         else:
             raise exc.InvalidJobState(f"Cannot change the state of job {job_id} to {state!r}")
@@ -217,7 +217,7 @@ class BulkJobs:
         with self.backend.store.write() as c:
             c.execute("DELETE FROM _jobs WHERE id = ?", (job_id,))
 
-    def _process(self, info: dict) -> None:
+    def _process(self, info: dict, fault) -> None:
         row = self.backend.store.conn().execute("SELECT data FROM _jobs WHERE id = ?", (info["id"],)).fetchone()
         data = row[0] if row and row[0] else b""
         try:
@@ -240,6 +240,9 @@ class BulkJobs:
             for n, values in enumerate(rows):
                 c.execute("SAVEPOINT r")
                 try:
+                    injected = fault(n)
+                    if injected is not None:
+                        raise injected
                     if len(values) != len(header):
                         raise exc.InvalidBatch(f"row {n + 1} has {len(values)} values; the header has {len(header)}")
                     rid, created = self._apply_row(c, o, op, header, values, info.get("externalIdFieldName"))

@@ -364,7 +364,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         if request.method == "GET":
             return json_response(self.bulk.public(self.bulk.info(job, "V2Ingest")))
         if request.method == "PATCH":
-            info = self.bulk.set_state(job, "V2Ingest", read_json(request))
+            info = self.bulk.set_state(job, "V2Ingest", read_json(request), exc.record_fault(request.environ))
             fresh = self.bulk.info(job, "V2Ingest")
             request.environ["syncaudit.records"] = fresh.get("numberRecordsProcessed", 0)
             return json_response(info)

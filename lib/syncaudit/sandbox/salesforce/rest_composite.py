@@ -35,15 +35,19 @@ class CompositeRoutes:
 
         results: list[dict] = []
         failed = False
+        fault = exc.record_fault(request.environ)
 
         class _Rollback(Exception):
             pass
 
         try:
             with self.backend.store.write() as c:
-                for item in items:
+                for index, item in enumerate(items):
                     c.execute("SAVEPOINT item")
                     try:
+                        injected = fault(index)
+                        if injected is not None:
+                            raise injected
                         results.append({"success": True, "errors": [], **op(c, item)})
                         c.execute("RELEASE item")
                     except exc.SalesforceError as e:
