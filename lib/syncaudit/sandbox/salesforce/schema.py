@@ -531,7 +531,10 @@ def describe_object(o: SObject, objs: dict[str, SObject], version: str) -> dict:
                         "cascadeDelete": False,
                         "childSObject": other.name,
                         "field": f.name,
-                        "relationshipName": other.label_plural if len(f.reference_to) == 1 else None,
+                        # Named only for the main lookup (Contact.AccountId -> Account.Contacts), like the real org.
+                        "relationshipName": other.label_plural
+                        if f.name in (o.name + "Id", "WhoId", "WhatId")
+                        else None,
                     }
                 )
     out.update(
