@@ -159,44 +159,17 @@ class QueryEngine:
     # -- shaping
     def records(self, cq: CompiledQuery, rows: list[tuple], version: str) -> list[dict]:
         """REST records: nested parents with attributes, values rendered as JSON."""
-        obj = cq.sobject.name
-        base = f"/services/data/v{version}/sobjects/"
         if cq.aggregate:
             return [
                 {"attributes": {"type": "AggregateResult"}}
                 | {c.header: render(c.field, r[i]) if c.field else r[i] for i, c in enumerate(cq.columns)}
                 for r in rows
             ]
-        cols = [(i, c, c.rels, c.field) for i, c in enumerate(cq.columns)]
-        idx = cq.id_index
-        out = []
-        for r in rows:
-            rec: dict = {"attributes": {"type": obj, "url": base + obj + "/" + r[idx]}}
-            for i, c, rels, f in cols:
-                d = rec
-                for step in rels:
-                    sub = d.get(step.name, ...)
-                    if sub is ...:
-                        fk = r[step.fk_index]
-                        if fk is None:
-                            d[step.name] = None
-                            d = None
-                            break
-                        typ = step.target or PREFIX_TO_OBJECT.get(fk[:3], "Name")
-                        sub = {"attributes": {"type": typ, "url": base + typ + "/" + fk}}
-                        d[step.name] = sub
-                    elif sub is None:
-                        d = None
-                        break
-                    d = sub
-                if d is None:
-                    continue
-                v = r[i]
-                if v is not None and f.type == "boolean":
-                    v = bool(v)
-                d[c.name] = v
-            out.append(rec)
-        return out
+        shape = getattr(cq, "_shaper", None)
+        if shape is None or getattr(cq, "_shaper_version", None) != version:
+            shape = cq._shaper = record_shaper(cq, version)  # type: ignore[attr-defined]
+            cq._shaper_version = version  # type: ignore[attr-defined]
+        return [shape(r) for r in rows]
 
     def csv_chunks(self, cur: Cursor, offset: int, n: int, delimiter: str, line_ending: str) -> Iterator[bytes]:
         """A Bulk API 2.0 results page as CSV, streamed from the SQLite cursor in chunks."""
@@ -217,3 +190,44 @@ class QueryEngine:
         rest = buf.getvalue()
         if rest:
             yield rest.encode("utf-8")
+
+
+def record_shaper(cq: CompiledQuery, version: str):
+    """A function row -> REST record, generated once per query (a dict literal per row is the fast path).
+
+    Parent relationships sit where their first field was selected; a null lookup renders as ``null``.
+    Only canonical schema names and integer indexes reach the generated source (names through repr()).
+    """
+    tree: dict = {}
+    for i, c in enumerate(cq.columns):
+        level = tree
+        for step in c.rels:
+            node = level.setdefault(("rel", step.name), {"fk": step.fk_index, "target": step.target, "kids": {}})
+            level = node["kids"]
+        level[("field", c.name)] = i
+
+    def value(i: int, f) -> str:
+        if f is not None and f.type == "boolean":
+            return f"(None if r[{i}] is None else r[{i}] == 1)"
+        return f"r[{i}]"
+
+    def body(level: dict) -> str:
+        parts = []
+        for (kind, name), item in level.items():
+            if kind == "field":
+                parts.append(f"{name!r}: {value(item, cq.columns[item].field)}")
+            else:
+                fk = f"r[{item['fk']}]"
+                typ = repr(item["target"]) if item["target"] else f"T.get({fk}[:3], 'Name')"
+                inner = f"{{'attributes': {{'type': {typ}, 'url': B + {typ} + '/' + {fk}}}, {body(item['kids'])}}}"
+                parts.append(f"{name!r}: (None if {fk} is None else {inner})")
+        return ", ".join(parts)
+
+    obj = cq.sobject.name
+    src = (
+        "def shape(r):\n"
+        f"    return {{'attributes': {{'type': {obj!r}, 'url': B + {obj!r} + '/' + r[{cq.id_index}]}}, {body(tree)}}}\n"
+    )
+    scope = {"B": f"/services/data/v{version}/sobjects/", "T": PREFIX_TO_OBJECT}
+    exec(compile(src, f"<soql shaper {obj}>", "exec"), scope)  # noqa: S102 - source built from schema names only
+    return scope["shape"]

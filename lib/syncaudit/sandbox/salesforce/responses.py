@@ -10,6 +10,7 @@ import json
 import logging
 import re
 
+import orjson
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -27,8 +28,8 @@ MAX_PAGE, MIN_PAGE = 2000, 200
 
 
 def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False) if body is not None else ""
-    return Response(text, status=status, headers=headers, content_type=JSON_TYPE if body is not None else None)
+    data = orjson.dumps(body) if body is not None else b""
+    return Response(data, status=status, headers=headers, content_type=JSON_TYPE if body is not None else None)
 
 
 def error_response(e: exc.SalesforceError, version: str = "59.0") -> Response:
