@@ -111,3 +111,50 @@ def test_request_log_counts_records(sb):
     http.post(f"{base}{V}/sobjects/Account", json={"Name": "Logged"}, headers=sb["auth"])
     log = [e for e in handle.requests(system="salesforce") if e["seq"] > since]
     assert [(e["method"], e["status"], e["records"]) for e in log] == [("GET", 200, 3), ("POST", 201, 1)]
+
+
+def test_get_deleted_and_updated(sb):
+    http, base, h = sb["http"], sb["instance_url"], sb["auth"]
+    rid = http.post(f"{base}{V}/sobjects/Account", json={"Name": "Windowed"}, headers=h).json()["id"]
+    window = {"start": "2020-01-01T00:00:00Z", "end": "2099-01-01T00:00:00+00:00"}
+    updated = http.get(f"{base}{V}/sobjects/Account/updated/", params=window, headers=h).json()
+    assert rid in updated["ids"] and "latestDateCovered" in updated
+    assert http.delete(f"{base}{V}/sobjects/Account/{rid}", headers=h).status_code == 204
+    deleted = http.get(f"{base}{V}/sobjects/Account/deleted/", params=window, headers=h).json()
+    assert rid in [d["id"] for d in deleted["deletedRecords"]]
+    assert deleted["deletedRecords"][-1]["deletedDate"].endswith("+0000")
+    bad = http.get(f"{base}{V}/sobjects/Account/deleted/", params={"start": "yesterday", "end": "x"}, headers=h)
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_bulk_ingest_insert_update_delete_hard_delete(sb):
+    http, base, h = sb["http"], sb["instance_url"], sb["auth"]
+
+    def run(operation: str, data: str, **extra) -> dict:
+        job = http.post(
+            f"{base}{V}/jobs/ingest", json={"object": "Account", "operation": operation, **extra}, headers=h
+        )
+        jid = job.json()["id"]
+        assert job.json()["state"] == "Open"
+        up = http.put(
+            f"{base}{V}/jobs/ingest/{jid}/batches", data=data.encode(), headers={**h, "Content-Type": "text/csv"}
+        )
+        assert up.status_code == 201 and up.content == b""
+        http.patch(f"{base}{V}/jobs/ingest/{jid}", json={"state": "UploadComplete"}, headers=h)
+        info = http.get(f"{base}{V}/jobs/ingest/{jid}", headers=h).json()
+        ok = http.get(f"{base}{V}/jobs/ingest/{jid}/successfulResults/", headers=h).text
+        return {"info": info, "ok": ok}
+
+    res = run("insert", "Name;AccountNumber\nIngest A;ING-1\nIngest B;ING-2\n", columnDelimiter="SEMICOLON")
+    assert res["info"]["state"] == "JobComplete" and res["info"]["numberRecordsProcessed"] == 2
+    ids = [line.split(",")[0].strip('"') for line in res["ok"].splitlines()[1:]]
+    assert len(ids) == 2 and all(i.startswith("001") for i in ids)
+    res = run("update", f"Id,Description,AccountNumber\r\n{ids[0]},updated,#N/A\r\n", lineEnding="CRLF")
+    assert res["info"]["numberRecordsFailed"] == 0
+    got = http.get(f"{base}{V}/sobjects/Account/{ids[0]}", headers=h).json()
+    assert got["Description"] == "updated" and got["AccountNumber"] is None and got["Name"] == "Ingest A"
+    assert run("delete", f"Id\n{ids[0]}\n")["info"]["numberRecordsFailed"] == 0
+    assert run("hardDelete", f"Id\n{ids[1]}\n")["info"]["numberRecordsFailed"] == 0
+    q = "SELECT Id FROM Account WHERE Name LIKE 'Ingest%'"
+    all_rows = http.get(f"{base}{V}/queryAll", params={"q": q}, headers=h).json()["records"]
+    assert [r["Id"] for r in all_rows] == [ids[0]]  # soft-deleted stays in the bin; hard-deleted is gone

@@ -147,7 +147,7 @@ class BulkJobs:
         if info["state"] != "JobComplete":
             raise exc.InvalidJobState(f"Job {job_id} is in state {info['state']}; results are not available")
         cur = self._cursors.get(job_id)
-        if cur is None:  # after a restart: reopen from the stored query
+        if cur is None or not self.engine.alive(cur):  # after a restart or an idle expiry: reopen
             cq = self.engine.compile(info["query"], include_deleted=info["operation"] == "queryAll")
             cur = self._cursors[job_id] = self.engine.open(cq, "csv", 0)
         offset = decode_locator(locator) if locator else 0
@@ -284,7 +284,7 @@ class BulkJobs:
         if op in ("delete", "hardDelete"):
             if [h.lower() for h in header] != ["id"]:
                 raise exc.InvalidBatch("The 'delete' batch must contain only 'Id'")
-            return self.backend.delete(c, o.name, record.get("Id") or ""), False
+            return self.backend.delete(c, o.name, record.get("Id") or "", hard=op == "hardDelete"), False
         if op == "insert":
             return self.backend.insert(c, o.name, record), True
         if op == "update":

@@ -285,12 +285,18 @@ class SalesforceBackend:
         self._write_row(c, o, vals, rowid)
         return row["Id"]
 
-    def delete(self, c, obj: str, record_id: str) -> str:
-        """Soft-delete one record into the recycle bin (visible to queryAll with IsDeleted = true)."""
+    def delete(self, c, obj: str, record_id: str, *, hard: bool = False) -> str:
+        """Soft-delete one record into the recycle bin (visible to queryAll with IsDeleted = true).
+
+        ``hard`` (Bulk hardDelete) removes it for good, bypassing the recycle bin.
+        """
         o = self.sobject(obj)
         if o.name in ("Organization", "User"):
             raise exc.InvalidType(f"entity type {o.name} does not support delete")
         row = self._existing(o, record_id)
+        if hard:
+            c.execute(f'DELETE FROM {q(o.name)} WHERE "Id" = ?', (row["Id"],))
+            return row["Id"]
         if row.get("IsDeleted"):
             raise exc.EntityIsDeleted("entity is deleted", [])
         now = self.now_text()
@@ -325,3 +331,35 @@ class SalesforceBackend:
             '"LastModifiedDate" = ? WHERE "Id" = ?',
             (now[:10], contact_id and to18(contact_id), account_id and to18(account_id), now, now, row["Id"]),
         )
+
+    def changed(self, obj: str, start: str, end: str, *, deleted: bool) -> dict:
+        """The getDeleted / getUpdated answers for a time window (ISO datetimes)."""
+        from .values import parse_datetime
+
+        o = self.sobject(obj)
+        bounds = []
+        for name, raw in (("start", start), ("end", end)):
+            d = parse_datetime(raw or "")
+            if d is None:
+                raise exc.InvalidField(f"{name} must be an ISO 8601 datetime, e.g. 2024-01-02T00:00:00Z", [name])
+            bounds.append(format_datetime(d))
+        if bounds[0] > bounds[1]:
+            raise exc.InvalidField("start must be before end", ["start"])
+        rows = (
+            self.store.conn()
+            .execute(
+                f'SELECT "Id", "SystemModstamp" FROM {q(o.name)} WHERE "IsDeleted" = ? AND "SystemModstamp" >= ? '
+                'AND "SystemModstamp" < ? ORDER BY "SystemModstamp" LIMIT 600000',
+                (1 if deleted else 0, *bounds),
+            )
+            .fetchall()
+        )
+        latest = min(bounds[1], self.now_text())[:23] + "+0000"
+        if deleted:
+            earliest = self.store.get_meta("loaded") or self.now_text()
+            return {
+                "deletedRecords": [{"id": r[0], "deletedDate": r[1][:23] + "+0000"} for r in rows],
+                "earliestDateAvailable": earliest[:23] + "+0000",
+                "latestDateCovered": latest,
+            }
+        return {"ids": [r[0] for r in rows], "latestDateCovered": latest}

@@ -85,6 +85,15 @@ class QueryEngine:
             self._expire()
             self._cursors[cur.id] = cur
 
+    def alive(self, cur: Cursor) -> bool:
+        """False once the cursor has expired (its materialised order is gone)."""
+        with self._lock:
+            self._expire()
+            found = self._cursors.get(cur.id) is cur
+        if found:
+            cur.last_used = self.backend.clock()
+        return found
+
     def get(self, cid: str) -> Cursor:
         with self._lock:
             self._expire()

@@ -234,6 +234,12 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         return json_response({"id": rid, "success": True, "errors": []}, 201)
 
     def on_record(self, request: Request, version: str, obj: str, rid: str) -> Response:
+        if rid in ("deleted", "updated"):
+            self._methods(request, "GET")
+            args = request.args
+            body = self.backend.changed(obj, args.get("start", ""), args.get("end", ""), deleted=rid == "deleted")
+            request.environ["syncaudit.records"] = len(body.get("ids") or body.get("deletedRecords") or [])
+            return json_response(body)
         self._methods(request, "GET", "PATCH", "DELETE")
         if request.method == "GET":
             fields = request.args.get("fields")
