@@ -216,6 +216,8 @@ def test_bulk_errors(api):
         "SELECT Id FROM Contact WHERE Email IN ()",
         ";DROP TABLE Contact;--",
         'SELECT Id FROM "Contact"',
+        "SELECT Id FROM Contact WHERE " + "(" * 5000 + "Email = 'a'" + ")" * 5000,
+        "SELECT Id FROM Contact WHERE " + " AND ".join(["NOT Email = 'a'"] * 300),
     ],
 )
 def test_hostile_queries_never_500(api, soql):
@@ -223,3 +225,21 @@ def test_hostile_queries_never_500(api, soql):
     assert r.status_code in (200, 400), r.text
     assert "Traceback" not in r.text
     assert api.get(f"{V}/query/", params={"q": "SELECT COUNT() FROM Contact"}).json()["totalSize"] >= 3
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"{V}/composite/batch", {"batchRequests": ["not an object"]}),
+        (f"{V}/composite/batch", {"batchRequests": [{"method": "GET"}]}),
+        (f"{V}/composite/sobjects", {"records": [1, 2]}),
+        (f"{V}/composite/sobjects", {"records": [{"LastName": "no type"}]}),
+        (f"{V}/jobs/query", ["not", "an", "object"]),
+        (f"{V}/jobs/query", {"operation": "query", "query": 5}),
+        (f"{V}/jobs/ingest", {"object": 5, "operation": "insert"}),
+        (f"{V}/sobjects/Contact", {"LastName": {"nested": 1}}),
+    ],
+)
+def test_hostile_bodies_never_500(api, path, body):
+    r = api.post(path, json=body)
+    assert 200 <= r.status_code < 500 and "Traceback" not in r.text, r.text

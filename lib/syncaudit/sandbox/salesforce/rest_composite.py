@@ -182,6 +182,8 @@ class CompositeRoutes:
             raise exc.JsonParserError('the body must be {"batchRequests": [{"method", "url"}, ...]}')
         if len(subs) > MAX_BATCH:
             raise exc.ExceededIdLimit(f"A batch can contain at most {MAX_BATCH} subrequests")
+        if any(not isinstance(sub, dict) or not isinstance(sub.get("url"), str) for sub in subs):
+            raise exc.JsonParserError('every batch request must be an object with "method" and "url"')
         halt = bool(body.get("haltOnError", False))
         results, has_errors = [], False
         for sub in subs:
