@@ -158,3 +158,19 @@ def test_bulk_ingest_insert_update_delete_hard_delete(sb):
     q = "SELECT Id FROM Account WHERE Name LIKE 'Ingest%'"
     all_rows = http.get(f"{base}{V}/queryAll", params={"q": q}, headers=h).json()["records"]
     assert [r["Id"] for r in all_rows] == [ids[0]]  # soft-deleted stays in the bin; hard-deleted is gone
+
+
+def test_control_reset_restores_the_loaded_org(sb):
+    http, base, h = sb["http"], sb["instance_url"], sb["auth"]
+    rid = http.post(f"{base}{V}/sobjects/Account", json={"Name": "Before reset"}, headers=h).json()["id"]
+    sb["sandbox"].reset()
+    assert http.get(f"{base}{V}/sobjects/Account/{rid}", headers=h).status_code == 404
+    state = sb["sandbox"].control("GET", "state")
+    assert "salesforce" in json.dumps(state) and '"Contact"' in json.dumps(state)
+    fresh = http.post(
+        sb["token_url"], data={"grant_type": "client_credentials"}, auth=(sb["client_id"], sb["client_secret"])
+    )
+    h2 = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert (
+        http.get(f"{base}{V}/query", params={"q": "SELECT COUNT() FROM Contact"}, headers=h2).json()["totalSize"] == 3
+    )
