@@ -201,14 +201,14 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         )
 
     def on_describe_global(self, request: Request, version: str) -> Response:
-        from .schema import describe_global_entry
+        from .describe import describe_global_entry
 
         self._methods(request, "GET")
         sobjects = [describe_global_entry(o, version) for o in self.backend.objs.values()]
         return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 
     def on_describe(self, request: Request, version: str, obj: str) -> Response:
-        from .schema import describe_object
+        from .describe import describe_object
 
         self._methods(request, "GET")
         o = self.backend.sobject(obj)
@@ -219,7 +219,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
 
     # -- rows
     def on_sobject(self, request: Request, version: str, obj: str) -> Response:
-        from .schema import describe_global_entry
+        from .describe import describe_global_entry
 
         self._methods(request, "GET", "POST")
         o = self.backend.sobject(obj)
