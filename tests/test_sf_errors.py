@@ -197,9 +197,11 @@ def test_bulk_errors(api):
     assert r.status_code == 400 and code(r) == "INVALIDJOBSTATE"
     api.patch(f"{V}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
     info = api.get(f"{V}/jobs/ingest/{job['id']}").json()
-    assert info["state"] in ("JobComplete", "Failed")
-    if info["state"] == "JobComplete":
-        assert info["numberRecordsFailed"] >= 1
+    assert info["state"] == "Failed" and "InvalidBatch" in info["errorMessage"]
+    assert (
+        api.get(f"{V}/query/", params={"q": "SELECT COUNT() FROM Contact WHERE LastName = 'Good'"}).json()["totalSize"]
+        == 0
+    )
     r = api.get(f"{V}/jobs/query/{job['id']}/results")
     assert r.status_code == 404
     r = api.get(f"{V}/jobs/query/750000000000001AAA")

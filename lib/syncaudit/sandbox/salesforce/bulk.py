@@ -222,7 +222,9 @@ class BulkJobs:
         data = row[0] if row and row[0] else b""
         try:
             text = data.decode("utf-8-sig")
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[info["columnDelimiter"]])
+            reader = csv.reader(
+                io.StringIO(text, newline=""), delimiter=DELIMITERS[info["columnDelimiter"]], strict=True
+            )
             header = next(reader, None)
             rows = list(reader)
         except (UnicodeDecodeError, csv.Error) as e:
