@@ -46,7 +46,8 @@ class Store:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
-            c.execute("PRAGMA cache_size=-65536")
+            # Small per-connection cache: reads go through the shared mmap, and the server runs many threads.
+            c.execute("PRAGMA cache_size=-8192")
             c.execute("PRAGMA temp_store=MEMORY")
             c.execute("PRAGMA mmap_size=1073741824")
             self._local.conn = c
