@@ -170,3 +170,17 @@ def test_connection_facts_and_dump(tmp_path, load):
     dump = svc.dump()
     assert dump["objects"]["Lead"]["records"] == 2 and dump["api_usage"]["limit"] == 15000
     svc.close()
+
+
+def test_query_locators_expire_after_15_idle_minutes(tmp_path, load):
+    now = [1_750_000_000.0]
+    svc = SalesforceService(None, load, clock=lambda: now[0])
+    e = svc.engine
+    cur = e.open(e.compile("SELECT Id FROM Contact ORDER BY LastName", False), "json", 2000)
+    assert e.get(cur.id) is cur
+    now[0] += 14 * 60
+    assert e.get(cur.id) is cur  # using it resets the idle time
+    now[0] += 16 * 60
+    with pytest.raises(exc.InvalidQueryLocator):
+        e.get(cur.id)
+    svc.close()

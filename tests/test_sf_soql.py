@@ -126,6 +126,8 @@ def ids(records):
         ("CreatedDate > 2024-01-03T00:00:00Z", [BOB, CARL]),
         ("CreatedDate >= 2024-01-03T08:00:00+02:00", [BOB, CARL]),
         ("CreatedDate < 2024-01-03T06:00:00.001Z", [ANN, BOB]),
+        ("SystemModstamp > 2024-01-03T06:00:00.000+0000", [ANN, CARL]),  # Salesforce's own +0000 form
+        ("SystemModstamp >= 2024-02-01T01:00:00+01:00 AND SystemModstamp <= 2024-02-01T00:00:00Z", [ANN]),
         ("Id IN (SELECT WhoId FROM Task WHERE Status = 'Completed')", [ANN]),
         ("Id NOT IN (SELECT ConvertedContactId FROM Lead WHERE IsConverted = true)", [BOB, CARL]),
     ],

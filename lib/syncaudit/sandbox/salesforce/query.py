@@ -233,9 +233,10 @@ def record_shaper(cq: CompiledQuery, version: str):
         return ", ".join(parts)
 
     obj = cq.sobject.name
+    base = f"/services/data/v{version}/sobjects/{obj}/"
     src = (
         "def shape(r):\n"
-        f"    return {{'attributes': {{'type': {obj!r}, 'url': B + {obj!r} + '/' + r[{cq.id_index}]}}, {body(tree)}}}\n"
+        f"    return {{'attributes': {{'type': {obj!r}, 'url': {base!r} + r[{cq.id_index}]}}, {body(tree)}}}\n"
     )
     scope = {"B": f"/services/data/v{version}/sobjects/", "T": PREFIX_TO_OBJECT}
     exec(compile(src, f"<soql shaper {obj}>", "exec"), scope)  # noqa: S102 - source built from schema names only
