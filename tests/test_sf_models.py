@@ -73,6 +73,12 @@ def test_state_survives_a_restart_and_reset_restores_the_load(tmp_path, load):
     assert rows(again, f"SELECT Name FROM Contact WHERE Id = '{ANN}'") == [("Annie Lee",)]
     with again.backend.store.write() as c:  # the id sequence also survived: no id is reused
         assert again.backend.insert(c, "Contact", {"LastName": "Next"}) != new_id
+    again.close()
+    bare = SalesforceService(tmp_path / "state", None)  # restarted without the folder: the schema was kept
+    assert rows(bare, f"SELECT Product_User_Id__c FROM Contact WHERE Id = '{ANN}'") == [("u-1",)]
+    assert bare.backend.sobject("Contact").get("Product_User_Id__c").external_id
+    bare.close()
+    again = SalesforceService(tmp_path / "state", load)
     again.reset()
     assert rows(again, f"SELECT COUNT(*) FROM Contact WHERE Id = '{new_id}'") == [(0,)]
     assert rows(again, f"SELECT Name FROM Contact WHERE Id = '{ANN}'") == [("Ann Lee",)]

@@ -28,9 +28,14 @@ class SalesforceBackend:
     def __init__(self, db_path: Path, load_dir: Path | None, clock: Callable[[], float]) -> None:
         self.load_dir = load_dir
         self.clock = clock
-        sf_dir = load_dir / "salesforce" if load_dir else None
-        self.objs: dict[str, SObject] = build_schema(sf_dir / "schema.json" if sf_dir else None)
-        self.store = Store(db_path, self.objs)
+        schema_path = load_dir / "salesforce" / "schema.json" if load_dir else None
+        self.schema_text = schema_path.read_text(encoding="utf-8") if schema_path and schema_path.exists() else None
+        self.store = Store(db_path, {})
+        if self.store.is_initialised():
+            # A restart: the tables were made from the schema kept at load time, whatever folder is passed now.
+            self.schema_text = self.store.get_meta("schema")
+        self.objs: dict[str, SObject] = build_schema(schema_path, self.schema_text)
+        self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
         if not self.store.is_initialised():
@@ -77,6 +82,8 @@ class SalesforceBackend:
                 counts[o.name] = self.store.load_csv(c, o, path, now, self.admin_id)
             self._seed(c, now)
             self.store.create_indexes(c)
+            if self.schema_text is not None:
+                self.store.set_meta(c, "schema", self.schema_text)
             self.store.set_meta(c, "loaded", now)
 
     def _seed(self, c: sqlite3.Connection, now: str) -> None:

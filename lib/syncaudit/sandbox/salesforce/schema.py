@@ -379,16 +379,17 @@ def _custom_field(obj: str, spec: dict, source: Path) -> Field:
     )
 
 
-def build_schema(schema_json: Path | None) -> dict[str, SObject]:
+def build_schema(schema_json: Path | None, text: str | None = None) -> dict[str, SObject]:
     """The standard objects plus the custom fields declared in a load folder's schema.json (if any).
 
     schema.json is either ``{"Contact": [{name, type, ...}, ...], ...}`` or ``[{"object": "Contact", ...}]``.
+    ``text`` is that file's content when it is already read (e.g. kept in the database).
     """
     objs = _standard_objects()
-    if schema_json is None or not schema_json.exists():
+    if text is None and (schema_json is None or not schema_json.exists()):
         return objs
     try:
-        raw = json.loads(schema_json.read_text(encoding="utf-8"))
+        raw = json.loads(text if text is not None else schema_json.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the schema: {exc}", file=str(schema_json), hint="write valid JSON") from None
     pairs: list[tuple[str, dict]] = []
