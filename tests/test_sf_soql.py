@@ -255,3 +255,27 @@ def test_sqlite_rendered_records_equal_the_python_shaper(run, text):
     rendered = [json.loads(r[0]) for r in engine.fetch(cur, 0, 2000)]
     assert rendered == python and len(rendered) > 0
     assert [list(r) for r in rendered] == [list(r) for r in python]  # same key order too
+
+
+def test_random_token_soup_only_raises_salesforce_errors(run):
+    """Whatever a client sends, compiling and running it raises a Salesforce error or works: never a crash."""
+    import random
+
+    from syncaudit.sandbox.salesforce.exceptions import SalesforceError
+
+    pool = (
+        "SELECT FROM WHERE AND OR NOT IN LIKE ORDER BY LIMIT OFFSET GROUP ASC DESC NULLS FIRST LAST COUNT ( ) , = != "
+        "< > <= >= Id Email Name Account.Name Who.Name Seats__c CreatedDate Contact Lead Task 'x' '%a%' 5 2.5 -1 "
+        "null true false TODAY LAST_N_DAYS : 3 2024-01-02 2024-01-02T00:00:00Z FIELDS ALL MAX INCLUDES"
+    ).split()
+    rng = random.Random(20261126)
+    ok = failed = 0
+    for _ in range(250):
+        words = ["SELECT", rng.choice(["Id", "Name", "COUNT()", "Id, Email"]), "FROM", rng.choice(["Contact", "Lead"])]
+        words += [rng.choice(pool) for _ in range(rng.randint(0, 12))]
+        try:
+            run(" ".join(words))
+            ok += 1
+        except SalesforceError:
+            failed += 1
+    assert ok + failed == 250 and failed > 0
