@@ -245,3 +245,42 @@ def test_hostile_queries_never_500(api, soql):
 def test_hostile_bodies_never_500(api, path, body):
     r = api.post(path, json=body)
     assert 200 <= r.status_code < 500 and "Traceback" not in r.text, r.text
+
+
+def test_random_write_bodies_never_500(tmp_path):
+    """Random fields and hostile values on every write route: a Salesforce error or success, never a 500."""
+    import random
+
+    from werkzeug.test import Client
+
+    write_load_dir(tmp_path / "load")
+    service = SalesforceService(None, tmp_path / "load")
+    client = Client(service.wsgi_app())
+    h = {"Authorization": f"Bearer {service.connection_facts('https://x')['session_id']}"}
+    values = [None, "", "x", "x" * 300, 5, -1.5, 1e308, True, [], {}, {"a": 1}, "2024-01-02", "2024-01-02T00:00:00Z"]
+    values += [ANN, "001000000000001AAA", "bad-id", "a@b.co", "not email", "Pro", "Gold", "\x00", "é" * 100, 10**30]
+    rng = random.Random(3)
+    statuses = set()
+    for _ in range(300):
+        obj = rng.choice(["Contact", "Lead", "Account", "Task", "Case", "User", "Organization", "Nope"])
+        names = [f.name for f in service.backend.objs.get(obj, service.backend.objs["Contact"]).field_list()]
+        body = {rng.choice([*names, "Bogus__c", "attributes"]): rng.choice(values) for _ in range(rng.randint(0, 6))}
+        target = rng.choice([ANN, "001000000000001AAA", "bad-id"])
+        route = rng.randrange(5)
+        if route == 0:
+            r = client.post(f"{V}/sobjects/{obj}", json=body, headers=h)
+        elif route == 1:
+            r = client.patch(f"{V}/sobjects/{obj}/{target}", json=body, headers=h)
+        elif route == 2:
+            r = client.patch(f"{V}/sobjects/{obj}/Product_User_Id__c/u-{rng.randint(1, 4)}", json=body, headers=h)
+        elif route == 3:
+            records = [dict(body, attributes={"type": obj})] * 2
+            r = client.post(
+                f"{V}/composite/sobjects", json={"allOrNone": rng.random() < 0.5, "records": records}, headers=h
+            )
+        else:
+            r = client.delete(f"{V}/sobjects/{obj}/{target}", headers=h)
+        statuses.add(r.status_code)
+        assert r.status_code < 500, r.get_data(as_text=True)
+    service.close()
+    assert {200, 400} <= statuses
