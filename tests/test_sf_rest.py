@@ -174,3 +174,42 @@ def test_control_reset_restores_the_loaded_org(sb):
     assert (
         http.get(f"{base}{V}/query", params={"q": "SELECT COUNT() FROM Contact"}, headers=h2).json()["totalSize"] == 3
     )
+
+
+def test_delete_by_external_id(sb):
+    http, base, h = sb["http"], sb["instance_url"], sb["auth"]
+    r = http.patch(f"{base}{V}/sobjects/Contact/Product_User_Id__c/u-del", json={"LastName": "Del"}, headers=h)
+    assert r.status_code == 201 and r.json()["created"] is True
+    assert http.delete(f"{base}{V}/sobjects/Contact/Product_User_Id__c/u-del", headers=h).status_code == 204
+    assert http.get(f"{base}{V}/sobjects/Contact/Product_User_Id__c/u-del", headers=h).status_code == 404
+
+
+def test_bulk_query_locator_headers(sb):
+    http, base, h = sb["http"], sb["instance_url"], sb["auth"]
+    job = http.post(
+        f"{base}{V}/jobs/query",
+        json={
+            "operation": "query",
+            "query": "SELECT Id, LastName FROM Contact ORDER BY LastName",
+            "columnDelimiter": "PIPE",
+        },
+        headers=h,
+    ).json()
+    assert job["state"] == "UploadComplete" and job["jobType"] == "V2Query"
+    assert http.get(f"{base}{V}/jobs/query/{job['id']}", headers=h).json()["state"] == "JobComplete"
+    url = f"{base}{V}/jobs/query/{job['id']}/results"
+    first = http.get(url, params={"maxRecords": 2}, headers=h)
+    assert first.headers["Sforce-NumberOfRecords"] == "2" and first.headers["Sforce-Locator"] != "null"
+    assert first.headers["Content-Type"].startswith("text/csv") and "Sforce-Limit-Info" in first.headers
+    lines = first.text.splitlines()
+    assert lines[0] == "Id|LastName" and len(lines) == 3
+    names = [line.split("|")[1] for line in lines[1:]]
+    locator = first.headers["Sforce-Locator"]
+    while locator != "null":
+        page = http.get(url, params={"maxRecords": 2, "locator": locator}, headers=h)
+        names += [line.split("|")[1] for line in page.text.splitlines()[1:]]
+        locator = page.headers["Sforce-Locator"]
+    total = http.get(f"{base}{V}/query", params={"q": "SELECT COUNT() FROM Contact"}, headers=h).json()["totalSize"]
+    assert len(names) == total and names == sorted(names, key=str.lower)
+    bad = http.get(url, params={"locator": "!!"}, headers=h)
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
