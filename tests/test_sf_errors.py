@@ -96,7 +96,13 @@ def test_routing_errors(api, method, path, status, error):
         ("SELECT Id FROM Contact WHERE Email = 'unterminated", "MALFORMED_QUERY", ""),
         ("SELECT FIELDS(ALL) FROM Contact", "MALFORMED_QUERY", "LIMIT"),
         ("SELECT Id FROM Contact OFFSET 5000", "MALFORMED_QUERY", "offset"),
-        ("SELECT Id, (SELECT Id FROM Contacts) FROM Account", "MALFORMED_QUERY", "subqueries"),
+        (
+            "SELECT Id, (SELECT Id FROM Widgets) FROM Account",
+            "INVALID_TYPE",
+            "Didn't understand relationship 'Widgets'",
+        ),
+        ("SELECT Id, (SELECT Id, (SELECT Id FROM Tasks) FROM Contacts) FROM Account", "MALFORMED_QUERY", "subquery"),
+        ("SELECT Id, (SELECT Nope FROM Contacts) FROM Account", "INVALID_FIELD", "No such column 'Nope'"),
     ],
 )
 def test_soql_errors(api, soql, error, fragment):
@@ -178,6 +184,10 @@ def test_bulk_errors(api):
     r = api.post(f"{V}/jobs/query", json={"operation": "query", "query": "SELECT Nope FROM Contact"})
     assert r.status_code == 400 and code(r) == "INVALID_FIELD"
     r = api.post(f"{V}/jobs/query", json={"operation": "query", "query": "SELECT COUNT() FROM Contact"})
+    assert r.status_code == 400 and code(r) == "INVALIDJOB"
+    r = api.post(
+        f"{V}/jobs/query", json={"operation": "query", "query": "SELECT Id, (SELECT Id FROM Contacts) FROM Account"}
+    )
     assert r.status_code == 400 and code(r) == "INVALIDJOB"
     r = api.post(f"{V}/jobs/ingest", json={"object": "Contact", "operation": "merge"})
     assert r.status_code == 400 and code(r) == "INVALIDJOB"

@@ -279,3 +279,21 @@ def test_random_token_soup_only_raises_salesforce_errors(run):
         except SalesforceError:
             failed += 1
     assert ok + failed == 250 and failed > 0
+
+
+def test_parent_to_child_subqueries(run):
+    recs = run(
+        "SELECT Name, (SELECT LastName FROM Contacts WHERE Email != null ORDER BY LastName DESC), "
+        "(SELECT Subject FROM Tasks) FROM Account ORDER BY Name"
+    )
+    acme, globex = recs
+    assert list(acme) == ["attributes", "Name", "Contacts", "Tasks"]
+    assert acme["Contacts"]["totalSize"] == 2 and acme["Contacts"]["done"] is True
+    assert [c["LastName"] for c in acme["Contacts"]["records"]] == ["O'Neil", "Lee"]
+    assert acme["Contacts"]["records"][0]["attributes"]["type"] == "Contact"
+    assert acme["Tasks"]["records"][0]["Subject"] == "Intercom conversation"
+    assert globex["Contacts"] is None and globex["Tasks"] is None
+    (ann,) = run(
+        f"SELECT Id, (SELECT Id FROM Tasks WHERE Status = 'Completed' LIMIT 1) FROM Contact WHERE Id = '{ANN}'"
+    )
+    assert ann["Tasks"]["totalSize"] == 1

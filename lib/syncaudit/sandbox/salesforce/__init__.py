@@ -8,7 +8,8 @@ Where it differs from Salesforce: one org, one API user; no sharing rules, trigg
 duplicate rules; deletes do not cascade (an Account's Contacts stay) and the recycle bin is never emptied;
 unordered query cursors page over the live table (rows written after a query started may show up); Bulk 2.0
 query jobs are complete at once and ingest jobs run when the upload is marked complete; JWT signatures are not
-checked; no parent-to-child subqueries, SOSL, Bulk API v1 or lead conversion call (load converted leads).
+checked; no SOSL, Bulk API v1 or lead conversion call (load converted leads); parent-to-child subqueries
+run one query per parent record (fine for REST pages, refused by Bulk as in Salesforce).
 
 Storage is one SQLite file (``<state_dir>/salesforce.sqlite``); with a state dir it survives a restart (the load
 folder is read only when the database is new, and its schema.json is kept inside). REST query pages are

@@ -130,6 +130,8 @@ class BulkJobs:
         cq = self.engine.compile(text, include_deleted=op == "queryAll")
         if cq.aggregate or cq.count_only:
             raise exc.InvalidJob("Aggregate queries are not supported in Bulk API 2.0")
+        if any(c.child is not None for c in cq.columns):
+            raise exc.InvalidJob("Parent-to-child subqueries are not supported in Bulk API 2.0 queries")
         info.update({"object": cq.sobject.name, "query": text, "state": "UploadComplete"})
         for k in ("contentUrl", "numberRecordsFailed", "apexProcessingTime"):
             info.pop(k, None)

@@ -184,9 +184,23 @@ class QueryEngine:
             ]
         shape = getattr(cq, "_shaper", None)
         if shape is None or getattr(cq, "_shaper_version", None) != version:
-            shape = cq._shaper = record_shaper(cq, version)  # type: ignore[attr-defined]
+            run_child = lambda child, parent_id: self._child_records(child, parent_id, version)  # noqa: E731
+            shape = cq._shaper = record_shaper(cq, version, run_child)  # type: ignore[attr-defined]
             cq._shaper_version = version  # type: ignore[attr-defined]
         return [shape(r) for r in rows]
+
+    def _child_records(self, child: CompiledQuery, parent_id: str, version: str) -> dict | None:
+        """A parent-to-child subquery for one parent: ``{totalSize, done, records}``, or None when empty."""
+        sql = f"SELECT {child.select_sql('json')} FROM {child.from_sql} WHERE {child.where_sql}"
+        if child.order_sql:
+            sql += f" ORDER BY {child.order_sql}"
+        if child.limit is not None or child.offset:
+            sql += f" LIMIT {int(child.limit) if child.limit is not None else -1} OFFSET {int(child.offset)}"
+        rows = self.backend.store.conn().execute(sql, [*child.params[:-1], parent_id]).fetchall()
+        if not rows:
+            return None
+        records = self.records(child, rows, version)
+        return {"totalSize": len(records), "done": True, "records": records}
 
     def csv_chunks(self, cur: Cursor, offset: int, n: int, delimiter: str, line_ending: str) -> Iterator[bytes]:
         """A Bulk API 2.0 results page as CSV, streamed from the SQLite cursor in chunks."""
@@ -209,13 +223,14 @@ class QueryEngine:
             yield rest.encode("utf-8")
 
 
-def record_shaper(cq: CompiledQuery, version: str):
+def record_shaper(cq: CompiledQuery, version: str, run_child=None):
     """A function row -> REST record, generated once per query (a dict literal per row is the fast path).
 
     Parent relationships sit where their first field was selected; a null lookup renders as ``null``.
     Only canonical schema names and integer indexes reach the generated source (names through repr()).
     """
     tree: dict = {}
+    children: list[CompiledQuery] = []
     for i, c in enumerate(cq.columns):
         level = tree
         for step in c.rels:
@@ -231,7 +246,10 @@ def record_shaper(cq: CompiledQuery, version: str):
     def body(level: dict) -> str:
         parts = []
         for (kind, name), item in level.items():
-            if kind == "field":
+            if kind == "field" and cq.columns[item].child is not None:
+                children.append(cq.columns[item].child)
+                parts.append(f"{name!r}: C({len(children) - 1}, r[{item}])")
+            elif kind == "field":
                 parts.append(f"{name!r}: {value(item, cq.columns[item].field)}")
             else:
                 fk = f"r[{item['fk']}]"
@@ -246,7 +264,11 @@ def record_shaper(cq: CompiledQuery, version: str):
         "def shape(r):\n"
         f"    return {{'attributes': {{'type': {obj!r}, 'url': {base!r} + r[{cq.id_index}]}}, {body(tree)}}}\n"
     )
-    scope = {"B": f"/services/data/v{version}/sobjects/", "T": PREFIX_TO_OBJECT}
+    scope = {
+        "B": f"/services/data/v{version}/sobjects/",
+        "T": PREFIX_TO_OBJECT,
+        "C": lambda k, parent_id: run_child(children[k], parent_id),
+    }
     exec(compile(src, f"<soql shaper {obj}>", "exec"), scope)  # noqa: S102 - source built from schema names only
     return scope["shape"]
 
@@ -265,7 +287,7 @@ def record_sql(cq: CompiledQuery, version: str) -> str | None:
     The same shape as :func:`record_shaper`: attributes first, parents nested where first selected, a null
     lookup as ``null``, booleans as true/false, datetimes already in the ``+0000`` form.
     """
-    if cq.aggregate or cq.count_only:
+    if cq.aggregate or cq.count_only or any(c.child is not None for c in cq.columns):
         return None
     n_visible = len(cq.columns)
     base = f"/services/data/v{version}/sobjects/"

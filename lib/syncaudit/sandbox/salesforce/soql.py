@@ -5,6 +5,7 @@ Grammar (the subset clients send; keywords are case-insensitive):
     query     := SELECT select_list FROM ident [ident] [WHERE cond] [GROUP BY paths]
                  [ORDER BY order (, order)*] [LIMIT int] [OFFSET int]
     select    := path | COUNT() | agg '(' [path] ')' [alias] | FIELDS '(' ALL|STANDARD|CUSTOM ')'
+               | '(' query ')'                       -- parent-to-child, by relationship name
     cond      := and_expr (OR and_expr)*
     and_expr  := not_expr (AND not_expr)*
     not_expr  := NOT not_expr | '(' cond ')' | path op value | path [NOT] IN '(' values | query ')'
@@ -97,6 +98,13 @@ class FieldsMacro:
 
 
 @dataclass
+class SubQuery:
+    """A parent-to-child subquery in the SELECT list: ``(SELECT Id FROM Contacts)``."""
+
+    query: Query
+
+
+@dataclass
 class Condition:
     path: str
     op: str  # = != < <= > >= LIKE IN NOT IN INCLUDES EXCLUDES
@@ -180,6 +188,7 @@ class _Parser:
         self.toks = tokenize(text)
         self.i = 0
         self.depth = 0
+        self.nested = False
 
     # -- token helpers
     @property
@@ -274,9 +283,16 @@ class _Parser:
     def select_item(self):
         t = self.tok
         if t.kind == "punct" and t.text == "(":
-            raise MalformedQuery(
-                "parent-to-child subqueries are not supported by the sandbox; query the child object instead"
-            )
+            if self.nested:
+                raise MalformedQuery("a subquery cannot contain another parent-to-child subquery")
+            self.next()
+            self.nested = True
+            try:
+                sub = self.query(nested=True)
+            finally:
+                self.nested = False
+            self.expect_punct(")")
+            return SubQuery(sub)
         after = self.toks[min(self.i + 1, len(self.toks) - 1)]
         is_call = after.kind == "punct" and after.text == "("
         if t.kind == "ident" and is_call and t.upper == "FIELDS":
