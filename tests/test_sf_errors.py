@@ -103,6 +103,7 @@ def test_routing_errors(api, method, path, status, error):
         ),
         ("SELECT Id, (SELECT Id, (SELECT Id FROM Tasks) FROM Contacts) FROM Account", "MALFORMED_QUERY", "subquery"),
         ("SELECT Id, (SELECT Nope FROM Contacts) FROM Account", "INVALID_FIELD", "No such column 'Nope'"),
+        ("SELECT Id, (SELECT COUNT() FROM Contacts) FROM Account", "MALFORMED_QUERY", "aggregate"),
     ],
 )
 def test_soql_errors(api, soql, error, fragment):

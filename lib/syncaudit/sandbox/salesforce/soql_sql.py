@@ -436,6 +436,8 @@ def _compile_ast(
             if aggregate:
                 raise MalformedQuery("a parent-to-child subquery cannot be used with aggregates")
             sub = _compile_ast(item.query, objs, now, include_deleted=include_deleted, child_of=obj)
+            if sub.aggregate or sub.count_only:
+                raise MalformedQuery("aggregate functions are not supported in a parent-to-child subquery")
             key = item.query.sobject
             rel = sub.sobject.label_plural
             if rel.lower() in seen:
