@@ -27,7 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from openapi_schema_validator import OAS30Validator
 from werkzeug.serving import make_server
 
 import syncaudit.sandbox.intercom as ic_pkg
@@ -99,7 +98,9 @@ class SpecValidator:
         self._validators: dict = {}
         self.checked = 0
 
-    def _validator(self, schema: dict) -> OAS30Validator:
+    def _validator(self, schema: dict):
+        from openapi_schema_validator import OAS30Validator  # slow import (jsonschema formats): only when validating
+
         key = json.dumps(schema, sort_keys=True)
         if key not in self._validators:
             self._validators[key] = OAS30Validator({**schema, "components": self.doc["components"]})

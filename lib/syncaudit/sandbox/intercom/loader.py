@@ -16,7 +16,13 @@ from pathlib import Path
 
 from syncaudit.errors import ConfigError
 from syncaudit.sandbox.intercom import catalog
-from syncaudit.sandbox.intercom.documents import dumps, normalize_company, normalize_contact, normalize_conversation
+from syncaudit.sandbox.intercom.documents import (
+    contact_text,
+    dumps,
+    normalize_company,
+    normalize_contact,
+    normalize_conversation,
+)
 from syncaudit.sandbox.intercom.store import INDEXES, SCHEMA_VERSION, Store, iter_jsonl, new_hex_id, read_json_list
 
 BATCH = 5000
@@ -57,7 +63,7 @@ def contact_row(doc: dict) -> tuple:
         doc["signed_up_at"],
         doc["last_seen_at"],
         1 if doc.get("archived") else 0,
-        dumps(doc),
+        contact_text(doc),
     )
 
 

@@ -20,9 +20,12 @@ from syncaudit.sandbox.intercom.companies import CompaniesMixin
 from syncaudit.sandbox.intercom.conversations import ConversationsMixin
 from syncaudit.sandbox.intercom.documents import (
     CONTACT_WRITABLE,
+    RawJSON,
+    contact_from_text,
+    contact_text,
     dumps,
     normalize_contact,
-    render_contact,
+    render_contact_text,
     version_tuple,
 )
 from syncaudit.sandbox.intercom.exceptions import (
@@ -100,13 +103,17 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 cos[seq].append(cid)
         return tags, cos
 
-    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple[int, str]], version: str) -> list[dict]:
+    def render_contacts_text(self, db: sqlite3.Connection, rows: list[tuple[int, str]], version: str) -> list[str]:
+        """Contacts (rows of seq, stored text) as JSON texts, embedded lists included."""
         tags, cos = self._embedded(db, [r[0] for r in rows])
         out = []
-        for seq, doc in rows:
-            t, c = tags.get(seq, []), cos.get(seq, [])
-            out.append(render_contact(json.loads(doc), version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
+        for seq, text in rows:
+            t, c = tags.get(seq, ()), cos.get(seq, ())
+            out.append(render_contact_text(text, version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
         return out
+
+    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple[int, str]], version: str) -> list[dict]:
+        return [json.loads(t) for t in self.render_contacts_text(db, rows, version)]
 
     def _contact_row(self, db: sqlite3.Connection, contact_id: str) -> sqlite3.Row | tuple:
         row = db.execute(
@@ -181,7 +188,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
 
     def _contact_page(
         self, version: str, where: str, params: list, sort: Field, ascending: bool, size: int, cursor: str | None
-    ) -> tuple[dict, int]:
+    ) -> tuple[RawJSON, int]:
         expr = sort_expression(sort)
         base = f"FROM contacts t WHERE {LIVE} AND ({where})"
         total = self._count(f"SELECT count(*) {base}", params)
@@ -196,14 +203,11 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
             more = len(rows) > size
             rows = rows[:size]
-            data = self.render_contacts(db, [(r[0], r[1]) for r in rows], version)
+            data = self.render_contacts_text(db, [(r[0], r[1]) for r in rows], version)
         next_cursor = encode_cursor(rows[-1][2], rows[-1][0], page + 1) if more else None
-        body = {
-            "type": "list",
-            "data": data,
-            "total_count": total,
-            "pages": cursor_pages(page, size, total, next_cursor),
-        }
+        pages = dumps(cursor_pages(page, size, total, next_cursor))
+        # assembled as text: parsing and re-dumping 150 stored documents per page would dominate listing
+        body = RawJSON(f'{{"type":"list","data":[{",".join(data)}],"total_count":{total},"pages":{pages}}}')
         return body, len(data)
 
     # -- contact writes -------------------------------------------------------------------------
@@ -263,14 +267,14 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             doc = normalize_contact(obj, self.app_id)
             db.execute(CONTACT_INSERT, contact_row(doc))
             seq = db.execute("SELECT seq FROM contacts WHERE id = ?", (doc["id"],)).fetchone()[0]
-            return self.render_contacts(db, [(seq, dumps(doc))], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc))], version)[0], 1
 
     def update_contact(self, contact_id: str, body: object, version: str) -> tuple[dict, int]:
         """PUT /contacts/{id}: partial update; custom_attributes merge key by key (null removes a key)."""
         with self.store.transaction() as db:
             seq, doc_json, archived, _ = self._live_contact(db, contact_id, version)
             body = self._check_contact_payload(db, body)
-            doc = json.loads(doc_json)
+            doc = contact_from_text(doc_json)
             role = body.get("role") or doc["role"]
             ext = body["external_id"] if "external_id" in body else doc["external_id"]
             email = body["email"] if "email" in body else doc["email"]
@@ -289,7 +293,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 doc["email_domain"] = email.rpartition("@")[2] if email else None
             doc["updated_at"] = self.now()
             self._write_contact(db, seq, doc, archived)
-            return self.render_contacts(db, [(seq, dumps(doc))], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc))], version)[0], 1
 
     def _write_contact(self, db: sqlite3.Connection, seq: int, doc: dict, archived: int) -> None:
         row = contact_row({**doc, "archived": archived})
@@ -303,7 +307,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         """DELETE /contacts/{id}: removes the contact and its tag and company links."""
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
-            ext = json.loads(doc)["external_id"]
+            ext = json.loads(doc).get("external_id")
             for table in ("contact_tags", "contact_companies"):
                 db.execute(f"DELETE FROM {table} WHERE contact_seq = ?", (seq,))  # noqa: S608
             db.execute("DELETE FROM contacts WHERE seq = ?", (seq,))
@@ -314,7 +318,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
             db.execute("UPDATE contacts SET archived = ? WHERE seq = ?", (int(archived), seq))
-            ext = json.loads(doc)["external_id"]
+            ext = json.loads(doc).get("external_id")
         return {"type": "contact", "id": str(contact_id), "external_id": ext, "archived": archived}, 1
 
     def merge_contacts(self, body: object, version: str) -> tuple[dict, int]:
@@ -327,7 +331,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         with self.store.transaction() as db:
             lseq, ldoc, _, _ = self._live_contact(db, str(body["from"]), version)
             useq, udoc, uarch, _ = self._live_contact(db, str(body["into"]), version)
-            lead, user = json.loads(ldoc), json.loads(udoc)
+            lead, user = contact_from_text(ldoc), contact_from_text(udoc)
             if lead["role"] != "lead":
                 raise BadRequest("the contact to merge 'from' must be a lead", field="from")
             if user["role"] != "user":
@@ -367,7 +371,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
             self._write_contact(db, useq, user, uarch)
-            return self.render_contacts(db, [(useq, dumps(user))], version)[0], 2
+            return self.render_contacts(db, [(useq, contact_text(user))], version)[0], 2
 
     # -- contact tags -----------------------------------------------------------------------------
     def contact_tags(self, contact_id: str, version: str) -> tuple[dict, int]:
