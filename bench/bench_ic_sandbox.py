@@ -55,9 +55,7 @@ def synthesize(folder: Path, size: int, seed: int = 7) -> None:
     with open(ic / "companies.jsonl", "w") as fh:
         for i in range(n_companies):
             fh.write(
-                json.dumps(
-                    {"id": f"a{i:023x}", "company_id": f"CO-{i}", "name": f"Company {i}", "created_at": START}
-                )
+                json.dumps({"id": f"a{i:023x}", "company_id": f"CO-{i}", "name": f"Company {i}", "created_at": START})
                 + "\n"
             )
     with open(ic / "contacts.jsonl", "w") as fh:
@@ -104,7 +102,9 @@ class Server:
             def log_request(self, *args, **kwargs):  # no per-request log line
                 pass
 
-        self.server = make_server("127.0.0.1", 0, service.wsgi_app(), threaded=True, ssl_context=ctx, request_handler=Quiet)
+        self.server = make_server(
+            "127.0.0.1", 0, service.wsgi_app(), threaded=True, ssl_context=ctx, request_handler=Quiet
+        )
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.facts = {**service.connection_facts(f"https://127.0.0.1:{self.server.server_port}"), "ca_cert": str(ca)}
@@ -163,7 +163,11 @@ def search_pages(facts: dict, size: int, samples: int) -> dict:
         for name, make in queries.items():
             times, cursor_times = [], []
             for _ in range(samples // len(queries)):
-                body = {"query": make(), "pagination": {"per_page": 150}, "sort": {"field": "updated_at", "order": "ascending"}}
+                body = {
+                    "query": make(),
+                    "pagination": {"per_page": 150},
+                    "sort": {"field": "updated_at", "order": "ascending"},
+                }
                 t0 = time.perf_counter()
                 r = c.post("/contacts/search", json=body)
                 times.append(time.perf_counter() - t0)
@@ -177,11 +181,7 @@ def search_pages(facts: dict, size: int, samples: int) -> dict:
             out[name] = {
                 "first_page_median_ms": round(statistics.median(times) * 1000, 1),
                 "first_page_p90_ms": round(sorted(times)[int(len(times) * 0.9)] * 1000, 1),
-                **(
-                    {"next_page_median_ms": round(statistics.median(cursor_times) * 1000, 1)}
-                    if cursor_times
-                    else {}
-                ),
+                **({"next_page_median_ms": round(statistics.median(cursor_times) * 1000, 1)} if cursor_times else {}),
             }
     return out
 

@@ -170,7 +170,7 @@ class CompaniesMixin:
             )
             total = db.execute(f"SELECT count(*) {base}", (seq,)).fetchone()[0]  # noqa: S608
             rows = db.execute(
-                f"SELECT t.seq, t.doc {base} ORDER BY t.seq LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT t.seq, t.doc, t.id {base} ORDER BY t.seq LIMIT ? OFFSET ?",  # noqa: S608
                 (seq, size, (page - 1) * size),
             ).fetchall()
             data = self.render_contacts(db, rows, version)

@@ -179,30 +179,27 @@ def contact_from_text(text: str) -> dict:
     return doc
 
 
-_ID_AT = len('{"type":"contact","id":"')
-
-
 def _embedded(url: str, items: str, shown: int, total: int) -> str:
     more = "true" if total > shown else "false"
     return f'{{"type":"list","data":[{items}],"url":{url},"total_count":{total},"has_more":{more}}}'
 
 
 def render_contact_text(
-    text: str, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+    text: str, cid: str, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
 ) -> str:
     """The contact as the given API version sends it (JSON text), with its embedded tag and company lists
     (at most 10 items each, ``has_more`` beyond)."""
     if version_tuple(version) < (2, 16):
         text = _old_version_contact(text)
-    cid = text[_ID_AT : text.index('"', _ID_AT)]  # as stored: already JSON-escaped
-    base = f"/contacts/{cid}"
+    base = _q(f"/contacts/{cid}")[:-1]  # an open JSON string literal, completed per list
     tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in tags)  # numeric ids
     co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in companies)
-    subs = _embedded(f'"{base}/subscriptions"', "", 0, 0)
+    tags_list = _embedded(base + '/tags"', tag_items, len(tags), tag_total)
+    notes = _embedded(base + '/notes"', "", 0, 0)
+    companies_list = _embedded(base + '/companies"', co_items, len(companies), co_total)
+    subs = _embedded(base + '/subscriptions"', "", 0, 0)
     return (
-        f'{text[:-1]},"tags":{_embedded(f"{chr(34)}{base}/tags{chr(34)}", tag_items, len(tags), tag_total)}'
-        f',"notes":{_embedded(f"{chr(34)}{base}/notes{chr(34)}", "", 0, 0)}'
-        f',"companies":{_embedded(f"{chr(34)}{base}/companies{chr(34)}", co_items, len(companies), co_total)}'
+        f'{text[:-1]},"tags":{tags_list},"notes":{notes},"companies":{companies_list}'
         f',"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
     )
 
@@ -214,23 +211,20 @@ def _q(value: str) -> str:
 
 def _old_version_contact(text: str) -> str:
     """Before 2.16: owner_id is an integer and merge_history is not sent."""
-    if '"merge_history"' in text:
-        doc = json.loads(text)
-        doc.pop("merge_history", None)
-        text = dumps(doc)
-    key = ',"owner_id":"'
-    at = text.find(key)  # top-level keys precede custom_attributes, and quotes in values are escaped
-    if at >= 0:
-        end = text.index('"', at + len(key))
-        value = text[at + len(key) : end]
-        if value.isdigit():
-            text = f"{text[:at]},\"owner_id\":{int(value)}{text[end + 1 :]}"
-    return text
+    doc = json.loads(text)
+    doc.pop("merge_history", None)
+    owner = doc.get("owner_id")
+    if isinstance(owner, str) and owner.isdigit():
+        doc["owner_id"] = int(owner)
+    return dumps(doc)
 
 
-def render_contact(doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int) -> dict:
+def render_contact(
+    doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+) -> dict:
     """The contact as a dict (single-record endpoints); the same rendering as pages."""
-    return json.loads(render_contact_text(contact_text(doc), version, tags, tag_total, companies, co_total))
+    text = contact_text(doc)
+    return json.loads(render_contact_text(text, doc["id"], version, tags, tag_total, companies, co_total))
 
 
 def normalize_company(obj: dict, app_id: str) -> dict:

@@ -103,16 +103,16 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 cos[seq].append(cid)
         return tags, cos
 
-    def render_contacts_text(self, db: sqlite3.Connection, rows: list[tuple[int, str]], version: str) -> list[str]:
-        """Contacts (rows of seq, stored text) as JSON texts, embedded lists included."""
+    def render_contacts_text(self, db: sqlite3.Connection, rows: list[tuple], version: str) -> list[str]:
+        """Contacts (rows of seq, stored text, id) as JSON texts, embedded lists included."""
         tags, cos = self._embedded(db, [r[0] for r in rows])
         out = []
-        for seq, text in rows:
+        for seq, text, cid in rows:
             t, c = tags.get(seq, ()), cos.get(seq, ())
-            out.append(render_contact_text(text, version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
+            out.append(render_contact_text(text, cid, version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
         return out
 
-    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple[int, str]], version: str) -> list[dict]:
+    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple], version: str) -> list[dict]:
         return [json.loads(t) for t in self.render_contacts_text(db, rows, version)]
 
     def _contact_row(self, db: sqlite3.Connection, contact_id: str) -> sqlite3.Row | tuple:
@@ -143,7 +143,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         """GET /contacts/{id}. Archived contacts stay retrievable."""
         with self.store.connection() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
-            return self.render_contacts(db, [(seq, doc)], version)[0], 1
+            return self.render_contacts(db, [(seq, doc, str(contact_id))], version)[0], 1
 
     def find_by_external_id(self, external_id: str, version: str) -> tuple[dict, int]:
         """GET /contacts/find_by_external_id/{external_id}: users only."""
@@ -198,13 +198,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             keyset = f" AND ({expr}, t.seq) {'>' if ascending else '<'} (?, ?)"
             kparams = [value, seq]
         direction = "ASC" if ascending else "DESC"
-        sql = f"SELECT t.seq, t.doc, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
+        sql = f"SELECT t.seq, t.doc, t.id, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
         with self.store.connection() as db:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
             more = len(rows) > size
             rows = rows[:size]
-            data = self.render_contacts_text(db, [(r[0], r[1]) for r in rows], version)
-        next_cursor = encode_cursor(rows[-1][2], rows[-1][0], page + 1) if more else None
+            data = self.render_contacts_text(db, [r[:3] for r in rows], version)
+        next_cursor = encode_cursor(rows[-1][3], rows[-1][0], page + 1) if more else None
         pages = dumps(cursor_pages(page, size, total, next_cursor))
         # assembled as text: parsing and re-dumping 150 stored documents per page would dominate listing
         body = RawJSON(f'{{"type":"list","data":[{",".join(data)}],"total_count":{total},"pages":{pages}}}')
@@ -267,7 +267,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             doc = normalize_contact(obj, self.app_id)
             db.execute(CONTACT_INSERT, contact_row(doc))
             seq = db.execute("SELECT seq FROM contacts WHERE id = ?", (doc["id"],)).fetchone()[0]
-            return self.render_contacts(db, [(seq, contact_text(doc))], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
     def update_contact(self, contact_id: str, body: object, version: str) -> tuple[dict, int]:
         """PUT /contacts/{id}: partial update; custom_attributes merge key by key (null removes a key)."""
@@ -293,7 +293,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 doc["email_domain"] = email.rpartition("@")[2] if email else None
             doc["updated_at"] = self.now()
             self._write_contact(db, seq, doc, archived)
-            return self.render_contacts(db, [(seq, contact_text(doc))], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
     def _write_contact(self, db: sqlite3.Connection, seq: int, doc: dict, archived: int) -> None:
         row = contact_row({**doc, "archived": archived})
@@ -371,7 +371,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
             self._write_contact(db, useq, user, uarch)
-            return self.render_contacts(db, [(useq, contact_text(user))], version)[0], 2
+            return self.render_contacts(db, [(useq, contact_text(user), user["id"])], version)[0], 2
 
     # -- contact tags -----------------------------------------------------------------------------
     def contact_tags(self, contact_id: str, version: str) -> tuple[dict, int]:
