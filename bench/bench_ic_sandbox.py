@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from ic_support import make_tls  # noqa: E402  (test support: throwaway CA)
-
 from syncaudit.sandbox.intercom import IntercomService  # noqa: E402
 
 START = 1_700_000_000
