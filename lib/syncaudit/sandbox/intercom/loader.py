@@ -170,37 +170,28 @@ _NULL_KEYS = [k for k, v in CONTACT_FIELDS.items() if v is None and k not in ("i
 _DEFAULTS = ", ".join(f"'$.{k}', NULL" for k in _NULL_KEYS)
 _LOCATION = '{"type":"location","country":null,"region":null,"city":null,"country_code":null,"continent_code":null}'
 
-# The stored document of a staged contact line, normalized in SQLite's C JSON functions (a per-line
-# parse/normalize/dump in Python was the bottleneck of loading a million contacts).
-_NORMALIZE = f"""
-SELECT n, archived,
-  CASE WHEN json_extract(d, '$.email') IS NULL THEN json_remove(d, '$.email', '$.email_domain') ELSE d END AS d
-FROM (
-  SELECT n, archived,
-    CASE WHEN json_type(d, '$.owner_id') IN ('integer', 'real')
-         THEN json_set(d, '$.owner_id', CAST(json_extract(d, '$.owner_id') AS TEXT)) ELSE d END AS d
-  FROM (
-    SELECT n, archived, json_insert(d,
-        '$.updated_at', json_extract(d, '$.created_at'),
-        '$.email_domain', substr(json_extract(d, '$.email'), instr(json_extract(d, '$.email'), '@') + 1)) AS d
-    FROM (
-      SELECT n, json_extract(line, '$.archived') AS archived,
-        json_set(json_insert(
+# The stored document of a staged contact line, normalized step by step in SQLite's C JSON functions (a
+# per-line parse/normalize/dump in Python was the bottleneck of loading a million contacts). Each step is
+# its own UPDATE: nested subqueries would be flattened and re-evaluate the inner JSON expressions.
+_NORMALIZE_STEPS = [
+    f"""UPDATE stage SET archived = json_extract(line, '$.archived'),
+      d = json_set(json_insert(
           json_remove(line, '$.tags', '$.companies', '$.notes', '$.opted_in_subscription_types',
                       '$.opted_out_subscription_types', '$.archived'),
           '$.type', 'contact', '$.workspace_id', :app_id, '$.role', 'user', '$.created_at', :now,
           '$.has_hard_bounced', json('false'), '$.marked_email_as_spam', json('false'),
           '$.unsubscribed_from_emails', json('false'),
           '$.social_profiles', json('{{"type":"list","data":[]}}'), '$.location', json('{_LOCATION}'),
-          '$.custom_attributes', json('{{}}'), {_DEFAULTS}),
-          '$.custom_attributes', coalesce(json_extract(line, '$.custom_attributes'), json('{{}}'))) AS d
-      FROM stage
-    )
-  )
-)
-"""
+          {_DEFAULTS}),
+          '$.custom_attributes', coalesce(json_extract(line, '$.custom_attributes'), json('{{}}')))""",
+    """UPDATE stage SET d = json_insert(d, '$.updated_at', json_extract(d, '$.created_at'),
+        '$.email_domain', substr(json_extract(d, '$.email'), instr(json_extract(d, '$.email'), '@') + 1))""",
+    """UPDATE stage SET d = json_set(d, '$.owner_id', CAST(json_extract(d, '$.owner_id') AS TEXT))
+       WHERE json_type(d, '$.owner_id') IN ('integer', 'real')""",
+    "UPDATE stage SET d = json_remove(d, '$.email', '$.email_domain') WHERE json_extract(d, '$.email') IS NULL",
+]
 
-_INSERT_STAGED = f"""
+_INSERT_STAGED = """
 INSERT INTO contacts(id, role, external_id, email, phone, name, owner_id, created_at, updated_at,
                      signed_up_at, last_seen_at, archived, doc)
 SELECT json_extract(d, '$.id'), json_extract(d, '$.role'), CAST(json_extract(d, '$.external_id') AS TEXT),
@@ -208,7 +199,7 @@ SELECT json_extract(d, '$.id'), json_extract(d, '$.role'), CAST(json_extract(d, 
   json_extract(d, '$.owner_id'), json_extract(d, '$.created_at'), json_extract(d, '$.updated_at'),
   json_extract(d, '$.signed_up_at'), json_extract(d, '$.last_seen_at'),
   CASE WHEN archived IN (1, 'true') THEN 1 ELSE 0 END, d
-FROM ({_NORMALIZE}) ORDER BY n
+FROM stage ORDER BY n
 """
 
 _ITEM_ID = "CASE j.type WHEN 'object' THEN CAST(json_extract(j.value, '$.id') AS TEXT) ELSE CAST(j.value AS TEXT) END"
@@ -240,7 +231,7 @@ def _load_contacts(
     """Stage raw lines, check them, then normalize and insert them set-wise in SQLite."""
     if not path.exists():
         return 0
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS stage(n INTEGER PRIMARY KEY, line TEXT NOT NULL)")
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS stage(n INTEGER PRIMARY KEY, line TEXT NOT NULL, archived, d TEXT)")
     n = 0
     with open(path, encoding="utf-8") as fh:
         numbered = ((i, line) for i, line in enumerate(fh, 1) if line.strip())
@@ -252,8 +243,10 @@ def _load_contacts(
                 "UPDATE stage SET line = json_set(line, '$.id', lower(hex(randomblob(12))))"
                 " WHERE json_extract(line, '$.id') IS NULL"
             )
+            for step in _NORMALIZE_STEPS:
+                db.execute(step, {"app_id": app_id, "now": now})
             try:
-                db.execute(_INSERT_STAGED, {"app_id": app_id, "now": now})
+                db.execute(_INSERT_STAGED)
             except sqlite3.IntegrityError:
                 raise ConfigError(f"{path}: duplicate contact ids", hint="contact ids must be unique") from None
             db.execute(_LINK_COMPANIES)
