@@ -184,11 +184,19 @@ _NORMALIZE_STEPS = [
           '$.social_profiles', json('{{"type":"list","data":[]}}'), '$.location', json('{_LOCATION}'),
           {_DEFAULTS}),
           '$.custom_attributes', coalesce(json_extract(line, '$.custom_attributes'), json('{{}}')))""",
-    """UPDATE stage SET d = json_insert(d, '$.updated_at', json_extract(d, '$.created_at'),
-        '$.email_domain', substr(json_extract(d, '$.email'), instr(json_extract(d, '$.email'), '@') + 1))""",
+    """UPDATE stage SET d = json_set(json_insert(d, '$.updated_at', json_extract(d, '$.created_at')),
+        '$.email_domain', coalesce(json_extract(d, '$.email_domain'),
+                                   nullif(substr(json_extract(d, '$.email'), instr(json_extract(d, '$.email'), '@') + 1), '')))""",
+    # booleans the schema declares non-nullable: an absent value is false
+    """UPDATE stage SET d = json_set(d,
+        '$.has_hard_bounced', json(CASE WHEN json_extract(d, '$.has_hard_bounced') THEN 'true' ELSE 'false' END),
+        '$.marked_email_as_spam', json(CASE WHEN json_extract(d, '$.marked_email_as_spam') THEN 'true' ELSE 'false' END),
+        '$.unsubscribed_from_emails',
+        json(CASE WHEN json_extract(d, '$.unsubscribed_from_emails') THEN 'true' ELSE 'false' END))""",
     """UPDATE stage SET d = json_set(d, '$.owner_id', CAST(json_extract(d, '$.owner_id') AS TEXT))
        WHERE json_type(d, '$.owner_id') IN ('integer', 'real')""",
     "UPDATE stage SET d = json_remove(d, '$.email', '$.email_domain') WHERE json_extract(d, '$.email') IS NULL",
+    "UPDATE stage SET d = json_remove(d, '$.email_domain') WHERE json_type(d, '$.email_domain') = 'null'",
 ]
 
 _INSERT_STAGED = """
