@@ -17,7 +17,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,13 +25,16 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from ic_support import make_tls  # noqa: E402  (test support: throwaway CA)
 from syncaudit.sandbox.intercom import IntercomService  # noqa: E402
+from syncaudit.sandbox.testing import running_sandbox  # noqa: E402
 
 START = 1_700_000_000
 PLANS = ["Free", "Starter", "Pro", "Enterprise"]
+
+
+def _email(i: int) -> str:
+    return f"person{i}@domain{i % 997}.example"
 
 
 def synthesize(folder: Path, size: int, seed: int = 7) -> None:
@@ -68,7 +70,7 @@ def synthesize(folder: Path, size: int, seed: int = 7) -> None:
                         "id": f"c{i:023x}",
                         "role": "lead" if lead else "user",
                         "external_id": None if lead else f"u-{i}",
-                        "email": f"person{i}@domain{i % 997}.example",
+                        "email": _email(i),
                         "name": f"Person {i}",
                         "phone": f"+1555{i:07d}",
                         "owner_id": "991267466",
@@ -83,33 +85,6 @@ def synthesize(folder: Path, size: int, seed: int = 7) -> None:
                 )
                 + "\n"
             )
-
-
-class Server:
-    """The emulator on an HTTPS port-0 werkzeug server with HTTP/1.1 keep-alive."""
-
-    def __init__(self, service: IntercomService, folder: Path) -> None:
-        import ssl
-
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        ca, cert, key = make_tls(folder)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-
-        class Quiet(WSGIRequestHandler):
-            def log_request(self, *args, **kwargs):  # no per-request log line
-                pass
-
-        self.server = make_server(
-            "127.0.0.1", 0, service.wsgi_app(), threaded=True, ssl_context=ctx, request_handler=Quiet
-        )
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.facts = {**service.connection_facts(f"https://127.0.0.1:{self.server.server_port}"), "ca_cert": str(ca)}
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 def client(facts: dict) -> httpx.Client:
@@ -143,7 +118,7 @@ def list_all(facts: dict, expected: int) -> dict:
 def search_pages(facts: dict, size: int, samples: int) -> dict:
     rnd = random.Random(11)
     queries = {
-        "email =": lambda: {"field": "email", "operator": "=", "value": f"person{rnd.randrange(size)}@x.example"},
+        "email =": lambda: {"field": "email", "operator": "=", "value": _email(rnd.randrange(size))},
         "external_id IN": lambda: {
             "field": "external_id",
             "operator": "IN",
@@ -200,17 +175,15 @@ def main() -> None:
     t0 = time.perf_counter()
     service = IntercomService(work / "state", work / "load", rate_limit_per_minute=None)
     print(f"loaded in {time.perf_counter() - t0:.1f}s: {service.dump() if args.size <= 200 else service.load_counts}")
-    server = Server(service, work)
-    try:
-        listing = list_all(server.facts, args.size)
+    # the shared sandbox server (cheroot, TLS, keep-alive, request log), as `sandbox serve` runs it
+    with running_sandbox(services={"intercom": service}, state_dir=work / "sandbox") as sb:
+        facts = {**sb["intercom"], "ca_cert": sb["ca_cert"]}
+        listing = list_all(facts, args.size)
         print(f"list all at per_page 150: {listing} (target: 1,000,000 in <= 120 s)  loadavg {os.getloadavg()}")
-        search = search_pages(server.facts, args.size, args.search_samples)
+        search = search_pages(facts, args.size, args.search_samples)
         for name, fig in search.items():
             print(f"search {name}: {fig}")
         print(f"(target: search page median < 50 ms)  loadavg {os.getloadavg()}")
-    finally:
-        server.close()
-        service.close()
     print(f"peak RSS {proc.memory_info().rss / 2**20:.0f} MiB (bench process: server + client)")
     if not args.workdir:
         import shutil

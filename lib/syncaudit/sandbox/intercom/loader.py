@@ -95,8 +95,9 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
     counts = {"contacts": 0, "companies": 0, "conversations": 0}
     with store.write_lock, store.connection() as db:
         db.execute("PRAGMA synchronous=OFF")
-        for ix in INDEXES.strip().splitlines():  # indexes are rebuilt after the bulk insert
-            db.execute(f"DROP INDEX IF EXISTS {ix.split()[5]}")
+        for ix in INDEXES.splitlines():  # indexes are rebuilt after the bulk insert
+            if ix.startswith("CREATE INDEX IF NOT EXISTS "):
+                db.execute(f"DROP INDEX IF EXISTS {ix.split()[5]}")
         db.execute("BEGIN")
         try:
             admins = read_json_list(folder / "admins.json", "admins", "data") if folder else []
