@@ -380,3 +380,56 @@ def test_every_route_answered_and_was_validated_against_the_document(api):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             template, _ = v.operation(method.lower(), sample)
             assert (method.lower(), template) in ok, f"{method} {rule.rule} has no validated 2xx answer"
+
+
+HOSTILE = [
+    ("POST", "/contacts", []),
+    ("POST", "/contacts", {"email": {"$ne": 1}}),
+    ("POST", "/contacts", {"email": "a@b.example", "signed_up_at": 10**30}),
+    ("POST", "/contacts", {"email": "a@b.example", "custom_attributes": {"seats": 10**40}}),
+    ("POST", "/contacts", {"email": "a@b.example", "custom_attributes": "seats=1"}),
+    ("POST", "/contacts/search", {"query": {"field": "created_at", "operator": ">", "value": 10**30}}),
+    ("POST", "/contacts/search", {"query": {"field": "email", "operator": "=", "value": {"a": 1}}}),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "custom_attributes.x'); DROP TABLE contacts;--", "operator": "=", "value": 1}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "sort": {"field": "1; DROP"}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"per_page": "lots"}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"starting_after": 7}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"starting_after": "WzEsW10sMV0"}},
+    ),
+    ("POST", "/contacts/search", "just a string"),
+    ("GET", "/contacts?per_page=-3", None),
+    ("GET", "/contacts?per_page=99999999999999999999", None),
+    ("GET", "/contacts?starting_after=WyJ4IiwgMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDAsIDJd", None),
+    ("POST", "/companies", {"company_id": "Z", "size": 10**40}),
+    ("POST", "/companies", {"company_id": "Z", "monthly_spend": "lots"}),
+    ("POST", "/companies/list?page=0", None),
+    ("POST", "/contacts/merge", {"from": ["x"], "into": {"y": 1}}),
+    ("POST", "/data_attributes", {"name": "n", "model": "contact", "data_type": "options", "options": "a,b"}),
+    ("PUT", "/contacts/%27%3B--", {"name": "x"}),
+]
+
+
+@pytest.mark.parametrize("method,path,body", HOSTILE, ids=[f"{m} {p} {i}" for i, (m, p, _) in enumerate(HOSTILE)])
+def test_hostile_input_gets_a_4xx_error_list_never_a_500(api, method, path, body):
+    r = api.request(method, path, json=body) if body is not None else api.request(method, path)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["type"] == "error.list" and "Traceback" not in r.text

@@ -227,8 +227,10 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 raise ParameterInvalid(f"{key} must be a string", field=key)
         for key in ("signed_up_at", "last_seen_at"):
             v = body.get(key)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**37):
                 raise ParameterInvalid(f"{key} must be a Unix timestamp (integer seconds)", field=key)
+        if body.get("owner_id") is not None and (isinstance(body["owner_id"], (bool, dict, list))):
+            raise ParameterInvalid("owner_id must be an admin id", field="owner_id")
         if "custom_attributes" in body and body["custom_attributes"] is not None:
             catalog.check_custom_attributes(body["custom_attributes"], catalog.custom_attribute_types(db, "contact"))
         return body
