@@ -1,15 +1,15 @@
 """Bulk load of a load folder (``DIR/intercom/*.json[l]``) into the emulator's SQLite store.
 
-Rows go in with ``executemany`` in batches inside one transaction, and the
-indexes are built afterwards, so a million contacts load in well under a
-minute. Embedded tag and company references of contacts and the contact
+Everything goes in inside one transaction and the indexes are built
+afterwards. Contacts (the big table) are staged as raw lines in chunks and
+normalized set-wise with SQLite's JSON functions, never parsed line by line in
+Python. Embedded tag and company references of contacts and the contact
 references of conversations become join-table rows.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -310,7 +310,3 @@ def _load_conversations(db: sqlite3.Connection, path: Path, now: int) -> int:
         )
         n += len(rows)
     return n
-
-
-def json_or_none(text: str | None) -> object:
-    return json.loads(text) if text else None
