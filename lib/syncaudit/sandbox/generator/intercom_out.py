@@ -80,7 +80,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                     apply_extras(f, ex[lo:hi])
                 tags = np.where(rng.random(len(idx)) < 0.1, rng.integers(0, len(CONTACT_TAGS), size=len(idx)), -1)
                 seen = rng.random(len(idx))
-                lines = []
+                buf = bytearray()
                 for j in range(len(idx)):
                     cid = lay.ids["ic_contact"][row + j]
                     role = "user" if f["role"][j] == USER else "lead"
@@ -107,62 +107,61 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                     region = w.pools[f["loc"][j]].region
                     owner = admin_ids[f["owner"][j]]
                     last_seen = updated + int((w.as_of - updated) * seen[j]) if role == "user" else None
-                    lines.append(
-                        orjson.dumps(
-                            {
-                                "type": "contact",
-                                "id": cid,
-                                "workspace_id": w.app_id,
-                                "external_id": f["puid"][j] if role == "user" else None,
-                                "role": role,
-                                "email": email,
-                                "email_domain": email.rsplit("@", 1)[-1].lower() if email and "@" in email else None,
-                                "phone": f["phone"][j],
-                                "name": name,
-                                "avatar": None,
-                                "owner_id": owner,
-                                "social_profiles": {"type": "list", "data": []},
-                                "has_hard_bounced": False,
-                                "marked_email_as_spam": False,
-                                "unsubscribed_from_emails": False,
-                                "created_at": created,
-                                "updated_at": updated,
-                                "signed_up_at": created if role == "user" else None,
-                                "last_seen_at": last_seen,
-                                "last_replied_at": None,
-                                "last_contacted_at": None,
-                                "last_email_opened_at": None,
-                                "last_email_clicked_at": None,
-                                "language_override": None,
-                                "browser": None,
-                                "browser_version": None,
-                                "browser_language": None,
-                                "os": None,
-                                "location": {
-                                    "type": "location",
-                                    "country": COUNTRY[region],
-                                    "region": None,
-                                    "city": None,
-                                    "country_code": region,
-                                    "continent_code": None,
-                                },
-                                "custom_attributes": ca,
-                                "tags": _lst(f"/contacts/{cid}/tags", tag_list),
-                                "notes": _lst(f"/contacts/{cid}/notes"),
-                                "companies": _lst(f"/contacts/{cid}/companies", companies),
-                                "opted_out_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
-                                "opted_in_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
-                                "utm_campaign": None,
-                                "utm_content": None,
-                                "utm_medium": None,
-                                "utm_source": None,
-                                "utm_term": None,
-                                "referrer": None,
-                                "enabled_push_messaging": None,
-                            }
-                        )
+                    buf += orjson.dumps(
+                        {
+                            "type": "contact",
+                            "id": cid,
+                            "workspace_id": w.app_id,
+                            "external_id": f["puid"][j] if role == "user" else None,
+                            "role": role,
+                            "email": email,
+                            "email_domain": email.rsplit("@", 1)[-1].lower() if email and "@" in email else None,
+                            "phone": f["phone"][j],
+                            "name": name,
+                            "avatar": None,
+                            "owner_id": owner,
+                            "social_profiles": {"type": "list", "data": []},
+                            "has_hard_bounced": False,
+                            "marked_email_as_spam": False,
+                            "unsubscribed_from_emails": False,
+                            "created_at": created,
+                            "updated_at": updated,
+                            "signed_up_at": created if role == "user" else None,
+                            "last_seen_at": last_seen,
+                            "last_replied_at": None,
+                            "last_contacted_at": None,
+                            "last_email_opened_at": None,
+                            "last_email_clicked_at": None,
+                            "language_override": None,
+                            "browser": None,
+                            "browser_version": None,
+                            "browser_language": None,
+                            "os": None,
+                            "location": {
+                                "type": "location",
+                                "country": COUNTRY[region],
+                                "region": None,
+                                "city": None,
+                                "country_code": region,
+                                "continent_code": None,
+                            },
+                            "custom_attributes": ca,
+                            "tags": _lst(f"/contacts/{cid}/tags", tag_list),
+                            "notes": _lst(f"/contacts/{cid}/notes"),
+                            "companies": _lst(f"/contacts/{cid}/companies", companies),
+                            "opted_out_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
+                            "opted_in_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
+                            "utm_campaign": None,
+                            "utm_content": None,
+                            "utm_medium": None,
+                            "utm_source": None,
+                            "utm_term": None,
+                            "referrer": None,
+                            "enabled_push_messaging": None,
+                        }
                     )
-                fh.write(b"\n".join(lines) + b"\n")
+                    buf += b"\n"
+                fh.write(buf)
                 row += len(idx)
     return row
 
@@ -177,35 +176,34 @@ def write_companies(out: Path, w: World, pl: Plan, lay: Layout) -> int:
             idx = cidx[lo:hi]
             f = company_frame(w, idx, "ic", pl.co_delay)
             apply_overrides(f, idx, pl.co_ov)
-            lines = []
+            buf = bytearray()
             for j, c in enumerate(idx):
                 created, updated = int(f["created"][j]), max(int(f["updated"][j]), int(f["created"][j]))
-                lines.append(
-                    orjson.dumps(
-                        {
-                            "type": "company",
-                            "id": lay.ids["ic_company"][lo + j],
-                            "company_id": f["number"][j],
-                            "app_id": w.app_id,
-                            "name": f["name"][j],
-                            "remote_created_at": created,
-                            "created_at": created,
-                            "updated_at": updated,
-                            "last_request_at": updated,
-                            "monthly_spend": int(users[c]) * 49,
-                            "session_count": int(users[c]) * 17,
-                            "user_count": int(users[c]),
-                            "size": f["employees"][j],
-                            "website": website_ic(f["domain"][j]),
-                            "industry": f["industry"][j],
-                            "plan": {},
-                            "custom_attributes": {},
-                            "tags": {"type": "tag.list", "tags": []},
-                            "segments": {"type": "segment.list", "segments": []},
-                        }
-                    )
+                buf += orjson.dumps(
+                    {
+                        "type": "company",
+                        "id": lay.ids["ic_company"][lo + j],
+                        "company_id": f["number"][j],
+                        "app_id": w.app_id,
+                        "name": f["name"][j],
+                        "remote_created_at": created,
+                        "created_at": created,
+                        "updated_at": updated,
+                        "last_request_at": updated,
+                        "monthly_spend": int(users[c]) * 49,
+                        "session_count": int(users[c]) * 17,
+                        "user_count": int(users[c]),
+                        "size": f["employees"][j],
+                        "website": website_ic(f["domain"][j]),
+                        "industry": f["industry"][j],
+                        "plan": {},
+                        "custom_attributes": {},
+                        "tags": {"type": "tag.list", "tags": []},
+                        "segments": {"type": "segment.list", "segments": []},
+                    }
                 )
-            fh.write(b"\n".join(lines) + b"\n" if lines else b"")
+                buf += b"\n"
+            fh.write(buf)
     return len(cidx)
 
 
@@ -215,7 +213,7 @@ def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -
     part_id = 1_000_000_000
     with open(out / "conversations.jsonl", "wb") as fh:
         for lo, hi in chunks(len(conv.ids)):
-            lines = []
+            buf = bytearray()
             for c in range(lo, hi):
                 i = int(conv.p[c])
                 cid = lay.ids["ic_contact"][ic_row[i]]
@@ -277,59 +275,58 @@ def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -
                     else []
                 )
                 title = TITLES[conv.title[c]]
-                lines.append(
-                    orjson.dumps(
-                        {
+                buf += orjson.dumps(
+                    {
+                        "type": "conversation",
+                        "id": conv.ids[c],
+                        "title": title,
+                        "created_at": created,
+                        "updated_at": updated,
+                        "waiting_since": None if state == 0 else updated,
+                        "snoozed_until": updated + 86_400 * 3 if state == 2 else None,
+                        "open": state != 0,
+                        "state": ("closed", "open", "snoozed")[state],
+                        "read": True,
+                        "priority": "none",
+                        "admin_assignee_id": int(admin["id"]) if admin else None,
+                        "team_assignee_id": None,
+                        "tags": {"type": "tag.list", "tags": tags},
+                        "source": {
                             "type": "conversation",
-                            "id": conv.ids[c],
-                            "title": title,
-                            "created_at": created,
-                            "updated_at": updated,
-                            "waiting_since": None if state == 0 else updated,
-                            "snoozed_until": updated + 86_400 * 3 if state == 2 else None,
-                            "open": state != 0,
-                            "state": ("closed", "open", "snoozed")[state],
-                            "read": True,
-                            "priority": "none",
-                            "admin_assignee_id": int(admin["id"]) if admin else None,
-                            "team_assignee_id": None,
-                            "tags": {"type": "tag.list", "tags": tags},
-                            "source": {
-                                "type": "conversation",
-                                "id": str(part_id - n_parts - 1),
-                                "delivered_as": "customer_initiated",
-                                "subject": "",
-                                "body": f"<p>{title}</p>",
-                                "author": author,
-                                "attachments": [],
-                                "url": None,
-                                "redacted": False,
-                            },
-                            "contacts": {
-                                "type": "contact.list",
-                                "contacts": [
-                                    {"type": "contact", "id": cid, "external_id": None if role == "lead" else p.puid[i]}
-                                ],
-                            },
-                            "teammates": {
-                                "type": "admin.list",
-                                "admins": [{"type": "admin", "id": admin["id"]}] if admin else [],
-                            },
-                            "custom_attributes": {},
-                            "first_contact_reply": {"created_at": created, "type": "conversation", "url": None},
-                            "sla_applied": None,
-                            "statistics": None,
-                            "conversation_rating": None,
-                            "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
-                            "conversation_parts": {
-                                "type": "conversation_part.list",
-                                "conversation_parts": parts,
-                                "total_count": n_parts,
-                            },
-                        }
-                    )
+                            "id": str(part_id - n_parts - 1),
+                            "delivered_as": "customer_initiated",
+                            "subject": "",
+                            "body": f"<p>{title}</p>",
+                            "author": author,
+                            "attachments": [],
+                            "url": None,
+                            "redacted": False,
+                        },
+                        "contacts": {
+                            "type": "contact.list",
+                            "contacts": [
+                                {"type": "contact", "id": cid, "external_id": None if role == "lead" else p.puid[i]}
+                            ],
+                        },
+                        "teammates": {
+                            "type": "admin.list",
+                            "admins": [{"type": "admin", "id": admin["id"]}] if admin else [],
+                        },
+                        "custom_attributes": {},
+                        "first_contact_reply": {"created_at": created, "type": "conversation", "url": None},
+                        "sla_applied": None,
+                        "statistics": None,
+                        "conversation_rating": None,
+                        "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
+                        "conversation_parts": {
+                            "type": "conversation_part.list",
+                            "conversation_parts": parts,
+                            "total_count": n_parts,
+                        },
+                    }
                 )
-            fh.write(b"\n".join(lines) + b"\n" if lines else b"")
+                buf += b"\n"
+            fh.write(buf)
     return len(conv.ids)
 
 

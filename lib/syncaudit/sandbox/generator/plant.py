@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import phonenumbers
 
 from syncaudit.config import SyncTiming
 from syncaudit.errors import ConfigError
-from syncaudit.sandbox.generator import phones
 from syncaudit.sandbox.generator.pools import INDUSTRIES, NICKNAMES, fold
 from syncaudit.sandbox.generator.values import mixed_case_email, phone_text
 from syncaudit.sandbox.generator.world import DAY, LEAD, REFERRAL_SF, USER, World, email_key
@@ -156,6 +156,14 @@ def _entry(
     return e
 
 
+def _valid_phone(v: str) -> bool:
+    """Would a normaliser (default region US) accept this number? Planted malformed phones must not."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(v, "US"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def sf_obj(role: int) -> str:
     return "Contact" if role == USER else "Lead"
 
@@ -205,9 +213,9 @@ class Planter:
         r = int(p.phone_region[i])
         if r < 0:
             r = self.w.regions.index(self.w.pools[p.loc[i]].region)
-        rn = phones.region_numbers(self.w.regions[r])
+        n_prefixes = self.w.phone_prefixes[r]
         while True:
-            a = int(self.rng.integers(0, len(rn.prefixes)))
+            a = int(self.rng.integers(0, n_prefixes))
             b = int(self.rng.integers(0, 10_000))
             if (r, a, b) not in self.w.phone_keys:
                 self.w.phone_keys.add((r, a, b))
@@ -609,9 +617,13 @@ class Planter:
         elif variant == "malformed_phone":
             e164 = phone_text(self.w.regions, int(p.phone_region[i]), int(p.phone_prefix[i]), int(p.phone_suffix[i]), 0)
             style = int(self.rng.integers(0, 3))
-            value = [e164[:-4], e164.replace("0", "O") if "0" in e164[3:] else e164 + "99999", e164 + " ext. 12 34"][
-                style
+            candidates = [
+                e164[:-5],
+                e164[:4] + e164[4:].replace("0", "O").replace("1", "l"),
+                e164 + "99999",
+                f"{e164[1:3]}-{e164[-4:]}",
             ]
+            value = next(v for v in candidates[style:] if not _valid_phone(v))
             key, fld, expectation = "phone", "phone", "valid_phone"
         else:
             value = ["Churned", "Evangelist", "Former Customer"][int(self.rng.integers(0, 3))]

@@ -142,6 +142,18 @@ class World:
     name_keys: set[tuple[str, str]]
     email_keys: set[str]
     phone_keys: set[tuple[int, int, int]]
+    phone_prefixes: list[int]  # prefixes in use per region (the only ones new numbers may use)
+
+
+def base36(values: np.ndarray, width: int) -> list[str]:
+    """Fixed-width lower-case base-36 strings of non-negative ints, vectorised."""
+    digits = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    v = np.asarray(values, dtype=np.int64).copy()
+    out = np.empty((len(v), width), dtype=np.uint8)
+    for pos in range(width - 1, -1, -1):
+        out[:, pos] = digits[v % 36]
+        v //= 36
+    return out.view(f"S{width}").ravel().astype(str).tolist()
 
 
 def email_key(email: str) -> str:
@@ -314,7 +326,7 @@ def build_world(seed: int, size: int) -> World:
     raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
     while len(np.unique(raw)) < n:
         raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
-    puid[role == USER] = [f"usr_{np.base_repr(int(v), 36).lower():0>12}" for v in raw[role == USER]]
+    puid[role == USER] = [f"usr_{v}" for v in base36(raw[role == USER], 12)]
 
     # ---- emails, unique by canonical key
     free = rng.random(n) < np.where(role == USER, 0.25, 0.4)
@@ -356,9 +368,12 @@ def build_world(seed: int, size: int) -> World:
     phone_region = np.where(rng.random(n) < 0.8, region_of_loc[loc], -1).astype(np.int16)
     phone_prefix = np.zeros(n, dtype=np.int32)
     phone_suffix = np.zeros(n, dtype=np.int32)
+    phone_prefixes = []
     for r, name in enumerate(regions):
         m = np.flatnonzero(phone_region == r)
-        pi, su = phones.draw_numbers(rng, name, len(m))
+        k = phones.prefixes_needed(len(m))
+        phone_prefixes.append(min(k, len(phones.region_numbers(name, k).prefixes)))
+        pi, su = phones.draw_numbers(rng, name, len(m), phone_prefixes[-1])
         phone_prefix[m], phone_suffix[m] = pi, su
     phone_fmt_sf = rng.choice(5, size=n, p=[0.3, 0.3, 0.1, 0.2, 0.1]).astype(np.int8)
     phone_fmt_ic = rng.choice(5, size=n, p=[0.6, 0.3, 0.05, 0.0, 0.05]).astype(np.int8)
@@ -416,5 +431,17 @@ def build_world(seed: int, size: int) -> World:
     name_keys = {(fold(a), fold(b)) for a, b in zip(first, last, strict=True)}
     app_id = "".join(np.asarray(list("abcdefghijklmnopqrstuvwxyz0123456789"))[rng.integers(0, 36, size=8)])
     return World(
-        seed, size, AS_OF, app_id, pools, regions, owners, companies, people, name_keys, email_keys, phone_keys
+        seed,
+        size,
+        AS_OF,
+        app_id,
+        pools,
+        regions,
+        owners,
+        companies,
+        people,
+        name_keys,
+        email_keys,
+        phone_keys,
+        phone_prefixes,
     )
