@@ -237,3 +237,15 @@ def test_cli_bad_size_is_one_clear_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "--size must be" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "pair").exists()
+
+
+def test_lookalike_colleagues_are_split_up() -> None:
+    from syncaudit.sandbox.generator.world import _separate_lookalikes
+
+    first = np.array(["Jon", "John", "Anna", "Schmidt", "Maria", "Mario"], dtype=object)
+    last = np.array(["Smith", "Smith", "Schmidt", "Anna", "Garcia", "Lopez"], dtype=object)
+    company = np.zeros(6, dtype=np.int32)
+    _separate_lookalikes(np.random.default_rng(1), first, last, company, 50)
+    assert company[0] != company[1], "typo-level names"
+    assert company[2] != company[3], "transposed names"
+    assert company[4] == company[5] == 0, "different people stay"

@@ -243,6 +243,44 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
     return names, domains
 
 
+def _separate_lookalikes(
+    rng: np.random.Generator, first: np.ndarray, last: np.ndarray, company: np.ndarray, k: int
+) -> None:
+    """Move people whose name nearly equals a colleague's to another company (in place).
+
+    Distinct names alone do not stop 'Jon Smith' and 'John Smith' at one account from looking
+    like a typo duplicate; nothing unplanted may look like one, so such colleagues are split up.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    f = pa.array([fold(x) for x in first], pa.string())
+    la = pa.array([fold(x) for x in last], pa.string())
+    db = duckdb.connect()
+    db.execute("set enable_progress_bar = false")
+    for _ in range(5):
+        people = pa.table({"i": np.arange(len(company)), "c": company, "f": f, "l": la})  # noqa: F841 (DuckDB reads it)
+        moved = db.sql(
+            """
+            with p as (select i, c, f, l, f || ' ' || l as n, left(l, 2) as l2, left(f, 2) as f2 from people),
+            same as (
+              select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.n) as s
+              from p x join p y on x.c = y.c and x.l2 = y.l2 and left(x.f, 1) = left(y.f, 1) and x.i < y.i
+            ),
+            swapped as (
+              select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.l || ' ' || y.f) as s
+              from p x join p y on x.c = y.c and x.l2 = y.f2 and x.f2 = y.l2 and x.i <> y.i
+            )
+            select distinct greatest(a, b) as i from (select * from same union all select * from swapped)
+            where s >= 0.88
+            order by i
+            """
+        ).fetchnumpy()["i"]
+        if len(moved) == 0:
+            return
+        company[moved] = (company[moved] + rng.integers(1, k, size=len(moved))) % k
+
+
 def _owners(rng: np.random.Generator, pools: list[LocalePool], n_people: int) -> Owners:
     n = int(np.clip(n_people // 2500, 6, 400))
     n_support = max(2, n // 3)
@@ -290,6 +328,7 @@ def build_world(seed: int, size: int) -> World:
     c_names, c_domains = _company_names(rng, pools, k_companies, c_loc)
     weight = rng.pareto(1.1, size=k_companies) + 1.0
     company = rng.choice(k_companies, size=n, p=weight / weight.sum()).astype(np.int32)
+    _separate_lookalikes(rng, first, last, company, k_companies)
     users_per_company = np.bincount(company[role == USER], minlength=k_companies)
     employees = np.maximum(users_per_company * rng.integers(2, 30, size=k_companies), rng.integers(3, 60, k_companies))
     employees = np.minimum(employees, 400_000)
