@@ -20,7 +20,7 @@ from syncaudit.config import SyncTiming
 from syncaudit.errors import ConfigError
 from syncaudit.sandbox.generator.pools import INDUSTRIES, NICKNAMES, fold
 from syncaudit.sandbox.generator.values import mixed_case_email, phone_text
-from syncaudit.sandbox.generator.world import DAY, LEAD, REFERRAL_SF, USER, World, email_key
+from syncaudit.sandbox.generator.world import DAY, LEAD, REFERRAL_SF, USER, World, email_key, phone_key
 
 DEFAULT_RATES: dict[str, float] = {
     # people: share of the people of the eligible role
@@ -217,8 +217,9 @@ class Planter:
         while True:
             a = int(self.rng.integers(0, n_prefixes))
             b = int(self.rng.integers(0, 10_000))
-            if (r, a, b) not in self.w.phone_keys:
-                self.w.phone_keys.add((r, a, b))
+            key = int(phone_key(r, a, b))
+            if key not in self.w.phone_keys:
+                self.w.phone_keys.add(key)
                 return r, a, b
 
     def typo(self, s: str) -> str:
@@ -233,10 +234,10 @@ class Planter:
         return s[:j] + s[j] + s[j:]
 
     def name_free(self, first: str, last: str) -> bool:
-        return (fold(first), fold(last)) not in self.w.name_keys
+        return (first, last) not in self.w.name_keys
 
     def claim_name(self, first: str, last: str) -> None:
-        self.w.name_keys.add((fold(first), fold(last)))
+        self.w.name_keys.add(first, last)
 
     def later(self, t: int, max_days: int) -> int:
         """A creation time after `t` for a duplicate record, before the generation time."""

@@ -59,6 +59,26 @@ PLUS_TAGS = ["intercom", "trial", "news", "work", "saas", "2024"]
 USER, LEAD = 0, 1
 
 
+class NameKeys:
+    """The set of (first, last) names in use, compared folded (accents and case ignored), kept compact."""
+
+    def __init__(self, ids: dict[str, int], keys: np.ndarray) -> None:
+        self._ids = ids  # folded name part -> id
+        self._keys: set[int] = set(keys.tolist())  # id(first) << 32 | id(last)
+
+    def _key(self, first: str, last: str) -> int:
+        ids = self._ids
+        a = ids.setdefault(fold(first), len(ids))
+        b = ids.setdefault(fold(last), len(ids))
+        return a << 32 | b
+
+    def add(self, first: str, last: str) -> None:
+        self._keys.add(self._key(first, last))
+
+    def __contains__(self, name: tuple[str, str]) -> bool:
+        return self._key(*name) in self._keys
+
+
 @dataclass
 class Owners:
     """Salesforce Users and Intercom admins; index i < n_shared are the same person in both."""
@@ -139,10 +159,15 @@ class World:
     owners: Owners
     companies: Companies
     people: People
-    name_keys: set[tuple[str, str]]
+    name_keys: NameKeys
     email_keys: set[str]
-    phone_keys: set[tuple[int, int, int]]
+    phone_keys: set[int]  # phone_key() of every number in use
     phone_prefixes: list[int]  # prefixes in use per region (the only ones new numbers may use)
+
+
+def phone_key(region: np.ndarray | int, prefix: np.ndarray | int, suffix: np.ndarray | int) -> np.ndarray | int:
+    """One int per (region, prefix, suffix): compact members for the uniqueness set."""
+    return (np.asarray(region, dtype=np.int64) * 1_000 + prefix) * 10_000 + suffix
 
 
 def base36(values: np.ndarray, width: int) -> list[str]:
@@ -183,7 +208,9 @@ def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) ->
     return counts
 
 
-def _draw_names(rng: np.random.Generator, pools: list[LocalePool], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _draw_names(
+    rng: np.random.Generator, pools: list[LocalePool], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, NameKeys]:
     counts = _locale_counts(rng, pools, n)
     loc = np.repeat(np.arange(len(pools), dtype=np.int16), counts)
     loc = loc[rng.permutation(n)]
@@ -202,14 +229,14 @@ def _draw_names(rng: np.random.Generator, pools: list[LocalePool], n: int) -> tu
         key = np.empty(n, dtype=np.int64)
         for k in range(len(pools)):
             m = loc == k
-            key[m] = fgid[k][fi[m]] * (len(gid) + 1) + lgid[k][li[m]]
+            key[m] = (fgid[k][fi[m]] << 32) | lgid[k][li[m]]
         _, first_idx = np.unique(key, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first_idx] = True
         todo = np.flatnonzero(~keep)
         if len(todo) == 0:
-            return loc, fi, li
-    raise RuntimeError("could not draw unique names; lower the size")
+            return loc, fi, li, NameKeys(gid, key)
+    raise RuntimeError("could not draw unique names; lower the size")  # pragma: no cover
 
 
 def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, loc: np.ndarray) -> tuple[list, list]:
@@ -225,14 +252,17 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
         while True:
             s, (a, b, d) = style[i % len(style)], picks[i % len(picks)]
             i += 1
-            if s == 0:
-                core = f"{BRANDS[a % len(BRANDS)]} {NOUNS[b % len(NOUNS)]}"
-            elif s == 1:
+            noun = NOUNS[b % len(NOUNS)]
+            if s == 1:
                 lp = pools[latin[d % len(latin)]] if not all(p.last_ascii[:5]) else p
-                core = f"{lp.last[a % len(lp.last)]} {NOUNS[b % len(NOUNS)]}"
+                head = lp.last[a % len(lp.last)]
+                core, key = f"{head} {noun}", lp.last_ascii[a % len(lp.last)] + noun.lower()
+                key = key if lp.last_ascii[a % len(lp.last)] else ""
             else:
-                core = f"{BRANDS[a % len(BRANDS)]}{NOUNS[b % len(NOUNS)].lower()}"
-            key = slug(core)
+                head = BRANDS[a % len(BRANDS)]
+                core = f"{head} {noun}" if s == 0 else f"{head}{noun.lower()}"
+                key = head.lower() + noun.lower()
+            key = slug(key) if key else ""
             if key and key not in seen:
                 break
             if i > k * 3 + 10_000_000:
@@ -257,7 +287,7 @@ def _separate_lookalikes(
     f = pa.array([fold(x) for x in first], pa.string())
     la = pa.array([fold(x) for x in last], pa.string())
     db = duckdb.connect()
-    db.execute("set enable_progress_bar = false")
+    db.execute("set enable_progress_bar = false; set threads = 2")
     for _ in range(5):
         people = pa.table({"i": np.arange(len(company)), "c": company, "f": f, "l": la})  # noqa: F841 (DuckDB reads it)
         moved = db.sql(
@@ -277,8 +307,9 @@ def _separate_lookalikes(
             """
         ).fetchnumpy()["i"]
         if len(moved) == 0:
-            return
+            break
         company[moved] = (company[moved] + rng.integers(1, k, size=len(moved))) % k
+    db.close()
 
 
 def _owners(rng: np.random.Generator, pools: list[LocalePool], n_people: int) -> Owners:
@@ -314,7 +345,7 @@ def build_world(seed: int, size: int) -> World:
     owners = _owners(rng, pools, n)
 
     # ---- people: names, roles, companies
-    loc, fi, li = _draw_names(rng, pools, n)
+    loc, fi, li, name_keys = _draw_names(rng, pools, n)
     first = np.empty(n, dtype=object)
     last = np.empty(n, dtype=object)
     for k, p in enumerate(pools):
@@ -390,8 +421,11 @@ def build_world(seed: int, size: int) -> World:
             local = WORK_PATTERNS[pat[i]].format(f=f, l=lname, fi=f[:1])
         base = local
         bump = 0
+        gmail = domain == "gmail.com"
         while True:
-            key = email_key(f"{local}@{domain}")
+            key = (
+                f"{local.replace('.', '') if gmail else local}@{domain}"  # = email_key() for these lower-case addresses
+            )
             if key not in email_keys:
                 break
             bump += 1
@@ -416,9 +450,8 @@ def build_world(seed: int, size: int) -> World:
         phone_prefix[m], phone_suffix[m] = pi, su
     phone_fmt_sf = rng.choice(5, size=n, p=[0.3, 0.3, 0.1, 0.2, 0.1]).astype(np.int8)
     phone_fmt_ic = rng.choice(5, size=n, p=[0.6, 0.3, 0.05, 0.0, 0.05]).astype(np.int8)
-    phone_keys = {
-        (int(r), int(a), int(b)) for r, a, b in zip(phone_region, phone_prefix, phone_suffix, strict=True) if r >= 0
-    }
+    has_phone = phone_region >= 0
+    phone_keys = set(phone_key(phone_region[has_phone], phone_prefix[has_phone], phone_suffix[has_phone]).tolist())
 
     # ---- companies
     c_first_user = np.full(k_companies, AS_OF, dtype=np.int64)
@@ -467,7 +500,6 @@ def build_world(seed: int, size: int) -> World:
         lead_status=lead_status,
         email_case_sf=email_case_sf,
     )
-    name_keys = {(fold(a), fold(b)) for a, b in zip(first, last, strict=True)}
     app_id = "".join(np.asarray(list("abcdefghijklmnopqrstuvwxyz0123456789"))[rng.integers(0, 36, size=8)])
     return World(
         seed,
