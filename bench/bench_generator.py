@@ -29,14 +29,15 @@ def peak_rss_mb() -> float:
 
 
 def run(size: int, seed: int, out: Path) -> dict:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     generate(out, size, seed)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     truth = orjson.loads((out / "truth.json").read_bytes())
     files = sorted(p for p in out.rglob("*") if p.is_file())
     return {
         "size": size,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "people_per_s": round(size / wall),
         "bytes": sum(p.stat().st_size for p in files),
         "counts": truth["counts"],
@@ -55,16 +56,23 @@ def main() -> int:
         print(f"load before: {os.getloadavg()}  cpus: {os.cpu_count()}")
         base = run(max(50, args.size // 10), args.seed, tmp / "baseline")
         shutil.rmtree(tmp / "baseline")
-        print(f"baseline size {base['size']}: {base['wall_s']} s, {base['people_per_s']} people/s")
+        print(f"baseline size {base['size']:,}: {base['wall_s']} s wall, {base['cpu_s']} s CPU")
         out = Path(args.keep) if args.keep else tmp / "full"
         full = run(args.size, args.seed, out)
-        print(f"size {full['size']:,} people per system: {full['wall_s']} s ({full['people_per_s']:,} people/s)")
-        print(f"peak RSS {peak_rss_mb():,.0f} MB; output {full['bytes'] / 1e6:,.0f} MB; truth findings {full['findings']:,}")
+        print(
+            f"size {full['size']:,} people per system: {full['wall_s']} s wall, {full['cpu_s']} s CPU "
+            f"({full['people_per_s']:,} people/s wall; the machine is shared, CPU time is the load-independent figure)"
+        )
+        print(
+            f"peak RSS {peak_rss_mb():,.0f} MB; output {full['bytes'] / 1e6:,.0f} MB; truth findings {full['findings']:,}"
+        )
         print(f"rows: {full['counts']}")
-        ratio = (full["wall_s"] / full["size"]) / (base["wall_s"] / base["size"])
-        print(f"time per person vs baseline (1 = linear): {ratio:.2f}")
-        print(f"targets: <= 120 s -> {'OK' if full['wall_s'] <= 120 else 'MISSED'}; "
-              f"<= 2048 MB -> {'OK' if peak_rss_mb() <= 2048 else 'MISSED'}")
+        ratio = (full["cpu_s"] / full["size"]) / (base["cpu_s"] / base["size"])
+        print(f"CPU time per person vs baseline (1 = linear): {ratio:.2f}")
+        print(
+            f"targets: <= 120 s wall -> {'OK' if full['wall_s'] <= 120 else 'MISSED'} (CPU {full['cpu_s']} s); "
+            f"<= 2048 MB -> {'OK' if peak_rss_mb() <= 2048 else 'MISSED'}"
+        )
         print(f"load after: {os.getloadavg()}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
