@@ -249,3 +249,28 @@ def test_lookalike_colleagues_are_split_up() -> None:
     assert company[0] != company[1], "typo-level names"
     assert company[2] != company[3], "transposed names"
     assert company[4] == company[5] == 0, "different people stay"
+
+
+def test_type_conflict_is_planted_on_request(tmp_path: Path) -> None:
+    out = generate(tmp_path / "t", 300, 5, rates={"schema_type_conflict": 1})
+    attrs = {a["name"]: a for a in orjson.loads((out / "intercom" / "data_attributes.json").read_bytes())["data"]}
+    assert attrs["seats"]["data_type"] == "string"
+    seats = [
+        orjson.loads(x)["custom_attributes"].get("seats")
+        for x in (out / "intercom" / "contacts.jsonl").read_bytes().splitlines()
+    ]
+    assert {type(s) for s in seats if s is not None} == {str}
+    truth = orjson.loads((out / "truth.json").read_bytes())
+    assert [f for f in truth["findings"] if f.get("variant") == "type"] == [
+        {
+            **next(f for f in truth["findings"] if f.get("variant") == "type"),
+            "kind": "schema_conflict",
+            "field": "seats",
+            "records": [],
+        }
+    ]
+
+
+def test_type_conflict_is_off_by_default(small: Path) -> None:
+    attrs = {a["name"]: a for a in orjson.loads((small / "intercom" / "data_attributes.json").read_bytes())["data"]}
+    assert attrs["seats"]["data_type"] == "integer"

@@ -117,6 +117,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
     segments = [(lay.ic_p, None), (np.array([e.src for e in extras], dtype=np.int64), extras)]
     co_row = lay.row_of["ic_company"]
     admin_ids = lay.admin_ids
+    seats_as_string = pl.seats_as_string
     row = 0
     with open(out / "contacts.jsonl", "wb") as fh:
         for pidx, ex in segments:
@@ -168,7 +169,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                             "referral_source": ref,
                             "lifecycle_stage": life,
                             "partner_code": partner,
-                            "seats": seats,
+                            "seats": str(seats) if seats_as_string and seats is not None else seats,
                         }
                         if user
                         else {"referral_source": ref, "lifecycle_stage": life}
@@ -355,7 +356,7 @@ def _dump(path: Path, obj: Any) -> None:
     path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def write_reference(out: Path, w: World, lay: Layout) -> None:
+def write_reference(out: Path, w: World, lay: Layout, seats_as_string: bool = False) -> None:
     """admins.json, tags.json and data_attributes.json (list responses' shapes)."""
     o = w.owners
     admins = [
@@ -402,6 +403,7 @@ def write_reference(out: Path, w: World, lay: Layout) -> None:
             )
     admin0 = next(a["id"] for a in admins)
     for k, (name, dtype, label) in enumerate(CONTACT_ATTRIBUTES):
+        dtype = "string" if name == "seats" and seats_as_string else dtype
         attrs.append(
             {
                 "id": 37 + k,

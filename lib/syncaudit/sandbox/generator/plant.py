@@ -45,11 +45,13 @@ DEFAULT_RATES: dict[str, float] = {
     # conversations: share of the closed conversations that should be logged
     "conversation_unlogged": 0.03,
     "conversation_misfiled": 0.02,
+    # 1 = Intercom declares `seats` as a string attribute while Salesforce has a number (off by default)
+    "schema_type_conflict": 0,
     # how drift splits (shares of the drifted pairs)
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
 }
-SHARES = {"drift_within_lag", "drift_non_owner"}
+SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict"}
 
 LAG = {
     "intercom_to_salesforce": SyncTiming().intercom_to_salesforce_s,
@@ -103,6 +105,7 @@ class Plan:
     extras: dict[str, list[Extra]] = field(default_factory=lambda: defaultdict(list))
     truth: list[dict[str, Any]] = field(default_factory=list)
     sync_delay: np.ndarray | None = None
+    seats_as_string: bool = False  # Intercom's `seats` attribute is a string (schema_type_conflict)
     co_delay: np.ndarray | None = None
 
 
@@ -713,4 +716,7 @@ def plant(world: World, rates: dict[str, float], seed: int) -> Plan:
     planter = Planter(world, rates, rng)
     orphan_companies = planter.companies()
     planter.people(orphan_companies)
+    if rates["schema_type_conflict"] >= 0.5:
+        planter.plan.seats_as_string = True
+        planter.plan.truth.append(_entry("schema_conflict", "both", "Contact", [], "seats", variant="type"))
     return planter.plan
