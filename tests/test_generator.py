@@ -190,7 +190,7 @@ def test_rates_change_what_is_planted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"size": 3}, "--size must be"),
+        ({"size": 0}, "--size must be"),
         ({"size": "many"}, "--size must be"),
         ({"seed": -1}, "--seed must be"),
         ({"rates": {"duplicates": 0.1}}, "unknown defect rate 'duplicates'"),

@@ -75,7 +75,7 @@ from syncaudit.sandbox.generator.world import build_world
 
 __all__ = ["DEFAULT_RATES", "cli_generate", "generate"]
 
-MIN_SIZE, MAX_SIZE = 50, 2_000_000
+MIN_SIZE, MAX_SIZE = 1, 2_000_000
 FORMAT_VERSION = 1
 
 
