@@ -22,6 +22,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -234,6 +235,7 @@ class SnapshotRun:
         self.partial = root / f"{sid}.partial"
         self.resumed = bool(progress.get("streams"))
         self._lock_fd: int | None = None
+        self._plock = threading.Lock()
 
     # -- lifecycle
 
@@ -317,8 +319,9 @@ class SnapshotRun:
         _write_json_atomic(path, obj)
 
     def stream_done(self, stream: str, result: StreamResult) -> None:
-        self.progress["streams"][stream] = result.as_dict()
-        self._save_progress()
+        with self._plock:
+            self.progress["streams"][stream] = result.as_dict()
+            self._save_progress()
 
     # -- completion
 

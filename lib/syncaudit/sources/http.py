@@ -13,6 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from syncaudit.errors import RetriableAPIError
+from syncaudit.http import verified_session
 
 # Dropped connections, resets, truncated bodies and timeouts: worth another try.
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -38,10 +39,8 @@ class TimeoutHTTPAdapter(HTTPAdapter):
 
 def build_http_session(ca_cert: str | None, timeout_s: float, pool: int = 16) -> requests.Session:
     """A requests session that verifies TLS (with an extra CA when given) and never waits forever."""
-    http = requests.Session()
-    # Verification is always on: a CA path adds trust, it never switches checking off.
-    http.verify = ca_cert if ca_cert else True
-    http.trust_env = ca_cert is None  # with an explicit CA, REQUESTS_CA_BUNDLE must not override it
+    # Verification is always on; verified_session keeps the CA even when REQUESTS_CA_BUNDLE is set.
+    http = verified_session(ca_cert)
     adapter = TimeoutHTTPAdapter(timeout_s, pool)
     http.mount("https://", adapter)
     http.mount("http://", adapter)
