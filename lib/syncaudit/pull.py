@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+import duckdb
 from tqdm import tqdm
 
 from syncaudit.config import Config
@@ -135,6 +137,10 @@ class PullRunner:
         if incremental:
             assert base is not None
             delta = run.staging_path(system, stream.name)
+            if hasattr(stream, "find_removed"):
+                gone = self._find_removed(stream, base.table_path(system, stream.name), delta)
+                outcome.removed = sorted(gone)
+                self._tombstones(system, stream.name, gone)
             records = merge_delta(
                 base.table_path(system, stream.name),
                 delta,
@@ -176,6 +182,39 @@ class PullRunner:
                 file=self.out,
                 flush=True,
             )
+
+    def _find_removed(self, stream: Any, base_table: Path, delta: Path) -> dict[str, str]:
+        con = duckdb.connect()
+        try:
+            con.execute(
+                "CREATE VIEW local_ids AS SELECT id, created_at FROM read_parquet(?) "
+                "UNION SELECT id, created_at FROM read_parquet(?)",
+                [str(base_table), str(delta)],
+            )
+            return stream.find_removed(con, "local_ids")
+        finally:
+            con.close()
+
+    def _tombstones(self, system: str, obj: str, gone: dict[str, str]) -> None:
+        """Append removals to ``<system>/tombstones.parquet`` (object, id, reason, detected_in)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [("object", pa.string()), ("id", pa.string()), ("reason", pa.string()), ("detected_in", pa.string())]
+        )
+        with self._lock:
+            out = self.run.table_path(system, "tombstones")
+            old = out if out.is_file() else (self.run.base.table_path(system, "tombstones") if self.run.base else None)
+            tables = [pq.read_table(old).cast(schema)] if old is not None and old.is_file() else []
+            ids = sorted(gone)
+            tables.append(
+                pa.table([[obj] * len(ids), ids, [gone[i] for i in ids], [self.run.id] * len(ids)], schema=schema)
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            pq.write_table(pa.concat_tables(tables), tmp)
+            os.replace(tmp, out)
 
     def run_system(self, streams: list[Any], position: int) -> None:
         for s in streams:
@@ -253,6 +292,12 @@ def run_pull(
                 json.loads((run.base.path / "intercom" / "data_attributes.json").read_text()),
             )
         runner.carry_over({s.stream_id for s in streams["salesforce"] + streams["intercom"]})
+        if run.base is not None:  # removals found earlier stay on record
+            for system in ("salesforce", "intercom"):
+                old, new = run.base.table_path(system, "tombstones"), run.table_path(system, "tombstones")
+                if old.is_file() and not new.exists():
+                    new.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(old, new)
         snap = run.complete(
             extra={
                 "api_versions": {"salesforce": clients.salesforce.api_version, "intercom": clients.intercom.version},
