@@ -138,12 +138,15 @@ def contacts_table(
     cols["owner_id"] = [_str_id(v) for v in cols["owner_id"]]
     cols["archived"] = [bool(v) for v in cols["archived"]]
     cols.update(_custom(rows, schema))
-    cols["tags"] = [[tag_names.get(str(t.get("id")), str(t.get("id"))) for t in _sublist(r.get("tags"))] for r in rows]
+    # Lists are sorted so that two pulls of the same data give identical rows whatever order the API used.
+    cols["tags"] = [
+        sorted(tag_names.get(str(t.get("id")), str(t.get("id"))) for t in _sublist(r.get("tags"))) for r in rows
+    ]
     company_ids = []
     for r in rows:
         ids = [str(c.get("id")) for c in _sublist(r.get("companies")) if c.get("id") is not None]
         more = extra_companies.get(str(r.get("id")))
-        company_ids.append(more if more is not None else ids)
+        company_ids.append(sorted(more if more is not None else ids))
     cols["company_ids"] = company_ids
     contacts = table_from_columns(cols, schema)
     pairs_c = [str(r.get("id")) for r, ids in zip(rows, company_ids, strict=True) for _ in ids]
@@ -166,8 +169,8 @@ def conversations_table(rows: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]
     }
     cols["id"] = [str(v) for v in cols["id"]]
     cols["admin_assignee_id"] = [_str_id(r.get("admin_assignee_id")) for r in rows]
-    cols["contact_ids"] = [[str(c.get("id")) for c in _sublist(r.get("contacts"), "contacts")] for r in rows]
-    cols["tags"] = [[str(t.get("name")) for t in _sublist(r.get("tags"), "tags")] for r in rows]
+    cols["contact_ids"] = [sorted(str(c.get("id")) for c in _sublist(r.get("contacts"), "contacts")) for r in rows]
+    cols["tags"] = [sorted(str(t.get("name")) for t in _sublist(r.get("tags"), "tags")) for r in rows]
     cols["source_type"] = [(r.get("source") or {}).get("type") for r in rows]
     parts_lists = [_sublist(r.get("conversation_parts"), "conversation_parts") for r in rows]
     cols["parts_count"] = [
