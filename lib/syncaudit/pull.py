@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -112,7 +112,6 @@ class PullRunner:
             and all(base.table_path(system, t).is_file() for t in tables)
         )
         since = since_with_lookback(prev, self.cfg.pull.lookback_s) if incremental else None
-        started = datetime.now(UTC)
         client = self._client(system)
         calls0 = client.api_calls()
         t0 = time.monotonic()
@@ -165,7 +164,7 @@ class PullRunner:
             records=records,
             api_calls=client.api_calls() - calls0,
             duration_s=time.monotonic() - t0,
-            bookmark=advance_bookmark(prev if incremental else None, outcome.bookmark, started),
+            bookmark=advance_bookmark(prev if incremental else None, outcome.bookmark, run.started_at),
             mode="incremental" if incremental else "full",
             extra={
                 "changed": outcome.records if incremental else None,
