@@ -242,8 +242,9 @@ class ContactsStream(_Base):
         reasons = {}
         for cid in sorted(missing):
             try:
-                body = self.client.request("GET", f"contacts/{cid}", "contact")
-                reasons[cid] = "archived" if body.get("archived") else "gone"
+                self.client.request("GET", f"contacts/{cid}", "contact")
+                # Retrievable by id yet absent from search: archived (the one documented reason).
+                reasons[cid] = "archived"
             except IntercomNotFound:
                 reasons[cid] = "deleted"
             except FatalAPIError as exc:
