@@ -110,6 +110,8 @@ class ConversationsMixin:
         with self.store.connection() as db:
             row = db.execute("SELECT doc FROM admins ORDER BY id LIMIT 1").fetchone()
         out = self._admin_doc(row[0], version) if row else catalog.normalize_admin(catalog.default_admin())
+        if out.get("avatar") is None:  # /me describes avatar as a non-nullable object
+            out.pop("avatar", None)
         out["email_verified"] = True
         out["app"] = {
             "type": "app",

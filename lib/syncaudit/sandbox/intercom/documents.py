@@ -266,7 +266,8 @@ def render_conversation(doc: dict, version: str, parts: list[dict] | None) -> di
     if out.get("title") is None:
         out["title"] = None
     if parts is not None:
-        recent = parts[-500:]
+        # assigned_to is a non-nullable reference in the schema: unassigned parts omit it
+        recent = [{k: v for k, v in p.items() if not (k == "assigned_to" and v is None)} for p in parts[-500:]]
         out["conversation_parts"] = {
             "type": "conversation_part.list",
             "conversation_parts": recent,

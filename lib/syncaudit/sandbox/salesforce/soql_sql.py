@@ -366,7 +366,7 @@ class _Compiler:
         if cf.type not in ("id", "reference"):
             raise InvalidField(f"a semi-join subselect must select an id field, not '{cf.name}'")
         inner = _Compiler(self.ctx, scope)
-        where = f'{scope.root}."IsDeleted" = 0'
+        where = f'{scope.root}."IsDeleted" = 0' if obj.get("IsDeleted") else "1"
         if sub.where is not None:
             where += " AND " + inner.cond(sub.where)
         self.params.extend(inner.params)
@@ -445,7 +445,7 @@ def compile_query(text: str, objs: dict[str, SObject], now: datetime, *, include
         id_index = n_visible + len(hidden)
         hidden.append(f'{scope.root}."Id"')
 
-    where = [] if include_deleted else [f'{scope.root}."IsDeleted" = 0']
+    where = [] if include_deleted or obj.get("IsDeleted") is None else [f'{scope.root}."IsDeleted" = 0']
     if ast.where is not None:
         where.append(comp.cond(ast.where))
     order_parts = []
