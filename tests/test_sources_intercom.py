@@ -151,3 +151,22 @@ def test_bad_token_is_one_clear_fatal_error(sandbox: RunningSandbox) -> None:
     with pytest.raises(FatalAPIError, match="refused the access token") as exc:
         c.request("GET", "admins", "admins")
     assert "not-the-token" not in str(exc.value)
+
+
+def test_incremental_search_partitions_a_big_delta(
+    client: IntercomClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    import syncaudit.sources.intercom.streams as streams
+
+    monkeypatch.setattr(streams, "PER_PAGE", 10)  # 400-odd changed contacts = 40-odd pages
+    since = datetime(2025, 2, 1, tzinfo=UTC)
+    ctx = IntercomContext(client)
+    par, out_p = pull(ContactsStream(ctx, partitions=4), tmp_path / "p", since)
+    seq, out_s = pull(ContactsStream(ctx, partitions=1), tmp_path / "s", since)
+    assert out_p.extra["partitions"] == 4 and out_s.extra["partitions"] == 1
+    a, b = pq.read_table(par["contacts"]).sort_by("id"), pq.read_table(seq["contacts"]).sort_by("id")
+    assert a.equals(b) and 0 < a.num_rows < 413
+    # Only contacts updated from the day before `since` on (day-truncated search) came back.
+    assert min(a.column("updated_at").to_pylist()) >= datetime(2025, 1, 31, tzinfo=UTC)
