@@ -35,7 +35,8 @@ from syncaudit.sources.intercom.streams import (
     ConversationsStream,
     IntercomContext,
 )
-from syncaudit.sources.salesforce.streams import OBJECTS, PullOutcome, SalesforceObjectStream, since_with_lookback
+from syncaudit.sources.salesforce.streams import OBJECTS, SalesforceObjectStream, since_with_lookback
+from syncaudit.sources.stream import PullOutcome
 
 
 class Stream(Protocol):
@@ -60,6 +61,21 @@ def advance_bookmark(previous: str | None, seen: str | None, started: datetime) 
     return iso(cand) if cand is not None else previous
 
 
+STREAM_NAMES = (*OBJECTS, "admins", "companies", "contacts", "conversations")
+
+
+def check_objects(objects: Iterable[str]) -> set[str]:
+    """The --objects names, lower-cased; an unknown name is a ConfigError naming the choices."""
+    wanted = {o.lower() for o in objects}
+    unknown = sorted(wanted - {n.lower() for n in STREAM_NAMES})
+    if unknown:
+        raise ConfigError(
+            f"unknown object(s) for --objects: {', '.join(unknown)}",
+            hint=f"choose from {', '.join(sorted(STREAM_NAMES))}",
+        )
+    return wanted
+
+
 def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None = None) -> dict[str, list[Any]]:
     ctx = IntercomContext(clients.intercom)
     sf: list[Any] = [SalesforceObjectStream(clients.salesforce, cfg, o) for o in OBJECTS]
@@ -70,14 +86,7 @@ def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None =
         ConversationsStream(ctx, workers=cfg.pull.intercom_partitions),
     ]
     if objects:
-        wanted = {o.lower() for o in objects}
-        known = {s.name.lower() for s in sf + ic}
-        unknown = sorted(wanted - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown object(s) for --objects: {', '.join(unknown)}",
-                hint=f"choose from {', '.join(sorted(s.name for s in sf + ic))}",
-            )
+        wanted = check_objects(objects)
         sf = [s for s in sf if s.name.lower() in wanted]
         ic = [s for s in ic if s.name.lower() in wanted]
     return {"salesforce": sf, "intercom": ic, "_ctx": [ctx]}
@@ -263,6 +272,8 @@ def run_pull(
 ) -> Snapshot:
     """Pull into a new snapshot and return it (complete), or raise with the run left resumable."""
     out = out or sys.stderr
+    if objects:
+        check_objects(objects)  # bad input first, before any connection
     clients = clients or build_clients(cfg)
     streams = build_streams(cfg, clients, objects)
     run = SnapshotRun.begin(cfg, full=full)
