@@ -171,3 +171,26 @@ def test_server_clock_ahead_never_pushes_bookmarks_past_the_run_start(
         assert title == ("+1 555 0142",)
     finally:
         sandbox.control("POST", "clock", {"offset_s": 0})
+
+
+def test_a_new_field_makes_that_stream_pull_in_full(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.reset()
+    cfg = cfg_for(sandbox, tmp_path / "inc", monkeypatch)
+    run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    ic = intercom(sandbox)
+    ic("POST", "data_attributes", json={"name": "region", "model": "contact", "data_type": "string"})
+    someone = ic("GET", "contacts", params={"per_page": 1})["data"][0]["id"]
+    ic("PUT", f"contacts/{someone}", json={"custom_attributes": {"region": "EMEA"}})
+    out = io.StringIO()
+    snap = run_pull(cfg, objects=["contacts"], out=out, bars=False)
+    assert "new column(s) custom_attributes.region" in out.getvalue()
+    assert snap.manifest["streams"]["intercom/contacts"]["mode"] == "full"
+    full = run_pull(
+        cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["contacts"], out=io.StringIO(), bars=False
+    )
+    assert content(snap) == content(full)
+    assert snap.duckdb().execute(
+        'select "custom_attributes.region" from ic_contacts where id = ?', [someone]
+    ).fetchone() == ("EMEA",)
