@@ -65,15 +65,16 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
                 if f.owner == "intercom"
                 else m.sync_timing.salesforce_to_intercom_s
             )
-            a = comparable_sql(f"s.{q(f.salesforce)}", sf_type, f.normalize, "salesforce")
-            b = comparable_sql(f"i.{q(f.intercom)}", sf_type, f.normalize, "intercom")
+            region = m.default_phone_region
+            a = comparable_sql(f"s.{q(f.salesforce)}", sf_type, f.normalize, "salesforce", region)
+            b = comparable_sql(f"i.{q(f.intercom)}", sf_type, f.normalize, "intercom", region)
             con.execute(
                 f"""INSERT INTO sa_drift
                 SELECT {lit(f.name)}, {lit(obj)}, l.sf_id, l.ic_id, CAST(s.{q(f.salesforce)} AS VARCHAR),
                        CAST(i.{q(f.intercom)} AS VARCHAR), {a}, {b}, CAST({sf_ts} AS TIMESTAMPTZ),
                        CAST({ic_ts} AS TIMESTAMPTZ), {lit(f.owner)}, {lit(f.direction)}, {lag}
                 FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
-                WHERE l.how = 'key' AND l.sf_object = {lit(obj)}"""
+                WHERE l.how IN ('key', 'email_identity') AND l.sf_object = {lit(obj)}"""
             )
     con.execute(
         f"""CREATE OR REPLACE TABLE sa_drift_eval AS
