@@ -75,6 +75,8 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
             cll.NullLevel("first_n"),
             lvl(cll.ExactMatchLevel("first_n").configure(tf_adjustment_column="first_n"), 0.80),
             lvl(cll.ExactMatchLevel("first_canon"), 0.07),
+            # First and last name swapped (a common data-entry error).
+            lvl(cll.CustomLevel('"first_n_l" = "last_n_r" AND "last_n_l" = "first_n_r"', "first_n"), 0.02),
             lvl(cll.JaroWinklerLevel("first_n", 0.9), 0.07),
             lvl(cll.JaroWinklerLevel("first_n", 0.75), 0.03),
             lvl(cll.ElseLevel(), 0.03),
@@ -85,6 +87,7 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         comparison_levels=[
             cll.NullLevel("last_n"),
             lvl(cll.ExactMatchLevel("last_n").configure(tf_adjustment_column="last_n"), 0.85),
+            lvl(cll.CustomLevel('"first_n_l" = "last_n_r" AND "last_n_l" = "first_n_r"', "last_n"), 0.02),
             lvl(cll.JaroWinklerLevel("last_n", 0.9), 0.08),
             lvl(cll.JaroWinklerLevel("last_n", 0.75), 0.03),
             lvl(cll.ElseLevel(), 0.04),
