@@ -65,8 +65,9 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
             # The same person often has a second address (work/personal), so "different" stays plausible.
             lvl(cll.ExactMatchLevel("email_n"), 0.60),
             lvl(cll.ExactMatchLevel("email_local"), 0.08),
-            lvl(cll.JaroWinklerLevel("email_n", 0.92), 0.10),
-            lvl(cll.ElseLevel(), 0.22),
+            # No fuzzy email level: mailbox names are built from the person's name, so a near-equal
+            # mailbox would count the name evidence twice (naive Bayes assumes independent comparisons).
+            lvl(cll.ElseLevel(), 0.32),
         ],
     )
     first = cl.CustomComparison(
@@ -97,7 +98,8 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         output_column_name="company",
         comparison_levels=[
             cll.NullLevel("company_n"),
-            lvl(cll.ExactMatchLevel("company_n"), 0.75),
+            # Term frequency: sharing a 5,000-person employer says less than sharing a 5-person one.
+            lvl(cll.ExactMatchLevel("company_n").configure(tf_adjustment_column="company_n"), 0.75),
             lvl(cll.JaroWinklerLevel("company_n", 0.88), 0.1),
             lvl(cll.ElseLevel(), 0.15),
         ],
@@ -106,8 +108,9 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         output_column_name="phone",
         comparison_levels=[
             cll.NullLevel("phone_k"),
-            lvl(cll.ExactMatchLevel("phone_k"), 0.75),
-            lvl(cll.ElseLevel(), 0.25),
+            # Two different numbers are real evidence against: duplicates are usually copies.
+            lvl(cll.ExactMatchLevel("phone_k"), 0.88),
+            lvl(cll.ElseLevel(), 0.12),
         ],
     )
     return SettingsCreator(
