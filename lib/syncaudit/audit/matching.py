@@ -22,7 +22,17 @@ import duckdb
 
 logging.getLogger("splink").setLevel(logging.ERROR)
 
-PEOPLE_COLUMNS = ("email_n", "email_local", "first_n", "first_canon", "last_n", "company_n", "phone_k")
+PEOPLE_COLUMNS = (
+    "email_n",
+    "email_local",
+    "first_n",
+    "first_canon",
+    "last_n",
+    "company_n",
+    "phone_k",
+    "left(first_n, 1) AS first_i",
+    "left(last_n, 1) AS last_i",
+)
 COMPANY_COLUMNS = ("name_n", "domain", "phone_k")
 
 
@@ -123,8 +133,9 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
             block_on("email_local"),
             block_on("phone_k"),
             block_on("first_canon", "last_n"),
-            block_on("last_n", "company_n"),
-            block_on("first_canon", "company_n"),
+            # Typos and nicknames at one employer; the initial keeps a 100,000-person employer's blocks small.
+            block_on("first_canon", "company_n", "last_i"),
+            block_on("last_n", "company_n", "first_i"),
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
