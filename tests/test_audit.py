@@ -16,7 +16,7 @@ from syncaudit.audit.findings import read_findings, stable_id
 from syncaudit.audit.run import run_audit
 from syncaudit.config import load_config
 from syncaudit.errors import ConfigError
-from syncaudit.loadfolder import convert_load_folder
+from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 
 CROSS = {"identity_gap", "ambiguous_link", "stale_link", "field_drift"}
 
@@ -84,9 +84,21 @@ def test_details_name_values_sides_and_choices(audited) -> None:
     assert 0.5 < fuzzy["confidence"] <= 1
 
 
-def test_ids_are_stable_across_runs(audited, tmp_path: Path) -> None:
+class PullStyleSnapshot:
+    """A snapshot object shaped like the pull's: its duckdb() makes its own connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest = json.loads((path / "manifest.json").read_text())
+
+    def duckdb(self):
+        return SnapshotDir(self.path).duckdb()
+
+
+def test_ids_are_stable_across_runs_and_snapshot_objects(audited, tmp_path: Path) -> None:
     tmp, _, res = audited
-    again = run_audit(demo_cfg(tmp), str(tmp / "load"), tmp_path / "out2")
+    snap = PullStyleSnapshot(tmp / "data" / "snapshots" / "load-load")
+    again = run_audit(demo_cfg(tmp), snap, tmp_path / "out2")
     ids1 = {r[0] for r in res.con.execute("SELECT id FROM findings_final").fetchall()}
     ids2 = {r[0] for r in again.con.execute("SELECT id FROM findings_final").fetchall()}
     assert ids1 == ids2 and len(ids1) == res.metrics["findings"]["total"]
