@@ -73,10 +73,10 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         comparison_levels=[
             cll.NullLevel("email_n"),
             # The same person often has a second address (work/personal), so "different" stays plausible.
-            lvl(cll.ExactMatchLevel("email_n"), 0.60),
-            lvl(cll.ExactMatchLevel("email_local"), 0.08),
-            # No fuzzy email level: mailbox names are built from the person's name, so a near-equal
-            # mailbox would count the name evidence twice (naive Bayes assumes independent comparisons).
+            lvl(cll.ExactMatchLevel("email_n"), 0.68),
+            # No level for a similar or equal mailbox name at another domain: mailbox names are built from
+            # the person's name ("rjorda", "susan"), so it would count the name evidence twice (naive Bayes
+            # assumes independent comparisons) and join namesakes.
             lvl(cll.ElseLevel(), 0.32),
         ],
     )
@@ -130,7 +130,6 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         comparisons=[email, first, last, company, phone],
         blocking_rules_to_generate_predictions=[
             block_on("email_n"),
-            block_on("email_local"),
             block_on("phone_k"),
             block_on("first_canon", "last_n"),
             # Typos and nicknames at one employer; the initial keeps a 100,000-person employer's blocks small.
