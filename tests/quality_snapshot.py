@@ -83,9 +83,9 @@ def _describes() -> dict[str, dict]:
         _field("Seats__c", "double"),
     ]
     account = [_field("Name", "string", length=255), _field("AccountNumber", "string", length=40)]
-    account += [_field("Industry", "picklist", values=["Technology", "Retail", "Finance"])]
+    account += [_field("Industry", "string", length=40)]  # a picklist in real orgs; values vary by org
     activity = [_field("Subject", "string", length=255), _field("Description", "textarea", length=32000)]
-    activity += [_field("Status", "picklist", values=["Open", "Completed", "Closed", "New"])]
+    activity += [_field("Status", "string", length=40)]
     return {
         "Contact": {"name": "Contact", "fields": common + contact},
         "Lead": {"name": "Lead", "fields": common + people},

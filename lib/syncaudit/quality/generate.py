@@ -23,7 +23,7 @@ from syncaudit.errors import ConfigError
 from syncaudit.quality.suites import Suite, expectation_columns, is_generated, load_suite, save_suite
 
 # Loose on purpose: it catches what breaks a sync (spaces, no @, no dot in the domain), not RFC 5322 corner cases.
-EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_REGEX = r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$"
 SF_TIMESTAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
 IC_TIMESTAMPS = ("created_at", "updated_at", "signed_up_at", "last_seen_at", "remote_created_at")
 # GX on pandas compares dtypes: nullable and plain forms both count (strings and timestamps have no reliable form).

@@ -24,9 +24,13 @@ def dataset_system_object(dataset: str) -> tuple[str, str]:
     return "both", dataset
 
 
-def finding_id(kind: str, system: str, obj: str, fld: str | None, records: list[str]) -> str:
-    """docs/contracts.md: first 16 hex of sha256 over kind|system|object|field|sorted(records)."""
-    body = "|".join([kind, system, obj, fld or "", ",".join(sorted(records))])
+def finding_id(kind: str, system: str, obj: str, fld: str | None, records: list[str], rule: str = "") -> str:
+    """docs/contracts.md: first 16 hex of sha256 over kind|system|object|field|sorted(records).
+
+    Quality adds ``|rule`` (suite and expectation): two expectations failing on the same records
+    (created_at and updated_at in the future) are two findings and must not share an id.
+    """
+    body = "|".join([kind, system, obj, fld or "", ",".join(sorted(records))] + ([rule] if rule else []))
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -64,9 +68,10 @@ def build_findings(run: QualityRun, cfg: Config) -> list[dict[str, Any]]:
             fld = _mapping_field(cfg, system, obj, columns)
             count = o.unexpected_count
             what = f"{count:,} of {o.element_count:,} records" if count is not None and o.element_count else "the table"
+            rule = f"quality:{o.suite}:{o.label}"
             findings.append(
                 {
-                    "id": finding_id("quality", system, obj, fld, records or [o.label]),
+                    "id": finding_id("quality", system, obj, fld, records, rule),
                     "kind": "quality",
                     "system": system,
                     "object": obj,
@@ -78,7 +83,7 @@ def build_findings(run: QualityRun, cfg: Config) -> list[dict[str, Any]]:
                     + (" (gate)" if o.critical else ""),
                     "suggested_fix": o.meta.get("suggested_fix")
                     or "correct the records in the source system, or adjust the expectation if the rule is wrong",
-                    "rule": f"quality:{o.suite}:{o.label}",
+                    "rule": rule,
                     "expectation": o.type,
                     "suite": o.suite,
                     "snapshot": run.snapshot_id,

@@ -108,6 +108,11 @@ def _gx_context():
 
     # GX logs every metric failure with a traceback; we report them ourselves, once, with file and expectation.
     logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
+    # GX fingerprints every in-memory batch by hashing all of its cells, twice per suite (a third of the
+    # run at 1M rows). The fingerprint is only a batch marker; a snapshot id already names our batch.
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    pandas_execution_engine.HASH_THRESHOLD = 0
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     return ctx
