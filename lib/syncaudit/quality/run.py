@@ -46,6 +46,7 @@ class ExpectationOutcome:
     success: bool | None = None  # None: could not be evaluated (see error)
     element_count: int | None = None
     unexpected_count: int | None = None
+    unexpected_percent: float | None = None  # GX's: over non-missing values
     observed_value: Any = None
     sample_ids: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -53,11 +54,11 @@ class ExpectationOutcome:
 
     @property
     def pass_rate(self) -> float | None:
-        """Share of records that pass; for table-level expectations 1.0 or 0.0."""
+        """Share of checked (non-missing) records that pass, as GX counts; table-level expectations 1.0 or 0.0."""
         if self.success is None:
             return None
-        if self.element_count and self.unexpected_count is not None:
-            return round(1 - self.unexpected_count / self.element_count, 6)
+        if self.unexpected_percent is not None:
+            return round(1 - self.unexpected_percent / 100, 6)
         return 1.0 if self.success else 0.0
 
 
@@ -212,6 +213,7 @@ def _from_gx(suite: Suite, index: int, exp: dict[str, Any], res: Any, id_cols: l
     o.success = bool(res.success)
     o.element_count = r.get("element_count")
     o.unexpected_count = r.get("unexpected_count")
+    o.unexpected_percent = r.get("unexpected_percent")
     if "observed_value" in r:
         o.observed_value = r["observed_value"]
     # Keep only the id columns of each failing row: the values themselves may be personal data.
