@@ -37,9 +37,28 @@ def _run(project: Path, monkeypatch, *argv: str) -> int:
     return main(["quality", *argv, "--config", str(project / "cfg.yaml")])
 
 
-def test_run_writes_outputs_and_exits_non_zero_on_a_failed_gate(project: Path, monkeypatch, capsys) -> None:
-    code = _run(project, monkeypatch, "run", "--out", str(project / "report"))
-    out, err = capsys.readouterr()
+@pytest.fixture(scope="module")
+def report(project: Path) -> tuple[int, str, str]:
+    """One `syncaudit quality run` with a hostile suite value and a broken suite file next to the good ones."""
+    import contextlib
+    import io
+    import os
+
+    broken = project / "expectations" / "zz_broken.json"
+    broken.write_text("{oops")
+    os.environ["SYNCAUDIT_EXPECTATIONS_DIR"] = str(project / "expectations")
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["quality", "run", "--config", str(project / "cfg.yaml"), "--out", str(project / "report")])
+    finally:
+        broken.unlink()
+        del os.environ["SYNCAUDIT_EXPECTATIONS_DIR"]
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_run_writes_outputs_and_exits_non_zero_on_a_failed_gate(project: Path, report) -> None:
+    code, out, err = report
     assert code == 6
     assert "quality gate(s) failed" in err and "Product_User_Id__c" in err and "Traceback" not in err
     assert "expectations on snapshot 20261126T120000Z" in out
@@ -48,8 +67,7 @@ def test_run_writes_outputs_and_exits_non_zero_on_a_failed_gate(project: Path, m
     assert "quality" in json.loads((project / "report" / "metrics.json").read_text())
 
 
-def test_data_docs_are_self_contained_and_escape_values(project: Path, monkeypatch) -> None:
-    _run(project, monkeypatch, "run", "--out", str(project / "report"))
+def test_data_docs_are_self_contained_and_escape_values(project: Path, report) -> None:
     html = (project / "report" / "quality" / "index.html").read_text()
     assert HOSTILE not in html and "&lt;script&gt;" in html
     assert "<script" not in html.lower() and "<link" not in html.lower()
@@ -59,18 +77,13 @@ def test_data_docs_are_self_contained_and_escape_values(project: Path, monkeypat
     assert "003000000000000003" in html and "sf_Contact" in html
 
 
-def test_run_reports_a_broken_suite_by_name_and_still_runs_the_rest(project: Path, monkeypatch, capsys) -> None:
-    broken = project / "expectations" / "zz_broken.json"
-    broken.write_text("{oops")
-    try:
-        code = _run(project, monkeypatch, "run", "--out", str(project / "report2"))
-    finally:
-        broken.unlink()
-    _, err = capsys.readouterr()
-    assert code == 6  # the gate still decides; the broken file is listed
+def test_run_reports_a_broken_suite_by_name_and_still_runs_the_rest(project: Path, report) -> None:
+    code, _, err = report
+    assert code == 6  # the gate decides the exit code; the broken file is listed
     assert "zz_broken.json" in err and "invalid JSON" in err
-    metrics = json.loads((project / "report2" / "quality" / "metrics.json").read_text())
+    metrics = json.loads((project / "report" / "quality" / "metrics.json").read_text())
     assert len(metrics["suites"]) == 10
+    assert any("zz_broken.json" in p for p in metrics["problems"])
 
 
 def test_regenerate_command(project: Path, monkeypatch, capsys) -> None:

@@ -93,8 +93,10 @@ def test_planted_defects_become_quality_findings_naming_the_records(committed_ru
 def test_finding_ids_are_stable_across_runs(committed_run, snapshot: Path) -> None:
     cfg, run = committed_run
     suites, problems = load_suites(ROOT / "expectations")
-    again = run_quality(cfg, open_tables(cfg), suites, problems)
-    assert [f["id"] for f in build_findings(again, cfg)] == [f["id"] for f in build_findings(run, cfg)]
+    keep = {"sf_Contact", "linked_people"}
+    again = run_quality(cfg, open_tables(cfg), [s for s in suites if s.name in keep], problems)
+    first = [f["id"] for f in build_findings(run, cfg) if f["suite"] in keep]
+    assert len(first) == 7 and [f["id"] for f in build_findings(again, cfg)] == first
 
 
 def test_pass_rates_per_suite_and_expectation(committed_run) -> None:
@@ -140,8 +142,8 @@ def test_critical_failure_and_pass_rate_floor_are_gates(committed_run, snapshot:
 
 
 def test_missing_column_is_reported_by_file_and_expectation_and_the_rest_runs(snapshot: Path, tmp_path: Path) -> None:
-    for f in (ROOT / "expectations").glob("*.json"):
-        shutil.copy(f, tmp_path / f.name)
+    for name in ("sf_Lead.json", "ic_companies.json"):
+        shutil.copy(ROOT / "expectations" / name, tmp_path / name)
     suite = json.loads((tmp_path / "sf_Lead.json").read_text())
     suite["expectations"].insert(0, {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "Nope__c"}})
     (tmp_path / "sf_Lead.json").write_text(json.dumps(suite))
@@ -157,7 +159,8 @@ def test_missing_column_is_reported_by_file_and_expectation_and_the_rest_runs(sn
     lead = next(s for s in run.suites if s.name == "sf_Lead")
     assert lead.outcomes[0].success is None and "Nope__c" in lead.outcomes[0].error
     assert all(o.success is True for o in lead.outcomes[1:])  # the rest of that suite ran
-    assert len(run.suites) == 11  # every other suite ran too
+    assert [s.name for s in run.suites] == ["gone", "ic_companies", "sf_Lead"]  # every other suite ran too
+    assert all(o.success for o in run.suites[1].outcomes)
 
 
 def test_write_outputs_merges_metrics_and_writes_findings_and_docs(committed_run, tmp_path: Path) -> None:
