@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,38 @@ def test_write_outputs_merges_metrics_and_writes_findings_and_docs(committed_run
     assert len(lines) == 12 and all(json.loads(x)["kind"] == "quality" for x in lines)
     assert paths["docs"].read_text().startswith("<!DOCTYPE html>")
     assert json.loads(paths["metrics"].read_text())["gate_failures"]
+
+
+def test_sample_ids_come_from_failing_rows_wherever_they_are(tmp_path: Path) -> None:
+    """Pass 2 widens its slice until it finds failures at the end; duplicates are found after sorting."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from syncaudit.quality.datasets import tables_from_folder
+
+    n = 20_000
+    ids = [f"003{i:015d}" for i in range(n)]
+    emails = [f"u{i}@x.io" if i < n - 1_000 else f"bad {i}" for i in range(n)]
+    keys = [f"k{i}" if i % 97 else f"k{i // 2000}" for i in range(n)]  # ~200 rows share 10 values
+    snap = tmp_path / "snap"
+    (snap / "salesforce").mkdir(parents=True)
+    pq.write_table(pa.table({"Id": ids, "Email": emails, "Key": keys}), snap / "salesforce" / "Contact.parquet")
+    suite = {
+        "name": "s",
+        "meta": {"dataset": "sf_Contact", "id_columns": ["Id"]},
+        "expectations": [
+            {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "Email", "regex": "@"}},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "Key"}},
+        ],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(suite))
+    cfg = demo_config(tmp_path)
+    run = run_quality(cfg, tables_from_folder(snap), *load_suites(tmp_path))
+    regex, unique = run.suites[0].outcomes
+    assert regex.unexpected_count == 1_000 and len(regex.sample_ids) == run_module.SAMPLE_IDS
+    assert all(int(r["Id"][3:]) >= n - 1_000 for r in regex.sample_ids)
+    counts = Counter(keys)
+    dup_rows = {ids[i] for i, k in enumerate(keys) if counts[k] > 1}
+    assert unique.unexpected_count == len(dup_rows)
+    assert len(unique.sample_ids) == run_module.SAMPLE_IDS
+    assert {r["Id"] for r in unique.sample_ids} <= dup_rows
