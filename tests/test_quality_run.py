@@ -212,3 +212,24 @@ def test_sample_ids_come_from_failing_rows_wherever_they_are(tmp_path: Path) -> 
     assert unique.unexpected_count == len(dup_rows)
     assert len(unique.sample_ids) == run_module.SAMPLE_IDS
     assert {r["Id"] for r in unique.sample_ids} <= dup_rows
+
+
+def test_a_run_never_opens_a_network_connection(snapshot: Path, monkeypatch) -> None:
+    """GX analytics stay off and nothing (version checks, CDNs, usage stats) reaches the internet."""
+    import os
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    cfg = demo_config(snapshot)
+    suites, problems = load_suites(ROOT / "expectations")
+    run = run_quality(cfg, open_tables(cfg), [s for s in suites if s.name in {"sf_Account", "ic_contacts"}], problems)
+    assert len(run.suites) == 2 and run.problems == []
+    assert attempts == []
+    assert os.environ["GX_ANALYTICS_ENABLED"] == "false"
