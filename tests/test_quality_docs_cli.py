@@ -60,7 +60,7 @@ def report(project: Path) -> tuple[int, str, str]:
 def test_run_writes_outputs_and_exits_non_zero_on_a_failed_gate(project: Path, report) -> None:
     code, out, err = report
     assert code == 6
-    assert "quality gate(s) failed" in err and "Product_User_Id__c" in err and "Traceback" not in err
+    assert "quality gate(s) failed" in err and "be_unique(Id)" in err and "Traceback" not in err
     assert "expectations on snapshot 20261126T120000Z" in out
     for name in ("findings.jsonl", "metrics.json", "index.html"):
         assert (project / "report" / "quality" / name).is_file()

@@ -10,7 +10,7 @@ import pytest
 from quality_snapshot import DATA_ATTRIBUTES, REFERRALS, _describes
 from syncaudit.config import load_config
 from syncaudit.errors import ConfigError
-from syncaudit.quality.generate import EMAIL_REGEX, generated_suites, regenerate_all, regenerate_suite
+from syncaudit.quality.generate import EMAIL_REGEX, PHONE_REGEX, generated_suites, regenerate_all, regenerate_suite
 from syncaudit.quality.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,11 @@ def test_generated_from_mapping_and_describe(cfg) -> None:
     assert ids == ["Id"]
     assert all(e["meta"]["generated"] for exps in (v[1] for v in gen.values()) for e in exps)
     key = _by(contact, "expect_column_values_to_be_unique", "Product_User_Id__c")
-    assert key["meta"]["critical"] and key["severity"] == "critical"
+    assert key["meta"]["severity"] == "high" and not key["meta"].get("critical")  # a finding, not a gate
+    [ids] = [e for e in contact if e["type"] == "expect_column_values_to_be_unique" and e["kwargs"]["column"] == "Id"]
+    assert ids["meta"]["critical"] and ids["severity"] == "critical"  # a broken snapshot is a gate
+    phone = _by(contact, "expect_column_values_to_match_regex", "Phone")  # mapped with phone_e164
+    assert phone["kwargs"]["regex"] == PHONE_REGEX
     assert _by(contact, "expect_column_values_to_not_be_null", "Product_User_Id__c")["severity"] == "warning"
     plan = _by(contact, "expect_column_values_to_be_in_set", "Plan_Type__c")
     assert plan["kwargs"]["value_set"] == ["Free", "Starter", "Pro", "Enterprise"]
@@ -66,8 +70,11 @@ def test_generated_intercom_types_canonical_values_and_lengths(cfg) -> None:
     assert sorted(plan["kwargs"]["value_set"]) == sorted(["Free", "Starter", "Pro", "Enterprise"])
     length = _by(contacts, "expect_column_value_lengths_to_be_between", "custom_attributes.partner_code")
     assert length["kwargs"]["max_value"] == 20  # Partner_Code__c is string(20)
-    # lifecycle_stage flows Salesforce -> Intercom: Intercom's value is not constrained by Salesforce's picklist
-    assert not [e for e in contacts if "lifecycle_stage" in json.dumps(e["kwargs"])]
+    # lifecycle_stage flows Salesforce -> Intercom: canonical values still, but no length rule
+    stage = _by(contacts, "expect_column_values_to_be_in_set", "custom_attributes.lifecycle_stage")
+    assert "MQL" in stage["kwargs"]["value_set"]
+    assert not [e for e in contacts if e["type"].startswith("expect_column_value_lengths") and "stage" in str(e)]
+    _by(contacts, "expect_column_values_to_match_regex", "phone")
     key = _by(contacts, "expect_column_values_to_not_be_null", "external_id")
     assert key["kwargs"]["row_condition"]["parameter"] == "user"
     assert "linked_people" in gen and "linked_companies" in gen
@@ -100,7 +107,7 @@ def test_regenerate_replaces_generated_and_keeps_hand_written(cfg, tmp_path: Pat
     assert hand_written in suite.expectations and twin in suite.expectations
     assert not [e for e in suite.expectations if "Old__c" in json.dumps(e)]
     # the hand-written Email regex wins over the generated one
-    assert len([e for e in suite.expectations if e["type"] == "expect_column_values_to_match_regex"]) == 1
+    assert [e["kwargs"]["regex"] for e in suite.expectations if e["kwargs"].get("column") == "Email"] == ["@"]
     # describe changes (a new plan) -> only the generated expectation follows
     plan = next(f for f in describes["Contact"]["fields"] if f["name"] == "Plan_Type__c")
     plan["picklistValues"].append({"value": "Team", "active": True})
@@ -119,3 +126,22 @@ def test_regenerate_refuses_to_overwrite_a_broken_file_and_does_the_rest(cfg, tm
     assert "sf_Lead.json" in str(err.value) and "cannot regenerate" in str(err.value)
     assert broken.read_text().endswith('broken" ')  # untouched
     assert (tmp_path / "sf_Contact.json").is_file() and (tmp_path / "ic_contacts.json").is_file()
+
+
+def test_unrestricted_standard_picklists_are_not_forced_into_the_describe_set(cfg) -> None:
+    describes = _describes()
+    describes["Account"]["fields"].append(
+        {"name": "Rating", "type": "picklist", "custom": False, "picklistValues": [{"value": "Hot", "active": True}]}
+    )
+    describes["Account"]["fields"].append(
+        {
+            "name": "Type",
+            "type": "picklist",
+            "custom": False,
+            "restrictedPicklist": True,
+            "picklistValues": [{"value": "Customer", "active": True}, {"value": "Old", "active": False}],
+        }
+    )
+    _, account = generated_suites(cfg, describes, DATA_ATTRIBUTES)["sf_Account"]
+    assert not [e for e in account if "Rating" in json.dumps(e["kwargs"])]
+    assert _by(account, "expect_column_values_to_be_in_set", "Type")["kwargs"]["value_set"] == ["Customer"]

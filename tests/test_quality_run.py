@@ -61,7 +61,11 @@ def test_planted_defects_become_quality_findings_naming_the_records(committed_ru
     assert f["records"] == _ids("003", c["bad_email"]) and f["record_count"] == 1
     assert (f["kind"], f["system"], f["object"], f["field"]) == ("quality", "salesforce", "Contact", "email")
     f = _finding(findings, "sf_Contact", "expect_column_values_to_be_unique", "Product_User_Id__c")
-    assert sorted(f["records"]) == _ids("003", *c["dup_key"]) and f["severity"] == "high"
+    assert sorted(f["records"]) == _ids("003", *c["dup_key"]) and f["severity"] == "high"  # not a gate
+    f = _finding(findings, "sf_Contact", "expect_column_values_to_be_unique", "Id")
+    assert f["records"] == _ids("003", c["dup_id"][0]) and f["record_count"] == 2  # a gate: see below
+    f = _finding(findings, "sf_Contact", "expect_column_values_to_match_regex", "Phone")
+    assert f["records"] == _ids("003", c["bad_phone"]) and f["field"] == "phone"
     f = _finding(findings, "sf_Contact", "expect_column_values_to_not_be_null", "Product_User_Id__c")
     assert f["records"] == _ids("003", c["null_key"])
     f = _finding(findings, "sf_Contact", "expect_column_values_to_be_in_set", "Plan_Type__c")
@@ -84,7 +88,10 @@ def test_planted_defects_become_quality_findings_naming_the_records(committed_ru
     f = _finding(findings, "linked_people", "expect_column_pair_values_to_be_equal", "sf_email")
     assert f["record_count"] == 2 and set(f["records"]) >= set(_ids("003", c["bad_email"]) + _ids("ic", c["bad_email"]))
     # nothing else fails, and the tombstone (IsDeleted, bad email) is not checked at all
-    assert len(findings) == 12
+    # the record written twice shows up in the linked pairs too
+    f = _finding(findings, "linked_people", "expect_column_values_to_be_unique", "sf_id")
+    assert f["records"][0] == _ids("003", c["dup_id"][0])[0]
+    assert len(findings) == 15
     contact = next(s for s in run.suites if s.name == "sf_Contact")
     assert contact.rows == 39
     ids = [f["id"] for f in findings]
@@ -97,7 +104,7 @@ def test_finding_ids_are_stable_across_runs(committed_run, snapshot: Path) -> No
     keep = {"sf_Contact", "linked_people"}
     again = run_quality(cfg, open_tables(cfg), [s for s in suites if s.name in keep], problems)
     first = [f["id"] for f in build_findings(run, cfg) if f["suite"] in keep]
-    assert len(first) == 7 and [f["id"] for f in build_findings(again, cfg)] == first
+    assert len(first) == 10 and [f["id"] for f in build_findings(again, cfg)] == first
 
 
 def test_pass_rates_per_suite_and_expectation(committed_run) -> None:
@@ -107,10 +114,10 @@ def test_pass_rates_per_suite_and_expectation(committed_run) -> None:
     unique = next(v for k, v in contact["expectations_detail"].items() if "be_unique(Product_User_Id__c)" in k)
     assert unique["unexpected_count"] == 2 and unique["element_count"] == 39
     assert unique["pass_rate"] == round(1 - 2 / 38, 6)  # over the 38 non-null keys, as GX counts it
-    assert contact["failed"] == 5 and contact["passed"] == contact["expectations"] - 5
+    assert contact["failed"] == 7 and contact["passed"] == contact["expectations"] - 7
     assert contact["pass_rate"] == round(contact["passed"] / contact["evaluated"], 6)
     assert m["suites"]["ic_companies"]["pass_rate"] == 1.0
-    assert m["overall"]["failed"] == 12 and m["overall"]["errors"] == 0
+    assert m["overall"]["failed"] == 15 and m["overall"]["errors"] == 0
 
 
 def test_all_failing_records_counted_but_sample_bounded(snapshot: Path, tmp_path: Path, monkeypatch) -> None:
@@ -135,7 +142,7 @@ def test_all_failing_records_counted_but_sample_bounded(snapshot: Path, tmp_path
 def test_critical_failure_and_pass_rate_floor_are_gates(committed_run, snapshot: Path) -> None:
     cfg, run = committed_run
     gates = gate_failures(run, cfg)
-    assert len(gates) == 1 and "be_unique(Product_User_Id__c) of suite sf_Contact failed (2 records)" in gates[0]
+    assert len(gates) == 1 and "be_unique(Id) of suite sf_Contact failed (2 records)" in gates[0]
     off = demo_config(snapshot, fail_on_critical_expectations=False)
     assert gate_failures(run, off) == []
     floor = demo_config(snapshot, fail_on_critical_expectations=False, min_quality_pass_rate=0.99)
@@ -170,11 +177,11 @@ def test_write_outputs_merges_metrics_and_writes_findings_and_docs(committed_run
     paths = write_outputs(run, cfg, tmp_path)
     merged = json.loads((tmp_path / "metrics.json").read_text())
     assert merged["counts"] == {"duplicate": 3}
-    assert merged["quality"]["overall"]["failed"] == 12
+    assert merged["quality"]["overall"]["failed"] == 15
     rates = merged["quality"]["pass_rates"]["sf_Contact"]
     assert any("Product_User_Id__c" in k and v < 1 for k, v in rates.items())
     lines = paths["findings"].read_text().splitlines()
-    assert len(lines) == 12 and all(json.loads(x)["kind"] == "quality" for x in lines)
+    assert len(lines) == 15 and all(json.loads(x)["kind"] == "quality" for x in lines)
     assert paths["docs"].read_text().startswith("<!DOCTYPE html>")
     assert json.loads(paths["metrics"].read_text())["gate_failures"]
 
