@@ -36,7 +36,7 @@ def test_editor_lists_and_previews_an_edited_suite(project: Path) -> None:
     assert len(table) == len(suite.expectations) and table["generated"].any() and not table["generated"].all()
     add_expectation(suite, "expect_column_values_to_not_be_null", column="No_Such__c")
     _, results = preview(cfg, suite)
-    assert (results["status"] == "FAIL").sum() == 5
+    assert (results["status"] == "FAIL").sum() == 7
     last = results.iloc[-1]
     assert last["status"] == "error" and "No_Such__c" in last["error"]
     with pytest.raises(ConfigError, match="pick one of"):
