@@ -154,6 +154,7 @@ def test_missing_column_is_reported_by_file_and_expectation_and_the_rest_runs(sn
         shutil.copy(ROOT / "expectations" / name, tmp_path / name)
     suite = json.loads((tmp_path / "sf_Lead.json").read_text())
     suite["expectations"].insert(0, {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "Nope__c"}})
+    suite["expectations"].append({"kwargs": ["not", "an", "object"], "meta": "x"})  # no type, junk inside
     (tmp_path / "sf_Lead.json").write_text(json.dumps(suite))
     (tmp_path / "broken.json").write_text("{not json")
     missing = {"name": "gone", "meta": {"dataset": "sf_Opportunity", "id_columns": ["Id"]}, "expectations": []}
@@ -166,7 +167,8 @@ def test_missing_column_is_reported_by_file_and_expectation_and_the_rest_runs(sn
     assert any("gone.json" in m and "sf_Opportunity" in m for m in messages)
     lead = next(s for s in run.suites if s.name == "sf_Lead")
     assert lead.outcomes[0].success is None and "Nope__c" in lead.outcomes[0].error
-    assert all(o.success is True for o in lead.outcomes[1:])  # the rest of that suite ran
+    assert lead.outcomes[-1].success is None and "has no 'type'" in lead.outcomes[-1].error
+    assert all(o.success is True for o in lead.outcomes[1:-1])  # the rest of that suite ran
     assert [s.name for s in run.suites] == ["gone", "ic_companies", "sf_Lead"]  # every other suite ran too
     assert all(o.success for o in run.suites[1].outcomes)
 

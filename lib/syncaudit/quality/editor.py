@@ -15,6 +15,7 @@ from syncaudit.quality.suites import (
     Suite,
     expectation_columns,
     expectation_label,
+    expectation_meta,
     is_critical,
     is_generated,
     load_suite,
@@ -51,7 +52,7 @@ def suite_table(suite: Suite) -> pd.DataFrame:
                 "generated": ok and is_generated(exp),
                 "critical": ok and is_critical(exp),
                 "arguments": json.dumps(kwargs, default=str)[:200],
-                "why": (exp.get("meta") or {}).get("why", "") if ok else "",
+                "why": expectation_meta(exp).get("why", ""),
                 "problem": problems.get(label, ""),
             }
         )

@@ -126,11 +126,11 @@ def _outcome(suite: Suite, index: int, exp: dict[str, Any]) -> ExpectationOutcom
         dataset=suite.dataset,
         index=index,
         label=expectation_label(index, exp),
-        type=exp["type"],
-        kwargs=copy.deepcopy(exp.get("kwargs") or {}),
+        type=str(exp.get("type", "?")),
+        kwargs=copy.deepcopy(exp["kwargs"]) if isinstance(exp.get("kwargs"), dict) else {},
         critical=is_critical(exp),
         generated=is_generated(exp),
-        meta=dict(exp.get("meta") or {}),
+        meta=dict(exp["meta"]) if isinstance(exp.get("meta"), dict) else {},
     )
 
 
@@ -142,7 +142,7 @@ def run_suite(ctx: Any, suite: Suite, tables: SnapshotTables, cfg: Config, param
     out = SuiteOutcome(suite.name, str(suite.path), suite.dataset, suite.id_columns)
     for i in sorted(suite.invalid):
         exp = suite.expectations[i]
-        o = _outcome(suite, i, exp if isinstance(exp, dict) else {"type": "?"})
+        o = _outcome(suite, i, exp if isinstance(exp, dict) else {})
         o.error = next((p.message for p in suite.problems if p.expectation == o.label), "invalid expectation")
         out.outcomes.append(o)
     available = dataset_columns(tables, cfg, suite.dataset)
