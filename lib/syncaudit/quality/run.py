@@ -11,6 +11,7 @@ a leading slice just big enough), never the data values.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -136,7 +137,6 @@ def _outcome(suite: Suite, index: int, exp: dict[str, Any]) -> ExpectationOutcom
 
 def run_suite(ctx: Any, suite: Suite, tables: SnapshotTables, cfg: Config, params: dict[str, Any]) -> SuiteOutcome:
     """Validate one suite; problems are recorded on the outcomes and in ``suite.problems``, never raised."""
-    import great_expectations as gx
 
     started = time.perf_counter()
     out = SuiteOutcome(suite.name, str(suite.path), suite.dataset, suite.id_columns)
@@ -180,32 +180,51 @@ def run_suite(ctx: Any, suite: Suite, tables: SnapshotTables, cfg: Config, param
     df = load_dataset(tables, cfg, suite.dataset, needed)
     out.rows = len(df)
     if to_run:
-        gx_suite = ctx.suites.add(
-            gx.ExpectationSuite(
-                name=f"{suite.name}-{len(ctx.suites.all())}",
-                expectations=[{k: v for k, v in e.items() if k != "id"} for _, e in to_run],
-            )
-        )
+        out.outcomes += _validate(ctx, suite, to_run, df, id_cols, params)
+    del df  # 1M rows: let it go before the next suite loads
+    out.outcomes.sort(key=lambda o: o.index)
+    out.seconds = round(time.perf_counter() - started, 3)
+    return out
+
+
+def _validate(
+    ctx: Any, suite: Suite, to_run: list[tuple[int, dict[str, Any]]], df: Any, id_cols: list[str], params: dict
+) -> list[ExpectationOutcome]:
+    """The GX part of one suite. Its suite and datasource leave the context afterwards: GX keeps every
+    batch it was given alive otherwise, and ten 1M-row tables would pile up in memory."""
+    import great_expectations as gx
+
+    name = f"{suite.name}-{next(_names)}"
+    gx_suite = ctx.suites.add(
+        gx.ExpectationSuite(name=name, expectations=[{k: v for k, v in e.items() if k != "id"} for _, e in to_run])
+    )
+    try:
         by_id = {gx_exp.id: gx_exp for gx_exp in gx_suite.expectations}
         position = {gx_exp.id: pos for pos, gx_exp in enumerate(gx_suite.expectations)}
-        asset = ctx.data_sources.add_pandas(f"ds-{gx_suite.name}").add_dataframe_asset("table")
-        batch_def = asset.add_batch_definition_whole_dataframe("all")
+        batch_def = (
+            ctx.data_sources.add_pandas(name).add_dataframe_asset("table").add_batch_definition_whole_dataframe("all")
+        )
         batch = batch_def.get_batch(batch_parameters={"dataframe": df})
         # Pass 1, whole table: counts only. GX's SUMMARY format builds a Python dict per failing row before
         # keeping 20 (20 s for 250k failures), so the record ids come from pass 2 on a bounded slice.
         basic = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_IDS}
         validation = batch.validate(gx_suite, result_format=basic, expectation_parameters=params)
+        outcomes = []
         for res in validation.results:
             i, exp = to_run[position[res.expectation_config.id]]
             o = _from_gx(suite, i, exp, res, id_cols)
             if o.success is False and o.unexpected_count and id_cols:
                 rows = _sample_rows(batch_def, df, by_id[res.expectation_config.id], o, id_cols, params)
                 o.sample_ids = [{c: _plain(r.get(c)) for c in id_cols} for r in rows if isinstance(r, dict)]
-            out.outcomes.append(o)
-    out.outcomes.sort(key=lambda o: o.index)
-    out.seconds = round(time.perf_counter() - started, 3)
-    return out
+            outcomes.append(o)
+        return outcomes
+    finally:
+        if name in {d.name for d in ctx.data_sources.all().values()}:
+            ctx.data_sources.delete(name)
+        ctx.suites.delete(name)
 
+
+_names = itertools.count()
 
 # Expectations whose verdict on a row depends on other rows: their slice is taken after sorting by the
 # column(s), so duplicates sit next to each other.
@@ -225,7 +244,9 @@ def _sample_rows(
     frame = df
     if o.type in NON_LOCAL:
         cols = [c for c in expectation_columns({"kwargs": o.kwargs}) if c in df.columns]
-        frame = df.sort_values(cols, na_position="last", kind="stable")
+        # Sort just the columns the check reads (not the whole table): duplicates end up side by side.
+        keep = list(dict.fromkeys(id_cols + cols))
+        frame = df[keep].sort_values(cols, na_position="last", kind="stable")
     k = min(n, max(1_000, int(4 * SAMPLE_IDS * n / max(o.unexpected_count or 1, 1))))
     result_format = {
         "result_format": "SUMMARY",
