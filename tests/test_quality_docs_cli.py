@@ -103,3 +103,10 @@ def test_no_snapshot_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> No
     assert main(["quality", "run", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "no complete snapshot" in err and "syncaudit pull" in err
+
+
+def test_an_empty_expectations_folder_is_a_clear_error(project: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SYNCAUDIT_EXPECTATIONS_DIR", str(tmp_path))
+    assert main(["quality", "run", "--config", str(project / "cfg.yaml"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "no suite files" in err and "quality regenerate" in err

@@ -41,8 +41,14 @@ def run_and_write(cfg: Config, snapshot: str | None, out: Path, suites_dir: Path
     """Run every suite on the snapshot and write the results; returns the run and its gate failures."""
     import json
 
-    tables = open_tables(cfg, snapshot)
     suites, problems = load_suites(suites_dir)
+    if not suites and not problems:
+        raise ConfigError(
+            "no suite files (*.json) here",
+            file=str(suites_dir),
+            hint="run `syncaudit quality regenerate --config ...`, or set SYNCAUDIT_EXPECTATIONS_DIR",
+        )
+    tables = open_tables(cfg, snapshot)
     run = run_quality(cfg, tables, suites, problems)
     paths = write_outputs(run, cfg, out)
     gates = json.loads(paths["metrics"].read_text(encoding="utf-8"))["gate_failures"]
