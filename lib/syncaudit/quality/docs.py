@@ -40,11 +40,12 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}code{font-size:12px;wor
 {% if m.problems %}<h2>Problems in suites</h2><ul>{% for p in m.problems %}<li class="err">{{ p }}</li>{% endfor %}
 </ul>{% endif %}
 <h2>Suites</h2>
-<table><tr><th>Suite</th><th>Dataset</th><th>Rows</th><th>Passed</th><th>Failed</th><th>Errors</th><th>Pass rate</th>
-<th>Seconds</th></tr>
+<table><tr><th>Suite</th><th>Dataset</th><th>Rows</th><th>Passed</th><th>Failed</th><th>Errors</th>
+<th>Expectations passed</th><th>Records passing (mean)</th><th>Seconds</th></tr>
 {% for s in run.suites %}{% set sm = m.suites[s.name] %}<tr><td><a href="#s-{{ loop.index }}">{{ s.name }}</a></td>
 <td>{{ s.dataset }}</td><td>{{ "{:,}".format(s.rows) }}</td><td>{{ sm.passed }}</td><td>{{ sm.failed }}</td>
-<td>{{ sm.errors }}</td><td>{{ pct(sm.pass_rate) }}</td><td>{{ s.seconds }}</td></tr>{% endfor %}
+<td>{{ sm.errors }}</td><td>{{ pct(sm.pass_rate) }}</td><td>{{ pct(sm.record_pass_rate) }}</td>
+<td>{{ s.seconds }}</td></tr>{% endfor %}
 </table>
 {% for s in run.suites %}
 <h2 id="s-{{ loop.index }}">{{ s.name }} <span class="gen">{{ s.file }} · {{ s.dataset }}</span></h2>
