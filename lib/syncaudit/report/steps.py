@@ -1,0 +1,190 @@
+"""The library entry points the notebooks and the batch call, gathered in one place.
+
+Each step calls another part of syncaudit through its documented entry point
+(docs/contracts.md): the pull (``syncaudit.pull.run_pull``), snapshots
+(``syncaudit.snapshot.open_snapshot``), the audit (``syncaudit.audit.run.run_audit``),
+quality (``syncaudit.quality``) and fix-ups (``syncaudit.changes``). A part that
+is not installed fails loudly with NotBuiltError: a report never shows made-up
+figures in its place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from syncaudit.config import Config
+from syncaudit.errors import NotBuiltError
+from syncaudit.report.findings import write_findings
+from syncaudit.report.metrics import write_json
+
+
+def entry_point(module: str, name: str) -> Any:
+    """``module.name``, or NotBuiltError naming exactly what is missing."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            raise NotBuiltError(
+                f"{module}.{name} is not available in this installation", hint="this step is not built yet"
+            ) from None
+        raise
+    func = getattr(mod, name, None)
+    if func is None:
+        raise NotBuiltError(f"{module}.{name} is not available in this installation", hint="this step is not built yet")
+    return func
+
+
+def pull_snapshot(cfg: Config, *, full: bool = False) -> Any:
+    """Pull both systems into a new snapshot and return it."""
+    return entry_point("syncaudit.pull", "run_pull")(cfg, full=full)
+
+
+def open_snapshot(cfg: Config, snapshot_id: str | None = None) -> Any:
+    """An existing complete snapshot (the latest when ``snapshot_id`` is None)."""
+    return entry_point("syncaudit.snapshot", "open_snapshot")(cfg, snapshot_id or None)
+
+
+def run_audit_into(cfg: Config, snapshot: Any, out_dir: Path) -> Path:
+    """Run the audit on ``snapshot`` and leave findings.jsonl (and audit_metrics.json) in ``out_dir``."""
+    run_audit = entry_point("syncaudit.audit.run", "run_audit")
+    params = inspect.signature(run_audit).parameters
+    kwargs = {"out_dir": out_dir} if "out_dir" in params else {}
+    result = run_audit(cfg, snapshot, **kwargs)
+    target = out_dir / "findings.jsonl"
+    _collect_findings(result, target)
+    metrics = _attr(result, "metrics")
+    if isinstance(metrics, Mapping):
+        write_json(dict(metrics), out_dir / "audit_metrics.json")
+    return target
+
+
+def _attr(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def _collect_findings(result: Any, target: Path) -> None:
+    """The audit returns a findings file, a result carrying one, or the findings themselves."""
+    if target.is_file():
+        return
+    paths = _attr(result, "paths")
+    source = _attr(result, "findings_path") or (paths.get("jsonl") if isinstance(paths, Mapping) else None)
+    if isinstance(result, str | Path):
+        source = result
+    if source is not None and Path(source).is_file():
+        if Path(source).resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        return
+    found = _attr(result, "findings") if not isinstance(result, list) else result
+    if found is None:
+        raise NotBuiltError(
+            "the audit returned no findings file nor findings", hint="run_audit must write or return findings"
+        )
+    if hasattr(found, "to_dict"):
+        found = found.to_dict("records")
+    write_findings((f if isinstance(f, Mapping) else _asdict(f) for f in found), target)
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return dict(vars(obj))
+
+
+def manifest_of(snapshot: Any) -> dict[str, Any]:
+    """The snapshot manifest as a plain dict (counts, API calls, durations)."""
+    manifest = getattr(snapshot, "manifest", None)
+    if isinstance(manifest, Mapping):
+        return dict(manifest)
+    path = Path(snapshot.path) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def table_counts(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows per table from a manifest (``tables: {"system/name": {"rows": n}}``)."""
+    rows = []
+    for key, info in (manifest.get("tables") or {}).items():
+        system, _, name = str(key).partition("/")
+        n = info.get("rows") if isinstance(info, Mapping) else info
+        rows.append({"system": system, "table": name, "rows": int(n) if isinstance(n, int | float) else None})
+    return rows
+
+
+def stream_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per stream: records, API calls and seconds, as the pull recorded them."""
+    rows = []
+    for key, info in (manifest.get("streams") or {}).items():
+        if not isinstance(info, Mapping):
+            continue
+        rows.append(
+            {
+                "stream": key,
+                "records": info.get("records"),
+                "api_calls": info.get("api_calls"),
+                "seconds": info.get("duration_s"),
+                "bookmark": info.get("bookmark"),
+            }
+        )
+    return rows
+
+
+def run_quality_into(cfg: Config, snapshot: Any, out_dir: Path) -> dict[str, Any]:
+    """Run every expectation suite; results go to ``out_dir/quality/``, the summary is returned.
+
+    The summary is what metrics.json keeps: ``pass_rate``, ``suites`` and ``critical_failures``.
+    """
+    run = entry_point("syncaudit.quality", "run_suites")
+    qdir = out_dir / "quality"
+    qdir.mkdir(parents=True, exist_ok=True)
+    result = run(cfg, snapshot, out_dir=qdir)
+    summary = _attr(result, "summary") or (result if isinstance(result, Mapping) else None)
+    if not isinstance(summary, Mapping) or "pass_rate" not in summary:
+        raise NotBuiltError("the quality run returned no summary with a pass_rate", hint="see syncaudit.quality")
+    write_json(dict(summary), out_dir / "quality_summary.json")
+    return dict(summary)
+
+
+def build_plan_into(cfg: Config, snapshot: Any, findings_path: Path, out_dir: Path) -> dict[str, Any]:
+    """Build the fix-up change plan from the findings (no write to any system); returns its summary."""
+    build = entry_point("syncaudit.changes.plan", "build_change_plan")
+    plan = build(cfg, snapshot, findings_path)
+    summary = _attr(plan, "summary")
+    summary = summary() if callable(summary) else summary
+    if not isinstance(summary, Mapping):
+        raise NotBuiltError("the change plan has no summary", hint="see syncaudit.changes.plan")
+    data = dict(summary)
+    data.setdefault("path", str(_attr(plan, "path") or ""))
+    data.setdefault("hash", str(_attr(plan, "hash") or _attr(plan, "plan_hash") or ""))
+    write_json(data, out_dir / "plan_summary.json")
+    return data
+
+
+def apply_plan_dry_run(cfg: Config, plan_path: str, confirm: str) -> dict[str, Any]:
+    """Rehearse a confirmed plan: the guards run, nothing is written. Returns the outcome summary."""
+    apply = entry_point("syncaudit.changes.apply", "apply_plan")
+    outcome = apply(cfg, plan_path, confirm=confirm, execute=False)
+    summary = _attr(outcome, "summary")
+    summary = summary() if callable(summary) else summary
+    return dict(summary) if isinstance(summary, Mapping) else {"outcome": str(outcome)}
+
+
+def journal_runs(cfg: Config) -> list[dict[str, Any]]:
+    """The applied runs recorded in the journal (newest first)."""
+    runs = entry_point("syncaudit.changes.journal", "list_runs")(cfg)
+    return [dict(r) if isinstance(r, Mapping) else _asdict(r) for r in runs]
+
+
+def rollback_preview(cfg: Config, run_id: str) -> dict[str, Any]:
+    """The rollback plan of an applied run (its before-images), built but not executed."""
+    build = entry_point("syncaudit.changes.rollback", "build_rollback_plan")
+    plan = build(cfg, run_id)
+    summary = _attr(plan, "summary")
+    summary = summary() if callable(summary) else summary
+    return dict(summary) if isinstance(summary, Mapping) else {"plan": str(plan)}
