@@ -52,7 +52,11 @@ class BatchResult:
 
 def find_notebooks(directory: str | os.PathLike[str] | None = None) -> list[Path]:
     """The chain's notebooks in order (NN_name.ipynb), from notebooks/ of the checkout."""
-    candidates = [Path(directory)] if directory else [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
+    candidates = (
+        [Path(directory)]
+        if directory
+        else [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
+    )
     for d in candidates:
         found = sorted(p for p in d.glob("[0-9][0-9]_*.ipynb") if p.is_file())
         if found:
@@ -110,7 +114,13 @@ def run_batch(
 
     try:
         runs = run_chain(
-            chain, staging / "executed", params, cwd=Path.cwd(), after_each=after_each, should_skip=should_skip, progress=say
+            chain,
+            staging / "executed",
+            params,
+            cwd=Path.cwd(),
+            after_each=after_each,
+            should_skip=should_skip,
+            progress=say,
         )
         result = _finish(cfg, period, staging, runs, params["snapshot_id"] or None)
     except BaseException:

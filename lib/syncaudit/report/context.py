@@ -96,7 +96,9 @@ class NotebookContext:
         """Findings per group, optionally limited to some kinds."""
         return count_findings(self.findings_path, by=by, kinds=kinds)
 
-    def findings(self, kinds: tuple[str, ...] | None = None, limit: int | None = None, where: str | None = None) -> pd.DataFrame:
+    def findings(
+        self, kinds: tuple[str, ...] | None = None, limit: int | None = None, where: str | None = None
+    ) -> pd.DataFrame:
         """A sample of findings for display, personal data masked when the config says so."""
         n = self.cfg.report.sample_rows if limit is None else limit
         df = sample_findings(self.findings_path, kinds=kinds, limit=n, where=where)

@@ -86,7 +86,9 @@ def _drop_parameter_cells(nb: nbformat.NotebookNode) -> None:
     nb.cells = [
         c
         for c in nb.cells
-        if not ({"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", [])) and not c.get("outputs"))
+        if not (
+            {"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", [])) and not c.get("outputs")
+        )
     ]
 
 

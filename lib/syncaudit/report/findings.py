@@ -91,7 +91,8 @@ def count_findings(
     group = ", ".join(f'"{k}"' for k in keys)
     cond = f"where {_kinds_clause(kinds)}" if kinds is not None else ""
     df = _query(
-        Path(path), f"select {group}, count(*)::BIGINT as n from {{findings}} {cond} group by all order by n desc, {group}"
+        Path(path),
+        f"select {group}, count(*)::BIGINT as n from {{findings}} {cond} group by all order by n desc, {group}",
     )
     if df.empty:
         return pd.DataFrame({**{k: pd.Series(dtype=object) for k in keys}, "n": pd.Series(dtype="int64")})
@@ -112,7 +113,9 @@ def sample_findings(
     if where:
         clauses.append(f"({where})")
     cond = f"where {' and '.join(clauses)}" if clauses else ""
-    order = "case severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end, id"
+    order = (
+        "case severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end, id"
+    )
     df = _query(Path(path), f"select * from {{findings}} {cond} order by {order} limit {int(limit)}")
     for col in ("values", "suggested_fix"):
         if col in df.columns:

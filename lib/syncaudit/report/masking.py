@@ -21,7 +21,9 @@ PersonalKind = Literal["email", "phone", "name"]
 EMAIL_RE = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@((?:[\w-]+\.)+[\w-]{2,})", re.UNICODE)
 # A phone in free text: a leading + and 7+ digits, or groups split by separators holding 9+ digits.
 # Bare digit runs (ids, counts) and ISO dates (8 digits) are left alone.
-PHONE_RE = re.compile(r"(?<![\w+])(?:\+\d[\d ().-]{5,}\d|\(?\d{2,4}\)?[ .-]\d{2,4}[ .-]\d{2,5}(?:[ .-]\d{1,5})?)(?![\w])")
+PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+\d[\d ().-]{5,}\d|\(?\d{2,4}\)?[ .-]\d{2,4}[ .-]\d{2,5}(?:[ .-]\d{1,5})?)(?![\w])"
+)
 
 _NAME_COLUMNS = {
     "name",

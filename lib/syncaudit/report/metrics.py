@@ -123,7 +123,7 @@ def evaluate_gates(gates: Any, metrics: Mapping[str, Any]) -> list[str]:
             )
     if gates.fail_on_critical_expectations:
         for item in quality.get("critical_failures") or []:
-            failures.append(f"critical expectation failed: {item}")
+            failures.append(str(item))
     return failures
 
 

@@ -54,7 +54,8 @@ def run_audit_into(cfg: Config, snapshot: Any, out_dir: Path) -> Path:
     """Run the audit on ``snapshot`` and leave findings.jsonl (and audit_metrics.json) in ``out_dir``."""
     run_audit = entry_point("syncaudit.audit.run", "run_audit")
     params = inspect.signature(run_audit).parameters
-    kwargs = {"out_dir": out_dir} if "out_dir" in params else {}
+    # The audit writes its own files (findings, parquet, its metrics.json) into a subfolder of its own.
+    kwargs = {"out_dir": out_dir / "audit"} if "out_dir" in params else {}
     result = run_audit(cfg, snapshot, **kwargs)
     target = out_dir / "findings.jsonl"
     _collect_findings(result, target)
@@ -138,17 +139,40 @@ def stream_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
 def run_quality_into(cfg: Config, snapshot: Any, out_dir: Path) -> dict[str, Any]:
     """Run every expectation suite; results go to ``out_dir/quality/``, the summary is returned.
 
-    The summary is what metrics.json keeps: ``pass_rate``, ``suites`` and ``critical_failures``.
+    The quality part writes quality/{findings.jsonl, metrics.json, index.html (offline Data Docs)}; the
+    summary kept in metrics.json is ``pass_rate``, ``suites`` (counts and pass rate each),
+    ``critical_failures`` and ``gate_failures``.
     """
-    run = entry_point("syncaudit.quality", "run_suites")
-    qdir = out_dir / "quality"
-    qdir.mkdir(parents=True, exist_ok=True)
-    result = run(cfg, snapshot, out_dir=qdir)
-    summary = _attr(result, "summary") or (result if isinstance(result, Mapping) else None)
-    if not isinstance(summary, Mapping) or "pass_rate" not in summary:
-        raise NotBuiltError("the quality run returned no summary with a pass_rate", hint="see syncaudit.quality")
-    write_json(dict(summary), out_dir / "quality_summary.json")
-    return dict(summary)
+    run_and_write = entry_point("syncaudit.quality.cli", "run_and_write")
+    expectations_dir = entry_point("syncaudit.quality.cli", "expectations_dir")
+    sid = snapshot if isinstance(snapshot, str) else _snapshot_id(snapshot)
+    run, gates = run_and_write(cfg, sid, out_dir, expectations_dir(cfg))
+    detail = json.loads((out_dir / "quality" / "metrics.json").read_text(encoding="utf-8"))
+    overall = detail.get("overall") or {}
+    suites = {
+        name: {
+            k: s.get(k)
+            for k in ("dataset", "rows", "expectations", "evaluated", "passed", "failed", "errors", "pass_rate")
+        }
+        for name, s in (detail.get("suites") or {}).items()
+    }
+    summary = {
+        "pass_rate": overall.get("pass_rate"),
+        "expectations": overall.get("expectations"),
+        "failed": overall.get("failed"),
+        "suites": suites,
+        "gate_failures": list(gates),
+        "critical_failures": [g for g in gates if g.startswith("critical")],
+        "problems": detail.get("problems") or [],
+        "docs": "quality/index.html",
+    }
+    write_json(summary, out_dir / "quality_summary.json")
+    return summary
+
+
+def _snapshot_id(snapshot: Any) -> str:
+    sid = getattr(snapshot, "id", None)
+    return str(sid) if sid else Path(snapshot.path).name
 
 
 def build_plan_into(cfg: Config, snapshot: Any, findings_path: Path, out_dir: Path) -> dict[str, Any]:
