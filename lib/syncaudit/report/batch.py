@@ -73,6 +73,7 @@ def run_batch(
     snapshot_id: str | None = None,
     notebooks: list[Path] | None = None,
     progress: Callable[[str], None] | None = None,
+    full_pull: bool = False,
 ) -> BatchResult:
     """Run the whole chain into the report folder and return what happened (gates not raised)."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -90,6 +91,7 @@ def run_batch(
         "config_path": str(Path(cfg.source_path).resolve()),
         "snapshot_id": snapshot_id or "",
         "report_dir": str(staging.resolve()),
+        "full": full_pull,
     }
     if snapshot_id:
         write_json({"snapshot_id": snapshot_id}, staging / SNAPSHOT_FILE)

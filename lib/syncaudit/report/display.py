@@ -54,7 +54,7 @@ def table_html(
     parts = [STYLE]
     if caption:
         parts.append(f"<p class='sa-caption'>{html.escape(caption)}</p>")
-    parts.append(body)
+    parts.append(f"<div class='sa-scroll'>{body}</div>")
     if total > len(shown):
         parts.append(f"<p class='sa-note'>Showing {len(shown):,} of {total:,} rows.</p>")
     if total == 0:
@@ -115,5 +115,7 @@ STYLE = """<style>
 .sa-card-label{color:#57606a;font-size:.9em}
 .sa-table{border-collapse:collapse;font-size:.9em}
 .sa-table th,.sa-table td{border-bottom:1px solid #d0d7de;padding:3px 8px;text-align:left !important;vertical-align:top}
+.sa-scroll{overflow-x:auto;max-width:100%}
+.sa-table td{max-width:28em;overflow-wrap:anywhere}
 .sa-note{color:#57606a}.sa-warn{color:#9a6700}.sa-error{color:#cf222e;font-weight:600}
 </style>"""

@@ -137,6 +137,8 @@ def write_index(
         for p in out.iterdir()
         if p.name not in {"index.html"} and not p.name.endswith((".tmp", ".html", ".ipynb"))
     )
+    # Sub-reports with a page of their own (the quality part's offline Data Docs) are linked to that page.
+    files = [f + "index.html" if f.endswith("/") and (out / f / "index.html").is_file() else f for f in files]
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     page = env.from_string(_TEMPLATE).render(
         m=metrics,

@@ -86,7 +86,9 @@ def readable_findings(df: pd.DataFrame) -> pd.DataFrame:
         out["suggested survivor"] = df["suggested_survivor"]
     out["detail"] = df.get("detail")
     out["suggested fix"] = df.get("suggested_fix").map(_text) if "suggested_fix" in df.columns else None
-    return out.dropna(axis=1, how="all")
+    # A table of one kind (or one system) need not repeat it on every line.
+    constant = [c for c in ("kind", "system") if out[c].nunique(dropna=False) <= 1 and len(out) > 1]
+    return out.drop(columns=constant).dropna(axis=1, how="all")
 
 
 def _short_records(records: Any, keep: int = 3) -> str:
@@ -120,3 +122,30 @@ def cluster_sizes(findings_path: str | os.PathLike[str]) -> pd.DataFrame:
 def severity_counts(counts: pd.DataFrame) -> dict[str, int]:
     """Headline numbers from a (kind, n) frame."""
     return {str(k): int(n) for k, n in zip(counts.iloc[:, 0], counts["n"], strict=True)}
+
+
+def drift_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Agreement per mapped field and object, as the audit measured it (empty when it did not say)."""
+    per_field = ((audit_metrics.get("drift") or {}).get("per_field")) or {}
+    rows = [dict(v) for v in per_field.values() if isinstance(v, Mapping)]
+    cols = ["field", "object", "pairs", "agree", "drift", "in_flight", "agreement_rate"]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    return df[[c for c in cols if c in df.columns]].sort_values("agreement_rate" if "agreement_rate" in df else cols[0])
+
+
+def links_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """How linked pairs were matched (identity key, fallback email, fuzzy...), with counts."""
+    links = audit_metrics.get("links") or {}
+    return pd.DataFrame(
+        [{"matched by": str(k), "pairs": int(v)} for k, v in links.items() if isinstance(v, int | float)]
+    )
+
+
+def records_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """In-scope records per side, as the audit counted them."""
+    recs = audit_metrics.get("records") or {}
+    return pd.DataFrame(
+        [{"records": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
+    )
