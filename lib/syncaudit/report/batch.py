@@ -51,11 +51,10 @@ class BatchResult:
 
 
 def find_notebooks(directory: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The chain's notebooks in order (NN_name.ipynb), from notebooks/ of the checkout."""
+    """The chain's notebooks in order (NN_name.ipynb): $SYNCAUDIT_NOTEBOOKS_DIR, else notebooks/ of the checkout."""
+    override = directory or os.environ.get("SYNCAUDIT_NOTEBOOKS_DIR")
     candidates = (
-        [Path(directory)]
-        if directory
-        else [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
+        [Path(override)] if override else [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
     )
     for d in candidates:
         found = sorted(p for p in d.glob("[0-9][0-9]_*.ipynb") if p.is_file())
