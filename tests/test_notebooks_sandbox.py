@@ -133,3 +133,22 @@ def test_no_personal_data_and_no_live_markup_in_any_page(report) -> None:
         leaked = [v for v in values if v in page]
         assert not leaked, f"{name}: unmasked personal data {leaked[:5]}"
         assert HOSTILE not in page, name
+
+
+def test_a_notebook_runs_by_hand_with_its_defaults(report) -> None:
+    """Opened in JupyterLab with only the config chosen: the latest snapshot, a work folder of its own."""
+    from syncaudit.report.runner import run_notebook
+
+    tmp = report.out_dir.parents[1]
+    sid = json.loads((report.out_dir / "snapshot.json").read_text())["snapshot_id"]
+    mp = pytest.MonkeyPatch()
+    mp.chdir(ROOT / "notebooks")  # where JupyterLab starts the kernel
+    try:
+        run = run_notebook(
+            ROOT / "notebooks" / "30_field_drift.ipynb", tmp / "by-hand.ipynb", {"config_path": str(tmp / "cfg.yaml")}
+        )
+    finally:
+        mp.undo()
+    assert run.status == "ok", run.error
+    work = tmp / "data" / "work" / sid
+    assert (work / "findings.jsonl").is_file() and (work / "audit_metrics.json").is_file()

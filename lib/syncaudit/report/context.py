@@ -43,8 +43,19 @@ class NotebookContext:
     cfg: Config
     config_path: str
     snapshot_id: str | None
-    report_dir: Path
+    explicit_report_dir: Path | None = None
     _snapshot: Any = field(default=None, repr=False)
+
+    @property
+    def report_dir(self) -> Path:
+        """The run's report folder; opened by hand, a work folder per snapshot (so a new pull starts fresh)."""
+        if self.explicit_report_dir is not None:
+            folder = self.explicit_report_dir
+        else:
+            sid = self.snapshot_id or snapshot_id_of(self.snapshot)
+            folder = Path(self.cfg.data_dir) / "work" / sid
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     # ------------------------------------------------------------ inputs
 
@@ -132,15 +143,11 @@ def open_context(config_path: str, snapshot_id: str = "", report_dir: str = "") 
         raise ConfigError("no config given", hint="set the notebook parameter config_path, e.g. config/demo.yaml")
     cfg = load_config(config_path)
     sid = snapshot_id.strip() or None
-    if report_dir:
-        folder = Path(report_dir)
-    else:
-        folder = Path(cfg.data_dir) / "work" / (sid or "latest")
-    folder.mkdir(parents=True, exist_ok=True)
-    if sid is None:
+    folder = Path(report_dir) if report_dir else None
+    if sid is None and folder is not None:
         recorded = read_json(folder / SNAPSHOT_FILE)
         sid = recorded.get("snapshot_id") if recorded else None
-    return NotebookContext(cfg=cfg, config_path=config_path, snapshot_id=sid, report_dir=folder)
+    return NotebookContext(cfg=cfg, config_path=config_path, snapshot_id=sid, explicit_report_dir=folder)
 
 
 def snapshot_id_of(snapshot: Any) -> str:
