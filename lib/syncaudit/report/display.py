@@ -116,6 +116,6 @@ STYLE = """<style>
 .sa-table{border-collapse:collapse;font-size:.9em}
 .sa-table th,.sa-table td{border-bottom:1px solid #d0d7de;padding:3px 8px;text-align:left !important;vertical-align:top}
 .sa-scroll{overflow-x:auto;max-width:100%}
-.sa-table td{max-width:28em;overflow-wrap:anywhere}
+.sa-table td{max-width:28em;overflow-wrap:break-word}
 .sa-note{color:#57606a}.sa-warn{color:#9a6700}.sa-error{color:#cf222e;font-weight:600}
 </style>"""

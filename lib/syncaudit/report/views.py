@@ -78,8 +78,8 @@ def readable_findings(df: pd.DataFrame) -> pd.DataFrame:
     )
     values = df.get("values")
     if values is not None and values.map(lambda v: isinstance(v, Mapping)).any():
-        out["salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else "")
-        out["intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else "")
+        out["salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else None)
+        out["intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else None)
     if "confidence" in df.columns and df["confidence"].notna().any():
         out["confidence"] = df["confidence"].round(2)
     if "suggested_survivor" in df.columns and df["suggested_survivor"].notna().any():
@@ -96,9 +96,9 @@ def _short_records(records: Any, keep: int = 3) -> str:
     return ", ".join(str(r) for r in ids[:keep]) + (f" … (+{len(ids) - keep})" if len(ids) > keep else "")
 
 
-def _text(v: Any) -> str:
+def _text(v: Any) -> str | None:
     if v is None:
-        return ""
+        return None
     if isinstance(v, Mapping):
         return ", ".join(f"{k}: {x}" for k, x in v.items())
     return str(v)
