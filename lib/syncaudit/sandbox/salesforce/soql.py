@@ -36,6 +36,7 @@ _TOKEN_RE = re.compile(
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 # LIKE keeps \_ and \% as escaped wildcards; the compiler passes them to SQLite with ESCAPE '\'.
 _LIKE_ESCAPES = {"_", "%"}
+MAX_NESTING = 100
 AGGREGATES = {"COUNT", "COUNT_DISTINCT", "MIN", "MAX", "SUM", "AVG"}
 DATE_LITERALS_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "LAST_N_MONTHS", "NEXT_N_MONTHS", "N_DAYS_AGO"}
 DATE_LITERALS = {
@@ -178,6 +179,7 @@ class _Parser:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
 
     # -- token helpers
     @property
@@ -275,7 +277,8 @@ class _Parser:
             raise MalformedQuery(
                 "parent-to-child subqueries are not supported by the sandbox; query the child object instead"
             )
-        is_call = self.toks[self.i + 1].kind == "punct" and self.toks[self.i + 1].text == "("
+        after = self.toks[min(self.i + 1, len(self.toks) - 1)]
+        is_call = after.kind == "punct" and after.text == "("
         if t.kind == "ident" and is_call and t.upper == "FIELDS":
             self.next()
             self.expect_punct("(")
@@ -324,6 +327,15 @@ class _Parser:
         return args[0] if len(args) == 1 else BoolOp("AND", args)
 
     def not_expr(self):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise MalformedQuery(f"the WHERE clause nests more than {MAX_NESTING} levels")
+        try:
+            return self._not_expr()
+        finally:
+            self.depth -= 1
+
+    def _not_expr(self):
         if self.at_kw("NOT"):
             self.next()
             return BoolOp("NOT", [self.not_expr()])
