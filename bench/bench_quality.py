@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "tests")]
 
 import syncaudit.offline  # noqa: E402,F401  (analytics off before GX loads)
-from quality_snapshot import write_snapshot  # noqa: E402
 from syncaudit.config import load_config  # noqa: E402
 from syncaudit.quality.cli import metadata  # noqa: E402
 from syncaudit.quality.datasets import open_tables  # noqa: E402
@@ -33,15 +33,23 @@ from syncaudit.quality.run import run_quality  # noqa: E402
 from syncaudit.quality.suites import load_suites  # noqa: E402
 
 
+def _cpu() -> float:
+    """CPU seconds of this process, all threads (DuckDB's included)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
 def baseline(tables, suite) -> float:
     """sf_Contact the naive way: every column, .df(), one GX validation per expectation, GX defaults."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
 
     pandas_execution_engine.HASH_THRESHOLD = 1e9  # GX's default
     t = time.perf_counter()
     df = tables.con.execute("SELECT * FROM sf_Contact WHERE NOT IsDeleted").df()
     ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # quiet output; no effect on speed
     bd = ctx.data_sources.add_pandas("naive").add_dataframe_asset("t").add_batch_definition_whole_dataframe("b")
     batch = bd.get_batch(batch_parameters={"dataframe": df})
     rf = {"result_format": "SUMMARY", "unexpected_index_column_names": ["Id"], "partial_unexpected_count": 20}
@@ -60,7 +68,10 @@ def main() -> None:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_quality_"))
     print(f"size={args.size:,} rows per object, work={work}, load={os.getloadavg()}")
     t = time.perf_counter()
-    write_snapshot(work / "data", args.size)
+    # In a child process, so this process's peak memory is the quality run's alone.
+    gen = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from quality_snapshot import write_snapshot; "
+    gen += f"from pathlib import Path; write_snapshot(Path({str(work / 'data')!r}), {args.size})"
+    subprocess.run([sys.executable, "-c", gen], check=True)
     print(f"snapshot written in {time.perf_counter() - t:.1f} s")
     cfg_text = (ROOT / "config" / "demo.yaml").read_text().replace("data_dir: data/demo", f"data_dir: {work / 'data'}")
     (work / "cfg.yaml").write_text(cfg_text)
@@ -69,9 +80,9 @@ def main() -> None:
     regenerate_all(cfg, work / "expectations", *metadata(tables, cfg))
     # The committed hand-written expectations join the generated ones, as in a real run.
     suites, problems = load_suites(work / "expectations")
-    t, cpu = time.perf_counter(), time.process_time()
+    t, cpu = time.perf_counter(), _cpu()
     run = run_quality(cfg, tables, suites, problems)
-    run_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
+    run_s, cpu_s = time.perf_counter() - t, _cpu() - cpu
     t = time.perf_counter()
     write_outputs(run, cfg, work / "report")
     write_s = time.perf_counter() - t
@@ -82,12 +93,18 @@ def main() -> None:
     print(f"suites={len(run.suites)} expectations={n_exp} findings={len(build_findings(run, cfg))}")
     print(f"run: {run_s:.1f} s wall, {cpu_s:.1f} s CPU, for {rows:,} rows ({rows / run_s:,.0f} rows/s)")
     print(f"outputs (findings, metrics, Data Docs) written in {write_s:.2f} s")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; load={os.getloadavg()}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MB (snapshot generator child {child:.0f} MB); load={os.getloadavg()}")
     if not args.no_baseline:
         ours = next(s for s in run.suites if s.name == "sf_Contact")
         base = baseline(tables, next(s for s in suites if s.name == "sf_Contact"))
         print(f"baseline sf_Contact: {base:.1f} s naive vs {ours.seconds:.1f} s here (x{base / ours.seconds:.1f})")
-    print(f"target <= 60 s at 1,000,000 rows per object: {'MET' if run_s <= 60 else 'NOT MET'} (size {args.size:,})")
+    load = os.getloadavg()[0]
+    print(
+        f"target <= 60 s at 1,000,000 rows per object: {'MET' if run_s <= 60 else 'NOT MET'} at size {args.size:,} "
+        f"(wall {run_s:.0f} s with load {load:.1f} on {os.cpu_count()} cores; CPU {cpu_s:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,15 @@ IC_REFERRALS = ["google", "organic", "partner", "referral", "event", "outbound",
 
 # object -> defect -> row index (every defect on its own row)
 PLANTED = {
-    "Contact": {"bad_email": 3, "dup_key": (5, 6), "null_key": 7, "bad_plan": 8, "modified_before_created": 9},
+    "Contact": {
+        "bad_email": 3,
+        "dup_key": (5, 6),
+        "null_key": 7,
+        "bad_plan": 8,
+        "modified_before_created": 9,
+        "dup_id": (13, 14),  # a record written twice: a broken snapshot, the gate's case
+        "bad_phone": 15,
+    },
     "contacts": {"bad_referral": 4, "future_created": 10, "user_without_key": 11, "long_partner_code": 12},
 }
 
@@ -140,6 +148,9 @@ def write_snapshot(data_dir: Path, n: int = 40, seed: int = 1, snapshot_id: str 
     contact["Product_User_Id__c"][d["dup_key"][1]] = contact["Product_User_Id__c"][d["dup_key"][0]]
     contact["Product_User_Id__c"][d["null_key"]] = None
     contact["Plan_Type__c"][d["bad_plan"]] = "Gold"
+    contact["Id"] = contact["Id"].astype(object)
+    contact["Id"][d["dup_id"][1]] = contact["Id"][d["dup_id"][0]]
+    contact["Phone"][d["bad_phone"]] = "+1 415"
     contact["LastModifiedDate"] = contact["LastModifiedDate"].copy()
     contact["LastModifiedDate"][d["modified_before_created"]] = c_created[
         d["modified_before_created"]
@@ -160,6 +171,7 @@ def write_snapshot(data_dir: Path, n: int = 40, seed: int = 1, snapshot_id: str 
             "LastName": np.char.add("Lead", np.arange(n).astype(str)),
             "Name": np.char.add("A Lead", np.arange(n).astype(str)),
             "Email": np.char.add(np.char.add("lead", np.arange(n).astype(str)), "@example.org"),
+            "Phone": np.full(n, "(415) 555-0100", dtype=object),
             "Product_User_Id__c": lead_keys,
             "Plan_Type__c": _pick(rng, PLANS, n),
             "Referral_Source__c": _pick(rng, REFERRALS, n),
@@ -185,9 +197,11 @@ def write_snapshot(data_dir: Path, n: int = 40, seed: int = 1, snapshot_id: str 
     )
     for obj, prefix in (("Task", "00T"), ("Case", "500")):
         created, modified = _ts(rng, n)
+        extra = {"SuppliedEmail": emails.copy()} if obj == "Case" else {}
         _write(
             sf / f"{obj}.parquet",
             {
+                **extra,
                 "Id": _ids(prefix, n),
                 "IsDeleted": np.zeros(n, bool),
                 "Subject": np.full(n, "Intercom conversation", dtype=object),
@@ -208,10 +222,13 @@ def write_snapshot(data_dir: Path, n: int = 40, seed: int = 1, snapshot_id: str 
         "role": np.full(n, "user", dtype=object),
         "external_id": keys.copy(),
         "email": emails.copy(),
+        "phone": np.full(n, "+14155550100", dtype=object),
         "name": np.char.add("First Name", np.arange(n).astype(str)),
         "archived": np.zeros(n, bool),
         "created_at": i_created,
         "updated_at": i_modified,
+        "signed_up_at": _tscol(i_created),
+        "last_seen_at": _tscol(i_modified),
         "custom_attributes.plan_type": _pick(rng, PLANS, n),
         "custom_attributes.trial_status": _pick(rng, TRIALS, n),
         "custom_attributes.referral_source": _pick(rng, IC_REFERRALS, n),
@@ -236,8 +253,10 @@ def write_snapshot(data_dir: Path, n: int = 40, seed: int = 1, snapshot_id: str 
             "id": _ids("co", n),
             "company_id": np.char.add("C", np.arange(n).astype(str)),
             "name": np.char.add("company ", np.arange(n).astype(str)),
+            "industry": _pick(rng, ["Technology", "Retail", "Finance"], n),
             "created_at": _tscol(co_created),
             "updated_at": _tscol(co_modified),
+            "remote_created_at": _tscol(co_created),
         },
     )
     cv_created, cv_modified = _ts(rng, n)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,11 @@ ATTRS = [
 
 def _hex(rng: random.Random) -> str:
     return f"{rng.getrandbits(96):024x}"
+
+
+def _iso(day: int) -> str:
+    """A past audit date: the sandbox keeps given CreatedDate/LastModifiedDate (SystemModstamp follows)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(EPOCH0 + day * DAY + 3600))
 
 
 def make_load_dir(root: Path, *, contacts: int = 420, companies: int = 30, seed: int = 5) -> Path:
@@ -117,19 +123,20 @@ def make_load_dir(root: Path, *, contacts: int = 420, companies: int = 30, seed:
     sf.mkdir()
     with open(sf / "Account.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Name", "AccountNumber", "Website"])
+        w.writerow(["Name", "AccountNumber", "Website", "CreatedDate", "LastModifiedDate"])
         for i in range(companies):
-            w.writerow([f"Company {i}", f"ACME-{i:03d}", f"https://c{i}.example.test"])
+            w.writerow([f"Company {i}", f"ACME-{i:03d}", f"https://c{i}.example.test", _iso(i), _iso(i + 1)])
     with open(sf / "Contact.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["FirstName", "LastName", "Email", "Phone"])
+        w.writerow(["FirstName", "LastName", "Email", "Phone", "CreatedDate", "LastModifiedDate"])
         for i in range(contacts):
-            w.writerow([f"P{i}", ["Lee", "O'Neil", "Zoë", '"quoted", comma'][i % 4], f"person{i}@example.test", ""])
+            last = ["Lee", "O'Neil", "Zoë", '"quoted", comma'][i % 4]
+            w.writerow([f"P{i}", last, f"person{i}@example.test", "", _iso(i % 90), _iso(i % 90 + 2)])
     with open(sf / "Lead.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["LastName", "Company", "Status", "Email"])
+        w.writerow(["LastName", "Company", "Status", "Email", "CreatedDate", "LastModifiedDate"])
         for i in range(40):
-            w.writerow([f"Lead{i}", "Acme", "Open - Not Contacted", f"lead{i}@example.test"])
+            w.writerow([f"Lead{i}", "Acme", "Open - Not Contacted", f"lead{i}@example.test", _iso(i), _iso(i)])
     return root
 
 

@@ -76,7 +76,7 @@ def test_partitioned_contacts_equal_sequential_list(client: IntercomClient, tmp_
 
 
 def test_calls_close_to_minimum(sandbox: RunningSandbox, client: IntercomClient, tmp_path: Path) -> None:
-    seq0 = sandbox.requests(system="intercom")[-1]["seq"] if sandbox.requests(system="intercom") else 0
+    seq0 = sandbox.control("GET", "requests", since=10**12)["last"]
     ctx = IntercomContext(client)
     pull(ContactsStream(ctx, partitions=4), tmp_path)
     log = [r for r in sandbox.requests(system="intercom", since=seq0) if "__sandbox__" not in r["path"]]
@@ -100,3 +100,73 @@ def test_companies_conversations_admins(client: IntercomClient, tmp_path: Path) 
     assert set(parts.column("part_type").to_pylist()) >= {"comment", "close"}
     adm, _ = pull(AdminsStream(ctx), tmp_path)
     assert pq.read_table(adm["admins"]).column("id").to_pylist()[0] == "991"
+
+
+def test_pacing_keeps_a_tight_rate_limit_without_429(
+    sandbox: RunningSandbox, client: IntercomClient, tmp_path: Path
+) -> None:
+    service = sandbox.sandbox.services["intercom"]
+    service.set_rate_limit(60)  # 10 calls per 10-second window; the pull needs about twice that
+    try:
+        seq0 = sandbox.control("GET", "requests", since=10**12)["last"]
+        paths, out = pull(ContactsStream(IntercomContext(client), partitions=4), tmp_path)
+        log = sandbox.requests(system="intercom", since=seq0)
+    finally:
+        service.set_rate_limit(10_000)
+    assert out.records == pq.read_table(paths["contacts"]).num_rows > 400
+    assert len(log) > 10 and not [r for r in log if r["status"] == 429]
+    assert client.limiter.waits >= 1 and client.rate_limited == 0
+
+
+def test_429_storms_are_waited_out(sandbox: RunningSandbox, client: IntercomClient, tmp_path: Path) -> None:
+    sandbox.control("POST", "faults", {"profile": "none", "seed": 4, "rates": {"rate_limit": 0.3}})
+    try:
+        paths, out = pull(ContactsStream(IntercomContext(client), partitions=2), tmp_path)
+    finally:
+        sandbox.control("POST", "faults", {"profile": "none"})
+    assert client.rate_limited > 0
+    assert pq.read_table(paths["contacts"]).num_rows == out.records > 400
+
+
+def test_timeouts_are_retried_then_reported(sandbox: RunningSandbox) -> None:
+    from syncaudit.errors import RetriableAPIError
+    from syncaudit.sources.http import Backoff
+
+    http = build_http_session(sandbox["ca_cert"], 0.2)  # every call must answer within 0.2 s
+    c = IntercomClient(
+        sandbox["intercom"]["base_url"], sandbox["intercom"]["token"], http, backoff=Backoff(attempts=2, base_s=0.01)
+    )
+    sandbox.control("POST", "latency", {"ms": 600})
+    try:
+        with pytest.raises(RetriableAPIError, match="still failing after 2 attempts"):
+            c.request("GET", "admins", "admins")
+    finally:
+        sandbox.control("POST", "latency", {"ms": 0})
+
+
+def test_bad_token_is_one_clear_fatal_error(sandbox: RunningSandbox) -> None:
+    from syncaudit.errors import FatalAPIError
+
+    c = IntercomClient(sandbox["intercom"]["base_url"], "not-the-token", build_http_session(sandbox["ca_cert"], 10))
+    with pytest.raises(FatalAPIError, match="refused the access token") as exc:
+        c.request("GET", "admins", "admins")
+    assert "not-the-token" not in str(exc.value)
+
+
+def test_incremental_search_partitions_a_big_delta(
+    client: IntercomClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    import syncaudit.sources.intercom.streams as streams
+
+    monkeypatch.setattr(streams, "PER_PAGE", 10)  # 400-odd changed contacts = 40-odd pages
+    since = datetime(2025, 2, 1, tzinfo=UTC)
+    ctx = IntercomContext(client)
+    par, out_p = pull(ContactsStream(ctx, partitions=4), tmp_path / "p", since)
+    seq, out_s = pull(ContactsStream(ctx, partitions=1), tmp_path / "s", since)
+    assert out_p.extra["partitions"] == 4 and out_s.extra["partitions"] == 1
+    a, b = pq.read_table(par["contacts"]).sort_by("id"), pq.read_table(seq["contacts"]).sort_by("id")
+    assert a.equals(b) and 0 < a.num_rows < 413
+    # Only contacts updated from the day before `since` on (day-truncated search) came back.
+    assert min(a.column("updated_at").to_pylist()) >= datetime(2025, 1, 31, tzinfo=UTC)

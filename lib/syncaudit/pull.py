@@ -185,10 +185,10 @@ class PullRunner:
     def _find_removed(self, stream: Any, base_table: Path, delta: Path) -> dict[str, str]:
         con = duckdb.connect()
         try:
+            q = lambda p: "'" + str(p).replace("'", "''") + "'"  # noqa: E731 - views cannot take parameters
             con.execute(
-                "CREATE VIEW local_ids AS SELECT id, created_at FROM read_parquet(?) "
-                "UNION SELECT id, created_at FROM read_parquet(?)",
-                [str(base_table), str(delta)],
+                f"CREATE TEMP TABLE local_ids AS SELECT id, created_at FROM read_parquet({q(base_table)}) "
+                f"UNION SELECT id, created_at FROM read_parquet({q(delta)})"
             )
             return stream.find_removed(con, "local_ids")
         finally:

@@ -85,7 +85,7 @@ def open_tables(cfg: Config, snapshot: str | None = None) -> SnapshotTables:
     if open_snapshot is not None:
         snap = open_snapshot(cfg, snapshot_id=snapshot)
         path = Path(snap.path)
-        return SnapshotTables(path.name, path, snap.duckdb(), dict(snap.manifest or {}))
+        return SnapshotTables(str(getattr(snap, "id", path.name)), path, snap.duckdb(), dict(snap.manifest or {}))
     path = _resolve_snapshot_dir(cfg, snapshot)
     return tables_from_folder(path)
 
@@ -103,7 +103,11 @@ def tables_from_folder(path: Path) -> SnapshotTables:
     return SnapshotTables(snap_id, path, con, manifest)
 
 
-def linked_sql(cfg: Config, dataset: str, views: set[str]) -> str | None:
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> set[str]:
+    return {d[0] for d in con.execute(f"SELECT * FROM {_q(view)} LIMIT 0").description}
+
+
+def linked_sql(cfg: Config, dataset: str, views: set[str], con: duckdb.DuckDBPyConnection) -> str | None:
     """SQL for a linked-pairs dataset from the mapping's identity keys; None when its tables are absent."""
     ident = cfg.mapping.identity
     if dataset == "linked_people":
@@ -115,11 +119,13 @@ def linked_sql(cfg: Config, dataset: str, views: set[str]) -> str | None:
             if pair.intercom != "contact" or view not in views:
                 continue
             role = f"'{pair.role}'" if pair.role else "NULL"
+            # A converted Lead keeps its key but is no longer the live record: its Contact is.
+            converted = " AND NOT coalesce(s.IsConverted, false)" if "IsConverted" in _columns(con, view) else ""
             parts.append(
                 f"SELECT '{pair.salesforce}' AS sf_object, s.Id AS sf_id, i.id AS ic_id, i.role AS ic_role, "
                 f"{role} AS expected_role, lower(trim(s.Email)) AS sf_email, lower(trim(i.email)) AS ic_email "
                 f"FROM {_q(view)} s JOIN ic_contacts i ON s.{_q(ident.people.salesforce_key)} = "
-                f"i.{_q(ident.people.intercom_key)} WHERE NOT coalesce(s.IsDeleted, false)"
+                f"i.{_q(ident.people.intercom_key)} WHERE NOT coalesce(s.IsDeleted, false){converted}"
             )
         return " UNION ALL ".join(parts) or None
     if dataset == "linked_companies":
@@ -138,7 +144,7 @@ def dataset_columns(tables: SnapshotTables, cfg: Config, dataset: str) -> list[s
     """The columns a dataset offers, or None when the snapshot does not have it."""
     views = tables.views()
     if dataset in LINKED:
-        sql = linked_sql(cfg, dataset, views)
+        sql = linked_sql(cfg, dataset, views, tables.con)
         if sql is None:
             return None
         return [d[0] for d in tables.con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description]
@@ -149,7 +155,7 @@ def load_dataset(tables: SnapshotTables, cfg: Config, dataset: str, columns: lis
     """The rows of a dataset with just these columns, as pandas (GX's surface)."""
     cols = ", ".join(_q(c) for c in dict.fromkeys(columns)) or "1 AS _"
     if dataset in LINKED:
-        sql = f"SELECT {cols} FROM ({linked_sql(cfg, dataset, tables.views())})"
+        sql = f"SELECT {cols} FROM ({linked_sql(cfg, dataset, tables.views(), tables.con)})"
     else:
         where = " WHERE NOT coalesce(IsDeleted, false)" if "IsDeleted" in tables.columns(dataset) else ""
         sql = f"SELECT {cols} FROM {_q(dataset)}{where}"

@@ -24,6 +24,8 @@ from syncaudit.quality.suites import Suite, expectation_columns, is_generated, l
 
 # Loose on purpose: it catches what breaks a sync (spaces, no @, no dot in the domain), not RFC 5322 corner cases.
 EMAIL_REGEX = r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$"
+# 9 to 15 digits with the usual separators, an optional leading +: what an E.164 normaliser can work with.
+PHONE_REGEX = r"^\+?[ .()-]*(?:[0-9][ .()-]*){9,15}$"
 SF_TIMESTAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
 IC_TIMESTAMPS = ("created_at", "updated_at", "signed_up_at", "last_seen_at", "remote_created_at")
 # GX on pandas compares dtypes: nullable and plain forms both count (strings and timestamps have no reliable form).
@@ -52,8 +54,21 @@ def _unique(col: str, critical: bool = False, why: str = "") -> dict[str, Any]:
     return _exp("expect_column_values_to_be_unique", critical, why, column=col)
 
 
+def _key_unique(col: str, why: str) -> dict[str, Any]:
+    """Duplicate identity keys are serious (the sync picks one) but routine in real orgs: a high-severity
+    finding, not a gate. Gates are for a broken snapshot (ids missing or repeated), or set by hand."""
+    exp = _unique(col, False, why)
+    exp["meta"]["severity"] = "high"
+    return exp
+
+
 def _in_set(col: str, values: list[Any], why: str = "") -> dict[str, Any]:
     return _exp("expect_column_values_to_be_in_set", False, why, column=col, value_set=values)
+
+
+def _phone(col: str, name: str) -> dict[str, Any]:
+    why = f"{name} can be normalised to E.164 (9-15 digits)"
+    return _exp("expect_column_values_to_match_regex", column=col, regex=PHONE_REGEX, why=why)
 
 
 def _timestamps(cols: list[str]) -> list[dict[str, Any]]:
@@ -75,6 +90,12 @@ def _timestamps(cols: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _governed(f: dict[str, Any]) -> bool:
+    """A picklist whose values the org governs: restricted, or custom (ours). A standard unrestricted picklist
+    such as Industry takes any value in Salesforce, so its describe set is a suggestion, not a rule."""
+    return bool(f.get("restrictedPicklist") or f.get("custom"))
+
+
 def _fields(describe: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in (describe or {}).get("fields", []) if isinstance(f, dict) and "name" in f}
 
@@ -82,7 +103,6 @@ def _fields(describe: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 def salesforce_expectations(cfg: Config, sobject: str, describe: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Generated expectations for one Salesforce object."""
     fields = _fields(describe)
-    mapped = {f.salesforce for f in cfg.mapping.fields if sobject in f.objects}
     out = [_not_null("Id", True, "every record has an id"), _unique("Id", True, "ids are unique")]
     ident = cfg.mapping.identity
     pairs = {p.salesforce: p for p in cfg.mapping.objects}
@@ -90,34 +110,39 @@ def salesforce_expectations(cfg: Config, sobject: str, describe: dict[str, Any] 
     if sobject in pairs:
         if pairs[sobject].role != "lead":
             out.append(_not_null(key, False, "identity key present: the record can be linked"))
-        out.append(_unique(key, True, "identity key unique: upserts by external id need it"))
+        out.append(_key_unique(key, "identity key unique: upserts by external id need it"))
     for name, f in fields.items():
         if name in {"Id", key}:
             continue
         ftype = f.get("type")
-        if ftype == "picklist" and (name in mapped or f.get("custom")):
+        if ftype == "picklist" and _governed(f):
             values = [p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)]
             if values:
                 out.append(_in_set(name, values, "picklist value allowed by describe"))
         elif ftype == "email":
             out.append(_exp("expect_column_values_to_match_regex", column=name, regex=EMAIL_REGEX, why="email format"))
+    for fm in cfg.mapping.fields:
+        if sobject in fm.objects and "phone_e164" in fm.normalize:
+            out.append(_phone(fm.salesforce, fm.name))
     stamps = [c for c in SF_TIMESTAMPS if not fields or c in fields]
     out += _timestamps(stamps)
     return out
 
 
 def _canonical(cfg: Config, obj: str, describes: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """Intercom values of mapped fields that flow into Salesforce must land on allowed, fitting values."""
+    """Intercom values of mapped fields: canonical (the Salesforce picklist or the picklist map), well-formed
+    phones, and short enough for the Salesforce field when they flow into it."""
     out = []
     people = obj == "contact"
     for fm in cfg.mapping.fields:
-        if people != bool({"Contact", "Lead"} & set(fm.objects)) or fm.direction == "salesforce_to_intercom":
+        if people != bool({"Contact", "Lead"} & set(fm.objects)):
             continue
+        into_salesforce = fm.direction != "salesforce_to_intercom"
         allowed: set[str] = set()
         length = None
         for sobject in fm.objects:
             sf = _fields(describes.get(sobject)).get(fm.salesforce) or {}
-            if sf.get("type") == "picklist":
+            if sf.get("type") == "picklist" and _governed(sf):
                 allowed |= {p["value"] for p in sf.get("picklistValues") or [] if p.get("active", True)}
             if sf.get("type") in {"string", "textarea", "phone", "url"} and sf.get("length"):
                 length = min(length or sf["length"], sf["length"])
@@ -127,7 +152,9 @@ def _canonical(cfg: Config, obj: str, describes: dict[str, dict[str, Any] | None
         if allowed:
             why = f"canonical value for mapped field {fm.name} (Salesforce {fm.salesforce})"
             out.append(_in_set(fm.intercom, sorted(allowed), why))
-        if length:
+        if "phone_e164" in fm.normalize:
+            out.append(_phone(fm.intercom, fm.name))
+        if length and into_salesforce:
             out.append(
                 _exp(
                     "expect_column_value_lengths_to_be_between",
@@ -150,12 +177,12 @@ def intercom_expectations(
         if key != "id":
             cond = {"type": "comparison", "column": {"name": "role"}, "operator": "==", "parameter": "user"}
             out.append(_not_null(key, False, "users carry the identity key", row_condition=cond))
-            out.append(_unique(key, True, "identity key unique: one product user, one contact"))
+            out.append(_key_unique(key, "identity key unique: one product user, one contact"))
         out.append(_in_set("role", ["user", "lead"], "contacts are users or leads"))
         out.append(_exp("expect_column_values_to_match_regex", column="email", regex=EMAIL_REGEX, why="email format"))
     else:
         out.append(_not_null(ident.companies.intercom_key, False, "companies carry the identity key"))
-        out.append(_unique(ident.companies.intercom_key, True, "identity key unique"))
+        out.append(_key_unique(ident.companies.intercom_key, "identity key unique: one company id, one company"))
     for a in attributes:
         if a.get("model") != obj or not a.get("custom") or a.get("archived"):
             continue

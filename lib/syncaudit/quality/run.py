@@ -3,8 +3,9 @@
 Each suite reads one dataset with only the columns its expectations use, and
 GX validates the whole suite in one pass (GX shares metrics between
 expectations, so a suite costs far less than its expectations one by one).
-Results keep counts for every failing record and a bounded sample of record
-ids (GX's ``partial_unexpected_index_list``), never the data values.
+Results keep counts for every failing record (pass 1, whole table) and a
+bounded sample of record ids (pass 2: GX's ``partial_unexpected_index_list`` on
+a leading slice just big enough), never the data values.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ExpectationOutcome:
     success: bool | None = None  # None: could not be evaluated (see error)
     element_count: int | None = None
     unexpected_count: int | None = None
+    unexpected_percent: float | None = None  # GX's: over non-missing values
     observed_value: Any = None
     sample_ids: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -53,11 +55,11 @@ class ExpectationOutcome:
 
     @property
     def pass_rate(self) -> float | None:
-        """Share of records that pass; for table-level expectations 1.0 or 0.0."""
+        """Share of checked (non-missing) records that pass, as GX counts; table-level expectations 1.0 or 0.0."""
         if self.success is None:
             return None
-        if self.element_count and self.unexpected_count is not None:
-            return round(1 - self.unexpected_count / self.element_count, 6)
+        if self.unexpected_percent is not None:
+            return round(1 - self.unexpected_percent / 100, 6)
         return 1.0 if self.success else 0.0
 
 
@@ -124,11 +126,11 @@ def _outcome(suite: Suite, index: int, exp: dict[str, Any]) -> ExpectationOutcom
         dataset=suite.dataset,
         index=index,
         label=expectation_label(index, exp),
-        type=exp["type"],
-        kwargs=copy.deepcopy(exp.get("kwargs") or {}),
+        type=str(exp.get("type", "?")),
+        kwargs=copy.deepcopy(exp["kwargs"]) if isinstance(exp.get("kwargs"), dict) else {},
         critical=is_critical(exp),
         generated=is_generated(exp),
-        meta=dict(exp.get("meta") or {}),
+        meta=dict(exp["meta"]) if isinstance(exp.get("meta"), dict) else {},
     )
 
 
@@ -140,7 +142,7 @@ def run_suite(ctx: Any, suite: Suite, tables: SnapshotTables, cfg: Config, param
     out = SuiteOutcome(suite.name, str(suite.path), suite.dataset, suite.id_columns)
     for i in sorted(suite.invalid):
         exp = suite.expectations[i]
-        o = _outcome(suite, i, exp if isinstance(exp, dict) else {"type": "?"})
+        o = _outcome(suite, i, exp if isinstance(exp, dict) else {})
         o.error = next((p.message for p in suite.problems if p.expectation == o.label), "invalid expectation")
         out.outcomes.append(o)
     available = dataset_columns(tables, cfg, suite.dataset)
@@ -184,19 +186,59 @@ def run_suite(ctx: Any, suite: Suite, tables: SnapshotTables, cfg: Config, param
                 expectations=[{k: v for k, v in e.items() if k != "id"} for _, e in to_run],
             )
         )
-        by_id = {gx_exp.id: pos for pos, gx_exp in enumerate(gx_suite.expectations)}
+        by_id = {gx_exp.id: gx_exp for gx_exp in gx_suite.expectations}
+        position = {gx_exp.id: pos for pos, gx_exp in enumerate(gx_suite.expectations)}
         asset = ctx.data_sources.add_pandas(f"ds-{gx_suite.name}").add_dataframe_asset("table")
-        batch = asset.add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": df})
-        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_IDS}
-        if id_cols:
-            result_format["unexpected_index_column_names"] = id_cols
-        validation = batch.validate(gx_suite, result_format=result_format, expectation_parameters=params)
+        batch_def = asset.add_batch_definition_whole_dataframe("all")
+        batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+        # Pass 1, whole table: counts only. GX's SUMMARY format builds a Python dict per failing row before
+        # keeping 20 (20 s for 250k failures), so the record ids come from pass 2 on a bounded slice.
+        basic = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_IDS}
+        validation = batch.validate(gx_suite, result_format=basic, expectation_parameters=params)
         for res in validation.results:
-            i, exp = to_run[by_id[res.expectation_config.id]]
-            out.outcomes.append(_from_gx(suite, i, exp, res, id_cols))
+            i, exp = to_run[position[res.expectation_config.id]]
+            o = _from_gx(suite, i, exp, res, id_cols)
+            if o.success is False and o.unexpected_count and id_cols:
+                rows = _sample_rows(batch_def, df, by_id[res.expectation_config.id], o, id_cols, params)
+                o.sample_ids = [{c: _plain(r.get(c)) for c in id_cols} for r in rows if isinstance(r, dict)]
+            out.outcomes.append(o)
     out.outcomes.sort(key=lambda o: o.index)
     out.seconds = round(time.perf_counter() - started, 3)
     return out
+
+
+# Expectations whose verdict on a row depends on other rows: their slice is taken after sorting by the
+# column(s), so duplicates sit next to each other.
+NON_LOCAL = {
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_multicolumn_values_to_be_unique",
+}
+
+
+def _sample_rows(
+    batch_def: Any, df: Any, gx_exp: Any, o: ExpectationOutcome, id_cols: list[str], params: dict[str, Any]
+) -> list[Any]:
+    """Pass 2: GX's failing-row ids on the smallest leading slice expected to hold SAMPLE_IDS failures."""
+    n = len(df)
+    want = min(SAMPLE_IDS, o.unexpected_count or 0)
+    frame = df
+    if o.type in NON_LOCAL:
+        cols = [c for c in expectation_columns({"kwargs": o.kwargs}) if c in df.columns]
+        frame = df.sort_values(cols, na_position="last", kind="stable")
+    k = min(n, max(1_000, int(4 * SAMPLE_IDS * n / max(o.unexpected_count or 1, 1))))
+    result_format = {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": SAMPLE_IDS,
+        "unexpected_index_column_names": id_cols,
+    }
+    while True:
+        batch = batch_def.get_batch(batch_parameters={"dataframe": frame.iloc[:k]})
+        res = batch.validate(gx_exp, result_format=result_format, expectation_parameters=params)
+        rows = (res.result or {}).get("partial_unexpected_index_list") or []
+        if len(rows) >= want or k >= n:
+            return rows[:SAMPLE_IDS]
+        k = min(n, k * 8)
 
 
 def _from_gx(suite: Suite, index: int, exp: dict[str, Any], res: Any, id_cols: list[str]) -> ExpectationOutcome:
@@ -212,12 +254,9 @@ def _from_gx(suite: Suite, index: int, exp: dict[str, Any], res: Any, id_cols: l
     o.success = bool(res.success)
     o.element_count = r.get("element_count")
     o.unexpected_count = r.get("unexpected_count")
+    o.unexpected_percent = r.get("unexpected_percent")
     if "observed_value" in r:
-        o.observed_value = r["observed_value"]
-    # Keep only the id columns of each failing row: the values themselves may be personal data.
-    for row in r.get("partial_unexpected_index_list") or []:
-        if isinstance(row, dict):
-            o.sample_ids.append({c: _plain(row.get(c)) for c in id_cols})
+        o.observed_value = _plain(r["observed_value"])
     return o
 
 

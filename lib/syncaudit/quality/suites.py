@@ -77,7 +77,7 @@ def expectation_label(index: int, exp: dict[str, Any]) -> str:
 
 def expectation_columns(exp: dict[str, Any]) -> list[str]:
     """Every column an expectation reads, including its row condition's."""
-    kwargs = exp.get("kwargs") or {}
+    kwargs = exp.get("kwargs") if isinstance(exp.get("kwargs"), dict) else {}
     cols = [kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)]
     if isinstance(kwargs.get("column_list"), list):
         cols += [c for c in kwargs["column_list"] if isinstance(c, str)]
@@ -97,12 +97,18 @@ def _condition_columns(cond: Any) -> list[str]:
     return []
 
 
+def expectation_meta(exp: Any) -> dict[str, Any]:
+    """The expectation's meta, or {} when it is missing or not an object."""
+    meta = exp.get("meta") if isinstance(exp, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
 def is_generated(exp: dict[str, Any]) -> bool:
-    return bool((exp.get("meta") or {}).get("generated"))
+    return bool(expectation_meta(exp).get("generated"))
 
 
 def is_critical(exp: dict[str, Any]) -> bool:
-    return bool((exp.get("meta") or {}).get("critical"))
+    return bool(expectation_meta(exp).get("critical"))
 
 
 def _check_expectation(exp: Any) -> str | None:

@@ -46,6 +46,7 @@ class IntercomRateLimiter:
         self.limit: int | None = None
         self.waits = 0
         self.waited_s = 0.0
+        self._probe = False  # one call in flight to learn the new window's budget
         self._lock = threading.Lock()
 
     def _wait_s(self, now: float) -> float:
@@ -59,24 +60,38 @@ class IntercomRateLimiter:
                 now = self.clock()
                 if self.reset_at is not None and now >= self.reset_at:
                     self.budget, self.reset_at = None, None  # new window: the next answer re-seeds it
-                if self.budget is None or self.budget > self.reserve:
-                    if self.budget is not None:
-                        self.budget -= 1
+                if self.budget is None:
+                    # Unknown budget: let one call through; the others wait for its headers.
+                    if not self._probe:
+                        self._probe = True
+                        return
+                    wait = 0.01
+                elif self.budget > self.reserve:
+                    self.budget -= 1
                     return
-                wait = self._wait_s(now)
-                self.waits += 1
-                self.waited_s += wait
+                else:
+                    wait = self._wait_s(now)
+                    self.waits += 1
+                    self.waited_s += wait
                 if self.reset_at is not None and wait >= MAX_WINDOW_WAIT_S:
                     self.reset_at = now + wait  # distrust a far reset: try again after one window
             self.sleep(wait)
+
+    def abort(self) -> None:
+        """A call got no answer: let another one probe."""
+        with self._lock:
+            self._probe = False
 
     def update(self, headers: Any, *, exhausted: bool = False) -> None:
         try:
             remaining = int(headers.get("X-RateLimit-Remaining"))
             reset = float(headers.get("X-RateLimit-Reset"))
         except (TypeError, ValueError):
+            with self._lock:
+                self._probe = False
             return
         with self._lock:
+            self._probe = False
             if headers.get("X-RateLimit-Limit"):
                 try:
                     self.limit = int(headers["X-RateLimit-Limit"])
@@ -133,6 +148,7 @@ class IntercomClient:
             try:
                 resp = self.http.request(method, url, headers=self.headers, params=params, json=json)
             except TRANSIENT_EXCEPTIONS as exc:
+                self.limiter.abort()
                 self.backoff.wait(attempt, exc, f"Intercom {what}")
                 attempt += 1
                 continue

@@ -64,6 +64,13 @@ def date_range_filter(field: str, start: int | None, end: int | None) -> dict[st
     return parts[0] if len(parts) == 1 else {"operator": "AND", "value": parts}
 
 
+def _flat(f: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The single filters of an AND group (search allows nesting two deep, so keep groups flat)."""
+    if f is None:
+        return []
+    return list(f["value"]) if f.get("operator") == "AND" else [f]
+
+
 class IntercomContext:
     """What several streams share: tags and data attributes (read once per pull)."""
 
@@ -118,9 +125,9 @@ class ContactsStream(_Base):
             body["sort"] = {"field": sort, "order": "ascending"}
         return self.client.request("POST", "contacts/search", "search contacts", json=body)
 
-    def _edge(self, order: str) -> tuple[int | None, int]:
+    def _edge(self, order: str, query: dict[str, Any] | None = None) -> tuple[int | None, int]:
         body = {
-            "query": {"field": "created_at", "operator": ">", "value": 0},
+            "query": query or {"field": "created_at", "operator": ">", "value": 0},
             "pagination": {"per_page": 1},
             "sort": {"field": "created_at", "order": order},
         }
@@ -129,18 +136,30 @@ class ContactsStream(_Base):
         return (int(data[0]["created_at"]) if data else None), int(res.get("total_count") or 0)
 
     def plan(self, since: datetime | None) -> tuple[list[dict[str, Any] | None], int | None]:
-        """The partition filters (``None`` = everything) and the expected total if known."""
-        if since is not None:
-            value = int(since.timestamp())
-            return [{"field": "updated_at", "operator": ">", "value": value - DAY}], None
-        if self.partitions <= 1:
+        """The partition filters (``None`` = everything) and the expected total if known.
+
+        Full: day ranges of created_at (4 per worker, so a slow range does not hold up the end).
+        Incremental: ``updated_at`` from the start of the lookback day, split by created_at ranges
+        too when the delta is big enough to be worth the two extra probe calls.
+        """
+        if since is None and self.partitions <= 1:
             return [None], None
-        first, total = self._edge("ascending")
+        changed = None
+        if since is not None:
+            changed = {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - DAY}
+        first, total = self._edge("ascending", changed)
         if first is None:
             return [], 0
-        last, _ = self._edge("descending")
-        ranges = day_partitions(first, last or first, self.partitions * 4)
-        return [date_range_filter("created_at", s, e) for s, e in ranges], total
+        pages = -(-total // PER_PAGE)
+        n = self.partitions * 4 if changed is None else min(self.partitions, pages // 4)
+        if n <= 1:
+            return [changed], total
+        last, _ = self._edge("descending", changed)
+        ranges = day_partitions(first, last or first, n)
+        filters = [date_range_filter("created_at", s, e) for s, e in ranges]
+        if changed is not None:
+            filters = [{"operator": "AND", "value": [changed, *_flat(f)]} for f in filters]
+        return filters, total
 
     def _pages(self, query: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
         cursor: str | None = None
@@ -242,8 +261,9 @@ class ContactsStream(_Base):
         reasons = {}
         for cid in sorted(missing):
             try:
-                body = self.client.request("GET", f"contacts/{cid}", "contact")
-                reasons[cid] = "archived" if body.get("archived") else "gone"
+                self.client.request("GET", f"contacts/{cid}", "contact")
+                # Retrievable by id yet absent from search: archived (the one documented reason).
+                reasons[cid] = "archived"
             except IntercomNotFound:
                 reasons[cid] = "deleted"
             except FatalAPIError as exc:
