@@ -338,6 +338,24 @@ def write_org_pair(root: Path, n_filler: int = 150) -> set[tuple[str, tuple[str,
             IsConverted="false",
             LastModifiedDate=T_OLD,
         ),
+        dict(
+            Id=lead(3),
+            FirstName="Lena",
+            LastName="Lindqvist",
+            Email="lena@lind.example",
+            Company="Lind",
+            IsConverted="false",
+            LastModifiedDate=T_OLD,
+        ),
+        dict(
+            Id=lead(4),
+            FirstName="Omar",
+            LastName="Haddad",
+            Email="omar@haddad.example",
+            Company="Haddad",
+            IsConverted="false",
+            LastModifiedDate=T_OLD,
+        ),
     ]
     _write_csv(sf / "Lead.csv", leads, LEAD_FIELDS)
     tasks = [
@@ -425,6 +443,9 @@ def write_org_pair(root: Path, n_filler: int = 150) -> set[tuple[str, tuple[str,
             partner_code="NASA",
         ),
         contact_json("i12", None, "Kathy Johnson", "katherine.johnson@nasa.gov", phone="757.555.0111"),
+        contact_json("i20", None, "Lena Lindqvist", "Lena@Lind.example", role="lead"),
+        contact_json("i21", None, "Omar Haddad", "omar@haddad.example", role="lead"),
+        contact_json("i22", None, "Omar Haddad", "omar@haddad.example", role="lead"),
         contact_json("i13", "u12", "Ivan Petrov", "ivan@ru.example", partner_code="  a-very-long-partner-code-x "),
     ]
     _write_jsonl(ic / "contacts.jsonl", contacts_ic + fill_ic)
@@ -465,12 +486,14 @@ def write_org_pair(root: Path, n_filler: int = 150) -> set[tuple[str, tuple[str,
         k("identity_gap", con_(4), "i4"),
         k("ambiguous_link", con_(5), con_(6), "i5"),
         k("duplicate", con_(5), con_(6)),
-        k("stale_link", lead(1), "i6"),
+        k("stale_link", lead(1), con_(7), "i6"),
         k("orphan", con_(8)),
         k("orphan", "i9"),
         k("duplicate", con_(9), lead(2)),
         k("duplicate", "i11", "i12"),
         k("conversation_unlogged", "902"),
+        k("ambiguous_link", lead(4), "i21", "i22"),  # a Lead's identity is its email: two Intercom leads have it
+        k("duplicate", "i21", "i22"),
         k("field_drift", con_(11), "i11"),  # plan_type 'Platinum' ...
         k("schema_conflict", "i11"),  # ... which the restricted picklist rejects
         k("field_drift", con_(12), "i13"),  # partner_code ...

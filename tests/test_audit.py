@@ -16,7 +16,7 @@ from syncaudit.audit.findings import read_findings, stable_id
 from syncaudit.audit.run import run_audit
 from syncaudit.config import load_config
 from syncaudit.errors import ConfigError
-from syncaudit.loadfolder import convert_load_folder
+from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 
 CROSS = {"identity_gap", "ambiguous_link", "stale_link", "field_drift"}
 
@@ -58,7 +58,7 @@ def test_findings_files_have_the_contract_keys(audited) -> None:
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{res.paths['parquet']}')").fetchall()[0][0]
     assert n == len(found)
     metrics = json.loads(res.paths["metrics"].read_text())
-    assert metrics["findings"]["by_kind"]["duplicate"] == 4
+    assert metrics["findings"]["by_kind"]["duplicate"] == 5
     plan = metrics["drift"]["per_field"]["plan_type:Contact"]
     assert plan["drift"] == 2 and 0 < plan["agreement_rate"] < 1
     assert 0 < metrics["drift"]["drift_score"] < 1
@@ -84,9 +84,21 @@ def test_details_name_values_sides_and_choices(audited) -> None:
     assert 0.5 < fuzzy["confidence"] <= 1
 
 
-def test_ids_are_stable_across_runs(audited, tmp_path: Path) -> None:
+class PullStyleSnapshot:
+    """A snapshot object shaped like the pull's: its duckdb() makes its own connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest = json.loads((path / "manifest.json").read_text())
+
+    def duckdb(self):
+        return SnapshotDir(self.path).duckdb()
+
+
+def test_ids_are_stable_across_runs_and_snapshot_objects(audited, tmp_path: Path) -> None:
     tmp, _, res = audited
-    again = run_audit(demo_cfg(tmp), str(tmp / "load"), tmp_path / "out2")
+    snap = PullStyleSnapshot(tmp / "data" / "snapshots" / "load-load")
+    again = run_audit(demo_cfg(tmp), snap, tmp_path / "out2")
     ids1 = {r[0] for r in res.con.execute("SELECT id FROM findings_final").fetchall()}
     ids2 = {r[0] for r in again.con.execute("SELECT id FROM findings_final").fetchall()}
     assert ids1 == ids2 and len(ids1) == res.metrics["findings"]["total"]

@@ -190,6 +190,16 @@ class ObjectPair(_Model):
     salesforce: Literal["Contact", "Lead", "Account"]
     intercom: Literal["contact", "company"]
     role: Literal["user", "lead"] | None = None
+    match_on: Literal["identity_key", "email"] | None = Field(
+        None,
+        description="how the pair's records are identified: the identity key pair, or email (Intercom leads have "
+        "no external_id, so lead pairs default to email)",
+    )
+
+    def effective_match_on(self) -> str:
+        if self.match_on:
+            return self.match_on
+        return "email" if self.role == "lead" else "identity_key"
 
     @model_validator(mode="after")
     def _consistent(self) -> ObjectPair:

@@ -427,7 +427,13 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
         ) from None
     finally:
         con.close()
-    manifest = {"status": "complete", "source": "load_folder", "load_dir": str(src.resolve())}
+    manifest: dict[str, Any] = {"status": "complete", "source": "load_folder", "load_dir": str(src.resolve())}
+    truth = src / "truth.json"
+    if truth.is_file():
+        # A generated org pair is "as of" the generator's clock: that is when the snapshot was taken.
+        as_of = json.loads(truth.read_text(encoding="utf-8")).get("generator", {}).get("as_of")
+        if as_of:
+            manifest["started_at"] = as_of
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)

@@ -157,7 +157,30 @@ def domain_sql(x: str) -> str:
 
 
 def email_sql(x: str) -> str:
-    return f"nullif(regexp_replace(lower(nfc_normalize({x})), '{_WS}', '', 'g'), '')"
+    """An email for comparison: lower case, no blanks, no +tag, and no dots in a Gmail local part
+    (Gmail ignores them, so both systems may hold either spelling of one mailbox)."""
+    e = f"regexp_replace(regexp_replace(lower(nfc_normalize({x})), '{_WS}', '', 'g'), '\\+[^@]*@', '@')"
+    return (
+        f"nullif(CASE WHEN {e} SIMILAR TO '.*@(gmail|googlemail)\\.com' "
+        f"THEN replace(split_part({e}, '@', 1), '.', '') || '@' || split_part({e}, '@', 2) ELSE {e} END, '')"
+    )
+
+
+def phone_fast_sql(x: str, region: str) -> str:
+    """E.164 in SQL for the common shapes (+country, 00country, and NANP national numbers);
+    NULL when only a real parse can tell, so ``phonenumbers`` runs on the few that remain."""
+    d = f"regexp_replace({x}, '[^0-9]', '', 'g')"
+    nanp = region in {"US", "CA"}
+    parts = [
+        f"WHEN regexp_matches({x}, '^[\\s(]*\\+') AND regexp_matches({x}, '^[0-9 ()+.\\-]+$') THEN '+' || {d}",
+        f"WHEN regexp_matches({x}, '^\\s*00[1-9]') AND regexp_matches({x}, '^[0-9 ()+.\\-]+$') THEN '+' || substr({d}, 3)",
+    ]
+    if nanp:
+        parts.append(f"WHEN regexp_matches({x}, '^[0-9 ().\\-]+$') AND length({d}) = 10 THEN '+1' || {d}")
+        parts.append(
+            f"WHEN regexp_matches({x}, '^[0-9 ().\\-]+$') AND length({d}) = 11 AND {d} LIKE '1%' THEN '+' || {d}"
+        )
+    return f"(CASE WHEN nullif(trim({x}), '') IS NULL THEN NULL {' '.join(parts)} END)"
 
 
 def phone_digits_sql(x: str) -> str:
@@ -165,7 +188,7 @@ def phone_digits_sql(x: str) -> str:
     return f"nullif(regexp_replace({x}, '[^0-9+]|(?:.)\\+', '', 'g'), '')"
 
 
-def normalizer_sql(x: str, normalizers: list[Any], side: str) -> str:
+def normalizer_sql(x: str, normalizers: list[Any], side: str, region: str = "US") -> str:
     """SQL for a value after the mapping's normalizers; picklist maps apply to the Intercom side only."""
     expr = f"CAST({x} AS VARCHAR)"
     for n in normalizers:
@@ -177,7 +200,7 @@ def normalizer_sql(x: str, normalizers: list[Any], side: str) -> str:
         elif n == "email":
             expr = email_sql(expr)
         elif n == "phone_e164":
-            expr = f"sa_phone_e164({expr})"
+            expr = f"coalesce({phone_fast_sql(expr, region)}, sa_phone_e164({expr}))"
         elif n == "trim":
             expr = _clean(expr)
         elif n == "whitespace":
@@ -195,9 +218,9 @@ def normalizer_sql(x: str, normalizers: list[Any], side: str) -> str:
     return expr
 
 
-def comparable_sql(x: str, sf_type: str | None, normalizers: list[Any], side: str) -> str:
+def comparable_sql(x: str, sf_type: str | None, normalizers: list[Any], side: str, region: str = "US") -> str:
     """A VARCHAR value ready for comparison: normalized, then typed by the Salesforce field type."""
-    v = normalizer_sql(x, normalizers, side)
+    v = normalizer_sql(x, normalizers, side, region)
     if sf_type in NUMERIC_SF:
         return f"CAST(TRY_CAST({v} AS DOUBLE) AS VARCHAR)"
     if sf_type == "boolean":

@@ -60,7 +60,7 @@ def check_conversations(ctx: AuditContext) -> None:
     if expects_logs:
         findings.insert(
             con,
-            f"""SELECT 'conversation_unlogged', 'intercom', 'conversation', [c.conv_id], NULL, 'low',
+            f"""SELECT 'conversation_unlogged', 'both', 'conversation', [c.conv_id], NULL, 'low',
                 'closed conversation ' || c.conv_id || ' of Intercom contact ' || array_to_string(c.contact_ids, ', ') ||
                 ' (Salesforce ' || array_to_string(c.counterparts, ', ') || ') has no {expected} in Salesforce',
                 'log the transcript as a {expected} on ' || c.counterparts[1],
@@ -70,7 +70,7 @@ def check_conversations(ctx: AuditContext) -> None:
         )
     findings.insert(
         con,
-        f"""SELECT 'conversation_misfiled', 'both', g.log_object, [g.log_id, g.conv_id], NULL, 'medium',
+        f"""SELECT 'conversation_misfiled', 'both', 'conversation', [g.log_id, g.conv_id], NULL, 'medium',
             g.log_object || ' ' || g.log_id || ' logs conversation ' || g.conv_id ||
             CASE WHEN g.log_object <> {lit(expected)}
                  THEN ' as a ' || g.log_object || ', but the mapping logs conversations as ' || {lit(expected)}

@@ -13,34 +13,42 @@ from __future__ import annotations
 
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
-from syncaudit.audit.matching import predict_pairs
+from syncaudit.audit.matching import PEOPLE_COLUMNS, predict_pairs
 from syncaudit.loadfolder import lit
 
 # The Intercom connector prefers a Contact to a Lead, then the most recently updated record.
 PEOPLE_PICK = "CASE s.sf_object WHEN 'Contact' THEN 0 ELSE 1 END, s.updated_at DESC NULLS LAST, s.sf_id"
 
 
+def _in(col: str, values: list[str]) -> str:
+    return f"{col} IN ({', '.join(lit(v) for v in values)})" if values else "false"
+
+
 def link_people(ctx: AuditContext) -> None:
     con, m = ctx.con, ctx.mapping
     skey, ikey = m.identity.people.salesforce_key, m.identity.people.intercom_key
+    pairs = [p for p in m.objects if p.intercom == "contact"]
+    key_pairs = [p for p in pairs if p.effective_match_on() == "identity_key"]
+    email_pairs = [p for p in pairs if p.effective_match_on() == "email"]
+    key_roles = "true" if any(p.role is None for p in key_pairs) else _in("i.role", [p.role for p in key_pairs])
+    # Key pass: the Intercom key against every Salesforce person carrying the key field (a Lead may carry it too).
     con.execute(
-        """CREATE OR REPLACE TABLE sa_key_hits AS
+        f"""CREATE OR REPLACE TABLE sa_key_hits AS
         SELECT i.ic_id, i.archived, s.sf_id, s.sf_object, s.updated_at, s.converted_contact_id, s.master_id,
                s.is_converted, s.is_deleted, (NOT s.is_deleted AND NOT s.is_converted) AS active
-        FROM sa_ic_people i JOIN sa_sf_people s ON i.id_key = s.id_key"""
+        FROM sa_ic_people i JOIN sa_sf_people s ON i.id_key = s.id_key
+        WHERE {key_roles if key_pairs else "false"}"""
     )
-    # Per Intercom contact: active matches, in the connector's pick order.
     con.execute(
         f"""CREATE OR REPLACE TABLE sa_ic_hits AS
         SELECT s.ic_id, any_value(s.archived) AS archived,
                count(*) FILTER (WHERE s.active) AS n_active,
                list(s.sf_id ORDER BY {PEOPLE_PICK}) FILTER (WHERE s.active) AS actives,
                list(s.sf_id ORDER BY s.sf_id) FILTER (WHERE NOT s.active) AS stale,
-               list(coalesce(s.converted_contact_id, s.master_id) ORDER BY s.sf_id) FILTER (WHERE NOT s.active) AS successors,
+               list(DISTINCT coalesce(s.converted_contact_id, s.master_id)) FILTER (WHERE NOT s.active) AS successors,
                list(s.sf_object ORDER BY s.sf_id) FILTER (WHERE NOT s.active) AS stale_objects
         FROM sa_key_hits s GROUP BY s.ic_id"""
     )
-    # Per active Salesforce record: how many live Intercom contacts carry its key.
     con.execute(
         """CREATE OR REPLACE TABLE sa_sf_hits AS
         SELECT sf_id, any_value(sf_object) AS sf_object, list(ic_id ORDER BY ic_id) AS ics, count(*) AS n
@@ -48,7 +56,7 @@ def link_people(ctx: AuditContext) -> None:
     )
     findings.insert(
         con,
-        f"""SELECT 'ambiguous_link', 'both', s.sf_object, list_sort(h.actives) || [h.ic_id], {lit("identity_key")}, 'high',
+        f"""SELECT 'ambiguous_link', 'both', s.sf_object, list_sort(h.actives) || [h.ic_id], NULL, 'high',
             'Intercom contact ' || h.ic_id || ' has ' || {lit(ikey)} || ' matching ' || h.n_active ||
             ' Salesforce records on ' || {lit(skey)} || ' (' || array_to_string(list_sort(h.actives), ', ') ||
             '); the connector will pick ' || h.actives[1] || ' (Contact before Lead, then the most recently updated)',
@@ -59,29 +67,30 @@ def link_people(ctx: AuditContext) -> None:
     )
     findings.insert(
         con,
-        f"""SELECT 'ambiguous_link', 'both', sf_object, [sf_id] || ics, {lit("identity_key")}, 'high',
+        f"""SELECT 'ambiguous_link', 'both', sf_object, [sf_id] || ics, NULL, 'high',
             'Salesforce ' || sf_object || ' ' || sf_id || ' is matched by ' || n || ' Intercom contacts on ' ||
             {lit(ikey)} || ' (' || array_to_string(ics, ', ') || '); the connector will sync only ' || ics[1],
             'merge the Intercom contacts or correct their ' || {lit(ikey)},
             sf_id, array_to_string(ics, ','), NULL, 'key_match_many_intercom', ics[1], NULL
         FROM sa_sf_hits WHERE n > 1""",
     )
-    # Stale: the key points only at a converted Lead or a merged/deleted record.
+    # Stale: the key is only on a converted Lead or a merged/deleted record; records name its successor too.
     findings.insert(
         con,
-        f"""SELECT 'stale_link', 'both', h.stale_objects[1], h.stale || [h.ic_id], {lit("identity_key")}, 'medium',
+        f"""SELECT 'stale_link', 'both', h.stale_objects[1],
+            h.stale || list_filter(h.successors, lambda x: x IS NOT NULL) || [h.ic_id], NULL, 'medium',
             'Intercom contact ' || h.ic_id || ' links (' || {lit(ikey)} || ') only to ' ||
             array_to_string(h.stale, ', ') || ', a ' ||
             CASE WHEN h.stale_objects[1] = 'Lead' THEN 'converted Lead' ELSE 'merged or deleted record' END ||
             coalesce('; its successor is ' || h.successors[1], ''),
-            coalesce('re-link the Intercom contact to ' || h.successors[1] || ' (copy the key to it)',
+            coalesce('move the key to ' || h.successors[1] || ' so the connector links the Intercom contact to it',
                      're-link the Intercom contact to the surviving record'),
             array_to_string(h.stale, ','), h.ic_id, NULL, 'key_match_stale', h.successors[1], NULL
         FROM sa_ic_hits h WHERE h.n_active = 0 AND NOT h.archived""",
     )
     findings.insert(
         con,
-        f"""SELECT 'stale_link', 'both', s.sf_object, [s.sf_id, h.ic_id], {lit("identity_key")}, 'medium',
+        """SELECT 'stale_link', 'both', s.sf_object, [s.sf_id, h.ic_id], NULL, 'medium',
             'Salesforce ' || s.sf_object || ' ' || s.sf_id || ' links to Intercom contact ' || h.ic_id ||
             ', which is archived', 'unarchive the Intercom contact or clear the key on the Salesforce record',
             s.sf_id, h.ic_id, NULL, 'key_match_archived', NULL, NULL
@@ -95,23 +104,76 @@ def link_people(ctx: AuditContext) -> None:
         LEFT JOIN sa_sf_hits x ON x.sf_id = h.actives[1]
         WHERE h.n_active = 1 AND NOT h.archived AND coalesce(x.n, 1) = 1"""
     )
-    # Records the key step settled one way or another (linked, ambiguous, stale) leave the pool.
+    con.execute(
+        """CREATE OR REPLACE TABLE sa_settled AS
+        SELECT ic_id AS rid FROM sa_ic_hits UNION SELECT sf_id FROM sa_key_hits WHERE NOT archived"""
+    )
+    _email_identity(ctx, email_pairs)
+    # Records the identity steps settled one way or another (linked, ambiguous, stale) leave the pool.
     con.execute(
         """CREATE OR REPLACE TABLE sa_ic_pool AS SELECT i.* FROM sa_ic_people i
-        WHERE NOT i.archived AND i.ic_id NOT IN (SELECT ic_id FROM sa_ic_hits)"""
+        WHERE NOT i.archived AND i.ic_id NOT IN (SELECT rid FROM sa_settled)"""
     )
     con.execute(
         """CREATE OR REPLACE TABLE sa_sf_pool AS SELECT s.* FROM sa_sf_people s
-        WHERE NOT s.is_deleted AND NOT s.is_converted
-          AND s.sf_id NOT IN (SELECT sf_id FROM sa_key_hits WHERE NOT archived)"""
+        WHERE NOT s.is_deleted AND NOT s.is_converted AND s.sf_id NOT IN (SELECT rid FROM sa_settled)"""
     )
     # The successor of a stale link (the converted Contact, the merge survivor) is named by the stale_link finding.
     con.execute(
         """DELETE FROM sa_sf_pool WHERE sf_id IN (
             SELECT unnest(successors) FROM sa_ic_hits WHERE n_active = 0 AND NOT archived)"""
     )
-    _fallback_people(ctx)
+    if "email" in m.identity.people.fallback and key_pairs:
+        _fallback_people(ctx, [p.salesforce for p in key_pairs], key_roles)
     _fuzzy_people(ctx)
+
+
+def _email_identity(ctx: AuditContext, email_pairs: list) -> None:  # noqa: ANN001
+    """Pairs identified by email (Intercom leads have no external_id): link, or ambiguous when one email
+    is on several records of one side."""
+    con = ctx.con
+    if not email_pairs:
+        return
+    conds = " OR ".join(
+        f"(s.sf_object = {lit(p.salesforce)} AND {('i.role = ' + lit(p.role)) if p.role else 'true'})"
+        for p in email_pairs
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE sa_em_hits AS
+        SELECT i.ic_id, s.sf_id, s.sf_object, s.updated_at
+        FROM sa_ic_people i JOIN sa_sf_people s ON i.email_n = s.email_n
+        WHERE ({conds}) AND NOT i.archived AND NOT s.is_deleted AND NOT s.is_converted
+          AND i.ic_id NOT IN (SELECT rid FROM sa_settled) AND s.sf_id NOT IN (SELECT rid FROM sa_settled)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TABLE sa_em_deg AS
+        SELECT h.*, count(*) OVER (PARTITION BY ic_id) AS n_sf, count(*) OVER (PARTITION BY sf_id) AS n_ic
+        FROM sa_em_hits h"""
+    )
+    findings.insert(
+        con,
+        """SELECT 'ambiguous_link', 'both', any_value(sf_object), list(sf_id ORDER BY sf_id) || [ic_id], NULL, 'high',
+            'Intercom lead ' || ic_id || ' matches ' || count(*) || ' Salesforce records by email (' ||
+            string_agg(sf_id, ', ' ORDER BY sf_id) || '); the connector will pick ' ||
+            arg_max(sf_id, updated_at) || ', the most recently updated',
+            'merge the Salesforce duplicates into ' || arg_max(sf_id, updated_at),
+            string_agg(sf_id, ',' ORDER BY sf_id), ic_id, NULL, 'email_match_many', arg_max(sf_id, updated_at), NULL
+        FROM sa_em_deg WHERE n_sf > 1 GROUP BY ic_id""",
+    )
+    findings.insert(
+        con,
+        """SELECT 'ambiguous_link', 'both', any_value(sf_object), [sf_id] || list(ic_id ORDER BY ic_id), NULL, 'high',
+            'Salesforce ' || any_value(sf_object) || ' ' || sf_id || ' matches ' || count(*) ||
+            ' Intercom leads by email (' || string_agg(ic_id, ', ' ORDER BY ic_id) || '); the connector will sync only '
+            || min(ic_id), 'merge the Intercom leads', sf_id, string_agg(ic_id, ',' ORDER BY ic_id), NULL,
+            'email_match_many_intercom', min(ic_id), NULL
+        FROM sa_em_deg WHERE n_ic > 1 AND n_sf = 1 GROUP BY sf_id""",
+    )
+    con.execute(
+        """INSERT INTO sa_links SELECT sf_id, sf_object, ic_id, 'email_identity', 1.0
+        FROM sa_em_deg WHERE n_sf = 1 AND n_ic = 1"""
+    )
+    con.execute("INSERT INTO sa_settled SELECT ic_id FROM sa_em_hits UNION SELECT sf_id FROM sa_em_hits")
 
 
 def _gap_detail(how: str) -> str:
@@ -131,7 +193,7 @@ def _insert_gaps(ctx: AuditContext, pairs: str, how: str, rule: str) -> None:
     detail = _gap_detail(how).replace("$skey", lit(skey)).replace("$ikey", lit(ikey))
     findings.insert(
         ctx.con,
-        f"""SELECT 'identity_gap', 'both', s.sf_object, [s.sf_id, i.ic_id], {lit("identity_key")}, 'medium',
+        f"""SELECT 'identity_gap', 'both', s.sf_object, [s.sf_id, i.ic_id], NULL, 'medium',
             {detail},
             CASE WHEN i.id_key IS NOT NULL THEN 'set ' || {lit(skey)} || ' on ' || s.sf_id || ' to ' || i.id_key
                  WHEN s.id_key IS NOT NULL THEN 'set ' || {lit(ikey)} || ' on Intercom contact ' || i.ic_id || ' to ' || s.id_key
@@ -157,14 +219,14 @@ def _one_to_one(con, candidates: str, out: str) -> None:  # noqa: ANN001
     )
 
 
-def _fallback_people(ctx: AuditContext) -> None:
+def _fallback_people(ctx: AuditContext, objects: list[str], roles_sql: str) -> None:
+    """Key-identified pairs whose key is missing or differs but whose email agrees: identity gaps."""
     con = ctx.con
-    if "email" not in ctx.mapping.identity.people.fallback:
-        return
     con.execute(
         f"""CREATE OR REPLACE TABLE sa_cand AS
         SELECT s.sf_id, i.ic_id, 1.0::DOUBLE AS p, row_number() OVER (PARTITION BY i.ic_id ORDER BY {PEOPLE_PICK}) AS pick
-        FROM sa_ic_pool i JOIN sa_sf_pool s ON s.email_n = i.email_n"""
+        FROM sa_ic_pool i JOIN sa_sf_pool s ON s.email_n = i.email_n
+        WHERE {_in("s.sf_object", objects)} AND {roles_sql}"""
     )
     _one_to_one(con, "sa_cand", "sa_pairs")
     _insert_gaps(ctx, "sa_pairs", "same email", "email_fallback")
@@ -176,7 +238,7 @@ def _uid_table(con, src: str, dst: str, idcol: str, cols: tuple[str, ...]) -> No
 
 def _fuzzy_people(ctx: AuditContext) -> None:
     con, mo = ctx.con, ctx.mapping.matching
-    cols = ("email_n", "email_local", "first_n", "first_canon", "last_n", "company_n", "phone_k")
+    cols = PEOPLE_COLUMNS
     _uid_table(con, "sa_sf_pool", "sa_fz_l", "sf_id", cols)
     _uid_table(con, "sa_ic_pool", "sa_fz_r", "ic_id", cols)
     predict_pairs(con, ["sa_fz_l", "sa_fz_r"], kind="people", threshold=mo.suggest_threshold, out_table="sa_fz")
@@ -206,7 +268,7 @@ def link_companies(ctx: AuditContext) -> None:
     )
     findings.insert(
         con,
-        f"""SELECT 'ambiguous_link', 'both', 'Account', list_sort(sfs) || [ic_id], {lit("identity_key")}, 'high',
+        f"""SELECT 'ambiguous_link', 'both', 'Account', list_sort(sfs) || [ic_id], NULL, 'high',
             'Intercom company ' || ic_id || ' (' || {lit(ikey)} || ') matches ' || n || ' Accounts on ' || {lit(skey)} ||
             ' (' || array_to_string(list_sort(sfs), ', ') || '); the connector will pick ' || sfs[1] ||
             ', the most recently updated',
@@ -228,13 +290,16 @@ def link_companies(ctx: AuditContext) -> None:
         """CREATE OR REPLACE TABLE sa_cand AS
         SELECT s.sf_id, i.ic_id, 1.0::DOUBLE AS p,
                row_number() OVER (PARTITION BY i.ic_id ORDER BY s.updated_at DESC NULLS LAST) AS pick
-        FROM sa_co_ic_pool i JOIN sa_co_sf_pool s
-          ON (s.domain = i.domain) OR (s.name_n = i.name_n)"""
+        FROM sa_co_ic_pool i JOIN sa_co_sf_pool s ON s.domain = i.domain
+        UNION ALL
+        SELECT s.sf_id, i.ic_id, 0.99::DOUBLE AS p,
+               row_number() OVER (PARTITION BY i.ic_id ORDER BY s.updated_at DESC NULLS LAST) AS pick
+        FROM sa_co_ic_pool i JOIN sa_co_sf_pool s ON s.name_n = i.name_n"""
     )
     _one_to_one(con, "sa_cand", "sa_pairs")
     findings.insert(
         con,
-        f"""SELECT 'identity_gap', 'both', 'Account', [s.sf_id, i.ic_id], {lit("identity_key")}, 'medium',
+        f"""SELECT 'identity_gap', 'both', 'Account', [s.sf_id, i.ic_id], NULL, 'medium',
             'Account ' || s.sf_id || ' and Intercom company ' || i.ic_id || ' are the same company (' ||
             CASE WHEN s.domain = i.domain THEN 'same website domain ' || s.domain ELSE 'same name' END ||
             ') but ' || CASE WHEN s.id_key IS NULL THEN {lit(skey)} || ' is empty in Salesforce'

@@ -150,11 +150,12 @@ def _accepts_con(snap: Any) -> bool:
 def _copy_views(snap: Any, con: duckdb.DuckDBPyConnection) -> None:
     """For snapshot objects whose duckdb() makes its own connection: re-create its views on ours."""
     other = snap.duckdb()
-    for name, sql in other.execute(
-        "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND view_name LIKE 'sf_%' OR view_name LIKE 'ic_%'"
-    ).fetchall():
+    rows = other.execute(
+        "SELECT sql FROM duckdb_views() WHERE NOT internal AND (view_name LIKE 'sf\\_%' ESCAPE '\\' "
+        "OR view_name LIKE 'ic\\_%' ESCAPE '\\')"
+    ).fetchall()
+    for (sql,) in rows:
         con.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
-        del name
 
 
 def cli_findings(args: argparse.Namespace) -> int:

@@ -60,6 +60,8 @@ def _emit(
 def check_schema(ctx: AuditContext) -> None:
     m, md = ctx.mapping, ctx.md
     _identifiers(ctx)
+    risks: list[dict[str, str]] = []
+    ctx.metrics["schema"] = {"governance_risks": risks}
     for f in m.fields:
         for obj in f.objects:
             if not md.salesforce.get(obj):
@@ -108,16 +110,16 @@ def check_schema(ctx: AuditContext) -> None:
                 )
                 continue
             if f.direction == "both":
-                _emit(
-                    ctx,
-                    "both",
-                    obj,
-                    f.name,
-                    "low",
-                    f"'{f.name}' is synced in both directions ({obj}.{f.salesforce} <-> {f.intercom}): two sources "
-                    f"of truth, the last writer wins",
-                    f"make one side the only writer (owner is {f.owner})",
-                    "bidirectional_mapping",
+                # A governance risk, not a defect of any record: reported in the metrics' schema section.
+                risks.append(
+                    {
+                        "field": f.name,
+                        "object": obj,
+                        "salesforce": f.salesforce,
+                        "intercom": f.intercom,
+                        "risk": "synced in both directions: two sources of truth, the last writer wins",
+                        "fix": f"make one side the only writer (owner is {f.owner})",
+                    }
                 )
             if f.direction in {"intercom_to_salesforce", "both"}:
                 _values_fit(ctx, f, obj, sf)
