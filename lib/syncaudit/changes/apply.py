@@ -24,7 +24,8 @@ from syncaudit.changes.writer_api import Writer, WriteResult, same_value, versio
 from syncaudit.config import Config
 from syncaudit.errors import GuardError, QuotaExhaustedError
 
-MAX_ATTEMPTS = 3  # per operation, for transient per-record refusals (UNABLE_TO_LOCK_ROW) and in-doubt resends
+MAX_ATTEMPTS = 3  # per operation, for transient per-record refusals (UNABLE_TO_LOCK_ROW)
+MAX_SENDS = 8  # per operation, for sends that got no answer (each re-send only after reading shows it did not land)
 RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 
 
@@ -208,10 +209,11 @@ class _Engine:
         if doubt:
             resend = self._settle(writer, obj, doubt)
             for seq, op in resend:
-                if self.attempts[seq] < MAX_ATTEMPTS:
+                if self.attempts[seq] < MAX_SENDS:
                     again.append((seq, op))
                 else:
-                    self._record([(seq, op, "failed", "IN_DOUBT", "no answer after repeated attempts", None)])
+                    detail = f"no answer after {MAX_SENDS} attempts; reading shows nothing was written"
+                    self._record([(seq, op, "failed", "NO_ANSWER", detail, None)])
         return sorted(again, key=lambda x: x[0])
 
     # -------------------------------------------------------- the run

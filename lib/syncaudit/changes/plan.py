@@ -26,7 +26,7 @@ def snapshot_since(snapshot: Any) -> dict[str, Any]:
         if isinstance(raw, (int, float)):
             at = datetime.fromtimestamp(float(raw), UTC)
         elif "T" in str(raw) and "-" not in str(raw):
-            at = datetime.strptime(str(raw)[:16], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+            at = datetime.strptime(str(raw)[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
         else:
             at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except (TypeError, ValueError):

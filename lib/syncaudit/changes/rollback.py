@@ -1,6 +1,6 @@
 """`syncaudit rollback`: restore a run's before-images as a plan of its own — reviewed, confirmed, journaled.
 
-Only records still exactly as the run left them are restored (each rollback operation carries the record's
+Only fields still holding the values the run wrote are restored (each rollback operation carries the record's
 current version, so a later edit by anyone is skipped, not overwritten). Created records are deleted.
 Intercom merges cannot be undone; they are listed as irreversible.
 """

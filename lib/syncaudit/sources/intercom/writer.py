@@ -48,7 +48,11 @@ class _InDoubt(Exception):
 
 
 class IntercomRateLimiter:
-    """Shared by all worker threads: hands out the window's remaining calls, then sleeps to its reset."""
+    """Shared by all worker threads: hands out the window's remaining calls, then sleeps to its reset.
+
+    Calls in flight are not yet reflected in the last X-RateLimit-Remaining seen, so they are subtracted;
+    while a window's size is unknown (at start, after a reset) only one call goes out to learn it.
+    """
 
     def __init__(self, reserve: int = 0, max_wait_s: float = 11.0) -> None:
         self.reserve = reserve
@@ -56,38 +60,52 @@ class IntercomRateLimiter:
         self.remaining: int | None = None
         self.reset = 0.0
         self.limit: int | None = None
+        self.inflight = 0
         self.waited_s = 0.0
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
 
     def acquire(self) -> None:
-        with self._lock:
+        with self._cond:
             while True:
-                if self.remaining is None or self.remaining > self.reserve:
-                    if self.remaining is not None:
-                        self.remaining -= 1
-                    return
+                if self.remaining is None:
+                    if self.inflight == 0:
+                        break
+                    self._cond.wait(0.05)
+                    continue
+                if self.remaining > self.reserve:
+                    self.remaining -= 1
+                    break
                 wait = min(self.reset - time.time(), self.max_wait_s)
                 if wait > 0:
-                    time.sleep(wait + 0.01)
-                    self.waited_s += wait
+                    t0 = time.time()
+                    self._cond.wait(wait + 0.01)
+                    self.waited_s += time.time() - t0
+                    continue
                 self.remaining = None  # a new window: learn its size from the next answer
+            self.inflight += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self.inflight = max(0, self.inflight - 1)
+            self._cond.notify_all()
 
     def update(self, headers: Any, status: int) -> None:
+        """Learn from an answer's headers (call :meth:`release` first)."""
         try:
             remaining = int(headers["X-RateLimit-Remaining"])
             reset = float(headers["X-RateLimit-Reset"])
             limit = int(headers.get("X-RateLimit-Limit") or 0) or None
         except (KeyError, ValueError, TypeError):
             return
-        with self._lock:
+        with self._cond:
+            left = max(0, remaining - self.inflight)
             if status == 429:
                 self.remaining, self.reset = 0, max(reset, self.reset)
-            elif reset > self.reset:
-                self.remaining, self.reset, self.limit = remaining, reset, limit or self.limit
-            elif reset == self.reset and self.remaining is not None:
-                self.remaining = min(self.remaining, remaining)
+            elif reset > self.reset or self.remaining is None:
+                self.remaining, self.reset, self.limit = left, max(reset, self.reset), limit or self.limit
             elif reset == self.reset:
-                self.remaining = remaining
+                self.remaining = min(self.remaining, left)
+            self._cond.notify_all()
 
 
 def _flatten(contact: dict[str, Any]) -> dict[str, Any]:
@@ -147,10 +165,12 @@ class IntercomWriter:
                     self.calls += 1
                 r = self._session().request(method, self.conn.base_url + path, timeout=self.conn.timeout_s, **kw)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.limiter.release()
                 if write:
                     raise _InDoubt(type(exc).__name__) from None
                 time.sleep(min(0.05 * 2**attempt, 2.0))
                 continue
+            self.limiter.release()
             self.limiter.update(r.headers, r.status_code)
             if r.status_code == 429:
                 with self._count_lock:

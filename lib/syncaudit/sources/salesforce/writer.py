@@ -261,6 +261,8 @@ class SalesforceWriter:
                 r = self._call(method, path, write=True, json={"allOrNone": False, "records": records})
         except _InDoubt as exc:
             return [WriteResult(s, "in_doubt", detail=str(exc)) for s, _ in batch]
+        except QuotaExhaustedError:
+            raise  # stop the run; these operations stay in doubt and are settled on resume
         except FatalAPIError as exc:
             return [WriteResult(s, "failed", exc.code, str(exc)) for s, _ in batch]
         done = {"update": "updated", "create": "created", "delete": "deleted"}[op]
@@ -308,6 +310,8 @@ class SalesforceWriter:
                 data=buf.getvalue().encode(),
                 headers={"Content-Type": "text/csv"},
             )
+        except QuotaExhaustedError:
+            raise
         except (_InDoubt, FatalAPIError):
             self._abort(job_id)
             on_job(job_id, "aborted")
