@@ -1,0 +1,407 @@
+"""Write the Intercom half of the load folder in the API's JSON shapes (version 2.16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from syncaudit.sandbox.generator.conversations import CONTACT_TAGS, TAGS, TITLES, Conversations
+from syncaudit.sandbox.generator.frames import apply_extras, apply_overrides, chunks, company_frame, person_frame
+from syncaudit.sandbox.generator.layout import Layout
+from syncaudit.sandbox.generator.plant import Plan
+from syncaudit.sandbox.generator.salesforce_out import COUNTRY
+from syncaudit.sandbox.generator.values import full_name, website_ic
+from syncaudit.sandbox.generator.world import USER, World
+
+TAG_BASE = 81
+CONTACT_ATTRIBUTES = [
+    ("plan_type", "string", "Plan type"),
+    ("trial_status", "string", "Trial status"),
+    ("referral_source", "string", "Referral source"),
+    ("lifecycle_stage", "string", "Lifecycle stage"),
+    ("partner_code", "string", "Partner code"),
+    ("seats", "integer", "Seats"),
+]
+STANDARD_CONTACT = [
+    ("name", "string"),
+    ("email", "string"),
+    ("phone", "string"),
+    ("external_id", "string"),
+    ("role", "string"),
+    ("owner_id", "integer"),
+    ("created_at", "date"),
+    ("signed_up_at", "date"),
+    ("last_seen_at", "date"),
+    ("updated_at", "date"),
+    ("unsubscribed_from_emails", "boolean"),
+]
+STANDARD_COMPANY = [
+    ("name", "string"),
+    ("company_id", "string"),
+    ("last_request_at", "date"),
+    ("remote_created_at", "date"),
+    ("user_count", "integer"),
+    ("session_count", "integer"),
+    ("monthly_spend", "float"),
+    ("plan.name", "string"),
+    ("size", "integer"),
+    ("website", "string"),
+    ("industry", "string"),
+]
+
+
+def _lst(url: str, data: list | None = None) -> dict[str, Any]:
+    data = data or []
+    return {"type": "list", "data": data, "url": url, "total_count": len(data), "has_more": False}
+
+
+def tag_id(k: int) -> str:
+    return str(TAG_BASE + k)
+
+
+def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int:
+    rng = np.random.Generator(np.random.PCG64([seed, 4]))
+    extras = pl.extras["ic_contact"]
+    segments = [(lay.ic_p, None), (np.array([e.src for e in extras], dtype=np.int64), extras)]
+    co_row = lay.row_of["ic_company"]
+    admin_ids = lay.admin_ids
+    row = 0
+    with open(out / "contacts.jsonl", "wb") as fh:
+        for pidx, ex in segments:
+            for lo, hi in chunks(len(pidx)):
+                idx = pidx[lo:hi]
+                f = person_frame(w, idx, "ic", pl.sync_delay)
+                if ex is None:
+                    apply_overrides(f, idx, pl.ic_ov)
+                else:
+                    apply_extras(f, ex[lo:hi])
+                tags = np.where(rng.random(len(idx)) < 0.1, rng.integers(0, len(CONTACT_TAGS), size=len(idx)), -1)
+                seen = rng.random(len(idx))
+                lines = []
+                for j in range(len(idx)):
+                    cid = lay.ids["ic_contact"][row + j]
+                    role = "user" if f["role"][j] == USER else "lead"
+                    email = f["email"][j]
+                    created, updated = int(f["created"][j]), int(f["updated"][j])
+                    updated = max(updated, created)
+                    ca: dict[str, Any] = {"referral_source": f["referral"][j], "lifecycle_stage": f["lifecycle"][j]}
+                    if role == "user":
+                        ca = {
+                            "plan_type": f["plan"][j],
+                            "trial_status": f["trial"][j],
+                            **ca,
+                            "partner_code": f["partner"][j],
+                            "seats": f["seats"][j],
+                        }
+                    cr = int(co_row[f["company"][j]]) if role == "user" else -1
+                    companies = []
+                    if cr >= 0:
+                        coid = lay.ids["ic_company"][cr]
+                        companies = [{"type": "company", "id": coid, "url": f"/companies/{coid}"}]
+                    t = int(tags[j])
+                    tag_list = [{"type": "tag", "id": tag_id(t), "url": f"/tags/{tag_id(t)}"}] if t >= 0 else []
+                    name = full_name(f["first"][j], f["last"][j]) if f["last"][j] is not None else None
+                    region = w.pools[f["loc"][j]].region
+                    owner = admin_ids[f["owner"][j]]
+                    last_seen = updated + int((w.as_of - updated) * seen[j]) if role == "user" else None
+                    lines.append(
+                        orjson.dumps(
+                            {
+                                "type": "contact",
+                                "id": cid,
+                                "workspace_id": w.app_id,
+                                "external_id": f["puid"][j] if role == "user" else None,
+                                "role": role,
+                                "email": email,
+                                "email_domain": email.rsplit("@", 1)[-1].lower() if email and "@" in email else None,
+                                "phone": f["phone"][j],
+                                "name": name,
+                                "avatar": None,
+                                "owner_id": owner,
+                                "social_profiles": {"type": "list", "data": []},
+                                "has_hard_bounced": False,
+                                "marked_email_as_spam": False,
+                                "unsubscribed_from_emails": False,
+                                "created_at": created,
+                                "updated_at": updated,
+                                "signed_up_at": created if role == "user" else None,
+                                "last_seen_at": last_seen,
+                                "last_replied_at": None,
+                                "last_contacted_at": None,
+                                "last_email_opened_at": None,
+                                "last_email_clicked_at": None,
+                                "language_override": None,
+                                "browser": None,
+                                "browser_version": None,
+                                "browser_language": None,
+                                "os": None,
+                                "location": {
+                                    "type": "location",
+                                    "country": COUNTRY[region],
+                                    "region": None,
+                                    "city": None,
+                                    "country_code": region,
+                                    "continent_code": None,
+                                },
+                                "custom_attributes": ca,
+                                "tags": _lst(f"/contacts/{cid}/tags", tag_list),
+                                "notes": _lst(f"/contacts/{cid}/notes"),
+                                "companies": _lst(f"/contacts/{cid}/companies", companies),
+                                "opted_out_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
+                                "opted_in_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
+                                "utm_campaign": None,
+                                "utm_content": None,
+                                "utm_medium": None,
+                                "utm_source": None,
+                                "utm_term": None,
+                                "referrer": None,
+                                "enabled_push_messaging": None,
+                            }
+                        )
+                    )
+                fh.write(b"\n".join(lines) + b"\n")
+                row += len(idx)
+    return row
+
+
+def write_companies(out: Path, w: World, pl: Plan, lay: Layout) -> int:
+    cidx = lay.co_c
+    # user_count = Intercom users attached (base rows of present users)
+    p = w.people
+    users = np.bincount(p.company[pl.ic_present & (p.role == USER)], minlength=w.companies.n)
+    with open(out / "companies.jsonl", "wb") as fh:
+        for lo, hi in chunks(len(cidx)):
+            idx = cidx[lo:hi]
+            f = company_frame(w, idx, "ic", pl.co_delay)
+            apply_overrides(f, idx, pl.co_ov)
+            lines = []
+            for j, c in enumerate(idx):
+                created, updated = int(f["created"][j]), max(int(f["updated"][j]), int(f["created"][j]))
+                lines.append(
+                    orjson.dumps(
+                        {
+                            "type": "company",
+                            "id": lay.ids["ic_company"][lo + j],
+                            "company_id": f["number"][j],
+                            "app_id": w.app_id,
+                            "name": f["name"][j],
+                            "remote_created_at": created,
+                            "created_at": created,
+                            "updated_at": updated,
+                            "last_request_at": updated,
+                            "monthly_spend": int(users[c]) * 49,
+                            "session_count": int(users[c]) * 17,
+                            "user_count": int(users[c]),
+                            "size": f["employees"][j],
+                            "website": website_ic(f["domain"][j]),
+                            "industry": f["industry"][j],
+                            "plan": {},
+                            "custom_attributes": {},
+                            "tags": {"type": "tag.list", "tags": []},
+                            "segments": {"type": "segment.list", "segments": []},
+                        }
+                    )
+                )
+            fh.write(b"\n".join(lines) + b"\n" if lines else b"")
+    return len(cidx)
+
+
+def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -> int:
+    p, o = w.people, w.owners
+    ic_row = lay.row_of["ic_contact"]
+    part_id = 1_000_000_000
+    with open(out / "conversations.jsonl", "wb") as fh:
+        for lo, hi in chunks(len(conv.ids)):
+            lines = []
+            for c in range(lo, hi):
+                i = int(conv.p[c])
+                cid = lay.ids["ic_contact"][ic_row[i]]
+                role = "user" if p.role[i] == USER else "lead"
+                created, updated, state = int(conv.created[c]), int(conv.updated[c]), int(conv.state[c])
+                a = int(conv.admin[c])
+                admin = (
+                    {"type": "admin", "id": lay.admin_ids[a], "name": f"{o.first[a]} {o.last[a]}", "email": o.email[a]}
+                    if a >= 0
+                    else None
+                )
+                contact_name = f"{p.first[i]} {p.last[i]}"
+                author = {"type": role, "id": cid, "name": contact_name, "email": p.email[i]}
+                n_parts = int(conv.n_parts[c])
+                step = max(1, (updated - created) // (n_parts + 1))
+                parts = []
+                for k in range(n_parts):
+                    by_admin = k % 2 == 0 and admin is not None
+                    last = k == n_parts - 1
+                    kind = (
+                        "close"
+                        if last and state == 0 and admin
+                        else ("snoozed" if last and state == 2 and admin else "comment")
+                    )
+                    t = created + step * (k + 1)
+                    parts.append(
+                        {
+                            "type": "conversation_part",
+                            "id": str(part_id),
+                            "part_type": kind,
+                            "body": None
+                            if kind != "comment"
+                            else ("<p>Thanks, looking into it.</p>" if by_admin else "<p>Any update on this?</p>"),
+                            "created_at": t,
+                            "updated_at": t,
+                            "notified_at": t,
+                            "assigned_to": None,
+                            "author": admin if (by_admin or kind != "comment") else author,
+                            "attachments": [],
+                            "external_id": None,
+                            "redacted": False,
+                            "state": ("closed", "open", "snoozed")[state] if last else "open",
+                            "tags": [],
+                        }
+                    )
+                    part_id += 1
+                tg = int(conv.tag[c])
+                tags = (
+                    [
+                        {
+                            "type": "tag",
+                            "id": tag_id(len(CONTACT_TAGS) + tg),
+                            "name": TAGS[tg],
+                            "applied_at": created,
+                            "applied_by": {"type": "admin", "id": admin["id"] if admin else lay.admin_ids[-1]},
+                        }
+                    ]
+                    if tg >= 0
+                    else []
+                )
+                title = TITLES[conv.title[c]]
+                lines.append(
+                    orjson.dumps(
+                        {
+                            "type": "conversation",
+                            "id": conv.ids[c],
+                            "title": title,
+                            "created_at": created,
+                            "updated_at": updated,
+                            "waiting_since": None if state == 0 else updated,
+                            "snoozed_until": updated + 86_400 * 3 if state == 2 else None,
+                            "open": state != 0,
+                            "state": ("closed", "open", "snoozed")[state],
+                            "read": True,
+                            "priority": "none",
+                            "admin_assignee_id": int(admin["id"]) if admin else None,
+                            "team_assignee_id": None,
+                            "tags": {"type": "tag.list", "tags": tags},
+                            "source": {
+                                "type": "conversation",
+                                "id": str(part_id - n_parts - 1),
+                                "delivered_as": "customer_initiated",
+                                "subject": "",
+                                "body": f"<p>{title}</p>",
+                                "author": author,
+                                "attachments": [],
+                                "url": None,
+                                "redacted": False,
+                            },
+                            "contacts": {
+                                "type": "contact.list",
+                                "contacts": [
+                                    {"type": "contact", "id": cid, "external_id": None if role == "lead" else p.puid[i]}
+                                ],
+                            },
+                            "teammates": {
+                                "type": "admin.list",
+                                "admins": [{"type": "admin", "id": admin["id"]}] if admin else [],
+                            },
+                            "custom_attributes": {},
+                            "first_contact_reply": {"created_at": created, "type": "conversation", "url": None},
+                            "sla_applied": None,
+                            "statistics": None,
+                            "conversation_rating": None,
+                            "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
+                            "conversation_parts": {
+                                "type": "conversation_part.list",
+                                "conversation_parts": parts,
+                                "total_count": n_parts,
+                            },
+                        }
+                    )
+                )
+            fh.write(b"\n".join(lines) + b"\n" if lines else b"")
+    return len(conv.ids)
+
+
+def _dump(path: Path, obj: Any) -> None:
+    path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def write_reference(out: Path, w: World, lay: Layout) -> None:
+    """admins.json, tags.json and data_attributes.json (list responses' shapes)."""
+    o = w.owners
+    admins = [
+        {
+            "type": "admin",
+            "id": lay.admin_ids[k],
+            "name": f"{o.first[k]} {o.last[k]}",
+            "email": o.email[k],
+            "job_title": "Account Executive" if o.has_sf[k] else "Support Specialist",
+            "away_mode_enabled": False,
+            "away_mode_reassign": False,
+            "has_inbox_seat": True,
+            "team_ids": [],
+            "role": None,
+        }
+        for k in range(o.n)
+        if o.has_ic[k]
+    ]
+    _dump(out / "admins.json", {"type": "admin.list", "admins": admins})
+    names = [*CONTACT_TAGS, *TAGS]
+    _dump(
+        out / "tags.json",
+        {"type": "list", "data": [{"type": "tag", "id": tag_id(k), "name": n} for k, n in enumerate(names)]},
+    )
+    created = w.as_of - 900 * 86_400
+    attrs: list[dict[str, Any]] = []
+    for model, std in (("contact", STANDARD_CONTACT), ("company", STANDARD_COMPANY)):
+        for name, dtype in std:
+            attrs.append(
+                {
+                    "type": "data_attribute",
+                    "name": name,
+                    "full_name": name,
+                    "label": name.replace("_", " ").capitalize(),
+                    "description": "",
+                    "data_type": dtype,
+                    "api_writable": name not in ("created_at", "updated_at"),
+                    "ui_writable": False,
+                    "messenger_writable": False,
+                    "custom": False,
+                    "archived": False,
+                    "model": model,
+                }
+            )
+    admin0 = next(a["id"] for a in admins)
+    for k, (name, dtype, label) in enumerate(CONTACT_ATTRIBUTES):
+        attrs.append(
+            {
+                "id": 37 + k,
+                "type": "data_attribute",
+                "name": name,
+                "full_name": f"custom_attributes.{name}",
+                "label": label,
+                "description": "",
+                "data_type": dtype,
+                "api_writable": True,
+                "ui_writable": True,
+                "messenger_writable": False,
+                "custom": True,
+                "archived": False,
+                "admin_id": admin0,
+                "created_at": created,
+                "updated_at": created,
+                "model": "contact",
+            }
+        )
+    _dump(out / "data_attributes.json", {"type": "list", "data": attrs})

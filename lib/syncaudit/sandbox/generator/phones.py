@@ -1,0 +1,112 @@
+"""Valid phone numbers per region, unique per person, written in the formats people really use.
+
+Numbers come from prefixes derived from libphonenumber's example numbers whose completions were
+checked valid, so an E.164 normaliser accepts every planted-clean number. National formats (no
+country code) are used only for US numbers, where a default region is the common assumption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import phonenumbers as pn
+
+SUFFIX_DIGITS = 4
+FORMATS = ("e164", "intl", "intl_dots", "national", "intl_paren")
+
+
+@dataclass(frozen=True)
+class RegionNumbers:
+    region: str
+    country_code: int
+    prefixes: tuple[str, ...]  # national significant number minus the last 4 digits
+    templates: tuple[dict[str, str], ...]  # per prefix: format -> template with 4 '{}' holes
+
+
+def _template(formatted: str) -> str:
+    """Replace the last four digits of a formatted number with '{}' holes."""
+    chars = list(formatted.replace("{", "").replace("}", ""))
+    holes = 0
+    for i in range(len(chars) - 1, -1, -1):
+        if chars[i].isdigit():
+            chars[i] = "{}"
+            holes += 1
+            if holes == SUFFIX_DIGITS:
+                break
+    return "".join(chars)
+
+
+@cache
+def region_numbers(region: str, max_prefixes: int = 120) -> RegionNumbers:
+    """Prefixes whose every 4-digit completion we sampled is a valid number (mobile and fixed line)."""
+    cc = pn.country_code_for_region(region)
+    prefixes: list[str] = []
+    templates: list[dict[str, str]] = []
+    for kind in (pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.FIXED_LINE):
+        ex = pn.example_number_for_type(region, kind)
+        if ex is None:
+            continue
+        nsn = pn.national_significant_number(ex)
+        for k in range(100):
+            cand = nsn[:-6] + f"{k:02d}" if len(nsn) > 6 else nsn[:-4]
+            prefix = cand[: len(nsn) - SUFFIX_DIGITS]
+            if prefix in prefixes:
+                continue
+            ok = True
+            for suffix in ("0000", "4821", "9999"):
+                num = pn.parse(f"+{cc}{prefix}{suffix}")
+                if not pn.is_valid_number(num):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            sample = pn.parse(f"+{cc}{prefix}0000")
+            intl = pn.format_number(sample, pn.PhoneNumberFormat.INTERNATIONAL)
+            tpl = {
+                "e164": _template(pn.format_number(sample, pn.PhoneNumberFormat.E164)),
+                "intl": _template(intl),
+                "intl_dots": _template(
+                    intl.replace(" ", ".").replace("-", ".").replace("+" + str(cc) + ".", f"+{cc} ")
+                ),
+                "intl_paren": _template(intl),
+                "national": _template(pn.format_number(sample, pn.PhoneNumberFormat.NATIONAL)),
+            }
+            if region == "US":
+                tpl["intl_paren"] = _template(f"+1 ({prefix[:3]}) {prefix[3:6]}-0000")
+            prefixes.append(prefix)
+            templates.append(tpl)
+            if len(prefixes) >= max_prefixes:
+                break
+        if len(prefixes) >= max_prefixes:
+            break
+    if not prefixes:
+        raise RuntimeError(f"no valid phone prefixes for region {region}")
+    return RegionNumbers(region, cc, tuple(prefixes), tuple(templates))
+
+
+def draw_numbers(rng: np.random.Generator, region: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n distinct (prefix index, 4-digit suffix) pairs for a region."""
+    rn = region_numbers(region)
+    space = len(rn.prefixes) * 10**SUFFIX_DIGITS
+    if n > space:
+        raise ValueError(f"region {region} has room for {space} numbers, asked for {n}")
+    codes = rng.choice(space, size=n, replace=False) if n > space // 4 else _distinct(rng, space, n)
+    return codes // 10**SUFFIX_DIGITS, codes % 10**SUFFIX_DIGITS
+
+
+def _distinct(rng: np.random.Generator, space: int, n: int) -> np.ndarray:
+    out = np.unique(rng.integers(0, space, size=int(n * 1.1) + 8))
+    while len(out) < n:
+        out = np.unique(np.concatenate([out, rng.integers(0, space, size=n)]))
+    return rng.permutation(out)[:n]
+
+
+def format_number(region: str, prefix_idx: int, suffix: int, fmt: str) -> str:
+    """Render one number; 'national' falls back to international outside the US."""
+    rn = region_numbers(region)
+    tpl = rn.templates[prefix_idx]
+    if fmt == "national" and region != "US":
+        fmt = "intl"
+    return tpl[fmt].format(*f"{suffix:04d}")
