@@ -1,0 +1,386 @@
+"""Benchmark: pulling N Salesforce Contacts and N Intercom contacts from the sandbox at 50 ms a call.
+
+Measured side by side against the same sandbox (a `syncaudit sandbox serve` subprocess):
+
+- naive:        simple-salesforce query_all (REST, 2,000 a page) + sequential Intercom list paging (150 a page)
+- full:         `syncaudit pull --full` (Bulk API 2.0 + partitioned parallel Intercom search)
+- incremental:  `syncaudit pull` after 1 % of the records of each system changed
+
+Each pull runs in its own process so its peak memory (ru_maxrss) is its own. API calls come from the
+sandbox's request log. Figures: wall time, records/s, calls vs the minimum the APIs allow, peak memory,
+speed-up over naive, incremental/full time.
+
+    .venv/bin/python bench/bench_pull.py                 # 1,000,000 + 1,000,000 (the issue's target)
+    .venv/bin/python bench/bench_pull.py --size 20000    # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+OUT = ROOT / "bench" / "out"
+DAY = 86_400
+BULK_PAGE = 100_000  # maxRecords per Bulk API 2.0 results page
+
+
+# ---------------------------------------------------------------- data
+
+
+def make_load_dir(size: int, seed: int = 1) -> Path:
+    """N Salesforce Contacts and N Intercom contacts, dated over three years ending a month ago."""
+    d = OUT / f"load-{size}"
+    if (d / "done").exists():
+        return d
+    import csv
+
+    rng = random.Random(seed)
+    (d / "salesforce").mkdir(parents=True, exist_ok=True)
+    (d / "intercom").mkdir(parents=True, exist_ok=True)
+    end = int(time.time()) - 30 * DAY
+    start = end - 3 * 365 * DAY
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))  # noqa: E731
+    with open(d / "salesforce" / "Contact.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["FirstName", "LastName", "Email", "Phone", "Title", "CreatedDate", "LastModifiedDate"])
+        for i in range(size):
+            t = start + (i * (end - start)) // size
+            w.writerow(
+                [
+                    f"First{i}",
+                    f"Last{i % 997}",
+                    f"p{i}@bench.test",
+                    f"+1555{i:07d}",
+                    "Engineer",
+                    iso(t),
+                    iso(t + rng.randrange(DAY)),
+                ]
+            )
+    (d / "intercom" / "data_attributes.json").write_text(
+        json.dumps(
+            [
+                {"name": "plan_type", "model": "contact", "data_type": "string", "custom": True, "id": 1},
+                {"name": "seats", "model": "contact", "data_type": "integer", "custom": True, "id": 2},
+            ]
+        )
+    )
+    with open(d / "intercom" / "contacts.jsonl", "w") as f:
+        for i in range(size):
+            t = start + (i * (end - start)) // size
+            doc = {
+                "id": f"{i:024x}",
+                "role": "user",
+                "external_id": f"u{i}",
+                "email": f"p{i}@bench.test",
+                "name": f"First{i} Last{i % 997}",
+                "created_at": t,
+                "updated_at": t + rng.randrange(DAY),
+                "custom_attributes": {"plan_type": "Pro", "seats": i % 40},
+            }
+            f.write(json.dumps(doc) + "\n")
+    (d / "done").write_text("ok")
+    return d
+
+
+# ---------------------------------------------------------------- sandbox control
+
+
+class Sandbox:
+    def __init__(self, load: Path, latency_ms: float, size: int) -> None:
+        self.state = OUT / f"sd-{size}"
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "syncaudit",
+                "sandbox",
+                "serve",
+                "--load",
+                str(load),
+                "--state-dir",
+                str(self.state),
+                "--latency-ms",
+                str(latency_ms),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            raise SystemExit("the sandbox did not start")
+        self.facts = json.loads(line)
+        from syncaudit.http import verified_session
+
+        self.http = verified_session(self.facts["ca_cert"])
+
+    def control(self, method: str, action: str, body: dict | None = None, **params: Any) -> Any:
+        url = f"{self.facts['control']['salesforce']}/{action}"
+        r = self.http.request(method, url, json=body, params=params or None, timeout=600)
+        r.raise_for_status()
+        return r.json()
+
+    def calls_since(self, seq: int) -> dict[str, int]:
+        out = {"salesforce": 0, "intercom": 0}
+        while True:
+            res = self.control("GET", "requests", since=seq)
+            entries = res["requests"]
+            for e in entries:
+                if "/oauth2/" not in e["path"]:
+                    out[e["system"]] += 1
+            if not entries or entries[-1]["n"] >= res["last"]:
+                return out
+            seq = entries[-1]["n"]
+
+    def last_seq(self) -> int:
+        return int(self.control("GET", "requests", since=10**12)["last"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- workers (each in its own process)
+
+
+def worker_naive(cfg_path: str) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from simple_salesforce import Salesforce
+
+    from syncaudit.config import load_config
+    from syncaudit.connect import sandbox_facts
+    from syncaudit.http import verified_session
+    from syncaudit.sources.intercom import convert
+
+    cfg = load_config(cfg_path)
+    facts = sandbox_facts(cfg)
+    out = OUT / "naive"
+    out.mkdir(parents=True, exist_ok=True)
+    http = verified_session(facts["ca_cert"])
+    sff = facts["salesforce"]
+    tok = http.post(
+        sff["token_url"],
+        data={"grant_type": "client_credentials"},
+        auth=(sff["client_id"], sff["client_secret"]),
+        timeout=60,
+    ).json()["access_token"]
+    sf = Salesforce(instance_url=sff["instance_url"], session_id=tok, session=http)
+    t0 = time.monotonic()
+    n_sf = 0
+    fields = "Id, IsDeleted, FirstName, LastName, Name, Email, Phone, AccountId, OwnerId, CreatedDate, LastModifiedDate, SystemModstamp"
+    recs = sf.query_all(f"SELECT {fields} FROM Contact")["records"]  # simple-salesforce aggregates every page
+    n_sf = len(recs)
+    pq.write_table(
+        pa.Table.from_pylist([{k: v for k, v in r.items() if k != "attributes"} for r in recs]), out / "Contact.parquet"
+    )
+    del recs
+    t_sf = time.monotonic() - t0
+    ic = facts["intercom"]
+    http.headers.update({"Authorization": f"Bearer {ic['token']}", "Intercom-Version": "2.16"})
+    attrs = http.get(f"{ic['base_url']}/data_attributes", timeout=60).json()["data"]
+    schema = convert.contact_schema(attrs)
+    writer = pq.ParquetWriter(out / "contacts.parquet", schema)
+    params: dict[str, Any] = {"per_page": 150}
+    n_ic = 0
+    while True:
+        r = http.get(f"{ic['base_url']}/contacts", params=params, timeout=60)
+        if r.status_code == 429:
+            time.sleep(max(0.0, float(r.headers.get("X-RateLimit-Reset", time.time() + 1)) - time.time()))
+            continue
+        r.raise_for_status()
+        body = r.json()
+        table, _ = convert.contacts_table(body["data"], schema, {}, {})
+        writer.write_table(table)
+        n_ic += table.num_rows
+        nxt = (body.get("pages") or {}).get("next")
+        if not isinstance(nxt, dict) or not nxt.get("starting_after"):
+            break
+        params["starting_after"] = nxt["starting_after"]
+    writer.close()
+    return {"wall_s": time.monotonic() - t0, "salesforce_s": t_sf, "records": {"salesforce": n_sf, "intercom": n_ic}}
+
+
+def worker_pull(cfg_path: str, full: bool) -> dict[str, Any]:
+    import io
+
+    from syncaudit.config import load_config
+    from syncaudit.pull import run_pull
+
+    cfg = load_config(cfg_path)
+    t0 = time.monotonic()
+    snap = run_pull(cfg, full=full, objects=["Contact", "contacts"], out=io.StringIO(), bars=False)
+    m = snap.manifest
+    return {
+        "wall_s": time.monotonic() - t0,
+        "records": {
+            "salesforce": m["tables"]["salesforce/Contact"]["rows"],
+            "intercom": m["tables"]["intercom/contacts"]["rows"],
+        },
+        "changed": {k: v.get("changed") for k, v in m["streams"].items()},
+        "streams": m["streams"],
+        "snapshot": str(snap.path),
+    }
+
+
+def run_worker(kind: str, cfg_path: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    res = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, "--config", str(cfg_path)], capture_output=True, text=True, env=env
+    )
+    if res.returncode != 0:
+        raise SystemExit(f"{kind} worker failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- changes (1 %)
+
+
+def change_one_percent(sb: Sandbox, size: int) -> None:
+    from simple_salesforce import Salesforce
+
+    from syncaudit.http import verified_session
+
+    n = max(1, size // 100)
+    sb.control("POST", "latency", {"ms": 0})
+    try:
+        http = verified_session(sb.facts["ca_cert"])
+        sff = sb.facts["salesforce"]
+        tok = http.post(
+            sff["token_url"],
+            data={"grant_type": "client_credentials"},
+            auth=(sff["client_id"], sff["client_secret"]),
+            timeout=60,
+        ).json()["access_token"]
+        sf = Salesforce(instance_url=sff["instance_url"], session_id=tok, session=http)
+        step = size // n
+        ids = []
+        for rec in sf.query_all_iter("SELECT Id FROM Contact"):
+            ids.append(rec["Id"])
+        chosen = ids[::step][:n]
+        for i in range(0, len(chosen), 200):
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": "Contact"}, "Id": x, "Title": "Changed"} for x in chosen[i : i + 200]
+                ],
+            }
+            sf.restful("composite/sobjects", method="PATCH", json=body)
+        ic = sb.facts["intercom"]
+        ih = verified_session(sb.facts["ca_cert"])
+        ih.headers.update({"Authorization": f"Bearer {ic['token']}", "Intercom-Version": "2.16"})
+
+        def put(i: int) -> None:
+            while True:
+                r = ih.put(f"{ic['base_url']}/contacts/{i * step:024x}", json={"name": f"Changed {i}"}, timeout=60)
+                if r.status_code == 429:
+                    time.sleep(1)
+                    continue
+                r.raise_for_status()
+                return
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(put, range(n)))
+    finally:
+        sb.control("POST", "latency", {"ms": sb.latency_ms})
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=1_000_000)
+    ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--worker", choices=["naive", "full", "incremental"])
+    ap.add_argument("--config")
+    args = ap.parse_args()
+    if args.worker:
+        res = worker_naive(args.config) if args.worker == "naive" else worker_pull(args.config, args.worker == "full")
+        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(res, default=str))
+        return
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    t = time.monotonic()
+    load = make_load_dir(args.size)
+    print(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
+    t = time.monotonic()
+    sb = Sandbox(load, args.latency_ms, args.size)
+    sb.latency_ms = args.latency_ms  # type: ignore[attr-defined]
+    print(f"sandbox ready ({time.monotonic() - t:.0f} s), latency {args.latency_ms} ms/call")
+    cfg = OUT / f"bench-{args.size}.yaml"
+    data = OUT / f"data-{args.size}"
+    cfg.write_text(
+        f"name: bench\nsandbox: {{state_dir_env: BENCH_SANDBOX_DIR}}\ndata_dir: {data}\n"
+        f"pull: {{bulk_threshold: 10000, intercom_partitions: {args.partitions}}}\n"
+    )
+    os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
+    results: dict[str, Any] = {}
+    try:
+        for kind in ["full"] if args.skip_naive else ["naive", "full"]:
+            seq = sb.last_seq()
+            results[kind] = run_worker(kind, cfg)
+            results[kind]["calls"] = sb.calls_since(seq)
+            print(
+                f"{kind}: {results[kind]['wall_s']:.1f} s, calls {results[kind]['calls']}, peak {results[kind]['peak_rss_mb']:.0f} MB, load {os.getloadavg()}"
+            )
+        t = time.monotonic()
+        change_one_percent(sb, args.size)
+        print(f"changed 1 % of each system ({time.monotonic() - t:.0f} s)")
+        seq = sb.last_seq()
+        results["incremental"] = run_worker("incremental", cfg)
+        results["incremental"]["calls"] = sb.calls_since(seq)
+    finally:
+        sb.stop()
+
+    n = args.size
+    full, inc = results["full"], results["incremental"]
+    minimum = {"salesforce": 2 + math.ceil(n / BULK_PAGE), "intercom": math.ceil(n / 150)}
+    used = full["calls"]
+    print()
+    print(
+        f"== bench_pull: {n:,} Salesforce Contacts + {n:,} Intercom contacts, {args.latency_ms:.0f} ms/call, "
+        f"{args.partitions} Intercom partitions"
+    )
+    print(f"load average: {os.getloadavg()}")
+    print(f"records pulled (full): {full['records']}")
+    print(
+        f"full pull:    {full['wall_s']:8.1f} s  {2 * n / full['wall_s']:10,.0f} records/s  peak {full['peak_rss_mb']:6.0f} MB"
+    )
+    if "naive" in results:
+        nv = results["naive"]
+        print(
+            f"naive pull:   {nv['wall_s']:8.1f} s  {2 * n / nv['wall_s']:10,.0f} records/s  peak {nv['peak_rss_mb']:6.0f} MB  "
+            f"calls {nv['calls']}"
+        )
+        print(f"speed-up full vs naive: {nv['wall_s'] / full['wall_s']:.2f}x   (target >= 3x)")
+    total_min, total_used = sum(minimum.values()), sum(used.values())
+    print(
+        f"API calls full: {used} vs minimum {minimum} (Bulk 2.0 job + poll + {BULK_PAGE:,}-row pages; "
+        f"150 contacts a page) -> {100 * (total_used / total_min - 1):+.2f}% (target within 2%)"
+    )
+    print(
+        f"incremental after 1% change: {inc['wall_s']:.1f} s = {100 * inc['wall_s'] / full['wall_s']:.1f}% of full "
+        f"(target <= 5%), changed rows {inc['changed']}, calls {inc['calls']}, peak {inc['peak_rss_mb']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

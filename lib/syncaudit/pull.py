@@ -1,0 +1,325 @@
+"""`syncaudit pull`: both systems into a snapshot, incrementally by default.
+
+Salesforce and Intercom are pulled side by side (one thread each; Intercom
+contacts fan out further inside their stream). Each stream writes its tables
+into the run folder and is recorded in progress.json when it is finished, so a
+run stopped by the quota guard, an error or a kill is resumed by the next one.
+In an incremental run a stream writes its delta to staging and merges it into
+the base snapshot's table (upserts by id, tombstones kept, removals dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import duckdb
+from tqdm import tqdm
+
+from syncaudit.config import Config
+from syncaudit.connect import Clients, build_clients
+from syncaudit.errors import ConfigError
+from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, iso, merge_delta, parse_iso
+from syncaudit.sources.intercom.streams import (
+    AdminsStream,
+    CompaniesStream,
+    ContactsStream,
+    ConversationsStream,
+    IntercomContext,
+)
+from syncaudit.sources.salesforce.streams import OBJECTS, PullOutcome, SalesforceObjectStream, since_with_lookback
+
+
+class Stream(Protocol):
+    system: str
+    name: str
+    key: str
+    children: dict[str, str]
+
+    @property
+    def stream_id(self) -> str: ...
+
+    def pull(self, open_writer: Any, since: datetime | None, progress: Callable[[int], None]) -> PullOutcome: ...
+
+
+def advance_bookmark(previous: str | None, seen: str | None, started: datetime) -> str | None:
+    """The new bookmark: the newest value seen, never past the stream's start, never backwards."""
+    cand = parse_iso(seen) if seen else None
+    if cand is not None and cand > started:
+        cand = started
+    if previous and (cand is None or parse_iso(previous) > cand):
+        return previous
+    return iso(cand) if cand is not None else previous
+
+
+def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None = None) -> dict[str, list[Any]]:
+    ctx = IntercomContext(clients.intercom)
+    sf: list[Any] = [SalesforceObjectStream(clients.salesforce, cfg, o) for o in OBJECTS]
+    ic: list[Any] = [
+        AdminsStream(ctx),
+        CompaniesStream(ctx),
+        ContactsStream(ctx, partitions=cfg.pull.intercom_partitions),
+        ConversationsStream(ctx, workers=cfg.pull.intercom_partitions),
+    ]
+    if objects:
+        wanted = {o.lower() for o in objects}
+        known = {s.name.lower() for s in sf + ic}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown object(s) for --objects: {', '.join(unknown)}",
+                hint=f"choose from {', '.join(sorted(s.name for s in sf + ic))}",
+            )
+        sf = [s for s in sf if s.name.lower() in wanted]
+        ic = [s for s in ic if s.name.lower() in wanted]
+    return {"salesforce": sf, "intercom": ic, "_ctx": [ctx]}
+
+
+class PullRunner:
+    """Runs streams into a SnapshotRun; thread-safe across the two systems."""
+
+    def __init__(self, cfg: Config, run: SnapshotRun, clients: Clients, *, out: TextIO, bars: bool | None) -> None:
+        self.cfg = cfg
+        self.run = run
+        self.clients = clients
+        self.out = out
+        self.bars = bars
+        self._lock = threading.Lock()
+
+    def _client(self, system: str) -> Any:
+        return self.clients.salesforce if system == "salesforce" else self.clients.intercom
+
+    def run_stream(self, stream: Stream, position: int) -> None:
+        run, sid = self.run, stream.stream_id
+        if run.is_done(sid):
+            return
+        system = stream.system
+        base = run.base
+        prev = run.base_bookmark(sid)
+        tables = [stream.name, *stream.children]
+        incremental = (
+            base is not None
+            and getattr(stream, "incremental", True)
+            and prev is not None
+            and all(base.table_path(system, t).is_file() for t in tables)
+        )
+        since = since_with_lookback(prev, self.cfg.pull.lookback_s) if incremental else None
+        client = self._client(system)
+        calls0 = client.api_calls()
+        t0 = time.monotonic()
+        bar = tqdm(
+            desc=f"{system} {stream.name}",
+            unit=" rec",
+            position=position,
+            leave=False,
+            disable=self.bars is False if self.bars is not None else None,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+        def open_writer(name: str, schema: Any) -> Any:
+            return run.writer(system, name, schema, staging=incremental)
+
+        try:
+            outcome = stream.pull(open_writer, since, bar.update)
+        finally:
+            bar.close()
+        records = outcome.records
+        if incremental:
+            assert base is not None
+            delta = run.staging_path(system, stream.name)
+            if hasattr(stream, "find_removed"):
+                gone = self._find_removed(stream, base.table_path(system, stream.name), delta)
+                outcome.removed = sorted(gone)
+                self._tombstones(system, stream.name, gone)
+            records = merge_delta(
+                base.table_path(system, stream.name),
+                delta,
+                run.table_path(system, stream.name),
+                key=stream.key,
+                removed=outcome.removed,
+            )
+            for child, child_key in stream.children.items():
+                merge_delta(
+                    base.table_path(system, child),
+                    run.staging_path(system, child),
+                    run.table_path(system, child),
+                    key=child_key,
+                    replaced=delta,
+                    replaced_key=stream.key,
+                    removed=outcome.removed,
+                )
+        describe = getattr(stream, "describe", None)
+        if describe:
+            run.write_json(system, f"describe/{stream.name}.json", describe)
+        result = StreamResult(
+            records=records,
+            api_calls=client.api_calls() - calls0,
+            duration_s=time.monotonic() - t0,
+            bookmark=advance_bookmark(prev if incremental else None, outcome.bookmark, run.started_at),
+            mode="incremental" if incremental else "full",
+            extra={
+                "changed": outcome.records if incremental else None,
+                "removed": len(outcome.removed),
+                **outcome.extra,
+            },
+        )
+        with self._lock:
+            run.stream_done(sid, result)
+            changed = f", {outcome.records} changed" if incremental else ""
+            print(
+                f"{system:<10} {stream.name:<18} {records:>10,} records{changed}  {result.api_calls:>7,} API calls  "
+                f"{result.duration_s:8.1f} s  ({result.mode})",
+                file=self.out,
+                flush=True,
+            )
+
+    def _find_removed(self, stream: Any, base_table: Path, delta: Path) -> dict[str, str]:
+        con = duckdb.connect()
+        try:
+            q = lambda p: "'" + str(p).replace("'", "''") + "'"  # noqa: E731 - views cannot take parameters
+            con.execute(
+                f"CREATE TEMP TABLE local_ids AS SELECT id, created_at FROM read_parquet({q(base_table)}) "
+                f"UNION SELECT id, created_at FROM read_parquet({q(delta)})"
+            )
+            return stream.find_removed(con, "local_ids")
+        finally:
+            con.close()
+
+    def _tombstones(self, system: str, obj: str, gone: dict[str, str]) -> None:
+        """Append removals to ``<system>/tombstones.parquet`` (object, id, reason, detected_in)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [("object", pa.string()), ("id", pa.string()), ("reason", pa.string()), ("detected_in", pa.string())]
+        )
+        with self._lock:
+            out = self.run.table_path(system, "tombstones")
+            old = out if out.is_file() else (self.run.base.table_path(system, "tombstones") if self.run.base else None)
+            tables = [pq.read_table(old).cast(schema)] if old is not None and old.is_file() else []
+            ids = sorted(gone)
+            tables.append(
+                pa.table([[obj] * len(ids), ids, [gone[i] for i in ids], [self.run.id] * len(ids)], schema=schema)
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            pq.write_table(pa.concat_tables(tables), tmp)
+            os.replace(tmp, out)
+
+    def run_system(self, streams: list[Any], position: int) -> None:
+        for s in streams:
+            self.run_stream(s, position)
+
+    def carry_over(self, pulled: set[str]) -> None:
+        """Streams not pulled this time (--objects): keep the base snapshot's tables and bookmarks."""
+        base = self.run.base
+        if base is None:
+            return
+        for sid, entry in (base.manifest.get("streams") or {}).items():
+            if sid in pulled or self.run.is_done(sid):
+                continue
+            system = sid.split("/", 1)[0]
+            for src in (base.path / system).glob("*.parquet"):
+                dst = self.run.table_path(system, src.stem)
+                if not dst.exists() and _belongs(src.stem, sid):
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(src, dst)
+            self.run.stream_done(sid, StreamResult(**{**_stream_fields(entry), "mode": "carried"}))
+
+
+def _belongs(table: str, sid: str) -> bool:
+    name = sid.split("/", 1)[1]
+    children = {"contacts": {"contact_companies"}, "conversations": {"conversation_parts"}}
+    return table == name or table in children.get(name, set())
+
+
+def _stream_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "records": entry.get("records", 0),
+        "api_calls": 0,
+        "duration_s": 0.0,
+        "bookmark": entry.get("bookmark"),
+        "mode": entry.get("mode", "full"),
+    }
+
+
+def run_pull(
+    cfg: Config,
+    *,
+    full: bool = False,
+    objects: Iterable[str] | None = None,
+    clients: Clients | None = None,
+    out: TextIO | None = None,
+    bars: bool | None = None,
+) -> Snapshot:
+    """Pull into a new snapshot and return it (complete), or raise with the run left resumable."""
+    out = out or sys.stderr
+    clients = clients or build_clients(cfg)
+    streams = build_streams(cfg, clients, objects)
+    run = SnapshotRun.begin(cfg, full=full)
+    try:
+        if run.resumed:
+            print(f"resuming snapshot {run.id} ({len(run.progress['streams'])} streams already pulled)", file=out)
+        runner = PullRunner(cfg, run, clients, out=out, bars=bars)
+        ctx: IntercomContext = streams["_ctx"][0]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(runner.run_system, streams["salesforce"], 0),
+                pool.submit(runner.run_system, streams["intercom"], 1),
+            ]
+            errors = [f.exception() for f in futures]
+        for e in errors:
+            if e is not None:
+                raise e
+        if streams["intercom"]:
+            run.write_json("intercom", "data_attributes.json", ctx.data_attributes())
+        elif run.base is not None and (run.base.path / "intercom" / "data_attributes.json").is_file():
+            import json
+
+            run.write_json(
+                "intercom",
+                "data_attributes.json",
+                json.loads((run.base.path / "intercom" / "data_attributes.json").read_text()),
+            )
+        runner.carry_over({s.stream_id for s in streams["salesforce"] + streams["intercom"]})
+        if run.base is not None:  # removals found earlier stay on record
+            for system in ("salesforce", "intercom"):
+                old, new = run.base.table_path(system, "tombstones"), run.table_path(system, "tombstones")
+                if old.is_file() and not new.exists():
+                    new.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(old, new)
+        snap = run.complete(
+            extra={
+                "api_versions": {"salesforce": clients.salesforce.api_version, "intercom": clients.intercom.version},
+                "sandbox": cfg.sandbox is not None,
+                "config_name": cfg.name,
+                "salesforce_api_usage": list(clients.salesforce.usage) if clients.salesforce.usage else None,
+                "salesforce_relogins": clients.salesforce.relogins,
+                "intercom_rate_limited": clients.intercom.rate_limited,
+            }
+        )
+    finally:
+        run.release()
+    calls = snap.manifest["api_calls"]
+    print(
+        f"snapshot {snap.id} complete ({snap.manifest['mode']}): {calls['salesforce']:,} Salesforce and "
+        f"{calls['intercom']:,} Intercom API calls in {snap.manifest['duration_s']:.1f} s",
+        file=out,
+    )
+    return snap
+
+
+def cli_pull(args: argparse.Namespace) -> int:
+    """`syncaudit pull --config F [--full] [--objects ...]`: prints the snapshot path."""
+    snap = run_pull(args.cfg, full=bool(args.full), objects=getattr(args, "objects", None))
+    print(snap.path)
+    return 0

@@ -1,0 +1,431 @@
+"""Snapshots: one run folder of Parquet tables plus a manifest, written atomically.
+
+Layout (docs/contracts.md)::
+
+    <data_dir>/snapshots/<id>.partial/   while a pull runs (progress.json records finished streams)
+    <data_dir>/snapshots/<id>/           after completion; manifest.json is written last
+    <data_dir>/snapshots/LATEST          id of the newest complete snapshot
+
+A pull that dies leaves only the ``.partial`` folder: nothing is marked complete.
+The next pull with the same configuration resumes it (finished streams are
+kept, the others are pulled again); a different configuration discards it.
+
+Bookmarks live in the manifest of the complete snapshot, so they only advance
+when a whole snapshot lands; an incremental run reads them from the base
+snapshot (the newest complete one) and merges its deltas into a new folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from syncaudit import __version__
+from syncaudit.config import Config
+from syncaudit.errors import ConfigError, SyncAuditError
+
+MANIFEST = "manifest.json"
+PROGRESS = "progress.json"
+LATEST = "LATEST"
+FORMAT_VERSION = 1
+ID_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def snapshots_root(cfg: Config) -> Path:
+    return cfg.resolve_path(cfg.data_dir) / "snapshots"
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    """Write to a temporary sibling, fsync, then rename: readers see the old or the new file, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A complete snapshot folder."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.manifest["id"])
+
+    def table_path(self, system: str, name: str) -> Path:
+        return self.path / system / f"{name}.parquet"
+
+    def tables(self) -> list[tuple[str, str]]:
+        out = []
+        for system in ("salesforce", "intercom"):
+            d = self.path / system
+            if d.is_dir():
+                out += [(system, p.stem) for p in sorted(d.glob("*.parquet"))]
+        return out
+
+    def bookmark(self, stream: str) -> str | None:
+        return (self.manifest.get("streams", {}).get(stream) or {}).get("bookmark")
+
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with one view per table: ``sf_<Object>``, ``ic_<name>``."""
+        con = duckdb.connect()
+        for system, name in self.tables():
+            prefix = "sf" if system == "salesforce" else "ic"
+            path = str(self.table_path(system, name)).replace("'", "''")
+            con.execute(f"CREATE VIEW \"{prefix}_{name}\" AS SELECT * FROM read_parquet('{path}')")
+        return con
+
+
+def _load_complete(path: Path) -> Snapshot | None:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if manifest.get("status") != "complete":
+        return None
+    return Snapshot(path=path, manifest=manifest)
+
+
+def list_snapshots(root: Path) -> list[str]:
+    """Ids of the complete snapshots under root, oldest first."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+
+
+def latest_snapshot(root: Path) -> Snapshot | None:
+    latest = root / LATEST
+    if latest.is_file():
+        snap = _load_complete(root / latest.read_text(encoding="utf-8").strip())
+        if snap:
+            return snap
+    for sid in reversed(list_snapshots(root)):  # LATEST lost or stale: fall back to a scan
+        snap = _load_complete(root / sid)
+        if snap:
+            return snap
+    return None
+
+
+def open_snapshot(cfg: Config, snapshot_id: str | None = None) -> Snapshot:
+    """Open a complete snapshot by id or path (default: the newest complete one)."""
+    root = snapshots_root(cfg)
+    if snapshot_id is None:
+        snap = latest_snapshot(root)
+        if snap is None:
+            raise ConfigError(
+                f"no complete snapshot under {root}",
+                hint=f"run `syncaudit pull --config {cfg.source_path or 'FILE'}` first",
+            )
+        return snap
+    candidate = Path(snapshot_id)
+    path = candidate if candidate.is_dir() else root / snapshot_id
+    snap = _load_complete(path)
+    if snap is None:
+        known = ", ".join(list_snapshots(root)[-5:]) or "none"
+        partial = path.with_name(path.name + ".partial").is_dir() or path.is_dir()
+        state = "is incomplete (a pull died or is still running)" if partial else "was not found"
+        raise ConfigError(
+            f"snapshot {snapshot_id!r} {state}",
+            hint=f"pass one of the complete snapshots ({known}) or omit it for the latest",
+        )
+    return snap
+
+
+# ---------------------------------------------------------------- writing
+
+
+class TableWriter:
+    """Streams record batches of one table into Parquet; the file appears under its name only on close."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = path.with_name(path.name + ".tmp")
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        if data.num_rows == 0:
+            return
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        if data.schema != self.schema:
+            data = data.select(self.schema.names).cast(self.schema)
+        self._writer.write_table(data)
+        self.rows += data.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class StreamResult:
+    records: int
+    api_calls: int
+    duration_s: float
+    bookmark: str | None
+    mode: str  # "full" | "incremental"
+    extra: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {
+            "records": self.records,
+            "api_calls": self.api_calls,
+            "duration_s": round(self.duration_s, 3),
+            "bookmark": self.bookmark,
+            "mode": self.mode,
+        }
+        d.update(self.extra or {})
+        return d
+
+
+class SnapshotRun:
+    """A snapshot being written. Use :meth:`begin`; finish with :meth:`complete`."""
+
+    def __init__(self, root: Path, sid: str, started_at: datetime, base: Snapshot | None, progress: dict) -> None:
+        self.root = root
+        self.id = sid
+        self.started_at = started_at
+        self.base = base
+        self.progress = progress
+        self.partial = root / f"{sid}.partial"
+        self.resumed = bool(progress.get("streams"))
+        self._lock_fd: int | None = None
+        self._plock = threading.Lock()
+
+    # -- lifecycle
+
+    @classmethod
+    def begin(cls, cfg: Config, *, full: bool, now: datetime | None = None) -> SnapshotRun:
+        """Start a run, or resume the unfinished one of the same configuration and base."""
+        root = snapshots_root(cfg)
+        root.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise SyncAuditError(
+                f"another pull is writing under {root}", hint="wait for it to finish (or stop it) and run again"
+            ) from None
+        base = None if full else latest_snapshot(root)
+        mode = "full" if base is None else "incremental"
+        want = {"config_hash": cfg.config_hash(), "mode": mode, "base": base.id if base else None}
+        run = None
+        for partial in sorted(root.glob("*.partial")):
+            try:
+                prog = json.loads((partial / PROGRESS).read_text(encoding="utf-8"))
+            except (FileNotFoundError, json.JSONDecodeError):
+                prog = {}
+            if run is None and all(prog.get(k) == v for k, v in want.items()):
+                sid = partial.name.removesuffix(".partial")
+                run = cls(root, sid, parse_iso(prog["started_at"]), base, prog)
+            else:  # stale: another config, another base, or unreadable
+                shutil.rmtree(partial, ignore_errors=True)
+        if run is None:
+            started = (now or datetime.now(UTC)).replace(microsecond=0)
+            sid = started.strftime(ID_FORMAT)
+            while (root / sid).exists():  # two runs within one second
+                started += timedelta(seconds=1)
+                sid = started.strftime(ID_FORMAT)
+            prog = {**want, "id": sid, "started_at": iso(started), "streams": {}}
+            run = cls(root, sid, started, base, prog)
+            run.partial.mkdir(parents=True)
+            run._save_progress()
+        run._lock_fd = lock_fd
+        return run
+
+    @property
+    def mode(self) -> str:
+        return str(self.progress["mode"])
+
+    def _save_progress(self) -> None:
+        _write_json_atomic(self.partial / PROGRESS, self.progress)
+
+    def release(self) -> None:
+        """Drop the writer lock (the partial folder stays for the next run to resume)."""
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- streams
+
+    def is_done(self, stream: str) -> bool:
+        return stream in self.progress["streams"]
+
+    def base_bookmark(self, stream: str) -> str | None:
+        return self.base.bookmark(stream) if self.base else None
+
+    def table_path(self, system: str, name: str) -> Path:
+        return self.partial / system / f"{name}.parquet"
+
+    def staging_path(self, system: str, name: str) -> Path:
+        """Where a delta is written before it is merged into the table."""
+        return self.partial / "_staging" / system / f"{name}.parquet"
+
+    def writer(self, system: str, name: str, schema: pa.Schema, *, staging: bool = False) -> TableWriter:
+        path = self.staging_path(system, name) if staging else self.table_path(system, name)
+        return TableWriter(path, schema)
+
+    def write_json(self, system: str, relpath: str, obj: Any) -> None:
+        path = self.partial / system / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(path, obj)
+
+    def stream_done(self, stream: str, result: StreamResult) -> None:
+        with self._plock:
+            self.progress["streams"][stream] = result.as_dict()
+            self._save_progress()
+
+    # -- completion
+
+    def complete(self, extra: dict[str, Any] | None = None) -> Snapshot:
+        """Write the manifest last, rename the folder, then point LATEST at it."""
+        shutil.rmtree(self.partial / "_staging", ignore_errors=True)
+        finished = datetime.now(UTC)
+        tables = {}
+        for system in ("salesforce", "intercom"):
+            for p in sorted((self.partial / system).glob("*.parquet")):
+                tables[f"{system}/{p.stem}"] = {"rows": pq.ParquetFile(p).metadata.num_rows}
+        manifest = {
+            "format": FORMAT_VERSION,
+            "id": self.id,
+            "status": "complete",
+            "mode": self.mode,
+            "base": self.progress.get("base"),
+            "resumed": self.resumed,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(finished),
+            "duration_s": round((finished - self.started_at).total_seconds(), 3),
+            "config_hash": self.progress["config_hash"],
+            "tool": {"name": "syncaudit", "version": __version__},
+            "streams": self.progress["streams"],
+            "tables": tables,
+            "api_calls": {
+                sys_: sum(v["api_calls"] for k, v in self.progress["streams"].items() if k.startswith(sys_ + "/"))
+                for sys_ in ("salesforce", "intercom")
+            },
+        }
+        manifest.update(extra or {})
+        (self.partial / PROGRESS).unlink(missing_ok=True)
+        _write_json_atomic(self.partial / MANIFEST, manifest)
+        final = self.root / self.id
+        os.replace(self.partial, final)
+        _fsync_dir(self.root)
+        (self.root / (LATEST + ".tmp")).write_text(self.id + "\n", encoding="utf-8")
+        os.replace(self.root / (LATEST + ".tmp"), self.root / LATEST)
+        self.release()
+        return Snapshot(path=final, manifest=manifest)
+
+
+# ---------------------------------------------------------------- merging deltas
+
+
+def _q(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def merge_delta(
+    base: Path | None,
+    delta: Path,
+    out: Path,
+    *,
+    key: str,
+    replaced: Path | None = None,
+    replaced_key: str = "id",
+    removed: list[str] | None = None,
+    order_by: str | None = None,
+) -> int:
+    """Upsert ``delta`` into ``base`` by ``key`` and write ``out``; returns the row count.
+
+    Rows of base whose key appears in ``delta`` (or, for child tables, in the
+    ``replaced_key`` column of the parent delta ``replaced``) are replaced; keys in
+    ``removed`` are dropped. Runs in DuckDB, so memory stays bounded.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        con.execute(f"CREATE VIEW delta AS SELECT * FROM read_parquet({_q(delta)})")
+        keys = (
+            f'SELECT "{replaced_key}" AS k FROM read_parquet({_q(replaced)})'
+            if replaced
+            else f'SELECT "{key}" AS k FROM delta'
+        )
+        con.execute(f"CREATE TEMP TABLE gone AS {keys}")
+        # Anti-joins rather than NOT IN: a NULL key must not silently empty the result.
+        if base is not None and base.is_file():
+            body = (
+                f'SELECT b.* FROM read_parquet({_q(base)}) b ANTI JOIN gone g ON b."{key}" = g.k '
+                "UNION ALL BY NAME SELECT * FROM delta"
+            )
+        else:
+            body = "SELECT * FROM delta"
+        if removed:
+            body = f'SELECT r.* FROM ({body}) r ANTI JOIN (SELECT unnest($1::VARCHAR[]) AS k) x ON r."{key}" = x.k'
+
+        if order_by:
+            body = f"SELECT * FROM ({body}) ORDER BY {order_by}"
+        # Column order and types follow the delta (the newest describe / data attributes).
+        cols = ", ".join(f'"{c}"' for c in pq.read_schema(delta).names)
+        params = [removed] if removed else None
+        con.execute(f"COPY (SELECT {cols} FROM ({body})) TO {_q(tmp)} (FORMAT parquet, COMPRESSION zstd)", params)
+        n = con.execute(f"SELECT count(*) FROM read_parquet({_q(tmp)})").fetchone()[0]
+        os.replace(tmp, out)
+        return int(n)
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[float]]:
+    box = [time.monotonic()]
+    yield box
+    box[0] = time.monotonic() - box[0]

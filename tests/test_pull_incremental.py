@@ -1,0 +1,147 @@
+"""Incremental pulls: deltas merged into a new snapshot equal a full pull taken after the same changes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simple_salesforce import Salesforce
+
+from syncaudit.config import Config
+from syncaudit.http import verified_session
+from syncaudit.pull import run_pull
+from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
+from syncaudit.snapshot import Snapshot
+from test_pull_fixture_data import make_load_dir
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    load = make_load_dir(tmp_path_factory.mktemp("load"), contacts=300)
+    with running_sandbox(load_dir=load, state_dir=tmp_path_factory.mktemp("sd")) as sb:
+        yield sb
+
+
+def cfg_for(sb: RunningSandbox, data: Path, monkeypatch: pytest.MonkeyPatch, **pull: object) -> Config:
+    monkeypatch.setenv("SYNCAUDIT_SANDBOX_DIR", sb["state_dir"])
+    return Config.model_validate(
+        {"name": "t", "sandbox": {}, "data_dir": str(data), "pull": {"bulk_threshold": 100, **pull}}
+    )
+
+
+def content(snap: Snapshot, skip: tuple[str, ...] = ("tombstones",)) -> dict[str, list[tuple]]:
+    con = snap.duckdb()
+    out = {}
+    for system, name in snap.tables():
+        if name in skip:
+            continue
+        view = ("sf_" if system == "salesforce" else "ic_") + name
+        out[f"{system}/{name}"] = con.execute(f'SELECT * FROM "{view}" ORDER BY ALL').fetchall()
+    return out
+
+
+def salesforce(sb: RunningSandbox) -> Salesforce:
+    http = verified_session(sb["ca_cert"])
+    tok = http.post(
+        sb["salesforce"]["token_url"],
+        data={"grant_type": "client_credentials"},
+        auth=(sb["salesforce"]["client_id"], sb["salesforce"]["client_secret"]),
+        timeout=30,
+    ).json()
+    return Salesforce(instance_url=sb["salesforce"]["instance_url"], session_id=tok["access_token"], session=http)
+
+
+def intercom(sb: RunningSandbox) -> Any:
+    http = verified_session(sb["ca_cert"])
+    http.headers.update({"Authorization": f"Bearer {sb['intercom']['token']}", "Intercom-Version": "2.16"})
+    base = sb["intercom"]["base_url"]
+
+    def call(method: str, path: str, **kw: Any) -> Any:
+        r = http.request(method, f"{base}/{path}", timeout=30, **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    return call
+
+
+def change_both_systems(sb: RunningSandbox) -> dict[str, Any]:
+    sf = salesforce(sb)
+    ids = [r["Id"] for r in sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 5")["records"]]
+    for i in ids[:3]:
+        sf.Contact.update(i, {"Email": f"changed-{i}@example.test", "Phone": "+1 555 0100"})
+    sf.Contact.delete(ids[3])
+    new = sf.Contact.create({"LastName": "Newcomer", "Email": "new@example.test"})["id"]
+    sf.Account.update(sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"], {"Website": "https://new.test"})
+    ic = intercom(sb)
+    contacts = ic("GET", "contacts", params={"per_page": 6})["data"]
+    for c in contacts[:2]:
+        ic("PUT", f"contacts/{c['id']}", json={"name": "Renamed Person", "custom_attributes": {"seats": 99}})
+    ic("DELETE", f"contacts/{contacts[2]['id']}")
+    ic("POST", f"contacts/{contacts[3]['id']}/archive")
+    created = ic("POST", "contacts", json={"role": "user", "external_id": "u-new", "email": "fresh@example.test"})
+    return {
+        "sf_touched": [*ids[:4], new],
+        "sf_deleted": ids[3],
+        "sf_new": new,
+        "ic_deleted": contacts[2]["id"],
+        "ic_archived": contacts[3]["id"],
+        "ic_new": created["id"],
+    }
+
+
+def test_incremental_after_changes_equals_full(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.reset()
+    inc_cfg = cfg_for(sandbox, tmp_path / "inc", monkeypatch)
+    first = run_pull(inc_cfg, out=io.StringIO(), bars=False)
+    changed = change_both_systems(sandbox)
+    out = io.StringIO()
+    second = run_pull(inc_cfg, out=out, bars=False)
+    full = run_pull(cfg_for(sandbox, tmp_path / "full", monkeypatch), out=io.StringIO(), bars=False)
+
+    m = second.manifest
+    assert m["mode"] == "incremental" and m["base"] == first.id
+    assert m["streams"]["salesforce/Contact"]["mode"] == "incremental"
+    assert m["streams"]["intercom/contacts"]["mode"] == "incremental"
+    # Only the changed rows travelled (the rest came from the base snapshot).
+    # 3 updated, 1 deleted, 1 created, plus the rows inside the lookback window before the bookmark.
+    in_lookback = (
+        first.duckdb()
+        .execute(
+            "select Id from sf_Contact where SystemModstamp >= ?::TIMESTAMPTZ - INTERVAL 1 DAY",
+            [first.manifest["streams"]["salesforce/Contact"]["bookmark"]],
+        )
+        .fetchall()
+    )
+    assert 0 < len(in_lookback) < 20
+    expected = set(changed["sf_touched"]) | {r[0] for r in in_lookback}
+    assert m["streams"]["salesforce/Contact"]["changed"] == len(expected)
+    # Intercom: 2 updated + 1 created, plus the bookmark's day and the lookback day (day-truncated search).
+    assert 3 <= m["streams"]["intercom/contacts"]["changed"] <= 20
+    assert m["api_calls"]["intercom"] < first.manifest["api_calls"]["intercom"]
+    assert content(second) == content(full)
+
+    con = second.duckdb()
+    assert con.execute("select IsDeleted from sf_Contact where Id = ?", [changed["sf_deleted"]]).fetchone() == (True,)
+    assert con.execute("select count(*) from sf_Contact where Id = ?", [changed["sf_new"]]).fetchone() == (1,)
+    assert con.execute("select count(*) from ic_contacts where id = ?", [changed["ic_new"]]).fetchone() == (1,)
+    tomb = dict(con.execute("select id, reason from ic_tombstones").fetchall())
+    assert tomb == {changed["ic_deleted"]: "deleted", changed["ic_archived"]: "archived"}
+    assert con.execute(
+        "select count(*) from ic_contact_companies where contact_id = ?", [changed["ic_deleted"]]
+    ).fetchone() == (0,)
+    # Bookmarks moved forward and never past the run's start.
+    for k, v in m["streams"].items():
+        before = first.manifest["streams"][k]["bookmark"]
+        if v["bookmark"] and before:
+            assert before <= v["bookmark"] <= m["started_at"], k
+
+    # A third run with no changes re-reads only the lookback window and keeps the content.
+    third = run_pull(inc_cfg, out=io.StringIO(), bars=False)
+    assert third.manifest["streams"]["salesforce/Contact"]["changed"] == 5  # today's changes, inside the lookback
+    assert content(third) == content(second)
+    assert content(third, skip=()) == content(second, skip=())

@@ -1,0 +1,153 @@
+"""Snapshot run folders, atomic completion, resume, bookmarks and delta merges (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from syncaudit.config import Config
+from syncaudit.errors import ConfigError, SyncAuditError
+from syncaudit.pull import advance_bookmark
+from syncaudit.snapshot import SnapshotRun, StreamResult, latest_snapshot, merge_delta, open_snapshot, snapshots_root
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SCHEMA = pa.schema([("Id", pa.string()), ("Email", pa.string()), ("IsDeleted", pa.bool_())])
+
+
+def cfg_for(tmp_path: Path, **pull: object) -> Config:
+    return Config.model_validate({"name": "t", "sandbox": {}, "data_dir": str(tmp_path / "data"), "pull": pull})
+
+
+def write(run: SnapshotRun, rows: list[tuple[str, str, bool]], name: str = "Contact") -> None:
+    w = run.writer("salesforce", name, SCHEMA)
+    w.write(pa.table(list(zip(*rows, strict=True)), schema=SCHEMA) if rows else SCHEMA.empty_table())
+    w.close()
+
+
+def result(bookmark: str | None = None) -> StreamResult:
+    return StreamResult(records=1, api_calls=2, duration_s=0.1, bookmark=bookmark, mode="full")
+
+
+def test_complete_snapshot_layout_manifest_and_reader(tmp_path: Path) -> None:
+    cfg = cfg_for(tmp_path)
+    run = SnapshotRun.begin(cfg, full=True, now=T0)
+    assert run.partial.name == "20261126T120000Z.partial"
+    write(run, [("003A", "a@x.io", False), ("003B", None, True)])
+    run.stream_done("salesforce/Contact", result("2026-11-26T11:00:00.000000Z"))
+    # Until complete, nothing is visible to readers.
+    with pytest.raises(ConfigError, match="no complete snapshot"):
+        open_snapshot(cfg)
+    snap = run.complete()
+    assert snap.path == snapshots_root(cfg) / "20261126T120000Z"
+    assert (snapshots_root(cfg) / "LATEST").read_text().strip() == snap.id
+    m = open_snapshot(cfg).manifest
+    assert m["status"] == "complete" and m["config_hash"] == cfg.config_hash()
+    assert m["tables"]["salesforce/Contact"]["rows"] == 2
+    assert m["api_calls"] == {"salesforce": 2, "intercom": 0}
+    assert not any(p.suffix == ".tmp" for p in snap.path.rglob("*"))
+    con = open_snapshot(cfg, snap.id).duckdb()
+    assert con.execute("select count(*) from sf_Contact where IsDeleted").fetchone() == (1,)
+    assert open_snapshot(cfg).table_path("salesforce", "Contact").is_file()
+
+
+def test_killed_run_is_not_complete_and_is_resumed(tmp_path: Path) -> None:
+    cfg = cfg_for(tmp_path)
+    first = SnapshotRun.begin(cfg, full=True, now=T0)
+    write(first, [("003A", "a@x.io", False)])
+    first.stream_done("salesforce/Contact", result())
+    half = first.writer("salesforce", "Lead", SCHEMA)  # dies while writing Lead
+    half.write(pa.table([["00QA"], ["l@x.io"], [False]], schema=SCHEMA))
+    first.release()  # the process is gone; its lock with it
+    assert latest_snapshot(snapshots_root(cfg)) is None
+    with pytest.raises(ConfigError, match="incomplete"):
+        open_snapshot(cfg, first.id)
+    again = SnapshotRun.begin(cfg, full=True, now=T0 + timedelta(hours=1))
+    assert again.id == first.id and again.resumed
+    assert again.is_done("salesforce/Contact") and not again.is_done("salesforce/Lead")
+    assert not again.table_path("salesforce", "Lead").exists()  # half-written file never got its name
+    write(again, [("00QA", "l@x.io", False)], "Lead")
+    again.stream_done("salesforce/Lead", result())
+    snap = again.complete()
+    assert snap.manifest["resumed"] is True
+    assert set(snap.manifest["tables"]) == {"salesforce/Contact", "salesforce/Lead"}
+
+
+def test_partial_of_another_config_is_discarded(tmp_path: Path) -> None:
+    run = SnapshotRun.begin(cfg_for(tmp_path), full=True, now=T0)
+    run.stream_done("salesforce/Contact", result())
+    run.release()
+    other = SnapshotRun.begin(cfg_for(tmp_path, lookback_s=60), full=True, now=T0 + timedelta(minutes=5))
+    assert other.id != run.id and not other.resumed
+    assert not run.partial.exists()
+    other.release()
+
+
+def test_one_writer_at_a_time(tmp_path: Path) -> None:
+    cfg = cfg_for(tmp_path)
+    run = SnapshotRun.begin(cfg, full=True, now=T0)
+    with pytest.raises(SyncAuditError, match="another pull"):
+        SnapshotRun.begin(cfg, full=True, now=T0)
+    run.release()
+
+
+def test_incremental_run_has_base_and_its_bookmarks(tmp_path: Path) -> None:
+    cfg = cfg_for(tmp_path)
+    run = SnapshotRun.begin(cfg, full=True, now=T0)
+    write(run, [("003A", "a@x.io", False)])
+    run.stream_done("salesforce/Contact", result("2026-11-26T11:59:00.000000Z"))
+    first = run.complete()
+    inc = SnapshotRun.begin(cfg, full=False, now=T0 + timedelta(hours=1))
+    assert inc.mode == "incremental" and inc.base is not None and inc.base.id == first.id
+    assert inc.base_bookmark("salesforce/Contact") == "2026-11-26T11:59:00.000000Z"
+    inc.release()
+    forced = SnapshotRun.begin(cfg, full=True, now=T0 + timedelta(hours=2))
+    assert forced.mode == "full" and forced.base is None
+    forced.release()
+
+
+def test_bookmarks_only_move_forward_and_never_past_the_start() -> None:
+    start = T0
+    assert advance_bookmark(None, "2026-11-26T11:00:00Z", start) == "2026-11-26T11:00:00.000000Z"
+    # A server clock ahead of ours: the bookmark stops at our start.
+    assert advance_bookmark(None, "2026-11-26T13:00:00Z", start) == "2026-11-26T12:00:00.000000Z"
+    # Older data than the previous bookmark (or nothing new): keep the previous one.
+    assert (
+        advance_bookmark("2026-11-26T11:30:00.000000Z", "2026-11-26T10:00:00Z", start) == "2026-11-26T11:30:00.000000Z"
+    )
+    assert advance_bookmark("2026-11-26T11:30:00.000000Z", None, start) == "2026-11-26T11:30:00.000000Z"
+    assert advance_bookmark(None, None, start) is None
+
+
+def test_merge_upserts_replaces_children_and_drops_removed(tmp_path: Path) -> None:
+    base = tmp_path / "base.parquet"
+    delta = tmp_path / "delta.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "v": [1, 2, 3]}), base)
+    pq.write_table(pa.table({"id": ["b", "d"], "v": [20, 4], "new": ["x", "y"]}), delta)
+    out = tmp_path / "out.parquet"
+    n = merge_delta(base, delta, out, key="id", removed=["c"], order_by="id")
+    got = pq.read_table(out).to_pydict()
+    assert n == 3
+    assert got == {"id": ["a", "b", "d"], "v": [1, 20, 4], "new": [None, "x", "y"]}
+    # Child table: every link of a re-pulled parent is replaced, others kept.
+    cbase = tmp_path / "cbase.parquet"
+    cdelta = tmp_path / "cdelta.parquet"
+    pq.write_table(pa.table({"contact_id": ["a", "b", "b", "c"], "company_id": ["1", "2", "3", "4"]}), cbase)
+    pq.write_table(pa.table({"contact_id": ["d"], "company_id": ["9"]}), cdelta)
+    cout = tmp_path / "cout.parquet"
+    merge_delta(
+        cbase, cdelta, cout, key="contact_id", replaced=delta, replaced_key="id", removed=["c"], order_by="contact_id"
+    )
+    assert pq.read_table(cout).to_pydict() == {"contact_id": ["a", "d"], "company_id": ["1", "9"]}
+
+
+def test_merge_tolerates_null_keys(tmp_path: Path) -> None:
+    base = tmp_path / "b.parquet"
+    delta = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"id": ["a", None], "v": [1, 2]}), base)
+    pq.write_table(pa.table({"id": pa.array([None, "b"], pa.string()), "v": [3, 4]}), delta)
+    out = tmp_path / "o.parquet"
+    assert merge_delta(base, delta, out, key="id") == 4

@@ -1,0 +1,106 @@
+"""Pieces of the sources that need no server: pacing, backoff, partitions, typing of hostile values."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from syncaudit.errors import RetriableAPIError
+from syncaudit.sources.arrow import UTC_US, coerce
+from syncaudit.sources.http import Backoff
+from syncaudit.sources.intercom.client import IntercomRateLimiter
+from syncaudit.sources.intercom.streams import DAY, date_range_filter, day_partitions
+
+
+class FakeClock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.t += s
+
+
+def test_limiter_spends_the_window_then_waits_for_reset() -> None:
+    clock = FakeClock(1000.0)
+    lim = IntercomRateLimiter(clock=clock, sleep=clock.sleep)
+    lim.acquire()  # unknown budget: the first call seeds it
+    lim.update({"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "1010", "X-RateLimit-Limit": "5"})
+    for _ in range(3):
+        lim.acquire()
+    assert clock.slept == []
+    lim.acquire()  # budget spent: wait for the reset, then go
+    assert clock.slept and 10.0 <= sum(clock.slept) <= 10.2
+    assert lim.waits == 1
+
+
+def test_limiter_after_429_waits_even_with_budget_claimed() -> None:
+    clock = FakeClock(50.0)
+    lim = IntercomRateLimiter(clock=clock, sleep=clock.sleep)
+    lim.update({"X-RateLimit-Remaining": "100", "X-RateLimit-Reset": "55"})
+    lim.update({"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "55"}, exhausted=True)  # a 429
+    lim.acquire()
+    assert 5.0 <= sum(clock.slept) <= 5.2
+
+
+def test_limiter_distrusts_a_reset_far_in_the_future() -> None:
+    clock = FakeClock(0.0)
+    lim = IntercomRateLimiter(clock=clock, sleep=clock.sleep)
+    lim.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "100000"})
+    lim.acquire()
+    assert sum(clock.slept) <= 12.0
+
+
+def test_backoff_has_jitter_cap_and_gives_up_with_a_clear_error() -> None:
+    slept: list[float] = []
+    b = Backoff(attempts=4, base_s=1, cap_s=3, sleep=slept.append, rng=random.Random(1))
+    err = RetriableAPIError("503", status=503, system="intercom")
+    for i in range(3):
+        b.wait(i, err, "Intercom list contacts")
+    assert len(slept) == 3 and all(0 <= s <= 3 for s in slept) and len(set(slept)) == 3
+    with pytest.raises(RetriableAPIError, match="still failing after 4 attempts"):
+        b.wait(3, err, "Intercom list contacts")
+
+
+def test_day_partitions_cover_the_range_without_gaps() -> None:
+    first = int(datetime(2024, 1, 1, 13, tzinfo=UTC).timestamp())
+    last = int(datetime(2024, 3, 1, 2, tzinfo=UTC).timestamp())
+    parts = day_partitions(first, last, 8)
+    assert len(parts) == 8
+    assert parts[0][0] is None and parts[-1][1] is None
+    for (_, end), (start, _) in zip(parts, parts[1:], strict=False):
+        assert end == start and end % DAY == 0
+    assert day_partitions(first, first + 60, 8) == [(None, None)]
+
+
+def test_date_filter_accounts_for_day_truncation() -> None:
+    d = 1_700_006_400  # a UTC midnight
+    assert date_range_filter("created_at", d, None) == {"field": "created_at", "operator": ">", "value": d - DAY}
+    f = date_range_filter("created_at", d, d + 3 * DAY)
+    assert f == {
+        "operator": "AND",
+        "value": [
+            {"field": "created_at", "operator": ">", "value": d - DAY},
+            {"field": "created_at", "operator": "<", "value": d + 3 * DAY},
+        ],
+    }
+    assert date_range_filter("created_at", None, None) is None
+
+
+def test_hostile_values_become_null_not_crashes() -> None:
+    assert coerce(["true", "FALSE", None, "maybe"], pa.bool_()).to_pylist() == [True, False, None, None]
+    assert coerce([1, "x", 2.5, {"a": 1}], pa.float64()).to_pylist() == [1.0, None, 2.5, None]
+    ts = coerce(["2024-01-02T17:38:59.000+0000", "2024-01-02T17:38:59Z", "nope"], UTC_US).to_pylist()
+    assert ts[0] == ts[1] == datetime(2024, 1, 2, 17, 38, 59, tzinfo=UTC) and ts[2] is None
+    assert coerce([1734537424, None], UTC_US).to_pylist()[0] == datetime.fromtimestamp(1734537424, UTC)
+    assert coerce(["'; DROP TABLE x; --", "\x00\u202e"], pa.string()).to_pylist() == [
+        "'; DROP TABLE x; --",
+        "\x00\u202e",
+    ]
