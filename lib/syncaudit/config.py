@@ -190,6 +190,16 @@ class ObjectPair(_Model):
     salesforce: Literal["Contact", "Lead", "Account"]
     intercom: Literal["contact", "company"]
     role: Literal["user", "lead"] | None = None
+    match_on: Literal["identity_key", "email"] | None = Field(
+        None,
+        description="how the pair's records are identified: the identity key pair, or email (Intercom leads have "
+        "no external_id, so lead pairs default to email)",
+    )
+
+    def effective_match_on(self) -> str:
+        if self.match_on:
+            return self.match_on
+        return "email" if self.role == "lead" else "identity_key"
 
     @model_validator(mode="after")
     def _consistent(self) -> ObjectPair:
@@ -236,6 +246,29 @@ class SyncTiming(_Model):
     salesforce_to_intercom_s: int = Field(300, ge=0, description="Salesforce -> Intercom is polled every 5 minutes")
 
 
+SurvivorRule = Literal["most_complete", "most_recent_activity", "oldest", "newest"]
+
+
+class MatchingOptions(_Model):
+    """Probabilistic matching (Splink) and duplicate-cluster options of the audit."""
+
+    duplicate_threshold: float = Field(
+        0.9, gt=0, lt=1, description="match probability above which two records of one system are duplicates"
+    )
+    link_threshold: float = Field(
+        0.9, gt=0, lt=1, description="match probability above which an unlinked pair is an identity gap"
+    )
+    suggest_threshold: float = Field(
+        0.6, gt=0, lt=1, description="match probability above which an orphan gets a suggested counterpart"
+    )
+    survivor_rules: list[SurvivorRule] = Field(
+        ["most_complete", "most_recent_activity", "oldest"],
+        min_length=1,
+        description="how a duplicate cluster's survivor is chosen, first rule first, later rules break ties",
+    )
+    max_cluster_size: int = Field(50, ge=2, description="clusters larger than this are reported, not merged")
+
+
 class Mapping(_Model):
     identity: Identity = Identity()
     objects: list[ObjectPair] = [
@@ -246,6 +279,10 @@ class Mapping(_Model):
     conversations: ConversationLogging = ConversationLogging()
     fields: list[FieldMapping] = []
     sync_timing: SyncTiming = SyncTiming()
+    default_phone_region: str = Field(
+        "US", pattern=r"^[A-Z]{2}$", description="ISO country used for phone numbers written without +country code"
+    )
+    matching: MatchingOptions = MatchingOptions()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Mapping:
