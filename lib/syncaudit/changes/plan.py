@@ -61,7 +61,7 @@ def build_change_plan(
     """Deterministic: the same snapshot, findings, config and fixes always give the same plan and hash."""
     con = snapshot.duckdb()
     findings = sorted(findings, key=lambda f: (str(f.get("kind")), str(f.get("id"))))
-    ctx = PlanContext(cfg, con, findings)
+    ctx = PlanContext(cfg, con, findings, snapshot)
     names = enabled_policies(cfg, fixes)
     ops: list[Operation] = []
     claimed: set[tuple[str, str, str | None, str]] = set()
@@ -122,9 +122,10 @@ def cli_plan(args: argparse.Namespace) -> int:
 
     cfg: Config = args.cfg
     snap = open_snapshot(cfg, snapshot_id=getattr(args, "snapshot", None))
+    # `syncaudit findings` writes <data_dir>/findings/<snapshot id>/findings.jsonl
     candidates = [
+        cfg.resolve_path(cfg.data_dir) / "findings" / Path(snap.path).name / "findings.jsonl",
         Path(snap.path) / "findings.jsonl",
-        cfg.resolve_path(cfg.data_dir) / "findings" / f"{Path(snap.path).name}.jsonl",
     ]
     fpath = next((p for p in candidates if p.is_file()), candidates[0])
     plan = build_change_plan(cfg, snap, read_findings(fpath), getattr(args, "fixes", None))

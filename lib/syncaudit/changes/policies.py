@@ -7,10 +7,12 @@ cannot justify: an ambiguous case becomes a ``review`` item, which apply never e
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from syncaudit.changes.model import Operation
@@ -74,7 +76,9 @@ class PlanContext:
     cfg: Config
     con: Any  # duckdb connection with sf_<Object> and ic_<name> views
     findings: list[dict[str, Any]]
+    snapshot: Any = None
     tables: set[str] = field(default_factory=set)
+    _describe: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _cache: dict[tuple[str, str, str], dict[str, Any] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -109,6 +113,46 @@ class PlanContext:
             self.prefetch(system, obj, [rid])
         return self._cache.get((system, obj, rid))
 
+    def sf_field(self, obj: str, name: str) -> dict[str, Any] | None | bool:
+        """The describe entry of a Salesforce field; True when the snapshot has no describe to check against."""
+        if obj not in self._describe:
+            path = Path(str(getattr(self.snapshot, "path", "") or "")) / "salesforce" / "describe" / f"{obj}.json"
+            try:
+                fields = json.loads(path.read_text(encoding="utf-8")).get("fields", [])
+                self._describe[obj] = {f["name"].lower(): f for f in fields}
+            except (OSError, ValueError, AttributeError):
+                self._describe[obj] = None
+        table = self._describe[obj]
+        return True if table is None else table.get(name.lower())
+
+    def sf_refusal(self, obj: str, after: dict[str, Any], create: bool = False) -> str | None:
+        """Why Salesforce would refuse these values (per the snapshot's describe), or None."""
+        for name, value in after.items():
+            f = self.sf_field(obj, name)
+            if f is True:
+                continue
+            if not f:
+                return f"{obj}.{name} does not exist"
+            if not f.get("createable" if create else "updateable", True):
+                return f"{obj}.{name} is not writable"
+            if value is None:
+                continue
+            kind = f.get("type")
+            if kind in ("double", "int", "currency", "percent"):
+                try:
+                    float(value)
+                except (TypeError, ValueError):
+                    return f"{obj}.{name} needs a number, not {value!r}"
+                continue
+            length = f.get("length") or 0
+            if kind not in ("boolean", "date", "datetime", "reference", "id") and length and len(str(value)) > length:
+                return f"{obj}.{name} holds at most {length} characters; {value!r} is longer"
+            if kind in ("picklist", "multipicklist") and f.get("restrictedPicklist"):
+                allowed = {p.get("value") for p in f.get("picklistValues", []) if p.get("active", True)}
+                if str(value) not in allowed:
+                    return f"{value!r} is not a value of restricted picklist {obj}.{name}"
+        return None
+
     def ic_object(self, rid: str) -> str:
         if self.record("intercom", "contact", rid) is not None:
             return "contact"
@@ -137,6 +181,20 @@ def update_op(
     if all(_same(before[f], v) for f, v in after.items()):
         return None
     fid = (finding or {}).get("id") or synthetic_finding_id(policy, system, obj, rid, sorted(after))
+    refusal = ctx.sf_refusal(obj, after) if system == "salesforce" else None
+    if refusal:  # Salesforce would refuse it: a person decides; apply never sends a review item
+        return Operation(
+            system,
+            obj,
+            rid,
+            "review",
+            {k: _plain(v) for k, v in after.items()},
+            before,
+            _version(system, rec),
+            fid,
+            policy,
+            note=f"not planned: {refusal}",
+        )
     return Operation(
         system,
         obj,
@@ -374,6 +432,10 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
         who_field = "WhoId" if conv.log_as == "Task" else "ContactId"
         after = {who_field: who, "Subject": f"Intercom conversation {conv_id}", conv.conversation_id_field: url}
         after.update({"Status": "Completed"} if conv.log_as == "Task" else {"Status": "Closed", "Origin": "Web"})
+        refusal = ctx.sf_refusal(conv.log_as, after, create=True)
+        if refusal:
+            out.append(review_op(f, "log_conversations", f"not planned: {refusal}"))
+            continue
         out.append(
             Operation(
                 "salesforce",
