@@ -87,6 +87,11 @@ def test_apply_writes_each_planned_change_once_then_verifies(env: Env) -> None:
     assert contact["Plan_Type__c"] == "Pro"
     assert env.svc("intercom", "contact", id=env.world["ic"][3]["id"])["external_id"] == "user-3"
     assert verify_run(env.cfg, res.run_id).ok
+    from syncaudit.changes import journal_frame, operations_frame
+
+    frame = journal_frame(env.cfg, res.run_id)
+    assert sorted(frame["outcome"].unique()) == ["created", "merged", "updated"] and len(frame) == 14
+    assert len(operations_frame(env.plan)) == len(env.plan.operations)
     rows = journal_for(env.cfg).ops(res.run_id)
     assert all(r["outcome"] and r["intent_at"] and r["outcome_at"] for r in rows)  # the audit log
     # A completed plan is never applied twice.

@@ -137,3 +137,28 @@ def test_summary_counts_and_samples(world: dict, tmp_path: Path) -> None:
     s = summarize_plan(plan, samples=1)
     assert s["operations"] == len(plan.operations) and all(len(v) == 1 for v in s["samples"].values())
     assert isinstance(world_config(tmp_path), Config)
+
+
+def test_updates_of_one_record_are_coalesced_and_merged_leads_not_updated(world: dict, tmp_path: Path) -> None:
+    world["snapshot"].tables["sf_Contact"][0]["Email"] = "P0@ACME.EXAMPLE"  # normalize + push on one Contact
+    lead = world["ic"][-1]["id"]
+    world["findings"].append(
+        {
+            "id": "drift-lead",
+            "kind": "field_drift",
+            "system": "both",
+            "object": "Contact",
+            "records": ["003000000000008AAA", lead],
+            "field": "lifecycle_stage",
+        }
+    )
+    cfg = world_config(tmp_path)
+    alone = build_change_plan(cfg, world["snapshot"], world["findings"], fixes=["push_owner_value"])
+    assert [o.op for o in alone.operations if o.key == lead] == ["update"]  # would be planned on its own
+    plan = build_change_plan(cfg, world["snapshot"], world["findings"])
+    on_first = [o for o in plan.operations if o.key == "003000000000001AAA" and o.op == "update"]
+    assert len(on_first) == 1
+    (op,) = on_first
+    assert op.after == {"Plan_Type__c": "Pro", "Email": "p0@acme.example"}
+    assert op.policy == "push_owner_value+normalize_values" and op.also_resolves and op.finding_id == "f0000"
+    assert [o.op for o in plan.operations if o.key == lead] == ["merge"]

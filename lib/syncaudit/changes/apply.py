@@ -227,12 +227,14 @@ class _Engine:
             state = self.journal.states(self.run_id)
             if results is not None:
                 open_results = [r for r in results if state.get(r.seq, {}).get("state") != "done"]
-                self._handle(
+                again = self._handle(
                     writer,
                     job["object"],
                     [(s, o) for s, o in batch if s in {r.seq for r in open_results}],
                     open_results,
                 )
+                if again:  # rows the job did not process, or locked rows: send them again
+                    self._send(writer, job["object"], again[0][1].op, again)
             self.journal.job(self.run_id, job["job_id"], job["system"], job["object"], job["seqs"], "done")
         state = self.journal.states(self.run_id)
         doubt = defaultdict(list)

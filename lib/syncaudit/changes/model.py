@@ -54,6 +54,7 @@ class Operation:
     policy: str = ""
     match: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    also_resolves: list[str] = field(default_factory=list)  # further findings when updates of one record are merged
 
     @property
     def idempotency_key(self) -> str:
@@ -165,3 +166,43 @@ def summarize_plan(plan: Plan, samples: int = 5) -> dict[str, Any]:
         "by_policy": dict(sorted(by_policy.items())),
         "samples": sample,
     }
+
+
+def operations_frame(plan: Plan) -> Any:
+    """The plan's operations as a pandas DataFrame (one row per operation), for review in a notebook."""
+    import pandas as pd
+
+    rows = []
+    for i, o in enumerate(plan.operations):
+        rows.append(
+            {
+                "seq": i,
+                "policy": o.policy,
+                "system": o.system,
+                "object": o.object,
+                "key": o.key,
+                "op": o.op,
+                "fields": ", ".join(sorted(o.after)),
+                "before": canonical(o.before),
+                "after": canonical(o.after),
+                "finding_id": o.finding_id,
+                "note": o.note,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["seq", "policy", "system", "object", "key", "op", "fields", "before", "after", "finding_id", "note"],
+    )
+
+
+def journal_frame(cfg: Any, run_id: str) -> Any:
+    """The audit log of one run (what was created, updated, skipped or failed, when) as a DataFrame."""
+    import pandas as pd
+
+    from syncaudit.changes.apply import journal_for
+
+    journal = journal_for(cfg)
+    try:
+        return pd.DataFrame(journal.ops(run_id))
+    finally:
+        journal.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def build_change_plan(
                     continue
                 claimed.update(fields)
             ops.append(op)
-    # Updates first, merges last: a lead is updated before it may be merged away.
+    ops = coalesce(ops)
     ops.sort(key=lambda o: _KIND_ORDER[o.op])
     header = {
         "kind": "fixup",
@@ -92,6 +93,37 @@ def build_change_plan(
         "dropped_overlaps": dropped,
     }
     return Plan(header, ops)
+
+
+def coalesce(ops: list[Operation]) -> list[Operation]:
+    """One update per record: Salesforce refuses a record twice in one call, and a second write would see the
+    first as a concurrent change. Updates of a lead that is merged away are dropped (the merge supersedes them)."""
+    merged = {(o.system, o.object, o.key) for o in ops if o.op == "merge"}
+    out: list[Operation] = []
+    first: dict[tuple[str, str, str | None], int] = {}
+    for op in ops:
+        target = (op.system, op.object, op.key)
+        if op.op != "update":
+            out.append(op)
+            continue
+        if target in merged:
+            continue
+        if target not in first:
+            first[target] = len(out)
+            out.append(op)
+            continue
+        i = first[target]
+        base = out[i]
+        extra = [f for f in (op.finding_id, *op.also_resolves) if f and f != base.finding_id]
+        out[i] = replace(
+            base,
+            after={**base.after, **op.after},
+            before={**base.before, **op.before},
+            policy=base.policy if op.policy in base.policy.split("+") else f"{base.policy}+{op.policy}",
+            also_resolves=[*base.also_resolves, *(f for f in extra if f not in base.also_resolves)],
+            note="; ".join(n for n in (base.note, op.note) if n),
+        )
+    return out
 
 
 def _snapshot_id(snapshot: Any) -> str | None:

@@ -122,12 +122,13 @@ class SalesforceWriter:
 
     def _call(self, method: str, path: str, *, write: bool = False, **kw: Any) -> requests.Response:
         url = path if path.startswith("https://") else self.conn.base_url + path
+        kw.setdefault("timeout", self.conn.timeout_s)
         for attempt in range(self.max_retries + 1):
             self._guard_quota()
             headers = {"Authorization": f"Bearer {self.conn.token}", **kw.pop("headers", {})}
             try:
                 self.calls += 1
-                r = self.http.request(method, url, headers=headers, timeout=self.conn.timeout_s, **kw)
+                r = self.http.request(method, url, headers=headers, **kw)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if write:
                     raise _InDoubt(str(exc)) from None
@@ -318,7 +319,14 @@ class SalesforceWriter:
             return [WriteResult(s, "retry", "UPLOAD_FAILED") for s, _ in batch]
         on_job(job_id, "uploaded")
         try:
-            self._call("PATCH", f"{self.v}/jobs/ingest/{job_id}", write=True, json={"state": "UploadComplete"})
+            # Some servers (the sandbox) process the job inside this call: allow it time before calling it lost.
+            self._call(
+                "PATCH",
+                f"{self.v}/jobs/ingest/{job_id}",
+                write=True,
+                json={"state": "UploadComplete"},
+                timeout=max(self.conn.timeout_s, 600),
+            )
         except _InDoubt:
             pass  # the poll below tells whether the close landed
         results = self.finish_job(obj, job_id, batch)
@@ -335,6 +343,7 @@ class SalesforceWriter:
 
     def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
         closed = False
+        polls = 0
         while True:
             info = self._call("GET", f"{self.v}/jobs/ingest/{job_id}").json()
             state = info.get("state")
@@ -352,7 +361,9 @@ class SalesforceWriter:
                 return None
             if state == "JobComplete":
                 break
-            time.sleep(self.poll_s)
+            # Poll less and less often: every poll is an API call against the allocation.
+            time.sleep(min(self.poll_s * 2**polls, 10.0))
+            polls += 1
         seq_by_id = {o.key: s for s, o in batch}
         out: dict[int, WriteResult] = {}
         ok = self._call("GET", f"{self.v}/jobs/ingest/{job_id}/successfulResults/", headers={"Accept": "text/csv"})
