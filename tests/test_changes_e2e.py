@@ -32,7 +32,7 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     cfg_file = tmp / "demo.yaml"
     cfg_file.write_text(yaml.safe_dump(raw))
     try:
-        with running_sandbox(size=150, seed=3, state_dir=tmp / "sb") as sb:
+        with running_sandbox(size=100, seed=3, state_dir=tmp / "sb") as sb:
             yield {"sb": sb, "cfg_file": cfg_file, "cfg": load_config(cfg_file), "tmp": tmp}
     finally:
         mp.undo()

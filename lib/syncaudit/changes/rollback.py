@@ -15,7 +15,7 @@ from typing import Any
 from syncaudit.changes.apply import apply_plan, build_writers, journal_for, plans_dir, print_result
 from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Operation, Plan, load_plan
-from syncaudit.changes.verify import run_operations
+from syncaudit.changes.verify import read_touched, run_operations
 from syncaudit.changes.writer_api import Writer, same_value
 from syncaudit.config import Config
 from syncaudit.errors import GuardError
@@ -38,9 +38,12 @@ def plan_rollback(
             continue
         groups[(op.system, op.object)].append((row, replace(op, key=row["new_id"]) if op.op == "create" else op))
     for (system, obj), items in sorted(groups.items()):
-        cur = writers[system].current(obj, [op for _, op in items if op.key], None)
+        cur, changed_only = read_touched(writers[system], obj, [op for _, op in items if op.key], run["started_at"])
         for row, op in sorted(items, key=lambda x: x[0]["seq"]):
             rec = cur.get(op.key) if op.key else None
+            if changed_only and op.key not in cur:
+                not_restorable.append({"seq": row["seq"], "key": op.key, "why": "not modified by the run"})
+                continue
             if rec is None:
                 not_restorable.append({"seq": row["seq"], "key": op.key, "why": "the record no longer exists"})
                 continue
