@@ -90,7 +90,15 @@ class Plan:
         return h.hexdigest()[:16]
 
     def _lines(self) -> list[str]:
-        return [canonical({"seq": i, **op.to_dict()}) + "\n" for i, op in enumerate(self.operations)]
+        # Cached: a plan of 100,000 operations is serialized once, not once per use of its hash. Operations
+        # are frozen, so their identities (and the header) key the cache: a plan changed in memory re-serializes.
+        key = (canonical(self.header), hash(tuple(map(id, self.operations))))
+        cached = self.__dict__.get("_lines_cache")
+        if cached is None or cached[0] != key:
+            lines = [canonical({"seq": i, **op.to_dict()}) + "\n" for i, op in enumerate(self.operations)]
+            cached = (key, lines)
+            self.__dict__["_lines_cache"] = cached
+        return cached[1]
 
     @property
     def writes(self) -> list[tuple[int, Operation]]:
