@@ -55,7 +55,7 @@ def main() -> int:
     ap.add_argument("--sf-size", type=int, default=100_000)
     ap.add_argument("--ic-size", type=int, default=10_000)
     ap.add_argument("--size", type=int, help="quick run: both sizes")
-    ap.add_argument("--per-minute", type=int, default=6_000, help="Intercom rate limit set on the emulator")
+    ap.add_argument("--per-minute", type=int, default=3_000, help="Intercom rate limit set on the emulator (calls/min)")
     args = ap.parse_args()
     sf_n, ic_n = (args.size, min(args.size, args.ic_size)) if args.size else (args.sf_size, args.ic_size)
     tmp = Path(tempfile.mkdtemp(prefix="bench-changes-"))
@@ -135,6 +135,9 @@ def main() -> int:
         log = sb.requests(system="intercom", since=start)
         # Fixed 10-s windows: the calls allowed during the run are the budgets of every window it touched.
         windows = int(log[-1]["ts"] // 10) - int(log[0]["ts"] // 10) + 1 if log else 1
+        per_win: dict[int, int] = {}
+        for r in log:
+            per_win[int(r["ts"] // 10)] = per_win.get(int(r["ts"] // 10), 0) + 1
         allowed = per_window * windows / dt
         rate = len(log) / dt
         writes_rate = sum(1 for r in log if r["method"] == "PUT") / dt
@@ -147,7 +150,7 @@ def main() -> int:
                     "seconds": round(dt, 2),
                     "api_calls": len(log),
                     "http_429": sum(1 for r in log if r["status"] == 429),
-                    "windows": windows,
+                    "windows": windows, "calls_per_window": list(per_win.values()), "per_window_limit": per_window,
                     "allowed_calls_per_s": round(allowed, 1),
                     "calls_per_s": round(rate, 1),
                     "updates_per_s": round(writes_rate, 1),
