@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncaudit.changes.apply import apply_plan, build_writers, journal_for, plans_dir, print_result
@@ -27,6 +28,9 @@ def plan_rollback(
     """The plan that undoes ``run_id``; records changed since the run are listed as not restorable."""
     journal = journal or journal_for(cfg)
     run, rows = run_operations(journal, run_id)
+    # Taken before the reads below: anything changed after them is newer than this and gets re-checked at apply.
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    since = {"salesforce": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "intercom": int(now.timestamp())}
     done = [(row, op) for row, op in rows if row["outcome"] in {"updated", "created", "merged"}]
     writers = writers or build_writers(cfg, {op.system for _, op in done if op.op != "merge"})
     ops: list[Operation] = []
@@ -86,7 +90,7 @@ def plan_rollback(
         "of_run": run_id,
         "of_plan": run["plan_hash"],
         "config": cfg.name,
-        "since": {},
+        "since": since,
         "not_restorable": not_restorable,
     }
     plan = Plan(header, ops)
