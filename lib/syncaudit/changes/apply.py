@@ -224,9 +224,9 @@ class _Engine:
             writer = self.writers[job["system"]]
             batch = [(s, ops_by_seq[s]) for s in job["seqs"]]
             results = writer.finish_job(job["object"], job["job_id"], batch)
-            state = self.journal.states(self.run_id)
+            state = self.journal.state_map(self.run_id)
             if results is not None:
-                open_results = [r for r in results if state.get(r.seq, {}).get("state") != "done"]
+                open_results = [r for r in results if state.get(r.seq, ("", 0))[0] != "done"]
                 again = self._handle(
                     writer,
                     job["object"],
@@ -236,13 +236,13 @@ class _Engine:
                 if again:  # rows the job did not process, or locked rows: send them again
                     self._send(writer, job["object"], again[0][1].op, again)
             self.journal.job(self.run_id, job["job_id"], job["system"], job["object"], job["seqs"], "done")
-        state = self.journal.states(self.run_id)
+        state = self.journal.state_map(self.run_id)
         doubt = defaultdict(list)
-        for seq, row in state.items():
-            if row["state"] == "intent":
+        for seq, (st, attempts) in state.items():
+            if st == "intent":
                 op = ops_by_seq[seq]
                 doubt[(op.system, op.object)].append((seq, op))
-                self.attempts[seq] = row["attempts"]
+                self.attempts[seq] = attempts
         for (system, obj), items in doubt.items():
             writer = self.writers[system]
             resend = self._settle(writer, obj, items)
@@ -255,10 +255,10 @@ class _Engine:
     def run(self, batch_size: dict[str, int]) -> None:
         ops_by_seq = dict(self.plan.writes)
         self.resume_open(ops_by_seq)
-        state = self.journal.states(self.run_id)
+        state = self.journal.state_map(self.run_id)
         groups: dict[tuple[str, str, str], list[tuple[int, Operation]]] = defaultdict(list)
         for seq, op in self.plan.writes:
-            if state.get(seq, {}).get("state") == "done":
+            if state.get(seq, ("", 0))[0] == "done":
                 continue
             groups[(op.system, op.object, op.op)].append((seq, op))
         since = self.plan.header.get("since") or {}
@@ -392,9 +392,8 @@ def _execute(
         raise
     counts = journal.counts(run_id)
     journal.finish_run(run_id, "complete", counts)
-    rows = journal.ops(run_id)
-    skipped = [r for r in rows if r["outcome"] == "skipped"]
-    failed = [r for r in rows if r["outcome"] == "failed"]
+    skipped = journal.ops_with_outcome(run_id, "skipped")
+    failed = journal.ops_with_outcome(run_id, "failed")
     return RunResult(
         run_id,
         plan.hash,

@@ -163,6 +163,17 @@ class Journal:
                 rows,
             )
 
+    def state_map(self, run_id: str) -> dict[int, tuple[str, int]]:
+        """seq -> (state, attempts): the light form for large runs."""
+        rows = self.db.execute("SELECT seq, state, attempts FROM ops WHERE run_id=?", (run_id,))
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def ops_with_outcome(self, run_id: str, outcome: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT * FROM ops WHERE run_id=? AND outcome=? ORDER BY seq LIMIT ?", (run_id, outcome, limit)
+        )
+        return [dict(r) for r in rows]
+
     def states(self, run_id: str) -> dict[int, dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM ops WHERE run_id=?", (run_id,))
         return {r["seq"]: dict(r) for r in rows}
