@@ -162,3 +162,25 @@ def test_updates_of_one_record_are_coalesced_and_merged_leads_not_updated(world:
     assert op.after == {"Plan_Type__c": "Pro", "Email": "p0@acme.example"}
     assert op.policy == "push_owner_value+normalize_values" and op.also_resolves and op.finding_id == "f0000"
     assert [o.op for o in plan.operations if o.key == lead] == ["merge"]
+
+
+def test_cli_errors_are_one_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from syncaudit.cli import main
+
+    raw = yaml.safe_load(Path("config/demo.yaml").read_text())
+    raw["data_dir"] = str(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    cases = [
+        (["apply", "--config", str(cfg), "--plan", str(tmp_path / "nope"), "--confirm", "x"], "no change plan at"),
+        (["verify", "--config", str(cfg), "--run", "r1"], "nothing has been applied"),
+        (["rollback", "--config", str(cfg), "--run", "r1"], "nothing has been applied"),
+        (["rollback", "--config", str(cfg), "--run", "r1", "--confirm", "0123456789abcdef"], "no rollback plan"),
+    ]
+    for argv, message in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code != 0 and message in err and "Traceback" not in err and "fix:" in err, (argv, err)
+    assert not (tmp_path / "data" / "journal.sqlite").exists()  # reading commands create nothing

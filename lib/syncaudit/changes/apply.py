@@ -22,7 +22,7 @@ from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Operation, Plan, load_plan
 from syncaudit.changes.writer_api import Writer, WriteResult, same_value, version_key
 from syncaudit.config import Config
-from syncaudit.errors import GuardError, QuotaExhaustedError
+from syncaudit.errors import GuardError, QuotaExhaustedError, SyncAuditError
 
 MAX_ATTEMPTS = 3  # per operation, for transient per-record refusals (UNABLE_TO_LOCK_ROW)
 MAX_SENDS = 8  # per operation, for sends that got no answer (each re-send only after reading shows it did not land)
@@ -43,8 +43,15 @@ class RunResult:
     message: str = ""
 
 
-def journal_for(cfg: Config) -> Journal:
-    return Journal(cfg.resolve_path(cfg.data_dir) / "journal.sqlite")
+def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
+    """The journal of this config's data dir; with ``must_exist``, a missing journal is an error, not created."""
+    path = cfg.resolve_path(cfg.data_dir) / "journal.sqlite"
+    if must_exist and not path.is_file():
+        raise SyncAuditError(
+            f"no journal at {path}: nothing has been applied with this configuration",
+            hint="check --config (its data_dir), or apply a plan first",
+        )
+    return Journal(path)
 
 
 def plans_dir(cfg: Config) -> Path:

@@ -26,7 +26,7 @@ def plan_rollback(
     cfg: Config, run_id: str, *, writers: dict[str, Writer] | None = None, journal: Journal | None = None
 ) -> Plan:
     """The plan that undoes ``run_id``; records changed since the run are listed as not restorable."""
-    journal = journal or journal_for(cfg)
+    journal = journal or journal_for(cfg, must_exist=True)
     run, rows = run_operations(journal, run_id)
     # Taken before the reads below: anything changed after them is newer than this and gets re-checked at apply.
     now = datetime.now(UTC) - timedelta(seconds=1)

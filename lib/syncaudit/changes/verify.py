@@ -54,7 +54,7 @@ def verify_run(
     cfg: Config, run_id: str, *, writers: dict[str, Writer] | None = None, journal: Journal | None = None
 ) -> VerifyReport:
     """Read back every created/updated/merged record of ``run_id`` and report each field that differs."""
-    journal = journal or journal_for(cfg)
+    journal = journal or journal_for(cfg, must_exist=True)
     run, rows = run_operations(journal, run_id)
     touched = [(row, op) for row, op in rows if row["outcome"] in {"updated", "created", "merged", "deleted"}]
     writers = writers or build_writers(cfg, {op.system for _, op in touched})
