@@ -3,7 +3,11 @@ through the `syncaudit` commands, plus exactly-once under the chaos profile (dro
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +24,7 @@ from syncaudit.config import load_config
 from syncaudit.sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def test_cli_cycle_plan_apply_verify_rollback(emulated: dict[str, Any], capsys: 
     assert restored and all(before[(op.key, f)] == v for op in restored for f, v in op.after.items())
 
 
-def test_chaos_with_lost_answers_still_writes_each_change_once(emulated: dict[str, Any]) -> None:
+def test_chaos_and_a_kill_still_write_each_change_once(emulated: dict[str, Any]) -> None:
     sb, cfg = emulated["sb"], emulated["cfg"]
     sb.reset()
     from syncaudit.audit.run import run_audit
@@ -95,6 +100,24 @@ def test_chaos_with_lost_answers_still_writes_each_change_once(emulated: dict[st
     plan.save(plans_dir(cfg))
     sb.control("POST", "requests/clear")
     sb.control("POST", "faults", {"profile": "chaos", "seed": 11, "rates": {"record_failure": 0.0, "drop_after": 0.1}})
+    # First a process that is SIGKILLed right after its second batch was sent (answers unrecorded) ...
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "SYNCAUDIT_CHANGES_KILL_AT": "sent:2"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "syncaudit",
+        "apply",
+        "--config",
+        str(emulated["cfg_file"]),
+        "--plan",
+        str(plan.path),
+        "--confirm",
+        plan.hash,
+        "--execute",
+    ]
+    killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # ... then this process resumes the same run.
     res = None
     for _ in range(5):
         try:
@@ -124,3 +147,4 @@ def test_chaos_with_lost_answers_still_writes_each_change_once(emulated: dict[st
         if r["system"] == "salesforce" and r["outcome"] in ("updated", "created")
     )
     assert sf_records == sf_done  # every Salesforce record written once, none twice
+    assert len(journal_for(cfg).runs_for_plan(plan.hash)) == 1  # the killed run was resumed, not restarted
