@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,23 @@ def test_rollback_restores_before_images_as_its_own_confirmed_run(env: Env) -> N
     assert env.svc("salesforce", "find", obj="Task", field="Subject", value="Intercom conversation 471") == []
     assert verify_run(env.cfg, back.run_id).ok
     assert journal_for(env.cfg).run(back.run_id)["parent_run"] == res.run_id
+
+
+def test_notebook_entry_points(env: Env) -> None:
+    """The calls notebooks 60/70/80 make (syncaudit.report.steps): paths in, summaries out."""
+    from syncaudit.changes import build_change_plan as build
+    from syncaudit.changes import build_rollback_plan, list_runs
+
+    findings = env.tmp / "findings.jsonl"
+    findings.write_text("".join(json.dumps(f) + "\n" for f in env.world["findings"]))
+    plan = build(env.cfg, env.world["snapshot"], findings)
+    summary = plan.summary()
+    assert summary["hash"] == env.plan.hash and Path(summary["path"]).is_dir()  # stored on build
+    dry = apply_plan(env.cfg, summary["path"], confirm=summary["hash"], execute=False).summary()
+    assert dry["dry_run"] and dry["would_write"] and env.sb.requests() == []
+    assert list_runs(env.cfg) == []
+    done = apply_plan(env.cfg, summary["path"], confirm=summary["hash"], execute=True).summary()
+    (run,) = list_runs(env.cfg)
+    assert run["run_id"] == done["run_id"] and run["status"] == "complete" and run["counts"]["updated"] == 12
+    rb = build_rollback_plan(env.cfg, done["run_id"]).summary()
+    assert rb["writes"] == 13 and rb["path"]

@@ -9,6 +9,7 @@ Entry points for notebooks 60/70/80 and other callers:
     verify_run(cfg, run_id) -> VerifyReport                             # syncaudit.changes.verify
     plan_rollback(cfg, run_id) -> Plan  (then apply_plan(..., kind="rollback", parent_run=run_id))
     journal_frame(cfg, run_id) -> DataFrame                             # the audit log of one run
+    list_runs(cfg) -> list[dict]                                        # every run, newest first, with counts
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 __all__ = [
     "apply_plan",
     "build_change_plan",
+    "build_rollback_plan",
+    "list_runs",
     "journal_frame",
     "load_plan",
     "operations_frame",
@@ -33,6 +36,8 @@ def __getattr__(name: str) -> Any:  # lazy: `import syncaudit.changes` stays che
     where = {
         "apply_plan": "apply",
         "build_change_plan": "plan",
+        "build_rollback_plan": "rollback",
+        "list_runs": "journal",
         "journal_frame": "model",
         "load_plan": "model",
         "operations_frame": "model",

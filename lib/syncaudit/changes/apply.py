@@ -42,6 +42,21 @@ class RunResult:
     api_calls: dict[str, int] = field(default_factory=dict)
     message: str = ""
 
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able summary for notebooks and reports."""
+        return {
+            "run_id": self.run_id,
+            "plan_hash": self.plan_hash,
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "counts": dict(self.counts),
+            "would_write": dict(self.would_write),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "api_calls": dict(self.api_calls),
+            "message": self.message,
+        }
+
 
 def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
     """The journal of this config's data dir; with ``must_exist``, a missing journal is an error, not created."""
@@ -318,8 +333,13 @@ def apply_plan(
     journal: Journal | None = None,
     kind: str = "apply",
     parent_run: str | None = None,
+    execute: bool | None = None,
 ) -> RunResult:
-    """Apply ``plan`` after checking the guards. Dry run (the default) checks and counts, and writes nothing."""
+    """Apply ``plan`` after checking the guards. Dry run (the default) checks and counts, and writes nothing.
+
+    ``execute=True`` is the same as ``dry_run=False`` (the CLI's --execute)."""
+    if execute is not None:
+        dry_run = not execute
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
     check_guards(cfg, plan, confirm)

@@ -198,3 +198,21 @@ class Journal:
     def open_jobs(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM jobs WHERE run_id=? AND state NOT IN ('done','aborted')", (run_id,))
         return [{**dict(r), "seqs": json.loads(r["seqs"])} for r in rows]
+
+
+def list_runs(cfg: Any) -> list[dict[str, Any]]:
+    """Every run recorded for this config's data dir, newest first (empty when nothing was applied)."""
+    path = Path(cfg.resolve_path(cfg.data_dir)) / "journal.sqlite"
+    if not path.is_file():
+        return []
+    journal = Journal(path)
+    try:
+        rows = journal.db.execute("SELECT * FROM runs ORDER BY started_at DESC")
+        out = []
+        for r in rows:
+            run = dict(r)
+            run["counts"] = journal.counts(run["run_id"])
+            out.append(run)
+        return out
+    finally:
+        journal.close()

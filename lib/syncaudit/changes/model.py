@@ -100,6 +100,10 @@ class Plan:
             self.__dict__["_lines_cache"] = cached
         return cached[1]
 
+    def summary(self) -> dict[str, Any]:
+        """Counts and samples (see :func:`summarize_plan`), plus where the plan is stored."""
+        return {**summarize_plan(self), "path": str(self.path or "")}
+
     @property
     def writes(self) -> list[tuple[int, Operation]]:
         return [(i, op) for i, op in enumerate(self.operations) if op.op in WRITE_OPS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,9 +58,20 @@ def enabled_policies(cfg: Config, only: list[str] | None) -> list[str]:
 
 
 def build_change_plan(
-    cfg: Config, snapshot: Any, findings: list[dict[str, Any]], fixes: list[str] | None = None
+    cfg: Config,
+    snapshot: Any,
+    findings: list[dict[str, Any]] | str | os.PathLike[str],
+    fixes: list[str] | None = None,
+    *,
+    save: bool = True,
 ) -> Plan:
-    """Deterministic: the same snapshot, findings, config and fixes always give the same plan and hash."""
+    """Deterministic: the same snapshot, findings, config and fixes always give the same plan and hash.
+
+    ``findings`` is the list of finding dicts or the path of a findings.jsonl. The plan is stored under
+    ``<data_dir>/plans/<hash>/`` unless ``save`` is false.
+    """
+    if isinstance(findings, (str, os.PathLike)):
+        findings = read_findings(Path(findings))
     con = snapshot.duckdb()
     findings = sorted(findings, key=lambda f: (str(f.get("kind")), str(f.get("id"))))
     ctx = PlanContext(cfg, con, findings, snapshot)
@@ -92,7 +104,12 @@ def build_change_plan(
         "findings": len(findings),
         "dropped_overlaps": dropped,
     }
-    return Plan(header, ops)
+    plan = Plan(header, ops)
+    if save:
+        from syncaudit.changes.apply import plans_dir
+
+        plan.save(plans_dir(cfg))
+    return plan
 
 
 def coalesce(ops: list[Operation]) -> list[Operation]:

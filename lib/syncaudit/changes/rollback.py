@@ -99,6 +99,11 @@ def plan_rollback(
     return plan
 
 
+def build_rollback_plan(cfg: Config, run_id: str) -> Plan:
+    """Alias of :func:`plan_rollback` (the name the report notebooks use)."""
+    return plan_rollback(cfg, run_id)
+
+
 def cli_rollback(args: argparse.Namespace) -> int:
     """Without --confirm: write the rollback plan and print its hash. With it: apply (dry run unless --execute)."""
     cfg: Config = args.cfg
