@@ -15,8 +15,8 @@ from simple_salesforce.exceptions import (
     SalesforceMoreThanOneRecord,
     SalesforceResourceNotFound,
 )
-from sf_https import ACME, ANN, LEAD_CONV, serve_https, write_load_dir
 
+from sf_https import ACME, ANN, LEAD_CONV, serve_https, write_load_dir
 from syncaudit.sandbox.salesforce import SalesforceService
 
 
