@@ -36,6 +36,15 @@ DAY = 86_400
 BULK_PAGE = 100_000  # maxRecords per Bulk API 2.0 results page
 
 
+def say(*parts: Any) -> None:
+    """Print and keep a copy in bench/out/bench_pull.log (shared /tmp files get clobbered)."""
+    text = " ".join(str(p) for p in parts)
+    print(text, flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "bench_pull.log", "a") as f:
+        f.write(text + "\n")
+
+
 # ---------------------------------------------------------------- data
 
 
@@ -320,11 +329,11 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     t = time.monotonic()
     load = make_load_dir(args.size)
-    print(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
+    say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
     t = time.monotonic()
     sb = Sandbox(load, args.latency_ms, args.size)
     sb.latency_ms = args.latency_ms  # type: ignore[attr-defined]
-    print(f"sandbox ready ({time.monotonic() - t:.0f} s), latency {args.latency_ms} ms/call")
+    say(f"sandbox ready ({time.monotonic() - t:.0f} s), latency {args.latency_ms} ms/call")
     cfg = OUT / f"bench-{args.size}.yaml"
     data = OUT / f"data-{args.size}"
     cfg.write_text(
@@ -338,12 +347,12 @@ def main() -> None:
             seq = sb.last_seq()
             results[kind] = run_worker(kind, cfg)
             results[kind]["calls"] = sb.calls_since(seq)
-            print(
+            say(
                 f"{kind}: {results[kind]['wall_s']:.1f} s, calls {results[kind]['calls']}, peak {results[kind]['peak_rss_mb']:.0f} MB, load {os.getloadavg()}"
             )
         t = time.monotonic()
         change_one_percent(sb, args.size)
-        print(f"changed 1 % of each system ({time.monotonic() - t:.0f} s)")
+        say(f"changed 1 % of each system ({time.monotonic() - t:.0f} s)")
         seq = sb.last_seq()
         results["incremental"] = run_worker("incremental", cfg)
         results["incremental"]["calls"] = sb.calls_since(seq)
@@ -354,29 +363,29 @@ def main() -> None:
     full, inc = results["full"], results["incremental"]
     minimum = {"salesforce": 2 + math.ceil(n / BULK_PAGE), "intercom": math.ceil(n / 150)}
     used = full["calls"]
-    print()
-    print(
+    say("")
+    say(
         f"== bench_pull: {n:,} Salesforce Contacts + {n:,} Intercom contacts, {args.latency_ms:.0f} ms/call, "
         f"{args.partitions} Intercom partitions"
     )
-    print(f"load average: {os.getloadavg()}")
-    print(f"records pulled (full): {full['records']}")
-    print(
+    say(f"load average: {os.getloadavg()}")
+    say(f"records pulled (full): {full['records']}")
+    say(
         f"full pull:    {full['wall_s']:8.1f} s  {2 * n / full['wall_s']:10,.0f} records/s  peak {full['peak_rss_mb']:6.0f} MB"
     )
     if "naive" in results:
         nv = results["naive"]
-        print(
+        say(
             f"naive pull:   {nv['wall_s']:8.1f} s  {2 * n / nv['wall_s']:10,.0f} records/s  peak {nv['peak_rss_mb']:6.0f} MB  "
             f"calls {nv['calls']}"
         )
-        print(f"speed-up full vs naive: {nv['wall_s'] / full['wall_s']:.2f}x   (target >= 3x)")
+        say(f"speed-up full vs naive: {nv['wall_s'] / full['wall_s']:.2f}x   (target >= 3x)")
     total_min, total_used = sum(minimum.values()), sum(used.values())
-    print(
+    say(
         f"API calls full: {used} vs minimum {minimum} (Bulk 2.0 job + poll + {BULK_PAGE:,}-row pages; "
         f"150 contacts a page) -> {100 * (total_used / total_min - 1):+.2f}% (target within 2%)"
     )
-    print(
+    say(
         f"incremental after 1% change: {inc['wall_s']:.1f} s = {100 * inc['wall_s'] / full['wall_s']:.1f}% of full "
         f"(target <= 5%), changed rows {inc['changed']}, calls {inc['calls']}, peak {inc['peak_rss_mb']:.0f} MB"
     )

@@ -145,3 +145,52 @@ def test_incremental_after_changes_equals_full(
     assert third.manifest["streams"]["salesforce/Contact"]["changed"] == 5  # today's changes, inside the lookback
     assert content(third) == content(second)
     assert content(third, skip=()) == content(second, skip=())
+
+
+def test_server_clock_ahead_never_pushes_bookmarks_past_the_run_start(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.reset()
+    sandbox.control("POST", "clock", {"offset_s": 7200})  # the org's clock runs two hours ahead of ours
+    try:
+        sf = salesforce(sandbox)
+        first_id = sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 1")["records"][0]["Id"]
+        sf.Contact.update(first_id, {"Phone": "+1 555 0199"})  # SystemModstamp = our now + 2 h
+        cfg = cfg_for(sandbox, tmp_path, monkeypatch, lookback_s=60)
+        snap = run_pull(cfg, objects=["Contact"], out=io.StringIO(), bars=False)
+        bookmark = snap.manifest["streams"]["salesforce/Contact"]["bookmark"]
+        newest = snap.duckdb().execute("select max(SystemModstamp) from sf_Contact").fetchone()[0]
+        assert bookmark == snap.manifest["started_at"]  # capped at our start, not the org's newest value
+        assert newest.isoformat() > bookmark
+        # A change the org stamps before its own "newest" (but after our start) is still seen next time.
+        sandbox.control("POST", "clock", {"offset_s": 3600})
+        other = sf.query("SELECT Id FROM Contact ORDER BY Id DESC LIMIT 1")["records"][0]["Id"]
+        sf.Contact.update(other, {"Phone": "+1 555 0142"})
+        again = run_pull(cfg, objects=["Contact"], out=io.StringIO(), bars=False)
+        title = again.duckdb().execute("select Phone from sf_Contact where Id = ?", [other]).fetchone()
+        assert title == ("+1 555 0142",)
+    finally:
+        sandbox.control("POST", "clock", {"offset_s": 0})
+
+
+def test_a_new_field_makes_that_stream_pull_in_full(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.reset()
+    cfg = cfg_for(sandbox, tmp_path / "inc", monkeypatch)
+    run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    ic = intercom(sandbox)
+    ic("POST", "data_attributes", json={"name": "region", "model": "contact", "data_type": "string"})
+    someone = ic("GET", "contacts", params={"per_page": 1})["data"][0]["id"]
+    ic("PUT", f"contacts/{someone}", json={"custom_attributes": {"region": "EMEA"}})
+    out = io.StringIO()
+    snap = run_pull(cfg, objects=["contacts"], out=out, bars=False)
+    assert "new column(s) custom_attributes.region" in out.getvalue()
+    assert snap.manifest["streams"]["intercom/contacts"]["mode"] == "full"
+    full = run_pull(
+        cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["contacts"], out=io.StringIO(), bars=False
+    )
+    assert content(snap) == content(full)
+    assert snap.duckdb().execute(
+        'select "custom_attributes.region" from ic_contacts where id = ?', [someone]
+    ).fetchone() == ("EMEA",)

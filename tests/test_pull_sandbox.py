@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from syncaudit import cli
 from syncaudit.config import Config
 from syncaudit.connect import build_clients
 from syncaudit.pull import run_pull
@@ -85,32 +83,36 @@ def test_full_pull_writes_the_contract_layout(
     assert "secret" not in (snap.path / "manifest.json").read_text().lower()
 
 
-def test_cli_pull_prints_the_snapshot_path(sandbox: RunningSandbox, tmp_path: Path) -> None:
+def test_cli_pull_prints_the_snapshot_path(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"name: cli\nsandbox: {{}}\ndata_dir: {tmp_path / 'data'}\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "SYNCAUDIT_SANDBOX_DIR": sandbox["state_dir"]}
-    res = subprocess.run(
-        [sys.executable, "-m", "syncaudit", "pull", "--config", str(cfg), "--objects", "Account", "admins"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stderr
-    path = Path(res.stdout.strip())
+    monkeypatch.setenv("SYNCAUDIT_SANDBOX_DIR", sandbox["state_dir"])
+    code = cli.main(["pull", "--config", str(cfg), "--objects", "Account", "admins"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    path = Path(out.strip())
     assert path.is_dir() and (path / "manifest.json").is_file()
-    assert "Account" in res.stderr and "admins" in res.stderr
+    assert "Account" in err and "admins" in err
 
 
-def test_missing_sandbox_gives_one_clear_message(tmp_path: Path) -> None:
+def test_missing_sandbox_gives_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"name: cli\nsandbox: {{}}\ndata_dir: {tmp_path / 'data'}\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "SYNCAUDIT_SANDBOX_DIR": str(tmp_path / "nowhere")}
-    res = subprocess.run(
-        [sys.executable, "-m", "syncaudit", "pull", "--config", str(cfg)], capture_output=True, text=True, env=env
-    )
-    assert res.returncode == 2
-    assert "no running sandbox" in res.stderr and "Traceback" not in res.stderr
+    monkeypatch.setenv("SYNCAUDIT_SANDBOX_DIR", str(tmp_path / "nowhere"))
+    assert cli.main(["pull", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "no running sandbox" in err and "Traceback" not in err
+
+
+def test_unknown_object_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"name: cli\nsandbox: {{}}\ndata_dir: {tmp_path / 'data'}\n")
+    assert cli.main(["pull", "--config", str(cfg), "--objects", "Opportunity"]) == 2
+    assert "unknown object(s) for --objects: opportunity" in capsys.readouterr().err
 
 
 def test_clients_verify_tls(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,14 @@ from syncaudit.sources.intercom.streams import (
 )
 from test_pull_fixture_data import make_load_dir
 
+CLOCK = [0.0]  # seconds added to the Intercom emulator's clock
+
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     root = tmp_path_factory.mktemp("ic")
     load = make_load_dir(root / "load")
-    service = IntercomService(root / "state", load, default_version="2.16")
+    service = IntercomService(root / "state", load, default_version="2.16", clock=lambda: time.time() + CLOCK[0])
     with running_sandbox(services={"intercom": service}, state_dir=root / "sd") as sb:
         yield sb
 
@@ -151,3 +155,33 @@ def test_bad_token_is_one_clear_fatal_error(sandbox: RunningSandbox) -> None:
     with pytest.raises(FatalAPIError, match="refused the access token") as exc:
         c.request("GET", "admins", "admins")
     assert "not-the-token" not in str(exc.value)
+
+
+def test_incremental_search_partitions_a_big_delta(
+    client: IntercomClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    import syncaudit.sources.intercom.context as streams
+
+    monkeypatch.setattr(streams, "PER_PAGE", 10)  # 400-odd changed contacts = 40-odd pages
+    since = datetime(2025, 2, 1, tzinfo=UTC)
+    ctx = IntercomContext(client)
+    par, out_p = pull(ContactsStream(ctx, partitions=4), tmp_path / "p", since)
+    seq, out_s = pull(ContactsStream(ctx, partitions=1), tmp_path / "s", since)
+    assert out_p.extra["partitions"] == 4 and out_s.extra["partitions"] == 1
+    a, b = pq.read_table(par["contacts"]).sort_by("id"), pq.read_table(seq["contacts"]).sort_by("id")
+    assert a.equals(b) and 0 < a.num_rows < 413
+    # Only contacts updated from the day before `since` on (day-truncated search) came back.
+    assert min(a.column("updated_at").to_pylist()) >= datetime(2025, 1, 31, tzinfo=UTC)
+
+
+def test_scroll_left_open_by_another_run_is_waited_out(client: IntercomClient, tmp_path: Path) -> None:
+    client.request("GET", "companies/scroll", "scroll companies")  # e.g. a killed pull's scroll, still open
+    timer = threading.Timer(1.0, lambda: CLOCK.__setitem__(0, CLOCK[0] + 120))  # a minute later it expires
+    timer.start()
+    try:
+        paths, out = pull(CompaniesStream(IntercomContext(client)), tmp_path)
+    finally:
+        timer.cancel()
+    assert out.records == pq.read_table(paths["companies"]).num_rows > 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import duckdb
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from syncaudit.config import Config
@@ -35,7 +36,8 @@ from syncaudit.sources.intercom.streams import (
     ConversationsStream,
     IntercomContext,
 )
-from syncaudit.sources.salesforce.streams import OBJECTS, PullOutcome, SalesforceObjectStream, since_with_lookback
+from syncaudit.sources.salesforce.streams import OBJECTS, SalesforceObjectStream, since_with_lookback
+from syncaudit.sources.stream import PullOutcome
 
 
 class Stream(Protocol):
@@ -60,6 +62,21 @@ def advance_bookmark(previous: str | None, seen: str | None, started: datetime) 
     return iso(cand) if cand is not None else previous
 
 
+STREAM_NAMES = (*OBJECTS, "admins", "companies", "contacts", "conversations")
+
+
+def check_objects(objects: Iterable[str]) -> set[str]:
+    """The --objects names, lower-cased; an unknown name is a ConfigError naming the choices."""
+    wanted = {o.lower() for o in objects}
+    unknown = sorted(wanted - {n.lower() for n in STREAM_NAMES})
+    if unknown:
+        raise ConfigError(
+            f"unknown object(s) for --objects: {', '.join(unknown)}",
+            hint=f"choose from {', '.join(sorted(STREAM_NAMES))}",
+        )
+    return wanted
+
+
 def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None = None) -> dict[str, list[Any]]:
     ctx = IntercomContext(clients.intercom)
     sf: list[Any] = [SalesforceObjectStream(clients.salesforce, cfg, o) for o in OBJECTS]
@@ -70,14 +87,7 @@ def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None =
         ConversationsStream(ctx, workers=cfg.pull.intercom_partitions),
     ]
     if objects:
-        wanted = {o.lower() for o in objects}
-        known = {s.name.lower() for s in sf + ic}
-        unknown = sorted(wanted - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown object(s) for --objects: {', '.join(unknown)}",
-                hint=f"choose from {', '.join(sorted(s.name for s in sf + ic))}",
-            )
+        wanted = check_objects(objects)
         sf = [s for s in sf if s.name.lower() in wanted]
         ic = [s for s in ic if s.name.lower() in wanted]
     return {"salesforce": sf, "intercom": ic, "_ctx": [ctx]}
@@ -97,7 +107,7 @@ class PullRunner:
     def _client(self, system: str) -> Any:
         return self.clients.salesforce if system == "salesforce" else self.clients.intercom
 
-    def run_stream(self, stream: Stream, position: int) -> None:
+    def run_stream(self, stream: Stream, position: int, *, allow_incremental: bool = True) -> None:
         run, sid = self.run, stream.stream_id
         if run.is_done(sid):
             return
@@ -106,7 +116,8 @@ class PullRunner:
         prev = run.base_bookmark(sid)
         tables = [stream.name, *stream.children]
         incremental = (
-            base is not None
+            allow_incremental
+            and base is not None
             and getattr(stream, "incremental", True)
             and prev is not None
             and all(base.table_path(system, t).is_file() for t in tables)
@@ -136,6 +147,17 @@ class PullRunner:
         if incremental:
             assert base is not None
             delta = run.staging_path(system, stream.name)
+            new_cols = set(pq.read_schema(delta).names) - set(
+                pq.read_schema(base.table_path(system, stream.name)).names
+            )
+            if new_cols:
+                # A field appeared (describe, data attributes): old rows lack it, so read everything again.
+                print(
+                    f"{system} {stream.name}: new column(s) {', '.join(sorted(new_cols))}; pulling it in full",
+                    file=self.out,
+                )
+                self.run_stream(stream, position, allow_incremental=False)
+                return
             if hasattr(stream, "find_removed"):
                 gone = self._find_removed(stream, base.table_path(system, stream.name), delta)
                 outcome.removed = sorted(gone)
@@ -197,7 +219,6 @@ class PullRunner:
     def _tombstones(self, system: str, obj: str, gone: dict[str, str]) -> None:
         """Append removals to ``<system>/tombstones.parquet`` (object, id, reason, detected_in)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         schema = pa.schema(
             [("object", pa.string()), ("id", pa.string()), ("reason", pa.string()), ("detected_in", pa.string())]
@@ -205,11 +226,14 @@ class PullRunner:
         with self._lock:
             out = self.run.table_path(system, "tombstones")
             old = out if out.is_file() else (self.run.base.table_path(system, "tombstones") if self.run.base else None)
-            tables = [pq.read_table(old).cast(schema)] if old is not None and old.is_file() else []
-            ids = sorted(gone)
-            tables.append(
-                pa.table([[obj] * len(ids), ids, [gone[i] for i in ids], [self.run.id] * len(ids)], schema=schema)
-            )
+            rows = pq.read_table(old).cast(schema).to_pylist() if old is not None and old.is_file() else []
+            seen = {(r["object"], r["id"]) for r in rows}  # a resumed run must not record a removal twice
+            rows += [
+                {"object": obj, "id": i, "reason": gone[i], "detected_in": self.run.id}
+                for i in sorted(gone)
+                if (obj, i) not in seen
+            ]
+            tables = [pa.Table.from_pylist(rows, schema=schema)]
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(out.name + ".tmp")
             pq.write_table(pa.concat_tables(tables), tmp)
@@ -263,6 +287,8 @@ def run_pull(
 ) -> Snapshot:
     """Pull into a new snapshot and return it (complete), or raise with the run left resumable."""
     out = out or sys.stderr
+    if objects:
+        check_objects(objects)  # bad input first, before any connection
     clients = clients or build_clients(cfg)
     streams = build_streams(cfg, clients, objects)
     run = SnapshotRun.begin(cfg, full=full)

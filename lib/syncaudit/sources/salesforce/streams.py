@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from syncaudit.config import Config
 from syncaudit.errors import FatalAPIError
 from syncaudit.sources.arrow import UTC_US, coerce
 from syncaudit.sources.salesforce.client import SalesforceClient
+from syncaudit.sources.stream import PullOutcome, Writer
 
 OBJECTS = ("Account", "Contact", "Lead", "Task", "Case", "User")
 REPLICATION_KEYS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
@@ -123,19 +123,6 @@ def select_fields(cfg: Config, obj: str, describe: dict[str, Any]) -> list[dict[
 
 def soql_datetime(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class PullOutcome:
-    """What a stream reports to the runner."""
-
-    records: int = 0
-    bookmark: str | None = None
-    removed: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-Writer = Callable[[str, pa.Schema], Any]  # (table name, schema) -> TableWriter
 
 
 class SalesforceObjectStream:
