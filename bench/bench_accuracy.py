@@ -100,9 +100,7 @@ def main() -> int:
         print(f"\nseed {seed}, size {args.size}: audit {r['seconds']:.1f} s, load {os.getloadavg()}")
         print(f"{'kind':24} {'truth':>6} {'found':>6} {'tp':>6} {'recall':>7} {'precision':>9}")
         for kind, s in r["scores"].items():
-            print(
-                f"{kind:24} {s['truth']:6d} {s['found']:6d} {s['tp']:6d} {s['recall']:7.3f} {s['precision']:9.3f}"
-            )
+            print(f"{kind:24} {s['truth']:6d} {s['found']:6d} {s['tp']:6d} {s['recall']:7.3f} {s['precision']:9.3f}")
             worst[kind]["recall"] = min(worst[kind]["recall"], s["recall"])
             worst[kind]["precision"] = min(worst[kind]["precision"], s["precision"])
     print(f"\nminimum over seeds {args.seeds}:")

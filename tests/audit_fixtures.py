@@ -338,10 +338,24 @@ def write_org_pair(root: Path, n_filler: int = 150) -> set[tuple[str, tuple[str,
             IsConverted="false",
             LastModifiedDate=T_OLD,
         ),
-        dict(Id=lead(3), FirstName="Lena", LastName="Lindqvist", Email="lena@lind.example", Company="Lind",
-             IsConverted="false", LastModifiedDate=T_OLD),
-        dict(Id=lead(4), FirstName="Omar", LastName="Haddad", Email="omar@haddad.example", Company="Haddad",
-             IsConverted="false", LastModifiedDate=T_OLD),
+        dict(
+            Id=lead(3),
+            FirstName="Lena",
+            LastName="Lindqvist",
+            Email="lena@lind.example",
+            Company="Lind",
+            IsConverted="false",
+            LastModifiedDate=T_OLD,
+        ),
+        dict(
+            Id=lead(4),
+            FirstName="Omar",
+            LastName="Haddad",
+            Email="omar@haddad.example",
+            Company="Haddad",
+            IsConverted="false",
+            LastModifiedDate=T_OLD,
+        ),
     ]
     _write_csv(sf / "Lead.csv", leads, LEAD_FIELDS)
     tasks = [

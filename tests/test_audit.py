@@ -58,7 +58,7 @@ def test_findings_files_have_the_contract_keys(audited) -> None:
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{res.paths['parquet']}')").fetchall()[0][0]
     assert n == len(found)
     metrics = json.loads(res.paths["metrics"].read_text())
-    assert metrics["findings"]["by_kind"]["duplicate"] == 4
+    assert metrics["findings"]["by_kind"]["duplicate"] == 5
     plan = metrics["drift"]["per_field"]["plan_type:Contact"]
     assert plan["drift"] == 2 and 0 < plan["agreement_rate"] < 1
     assert 0 < metrics["drift"]["drift_score"] < 1

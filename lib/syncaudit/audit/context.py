@@ -25,7 +25,7 @@ from syncaudit.mapping import (
 
 NAME_SQL = (
     "nullif(trim(regexp_replace(regexp_replace(lower(strip_accents(nfc_normalize(coalesce({x}, '')))), "
-    "'[^[:alnum:]\\s''-]|[0-9]', ' ', 'g'), '\\s+', ' ', 'g')), '')"
+    "'[^\\pL\\s''-]', ' ', 'g'), '\\s+', ' ', 'g')), '')"
 )
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
 from syncaudit.loadfolder import lit, q
-from syncaudit.mapping import comparable_sql, ic_model
+from syncaudit.mapping import comparable_sql
 
 DRIFT_DDL = """CREATE OR REPLACE TABLE sa_drift (
     field VARCHAR, object VARCHAR, sf_id VARCHAR, ic_id VARCHAR, sf_raw VARCHAR, ic_raw VARCHAR,
@@ -43,43 +43,63 @@ def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
     return t.astimezone(UTC) if t else datetime.now(UTC)
 
 
+def _object_fields(ctx: AuditContext, obj: str) -> list:
+    """The field mappings of ``obj`` that can be compared (both columns present, not display-only)."""
+    sf_cols = ctx.columns(f"sf_{obj}")
+    ic_cols = ctx.columns("ic_companies" if obj == "Account" else "ic_contacts")
+    return [
+        f
+        for f in ctx.mapping.fields
+        if obj in f.objects and f.direction != "display_only" and f.salesforce in sf_cols and f.intercom in ic_cols
+    ]
+
+
 def profile_drift(ctx: AuditContext, manifest: dict) -> None:
     con, m = ctx.con, ctx.mapping
     con.execute(DRIFT_DDL)
     t_snap = snapshot_time(ctx, manifest)
-    for f in m.fields:
-        if f.direction == "display_only":
+    region = m.default_phone_region
+    pairs_per_object: dict[str, int] = {}
+    for obj in ("Contact", "Lead", "Account"):
+        fields = _object_fields(ctx, obj)
+        if not fields:
             continue
-        for obj in f.objects:
-            sf_view, ic_view = f"sf_{obj}", ("ic_companies" if obj == "Account" else "ic_contacts")
-            sf_cols, ic_cols = ctx.columns(sf_view), ctx.columns(ic_view)
-            if f.salesforce not in sf_cols or f.intercom not in ic_cols:
-                continue  # reported by the schema check
+        sf_view, ic_view = f"sf_{obj}", ("ic_companies" if obj == "Account" else "ic_contacts")
+        sf_ts = "s.LastModifiedDate" if "LastModifiedDate" in ctx.columns(sf_view) else "NULL"
+        ic_ts = "i.updated_at" if "updated_at" in ctx.columns(ic_view) else "NULL"
+        # One join per object; SF and IC columns are prefixed (DuckDB names are case-insensitive: Name = name).
+        sf_cols = sorted({f.salesforce for f in fields})
+        ic_cols = sorted({f.intercom for f in fields})
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE sa_dpairs AS
+            SELECT l.sf_id, l.ic_id, CAST({sf_ts} AS TIMESTAMPTZ) AS __sf_ts, CAST({ic_ts} AS TIMESTAMPTZ) AS __ic_ts,
+                   {", ".join(f"s.{q(c)} AS {q('s__' + c)}" for c in sf_cols)},
+                   {", ".join(f"i.{q(c)} AS {q('i__' + c)}" for c in ic_cols)}
+            FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
+            WHERE l.how IN ('key', 'email_identity') AND l.sf_object = {lit(obj)}"""
+        )
+        pairs_per_object[obj] = ctx.count("sa_dpairs")
+        for f in fields:
             sf_type = (ctx.md.sf_field(obj, f.salesforce) or {}).get("type")
-            if ctx.md.ic_attr(ic_model(obj), f.intercom) is None and not sf_type:
-                continue
-            sf_ts = "s.LastModifiedDate" if "LastModifiedDate" in sf_cols else "NULL"
-            ic_ts = "i.updated_at" if "updated_at" in ic_cols else "NULL"
             lag = (
                 m.sync_timing.intercom_to_salesforce_s
                 if f.owner == "intercom"
                 else m.sync_timing.salesforce_to_intercom_s
             )
-            region = m.default_phone_region
-            a = comparable_sql(f"s.{q(f.salesforce)}", sf_type, f.normalize, "salesforce", region)
-            b = comparable_sql(f"i.{q(f.intercom)}", sf_type, f.normalize, "intercom", region)
+            sc, ic = q("s__" + f.salesforce), q("i__" + f.intercom)
+            a = comparable_sql(sc, sf_type, f.normalize, "salesforce", region)
+            b = comparable_sql(ic, sf_type, f.normalize, "intercom", region)
+            # Only disagreements are kept: agreement counts come from the pair count, so nothing per pair is stored.
             con.execute(
                 f"""INSERT INTO sa_drift
-                SELECT {lit(f.name)}, {lit(obj)}, l.sf_id, l.ic_id, CAST(s.{q(f.salesforce)} AS VARCHAR),
-                       CAST(i.{q(f.intercom)} AS VARCHAR), {a}, {b}, CAST({sf_ts} AS TIMESTAMPTZ),
-                       CAST({ic_ts} AS TIMESTAMPTZ), {lit(f.owner)}, {lit(f.direction)}, {lag}
-                FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
-                WHERE l.how IN ('key', 'email_identity') AND l.sf_object = {lit(obj)}"""
+                SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, CAST({sc} AS VARCHAR), CAST({ic} AS VARCHAR),
+                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}
+                FROM (SELECT *, {a} AS sf_norm, {b} AS ic_norm FROM sa_dpairs)
+                WHERE sf_norm IS DISTINCT FROM ic_norm"""
             )
     con.execute(
         f"""CREATE OR REPLACE TABLE sa_drift_eval AS
-        SELECT *,
-            sf_norm IS DISTINCT FROM ic_norm AS differs,
+        SELECT *, true AS differs,
             CASE WHEN sf_ts IS NULL OR ic_ts IS NULL THEN NULL
                  WHEN sf_ts > ic_ts THEN 'salesforce' WHEN ic_ts > sf_ts THEN 'intercom' ELSE 'same' END AS newer,
             epoch(TIMESTAMPTZ {lit(t_snap.isoformat())} - greatest(sf_ts, ic_ts)) AS age_s
@@ -88,7 +108,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
     # In flight: the side that syncs (the owner, or either for 'both') changed less than the lag ago.
     con.execute(
         """CREATE OR REPLACE TABLE sa_drift_eval AS SELECT *,
-            differs AND newer IS NOT NULL AND (newer = owner OR direction = 'both') AND age_s <= lag_s AS in_flight
+            newer IS NOT NULL AND (newer = owner OR direction = 'both') AND age_s <= lag_s AS in_flight
         FROM sa_drift_eval"""
     )
     findings.insert(
@@ -114,12 +134,19 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             json_object('newer', newer, 'owner', owner, 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
         FROM sa_drift_eval WHERE differs AND NOT coalesce(in_flight, false)""",
     )
-    rows = con.execute(
-        """SELECT field, object, count(*) AS n, count(*) FILTER (WHERE NOT differs) AS agree,
-                  count(*) FILTER (WHERE differs AND NOT coalesce(in_flight, false)) AS drift,
-                  count(*) FILTER (WHERE coalesce(in_flight, false)) AS in_flight
-           FROM sa_drift_eval GROUP BY 1, 2 ORDER BY 1, 2"""
-    ).fetchall()
+    counts = {
+        (fld, obj): (dr, fl)
+        for fld, obj, dr, fl in con.execute(
+            """SELECT field, object, count(*) FILTER (WHERE NOT coalesce(in_flight, false)),
+                      count(*) FILTER (WHERE coalesce(in_flight, false))
+               FROM sa_drift_eval GROUP BY 1, 2"""
+        ).fetchall()
+    }
+    rows = []
+    for obj, n in pairs_per_object.items():
+        for f in _object_fields(ctx, obj):
+            dr, fl = counts.get((f.name, obj), (0, 0))
+            rows.append((f.name, obj, n, n - dr - fl, dr, fl))
     per_field = {
         f"{fld}:{obj}": {
             "field": fld,

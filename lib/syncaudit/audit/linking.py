@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
-from syncaudit.audit.matching import predict_pairs
+from syncaudit.audit.matching import PEOPLE_COLUMNS, predict_pairs
 from syncaudit.loadfolder import lit
 
 # The Intercom connector prefers a Contact to a Lead, then the most recently updated record.
@@ -238,7 +238,7 @@ def _uid_table(con, src: str, dst: str, idcol: str, cols: tuple[str, ...]) -> No
 
 def _fuzzy_people(ctx: AuditContext) -> None:
     con, mo = ctx.con, ctx.mapping.matching
-    cols = ("email_n", "email_local", "first_n", "first_canon", "last_n", "company_n", "phone_k")
+    cols = PEOPLE_COLUMNS
     _uid_table(con, "sa_sf_pool", "sa_fz_l", "sf_id", cols)
     _uid_table(con, "sa_ic_pool", "sa_fz_r", "ic_id", cols)
     predict_pairs(con, ["sa_fz_l", "sa_fz_r"], kind="people", threshold=mo.suggest_threshold, out_table="sa_fz")

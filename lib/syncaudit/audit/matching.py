@@ -22,7 +22,17 @@ import duckdb
 
 logging.getLogger("splink").setLevel(logging.ERROR)
 
-PEOPLE_COLUMNS = ("email_n", "email_local", "first_n", "first_canon", "last_n", "company_n", "phone_k")
+PEOPLE_COLUMNS = (
+    "email_n",
+    "email_local",
+    "first_n",
+    "first_canon",
+    "last_n",
+    "company_n",
+    "phone_k",
+    "left(first_n, 1) AS first_i",
+    "left(last_n, 1) AS last_i",
+)
 COMPANY_COLUMNS = ("name_n", "domain", "phone_k")
 
 
@@ -65,8 +75,9 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
             # The same person often has a second address (work/personal), so "different" stays plausible.
             lvl(cll.ExactMatchLevel("email_n"), 0.60),
             lvl(cll.ExactMatchLevel("email_local"), 0.08),
-            lvl(cll.JaroWinklerLevel("email_n", 0.92), 0.10),
-            lvl(cll.ElseLevel(), 0.22),
+            # No fuzzy email level: mailbox names are built from the person's name, so a near-equal
+            # mailbox would count the name evidence twice (naive Bayes assumes independent comparisons).
+            lvl(cll.ElseLevel(), 0.32),
         ],
     )
     first = cl.CustomComparison(
@@ -75,6 +86,8 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
             cll.NullLevel("first_n"),
             lvl(cll.ExactMatchLevel("first_n").configure(tf_adjustment_column="first_n"), 0.80),
             lvl(cll.ExactMatchLevel("first_canon"), 0.07),
+            # First and last name swapped (a common data-entry error).
+            lvl(cll.CustomLevel('"first_n_l" = "last_n_r" AND "last_n_l" = "first_n_r"', "first_n"), 0.02),
             lvl(cll.JaroWinklerLevel("first_n", 0.9), 0.07),
             lvl(cll.JaroWinklerLevel("first_n", 0.75), 0.03),
             lvl(cll.ElseLevel(), 0.03),
@@ -85,6 +98,7 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         comparison_levels=[
             cll.NullLevel("last_n"),
             lvl(cll.ExactMatchLevel("last_n").configure(tf_adjustment_column="last_n"), 0.85),
+            lvl(cll.CustomLevel('"first_n_l" = "last_n_r" AND "last_n_l" = "first_n_r"', "last_n"), 0.02),
             lvl(cll.JaroWinklerLevel("last_n", 0.9), 0.08),
             lvl(cll.JaroWinklerLevel("last_n", 0.75), 0.03),
             lvl(cll.ElseLevel(), 0.04),
@@ -94,7 +108,8 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         output_column_name="company",
         comparison_levels=[
             cll.NullLevel("company_n"),
-            lvl(cll.ExactMatchLevel("company_n"), 0.75),
+            # Term frequency: sharing a 5,000-person employer says less than sharing a 5-person one.
+            lvl(cll.ExactMatchLevel("company_n").configure(tf_adjustment_column="company_n"), 0.75),
             lvl(cll.JaroWinklerLevel("company_n", 0.88), 0.1),
             lvl(cll.ElseLevel(), 0.15),
         ],
@@ -103,8 +118,9 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
         output_column_name="phone",
         comparison_levels=[
             cll.NullLevel("phone_k"),
-            lvl(cll.ExactMatchLevel("phone_k"), 0.75),
-            lvl(cll.ElseLevel(), 0.25),
+            # Two different numbers are real evidence against: duplicates are usually copies.
+            lvl(cll.ExactMatchLevel("phone_k"), 0.88),
+            lvl(cll.ElseLevel(), 0.12),
         ],
     )
     return SettingsCreator(
@@ -117,8 +133,9 @@ def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink Set
             block_on("email_local"),
             block_on("phone_k"),
             block_on("first_canon", "last_n"),
-            block_on("last_n", "company_n"),
-            block_on("first_canon", "company_n"),
+            # Typos and nicknames at one employer; the initial keeps a 100,000-person employer's blocks small.
+            block_on("first_canon", "company_n", "last_i"),
+            block_on("last_n", "company_n", "first_i"),
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
