@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from syncaudit.changes.context import PlanContext
 from syncaudit.changes.model import Operation, Plan, summarize_plan
-from syncaudit.changes.policies import POLICIES, PlanContext
+from syncaudit.changes.policies import POLICIES
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
 
