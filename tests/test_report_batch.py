@@ -197,12 +197,14 @@ def test_missing_notebook_and_parameters(tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="notebook not found"):
         run_notebook(tmp_path / "nope.ipynb", tmp_path / "out.ipynb", {})
-    with pytest.raises(ConfigError, match="no notebooks found"):
+    with pytest.raises(ConfigError, match="no notebooks named"):
         find_notebooks(tmp_path)
 
 
-def test_every_shipped_notebook_is_thin_and_declares_its_parameters() -> None:
-    shipped = find_notebooks(ROOT / "notebooks")
+def test_every_shipped_notebook_is_thin_and_declares_its_parameters(monkeypatch) -> None:
+    monkeypatch.delenv("SYNCAUDIT_NOTEBOOKS_DIR", raising=False)
+    monkeypatch.chdir(ROOT)
+    shipped = find_notebooks()
     assert [p.stem for p in shipped] == [
         "00_pull", "10_schema_mapping", "20_identity_links", "30_field_drift", "40_duplicates",
         "50_data_quality", "60_fixup_plan", "70_apply", "80_rollback", "90_monthly_summary",

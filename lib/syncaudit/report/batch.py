@@ -50,18 +50,42 @@ class BatchResult:
         return [r.name for r in self.runs if r.status != "ok"]
 
 
+# The monthly chain, in order. Other notebooks in notebooks/ (e.g. the suite editor) are interactive tools.
+CHAIN = (
+    "00_pull",
+    "10_schema_mapping",
+    "20_identity_links",
+    "30_field_drift",
+    "40_duplicates",
+    "50_data_quality",
+    "60_fixup_plan",
+    "70_apply",
+    "80_rollback",
+    "90_monthly_summary",
+)
+
+
 def find_notebooks(directory: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The chain's notebooks in order (NN_name.ipynb): $SYNCAUDIT_NOTEBOOKS_DIR, else notebooks/ of the checkout."""
+    """The chain's notebooks in order.
+
+    A team's own chain: every ``NN_name.ipynb`` of ``directory`` (or $SYNCAUDIT_NOTEBOOKS_DIR). Otherwise
+    the shipped chain (:data:`CHAIN`) from notebooks/ of the checkout.
+    """
     override = directory or os.environ.get("SYNCAUDIT_NOTEBOOKS_DIR")
-    candidates = (
-        [Path(override)] if override else [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
-    )
+    if override:
+        found = sorted(p for p in Path(override).glob("[0-9][0-9]_*.ipynb") if p.is_file())
+        if not found:
+            raise ConfigError(f"no notebooks named NN_name.ipynb in {override}", hint="check SYNCAUDIT_NOTEBOOKS_DIR")
+        return found
+    candidates = [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
     for d in candidates:
-        found = sorted(p for p in d.glob("[0-9][0-9]_*.ipynb") if p.is_file())
-        if found:
-            return found
+        if all((d / f"{name}.ipynb").is_file() for name in CHAIN):
+            return [d / f"{name}.ipynb" for name in CHAIN]
     where = ", ".join(str(c) for c in candidates)
-    raise ConfigError(f"no notebooks found (looked in {where})", hint="run syncaudit from the project's checkout")
+    raise ConfigError(
+        f"the notebooks of the monthly chain were not found (looked in {where})",
+        hint="run syncaudit from the project's checkout",
+    )
 
 
 def run_batch(

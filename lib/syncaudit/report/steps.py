@@ -183,11 +183,19 @@ def build_plan_into(cfg: Config, snapshot: Any, findings_path: Path, out_dir: Pa
     summary = summary() if callable(summary) else summary
     if not isinstance(summary, Mapping):
         raise NotBuiltError("the change plan has no summary", hint="see syncaudit.changes.plan")
-    data = dict(summary)
+    # Sample operations carry before/after values (personal data): they stay in the plan, not in the report.
+    data = {k: v for k, v in summary.items() if k != "samples"}
     data.setdefault("path", str(_attr(plan, "path") or ""))
     data.setdefault("hash", str(_attr(plan, "hash") or _attr(plan, "plan_hash") or ""))
     write_json(data, out_dir / "plan_summary.json")
     return data
+
+
+def plan_operations(plan_path: str) -> Any:
+    """The operations of a stored plan as a frame, without before/after values (for review tables)."""
+    load_plan = entry_point("syncaudit.changes.model", "load_plan")
+    frame = entry_point("syncaudit.changes.model", "operations_frame")(load_plan(plan_path))
+    return frame.drop(columns=[c for c in ("before", "after") if c in frame.columns])
 
 
 def apply_plan_dry_run(cfg: Config, plan_path: str, confirm: str) -> dict[str, Any]:
