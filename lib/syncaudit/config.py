@@ -312,6 +312,53 @@ class ApplyOptions(_Model):
     bulk_threshold: int = Field(200, ge=1, description="Salesforce batches above this go through Bulk API 2.0")
 
 
+class FixPolicy(_Model):
+    """One fix policy: whether ``syncaudit plan`` proposes it, and its options."""
+
+    enabled: bool = True
+    options: dict[str, Any] = Field({}, description="policy-specific options (see docs/contracts.md, fixes)")
+
+
+class FieldMigration(_Model):
+    """A one-off migration: copy (and optionally transform) a field of linked records into another field."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    source_system: System
+    source_field: str = Field(description="e.g. custom_attributes.partner_code (Intercom) or Partner_Code__c")
+    target_system: System
+    target_field: str
+    objects: list[Literal["Contact", "Lead"]] = ["Contact"]
+    transform: list[Normalizer] = []
+    overwrite: bool = Field(False, description="false: only fill empty target values")
+
+    @model_validator(mode="after")
+    def _two_systems(self) -> FieldMigration:
+        if self.source_system == self.target_system:
+            raise ValueError("a migration copies between the two systems; source_system and target_system differ")
+        return self
+
+
+class Fixes(_Model):
+    """The fix policies ``syncaudit plan`` may use; each is tied to the finding kinds it resolves."""
+
+    push_owner_value: FixPolicy = FixPolicy()  # field_drift -> write the owner's value to the other side
+    backfill_identity: FixPolicy = FixPolicy()  # identity_gap -> fill the missing identity key
+    normalize_values: FixPolicy = FixPolicy()  # owner-side values that fail their normalizers
+    relink_stale: FixPolicy = FixPolicy()  # stale_link -> key the converted Contact
+    merge_intercom_leads: FixPolicy = FixPolicy()  # intercom lead+user duplicates -> merge lead into user
+    log_conversations: FixPolicy = FixPolicy()  # conversation_unlogged -> create the Task/Case
+    duplicate_worklist: FixPolicy = FixPolicy()  # salesforce duplicates -> review items, never merged
+    migrations: list[FieldMigration] = []
+
+    @model_validator(mode="after")
+    def _unique_migrations(self) -> Fixes:
+        names = [m.name for m in self.migrations]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"migration name(s) used twice: {', '.join(sorted(dup))}")
+        return self
+
+
 class Gates(_Model):
     max_findings: dict[str, int] = Field({}, description="kind -> the most findings tolerated")
     min_quality_pass_rate: float | None = Field(None, ge=0, le=1)
@@ -335,6 +382,7 @@ class Config(_Model):
     apply: ApplyOptions = ApplyOptions()
     gates: Gates = Gates()
     report: ReportOptions = ReportOptions()
+    fixes: Fixes = Fixes()
 
     # Set by load_config; not part of the file.
     source_path: str | None = Field(None, exclude=True)
