@@ -34,9 +34,7 @@ def make_certs(folder: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -55,9 +53,7 @@ def make_certs(folder: Path) -> tuple[Path, Path, Path]:
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     ca_pem, cert_pem, key_pem = folder / "ca.pem", folder / "server.pem", folder / "server.key"
@@ -90,17 +86,28 @@ def serve_https(service, folder: Path):
 DEMO_SCHEMA = {
     "Contact": [
         {"name": "Product_User_Id__c", "type": "string", "length": 64, "externalId": True, "unique": True},
-        {"name": "Plan_Type__c", "type": "picklist", "restrictedPicklist": True,
-         "picklistValues": ["Free", "Starter", "Pro", "Enterprise"]},
-        {"name": "Trial_Status__c", "type": "picklist",
-         "picklistValues": ["Not Started", "Active", "Expired", "Converted"]},
+        {
+            "name": "Plan_Type__c",
+            "type": "picklist",
+            "restrictedPicklist": True,
+            "picklistValues": ["Free", "Starter", "Pro", "Enterprise"],
+        },
+        {
+            "name": "Trial_Status__c",
+            "type": "picklist",
+            "picklistValues": ["Not Started", "Active", "Expired", "Converted"],
+        },
         {"name": "Partner_Code__c", "type": "string", "length": 20},
         {"name": "Seats__c", "type": "double", "precision": 18, "scale": 0},
     ],
     "Lead": [
         {"name": "Product_User_Id__c", "type": "string", "length": 64, "externalId": True, "unique": True},
-        {"name": "Plan_Type__c", "type": "picklist", "restrictedPicklist": True,
-         "picklistValues": ["Free", "Starter", "Pro", "Enterprise"]},
+        {
+            "name": "Plan_Type__c",
+            "type": "picklist",
+            "restrictedPicklist": True,
+            "picklistValues": ["Free", "Starter", "Pro", "Enterprise"],
+        },
     ],
 }
 

@@ -23,7 +23,6 @@ from syncaudit.sandbox.generator.pools import (
     LocalePool,
     fold,
     locale_pools,
-    slug,
 )
 
 AS_OF = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
@@ -262,7 +261,7 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
                 head = BRANDS[a % len(BRANDS)]
                 core = f"{head} {noun}" if s == 0 else f"{head}{noun.lower()}"
                 key = head.lower() + noun.lower()
-            key = slug(key) if key else ""
+            # key is already [a-z]+: brands and nouns are ASCII, last_ascii is transliterated
             if key and key not in seen:
                 break
             if i > k * 3 + 10_000_000:
@@ -295,7 +294,7 @@ def _separate_lookalikes(
             with p as (select i, c, f, l, f || ' ' || l as n, left(l, 2) as l2, left(f, 2) as f2 from people),
             same as (
               select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.n) as s
-              from p x join p y on x.c = y.c and x.l2 = y.l2 and left(x.f, 1) = left(y.f, 1) and x.i < y.i
+              from p x join p y on x.c = y.c and x.l2 = y.l2 and x.f2 = y.f2 and x.i < y.i
             ),
             swapped as (
               select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.l || ' ' || y.f) as s
