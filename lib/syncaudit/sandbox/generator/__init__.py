@@ -47,9 +47,11 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
   names the record it should be logged on.
 
 Nothing else is a defect: names, emails (compared lower-case, without +tags and Gmail dots),
-phones, keys, company names and domains are unique unless planted; clean pairs agree on every
-mapped field after the mapping's normalisers; phone formats differ between systems but every
-clean number is valid (national format only for US numbers).
+phones, keys, company names and domains are unique unless planted; colleagues never have
+look-alike names (see world._separate_lookalikes); clean pairs agree on every mapped field after
+the mapping's normalisers; phone formats differ between systems but every clean number is valid
+(national format only for US numbers). Conversation, tag and admin ids are numeric strings and
+contact/company ids 24-hex, as the wire contract (shared/reference/intercom-api.md) says.
 """
 
 from __future__ import annotations

@@ -115,14 +115,16 @@ class ValueScenarios(PlanterBase):
             key, fld, expectation, value = "email", "email", "not_null", None
         elif variant == "malformed_phone":
             e164 = phone_text(self.w.regions, int(p.phone_region[i]), int(p.phone_prefix[i]), int(p.phone_suffix[i]), 0)
+            # each variant keeps every digit, so two people never share a malformed number
             style = int(self.rng.integers(0, 3))
+            cc, rest = e164[:3], e164[3:]
             candidates = [
-                e164[:-5],
-                e164[:4] + e164[4:].replace("0", "O").replace("1", "l"),
+                cc + rest.replace("0", "O").replace("1", "l"),
                 e164 + "99999",
-                f"{e164[1:3]}-{e164[-4:]}",
+                f"{cc} {rest[:3]}--{rest[3:]}#",
+                e164 + "99999",
             ]
-            value = next(v for v in candidates[style:] if not _valid_phone(v))
+            value = next(v for v in candidates[style:] if v != e164 and not _valid_phone(v))
             key, fld, expectation = "phone", "phone", "valid_phone"
         else:
             value = ["Churned", "Evangelist", "Former Customer"][int(self.rng.integers(0, 3))]

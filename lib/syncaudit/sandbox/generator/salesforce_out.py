@@ -343,7 +343,7 @@ def write_leads(out: Path, w: World, pl: Plan, lay: Layout) -> int:
                     "LeadSource": [LEAD_SOURCE.get(v) for v in f["referral"]],
                     "Status": status,
                     "IsConverted": [converted] * n,
-                    "ConvertedDate": date(p.created[idx]) if converted else [None] * n,
+                    "ConvertedDate": date(p.created[idx] + pl.sync_delay[idx]) if converted else [None] * n,
                     "ConvertedContactId": [lay.ids["Contact"][r] for r in contact_rows] if converted else [None] * n,
                     "ConvertedAccountId": [lay.ids["Account"][r] if r >= 0 else None for r in acc_rows]
                     if converted

@@ -23,7 +23,6 @@ from syncaudit.sandbox.generator.pools import (
     LocalePool,
     fold,
     locale_pools,
-    slug,
 )
 
 AS_OF = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
@@ -262,7 +261,7 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
                 head = BRANDS[a % len(BRANDS)]
                 core = f"{head} {noun}" if s == 0 else f"{head}{noun.lower()}"
                 key = head.lower() + noun.lower()
-            key = slug(key) if key else ""
+            # key is already [a-z]+: brands and nouns are ASCII, last_ascii is transliterated
             if key and key not in seen:
                 break
             if i > k * 3 + 10_000_000:
@@ -280,6 +279,8 @@ def _separate_lookalikes(
 
     Distinct names alone do not stop 'Jon Smith' and 'John Smith' at one account from looking
     like a typo duplicate; nothing unplanted may look like one, so such colleagues are split up.
+    Look-alike = same initials, Jaro-Winkler >= 0.83 on first and >= 0.88 on last names (folded),
+    or the same with first and last swapped.
     """
     import duckdb
     import pyarrow as pa
@@ -292,17 +293,16 @@ def _separate_lookalikes(
         people = pa.table({"i": np.arange(len(company)), "c": company, "f": f, "l": la})  # noqa: F841 (DuckDB reads it)
         moved = db.sql(
             """
-            with p as (select i, c, f, l, f || ' ' || l as n, left(l, 2) as l2, left(f, 2) as f2 from people),
+            with p as (select i, c, f, l, left(l, 1) as l1, left(f, 1) as f1 from people),
             same as (
-              select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.n) as s
-              from p x join p y on x.c = y.c and x.l2 = y.l2 and left(x.f, 1) = left(y.f, 1) and x.i < y.i
+              select x.i as a, y.i as b from p x join p y on x.c = y.c and x.l1 = y.l1 and x.f1 = y.f1 and x.i < y.i
+              where jaro_winkler_similarity(x.l, y.l) >= 0.88 and jaro_winkler_similarity(x.f, y.f) >= 0.83
             ),
             swapped as (
-              select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.l || ' ' || y.f) as s
-              from p x join p y on x.c = y.c and x.l2 = y.f2 and x.f2 = y.l2 and x.i <> y.i
+              select x.i as a, y.i as b from p x join p y on x.c = y.c and x.l1 = y.f1 and x.f1 = y.l1 and x.i <> y.i
+              where jaro_winkler_similarity(x.f, y.l) >= 0.88 and jaro_winkler_similarity(x.l, y.f) >= 0.88
             )
             select distinct greatest(a, b) as i from (select * from same union all select * from swapped)
-            where s >= 0.88
             order by i
             """
         ).fetchnumpy()["i"]
