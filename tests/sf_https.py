@@ -1,106 +1,54 @@
-"""Test helper: serve a SalesforceService over real HTTPS on port 0 with a throwaway CA.
-
-Stands in for the shared sandbox server (sandbox/server.py) until it lands; tests only need the
-connection facts and the CA path.
-"""
+"""Test helpers for the Salesforce sandbox: a small load folder in the generator's format, and HTTPS serving."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import ssl
-import threading
-from contextlib import contextmanager
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from werkzeug.serving import make_server
+from syncaudit.http import verified_session
+from syncaudit.sandbox.testing import running_sandbox
+
+__all__ = ["https_session", "serve_https", "write_load_dir"]
 
 
-def make_certs(folder: Path) -> tuple[Path, Path, Path]:
-    """(ca.pem, server cert, server key) for 127.0.0.1 / localhost."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sf test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_pem, cert_pem, key_pem = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return ca_pem, cert_pem, key_pem
+@contextlib.contextmanager
+def serve_https(service, folder: Path) -> Iterator[dict]:
+    """Serve ``service`` alone through the shared sandbox server (HTTPS, port 0); yield its connection facts.
 
-
-@contextmanager
-def serve_https(service, folder: Path):
-    """Yield the connection facts (plus ca_cert) of ``service`` served on https://127.0.0.1:<free port>."""
-    ca, cert, key = make_certs(folder)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server = make_server("127.0.0.1", 0, service.wsgi_app(), threaded=True, ssl_context=ctx)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        facts = service.connection_facts(f"https://127.0.0.1:{server.server_port}")
-        facts["ca_cert"] = str(ca)
+    The facts are the Salesforce ones from sandbox.json plus ``ca_cert`` and ``sandbox`` (the running handle).
+    """
+    with running_sandbox(services={"salesforce": service}, state_dir=folder / "sandbox") as sb:
+        facts = dict(sb["salesforce"], ca_cert=sb["ca_cert"])
+        facts["sandbox"] = sb
         yield facts
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 DEMO_SCHEMA = {
     "Contact": [
         {"name": "Product_User_Id__c", "type": "string", "length": 64, "externalId": True, "unique": True},
-        {"name": "Plan_Type__c", "type": "picklist", "restrictedPicklist": True,
-         "picklistValues": ["Free", "Starter", "Pro", "Enterprise"]},
-        {"name": "Trial_Status__c", "type": "picklist",
-         "picklistValues": ["Not Started", "Active", "Expired", "Converted"]},
+        {
+            "name": "Plan_Type__c",
+            "type": "picklist",
+            "restrictedPicklist": True,
+            "picklistValues": ["Free", "Starter", "Pro", "Enterprise"],
+        },
+        {
+            "name": "Trial_Status__c",
+            "type": "picklist",
+            "picklistValues": ["Not Started", "Active", "Expired", "Converted"],
+        },
         {"name": "Partner_Code__c", "type": "string", "length": 20},
         {"name": "Seats__c", "type": "double", "precision": 18, "scale": 0},
     ],
     "Lead": [
         {"name": "Product_User_Id__c", "type": "string", "length": 64, "externalId": True, "unique": True},
-        {"name": "Plan_Type__c", "type": "picklist", "restrictedPicklist": True,
-         "picklistValues": ["Free", "Starter", "Pro", "Enterprise"]},
+        {
+            "name": "Plan_Type__c",
+            "type": "picklist",
+            "restrictedPicklist": True,
+            "picklistValues": ["Free", "Starter", "Pro", "Enterprise"],
+        },
     ],
 }
 
@@ -147,3 +95,8 @@ def write_load_dir(root: Path) -> Path:
         "https://app.intercom.com/a/inbox/x/inbox/conversation/42\n"
     )
     return root
+
+
+def https_session(ca_cert: str):
+    """A requests session that trusts the sandbox CA (REQUESTS_CA_BUNDLE cannot override it)."""
+    return verified_session(ca_cert)

@@ -190,7 +190,7 @@ def test_rates_change_what_is_planted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"size": 3}, "--size must be"),
+        ({"size": 0}, "--size must be"),
         ({"size": "many"}, "--size must be"),
         ({"seed": -1}, "--seed must be"),
         ({"rates": {"duplicates": 0.1}}, "unknown defect rate 'duplicates'"),
@@ -237,3 +237,40 @@ def test_cli_bad_size_is_one_clear_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "--size must be" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "pair").exists()
+
+
+def test_lookalike_colleagues_are_split_up() -> None:
+    from syncaudit.sandbox.generator.world import _separate_lookalikes
+
+    first = np.array(["Jon", "John", "Anna", "Schmidt", "Maria", "Mario"], dtype=object)
+    last = np.array(["Smith", "Smith", "Schmidt", "Anna", "Garcia", "Lopez"], dtype=object)
+    company = np.zeros(6, dtype=np.int32)
+    _separate_lookalikes(np.random.default_rng(1), first, last, company, 50)
+    assert company[0] != company[1], "typo-level names"
+    assert company[2] != company[3], "transposed names"
+    assert company[4] == company[5] == 0, "different people stay"
+
+
+def test_type_conflict_is_planted_on_request(tmp_path: Path) -> None:
+    out = generate(tmp_path / "t", 300, 5, rates={"schema_type_conflict": 1})
+    attrs = {a["name"]: a for a in orjson.loads((out / "intercom" / "data_attributes.json").read_bytes())["data"]}
+    assert attrs["seats"]["data_type"] == "string"
+    seats = [
+        orjson.loads(x)["custom_attributes"].get("seats")
+        for x in (out / "intercom" / "contacts.jsonl").read_bytes().splitlines()
+    ]
+    assert {type(s) for s in seats if s is not None} == {str}
+    truth = orjson.loads((out / "truth.json").read_bytes())
+    assert [f for f in truth["findings"] if f.get("variant") == "type"] == [
+        {
+            **next(f for f in truth["findings"] if f.get("variant") == "type"),
+            "kind": "schema_conflict",
+            "field": "seats",
+            "records": [],
+        }
+    ]
+
+
+def test_type_conflict_is_off_by_default(small: Path) -> None:
+    attrs = {a["name"]: a for a in orjson.loads((small / "intercom" / "data_attributes.json").read_bytes())["data"]}
+    assert attrs["seats"]["data_type"] == "integer"

@@ -517,3 +517,22 @@ def test_timestamps_make_sense(org: Org) -> None:
         parts = c["conversation_parts"]["conversation_parts"]
         assert [p["created_at"] for p in parts] == sorted(p["created_at"] for p in parts)
         assert parts and all(c["created_at"] <= p["created_at"] <= c["updated_at"] for p in parts)
+
+
+def test_no_unplanned_lookalike_colleagues(org: Org) -> None:
+    """Two people at one company with nearly the same name must be a planted duplicate."""
+    db = duckdb.connect()
+    rows = [
+        (k, r.get("AccountId") or r.get("Company"), fold(r["FirstName"]), fold(r["LastName"]))
+        for k, r in {**org.sf["Contact"], **org.open_leads}.items()
+    ]
+    db.execute("create table p (id varchar, c varchar, f varchar, l varchar)")
+    db.executemany("insert into p values (?, ?, ?, ?)", rows)
+    pairs = db.sql(
+        """select x.id, y.id from p x join p y on x.c = y.c and x.id < y.id
+           where (jaro_winkler_similarity(x.f, y.f) >= 0.85 and jaro_winkler_similarity(x.l, y.l) >= 0.9)
+              or (jaro_winkler_similarity(x.f, y.l) >= 0.9 and jaro_winkler_similarity(x.l, y.f) >= 0.9)"""
+    ).fetchall()
+    assert pairs, "the planted duplicates are found"
+    for a, b in pairs:
+        assert any({a, b} <= set(f["records"]) for f in org.findings), (org.sf_record(a)[1], org.sf_record(b)[1])

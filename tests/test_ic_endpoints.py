@@ -3,10 +3,13 @@ official OpenAPI 2.16 document by the client's response hook (tests/ic_support.p
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ic_support import FakeClock, http_client, serve_https, validator, write_load_folder
 from syncaudit.sandbox.intercom import IntercomService, companies
+from syncaudit.sandbox.intercom.responses import URLS
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -349,6 +352,84 @@ def test_state_dir_survives_restart(tmp_path):
     again.close()
 
 
-def test_every_answer_was_validated(api):
-    api.get("/contacts")
-    assert validator().checked > 0
+def test_search_contacts_answers_a_contact_list(api):
+    body = api.post("/contacts/search", json={"query": {"field": "role", "operator": "=", "value": "lead"}}).json()
+    assert body["type"] == "list" and body["total_count"] == 6 and all(c["role"] == "lead" for c in body["data"])
+
+
+def test_notes_and_attribute_updates(api):
+    cid = "c" + "0" * 23
+    assert api.get(f"/contacts/{cid}/notes").json()["data"] == []
+    assert api.get("/contacts/nope/notes").status_code == 404
+    r = api.put("/data_attributes/12", json={"description": "Seats bought", "archived": True})
+    assert r.json()["description"] == "Seats bought" and r.json()["archived"] is True
+    names = {a["name"] for a in api.get("/data_attributes", params={"model": "contact"}).json()["data"]}
+    assert "seats" not in names
+    assert "seats" in {
+        a["name"] for a in api.get("/data_attributes", params={"include_archived": "true"}).json()["data"]
+    }
+    assert api.put("/data_attributes/999", json={"archived": True}).status_code == 404
+
+
+def test_every_route_answered_and_was_validated_against_the_document(api):
+    """Runs last in this module: each emulated route has had a 2xx answer validated against the spec."""
+    v = validator()
+    ok = {(m, t) for m, t, status in v.seen if status < 300}
+    for rule in URLS.iter_rules():
+        sample = re.sub(r"<(?:path:)?(\w+)>", "x", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            template, _ = v.operation(method.lower(), sample)
+            assert (method.lower(), template) in ok, f"{method} {rule.rule} has no validated 2xx answer"
+
+
+HOSTILE = [
+    ("POST", "/contacts", []),
+    ("POST", "/contacts", {"email": {"$ne": 1}}),
+    ("POST", "/contacts", {"email": "a@b.example", "signed_up_at": 10**30}),
+    ("POST", "/contacts", {"email": "a@b.example", "custom_attributes": {"seats": 10**40}}),
+    ("POST", "/contacts", {"email": "a@b.example", "custom_attributes": "seats=1"}),
+    ("POST", "/contacts/search", {"query": {"field": "created_at", "operator": ">", "value": 10**30}}),
+    ("POST", "/contacts/search", {"query": {"field": "email", "operator": "=", "value": {"a": 1}}}),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "custom_attributes.x'); DROP TABLE contacts;--", "operator": "=", "value": 1}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "sort": {"field": "1; DROP"}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"per_page": "lots"}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"starting_after": 7}},
+    ),
+    (
+        "POST",
+        "/contacts/search",
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"starting_after": "WzEsW10sMV0"}},
+    ),
+    ("POST", "/contacts/search", "just a string"),
+    ("GET", "/contacts?per_page=-3", None),
+    ("GET", "/contacts?per_page=99999999999999999999", None),
+    ("GET", "/contacts?starting_after=WyJ4IiwgMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDAsIDJd", None),
+    ("POST", "/companies", {"company_id": "Z", "size": 10**40}),
+    ("POST", "/companies", {"company_id": "Z", "monthly_spend": "lots"}),
+    ("POST", "/companies/list?page=0", None),
+    ("POST", "/contacts/merge", {"from": ["x"], "into": {"y": 1}}),
+    ("POST", "/data_attributes", {"name": "n", "model": "contact", "data_type": "options", "options": "a,b"}),
+    ("PUT", "/contacts/%27%3B--", {"name": "x"}),
+]
+
+
+@pytest.mark.parametrize("method,path,body", HOSTILE, ids=[f"{m} {p} {i}" for i, (m, p, _) in enumerate(HOSTILE)])
+def test_hostile_input_gets_a_4xx_error_list_never_a_500(api, method, path, body):
+    r = api.request(method, path, json=body) if body is not None else api.request(method, path)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["type"] == "error.list" and "Traceback" not in r.text

@@ -6,7 +6,6 @@ import csv
 import io
 
 import pytest
-import requests
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -15,8 +14,8 @@ from simple_salesforce.exceptions import (
     SalesforceMoreThanOneRecord,
     SalesforceResourceNotFound,
 )
-from sf_https import ACME, ANN, LEAD_CONV, serve_https, write_load_dir
 
+from sf_https import ACME, ANN, LEAD_CONV, https_session, serve_https, write_load_dir
 from syncaudit.sandbox.salesforce import SalesforceService
 
 
@@ -45,20 +44,20 @@ def sandbox(tmp_path_factory):
 
 @pytest.fixture
 def http(sandbox):
-    s = requests.Session()
-    s.verify = sandbox["ca_cert"]
-    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the environment override Session.verify.
-    s.trust_env = False
-    return s
+    return https_session(sandbox["ca_cert"])
 
 
 @pytest.fixture
 def sf(sandbox, http):
-    return Salesforce(instance_url=sandbox["instance_url"], session_id=sandbox["session_id"], session=http, version="59.0")
+    return Salesforce(
+        instance_url=sandbox["instance_url"], session_id=sandbox["session_id"], session=http, version="59.0"
+    )
 
 
 def test_query_all_returns_records_with_parents(sf):
-    res = sf.query_all("SELECT Id, Email, Account.AccountNumber, Owner.Email FROM Contact WHERE Email != null ORDER BY Email")
+    res = sf.query_all(
+        "SELECT Id, Email, Account.AccountNumber, Owner.Email FROM Contact WHERE Email != null ORDER BY Email"
+    )
     assert res["totalSize"] == res["totalSize"] and res["done"] is True
     ann = next(r for r in res["records"] if r["Id"] == ANN)
     assert ann["Account"]["AccountNumber"] == "ACME-001"
@@ -93,7 +92,12 @@ def test_query_all_iter_pages_with_next_records_url(sf, http, sandbox):
     for chunk in (created[:150], created[150:]):
         sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(r["id"] for r in chunk)})
     assert sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'Paging%'")["totalSize"] == 0
-    assert sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'Paging%' AND IsDeleted = true", include_deleted=True)["totalSize"] == 300
+    assert (
+        sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'Paging%' AND IsDeleted = true", include_deleted=True)[
+            "totalSize"
+        ]
+        == 300
+    )
 
 
 def test_query_paging_over_more_than_one_page(sandbox, http):
@@ -114,7 +118,9 @@ def test_query_paging_over_more_than_one_page(sandbox, http):
     q = "SELECT LastName FROM Lead WHERE Company = 'Paging Co' ORDER BY LastName DESC"
     page = http.get(url, params={"q": q}, headers=h).json()
     names = [r["LastName"] for r in page["records"]]
-    names += [r["LastName"] for r in http.get(sandbox["instance_url"] + page["nextRecordsUrl"], headers=h).json()["records"]]
+    names += [
+        r["LastName"] for r in http.get(sandbox["instance_url"] + page["nextRecordsUrl"], headers=h).json()["records"]
+    ]
     assert names == sorted((f"Bulk{i}" for i in range(2300)), reverse=True)
     with service.backend.store.write() as c:
         c.execute("DELETE FROM \"Lead\" WHERE Company = 'Paging Co'")
@@ -223,7 +229,11 @@ def test_composite_collections_per_record_errors_and_all_or_none(sf):
 
 
 def test_bulk2_query_streams_csv_pages(sf):
-    pages = list(sf.bulk2.Contact.query("SELECT Id, Email, Account.Name, HasOptedOutOfEmail, Seats__c FROM Contact", max_records=2, wait=0))
+    pages = list(
+        sf.bulk2.Contact.query(
+            "SELECT Id, Email, Account.Name, HasOptedOutOfEmail, Seats__c FROM Contact", max_records=2, wait=0
+        )
+    )
     rows = [r for page in pages for r in csv.DictReader(io.StringIO(page))]
     assert len(pages) >= 2
     total = sf.query("SELECT COUNT() FROM Contact")["totalSize"]
@@ -267,13 +277,22 @@ def test_expired_token_is_401_invalid_session(sandbox, http):
 def test_oauth_grants_userinfo_and_soap_login(sandbox, http):
     token_url = sandbox["token_url"]
     base = {"client_id": sandbox["client_id"], "client_secret": sandbox["client_secret"]}
-    r = http.post(token_url, data={**base, "grant_type": "password", "username": sandbox["username"],
-                                   "password": sandbox["password"] + sandbox["security_token"]})
+    r = http.post(
+        token_url,
+        data={
+            **base,
+            "grant_type": "password",
+            "username": sandbox["username"],
+            "password": sandbox["password"] + sandbox["security_token"],
+        },
+    )
     assert r.status_code == 200
     tok = r.json()
     assert tok["instance_url"] == sandbox["instance_url"] and tok["issued_at"].isdigit()
     assert tok["access_token"].startswith("00D") and "!" in tok["access_token"]
-    r = http.post(token_url, data={"grant_type": "client_credentials"}, auth=(sandbox["client_id"], sandbox["client_secret"]))
+    r = http.post(
+        token_url, data={"grant_type": "client_credentials"}, auth=(sandbox["client_id"], sandbox["client_secret"])
+    )
     assert r.status_code == 200
     r = http.post(token_url, data={**base, "grant_type": "refresh_token", "refresh_token": sandbox["refresh_token"]})
     assert r.status_code == 200
@@ -285,15 +304,39 @@ def test_oauth_grants_userinfo_and_soap_login(sandbox, http):
     info = http.get(f"{sandbox['instance_url']}/services/oauth2/userinfo", headers={"Authorization": f"Bearer {fresh}"})
     assert info.json()["organization_id"].startswith("00D") and info.json()["user_id"].startswith("005")
     session_id, instance = SalesforceLogin(
-        username=sandbox["username"], password=sandbox["password"], security_token=sandbox["security_token"],
-        scratch_url=sandbox["instance_url"], session=http,
+        username=sandbox["username"],
+        password=sandbox["password"],
+        security_token=sandbox["security_token"],
+        scratch_url=sandbox["instance_url"],
+        session=http,
     )
     assert instance == sandbox["instance_url"].split("//")[1]
     sf = Salesforce(instance_url=sandbox["instance_url"], session_id=session_id, session=http, version="59.0")
     assert sf.query("SELECT COUNT() FROM Organization")["totalSize"] == 1
     with pytest.raises(SalesforceAuthenticationFailed):
-        SalesforceLogin(username=sandbox["username"], password="wrong", security_token="",
-                        scratch_url=sandbox["instance_url"], session=http)
+        SalesforceLogin(
+            username=sandbox["username"],
+            password="wrong",
+            security_token="",
+            scratch_url=sandbox["instance_url"],
+            session=http,
+        )
     http.post(f"{sandbox['instance_url']}/services/oauth2/revoke", data={"token": fresh})
     r = http.get(f"{sandbox['instance_url']}/services/data/v59.0/limits", headers={"Authorization": f"Bearer {fresh}"})
     assert r.status_code == 401
+
+
+def test_injected_per_record_failures_in_collections_and_bulk(sandbox, sf):
+    sb = sandbox["sandbox"]
+    sb.control("POST", "faults", {"profile": "none", "seed": 5, "rates": {"record_failure": 0.5}})
+    try:
+        body = {"records": [{"attributes": {"type": "Account"}, "Name": f"Fault {i}"} for i in range(40)]}
+        res = sf.restful("composite/sobjects", method="POST", json=body)
+        codes = {e["statusCode"] for r in res for e in r["errors"]}
+        failed = sum(not r["success"] for r in res)
+        assert 0 < failed < 40 and codes <= {"UNABLE_TO_LOCK_ROW", "DUPLICATE_VALUE"}
+        assert sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'Fault %'")["totalSize"] == 40 - failed
+        out = sf.bulk2.Account.insert(records=[{"Name": f"BulkFault {i}"} for i in range(40)], wait=0)
+        assert 0 < out[0]["numberRecordsFailed"] < 40
+    finally:
+        sb.control("POST", "faults", {"profile": "none", "seed": 0})

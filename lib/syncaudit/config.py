@@ -190,6 +190,16 @@ class ObjectPair(_Model):
     salesforce: Literal["Contact", "Lead", "Account"]
     intercom: Literal["contact", "company"]
     role: Literal["user", "lead"] | None = None
+    match_on: Literal["identity_key", "email"] | None = Field(
+        None,
+        description="how the pair's records are identified: the identity key pair, or email (Intercom leads have "
+        "no external_id, so lead pairs default to email)",
+    )
+
+    def effective_match_on(self) -> str:
+        if self.match_on:
+            return self.match_on
+        return "email" if self.role == "lead" else "identity_key"
 
     @model_validator(mode="after")
     def _consistent(self) -> ObjectPair:
@@ -236,6 +246,29 @@ class SyncTiming(_Model):
     salesforce_to_intercom_s: int = Field(300, ge=0, description="Salesforce -> Intercom is polled every 5 minutes")
 
 
+SurvivorRule = Literal["most_complete", "most_recent_activity", "oldest", "newest"]
+
+
+class MatchingOptions(_Model):
+    """Probabilistic matching (Splink) and duplicate-cluster options of the audit."""
+
+    duplicate_threshold: float = Field(
+        0.9, gt=0, lt=1, description="match probability above which two records of one system are duplicates"
+    )
+    link_threshold: float = Field(
+        0.9, gt=0, lt=1, description="match probability above which an unlinked pair is an identity gap"
+    )
+    suggest_threshold: float = Field(
+        0.6, gt=0, lt=1, description="match probability above which an orphan gets a suggested counterpart"
+    )
+    survivor_rules: list[SurvivorRule] = Field(
+        ["most_complete", "most_recent_activity", "oldest"],
+        min_length=1,
+        description="how a duplicate cluster's survivor is chosen, first rule first, later rules break ties",
+    )
+    max_cluster_size: int = Field(50, ge=2, description="clusters larger than this are reported, not merged")
+
+
 class Mapping(_Model):
     identity: Identity = Identity()
     objects: list[ObjectPair] = [
@@ -246,6 +279,10 @@ class Mapping(_Model):
     conversations: ConversationLogging = ConversationLogging()
     fields: list[FieldMapping] = []
     sync_timing: SyncTiming = SyncTiming()
+    default_phone_region: str = Field(
+        "US", pattern=r"^[A-Z]{2}$", description="ISO country used for phone numbers written without +country code"
+    )
+    matching: MatchingOptions = MatchingOptions()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Mapping:
@@ -275,6 +312,53 @@ class ApplyOptions(_Model):
     bulk_threshold: int = Field(200, ge=1, description="Salesforce batches above this go through Bulk API 2.0")
 
 
+class FixPolicy(_Model):
+    """One fix policy: whether ``syncaudit plan`` proposes it, and its options."""
+
+    enabled: bool = True
+    options: dict[str, Any] = Field({}, description="policy-specific options (see docs/contracts.md, fixes)")
+
+
+class FieldMigration(_Model):
+    """A one-off migration: copy (and optionally transform) a field of linked records into another field."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    source_system: System
+    source_field: str = Field(description="e.g. custom_attributes.partner_code (Intercom) or Partner_Code__c")
+    target_system: System
+    target_field: str
+    objects: list[Literal["Contact", "Lead"]] = ["Contact"]
+    transform: list[Normalizer] = []
+    overwrite: bool = Field(False, description="false: only fill empty target values")
+
+    @model_validator(mode="after")
+    def _two_systems(self) -> FieldMigration:
+        if self.source_system == self.target_system:
+            raise ValueError("a migration copies between the two systems; source_system and target_system differ")
+        return self
+
+
+class Fixes(_Model):
+    """The fix policies ``syncaudit plan`` may use; each is tied to the finding kinds it resolves."""
+
+    push_owner_value: FixPolicy = FixPolicy()  # field_drift -> write the owner's value to the other side
+    backfill_identity: FixPolicy = FixPolicy()  # identity_gap -> fill the missing identity key
+    normalize_values: FixPolicy = FixPolicy()  # owner-side values that fail their normalizers
+    relink_stale: FixPolicy = FixPolicy()  # stale_link -> key the converted Contact
+    merge_intercom_leads: FixPolicy = FixPolicy()  # intercom lead+user duplicates -> merge lead into user
+    log_conversations: FixPolicy = FixPolicy()  # conversation_unlogged -> create the Task/Case
+    duplicate_worklist: FixPolicy = FixPolicy()  # salesforce duplicates -> review items, never merged
+    migrations: list[FieldMigration] = []
+
+    @model_validator(mode="after")
+    def _unique_migrations(self) -> Fixes:
+        names = [m.name for m in self.migrations]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"migration name(s) used twice: {', '.join(sorted(dup))}")
+        return self
+
+
 class Gates(_Model):
     max_findings: dict[str, int] = Field({}, description="kind -> the most findings tolerated")
     min_quality_pass_rate: float | None = Field(None, ge=0, le=1)
@@ -298,6 +382,7 @@ class Config(_Model):
     apply: ApplyOptions = ApplyOptions()
     gates: Gates = Gates()
     report: ReportOptions = ReportOptions()
+    fixes: Fixes = Fixes()
 
     # Set by load_config; not part of the file.
     source_path: str | None = Field(None, exclude=True)

@@ -36,6 +36,9 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
   picklist_value (plan_type outside the restricted picklist), too_long (partner_code > 20),
   unmapped_value (referral_source outside the picklist map). Each pair also has a field_drift
   (``cause: schema_conflict``): the sync could not write, so Salesforce kept the old value.
+  With the rate ``schema_type_conflict: 1`` (off by default) Intercom declares ``seats`` as a
+  string attribute (values "12") against Salesforce's number: one entry, ``variant: type``,
+  ``records: []``; the values still agree numerically, so no drift follows from it.
 * ``quality`` one record each side (the bad value is on both sides, so there is no drift):
   ``expectation`` valid_email | not_null | valid_phone | in_set (lifecycle_stage), plus Accounts
   and companies without industry.
@@ -72,7 +75,7 @@ from syncaudit.sandbox.generator.world import build_world
 
 __all__ = ["DEFAULT_RATES", "cli_generate", "generate"]
 
-MIN_SIZE, MAX_SIZE = 50, 2_000_000
+MIN_SIZE, MAX_SIZE = 1, 2_000_000
 FORMAT_VERSION = 1
 
 
@@ -144,7 +147,7 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
             sf, world, lay, conv
         )
         salesforce_out.write_schema(sf)
-        intercom_out.write_reference(ic, world, lay)
+        intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
         findings = _resolve_truth(lay, plan.truth + conv.truth)
         truth = {
             "generator": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -58,6 +58,55 @@ def _lst(url: str, data: list | None = None) -> dict[str, Any]:
     return {"type": "list", "data": data, "url": url, "total_count": len(data), "has_more": False}
 
 
+class ContactValues(NamedTuple):
+    id: str
+    workspace_id: str
+    external_id: str | None
+    role: str
+    email: str | None
+    phone: str | None
+    name: str | None
+    owner_id: str | None
+    created_at: int
+    updated_at: int
+    last_seen_at: int | None
+    country_code: str
+    custom_attributes: dict[str, Any]
+    tag: str | None
+    company: str | None
+
+
+def _email_domain(email: str | None) -> str | None:
+    return email.rsplit("@", 1)[-1].lower() if email and "@" in email else None
+
+
+def contact_object(v: ContactValues) -> dict[str, Any]:
+    """A contact in the API's shape (2.16)."""
+    cid = v.id
+    user = v.role == "user"
+    tags = [{"type": "tag", "id": v.tag, "url": f"/tags/{v.tag}"}] if v.tag else []
+    companies = [{"type": "company", "id": v.company, "url": f"/companies/{v.company}"}] if v.company else []
+    return {
+        "type": "contact", "id": cid, "workspace_id": v.workspace_id, "external_id": v.external_id, "role": v.role,
+        "email": v.email, "email_domain": _email_domain(v.email), "phone": v.phone, "name": v.name, "avatar": None,
+        "owner_id": v.owner_id, "social_profiles": {"type": "list", "data": []}, "has_hard_bounced": False,
+        "marked_email_as_spam": False, "unsubscribed_from_emails": False, "created_at": v.created_at,
+        "updated_at": v.updated_at, "signed_up_at": v.created_at if user else None, "last_seen_at": v.last_seen_at,
+        "last_replied_at": None, "last_contacted_at": None, "last_email_opened_at": None, "last_email_clicked_at": None,
+        "language_override": None, "browser": None, "browser_version": None, "browser_language": None, "os": None,
+        "location": {"type": "location", "country": COUNTRY[v.country_code], "region": None, "city": None,
+                     "country_code": v.country_code, "continent_code": None},
+        "custom_attributes": v.custom_attributes,
+        "tags": _lst(f"/contacts/{cid}/tags", tags),
+        "notes": _lst(f"/contacts/{cid}/notes"),
+        "companies": _lst(f"/contacts/{cid}/companies", companies),
+        "opted_out_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
+        "opted_in_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
+        "utm_campaign": None, "utm_content": None, "utm_medium": None, "utm_source": None, "utm_term": None,
+        "referrer": None, "enabled_push_messaging": None,
+    }  # fmt: skip
+
+
 def tag_id(k: int) -> str:
     return str(TAG_BASE + k)
 
@@ -68,6 +117,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
     segments = [(lay.ic_p, None), (np.array([e.src for e in extras], dtype=np.int64), extras)]
     co_row = lay.row_of["ic_company"]
     admin_ids = lay.admin_ids
+    seats_as_string = pl.seats_as_string
     row = 0
     with open(out / "contacts.jsonl", "wb") as fh:
         for pidx, ex in segments:
@@ -80,89 +130,60 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                     apply_extras(f, ex[lo:hi])
                 tags = np.where(rng.random(len(idx)) < 0.1, rng.integers(0, len(CONTACT_TAGS), size=len(idx)), -1)
                 seen = rng.random(len(idx))
-                lines = []
-                for j in range(len(idx)):
-                    cid = lay.ids["ic_contact"][row + j]
-                    role = "user" if f["role"][j] == USER else "lead"
-                    email = f["email"][j]
-                    created, updated = int(f["created"][j]), int(f["updated"][j])
+                cols = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in f.items()}
+                rows = zip(
+                    lay.ids["ic_contact"][row : row + len(idx)], cols["role"], cols["email"], cols["created"], cols["updated"],
+                    cols["first"], cols["last"], cols["loc"], cols["owner"], cols["company"], cols["puid"], cols["phone"],
+                    cols["plan"], cols["trial"], cols["referral"], cols["lifecycle"], cols["partner"], cols["seats"],
+                    tags.tolist(), seen.tolist(), strict=True,
+                )  # fmt: skip
+                buf = bytearray()
+                for (
+                    cid,
+                    role_i,
+                    email,
+                    created,
+                    updated,
+                    first,
+                    last,
+                    loc,
+                    owner,
+                    company,
+                    puid,
+                    phone,
+                    plan,
+                    trial,
+                    ref,
+                    life,
+                    partner,
+                    seats,
+                    t,
+                    sn,
+                ) in rows:
+                    user = role_i == USER
                     updated = max(updated, created)
-                    ca: dict[str, Any] = {"referral_source": f["referral"][j], "lifecycle_stage": f["lifecycle"][j]}
-                    if role == "user":
-                        ca = {
-                            "plan_type": f["plan"][j],
-                            "trial_status": f["trial"][j],
-                            **ca,
-                            "partner_code": f["partner"][j],
-                            "seats": f["seats"][j],
+                    ca = (
+                        {
+                            "plan_type": plan,
+                            "trial_status": trial,
+                            "referral_source": ref,
+                            "lifecycle_stage": life,
+                            "partner_code": partner,
+                            "seats": str(seats) if seats_as_string and seats is not None else seats,
                         }
-                    cr = int(co_row[f["company"][j]]) if role == "user" else -1
-                    companies = []
-                    if cr >= 0:
-                        coid = lay.ids["ic_company"][cr]
-                        companies = [{"type": "company", "id": coid, "url": f"/companies/{coid}"}]
-                    t = int(tags[j])
-                    tag_list = [{"type": "tag", "id": tag_id(t), "url": f"/tags/{tag_id(t)}"}] if t >= 0 else []
-                    name = full_name(f["first"][j], f["last"][j]) if f["last"][j] is not None else None
-                    region = w.pools[f["loc"][j]].region
-                    owner = admin_ids[f["owner"][j]]
-                    last_seen = updated + int((w.as_of - updated) * seen[j]) if role == "user" else None
-                    lines.append(
-                        orjson.dumps(
-                            {
-                                "type": "contact",
-                                "id": cid,
-                                "workspace_id": w.app_id,
-                                "external_id": f["puid"][j] if role == "user" else None,
-                                "role": role,
-                                "email": email,
-                                "email_domain": email.rsplit("@", 1)[-1].lower() if email and "@" in email else None,
-                                "phone": f["phone"][j],
-                                "name": name,
-                                "avatar": None,
-                                "owner_id": owner,
-                                "social_profiles": {"type": "list", "data": []},
-                                "has_hard_bounced": False,
-                                "marked_email_as_spam": False,
-                                "unsubscribed_from_emails": False,
-                                "created_at": created,
-                                "updated_at": updated,
-                                "signed_up_at": created if role == "user" else None,
-                                "last_seen_at": last_seen,
-                                "last_replied_at": None,
-                                "last_contacted_at": None,
-                                "last_email_opened_at": None,
-                                "last_email_clicked_at": None,
-                                "language_override": None,
-                                "browser": None,
-                                "browser_version": None,
-                                "browser_language": None,
-                                "os": None,
-                                "location": {
-                                    "type": "location",
-                                    "country": COUNTRY[region],
-                                    "region": None,
-                                    "city": None,
-                                    "country_code": region,
-                                    "continent_code": None,
-                                },
-                                "custom_attributes": ca,
-                                "tags": _lst(f"/contacts/{cid}/tags", tag_list),
-                                "notes": _lst(f"/contacts/{cid}/notes"),
-                                "companies": _lst(f"/contacts/{cid}/companies", companies),
-                                "opted_out_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
-                                "opted_in_subscription_types": _lst(f"/contacts/{cid}/subscriptions"),
-                                "utm_campaign": None,
-                                "utm_content": None,
-                                "utm_medium": None,
-                                "utm_source": None,
-                                "utm_term": None,
-                                "referrer": None,
-                                "enabled_push_messaging": None,
-                            }
-                        )
+                        if user
+                        else {"referral_source": ref, "lifecycle_stage": life}
                     )
-                fh.write(b"\n".join(lines) + b"\n")
+                    cr = int(co_row[company]) if user else -1
+                    v = ContactValues(
+                        cid, w.app_id, puid if user else None, "user" if user else "lead", email, phone,
+                        full_name(first, last) if last is not None else None, admin_ids[owner], created, updated,
+                        updated + int((w.as_of - updated) * sn) if user else None, w.pools[loc].region, ca,
+                        tag_id(t) if t >= 0 else None, lay.ids["ic_company"][cr] if cr >= 0 else None,
+                    )  # fmt: skip
+                    buf += orjson.dumps(contact_object(v))  # appended at once: orjson's result over-allocates
+                    buf += b"\n"
+                fh.write(buf)
                 row += len(idx)
     return row
 
@@ -177,35 +198,34 @@ def write_companies(out: Path, w: World, pl: Plan, lay: Layout) -> int:
             idx = cidx[lo:hi]
             f = company_frame(w, idx, "ic", pl.co_delay)
             apply_overrides(f, idx, pl.co_ov)
-            lines = []
+            buf = bytearray()
             for j, c in enumerate(idx):
                 created, updated = int(f["created"][j]), max(int(f["updated"][j]), int(f["created"][j]))
-                lines.append(
-                    orjson.dumps(
-                        {
-                            "type": "company",
-                            "id": lay.ids["ic_company"][lo + j],
-                            "company_id": f["number"][j],
-                            "app_id": w.app_id,
-                            "name": f["name"][j],
-                            "remote_created_at": created,
-                            "created_at": created,
-                            "updated_at": updated,
-                            "last_request_at": updated,
-                            "monthly_spend": int(users[c]) * 49,
-                            "session_count": int(users[c]) * 17,
-                            "user_count": int(users[c]),
-                            "size": f["employees"][j],
-                            "website": website_ic(f["domain"][j]),
-                            "industry": f["industry"][j],
-                            "plan": {},
-                            "custom_attributes": {},
-                            "tags": {"type": "tag.list", "tags": []},
-                            "segments": {"type": "segment.list", "segments": []},
-                        }
-                    )
+                buf += orjson.dumps(
+                    {
+                        "type": "company",
+                        "id": lay.ids["ic_company"][lo + j],
+                        "company_id": f["number"][j],
+                        "app_id": w.app_id,
+                        "name": f["name"][j],
+                        "remote_created_at": created,
+                        "created_at": created,
+                        "updated_at": updated,
+                        "last_request_at": updated,
+                        "monthly_spend": int(users[c]) * 49,
+                        "session_count": int(users[c]) * 17,
+                        "user_count": int(users[c]),
+                        "size": f["employees"][j],
+                        "website": website_ic(f["domain"][j]),
+                        "industry": f["industry"][j],
+                        "plan": {},
+                        "custom_attributes": {},
+                        "tags": {"type": "tag.list", "tags": []},
+                        "segments": {"type": "segment.list", "segments": []},
+                    }
                 )
-            fh.write(b"\n".join(lines) + b"\n" if lines else b"")
+                buf += b"\n"
+            fh.write(buf)
     return len(cidx)
 
 
@@ -215,7 +235,7 @@ def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -
     part_id = 1_000_000_000
     with open(out / "conversations.jsonl", "wb") as fh:
         for lo, hi in chunks(len(conv.ids)):
-            lines = []
+            buf = bytearray()
             for c in range(lo, hi):
                 i = int(conv.p[c])
                 cid = lay.ids["ic_contact"][ic_row[i]]
@@ -277,59 +297,58 @@ def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -
                     else []
                 )
                 title = TITLES[conv.title[c]]
-                lines.append(
-                    orjson.dumps(
-                        {
+                buf += orjson.dumps(
+                    {
+                        "type": "conversation",
+                        "id": conv.ids[c],
+                        "title": title,
+                        "created_at": created,
+                        "updated_at": updated,
+                        "waiting_since": None if state == 0 else updated,
+                        "snoozed_until": updated + 86_400 * 3 if state == 2 else None,
+                        "open": state != 0,
+                        "state": ("closed", "open", "snoozed")[state],
+                        "read": True,
+                        "priority": "none",
+                        "admin_assignee_id": int(admin["id"]) if admin else None,
+                        "team_assignee_id": None,
+                        "tags": {"type": "tag.list", "tags": tags},
+                        "source": {
                             "type": "conversation",
-                            "id": conv.ids[c],
-                            "title": title,
-                            "created_at": created,
-                            "updated_at": updated,
-                            "waiting_since": None if state == 0 else updated,
-                            "snoozed_until": updated + 86_400 * 3 if state == 2 else None,
-                            "open": state != 0,
-                            "state": ("closed", "open", "snoozed")[state],
-                            "read": True,
-                            "priority": "none",
-                            "admin_assignee_id": int(admin["id"]) if admin else None,
-                            "team_assignee_id": None,
-                            "tags": {"type": "tag.list", "tags": tags},
-                            "source": {
-                                "type": "conversation",
-                                "id": str(part_id - n_parts - 1),
-                                "delivered_as": "customer_initiated",
-                                "subject": "",
-                                "body": f"<p>{title}</p>",
-                                "author": author,
-                                "attachments": [],
-                                "url": None,
-                                "redacted": False,
-                            },
-                            "contacts": {
-                                "type": "contact.list",
-                                "contacts": [
-                                    {"type": "contact", "id": cid, "external_id": None if role == "lead" else p.puid[i]}
-                                ],
-                            },
-                            "teammates": {
-                                "type": "admin.list",
-                                "admins": [{"type": "admin", "id": admin["id"]}] if admin else [],
-                            },
-                            "custom_attributes": {},
-                            "first_contact_reply": {"created_at": created, "type": "conversation", "url": None},
-                            "sla_applied": None,
-                            "statistics": None,
-                            "conversation_rating": None,
-                            "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
-                            "conversation_parts": {
-                                "type": "conversation_part.list",
-                                "conversation_parts": parts,
-                                "total_count": n_parts,
-                            },
-                        }
-                    )
+                            "id": str(part_id - n_parts - 1),
+                            "delivered_as": "customer_initiated",
+                            "subject": "",
+                            "body": f"<p>{title}</p>",
+                            "author": author,
+                            "attachments": [],
+                            "url": None,
+                            "redacted": False,
+                        },
+                        "contacts": {
+                            "type": "contact.list",
+                            "contacts": [
+                                {"type": "contact", "id": cid, "external_id": None if role == "lead" else p.puid[i]}
+                            ],
+                        },
+                        "teammates": {
+                            "type": "admin.list",
+                            "admins": [{"type": "admin", "id": admin["id"]}] if admin else [],
+                        },
+                        "custom_attributes": {},
+                        "first_contact_reply": {"created_at": created, "type": "conversation", "url": None},
+                        "sla_applied": None,
+                        "statistics": None,
+                        "conversation_rating": None,
+                        "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
+                        "conversation_parts": {
+                            "type": "conversation_part.list",
+                            "conversation_parts": parts,
+                            "total_count": n_parts,
+                        },
+                    }
                 )
-            fh.write(b"\n".join(lines) + b"\n" if lines else b"")
+                buf += b"\n"
+            fh.write(buf)
     return len(conv.ids)
 
 
@@ -337,7 +356,7 @@ def _dump(path: Path, obj: Any) -> None:
     path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def write_reference(out: Path, w: World, lay: Layout) -> None:
+def write_reference(out: Path, w: World, lay: Layout, seats_as_string: bool = False) -> None:
     """admins.json, tags.json and data_attributes.json (list responses' shapes)."""
     o = w.owners
     admins = [
@@ -384,6 +403,7 @@ def write_reference(out: Path, w: World, lay: Layout) -> None:
             )
     admin0 = next(a["id"] for a in admins)
     for k, (name, dtype, label) in enumerate(CONTACT_ATTRIBUTES):
+        dtype = "string" if name == "seats" and seats_as_string else dtype
         attrs.append(
             {
                 "id": 37 + k,

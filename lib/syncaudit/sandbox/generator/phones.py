@@ -8,7 +8,6 @@ country code) are used only for US numbers, where a default region is the common
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import phonenumbers as pn
@@ -38,9 +37,29 @@ def _template(formatted: str) -> str:
     return "".join(chars)
 
 
-@cache
-def region_numbers(region: str, max_prefixes: int = 120) -> RegionNumbers:
-    """Prefixes whose every 4-digit completion we sampled is a valid number (mobile and fixed line)."""
+def prefixes_needed(n: int) -> int:
+    """Enough prefixes that `n` numbers fill at most a third of the space (a few for small runs)."""
+    return max(4, min(120, -(-3 * n // 10**SUFFIX_DIGITS)))
+
+
+_CACHE: dict[str, tuple[RegionNumbers, bool]] = {}
+
+
+def region_numbers(region: str, max_prefixes: int = 4) -> RegionNumbers:
+    """At least `max_prefixes` prefixes (when the region has them), computed once, extended on demand.
+
+    Candidates are enumerated in a fixed order, so the first k prefixes never depend on how many
+    were asked for; callers use only the count they asked for, which keeps output deterministic.
+    """
+    have = _CACHE.get(region)
+    if have is None or (len(have[0].prefixes) < max_prefixes and not have[1]):
+        rn = _compute(region, max(max_prefixes, 4))
+        _CACHE[region] = (rn, len(rn.prefixes) < max(max_prefixes, 4))
+    return _CACHE[region][0]
+
+
+def _compute(region: str, max_prefixes: int) -> RegionNumbers:
+    """Prefixes whose sampled 4-digit completions are valid numbers (mobile and fixed line)."""
     cc = pn.country_code_for_region(region)
     prefixes: list[str] = []
     templates: list[dict[str, str]] = []
@@ -55,7 +74,7 @@ def region_numbers(region: str, max_prefixes: int = 120) -> RegionNumbers:
             if prefix in prefixes:
                 continue
             ok = True
-            for suffix in ("0000", "4821", "9999"):
+            for suffix in ("0000", "9999"):
                 num = pn.parse(f"+{cc}{prefix}{suffix}")
                 if not pn.is_valid_number(num):
                     ok = False
@@ -86,10 +105,10 @@ def region_numbers(region: str, max_prefixes: int = 120) -> RegionNumbers:
     return RegionNumbers(region, cc, tuple(prefixes), tuple(templates))
 
 
-def draw_numbers(rng: np.random.Generator, region: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n distinct (prefix index, 4-digit suffix) pairs for a region."""
-    rn = region_numbers(region)
-    space = len(rn.prefixes) * 10**SUFFIX_DIGITS
+def draw_numbers(rng: np.random.Generator, region: str, n: int, n_prefixes: int) -> tuple[np.ndarray, np.ndarray]:
+    """n distinct (prefix index, 4-digit suffix) pairs for a region, from its first `n_prefixes`."""
+    rn = region_numbers(region, n_prefixes)
+    space = min(n_prefixes, len(rn.prefixes)) * 10**SUFFIX_DIGITS
     if n > space:
         raise ValueError(f"region {region} has room for {space} numbers, asked for {n}")
     codes = rng.choice(space, size=n, replace=False) if n > space // 4 else _distinct(rng, space, n)
@@ -105,8 +124,7 @@ def _distinct(rng: np.random.Generator, space: int, n: int) -> np.ndarray:
 
 def format_number(region: str, prefix_idx: int, suffix: int, fmt: str) -> str:
     """Render one number; 'national' falls back to international outside the US."""
-    rn = region_numbers(region)
-    tpl = rn.templates[prefix_idx]
+    tpl = _CACHE[region][0].templates[prefix_idx]
     if fmt == "national" and region != "US":
         fmt = "intl"
     return tpl[fmt].format(*f"{suffix:04d}")

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import phonenumbers
 
 from syncaudit.config import SyncTiming
 from syncaudit.errors import ConfigError
-from syncaudit.sandbox.generator import phones
-from syncaudit.sandbox.generator.pools import INDUSTRIES, NICKNAMES, fold
-from syncaudit.sandbox.generator.values import mixed_case_email, phone_text
-from syncaudit.sandbox.generator.world import DAY, LEAD, REFERRAL_SF, USER, World, email_key
+from syncaudit.sandbox.generator.pools import fold
+from syncaudit.sandbox.generator.world import DAY, LEAD, USER, World, email_key, phone_key
 
 DEFAULT_RATES: dict[str, float] = {
     # people: share of the people of the eligible role
@@ -45,11 +44,13 @@ DEFAULT_RATES: dict[str, float] = {
     # conversations: share of the closed conversations that should be logged
     "conversation_unlogged": 0.03,
     "conversation_misfiled": 0.02,
+    # 1 = Intercom declares `seats` as a string attribute while Salesforce has a number (off by default)
+    "schema_type_conflict": 0,
     # how drift splits (shares of the drifted pairs)
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
 }
-SHARES = {"drift_within_lag", "drift_non_owner"}
+SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict"}
 
 LAG = {
     "intercom_to_salesforce": SyncTiming().intercom_to_salesforce_s,
@@ -103,6 +104,7 @@ class Plan:
     extras: dict[str, list[Extra]] = field(default_factory=lambda: defaultdict(list))
     truth: list[dict[str, Any]] = field(default_factory=list)
     sync_delay: np.ndarray | None = None
+    seats_as_string: bool = False  # Intercom's `seats` attribute is a string (schema_type_conflict)
     co_delay: np.ndarray | None = None
 
 
@@ -156,11 +158,19 @@ def _entry(
     return e
 
 
+def _valid_phone(v: str) -> bool:
+    """Would a normaliser (default region US) accept this number? Planted malformed phones must not."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(v, "US"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def sf_obj(role: int) -> str:
     return "Contact" if role == USER else "Lead"
 
 
-class Planter:
+class PlanterBase:
     """Holds the world, the rng and the uniqueness sets while scenarios are planted."""
 
     def __init__(self, world: World, rates: dict[str, float], rng: np.random.Generator) -> None:
@@ -205,12 +215,13 @@ class Planter:
         r = int(p.phone_region[i])
         if r < 0:
             r = self.w.regions.index(self.w.pools[p.loc[i]].region)
-        rn = phones.region_numbers(self.w.regions[r])
+        n_prefixes = self.w.phone_prefixes[r]
         while True:
-            a = int(self.rng.integers(0, len(rn.prefixes)))
+            a = int(self.rng.integers(0, n_prefixes))
             b = int(self.rng.integers(0, 10_000))
-            if (r, a, b) not in self.w.phone_keys:
-                self.w.phone_keys.add((r, a, b))
+            key = int(phone_key(r, a, b))
+            if key not in self.w.phone_keys:
+                self.w.phone_keys.add(key)
                 return r, a, b
 
     def typo(self, s: str) -> str:
@@ -225,10 +236,10 @@ class Planter:
         return s[:j] + s[j] + s[j:]
 
     def name_free(self, first: str, last: str) -> bool:
-        return (fold(first), fold(last)) not in self.w.name_keys
+        return (first, last) not in self.w.name_keys
 
     def claim_name(self, first: str, last: str) -> None:
-        self.w.name_keys.add((fold(first), fold(last)))
+        self.w.name_keys.add(first, last)
 
     def later(self, t: int, max_days: int) -> int:
         """A creation time after `t` for a duplicate record, before the generation time."""
@@ -245,108 +256,6 @@ class Planter:
         new = c + int(window * self.rng.uniform(0.6, 0.95))
         return old, min(new, self.w.as_of - 3 * 3600)
 
-    # ------------------------------------------------------------ companies
-    def companies(self) -> np.ndarray:
-        """Company scenarios; returns the companies whose people are all orphans."""
-        co, pl, r = self.w.companies, self.plan, self.r
-        pick = _Picker(self.rng, np.flatnonzero(co.users > 0))
-        small = co.users <= 3
-        orphan_acc = pick.take(r["orphan_account"], where=small)
-        orphan_co = pick.take(r["orphan_company"], where=small)
-        for c in orphan_acc:
-            pl.co_ic[c] = False
-            pl.truth.append(_entry("orphan", "salesforce", "Account", [("Account", ("c", int(c)))]))
-        for c in orphan_co:
-            pl.co_sf[c] = False
-            pl.truth.append(_entry("orphan", "intercom", "company", [("ic_company", ("c", int(c)))]))
-        for j, c in enumerate(pick.take(r["duplicate_account"])):
-            self._dup_account(int(c), same_number=j % 2 == 0)
-        for c in pick.take(r["account_drift"]):
-            self._drift_account(int(c))
-        for c in pick.take(r["account_quality"]):
-            pl.acc_ov["industry"][int(c)] = None
-            pl.co_ov["industry"][int(c)] = None
-            pl.truth.append(
-                _entry(
-                    "quality", "salesforce", "Account", [("Account", ("c", int(c)))], "industry", expectation="not_null"
-                )
-            )
-            pl.truth.append(
-                _entry(
-                    "quality",
-                    "intercom",
-                    "company",
-                    [("ic_company", ("c", int(c)))],
-                    "industry",
-                    expectation="not_null",
-                )
-            )
-        return np.concatenate([orphan_acc, orphan_co])
-
-    def _dup_account(self, c: int, same_number: bool) -> None:
-        co, pl = self.w.companies, self.plan
-        name = str(co.name[c])
-        core, _, legal = name.rpartition(" ")
-        variant = int(self.rng.integers(0, 4))
-        new_name = [name.upper(), core, f"{core}, {legal}.", f"{core}  {legal}"][variant]
-        k = len(pl.extras["Account"])
-        ov = {
-            "name": new_name,
-            "website_style": int((co.website_style[c] + 1) % 4),
-            "created": self.later(co.created[c], 200),
-        }
-        if not same_number:
-            ov["number"] = None
-        pl.extras["Account"].append(Extra(c, ov, "duplicate"))
-        recs: list[Ref] = [("Account", ("c", c)), ("Account", ("x", k))]
-        pl.truth.append(
-            _entry("duplicate", "salesforce", "Account", recs, variant="same_number" if same_number else "no_number")
-        )
-        if same_number:
-            pl.truth.append(_entry("ambiguous_link", "both", "Account", [*recs, ("ic_company", ("c", c))]))
-
-    def _drift_account(self, c: int) -> None:
-        co, pl, rng = self.w.companies, self.plan, self.rng
-        fld = list(ACCOUNT_FIELDS)[int(rng.integers(0, 4))]
-        if fld == "company_name":
-            core, _, legal = str(co.name[c]).rpartition(" ")
-            new: Any = f"{core} Group {legal}"
-        elif fld == "website":
-            new = f"get{co.domain[c]}"
-        elif fld == "industry":
-            new = INDUSTRIES[(int(co.industry[c]) + 1 + int(rng.integers(0, len(INDUSTRIES) - 1))) % len(INDUSTRIES)]
-        else:
-            new = int(co.employees[c] * rng.uniform(1.3, 3.0)) + 5
-        mode = self._mode()
-        lag = LAG["salesforce_to_intercom"]
-        created, as_of = int(co.created[c]), self.w.as_of
-        window = as_of - created
-        old_t = created + int(window * rng.uniform(0.05, 0.4))
-        new_t = min(created + int(window * rng.uniform(0.6, 0.95)), as_of - 3 * 3600)
-        key = {"company_name": "name", "website": "domain", "industry": "industry", "employees": "employees"}[fld]
-        if mode == "within":
-            new_t = as_of - int(lag * rng.uniform(0.1, 0.8))
-        owner_ov, other_ov = pl.acc_ov, pl.co_ov  # Salesforce owns every Account field in the demo mapping
-        if mode == "non_owner":
-            other_ov[key][c], other_ov["updated"][c], owner_ov["updated"][c] = new, new_t, old_t
-            newer = "intercom"
-        else:
-            owner_ov[key][c], owner_ov["updated"][c], other_ov["updated"][c] = new, new_t, old_t
-            newer = "salesforce"
-        pl.truth.append(
-            _entry(
-                "field_drift",
-                "both",
-                "Account",
-                [("Account", ("c", c)), ("ic_company", ("c", c))],
-                fld,
-                expected=mode != "within",
-                within_lag=mode == "within",
-                newer=newer,
-                changed_by="non_owner" if mode == "non_owner" else "owner",
-            )
-        )
-
     def _mode(self) -> str:
         u = self.rng.random()
         if u < self.r["drift_within_lag"]:
@@ -355,349 +264,21 @@ class Planter:
             return "non_owner"
         return "owner"
 
-    # ------------------------------------------------------------ people
-    def people(self, orphan_companies: np.ndarray) -> None:
-        p, pl, r = self.w.people, self.plan, self.r
-        in_orphan_co = np.isin(p.company, orphan_companies) & (p.role == USER)
-        for i in np.flatnonzero(in_orphan_co):
-            c = int(p.company[i])
-            if not pl.co_ic[c]:  # Salesforce-only account: prospects, no product id
-                pl.ic_present[i] = False
-                pl.sf_ov["puid"][int(i)] = None
-                pl.converted[i] = False
-                pl.truth.append(_entry("orphan", "salesforce", "Contact", [self.ref(USER, i, "salesforce")]))
-            else:
-                pl.sf_present[i] = False
-                pl.truth.append(_entry("orphan", "intercom", "contact", [self.ref(USER, i, "intercom")]))
-        users = np.flatnonzero((p.role == USER) & ~in_orphan_co)
-        leads = np.flatnonzero(p.role == LEAD)
-        up, lp = _Picker(self.rng, users), _Picker(self.rng, leads)
-
-        for role, pick in ((USER, up), (LEAD, lp)):
-            obj = sf_obj(role)
-            for i in pick.take(r["orphan_salesforce"]):
-                pl.ic_present[i] = False
-                pl.truth.append(_entry("orphan", "salesforce", obj, [self.ref(role, i, "salesforce")]))
-            for i in pick.take(r["orphan_intercom"]):
-                pl.sf_present[i] = False
-                pl.truth.append(_entry("orphan", "intercom", "contact", [self.ref(role, i, "intercom")]))
-            for j, i in enumerate(pick.take(r["duplicate_intercom"] / 2)):
-                self._dup_intercom(role, int(i), j)
-            for j, i in enumerate(pick.take(r["duplicate_contact" if role == USER else "duplicate_lead"])):
-                self._dup_salesforce(role, int(i), j)
-            for i in pick.take(r["field_drift"]):
-                self._drift_person(role, int(i))
-            for j, i in enumerate(pick.take(r["quality"])):
-                self._quality(role, int(i), j)
-
-        for j, i in enumerate(up.take(r["identity_gap"])):
-            self._identity_gap(int(i), j)
-        for i in up.take(r["ambiguous_link"]):
-            self._lead_contact(int(i), ambiguous=True)
-        for i in up.take(r["duplicate_lead_contact"]):
-            self._lead_contact(int(i), ambiguous=False)
-        for i in up.take(r["stale_link"]):
-            self._stale(int(i))
-        schema = up.take(max(r["schema_conflict"], 3 / max(len(users), 1)) if r["schema_conflict"] > 0 else 0)
-        self._schema(schema)
-
-    def _dup_intercom(self, role: int, i: int, j: int) -> None:
-        p, pl = self.w.people, self.plan
-        pl.no_conversations[i] = True
-        k = len(pl.extras["ic_contact"])
-        named = j % 2 == 0
-        ov = {"role": LEAD, "puid": None, "created": self.later(p.created[i], 100)}
-        if not named:
-            ov["first"], ov["last"] = None, None
-        pl.extras["ic_contact"].append(Extra(i, ov, "duplicate"))
-        recs: list[Ref] = [self.ref(role, i, "intercom"), ("ic_contact", ("x", k))]
-        pl.truth.append(
-            _entry("duplicate", "intercom", "contact", recs, variant="user_and_lead" if role == USER else "two_leads")
-        )
-        if role == LEAD:  # a Lead's identity is its email: one Salesforce Lead now matches two Intercom leads
-            pl.truth.append(_entry("ambiguous_link", "both", "Lead", [self.ref(LEAD, i, "salesforce"), *recs]))
-
-    def _name_variant(self, i: int, variant: str) -> tuple[str, dict[str, Any]]:
-        """Returns the variant actually planted and the overrides of the duplicate row."""
-        p = self.w.people
-        first, last, email = str(p.first[i]), str(p.last[i]), str(p.email[i])
-        if variant == "nickname":
-            nick = NICKNAMES.get(first)
-            if nick and self.name_free(nick, last):
-                self.claim_name(nick, last)
-                return variant, {"first": nick, "email": self.new_email(i) if self.rng.random() < 0.6 else email}
-            variant = "typo"
-        if variant == "typo":
-            new_last = self.typo(last)
-            if fold(new_last) != fold(last) and self.name_free(first, new_last):
-                self.claim_name(first, new_last)
-                return variant, {"last": new_last, "email": self.new_email(i) if self.rng.random() < 0.5 else email}
-            variant = "transposed"
-        if variant == "transposed":
-            if self.name_free(last, first):
-                self.claim_name(last, first)
-                return variant, {"first": last, "last": first}
-            variant = "case_whitespace"
-        if variant == "case_whitespace":
-            style = int(self.rng.integers(0, 3))
-            if style == 0:
-                return variant, {"first": first.upper(), "last": last.upper(), "email": email.upper()}
-            if style == 1:
-                return variant, {"first": first.lower(), "last": last.lower(), "email": mixed_case_email(email)}
-            return variant, {"first": f" {first}", "last": f"{last}  ", "email": f" {email} ".rstrip()}
-        return "exact", {}
-
-    def _dup_salesforce(self, role: int, i: int, j: int) -> None:
-        p, pl = self.w.people, self.plan
-        pl.no_conversations[i] = True
-        pl.converted[i] = False
-        obj = sf_obj(role)
-        variant, ov = self._name_variant(i, ("exact", "case_whitespace", "typo", "nickname", "transposed")[j % 5])
-        ov.update(puid=None, created=self.later(p.created[i], 300))
-        k = len(pl.extras[obj])
-        pl.extras[obj].append(Extra(i, ov, "duplicate"))
-        recs: list[Ref] = [self.ref(role, i, "salesforce"), (obj, ("x", k))]
-        pl.truth.append(_entry("duplicate", "salesforce", obj, recs, variant=variant))
-        same_email = email_key(ov.get("email", p.email[i])) == email_key(p.email[i])
-        if role == LEAD and same_email:
-            pl.truth.append(_entry("ambiguous_link", "both", "Lead", [*recs, self.ref(LEAD, i, "intercom")]))
-
-    def _lead_contact(self, i: int, ambiguous: bool) -> None:
-        """The same person as a Contact and an open Lead (with the product id too when ambiguous)."""
-        p, pl = self.w.people, self.plan
-        pl.no_conversations[i] = True
-        pl.converted[i] = False
-        ov: dict[str, Any] = {"created": self.later(p.created[i], 200), "lead_status": int(self.rng.integers(0, 2))}
-        if not ambiguous:
-            ov["puid"] = None
-            if self.rng.random() < 0.5:
-                ov["email"] = mixed_case_email(str(p.email[i]))
-        k = len(pl.extras["Lead"])
-        pl.extras["Lead"].append(Extra(i, ov, "lead_of_contact"))
-        recs: list[Ref] = [self.ref(USER, i, "salesforce"), ("Lead", ("x", k))]
-        pl.truth.append(_entry("duplicate", "salesforce", "Lead/Contact", recs, variant="lead_and_contact"))
-        if ambiguous:
-            pl.truth.append(_entry("ambiguous_link", "both", "Contact", [*recs, self.ref(USER, i, "intercom")]))
-
-    def _identity_gap(self, i: int, j: int) -> None:
-        p, pl = self.w.people, self.plan
-        pl.converted[i] = False  # a converted Lead carrying the key would make this a stale link
-        variant = ("salesforce_key_missing", "intercom_key_missing", "key_differs")[j % 3]
-        if variant == "salesforce_key_missing":
-            pl.sf_ov["puid"][i] = None
-        elif variant == "intercom_key_missing":
-            pl.ic_ov["puid"][i] = None
-        else:
-            key = str(p.puid[i])
-            pos = int(self.rng.integers(4, len(key)))
-            alt = "0123456789abcdefghijklmnopqrstuvwxyz"
-            new = key[:pos] + alt[(alt.index(key[pos]) + 1 + int(self.rng.integers(0, 34))) % 36] + key[pos + 1 :]
-            pl.sf_ov["puid"][i] = new
-        recs = [self.ref(USER, i, "salesforce"), self.ref(USER, i, "intercom")]
-        pl.truth.append(_entry("identity_gap", "both", "Contact", recs, variant=variant))
-
-    def _stale(self, i: int) -> None:
-        p, pl = self.w.people, self.plan
-        pl.no_conversations[i] = True
-        if not pl.converted[i]:
-            pl.converted[i] = True
-            p.lead_created[i] = p.created[i] - int(self.rng.integers(2 * DAY, 200 * DAY))
-        pl.sf_ov["puid"][i] = None  # the key stayed on the converted Lead
-        recs: list[Ref] = [("Lead", ("cl", i)), self.ref(USER, i, "salesforce"), self.ref(USER, i, "intercom")]
-        pl.truth.append(_entry("stale_link", "both", "Lead", recs, variant="converted_lead"))
-
-    # ------------------------------------------------------------ drift, quality, schema
-    def _new_value(self, fld: str, i: int) -> tuple[str, Any, Any]:
-        """(override key, Salesforce value, Intercom value) of a changed value for field `fld`."""
-        from syncaudit.sandbox.generator.world import LIFECYCLE, PLANS, REFERRAL_IC, TRIALS
-
-        p, rng = self.w.people, self.rng
-        if fld == "email":
-            e = self.new_email(i, str(p.email[i]).rsplit("@", 1)[1])
-            return "email", e, e
-        if fld == "full_name":
-            pool = self.w.pools[p.loc[i]]
-            for _ in range(200):
-                new_last = pool.last[int(rng.integers(0, len(pool.last)))]
-                if fold(new_last) != fold(p.last[i]) and self.name_free(p.first[i], new_last):
-                    self.claim_name(p.first[i], new_last)
-                    return "last", new_last, new_last
-            new_last = f"{p.last[i]}-{pool.last[int(rng.integers(0, len(pool.last)))]}"
-            self.claim_name(p.first[i], new_last)
-            return "last", new_last, new_last
-        if fld == "phone":
-            r, a, b = self.new_phone(i)
-            return (
-                "phone",
-                phone_text(self.w.regions, r, a, b, int(p.phone_fmt_sf[i])),
-                phone_text(self.w.regions, r, a, b, int(p.phone_fmt_ic[i])),
-            )
-        if fld == "plan_type":
-            v = PLANS[(int(p.plan[i]) + int(rng.integers(1, 4))) % 4]
-            return "plan", v, v
-        if fld == "trial_status":
-            v = TRIALS[(int(p.trial[i]) + int(rng.integers(1, 4))) % 4]
-            return "trial", v, v
-        if fld == "referral_source":
-            old_sf = REFERRAL_SF[int(p.referral[i])]
-            choices = [k for k in range(len(REFERRAL_IC)) if REFERRAL_SF[k] != old_sf]
-            k = choices[int(rng.integers(0, len(choices)))]
-            return "referral", REFERRAL_SF[k], REFERRAL_IC[k]
-        if fld == "lifecycle_stage":
-            v = LIFECYCLE[(int(p.lifecycle[i]) + int(rng.integers(1, 6))) % 6]
-            return "lifecycle", v, v
-        if fld == "partner_code":
-            chars = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-            v = "PTR-" + "".join(chars[int(x)] for x in rng.integers(0, len(chars), 6))
-            return "partner", v, v
-        if fld == "seats":
-            v = int(p.seats[i]) + int(rng.integers(1, 20))
-            return "seats", float(v), v
-        raise ValueError(fld)
-
-    def _drift_person(self, role: int, i: int) -> None:
-        pl, rng = self.plan, self.rng
-        fields = [f for f, (_, _, objs) in PEOPLE_FIELDS.items() if role in objs]
-        if role == USER and self.w.people.phone_region[i] < 0:
-            fields.remove("phone")
-        fld = fields[int(rng.integers(0, len(fields)))]
-        owner, direction, _ = PEOPLE_FIELDS[fld]
-        key, sf_val, ic_val = self._new_value(fld, i)
-        mode = self._mode()
-        old_t, new_t = self.times(i)
-        if mode == "within":
-            new_t = self.w.as_of - int(LAG[direction] * rng.uniform(0.1, 0.8))
-        changed = owner if mode != "non_owner" else ("intercom" if owner == "salesforce" else "salesforce")
-        other = "intercom" if changed == "salesforce" else "salesforce"
-        ov_changed, ov_other = (pl.sf_ov, pl.ic_ov) if changed == "salesforce" else (pl.ic_ov, pl.sf_ov)
-        ov_changed[key][i] = sf_val if changed == "salesforce" else ic_val
-        ov_changed["updated"][i] = new_t
-        ov_other["updated"][i] = old_t
-        recs = [self.ref(role, i, "salesforce"), self.ref(role, i, "intercom")]
-        pl.truth.append(
-            _entry(
-                "field_drift",
-                "both",
-                sf_obj(role),
-                recs,
-                fld,
-                expected=mode != "within",
-                within_lag=mode == "within",
-                newer=changed,
-                changed_by="owner" if mode != "non_owner" else "non_owner",
-                older=other,
-            )
-        )
-
-    def _quality(self, role: int, i: int, j: int) -> None:
-        p, pl = self.w.people, self.plan
-        variants = ["invalid_email", "malformed_phone", "missing_email", "out_of_set"]
-        variant = variants[j % 4]
-        if variant == "missing_email" and role == LEAD:
-            variant = "invalid_email"  # a Lead's identity is its email; keep the pair linkable
-        if variant == "malformed_phone" and p.phone_region[i] < 0:
-            variant = "out_of_set"
-        if variant == "invalid_email":
-            local, _, domain = str(p.email[i]).partition("@")
-            style = int(self.rng.integers(0, 4))
-            bad = [f"{local}{domain}", f"{local}@@{domain}", f"{local} @{domain}", f"{local}@{domain.split('.')[0]}"][
-                style
-            ]
-            key, fld, expectation, value = "email", "email", "valid_email", bad
-        elif variant == "missing_email":
-            key, fld, expectation, value = "email", "email", "not_null", None
-        elif variant == "malformed_phone":
-            e164 = phone_text(self.w.regions, int(p.phone_region[i]), int(p.phone_prefix[i]), int(p.phone_suffix[i]), 0)
-            style = int(self.rng.integers(0, 3))
-            value = [e164[:-4], e164.replace("0", "O") if "0" in e164[3:] else e164 + "99999", e164 + " ext. 12 34"][
-                style
-            ]
-            key, fld, expectation = "phone", "phone", "valid_phone"
-        else:
-            value = ["Churned", "Evangelist", "Former Customer"][int(self.rng.integers(0, 3))]
-            key, fld, expectation = "lifecycle", "lifecycle_stage", "in_set"
-        pl.sf_ov[key][i] = value
-        pl.ic_ov[key][i] = value
-        pl.truth.append(
-            _entry(
-                "quality",
-                "salesforce",
-                sf_obj(role),
-                [self.ref(role, i, "salesforce")],
-                fld,
-                expectation=expectation,
-                variant=variant,
-            )
-        )
-        pl.truth.append(
-            _entry(
-                "quality",
-                "intercom",
-                "contact",
-                [self.ref(role, i, "intercom")],
-                fld,
-                expectation=expectation,
-                variant=variant,
-            )
-        )
-
-    def _schema(self, people: np.ndarray) -> None:
-        """Values Intercom holds that the Salesforce field cannot take: the sync failed, the pair drifted."""
-        pl, rng = self.plan, self.rng
-        groups: dict[str, list[int]] = defaultdict(list)
-        for j, i in enumerate(people):
-            i = int(i)
-            variant = ("picklist_value", "too_long", "unmapped_value")[j % 3]
-            if variant == "picklist_value":
-                fld, key, value = "plan_type", "plan", ["Team", "Business", "Agency"][int(rng.integers(0, 3))]
-            elif variant == "too_long":
-                chars = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-                fld, key = "partner_code", "partner"
-                value = "PTR-" + "".join(chars[int(x)] for x in rng.integers(0, len(chars), 20))
-            else:
-                fld, key, value = (
-                    "referral_source",
-                    "referral",
-                    ["linkedin", "podcast", "g2", "capterra"][int(rng.integers(0, 4))],
-                )
-            old_t, new_t = self.times(i)
-            pl.ic_ov[key][i] = value
-            pl.ic_ov["updated"][i] = new_t
-            pl.sf_ov["updated"][i] = old_t
-            groups[f"{fld}|{variant}"].append(i)
-            recs = [self.ref(USER, i, "salesforce"), self.ref(USER, i, "intercom")]
-            pl.truth.append(
-                _entry(
-                    "field_drift",
-                    "both",
-                    "Contact",
-                    recs,
-                    fld,
-                    within_lag=False,
-                    newer="intercom",
-                    older="salesforce",
-                    changed_by="owner",
-                    cause="schema_conflict",
-                )
-            )
-        for gkey, members in groups.items():
-            fld, variant = gkey.split("|")
-            pl.truth.append(
-                _entry(
-                    "schema_conflict",
-                    "both",
-                    "Contact",
-                    [self.ref(USER, i, "intercom") for i in members],
-                    fld,
-                    variant=variant,
-                )
-            )
-
 
 def plant(world: World, rates: dict[str, float], seed: int) -> Plan:
     """Plant every scenario; the same world, rates and seed give the same plan."""
     rng = np.random.Generator(np.random.PCG64([seed, 1]))
+    from syncaudit.sandbox.generator.plant_companies import CompanyScenarios
+    from syncaudit.sandbox.generator.plant_people import PeopleScenarios
+    from syncaudit.sandbox.generator.plant_values import ValueScenarios
+
+    class Planter(CompanyScenarios, PeopleScenarios, ValueScenarios):
+        """Every scenario, on one world and one rng."""
+
     planter = Planter(world, rates, rng)
     orphan_companies = planter.companies()
     planter.people(orphan_companies)
+    if rates["schema_type_conflict"] >= 0.5:
+        planter.plan.seats_as_string = True
+        planter.plan.truth.append(_entry("schema_conflict", "both", "Contact", [], "seats", variant="type"))
     return planter.plan

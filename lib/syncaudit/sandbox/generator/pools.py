@@ -187,12 +187,14 @@ WORK_PATTERNS = ("{f}.{l}", "{f}{l}", "{fi}{l}", "{f}", "{f}_{l}", "{f}.{l}")
 FREE_PATTERNS = ("{f}.{l}", "{f}{l}{n2}", "{f}.{l}{n2}", "{fi}{l}{n4}", "{l}.{f}", "{f}_{l}{n2}")
 
 
+@lru_cache(maxsize=1 << 20)
 def fold(s: str) -> str:
     """Accent-free casefolded form, the key for 'same name' checks."""
     d = unicodedata.normalize("NFKD", s)
     return "".join(ch for ch in d if not unicodedata.combining(ch)).casefold()
 
 
+@lru_cache(maxsize=1 << 20)
 def ascii_slug(s: str) -> str:
     """ASCII letters only (transliterated where we can); '' when the script has no table here."""
     out = []

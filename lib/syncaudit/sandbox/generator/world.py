@@ -59,6 +59,26 @@ PLUS_TAGS = ["intercom", "trial", "news", "work", "saas", "2024"]
 USER, LEAD = 0, 1
 
 
+class NameKeys:
+    """The set of (first, last) names in use, compared folded (accents and case ignored), kept compact."""
+
+    def __init__(self, ids: dict[str, int], keys: np.ndarray) -> None:
+        self._ids = ids  # folded name part -> id
+        self._keys: set[int] = set(keys.tolist())  # id(first) << 32 | id(last)
+
+    def _key(self, first: str, last: str) -> int:
+        ids = self._ids
+        a = ids.setdefault(fold(first), len(ids))
+        b = ids.setdefault(fold(last), len(ids))
+        return a << 32 | b
+
+    def add(self, first: str, last: str) -> None:
+        self._keys.add(self._key(first, last))
+
+    def __contains__(self, name: tuple[str, str]) -> bool:
+        return self._key(*name) in self._keys
+
+
 @dataclass
 class Owners:
     """Salesforce Users and Intercom admins; index i < n_shared are the same person in both."""
@@ -139,9 +159,26 @@ class World:
     owners: Owners
     companies: Companies
     people: People
-    name_keys: set[tuple[str, str]]
+    name_keys: NameKeys
     email_keys: set[str]
-    phone_keys: set[tuple[int, int, int]]
+    phone_keys: set[int]  # phone_key() of every number in use
+    phone_prefixes: list[int]  # prefixes in use per region (the only ones new numbers may use)
+
+
+def phone_key(region: np.ndarray | int, prefix: np.ndarray | int, suffix: np.ndarray | int) -> np.ndarray | int:
+    """One int per (region, prefix, suffix): compact members for the uniqueness set."""
+    return (np.asarray(region, dtype=np.int64) * 1_000 + prefix) * 10_000 + suffix
+
+
+def base36(values: np.ndarray, width: int) -> list[str]:
+    """Fixed-width lower-case base-36 strings of non-negative ints, vectorised."""
+    digits = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    v = np.asarray(values, dtype=np.int64).copy()
+    out = np.empty((len(v), width), dtype=np.uint8)
+    for pos in range(width - 1, -1, -1):
+        out[:, pos] = digits[v % 36]
+        v //= 36
+    return out.view(f"S{width}").ravel().astype(str).tolist()
 
 
 def email_key(email: str) -> str:
@@ -171,7 +208,9 @@ def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) ->
     return counts
 
 
-def _draw_names(rng: np.random.Generator, pools: list[LocalePool], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _draw_names(
+    rng: np.random.Generator, pools: list[LocalePool], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, NameKeys]:
     counts = _locale_counts(rng, pools, n)
     loc = np.repeat(np.arange(len(pools), dtype=np.int16), counts)
     loc = loc[rng.permutation(n)]
@@ -190,14 +229,14 @@ def _draw_names(rng: np.random.Generator, pools: list[LocalePool], n: int) -> tu
         key = np.empty(n, dtype=np.int64)
         for k in range(len(pools)):
             m = loc == k
-            key[m] = fgid[k][fi[m]] * (len(gid) + 1) + lgid[k][li[m]]
+            key[m] = (fgid[k][fi[m]] << 32) | lgid[k][li[m]]
         _, first_idx = np.unique(key, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first_idx] = True
         todo = np.flatnonzero(~keep)
         if len(todo) == 0:
-            return loc, fi, li
-    raise RuntimeError("could not draw unique names; lower the size")
+            return loc, fi, li, NameKeys(gid, key)
+    raise RuntimeError("could not draw unique names; lower the size")  # pragma: no cover
 
 
 def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, loc: np.ndarray) -> tuple[list, list]:
@@ -213,14 +252,17 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
         while True:
             s, (a, b, d) = style[i % len(style)], picks[i % len(picks)]
             i += 1
-            if s == 0:
-                core = f"{BRANDS[a % len(BRANDS)]} {NOUNS[b % len(NOUNS)]}"
-            elif s == 1:
+            noun = NOUNS[b % len(NOUNS)]
+            if s == 1:
                 lp = pools[latin[d % len(latin)]] if not all(p.last_ascii[:5]) else p
-                core = f"{lp.last[a % len(lp.last)]} {NOUNS[b % len(NOUNS)]}"
+                head = lp.last[a % len(lp.last)]
+                core, key = f"{head} {noun}", lp.last_ascii[a % len(lp.last)] + noun.lower()
+                key = key if lp.last_ascii[a % len(lp.last)] else ""
             else:
-                core = f"{BRANDS[a % len(BRANDS)]}{NOUNS[b % len(NOUNS)].lower()}"
-            key = slug(core)
+                head = BRANDS[a % len(BRANDS)]
+                core = f"{head} {noun}" if s == 0 else f"{head}{noun.lower()}"
+                key = head.lower() + noun.lower()
+            key = slug(key) if key else ""
             if key and key not in seen:
                 break
             if i > k * 3 + 10_000_000:
@@ -229,6 +271,45 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
         names.append(f"{core} {p.legal[(a + b) % len(p.legal)]}")
         domains.append(f"{key}.{p.tld}" if d % 4 else f"{key}.com")
     return names, domains
+
+
+def _separate_lookalikes(
+    rng: np.random.Generator, first: np.ndarray, last: np.ndarray, company: np.ndarray, k: int
+) -> None:
+    """Move people whose name nearly equals a colleague's to another company (in place).
+
+    Distinct names alone do not stop 'Jon Smith' and 'John Smith' at one account from looking
+    like a typo duplicate; nothing unplanted may look like one, so such colleagues are split up.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    f = pa.array([fold(x) for x in first], pa.string())
+    la = pa.array([fold(x) for x in last], pa.string())
+    db = duckdb.connect()
+    db.execute("set enable_progress_bar = false; set threads = 2")
+    for _ in range(5):
+        people = pa.table({"i": np.arange(len(company)), "c": company, "f": f, "l": la})  # noqa: F841 (DuckDB reads it)
+        moved = db.sql(
+            """
+            with p as (select i, c, f, l, f || ' ' || l as n, left(l, 2) as l2, left(f, 2) as f2 from people),
+            same as (
+              select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.n) as s
+              from p x join p y on x.c = y.c and x.l2 = y.l2 and left(x.f, 1) = left(y.f, 1) and x.i < y.i
+            ),
+            swapped as (
+              select x.i as a, y.i as b, jaro_winkler_similarity(x.n, y.l || ' ' || y.f) as s
+              from p x join p y on x.c = y.c and x.l2 = y.f2 and x.f2 = y.l2 and x.i <> y.i
+            )
+            select distinct greatest(a, b) as i from (select * from same union all select * from swapped)
+            where s >= 0.88
+            order by i
+            """
+        ).fetchnumpy()["i"]
+        if len(moved) == 0:
+            break
+        company[moved] = (company[moved] + rng.integers(1, k, size=len(moved))) % k
+    db.close()
 
 
 def _owners(rng: np.random.Generator, pools: list[LocalePool], n_people: int) -> Owners:
@@ -264,7 +345,7 @@ def build_world(seed: int, size: int) -> World:
     owners = _owners(rng, pools, n)
 
     # ---- people: names, roles, companies
-    loc, fi, li = _draw_names(rng, pools, n)
+    loc, fi, li, name_keys = _draw_names(rng, pools, n)
     first = np.empty(n, dtype=object)
     last = np.empty(n, dtype=object)
     for k, p in enumerate(pools):
@@ -278,6 +359,7 @@ def build_world(seed: int, size: int) -> World:
     c_names, c_domains = _company_names(rng, pools, k_companies, c_loc)
     weight = rng.pareto(1.1, size=k_companies) + 1.0
     company = rng.choice(k_companies, size=n, p=weight / weight.sum()).astype(np.int32)
+    _separate_lookalikes(rng, first, last, company, k_companies)
     users_per_company = np.bincount(company[role == USER], minlength=k_companies)
     employees = np.maximum(users_per_company * rng.integers(2, 30, size=k_companies), rng.integers(3, 60, k_companies))
     employees = np.minimum(employees, 400_000)
@@ -314,7 +396,7 @@ def build_world(seed: int, size: int) -> World:
     raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
     while len(np.unique(raw)) < n:
         raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
-    puid[role == USER] = [f"usr_{np.base_repr(int(v), 36).lower():0>12}" for v in raw[role == USER]]
+    puid[role == USER] = [f"usr_{v}" for v in base36(raw[role == USER], 12)]
 
     # ---- emails, unique by canonical key
     free = rng.random(n) < np.where(role == USER, 0.25, 0.4)
@@ -339,8 +421,11 @@ def build_world(seed: int, size: int) -> World:
             local = WORK_PATTERNS[pat[i]].format(f=f, l=lname, fi=f[:1])
         base = local
         bump = 0
+        gmail = domain == "gmail.com"
         while True:
-            key = email_key(f"{local}@{domain}")
+            key = (
+                f"{local.replace('.', '') if gmail else local}@{domain}"  # = email_key() for these lower-case addresses
+            )
             if key not in email_keys:
                 break
             bump += 1
@@ -356,15 +441,17 @@ def build_world(seed: int, size: int) -> World:
     phone_region = np.where(rng.random(n) < 0.8, region_of_loc[loc], -1).astype(np.int16)
     phone_prefix = np.zeros(n, dtype=np.int32)
     phone_suffix = np.zeros(n, dtype=np.int32)
+    phone_prefixes = []
     for r, name in enumerate(regions):
         m = np.flatnonzero(phone_region == r)
-        pi, su = phones.draw_numbers(rng, name, len(m))
+        k = phones.prefixes_needed(len(m))
+        phone_prefixes.append(min(k, len(phones.region_numbers(name, k).prefixes)))
+        pi, su = phones.draw_numbers(rng, name, len(m), phone_prefixes[-1])
         phone_prefix[m], phone_suffix[m] = pi, su
     phone_fmt_sf = rng.choice(5, size=n, p=[0.3, 0.3, 0.1, 0.2, 0.1]).astype(np.int8)
     phone_fmt_ic = rng.choice(5, size=n, p=[0.6, 0.3, 0.05, 0.0, 0.05]).astype(np.int8)
-    phone_keys = {
-        (int(r), int(a), int(b)) for r, a, b in zip(phone_region, phone_prefix, phone_suffix, strict=True) if r >= 0
-    }
+    has_phone = phone_region >= 0
+    phone_keys = set(phone_key(phone_region[has_phone], phone_prefix[has_phone], phone_suffix[has_phone]).tolist())
 
     # ---- companies
     c_first_user = np.full(k_companies, AS_OF, dtype=np.int64)
@@ -413,8 +500,19 @@ def build_world(seed: int, size: int) -> World:
         lead_status=lead_status,
         email_case_sf=email_case_sf,
     )
-    name_keys = {(fold(a), fold(b)) for a, b in zip(first, last, strict=True)}
     app_id = "".join(np.asarray(list("abcdefghijklmnopqrstuvwxyz0123456789"))[rng.integers(0, 36, size=8)])
     return World(
-        seed, size, AS_OF, app_id, pools, regions, owners, companies, people, name_keys, email_keys, phone_keys
+        seed,
+        size,
+        AS_OF,
+        app_id,
+        pools,
+        regions,
+        owners,
+        companies,
+        people,
+        name_keys,
+        email_keys,
+        phone_keys,
+        phone_prefixes,
     )

@@ -117,5 +117,10 @@ class IntercomService:
         """Change the per-minute budget at run time; None lifts the limit."""
         self.limiter.set_limit(per_minute)
 
+    def control_rate_limit(self, per_minute: int | None = None) -> dict:
+        """Control API: POST /__sandbox__/service/intercom/rate_limit {"per_minute": N | null}."""
+        self.set_rate_limit(per_minute)
+        return {"rate_limit_per_minute": self.limiter.per_minute, "per_window": self.limiter.per_window}
+
     def close(self) -> None:
         self.store.close()

@@ -160,6 +160,8 @@ def check_custom_attributes(values: object, types: dict[str, str]) -> dict:
             "boolean": isinstance(value, bool),
             "date": isinstance(value, int) and not isinstance(value, bool),
         }.get(t, True)
+        if ok and isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) < 2**62:
+            ok = False
         if not ok:
             raise ParameterInvalid(
                 f"Custom attribute '{key}' expects a {t} value, got {json.dumps(value)}",

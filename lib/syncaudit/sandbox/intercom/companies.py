@@ -170,7 +170,7 @@ class CompaniesMixin:
             )
             total = db.execute(f"SELECT count(*) {base}", (seq,)).fetchone()[0]  # noqa: S608
             rows = db.execute(
-                f"SELECT t.seq, t.doc {base} ORDER BY t.seq LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT t.seq, t.doc, t.id {base} ORDER BY t.seq LIMIT ? OFFSET ?",  # noqa: S608
                 (seq, size, (page - 1) * size),
             ).fetchall()
             data = self.render_contacts(db, rows, version)
@@ -190,10 +190,11 @@ class CompaniesMixin:
                 raise BadRequest(f"bad '{key}' parameter")
         for key in ("size", "remote_created_at"):
             v = body.get(key)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or abs(v) > 2**62):
                 raise ParameterInvalid(f"{key} must be an integer", field=key)
         if body.get("monthly_spend") is not None:
-            if not isinstance(body["monthly_spend"], (int, float)) or isinstance(body["monthly_spend"], bool):
+            spend = body["monthly_spend"]
+            if not isinstance(spend, (int, float)) or isinstance(spend, bool) or not abs(spend) < 2**62:
                 raise ParameterInvalid("monthly_spend must be a number", field="monthly_spend")
             body["monthly_spend"] = int(body["monthly_spend"])  # Intercom truncates
         if body.get("custom_attributes") is not None:

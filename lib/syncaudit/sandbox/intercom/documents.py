@@ -115,8 +115,14 @@ COMPANY_WRITABLE = {
 }
 
 
+class RawJSON(str):
+    """A response body that is already JSON text (pages assembled from stored documents)."""
+
+
 def dumps(obj: object) -> str:
-    """Compact JSON, as stored and as sent."""
+    """Compact JSON, as stored and as sent; RawJSON passes through."""
+    if isinstance(obj, RawJSON):
+        return obj
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -152,37 +158,73 @@ def normalize_contact(obj: dict, app_id: str) -> dict:
     return doc
 
 
-def embedded_list(kind: str, url: str, items: list[dict], total: int) -> dict:
-    return {"type": "list", "data": items, "url": url, "total_count": total, "has_more": total > len(items)}
+def contact_text(doc: dict) -> str:
+    """The stored JSON text of a contact: keys in CONTACT_FIELDS order (``type`` then ``id`` first), no
+    embedded lists, no ``archived`` flag, and non-nullable keys left out when null, so that rendering a
+    page is string assembly rather than a parse and a dump per contact."""
+    return dumps(
+        {
+            k: v
+            for k, v in doc.items()
+            if k not in CONTACT_EMBEDDED and k != "archived" and not (v is None and k in CONTACT_NON_NULLABLE)
+        }
+    )
+
+
+def contact_from_text(text: str) -> dict:
+    """The contact document (every standard key present) from its stored text."""
+    doc = json.loads(text)
+    for k in CONTACT_NON_NULLABLE:
+        doc.setdefault(k, None)
+    return doc
+
+
+def _embedded(url: str, items: str, shown: int, total: int) -> str:
+    more = "true" if total > shown else "false"
+    return f'{{"type":"list","data":[{items}],"url":{url},"total_count":{total},"has_more":{more}}}'
+
+
+def render_contact_text(
+    text: str, cid: str, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+) -> str:
+    """The contact as the given API version sends it (JSON text), with its embedded tag and company lists
+    (at most 10 items each, ``has_more`` beyond)."""
+    if version_tuple(version) < (2, 16):
+        text = _old_version_contact(text)
+    base = _q(f"/contacts/{cid}")[:-1]  # an open JSON string literal, completed per list
+    tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in tags)  # numeric ids
+    co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in companies)
+    tags_list = _embedded(base + '/tags"', tag_items, len(tags), tag_total)
+    notes = _embedded(base + '/notes"', "", 0, 0)
+    companies_list = _embedded(base + '/companies"', co_items, len(companies), co_total)
+    subs = _embedded(base + '/subscriptions"', "", 0, 0)
+    return (
+        f'{text[:-1]},"tags":{tags_list},"notes":{notes},"companies":{companies_list}'
+        f',"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
+    )
+
+
+def _q(value: str) -> str:
+    """A JSON string literal; plain ids skip the encoder."""
+    return f'"{value}"' if value.replace("-", "").replace("_", "").replace("/", "").isalnum() else dumps(value)
+
+
+def _old_version_contact(text: str) -> str:
+    """Before 2.16: owner_id is an integer and merge_history is not sent."""
+    doc = json.loads(text)
+    doc.pop("merge_history", None)
+    owner = doc.get("owner_id")
+    if isinstance(owner, str) and owner.isdigit():
+        doc["owner_id"] = int(owner)
+    return dumps(doc)
 
 
 def render_contact(
     doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
 ) -> dict:
-    """The contact as the given API version sends it, with its embedded tag and company lists (≤ 10 each)."""
-    cid = doc["id"]
-    out = {k: v for k, v in doc.items() if not (v is None and k in CONTACT_NON_NULLABLE)}
-    if out.get("owner_id") is not None and version_tuple(version) < (2, 16):
-        try:
-            out["owner_id"] = int(out["owner_id"])
-        except ValueError:
-            pass
-    if version_tuple(version) < (2, 16):
-        out.pop("merge_history", None)
-    out["tags"] = embedded_list(
-        "tag", f"/contacts/{cid}/tags", [{"type": "tag", "id": t, "url": f"/tags/{t}"} for t in tags], tag_total
-    )
-    out["notes"] = embedded_list("note", f"/contacts/{cid}/notes", [], 0)
-    out["companies"] = embedded_list(
-        "company",
-        f"/contacts/{cid}/companies",
-        [{"type": "company", "id": c, "url": f"/companies/{c}"} for c in companies],
-        co_total,
-    )
-    subs = f"/contacts/{cid}/subscriptions"
-    out["opted_out_subscription_types"] = embedded_list("subscription", subs, [], 0)
-    out["opted_in_subscription_types"] = embedded_list("subscription", subs, [], 0)
-    return out
+    """The contact as a dict (single-record endpoints); the same rendering as pages."""
+    text = contact_text(doc)
+    return json.loads(render_contact_text(text, doc["id"], version, tags, tag_total, companies, co_total))
 
 
 def normalize_company(obj: dict, app_id: str) -> dict:

@@ -20,9 +20,12 @@ from syncaudit.sandbox.intercom.companies import CompaniesMixin
 from syncaudit.sandbox.intercom.conversations import ConversationsMixin
 from syncaudit.sandbox.intercom.documents import (
     CONTACT_WRITABLE,
+    RawJSON,
+    contact_from_text,
+    contact_text,
     dumps,
     normalize_contact,
-    render_contact,
+    render_contact_text,
     version_tuple,
 )
 from syncaudit.sandbox.intercom.exceptions import (
@@ -100,13 +103,17 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 cos[seq].append(cid)
         return tags, cos
 
-    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple[int, str]], version: str) -> list[dict]:
+    def render_contacts_text(self, db: sqlite3.Connection, rows: list[tuple], version: str) -> list[str]:
+        """Contacts (rows of seq, stored text, id) as JSON texts, embedded lists included."""
         tags, cos = self._embedded(db, [r[0] for r in rows])
         out = []
-        for seq, doc in rows:
-            t, c = tags.get(seq, []), cos.get(seq, [])
-            out.append(render_contact(json.loads(doc), version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
+        for seq, text, cid in rows:
+            t, c = tags.get(seq, ()), cos.get(seq, ())
+            out.append(render_contact_text(text, cid, version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
         return out
+
+    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple], version: str) -> list[dict]:
+        return [json.loads(t) for t in self.render_contacts_text(db, rows, version)]
 
     def _contact_row(self, db: sqlite3.Connection, contact_id: str) -> sqlite3.Row | tuple:
         row = db.execute(
@@ -136,7 +143,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         """GET /contacts/{id}. Archived contacts stay retrievable."""
         with self.store.connection() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
-            return self.render_contacts(db, [(seq, doc)], version)[0], 1
+            return self.render_contacts(db, [(seq, doc, str(contact_id))], version)[0], 1
 
     def find_by_external_id(self, external_id: str, version: str) -> tuple[dict, int]:
         """GET /contacts/find_by_external_id/{external_id}: users only."""
@@ -181,7 +188,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
 
     def _contact_page(
         self, version: str, where: str, params: list, sort: Field, ascending: bool, size: int, cursor: str | None
-    ) -> tuple[dict, int]:
+    ) -> tuple[RawJSON, int]:
         expr = sort_expression(sort)
         base = f"FROM contacts t WHERE {LIVE} AND ({where})"
         total = self._count(f"SELECT count(*) {base}", params)
@@ -191,19 +198,16 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             keyset = f" AND ({expr}, t.seq) {'>' if ascending else '<'} (?, ?)"
             kparams = [value, seq]
         direction = "ASC" if ascending else "DESC"
-        sql = f"SELECT t.seq, t.doc, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
+        sql = f"SELECT t.seq, t.doc, t.id, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
         with self.store.connection() as db:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
             more = len(rows) > size
             rows = rows[:size]
-            data = self.render_contacts(db, [(r[0], r[1]) for r in rows], version)
-        next_cursor = encode_cursor(rows[-1][2], rows[-1][0], page + 1) if more else None
-        body = {
-            "type": "list",
-            "data": data,
-            "total_count": total,
-            "pages": cursor_pages(page, size, total, next_cursor),
-        }
+            data = self.render_contacts_text(db, [r[:3] for r in rows], version)
+        next_cursor = encode_cursor(rows[-1][3], rows[-1][0], page + 1) if more else None
+        pages = dumps(cursor_pages(page, size, total, next_cursor))
+        # assembled as text: parsing and re-dumping 150 stored documents per page would dominate listing
+        body = RawJSON(f'{{"type":"list","data":[{",".join(data)}],"total_count":{total},"pages":{pages}}}')
         return body, len(data)
 
     # -- contact writes -------------------------------------------------------------------------
@@ -223,8 +227,10 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 raise ParameterInvalid(f"{key} must be a string", field=key)
         for key in ("signed_up_at", "last_seen_at"):
             v = body.get(key)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**37):
                 raise ParameterInvalid(f"{key} must be a Unix timestamp (integer seconds)", field=key)
+        if body.get("owner_id") is not None and (isinstance(body["owner_id"], (bool, dict, list))):
+            raise ParameterInvalid("owner_id must be an admin id", field="owner_id")
         if "custom_attributes" in body and body["custom_attributes"] is not None:
             catalog.check_custom_attributes(body["custom_attributes"], catalog.custom_attribute_types(db, "contact"))
         return body
@@ -263,14 +269,14 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             doc = normalize_contact(obj, self.app_id)
             db.execute(CONTACT_INSERT, contact_row(doc))
             seq = db.execute("SELECT seq FROM contacts WHERE id = ?", (doc["id"],)).fetchone()[0]
-            return self.render_contacts(db, [(seq, dumps(doc))], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
     def update_contact(self, contact_id: str, body: object, version: str) -> tuple[dict, int]:
         """PUT /contacts/{id}: partial update; custom_attributes merge key by key (null removes a key)."""
         with self.store.transaction() as db:
             seq, doc_json, archived, _ = self._live_contact(db, contact_id, version)
             body = self._check_contact_payload(db, body)
-            doc = json.loads(doc_json)
+            doc = contact_from_text(doc_json)
             role = body.get("role") or doc["role"]
             ext = body["external_id"] if "external_id" in body else doc["external_id"]
             email = body["email"] if "email" in body else doc["email"]
@@ -289,7 +295,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 doc["email_domain"] = email.rpartition("@")[2] if email else None
             doc["updated_at"] = self.now()
             self._write_contact(db, seq, doc, archived)
-            return self.render_contacts(db, [(seq, dumps(doc))], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
     def _write_contact(self, db: sqlite3.Connection, seq: int, doc: dict, archived: int) -> None:
         row = contact_row({**doc, "archived": archived})
@@ -303,7 +309,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         """DELETE /contacts/{id}: removes the contact and its tag and company links."""
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
-            ext = json.loads(doc)["external_id"]
+            ext = json.loads(doc).get("external_id")
             for table in ("contact_tags", "contact_companies"):
                 db.execute(f"DELETE FROM {table} WHERE contact_seq = ?", (seq,))  # noqa: S608
             db.execute("DELETE FROM contacts WHERE seq = ?", (seq,))
@@ -314,7 +320,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
             db.execute("UPDATE contacts SET archived = ? WHERE seq = ?", (int(archived), seq))
-            ext = json.loads(doc)["external_id"]
+            ext = json.loads(doc).get("external_id")
         return {"type": "contact", "id": str(contact_id), "external_id": ext, "archived": archived}, 1
 
     def merge_contacts(self, body: object, version: str) -> tuple[dict, int]:
@@ -327,7 +333,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         with self.store.transaction() as db:
             lseq, ldoc, _, _ = self._live_contact(db, str(body["from"]), version)
             useq, udoc, uarch, _ = self._live_contact(db, str(body["into"]), version)
-            lead, user = json.loads(ldoc), json.loads(udoc)
+            lead, user = contact_from_text(ldoc), contact_from_text(udoc)
             if lead["role"] != "lead":
                 raise BadRequest("the contact to merge 'from' must be a lead", field="from")
             if user["role"] != "user":
@@ -367,7 +373,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
             self._write_contact(db, useq, user, uarch)
-            return self.render_contacts(db, [(useq, dumps(user))], version)[0], 2
+            return self.render_contacts(db, [(useq, contact_text(user), user["id"])], version)[0], 2
 
     # -- contact tags -----------------------------------------------------------------------------
     def contact_tags(self, contact_id: str, version: str) -> tuple[dict, int]:

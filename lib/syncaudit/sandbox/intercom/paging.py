@@ -21,7 +21,11 @@ def decode_cursor(cursor: str) -> tuple[object, int, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, seq, page = json.loads(raw)
-        if not isinstance(seq, int) or not isinstance(page, int):
+        if not isinstance(seq, int) or not isinstance(page, int) or not 0 < page < 2**31 or abs(seq) > 2**62:
+            raise ValueError
+        if value is not None and not isinstance(value, (int, float, str)):
+            raise ValueError
+        if isinstance(value, int) and abs(value) > 2**62:
             raise ValueError
         return value, seq, page
     except (ValueError, TypeError, json.JSONDecodeError):
@@ -37,6 +41,8 @@ def int_param(value: object, name: str, default: int, *, minimum: int = 1, maxim
         return default
     try:
         n = int(value)
+        if abs(n) > 2**31:
+            raise ValueError
     except (TypeError, ValueError):
         raise ParameterInvalid(f"{name} must be an integer, got {value!r}", field=name) from None
     if n < minimum:

@@ -175,7 +175,9 @@ class QueryCompiler:
                 value = float(value) if kind == "float" else int(value)
             except ValueError:
                 raise bad from None
-        if not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)) or not -(2**62) < value < 2**62:
+            raise bad
+        if kind == "date" and not 0 <= value < 2**37:  # Unix seconds, well past year 6000
             raise bad
         return int(value) if kind in ("integer", "date") else value
 

@@ -22,19 +22,19 @@ from pathlib import Path
 
 from syncaudit.errors import ConfigError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS contacts(
   seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
-  role TEXT NOT NULL,
-  external_id TEXT,
+  id TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  role TEXT NOT NULL COLLATE NOCASE,
+  external_id TEXT COLLATE NOCASE,
   email TEXT COLLATE NOCASE,
-  phone TEXT,
+  phone TEXT COLLATE NOCASE,
   name TEXT COLLATE NOCASE,
-  owner_id TEXT,
+  owner_id TEXT COLLATE NOCASE,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   signed_up_at INTEGER,
@@ -90,7 +90,11 @@ CREATE TABLE IF NOT EXISTS data_attributes(
 INDEXES = """
 CREATE INDEX IF NOT EXISTS ix_contacts_created ON contacts(created_at, seq) WHERE archived = 0 AND merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS ix_contacts_updated ON contacts(updated_at, seq) WHERE archived = 0 AND merged_into IS NULL;
+-- covering indexes for counting incremental searches (total_count of updated_at/created_at + role queries)
+CREATE INDEX IF NOT EXISTS ix_contacts_updated_role ON contacts(updated_at, role) WHERE archived = 0 AND merged_into IS NULL;
+CREATE INDEX IF NOT EXISTS ix_contacts_created_role ON contacts(created_at, role) WHERE archived = 0 AND merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS ix_contacts_email ON contacts(email);
+CREATE INDEX IF NOT EXISTS ix_contacts_owner ON contacts(owner_id);
 CREATE INDEX IF NOT EXISTS ix_contacts_external_id ON contacts(external_id);
 CREATE INDEX IF NOT EXISTS ix_contacts_phone ON contacts(phone);
 CREATE INDEX IF NOT EXISTS ix_contacts_name ON contacts(name);

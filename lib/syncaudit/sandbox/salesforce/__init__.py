@@ -4,9 +4,16 @@
 ``reset()``, ``dump()`` and ``connection_facts(base_url)``. The shared server adds TLS, faults, latency,
 the request log and the control API around it.
 
-Where it differs from Salesforce: one org, one user; no sharing rules, triggers, validation rules or
-duplicate rules; query cursors page over live tables (rows written after a query started may show up);
-ingest jobs run synchronously when the upload is marked complete; JWT signatures are not checked.
+Where it differs from Salesforce: one org, one API user; no sharing rules, triggers, validation rules or
+duplicate rules; deletes do not cascade (an Account's Contacts stay) and the recycle bin is never emptied;
+unordered query cursors page over the live table (rows written after a query started may show up); Bulk 2.0
+query jobs are complete at once and ingest jobs run when the upload is marked complete; JWT signatures are not
+checked; no SOSL, Bulk API v1 or lead conversion call (load converted leads); parent-to-child subqueries
+run one query per parent record (fine for REST pages, refused by Bulk as in Salesforce).
+
+Storage is one SQLite file (``<state_dir>/salesforce.sqlite``); with a state dir it survives a restart (the load
+folder is read only when the database is new, and its schema.json is kept inside). REST query pages are
+rendered to JSON by SQLite itself; Bulk query results stream as CSV from SQLite cursors.
 """
 
 from __future__ import annotations

@@ -115,11 +115,17 @@ class AuthRoutes:
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         except (IndexError, ValueError, binascii.Error):
             return _oauth_error("invalid_grant", "invalid assertion")
+        if not isinstance(claims, dict):
+            return _oauth_error("invalid_grant", "invalid assertion")
         if claims.get("iss") != creds.CLIENT_ID:
             return _oauth_error("invalid_client_id", "client identifier invalid")
         if claims.get("sub") != ADMIN_USERNAME:
             return _oauth_error("invalid_grant", "user hasn't approved this consumer")
-        if float(claims.get("exp", 0)) < time.time() - 300 and float(claims.get("exp", 0)) < self.backend.clock():
+        try:
+            exp = float(claims.get("exp", 0))
+        except (TypeError, ValueError):
+            return _oauth_error("invalid_grant", "invalid assertion: exp must be a number")
+        if exp < time.time() - 300 and exp < self.backend.clock():
             return _oauth_error("invalid_grant", "expired authorization code")
         return Response(json.dumps(self._token_body(request)), content_type="application/json;charset=UTF-8")
 

@@ -130,6 +130,8 @@ class BulkJobs:
         cq = self.engine.compile(text, include_deleted=op == "queryAll")
         if cq.aggregate or cq.count_only:
             raise exc.InvalidJob("Aggregate queries are not supported in Bulk API 2.0")
+        if any(c.child is not None for c in cq.columns):
+            raise exc.InvalidJob("Parent-to-child subqueries are not supported in Bulk API 2.0 queries")
         info.update({"object": cq.sobject.name, "query": text, "state": "UploadComplete"})
         for k in ("contentUrl", "numberRecordsFailed", "apexProcessingTime"):
             info.pop(k, None)
@@ -147,7 +149,7 @@ class BulkJobs:
         if info["state"] != "JobComplete":
             raise exc.InvalidJobState(f"Job {job_id} is in state {info['state']}; results are not available")
         cur = self._cursors.get(job_id)
-        if cur is None:  # after a restart: reopen from the stored query
+        if cur is None or not self.engine.alive(cur):  # after a restart or an idle expiry: reopen
             cq = self.engine.compile(info["query"], include_deleted=info["operation"] == "queryAll")
             cur = self._cursors[job_id] = self.engine.open(cq, "csv", 0)
         offset = decode_locator(locator) if locator else 0
@@ -187,7 +189,7 @@ class BulkJobs:
             raise exc.InvalidBatch("the CSV exceeds 100 MB; split it over several jobs")
         self._save(info, data=data)
 
-    def set_state(self, job_id: str, job_type: str, body: dict) -> dict:
+    def set_state(self, job_id: str, job_type: str, body: dict, fault=None) -> dict:
         info = self.info(job_id, job_type)
         state = body.get("state") if isinstance(body, dict) else None
         if state == "Aborted":
@@ -201,7 +203,7 @@ class BulkJobs:
             self._touch(info)
             self._save(info)
             result = self.public(info)
-            self._process(info)
+            self._process(info, fault or (lambda index: None))
             return result
         else:
             raise exc.InvalidJobState(f"Cannot change the state of job {job_id} to {state!r}")
@@ -217,12 +219,14 @@ class BulkJobs:
         with self.backend.store.write() as c:
             c.execute("DELETE FROM _jobs WHERE id = ?", (job_id,))
 
-    def _process(self, info: dict) -> None:
+    def _process(self, info: dict, fault) -> None:
         row = self.backend.store.conn().execute("SELECT data FROM _jobs WHERE id = ?", (info["id"],)).fetchone()
         data = row[0] if row and row[0] else b""
         try:
             text = data.decode("utf-8-sig")
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[info["columnDelimiter"]])
+            reader = csv.reader(
+                io.StringIO(text, newline=""), delimiter=DELIMITERS[info["columnDelimiter"]], strict=True
+            )
             header = next(reader, None)
             rows = list(reader)
         except (UnicodeDecodeError, csv.Error) as e:
@@ -240,6 +244,9 @@ class BulkJobs:
             for n, values in enumerate(rows):
                 c.execute("SAVEPOINT r")
                 try:
+                    injected = fault(n)
+                    if injected is not None:
+                        raise injected
                     if len(values) != len(header):
                         raise exc.InvalidBatch(f"row {n + 1} has {len(values)} values; the header has {len(header)}")
                     rid, created = self._apply_row(c, o, op, header, values, info.get("externalIdFieldName"))
@@ -281,7 +288,7 @@ class BulkJobs:
         if op in ("delete", "hardDelete"):
             if [h.lower() for h in header] != ["id"]:
                 raise exc.InvalidBatch("The 'delete' batch must contain only 'Id'")
-            return self.backend.delete(c, o.name, record.get("Id") or ""), False
+            return self.backend.delete(c, o.name, record.get("Id") or "", hard=op == "hardDelete"), False
         if op == "insert":
             return self.backend.insert(c, o.name, record), True
         if op == "update":

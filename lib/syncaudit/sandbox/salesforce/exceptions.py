@@ -91,3 +91,25 @@ class MultipleRecords(SalesforceError):
     def __init__(self, ids: list[str]) -> None:
         super().__init__()
         self.ids = ids
+
+
+def injected_record_error(code: str) -> SalesforceError:
+    """The per-record error the shared server's fault injector asked for (UNABLE_TO_LOCK_ROW, DUPLICATE_VALUE)."""
+    if code == "DUPLICATE_VALUE":
+        return DuplicateValue("duplicate value found: <unknown> duplicates value on record with id: <unknown>")
+    return UnableToLockRow()
+
+
+def record_fault(environ: dict):
+    """A function index -> error-or-None for the per-record faults of this request (never, without a server)."""
+    from syncaudit.sandbox.service import ENV_FAULTS, ENV_SEQ
+
+    faults, seq = environ.get(ENV_FAULTS), environ.get(ENV_SEQ)
+    if faults is None or seq is None:
+        return lambda index: None
+
+    def fault(index: int) -> SalesforceError | None:
+        code = faults.record_failure(seq, index)
+        return injected_record_error(code) if code else None
+
+    return fault

@@ -7,7 +7,9 @@ import re
 from .exceptions import MalformedId
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_BASE62_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_UPPER_BITS = str.maketrans({ch: ("1" if ch.isupper() else "0") for ch in _BASE62_CHARS})
 _ID_RE = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?$")
 
 KEY_PREFIXES = {
@@ -30,14 +32,8 @@ _POD = "SB"
 
 def checksum(id15: str) -> str:
     """The 3-character suffix that makes a 15-character id case-insensitively unique."""
-    out = []
-    for chunk in range(3):
-        bits = 0
-        for j, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << j
-        out.append(_CHECKSUM_ALPHABET[bits])
-    return "".join(out)
+    bits = id15.translate(_UPPER_BITS)  # "1" where the character is an upper-case letter, else "0"
+    return "".join(_CHECKSUM_ALPHABET[int(bits[c + 4 : c - 1 if c else None : -1], 2)] for c in (0, 5, 10))
 
 
 def to18(value: str) -> str:

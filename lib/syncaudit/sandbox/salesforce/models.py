@@ -28,9 +28,14 @@ class SalesforceBackend:
     def __init__(self, db_path: Path, load_dir: Path | None, clock: Callable[[], float]) -> None:
         self.load_dir = load_dir
         self.clock = clock
-        sf_dir = load_dir / "salesforce" if load_dir else None
-        self.objs: dict[str, SObject] = build_schema(sf_dir / "schema.json" if sf_dir else None)
-        self.store = Store(db_path, self.objs)
+        schema_path = load_dir / "salesforce" / "schema.json" if load_dir else None
+        self.schema_text = schema_path.read_text(encoding="utf-8") if schema_path and schema_path.exists() else None
+        self.store = Store(db_path, {})
+        if self.store.is_initialised():
+            # A restart: the tables were made from the schema kept at load time, whatever folder is passed now.
+            self.schema_text = self.store.get_meta("schema")
+        self.objs: dict[str, SObject] = build_schema(schema_path, self.schema_text)
+        self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
         if not self.store.is_initialised():
@@ -48,6 +53,15 @@ class SalesforceBackend:
         """(Re)create the tables and load the load folder; returns the record count per object."""
         counts: dict[str, int] = {}
         now = self.now_text()
+        # A load is all or nothing (the "loaded" mark is written last), so it can skip the per-commit fsync.
+        self.store.conn().execute("PRAGMA synchronous=OFF")
+        try:
+            self._load(counts, now)
+        finally:
+            self.store.conn().execute("PRAGMA synchronous=NORMAL")
+        return counts
+
+    def _load(self, counts: dict[str, int], now: str) -> None:
         with self.store.write() as c:
             self.store.create_tables(c)
             sf_dir = self.load_dir / "salesforce" if self.load_dir else None
@@ -68,8 +82,9 @@ class SalesforceBackend:
                 counts[o.name] = self.store.load_csv(c, o, path, now, self.admin_id)
             self._seed(c, now)
             self.store.create_indexes(c)
+            if self.schema_text is not None:
+                self.store.set_meta(c, "schema", self.schema_text)
             self.store.set_meta(c, "loaded", now)
-        return counts
 
     def _seed(self, c: sqlite3.Connection, now: str) -> None:
         if not c.execute('SELECT 1 FROM "User" WHERE "Id" = ?', (self.admin_id,)).fetchone():
@@ -285,12 +300,18 @@ class SalesforceBackend:
         self._write_row(c, o, vals, rowid)
         return row["Id"]
 
-    def delete(self, c, obj: str, record_id: str) -> str:
-        """Soft-delete one record into the recycle bin (visible to queryAll with IsDeleted = true)."""
+    def delete(self, c, obj: str, record_id: str, *, hard: bool = False) -> str:
+        """Soft-delete one record into the recycle bin (visible to queryAll with IsDeleted = true).
+
+        ``hard`` (Bulk hardDelete) removes it for good, bypassing the recycle bin.
+        """
         o = self.sobject(obj)
         if o.name in ("Organization", "User"):
             raise exc.InvalidType(f"entity type {o.name} does not support delete")
         row = self._existing(o, record_id)
+        if hard:
+            c.execute(f'DELETE FROM {q(o.name)} WHERE "Id" = ?', (row["Id"],))
+            return row["Id"]
         if row.get("IsDeleted"):
             raise exc.EntityIsDeleted("entity is deleted", [])
         now = self.now_text()
@@ -325,3 +346,35 @@ class SalesforceBackend:
             '"LastModifiedDate" = ? WHERE "Id" = ?',
             (now[:10], contact_id and to18(contact_id), account_id and to18(account_id), now, now, row["Id"]),
         )
+
+    def changed(self, obj: str, start: str, end: str, *, deleted: bool) -> dict:
+        """The getDeleted / getUpdated answers for a time window (ISO datetimes)."""
+        from .values import parse_datetime
+
+        o = self.sobject(obj)
+        bounds = []
+        for name, raw in (("start", start), ("end", end)):
+            d = parse_datetime(raw or "")
+            if d is None:
+                raise exc.InvalidField(f"{name} must be an ISO 8601 datetime, e.g. 2024-01-02T00:00:00Z", [name])
+            bounds.append(format_datetime(d))
+        if bounds[0] > bounds[1]:
+            raise exc.InvalidField("start must be before end", ["start"])
+        rows = (
+            self.store.conn()
+            .execute(
+                f'SELECT "Id", "SystemModstamp" FROM {q(o.name)} WHERE "IsDeleted" = ? AND "SystemModstamp" >= ? '
+                'AND "SystemModstamp" < ? ORDER BY "SystemModstamp" LIMIT 600000',
+                (1 if deleted else 0, *bounds),
+            )
+            .fetchall()
+        )
+        latest = min(bounds[1], self.now_text())[:23] + "+0000"
+        if deleted:
+            earliest = self.store.get_meta("loaded") or self.now_text()
+            return {
+                "deletedRecords": [{"id": r[0], "deletedDate": r[1][:23] + "+0000"} for r in rows],
+                "earliestDateAvailable": earliest[:23] + "+0000",
+                "latestDateCovered": latest,
+            }
+        return {"ids": [r[0] for r in rows], "latestDateCovered": latest}

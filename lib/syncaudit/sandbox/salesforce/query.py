@@ -27,7 +27,7 @@ class Cursor:
 
     id: str
     cq: CompiledQuery
-    mode: str  # json | csv
+    mode: str  # json | csv | record (each row is one JSON record built by SQLite)
     total: int
     materialised: bool
     last_used: float
@@ -47,6 +47,13 @@ class QueryEngine:
         return compile_query(soql_text, self.backend.objs, self.backend.now(), include_deleted=include_deleted)
 
     # -- cursors
+    def open_rest(self, cq: CompiledQuery, page_size: int, version: str) -> Cursor:
+        """A cursor for REST pages: records rendered to JSON inside SQLite when the query allows it."""
+        sql = record_sql(cq, version)
+        cur = self.open(cq, "json" if sql is None else "record", page_size, register=False)
+        cur.record_sql = sql  # type: ignore[attr-defined]
+        return cur
+
     def open(self, cq: CompiledQuery, mode: str, page_size: int, register: bool = True) -> Cursor:
         """Count the result and, when an ordered result spans pages, materialise its order.
 
@@ -84,6 +91,15 @@ class QueryEngine:
         with self._lock:
             self._expire()
             self._cursors[cur.id] = cur
+
+    def alive(self, cur: Cursor) -> bool:
+        """False once the cursor has expired (its materialised order is gone)."""
+        with self._lock:
+            self._expire()
+            found = self._cursors.get(cur.id) is cur
+        if found:
+            cur.last_used = self.backend.clock()
+        return found
 
     def get(self, cid: str) -> Cursor:
         with self._lock:
@@ -127,7 +143,8 @@ class QueryEngine:
             return cur.rows[offset : offset + n]  # type: ignore[attr-defined]
         cq = cur.cq
         conn = self.backend.store.conn()
-        select = f"{cq.select_sql(cur.mode)}, {cq.root}.rowid"
+        fields = cur.record_sql if cur.mode == "record" else cq.select_sql(cur.mode)  # type: ignore[attr-defined]
+        select = f"{fields}, {cq.root}.rowid"
         key = cur.positions.get(offset)
         if cur.materialised:
             if key is None:
@@ -159,44 +176,31 @@ class QueryEngine:
     # -- shaping
     def records(self, cq: CompiledQuery, rows: list[tuple], version: str) -> list[dict]:
         """REST records: nested parents with attributes, values rendered as JSON."""
-        obj = cq.sobject.name
-        base = f"/services/data/v{version}/sobjects/"
         if cq.aggregate:
             return [
                 {"attributes": {"type": "AggregateResult"}}
                 | {c.header: render(c.field, r[i]) if c.field else r[i] for i, c in enumerate(cq.columns)}
                 for r in rows
             ]
-        cols = [(i, c, c.rels, c.field) for i, c in enumerate(cq.columns)]
-        idx = cq.id_index
-        out = []
-        for r in rows:
-            rec: dict = {"attributes": {"type": obj, "url": base + obj + "/" + r[idx]}}
-            for i, c, rels, f in cols:
-                d = rec
-                for step in rels:
-                    sub = d.get(step.name, ...)
-                    if sub is ...:
-                        fk = r[step.fk_index]
-                        if fk is None:
-                            d[step.name] = None
-                            d = None
-                            break
-                        typ = step.target or PREFIX_TO_OBJECT.get(fk[:3], "Name")
-                        sub = {"attributes": {"type": typ, "url": base + typ + "/" + fk}}
-                        d[step.name] = sub
-                    elif sub is None:
-                        d = None
-                        break
-                    d = sub
-                if d is None:
-                    continue
-                v = r[i]
-                if v is not None and f.type == "boolean":
-                    v = bool(v)
-                d[c.name] = v
-            out.append(rec)
-        return out
+        shape = getattr(cq, "_shaper", None)
+        if shape is None or getattr(cq, "_shaper_version", None) != version:
+            run_child = lambda child, parent_id: self._child_records(child, parent_id, version)  # noqa: E731
+            shape = cq._shaper = record_shaper(cq, version, run_child)  # type: ignore[attr-defined]
+            cq._shaper_version = version  # type: ignore[attr-defined]
+        return [shape(r) for r in rows]
+
+    def _child_records(self, child: CompiledQuery, parent_id: str, version: str) -> dict | None:
+        """A parent-to-child subquery for one parent: ``{totalSize, done, records}``, or None when empty."""
+        sql = f"SELECT {child.select_sql('json')} FROM {child.from_sql} WHERE {child.where_sql}"
+        if child.order_sql:
+            sql += f" ORDER BY {child.order_sql}"
+        if child.limit is not None or child.offset:
+            sql += f" LIMIT {int(child.limit) if child.limit is not None else -1} OFFSET {int(child.offset)}"
+        rows = self.backend.store.conn().execute(sql, [*child.params[:-1], parent_id]).fetchall()
+        if not rows:
+            return None
+        records = self.records(child, rows, version)
+        return {"totalSize": len(records), "done": True, "records": records}
 
     def csv_chunks(self, cur: Cursor, offset: int, n: int, delimiter: str, line_ending: str) -> Iterator[bytes]:
         """A Bulk API 2.0 results page as CSV, streamed from the SQLite cursor in chunks."""
@@ -217,3 +221,112 @@ class QueryEngine:
         rest = buf.getvalue()
         if rest:
             yield rest.encode("utf-8")
+
+
+def record_shaper(cq: CompiledQuery, version: str, run_child=None):
+    """A function row -> REST record, generated once per query (a dict literal per row is the fast path).
+
+    Parent relationships sit where their first field was selected; a null lookup renders as ``null``.
+    Only canonical schema names and integer indexes reach the generated source (names through repr()).
+    """
+    tree: dict = {}
+    children: list[CompiledQuery] = []
+    for i, c in enumerate(cq.columns):
+        level = tree
+        for step in c.rels:
+            node = level.setdefault(("rel", step.name), {"fk": step.fk_index, "target": step.target, "kids": {}})
+            level = node["kids"]
+        level[("field", c.name)] = i
+
+    def value(i: int, f) -> str:
+        if f is not None and f.type == "boolean":
+            return f"(None if r[{i}] is None else r[{i}] == 1)"
+        return f"r[{i}]"
+
+    def body(level: dict) -> str:
+        parts = []
+        for (kind, name), item in level.items():
+            if kind == "field" and cq.columns[item].child is not None:
+                children.append(cq.columns[item].child)
+                parts.append(f"{name!r}: C({len(children) - 1}, r[{item}])")
+            elif kind == "field":
+                parts.append(f"{name!r}: {value(item, cq.columns[item].field)}")
+            else:
+                fk = f"r[{item['fk']}]"
+                typ = repr(item["target"]) if item["target"] else f"T.get({fk}[:3], 'Name')"
+                inner = f"{{'attributes': {{'type': {typ}, 'url': B + {typ} + '/' + {fk}}}, {body(item['kids'])}}}"
+                parts.append(f"{name!r}: (None if {fk} is None else {inner})")
+        return ", ".join(parts)
+
+    obj = cq.sobject.name
+    base = f"/services/data/v{version}/sobjects/{obj}/"
+    src = (
+        "def shape(r):\n"
+        f"    return {{'attributes': {{'type': {obj!r}, 'url': {base!r} + r[{cq.id_index}]}}, {body(tree)}}}\n"
+    )
+    scope = {
+        "B": f"/services/data/v{version}/sobjects/",
+        "T": PREFIX_TO_OBJECT,
+        "C": lambda k, parent_id: run_child(children[k], parent_id),
+    }
+    exec(compile(src, f"<soql shaper {obj}>", "exec"), scope)  # noqa: S102 - source built from schema names only
+    return scope["shape"]
+
+
+# SQLite functions take at most 127 arguments; wider records go through the Python shaper.
+_MAX_JSON_ARGS = 126
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def record_sql(cq: CompiledQuery, version: str) -> str | None:
+    """One SQL expression rendering a whole REST record as JSON text (SQLite's json_object), or None.
+
+    The same shape as :func:`record_shaper`: attributes first, parents nested where first selected, a null
+    lookup as ``null``, booleans as true/false, datetimes already in the ``+0000`` form.
+    """
+    if cq.aggregate or cq.count_only or any(c.child is not None for c in cq.columns):
+        return None
+    n_visible = len(cq.columns)
+    base = f"/services/data/v{version}/sobjects/"
+    tree: dict = {}
+    for c in cq.columns:
+        level = tree
+        for step in c.rels:
+            fk_sql = cq.hidden[step.fk_index - n_visible]
+            node = level.setdefault(("rel", step.name), {"fk": fk_sql, "target": step.target, "kids": {}})
+            level = node["kids"]
+        level[("field", c.name)] = c
+
+    def type_sql(fk: str) -> str:
+        whens = " ".join(f"WHEN {_sql_text(p)} THEN {_sql_text(o)}" for p, o in PREFIX_TO_OBJECT.items())
+        return f"(CASE substr({fk}, 1, 3) {whens} ELSE 'Name' END)"
+
+    def obj(attrs_type: str, url: str, level: dict) -> str | None:
+        args = [f"'attributes', json_object('type', {attrs_type}, 'url', {url})"]
+        for (kind, name), item in level.items():
+            if kind == "field":
+                value = item.json_sql
+                if item.field is not None and item.field.type == "boolean":
+                    value = f"json(CASE {value} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
+                args.append(f"{_sql_text(name)}, {value}")
+                continue
+            fk = item["fk"]
+            if item["target"]:
+                typ, url_sql = _sql_text(item["target"]), f"{_sql_text(base + item['target'] + '/')} || {fk}"
+            else:
+                typ = type_sql(fk)
+                url_sql = f"{_sql_text(base)} || {typ} || '/' || {fk}"
+            inner = obj(typ, url_sql, item["kids"])
+            if inner is None:
+                return None
+            args.append(f"{_sql_text(name)}, CASE WHEN {fk} IS NULL THEN NULL ELSE {inner} END")
+        if 2 * len(args) > _MAX_JSON_ARGS:
+            return None
+        return f"json_object({', '.join(args)})"
+
+    root_id = cq.hidden[cq.id_index - n_visible]
+    name = cq.sobject.name
+    return obj(_sql_text(name), f"{_sql_text(base + name + '/')} || {root_id}", tree)

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 
+import orjson
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -27,8 +28,8 @@ MAX_PAGE, MIN_PAGE = 2000, 200
 
 
 def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False) if body is not None else ""
-    return Response(text, status=status, headers=headers, content_type=JSON_TYPE if body is not None else None)
+    data = orjson.dumps(body) if body is not None else b""
+    return Response(data, status=status, headers=headers, content_type=JSON_TYPE if body is not None else None)
 
 
 def error_response(e: exc.SalesforceError, version: str = "59.0") -> Response:
@@ -122,6 +123,8 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
     def dispatch(self, request: Request) -> Response:
         environ = request.environ
         environ.setdefault("syncaudit.records", 0)
+        # Read every body up front: a kept-alive connection must never carry an unread body to the next call.
+        request.get_data(cache=True)
         version = "59.0"
         limit_header = False
         try:
@@ -198,14 +201,14 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         )
 
     def on_describe_global(self, request: Request, version: str) -> Response:
-        from .schema import describe_global_entry
+        from .describe import describe_global_entry
 
         self._methods(request, "GET")
         sobjects = [describe_global_entry(o, version) for o in self.backend.objs.values()]
         return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 
     def on_describe(self, request: Request, version: str, obj: str) -> Response:
-        from .schema import describe_object
+        from .describe import describe_object
 
         self._methods(request, "GET")
         o = self.backend.sobject(obj)
@@ -216,7 +219,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
 
     # -- rows
     def on_sobject(self, request: Request, version: str, obj: str) -> Response:
-        from .schema import describe_global_entry
+        from .describe import describe_global_entry
 
         self._methods(request, "GET", "POST")
         o = self.backend.sobject(obj)
@@ -231,6 +234,12 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         return json_response({"id": rid, "success": True, "errors": []}, 201)
 
     def on_record(self, request: Request, version: str, obj: str, rid: str) -> Response:
+        if rid in ("deleted", "updated"):
+            self._methods(request, "GET")
+            args = request.args
+            body = self.backend.changed(obj, args.get("start", ""), args.get("end", ""), deleted=rid == "deleted")
+            request.environ["syncaudit.records"] = len(body.get("ids") or body.get("deletedRecords") or [])
+            return json_response(body)
         self._methods(request, "GET", "PATCH", "DELETE")
         if request.method == "GET":
             fields = request.args.get("fields")
@@ -296,7 +305,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
             raise exc.MalformedQuery("A query string has to be specified: pass it as the q parameter")
         cq = self.engine.compile(text, include_deleted)
         size = self._page_size(request)
-        cur = self.engine.open(cq, "json", size, register=False)
+        cur = self.engine.open_rest(cq, size, version)
         if cq.count_only:
             return json_response({"totalSize": cur.total, "done": True, "records": []})
         rows = self.engine.fetch(cur, 0, size)
@@ -317,14 +326,18 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         return self._page(request, version, cur, offset, rows, kind)
 
     def _page(self, request, version, cur, offset, rows, kind) -> Response:
-        records = self.engine.records(cur.cq, rows, version)
         end = offset + len(rows)
-        body = {"totalSize": cur.total, "done": end >= cur.total, "records": records}
+        body: dict = {"totalSize": cur.total, "done": end >= cur.total}
         if end < cur.total:
             if cur.id not in self.engine._cursors:
                 self.engine.register(cur)
             body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cur.id}-{end}"
-        request.environ["syncaudit.records"] = len(records)
+        request.environ["syncaudit.records"] = len(rows)
+        if cur.mode == "record":  # each row already is one record's JSON, rendered by SQLite
+            head = orjson.dumps(body)[:-1]
+            data = head + b',"records":[' + ",".join(r[0] for r in rows).encode("utf-8") + b"]}"
+            return Response(data, status=200, content_type=JSON_TYPE)
+        body["records"] = self.engine.records(cur.cq, rows, version)
         return json_response(body)
 
     # -- bulk 2.0
@@ -362,7 +375,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         if request.method == "GET":
             return json_response(self.bulk.public(self.bulk.info(job, "V2Ingest")))
         if request.method == "PATCH":
-            info = self.bulk.set_state(job, "V2Ingest", read_json(request))
+            info = self.bulk.set_state(job, "V2Ingest", read_json(request), exc.record_fault(request.environ))
             fresh = self.bulk.info(job, "V2Ingest")
             request.environ["syncaudit.records"] = fresh.get("numberRecordsProcessed", 0)
             return json_response(info)

@@ -35,15 +35,19 @@ class CompositeRoutes:
 
         results: list[dict] = []
         failed = False
+        fault = exc.record_fault(request.environ)
 
         class _Rollback(Exception):
             pass
 
         try:
             with self.backend.store.write() as c:
-                for item in items:
+                for index, item in enumerate(items):
                     c.execute("SAVEPOINT item")
                     try:
+                        injected = fault(index)
+                        if injected is not None:
+                            raise injected
                         results.append({"success": True, "errors": [], **op(c, item)})
                         c.execute("RELEASE item")
                     except exc.SalesforceError as e:
@@ -178,6 +182,8 @@ class CompositeRoutes:
             raise exc.JsonParserError('the body must be {"batchRequests": [{"method", "url"}, ...]}')
         if len(subs) > MAX_BATCH:
             raise exc.ExceededIdLimit(f"A batch can contain at most {MAX_BATCH} subrequests")
+        if any(not isinstance(sub, dict) or not isinstance(sub.get("url"), str) for sub in subs):
+            raise exc.JsonParserError('every batch request must be an object with "method" and "url"')
         halt = bool(body.get("haltOnError", False))
         results, has_errors = [], False
         for sub in subs:

@@ -81,70 +81,6 @@ class Field:
             return "TEXT COLLATE NOCASE"
         return "TEXT"
 
-    def describe(self) -> dict:
-        """This field as describe renders it."""
-        is_str = self.type in TEXT_TYPES
-        length = self.length if is_str else (18 if self.type in ("id", "reference") else 0)
-        return {
-            "aggregatable": self.type not in ("textarea",),
-            "autoNumber": self.auto_number,
-            "byteLength": length * 3 if is_str else length,
-            "calculated": self.calculated,
-            "calculatedFormula": None,
-            "cascadeDelete": False,
-            "caseSensitive": self.case_sensitive,
-            "compoundFieldName": None,
-            "controllerName": None,
-            "createable": self.createable,
-            "custom": self.custom,
-            "defaultValue": None,
-            "defaultValueFormula": None,
-            "defaultedOnCreate": self.defaulted,
-            "dependentPicklist": False,
-            "deprecatedAndHidden": False,
-            "digits": self.precision if self.type == "int" else 0,
-            "displayLocationInDecimal": False,
-            "encrypted": False,
-            "externalId": self.external_id,
-            "extraTypeInfo": None,
-            "filterable": self.type != "textarea" or self.length <= 255,
-            "filteredLookupInfo": None,
-            "groupable": self.type not in ("double", "currency", "percent", "datetime", "textarea"),
-            "highScaleNumber": False,
-            "htmlFormatted": False,
-            "idLookup": self.type == "id" or self.external_id or self.name in ("Email", "Username"),
-            "inlineHelpText": None,
-            "label": self.label or _label(self.name),
-            "length": length,
-            "mask": None,
-            "maskType": None,
-            "name": self.name,
-            "nameField": self.name_field,
-            "namePointing": len(self.reference_to) > 1,
-            "nillable": self.nillable,
-            "permissionable": self.nillable and not self.calculated and self.type != "id",
-            "picklistValues": [
-                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in self.picklist
-            ],
-            "polymorphicForeignKey": len(self.reference_to) > 1,
-            "precision": self.precision if self.type in ("double", "currency", "percent") else 0,
-            "queryByDistance": False,
-            "referenceTargetField": None,
-            "referenceTo": list(self.reference_to),
-            "relationshipName": self.relationship_name,
-            "relationshipOrder": None,
-            "restrictedDelete": False,
-            "restrictedPicklist": self.restricted,
-            "scale": self.scale,
-            "searchPrefilterable": False,
-            "soapType": SOAP_TYPES[self.type],
-            "sortable": self.type != "textarea" or self.length <= 255,
-            "type": self.type,
-            "unique": self.unique,
-            "updateable": self.updateable,
-            "writeRequiresMasterRead": False,
-        }
-
 
 def _label(name: str) -> str:
     base = name[:-3] if name.endswith("__c") else name
@@ -402,9 +338,15 @@ def _standard_objects() -> dict[str, SObject]:
 PERSON_NAME_OBJECTS = ("Contact", "Lead", "User")
 
 
+# Setup-UI names people (and generators) use for the API types.
+_TYPE_ALIASES = {"text": "string", "number": "double", "checkbox": "boolean", "longtextarea": "textarea"}
+_TYPE_ALIASES |= {"integer": "int", "float": "double", "bool": "boolean", "lookup": "reference"}
+
+
 def _custom_field(obj: str, spec: dict, source: Path) -> Field:
     name = spec.get("name")
     ftype = str(spec.get("type", "string")).lower()
+    ftype = _TYPE_ALIASES.get(ftype, ftype)
     if not name or not isinstance(name, str):
         raise ConfigError("a custom field has no name", file=str(source), key=obj, hint='give every field a "name"')
     if ftype not in SOAP_TYPES or ftype == "id":
@@ -437,21 +379,25 @@ def _custom_field(obj: str, spec: dict, source: Path) -> Field:
     )
 
 
-def build_schema(schema_json: Path | None) -> dict[str, SObject]:
+def build_schema(schema_json: Path | None, text: str | None = None) -> dict[str, SObject]:
     """The standard objects plus the custom fields declared in a load folder's schema.json (if any).
 
     schema.json is either ``{"Contact": [{name, type, ...}, ...], ...}`` or ``[{"object": "Contact", ...}]``.
+    ``text`` is that file's content when it is already read (e.g. kept in the database).
     """
     objs = _standard_objects()
-    if schema_json is None or not schema_json.exists():
+    if text is None and (schema_json is None or not schema_json.exists()):
         return objs
     try:
-        raw = json.loads(schema_json.read_text(encoding="utf-8"))
+        raw = json.loads(text if text is not None else schema_json.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the schema: {exc}", file=str(schema_json), hint="write valid JSON") from None
     pairs: list[tuple[str, dict]] = []
     if isinstance(raw, dict):
         for obj, specs in raw.items():
+            if not isinstance(specs, list | dict):
+                raise ConfigError(f"{obj}: expected a list of field specs", file=str(schema_json))
+            pairs.append((obj, None))
             if isinstance(specs, dict):
                 specs = specs.get("fields", [])
             for spec in specs or []:
@@ -468,67 +414,11 @@ def build_schema(schema_json: Path | None) -> dict[str, SObject]:
                 file=str(schema_json),
                 hint=f"custom fields can go on {', '.join(n for n in objs if n != 'Organization')}",
             )
+        if spec is None:  # the object's own entry: its name was checked above
+            continue
         if not isinstance(spec, dict):
             raise ConfigError("a field spec must be an object", file=str(schema_json), key=str(obj))
         f = _custom_field(target.name, spec, schema_json)
         existing = target.get(f.name)
         target.add(replace(f, createable=existing.createable, updateable=existing.updateable) if existing else f)
     return objs
-
-
-def describe_global_entry(o: SObject, version: str) -> dict:
-    """One entry of describeGlobal (also the top of a full describe)."""
-    base = f"/services/data/v{version}/sobjects/{o.name}"
-    writable = o.name != "Organization"
-    return {
-        "activateable": False,
-        "createable": writable and o.name != "User",
-        "custom": o.custom,
-        "customSetting": False,
-        "deletable": writable and o.name != "User",
-        "deprecatedAndHidden": False,
-        "feedEnabled": False,
-        "hasSubtypes": False,
-        "isSubtype": False,
-        "keyPrefix": o.key_prefix,
-        "label": o.label,
-        "labelPlural": o.label_plural,
-        "layoutable": True,
-        "mergeable": o.name in ("Account", "Contact", "Lead"),
-        "mruEnabled": True,
-        "name": o.name,
-        "queryable": True,
-        "replicateable": True,
-        "retrieveable": True,
-        "searchable": True,
-        "triggerable": True,
-        "undeletable": writable,
-        "updateable": writable,
-        "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
-    }
-
-
-def describe_object(o: SObject, objs: dict[str, SObject], version: str) -> dict:
-    """The full describe of one object, child relationships included."""
-    out = describe_global_entry(o, version)
-    children = []
-    for other in objs.values():
-        for f in other.field_list():
-            if o.name in f.reference_to and f.relationship_name and f.name not in ("CreatedById", "LastModifiedById"):
-                children.append(
-                    {
-                        "cascadeDelete": False,
-                        "childSObject": other.name,
-                        "field": f.name,
-                        "relationshipName": other.label_plural if len(f.reference_to) == 1 else None,
-                    }
-                )
-    out.update(
-        {
-            "fields": [f.describe() for f in o.field_list()],
-            "childRelationships": children,
-            "recordTypeInfos": [],
-            "supportedScopes": [{"label": "All", "name": "everything"}],
-        }
-    )
-    return out

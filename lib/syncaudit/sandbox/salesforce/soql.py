@@ -5,6 +5,7 @@ Grammar (the subset clients send; keywords are case-insensitive):
     query     := SELECT select_list FROM ident [ident] [WHERE cond] [GROUP BY paths]
                  [ORDER BY order (, order)*] [LIMIT int] [OFFSET int]
     select    := path | COUNT() | agg '(' [path] ')' [alias] | FIELDS '(' ALL|STANDARD|CUSTOM ')'
+               | '(' query ')'                       -- parent-to-child, by relationship name
     cond      := and_expr (OR and_expr)*
     and_expr  := not_expr (AND not_expr)*
     not_expr  := NOT not_expr | '(' cond ')' | path op value | path [NOT] IN '(' values | query ')'
@@ -36,6 +37,7 @@ _TOKEN_RE = re.compile(
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 # LIKE keeps \_ and \% as escaped wildcards; the compiler passes them to SQLite with ESCAPE '\'.
 _LIKE_ESCAPES = {"_", "%"}
+MAX_NESTING = 100
 AGGREGATES = {"COUNT", "COUNT_DISTINCT", "MIN", "MAX", "SUM", "AVG"}
 DATE_LITERALS_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "LAST_N_MONTHS", "NEXT_N_MONTHS", "N_DAYS_AGO"}
 DATE_LITERALS = {
@@ -93,6 +95,13 @@ class Aggregate:
 @dataclass
 class FieldsMacro:
     which: str  # ALL, STANDARD, CUSTOM
+
+
+@dataclass
+class SubQuery:
+    """A parent-to-child subquery in the SELECT list: ``(SELECT Id FROM Contacts)``."""
+
+    query: Query
 
 
 @dataclass
@@ -178,6 +187,8 @@ class _Parser:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.nested = False
 
     # -- token helpers
     @property
@@ -272,10 +283,18 @@ class _Parser:
     def select_item(self):
         t = self.tok
         if t.kind == "punct" and t.text == "(":
-            raise MalformedQuery(
-                "parent-to-child subqueries are not supported by the sandbox; query the child object instead"
-            )
-        is_call = self.toks[self.i + 1].kind == "punct" and self.toks[self.i + 1].text == "("
+            if self.nested:
+                raise MalformedQuery("a subquery cannot contain another parent-to-child subquery")
+            self.next()
+            self.nested = True
+            try:
+                sub = self.query(nested=True)
+            finally:
+                self.nested = False
+            self.expect_punct(")")
+            return SubQuery(sub)
+        after = self.toks[min(self.i + 1, len(self.toks) - 1)]
+        is_call = after.kind == "punct" and after.text == "("
         if t.kind == "ident" and is_call and t.upper == "FIELDS":
             self.next()
             self.expect_punct("(")
@@ -324,6 +343,15 @@ class _Parser:
         return args[0] if len(args) == 1 else BoolOp("AND", args)
 
     def not_expr(self):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise MalformedQuery(f"the WHERE clause nests more than {MAX_NESTING} levels")
+        try:
+            return self._not_expr()
+        finally:
+            self.depth -= 1
+
+    def _not_expr(self):
         if self.at_kw("NOT"):
             self.next()
             return BoolOp("NOT", [self.not_expr()])

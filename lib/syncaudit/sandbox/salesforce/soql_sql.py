@@ -42,6 +42,7 @@ class Column:
     rels: list[RelStep]
     json_sql: str
     csv_sql: str
+    child: CompiledQuery | None = None  # a parent-to-child subquery: the row holds the parent Id
 
 
 @dataclass
@@ -377,11 +378,34 @@ class _Compiler:
 # --- the whole query ---------------------------------------------------------------------------------------
 
 
+def child_relationship(objs: dict[str, SObject], parent: SObject, name: str) -> tuple[SObject, Field]:
+    """(child object, its lookup field) of the child relationship ``name`` (e.g. Account.Contacts)."""
+    low = name.lower()
+    for other in objs.values():
+        for f in other.field_list():
+            named = f.name in (parent.name + "Id", "WhoId", "WhatId")
+            if parent.name in f.reference_to and named and other.label_plural.lower() == low:
+                return other, f
+    raise InvalidType(
+        f"Didn't understand relationship '{name}' in FROM part of query call. If you are attempting to use a custom "
+        "relationship, be sure to append the '__r' after the custom relationship name."
+    )
+
+
 def compile_query(text: str, objs: dict[str, SObject], now: datetime, *, include_deleted: bool) -> CompiledQuery:
     """Parse and compile one SOQL statement."""
-    ast = soql.parse(text)
+    return _compile_ast(soql.parse(text), objs, now, include_deleted=include_deleted)
+
+
+def _compile_ast(
+    ast: soql.Query, objs: dict[str, SObject], now: datetime, *, include_deleted: bool, child_of: SObject | None = None
+) -> CompiledQuery:
     ctx = _Ctx(objs, now)
-    obj = find_object(objs, ast.sobject)
+    link: Field | None = None
+    if child_of is not None:
+        obj, link = child_relationship(objs, child_of, ast.sobject)
+    else:
+        obj = find_object(objs, ast.sobject)
     scope = _Scope(ctx, obj, ast.alias)
     comp = _Compiler(ctx, scope)
 
@@ -408,6 +432,20 @@ def compile_query(text: str, objs: dict[str, SObject], now: datetime, *, include
     group_keys = {g.lower() for g in ast.group_by}
     expr_n = 0
     for item in items:
+        if isinstance(item, soql.SubQuery):
+            if aggregate:
+                raise MalformedQuery("a parent-to-child subquery cannot be used with aggregates")
+            sub = _compile_ast(item.query, objs, now, include_deleted=include_deleted, child_of=obj)
+            if sub.aggregate or sub.count_only:
+                raise MalformedQuery("aggregate functions are not supported in a parent-to-child subquery")
+            key = item.query.sobject
+            rel = sub.sobject.label_plural
+            if rel.lower() in seen:
+                raise MalformedQuery(f"duplicate relationship selected: {key}")
+            seen.add(rel.lower())
+            root_id = f'{scope.root}."Id"'
+            columns.append(Column(rel, rel, None, [], root_id, root_id, child=sub))
+            continue
         if isinstance(item, soql.Aggregate):
             if item.func == "COUNT()":
                 continue
@@ -448,6 +486,9 @@ def compile_query(text: str, objs: dict[str, SObject], now: datetime, *, include
     where = [] if include_deleted or obj.get("IsDeleted") is None else [f'{scope.root}."IsDeleted" = 0']
     if ast.where is not None:
         where.append(comp.cond(ast.where))
+    if link is not None:  # a child subquery: its parent's id is the last parameter
+        where.append(f"{scope.root}.{q(link.name)} = ?")
+        comp.params.append(None)
     order_parts = []
     for o in ast.order_by:
         sql, f, _, _ = scope.resolve(o.path)

@@ -1,0 +1,116 @@
+"""Recall and precision of the audit per finding kind, against the generator's truth.json.
+
+    .venv/bin/python bench/bench_accuracy.py [--size 20000] [--seeds 1 2 3] [--work DIR]
+
+For each seed: generate an org pair (load folder + truth.json), run the audit on it, and compare
+findings with the truth's expected entries, matching on (kind, set of records). ``quality``
+findings come from the Great Expectations suites (not the audit) and are left out. Prints a table
+per seed and the minimum over seeds; exits non-zero when a kind misses recall 0.98 or precision 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from syncaudit.audit.run import run_audit  # noqa: E402
+from syncaudit.config import load_config  # noqa: E402
+from syncaudit.sandbox.generator import generate  # noqa: E402
+
+AUDIT_KINDS = (
+    "duplicate",
+    "orphan",
+    "identity_gap",
+    "ambiguous_link",
+    "stale_link",
+    "field_drift",
+    "schema_conflict",
+    "conversation_unlogged",
+    "conversation_misfiled",
+)
+RECALL_MIN, PRECISION_MIN = 0.98, 0.95
+
+
+def truth_set(load_dir: Path) -> set[tuple[str, frozenset[str]]]:
+    truth = json.loads((load_dir / "truth.json").read_text())
+    return {
+        (f["kind"], frozenset(f["records"]))
+        for f in truth["findings"]
+        if f.get("expected", True) and f["kind"] in AUDIT_KINDS
+    }
+
+
+def score(truth: set, found: set) -> dict[str, dict[str, float]]:
+    out = {}
+    for kind in AUDIT_KINDS:
+        t = {x for x in truth if x[0] == kind}
+        f = {x for x in found if x[0] == kind}
+        tp = len(t & f)
+        out[kind] = {
+            "truth": len(t),
+            "found": len(f),
+            "tp": tp,
+            "recall": tp / len(t) if t else 1.0,
+            "precision": tp / len(f) if f else 1.0,
+        }
+    return out
+
+
+def audit_seed(size: int, seed: int, work: Path, cfg, keep_errors: Path | None = None) -> dict:  # noqa: ANN001
+    load = work / f"load-{size}-{seed}"
+    if not (load / "truth.json").is_file():
+        generate(load, size, seed)
+    t0 = time.perf_counter()
+    res = run_audit(cfg, str(load), work / f"out-{size}-{seed}")
+    elapsed = time.perf_counter() - t0
+    found = {(k, frozenset(r)) for k, r in res.con.execute("SELECT kind, records FROM findings_final").fetchall()}
+    truth = truth_set(load)
+    if keep_errors is not None:
+        errs = {
+            "missed": sorted([k, sorted(r)] for k, r in truth - found),
+            "false": sorted([k, sorted(r)] for k, r in found - truth if k in AUDIT_KINDS),
+        }
+        keep_errors.write_text(json.dumps(errs, indent=1))
+    return {"scores": score(truth, found), "seconds": elapsed}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=20_000, help="people per system (default 20000)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--work", type=Path, default=None, help="keep load folders here (reused when present)")
+    ap.add_argument("--errors", action="store_true", help="write missed/false findings per seed to the work dir")
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="syncaudit-acc-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(work / "data")})
+    worst: dict[str, dict[str, float]] = defaultdict(lambda: {"recall": 1.0, "precision": 1.0})
+    for seed in args.seeds:
+        errs = work / f"errors-{args.size}-{seed}.json" if args.errors else None
+        r = audit_seed(args.size, seed, work, cfg, errs)
+        print(f"\nseed {seed}, size {args.size}: audit {r['seconds']:.1f} s, load {os.getloadavg()}")
+        print(f"{'kind':24} {'truth':>6} {'found':>6} {'tp':>6} {'recall':>7} {'precision':>9}")
+        for kind, s in r["scores"].items():
+            print(f"{kind:24} {s['truth']:6d} {s['found']:6d} {s['tp']:6d} {s['recall']:7.3f} {s['precision']:9.3f}")
+            worst[kind]["recall"] = min(worst[kind]["recall"], s["recall"])
+            worst[kind]["precision"] = min(worst[kind]["precision"], s["precision"])
+    print(f"\nminimum over seeds {args.seeds}:")
+    ok = True
+    for kind, w in worst.items():
+        flag = "" if w["recall"] >= RECALL_MIN and w["precision"] >= PRECISION_MIN else "  <-- below target"
+        ok &= not flag
+        print(f"{kind:24} recall {w['recall']:.3f} precision {w['precision']:.3f}{flag}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

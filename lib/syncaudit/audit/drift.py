@@ -1,0 +1,172 @@
+"""Field drift over linked pairs, after the mapping's normalizers.
+
+For each field mapping and each of its objects, every key-linked pair (the links
+the connector really syncs) is compared in one SQL statement. A disagreement is
+a ``field_drift`` finding unless the newer side's change is still within the sync
+lag (Intercom → Salesforce immediate, Salesforce → Intercom polled), which is
+counted as in flight instead. The detail says which side is newer and whether the
+owner or the non-owner side changed it. Per-field agreement rates and an overall
+drift score go to the metrics.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from syncaudit.audit import findings
+from syncaudit.audit.context import AuditContext
+from syncaudit.loadfolder import lit, q
+from syncaudit.mapping import comparable_sql
+
+DRIFT_DDL = """CREATE OR REPLACE TABLE sa_drift (
+    field VARCHAR, object VARCHAR, sf_id VARCHAR, ic_id VARCHAR, sf_raw VARCHAR, ic_raw VARCHAR,
+    sf_norm VARCHAR, ic_norm VARCHAR, sf_ts TIMESTAMPTZ, ic_ts TIMESTAMPTZ, owner VARCHAR, direction VARCHAR,
+    lag_s INTEGER)"""
+
+
+def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
+    """When the snapshot was taken: the manifest, the id (20261126T123000Z), else the newest change in the data."""
+    for key in ("started_at", "snapshot_time", "created_at", "finished_at"):
+        v = manifest.get(key)
+        if isinstance(v, str):
+            try:
+                return datetime.fromisoformat(v.replace("Z", "+00:00")).astimezone(UTC)
+            except ValueError:
+                pass
+    m = re.match(r"^(\d{8}T\d{6})Z", ctx.snapshot_id)
+    if m:
+        return datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    t = ctx.con.execute(
+        "SELECT greatest(max(updated_at), (SELECT max(updated_at) FROM sa_ic_people)) FROM sa_sf_people"
+    ).fetchall()[0][0]
+    return t.astimezone(UTC) if t else datetime.now(UTC)
+
+
+def _object_fields(ctx: AuditContext, obj: str) -> list:
+    """The field mappings of ``obj`` that can be compared (both columns present, not display-only)."""
+    sf_cols = ctx.columns(f"sf_{obj}")
+    ic_cols = ctx.columns("ic_companies" if obj == "Account" else "ic_contacts")
+    return [
+        f
+        for f in ctx.mapping.fields
+        if obj in f.objects and f.direction != "display_only" and f.salesforce in sf_cols and f.intercom in ic_cols
+    ]
+
+
+def profile_drift(ctx: AuditContext, manifest: dict) -> None:
+    con, m = ctx.con, ctx.mapping
+    con.execute(DRIFT_DDL)
+    t_snap = snapshot_time(ctx, manifest)
+    region = m.default_phone_region
+    pairs_per_object: dict[str, int] = {}
+    for obj in ("Contact", "Lead", "Account"):
+        fields = _object_fields(ctx, obj)
+        if not fields:
+            continue
+        sf_view, ic_view = f"sf_{obj}", ("ic_companies" if obj == "Account" else "ic_contacts")
+        sf_ts = "s.LastModifiedDate" if "LastModifiedDate" in ctx.columns(sf_view) else "NULL"
+        ic_ts = "i.updated_at" if "updated_at" in ctx.columns(ic_view) else "NULL"
+        # One join per object; SF and IC columns are prefixed (DuckDB names are case-insensitive: Name = name).
+        sf_cols = sorted({f.salesforce for f in fields})
+        ic_cols = sorted({f.intercom for f in fields})
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE sa_dpairs AS
+            SELECT l.sf_id, l.ic_id, CAST({sf_ts} AS TIMESTAMPTZ) AS __sf_ts, CAST({ic_ts} AS TIMESTAMPTZ) AS __ic_ts,
+                   {", ".join(f"s.{q(c)} AS {q('s__' + c)}" for c in sf_cols)},
+                   {", ".join(f"i.{q(c)} AS {q('i__' + c)}" for c in ic_cols)}
+            FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
+            WHERE l.how IN ('key', 'email_identity') AND l.sf_object = {lit(obj)}"""
+        )
+        pairs_per_object[obj] = ctx.count("sa_dpairs")
+        for f in fields:
+            sf_type = (ctx.md.sf_field(obj, f.salesforce) or {}).get("type")
+            lag = (
+                m.sync_timing.intercom_to_salesforce_s
+                if f.owner == "intercom"
+                else m.sync_timing.salesforce_to_intercom_s
+            )
+            sc, ic = q("s__" + f.salesforce), q("i__" + f.intercom)
+            a = comparable_sql(sc, sf_type, f.normalize, "salesforce", region)
+            b = comparable_sql(ic, sf_type, f.normalize, "intercom", region)
+            # Only disagreements are kept: agreement counts come from the pair count, so nothing per pair is stored.
+            con.execute(
+                f"""INSERT INTO sa_drift
+                SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, CAST({sc} AS VARCHAR), CAST({ic} AS VARCHAR),
+                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}
+                FROM (SELECT *, {a} AS sf_norm, {b} AS ic_norm FROM sa_dpairs)
+                WHERE sf_norm IS DISTINCT FROM ic_norm"""
+            )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE sa_drift_eval AS
+        SELECT *, true AS differs,
+            CASE WHEN sf_ts IS NULL OR ic_ts IS NULL THEN NULL
+                 WHEN sf_ts > ic_ts THEN 'salesforce' WHEN ic_ts > sf_ts THEN 'intercom' ELSE 'same' END AS newer,
+            epoch(TIMESTAMPTZ {lit(t_snap.isoformat())} - greatest(sf_ts, ic_ts)) AS age_s
+        FROM sa_drift"""
+    )
+    # In flight: the side that syncs (the owner, or either for 'both') changed less than the lag ago.
+    con.execute(
+        """CREATE OR REPLACE TABLE sa_drift_eval AS SELECT *,
+            newer IS NOT NULL AND (newer = owner OR direction = 'both') AND age_s <= lag_s AS in_flight
+        FROM sa_drift_eval"""
+    )
+    findings.insert(
+        con,
+        """SELECT 'field_drift', 'both', object, [sf_id, ic_id], field,
+            CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same' THEN 'high' ELSE 'medium' END,
+            object || ' ' || sf_id || ' and Intercom ' || CASE WHEN object = 'Account' THEN 'company ' ELSE 'contact ' END ||
+            ic_id || ' disagree on ' || field || ': Salesforce ' || coalesce('''' || sf_raw || '''', 'empty') ||
+            ' vs Intercom ' || coalesce('''' || ic_raw || '''', 'empty') ||
+            CASE WHEN sf_raw IS DISTINCT FROM sf_norm OR ic_raw IS DISTINCT FROM ic_norm
+                 THEN ' (normalized: ' || coalesce(sf_norm, 'empty') || ' vs ' || coalesce(ic_norm, 'empty') || ')' ELSE '' END ||
+            '; ' || CASE
+                WHEN newer IS NULL THEN 'which side is newer is unknown'
+                WHEN newer = 'same' THEN 'both sides changed at the same time'
+                ELSE (CASE newer WHEN 'salesforce' THEN 'Salesforce' ELSE 'Intercom' END) || ' is newer (' ||
+                     CASE WHEN newer = owner THEN 'the owner' ELSE 'the non-owner side' END || ' changed it, ' ||
+                     CAST(round(age_s) AS BIGINT) || ' s before the snapshot, beyond the ' || lag_s || ' s sync lag)' END ||
+            '; ' || owner || ' owns the field (' || direction || ')',
+            CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same'
+                 THEN 'the non-owner side was edited: copy the owner''s value back to it, or make the change in ' || owner
+                 ELSE 'copy the ' || owner || ' value to ' || CASE owner WHEN 'salesforce' THEN 'Intercom' ELSE 'Salesforce' END END,
+            sf_raw, ic_raw, NULL, 'field_drift', NULL,
+            json_object('newer', newer, 'owner', owner, 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
+        FROM sa_drift_eval WHERE differs AND NOT coalesce(in_flight, false)""",
+    )
+    counts = {
+        (fld, obj): (dr, fl)
+        for fld, obj, dr, fl in con.execute(
+            """SELECT field, object, count(*) FILTER (WHERE NOT coalesce(in_flight, false)),
+                      count(*) FILTER (WHERE coalesce(in_flight, false))
+               FROM sa_drift_eval GROUP BY 1, 2"""
+        ).fetchall()
+    }
+    rows = []
+    for obj, n in pairs_per_object.items():
+        for f in _object_fields(ctx, obj):
+            dr, fl = counts.get((f.name, obj), (0, 0))
+            rows.append((f.name, obj, n, n - dr - fl, dr, fl))
+    per_field = {
+        f"{fld}:{obj}": {
+            "field": fld,
+            "object": obj,
+            "pairs": n,
+            "agree": ag,
+            "drift": dr,
+            "in_flight": fl,
+            "agreement_rate": round(ag / n, 6) if n else None,
+        }
+        for fld, obj, n, ag, dr, fl in rows
+    }
+    total = sum(r[2] for r in rows)
+    drifted = sum(r[4] for r in rows)
+    ctx.metrics["drift"] = {
+        "snapshot_time": t_snap.isoformat(),
+        "per_field": per_field,
+        "comparisons": total,
+        "drifted": drifted,
+        "in_flight": sum(r[5] for r in rows),
+        # Share of compared (pair, field) values that disagree beyond the sync lag: 0 is perfect.
+        "drift_score": round(drifted / total, 6) if total else 0.0,
+    }

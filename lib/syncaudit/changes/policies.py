@@ -1,0 +1,354 @@
+"""The fix policies: each turns findings (or, for normalizations and migrations, snapshot rows) into operations.
+
+Every policy reads the snapshot through DuckDB for its before-images and versions, and never plans a write it
+cannot justify: an ambiguous case becomes a ``review`` item, which apply never executes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from syncaudit.changes.context import (
+    SF_READ_ONLY,
+    TEXT_NORMALIZERS,
+    PlanContext,
+    epoch_value,
+    normalize_text,
+    plain_value,
+    review_op,
+    sf_object,
+    split_records,
+    synthetic_finding_id,
+    update_op,
+)
+from syncaudit.changes.model import Operation
+from syncaudit.config import FieldMapping, PicklistMap
+
+# ---------------------------------------------------------------- policies
+
+
+def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    maps = {m.name: m for m in ctx.cfg.mapping.fields}
+    out = []
+    findings = [f for f in ctx.findings if f.get("kind") == "field_drift" and f.get("field") in maps]
+    _prefetch_pairs(ctx, findings)
+    for f in findings:
+        fm: FieldMapping = maps[f["field"]]
+        if fm.direction == "display_only":
+            continue
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        if len(sf_ids) != 1 or len(ic_ids) != 1:
+            out.append(review_op(f, "push_owner_value", "not a single linked pair"))
+            continue
+        obj = sf_object(sf_ids[0])
+        ic_obj = "company" if obj == "Account" else "contact"
+        sf_rec, ic_rec = ctx.record("salesforce", obj, sf_ids[0]), ctx.record("intercom", ic_obj, ic_ids[0])
+        if obj not in fm.objects or sf_rec is None or ic_rec is None:
+            continue
+        if fm.owner == "salesforce":
+            value = plain_value(sf_rec.get(fm.salesforce))
+            value = _reverse_picklist(value, fm.normalize)
+            if fm.intercom in ("size", "custom_attributes.seats") and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {fm.intercom: value}, f, "push_owner_value")
+        else:
+            if (obj, fm.salesforce) in SF_READ_ONLY:
+                out.append(review_op(f, "push_owner_value", f"{obj}.{fm.salesforce} cannot be written through the API"))
+                continue
+            value = plain_value(ic_rec.get(fm.intercom))
+            pick = [n for n in fm.normalize if isinstance(n, PicklistMap)]
+            value = normalize_text(value, pick) if pick else value
+            op = update_op(ctx, "salesforce", obj, sf_ids[0], {fm.salesforce: value}, f, "push_owner_value")
+        if op:
+            out.append(op)
+    return out
+
+
+def _reverse_picklist(value: Any, normalizers: list[Any]) -> Any:
+    for n in normalizers:
+        if isinstance(n, PicklistMap):
+            for k, v in n.picklist.items():
+                if v == value:
+                    return k
+    return value
+
+
+def _prefetch_pairs(ctx: PlanContext, findings: list[dict[str, Any]]) -> None:
+    by_obj: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        for r in sf_ids:
+            by_obj.setdefault(("salesforce", sf_object(r) or ""), []).append(r)
+        ic_obj = "company" if f.get("object") in ("Account", "company") else "contact"
+        by_obj.setdefault(("intercom", ic_obj), []).extend(ic_ids)
+    for (system, obj), ids in by_obj.items():
+        ctx.prefetch(system, obj, ids)
+
+
+def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    ident = ctx.cfg.mapping.identity
+    prefer = opts.get("prefer", "review")  # when both keys are set and differ: intercom | salesforce | review
+    out = []
+    findings = [f for f in ctx.findings if f.get("kind") == "identity_gap"]
+    _prefetch_pairs(ctx, findings)
+    for f in findings:
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        if len(sf_ids) != 1 or len(ic_ids) != 1:
+            out.append(review_op(f, "backfill_identity", "not a single pair"))
+            continue
+        obj = sf_object(sf_ids[0]) or ""
+        people = obj in ("Contact", "Lead")
+        sf_key = ident.people.salesforce_key if people else ident.companies.salesforce_key
+        ic_key = ident.people.intercom_key if people else ident.companies.intercom_key
+        ic_obj = "contact" if people else "company"
+        sf_rec, ic_rec = ctx.record("salesforce", obj, sf_ids[0]), ctx.record("intercom", ic_obj, ic_ids[0])
+        if sf_rec is None or ic_rec is None:
+            continue
+        sv, iv = sf_rec.get(sf_key), ic_rec.get(ic_key)
+        if iv and not sv:
+            if _key_taken(ctx, f"sf_{obj}", sf_key, iv):
+                out.append(review_op(f, "backfill_identity", f"{sf_key}={iv} is already used by another {obj}"))
+                continue
+            op = update_op(ctx, "salesforce", obj, sf_ids[0], {sf_key: iv}, f, "backfill_identity")
+        elif sv and not iv and ic_key == "external_id":
+            if _key_taken(ctx, "ic_contacts", "external_id", sv):
+                out.append(review_op(f, "backfill_identity", f"external_id={sv} is already used by another contact"))
+                continue
+            op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {"external_id": sv}, f, "backfill_identity")
+        elif sv and iv and sv != iv and prefer == "intercom":
+            op = update_op(ctx, "salesforce", obj, sf_ids[0], {sf_key: iv}, f, "backfill_identity")
+        elif sv and iv and sv != iv and prefer == "salesforce" and ic_key == "external_id":
+            op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {"external_id": sv}, f, "backfill_identity")
+        else:
+            out.append(review_op(f, "backfill_identity", "keys conflict or cannot be written; decide by hand"))
+            continue
+        if op:
+            out.append(op)
+    return out
+
+
+def _key_taken(ctx: PlanContext, table: str, column: str, value: Any) -> bool:
+    if table not in ctx.tables or column not in ctx.columns(table):
+        return False
+    return bool(ctx.con.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "{column}" = ?', [value]).fetchone()[0])
+
+
+def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    key = ctx.cfg.mapping.identity.people.salesforce_key
+    out = []
+    for f in (f for f in ctx.findings if f.get("kind") == "stale_link"):
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        lead = next((r for r in sf_ids if sf_object(r) == "Lead"), None)
+        lead_rec = ctx.record("salesforce", "Lead", lead) if lead else None
+        contact = (lead_rec or {}).get("ConvertedContactId")
+        ic_rec = ctx.record("intercom", "contact", ic_ids[0]) if len(ic_ids) == 1 else None
+        if not contact or ic_rec is None or not ic_rec.get("external_id"):
+            out.append(review_op(f, "relink_stale", "no converted Contact or no Intercom key to relink"))
+            continue
+        op = update_op(
+            ctx,
+            "salesforce",
+            "Contact",
+            str(contact),
+            {key: ic_rec["external_id"]},
+            f,
+            "relink_stale",
+            note=f"converted from Lead {lead}",
+        )
+        if op:
+            out.append(op)
+    return out
+
+
+def merge_intercom_leads(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    out = []
+    for f in ctx.findings:
+        if f.get("kind") != "duplicate" or f.get("system") != "intercom":
+            continue
+        recs = [ctx.record("intercom", "contact", r) for r in f.get("records") or []]
+        if any(r is None for r in recs):
+            continue
+        users = [r for r in recs if r and r.get("role") == "user"]
+        leads = [r for r in recs if r and r.get("role") == "lead"]
+        if len(users) != 1 or not leads:
+            out.append(review_op(f, "merge_intercom_leads", "needs exactly one user and at least one lead"))
+            continue
+        for lead in sorted(leads, key=lambda r: str(r["id"])):
+            out.append(
+                Operation(
+                    "intercom",
+                    "contact",
+                    str(lead["id"]),
+                    "merge",
+                    {"into": str(users[0]["id"])},
+                    {"role": "lead"},
+                    epoch_value(lead.get("updated_at")),
+                    f.get("id"),
+                    "merge_intercom_leads",
+                    note="irreversible: Intercom cannot un-merge",
+                )
+            )
+    return out
+
+
+def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    conv = ctx.cfg.mapping.conversations
+    key = ctx.cfg.mapping.identity.people.salesforce_key
+    app = opts.get("app_id") or _learn_app_id(ctx, conv.log_as, conv.conversation_id_field)
+    out = []
+    for f in (f for f in ctx.findings if f.get("kind") == "conversation_unlogged"):
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
+        who = next((r for r in sf_ids if sf_object(r) in ("Contact", "Lead")), None)
+        if who is None and conv_id and "ic_conversations" in ctx.tables and "sf_Contact" in ctx.tables:
+            row = ctx.con.execute(
+                f'SELECT s."Id" FROM ic_conversations v, ic_contacts c, "sf_Contact" s '
+                f'WHERE v.id = ? AND list_contains(v.contact_ids, c.id) AND s."{key}" = c.external_id '
+                f'ORDER BY s."Id" LIMIT 1',
+                [conv_id],
+            ).fetchone()
+            who = row[0] if row else None
+        if not conv_id or not who or not app:
+            out.append(
+                review_op(
+                    f,
+                    "log_conversations",
+                    "cannot tell the conversation, its Salesforce person or "
+                    "the Intercom app id (set fixes.log_conversations.options.app_id)",
+                )
+            )
+            continue
+        url = f"https://app.intercom.com/a/inbox/{app}/inbox/conversation/{conv_id}"
+        who_field = "WhoId" if conv.log_as == "Task" else "ContactId"
+        after = {who_field: who, "Subject": f"Intercom conversation {conv_id}", conv.conversation_id_field: url}
+        after.update({"Status": "Completed"} if conv.log_as == "Task" else {"Status": "Closed", "Origin": "Web"})
+        refusal = ctx.sf_refusal(conv.log_as, after, create=True)
+        if refusal:
+            out.append(review_op(f, "log_conversations", f"not planned: {refusal}"))
+            continue
+        out.append(
+            Operation(
+                "salesforce",
+                conv.log_as,
+                None,
+                "create",
+                after,
+                finding_id=f.get("id"),
+                policy="log_conversations",
+                match={who_field: who, conv.conversation_id_field: url},
+            )
+        )
+    return out
+
+
+def _learn_app_id(ctx: PlanContext, obj: str, column: str) -> str | None:
+    table = f"sf_{obj}"
+    if table not in ctx.tables or column not in ctx.columns(table):
+        return None
+    row = ctx.con.execute(
+        f'SELECT regexp_extract("{column}", \'/a/inbox/([^/]+)/inbox/conversation/\', 1) AS app FROM "{table}" '
+        f"WHERE \"{column}\" LIKE '%/inbox/conversation/%' GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    return [
+        review_op(f, "duplicate_worklist", "merge by hand in Salesforce after review")
+        for f in ctx.findings
+        if f.get("kind") == "duplicate" and f.get("system") == "salesforce"
+    ]
+
+
+def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    """Owner-side values that differ from their normalized form (email case, stray whitespace, case rules)."""
+    only = set(opts.get("fields") or [])
+    out = []
+    for fm in ctx.cfg.mapping.fields:
+        norms = [n for n in fm.normalize if isinstance(n, str) and n in TEXT_NORMALIZERS]
+        if not norms or (only and fm.name not in only):
+            continue
+        system = fm.owner
+        column = fm.salesforce if system == "salesforce" else fm.intercom
+        targets = fm.objects if system == "salesforce" else ["company" if "Account" in fm.objects else "contact"]
+        for obj in targets:
+            if system == "salesforce" and (obj, column) in SF_READ_ONLY:
+                continue
+            table = ctx.table(system, obj)
+            if table not in ctx.tables or column not in ctx.columns(table):
+                continue
+            expr = f'"{column}"'
+            for n in norms:
+                expr = {
+                    "email": f"lower(trim({expr}))",
+                    "trim": f"trim({expr})",
+                    "lower": f"lower({expr})",
+                    "upper": f"upper({expr})",
+                    "whitespace": f"trim(regexp_replace({expr}, '\\s+', ' ', 'g'))",
+                }[n]
+            key = "Id" if system == "salesforce" else "id"
+            where = f'WHERE "{column}" IS NOT NULL AND "{column}" <> {expr}'
+            if system == "salesforce" and obj == "Lead" and "IsConverted" in ctx.columns(table):
+                where += ' AND NOT COALESCE("IsConverted", false)'
+            rows = ctx.con.execute(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1').fetchall()
+            ctx.prefetch(system, obj, [str(r[0]) for r in rows])
+            for rid, value in rows:
+                fid = synthetic_finding_id("normalize", system, obj, rid, column)
+                op = update_op(
+                    ctx,
+                    system,
+                    obj,
+                    str(rid),
+                    {column: value},
+                    {"id": fid},
+                    "normalize_values",
+                    note=f"normalize {fm.name}: {', '.join(norms)}",
+                )
+                if op:
+                    out.append(op)
+    return out
+
+
+def migrations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    """One-off field migrations declared in config: copy (and transform) a field between linked people."""
+    ident = ctx.cfg.mapping.identity.people
+    out = []
+    for m in ctx.cfg.fixes.migrations:
+        for obj in m.objects:
+            sf_t = f"sf_{obj}"
+            if sf_t not in ctx.tables or "ic_contacts" not in ctx.tables:
+                continue
+            role = "lead" if obj == "Lead" else "user"
+            src = f's."{m.source_field}"' if m.source_system == "salesforce" else f'c."{m.source_field}"'
+            dst = f's."{m.target_field}"' if m.target_system == "salesforce" else f'c."{m.target_field}"'
+            cond = f"{src} IS NOT NULL" + (
+                "" if m.overwrite else f" AND ({dst} IS NULL OR CAST({dst} AS VARCHAR) = '')"
+            )
+            rows = ctx.con.execute(
+                f'SELECT s."Id", c.id, {src} FROM "{sf_t}" s JOIN ic_contacts c ON s."{ident.salesforce_key}" = '
+                f'c."{ident.intercom_key}" WHERE c.role = ? AND {cond} ORDER BY s."Id"',
+                [role],
+            ).fetchall()
+            tsys, tobj = m.target_system, (obj if m.target_system == "salesforce" else "contact")
+            ctx.prefetch(tsys, tobj, [str(r[0] if tsys == "salesforce" else r[1]) for r in rows])
+            for sf_id, ic_id, value in rows:
+                target = str(sf_id if tsys == "salesforce" else ic_id)
+                new = normalize_text(plain_value(value), m.transform)
+                fid = synthetic_finding_id("migration", m.name, sf_id, ic_id)
+                op = update_op(ctx, tsys, tobj, target, {m.target_field: new}, {"id": fid}, f"migration:{m.name}")
+                if op:
+                    out.append(op)
+    return out
+
+
+POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], list[Operation]]] = {
+    "backfill_identity": backfill_identity,
+    "relink_stale": relink_stale,
+    "push_owner_value": push_owner_value,
+    "normalize_values": normalize_values,
+    "migrations": migrations,
+    "log_conversations": log_conversations,
+    "merge_intercom_leads": merge_intercom_leads,
+    "duplicate_worklist": duplicate_worklist,
+}

@@ -1,0 +1,85 @@
+"""What the apply engine needs from a system's writer (Salesforce, Intercom, or a test double)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from syncaudit.changes.model import Operation
+
+# Per-record outcomes a writer reports. "retry": refused for a transient reason (a locked row), nothing
+# written; "in_doubt": the request may or may not have been applied (connection lost, server error).
+WRITER_OUTCOMES = ("created", "updated", "deleted", "merged", "failed", "retry", "in_doubt")
+
+
+@dataclass
+class WriteResult:
+    seq: int
+    outcome: str
+    code: str | None = None
+    detail: str | None = None
+    new_id: str | None = None
+
+
+JobHook = Callable[[str, str], None]  # (job_id, state) -> journal it
+
+
+class Writer(Protocol):
+    system: str
+    calls: int  # API calls made so far
+
+    def current(self, obj: str, ops: list[Operation], since: Any) -> dict[str, dict[str, Any] | None]:
+        """Current values (the fields of each op's ``after`` and ``before`` plus ``_version``) of the records
+        these operations target. With ``since``, records unchanged since then may be left out (they are as
+        the snapshot saw them). A key mapped to None is a record that no longer exists."""
+        ...
+
+    def write(self, obj: str, op: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+        """Send one batch of same-object, same-kind operations; one result per item."""
+        ...
+
+    def find_created(self, op: Operation) -> str | None:
+        """The id of a record this ``create`` would make, if one already exists (matched on ``op.match``)."""
+        ...
+
+    def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
+        """Wait for a bulk job started by an earlier, interrupted apply; None if it never started processing."""
+        ...
+
+
+def version_key(v: Any) -> float | None:
+    """A comparable form of a record version: epoch seconds at millisecond precision."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, (int, float)):
+        return round(float(v), 3)
+    if isinstance(v, datetime):
+        return round(v.timestamp(), 3)
+    s = str(v).strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    if len(s) > 5 and s[-5] in "+-" and s[-3] != ":":  # Salesforce +0000 -> +00:00
+        s = s[:-2] + ":" + s[-2:]
+    try:
+        return round(datetime.fromisoformat(s).timestamp(), 3)
+    except ValueError:
+        try:
+            return round(float(s), 3)
+        except ValueError:
+            return None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality across wire formats: None == "", 5 == 5.0 == "5", case-sensitive text otherwise."""
+    if a in (None, "") and b in (None, ""):
+        return True
+    if a is None or b is None:
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return str(a).lower() == str(b).lower()
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)

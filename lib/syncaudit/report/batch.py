@@ -1,0 +1,217 @@
+"""`syncaudit audit`: the monthly batch run, from one process, on one snapshot.
+
+    syncaudit audit --config F [--period YYYY-MM] [--out DIR] [--snapshot ID]
+
+Runs the notebooks in order with papermill (the first pulls a new snapshot
+unless --snapshot names one; every later notebook gets that snapshot's id),
+exports each to stakeholder HTML as soon as it ends, then writes metrics.json,
+evaluates the gates and writes index.html. The folder is built under a
+temporary name and renamed when complete, so reports/<period>/ is never half
+written. A failed notebook still gets its page; the exit status is non-zero
+when a gate fails (GateFailed, 6) or a notebook failed (1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import syncaudit
+from syncaudit.config import Config
+from syncaudit.errors import ConfigError, GateFailed, SyncAuditError
+from syncaudit.report.context import SNAPSHOT_FILE, read_json
+from syncaudit.report.export import export_html
+from syncaudit.report.findings import append_findings
+from syncaudit.report.index import write_index
+from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
+from syncaudit.report.runner import NotebookRun, run_chain
+
+PULL_NOTEBOOK = "00_pull"
+
+
+@dataclass
+class BatchResult:
+    """What a batch run produced."""
+
+    out_dir: Path
+    index: Path
+    runs: list[NotebookRun]
+    metrics: dict[str, Any]
+    gate_failures: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.name for r in self.runs if r.status != "ok"]
+
+
+# The monthly chain, in order. Other notebooks in notebooks/ (e.g. the suite editor) are interactive tools.
+CHAIN = (
+    "00_pull",
+    "10_schema_mapping",
+    "20_identity_links",
+    "30_field_drift",
+    "40_duplicates",
+    "50_data_quality",
+    "60_fixup_plan",
+    "70_apply",
+    "80_rollback",
+    "90_monthly_summary",
+)
+
+
+def find_notebooks(directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The chain's notebooks in order.
+
+    A team's own chain: every ``NN_name.ipynb`` of ``directory`` (or $SYNCAUDIT_NOTEBOOKS_DIR). Otherwise
+    the shipped chain (:data:`CHAIN`) from notebooks/ of the checkout.
+    """
+    override = directory or os.environ.get("SYNCAUDIT_NOTEBOOKS_DIR")
+    if override:
+        found = sorted(p for p in Path(override).glob("[0-9][0-9]_*.ipynb") if p.is_file())
+        if not found:
+            raise ConfigError(f"no notebooks named NN_name.ipynb in {override}", hint="check SYNCAUDIT_NOTEBOOKS_DIR")
+        return found
+    candidates = [Path.cwd() / "notebooks", Path(syncaudit.__file__).parents[2] / "notebooks"]
+    for d in candidates:
+        if all((d / f"{name}.ipynb").is_file() for name in CHAIN):
+            return [d / f"{name}.ipynb" for name in CHAIN]
+    where = ", ".join(str(c) for c in candidates)
+    raise ConfigError(
+        f"the notebooks of the monthly chain were not found (looked in {where})",
+        hint="run syncaudit from the project's checkout",
+    )
+
+
+def run_batch(
+    cfg: Config,
+    *,
+    period: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    snapshot_id: str | None = None,
+    notebooks: list[Path] | None = None,
+    progress: Callable[[str], None] | None = None,
+    full_pull: bool = False,
+) -> BatchResult:
+    """Run the whole chain into the report folder and return what happened (gates not raised)."""
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    period = check_period(period)
+    if not cfg.source_path:
+        raise ConfigError("the config has no file path", hint="load it with syncaudit.config.load_config")
+    chain = notebooks or find_notebooks()
+    out_dir = Path(out) if out else Path(cfg.report.out_dir) / period
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "executed").mkdir(parents=True)
+    mask = cfg.report.mask_personal_data
+    params: dict[str, Any] = {
+        "config_path": str(Path(cfg.source_path).resolve()),
+        "snapshot_id": snapshot_id or "",
+        "report_dir": str(staging.resolve()),
+        "full": full_pull,
+    }
+    if snapshot_id:
+        write_json({"snapshot_id": snapshot_id}, staging / SNAPSHOT_FILE)
+
+    def after_each(run: NotebookRun) -> None:
+        if run.output and Path(run.output).is_file():
+            html = staging / f"{run.name}.html"
+            try:
+                export_html(run.output, html, mask=mask, banner=f"syncaudit · {cfg.name} · {period} · {run.name}")
+                run.html = str(html)
+            except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered is reported, the run goes on
+                run.error = (run.error + "\n" if run.error else "") + f"HTML export failed: {type(exc).__name__}: {exc}"
+                run.status = "failed"
+        if run.name == PULL_NOTEBOOK and not params["snapshot_id"]:
+            recorded = read_json(staging / SNAPSHOT_FILE) or {}
+            params["snapshot_id"] = str(recorded.get("snapshot_id") or "")
+
+    def should_skip(name: str, done: list[NotebookRun]) -> str | None:
+        if name != PULL_NOTEBOOK and not params["snapshot_id"]:
+            return "no snapshot: the pull did not complete"
+        return None
+
+    try:
+        runs = run_chain(
+            chain,
+            staging / "executed",
+            params,
+            cwd=Path.cwd(),
+            after_each=after_each,
+            should_skip=should_skip,
+            progress=say,
+        )
+        result = _finish(cfg, period, staging, runs, params["snapshot_id"] or None)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _replace_dir(staging, out_dir)
+    result.out_dir, result.index = out_dir, out_dir / "index.html"
+    return result
+
+
+def _finish(cfg: Config, period: str, staging: Path, runs: list[NotebookRun], snapshot_id: str | None) -> BatchResult:
+    findings = staging / "findings.jsonl"
+    quality_findings = staging / "quality" / "findings.jsonl"
+    if quality_findings.is_file():
+        append_findings(quality_findings, findings)
+    manifest = read_json(staging / "manifest.json")
+    metrics = build_metrics(
+        period=period,
+        config_name=cfg.name,
+        config_hash=cfg.config_hash(),
+        snapshot_id=snapshot_id,
+        findings_path=findings,
+        quality=read_json(staging / "quality_summary.json"),
+        manifest=manifest,
+        runs=[r.as_dict() for r in runs],
+        audit=read_json(staging / "audit_metrics.json"),
+        plan=read_json(staging / "plan_summary.json"),
+    )
+    failures = evaluate_gates(cfg.gates, metrics)
+    if metrics["findings"]["total"] is None and cfg.gates.max_findings:
+        failures.append("no findings were produced, so gates.max_findings could not be checked")
+    metrics["gates"] = {"passed": not failures, "failures": failures}
+    write_json(metrics, staging / "metrics.json")
+    history = load_history(staging.parent, before=period)
+    index = write_index(
+        staging, metrics, [r.as_dict() for r in runs], history, failures, masked=cfg.report.mask_personal_data
+    )
+    return BatchResult(out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures)
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Swap the finished folder in; an earlier report of the same period is replaced."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def cli_audit(args: argparse.Namespace) -> int:
+    """`syncaudit audit`: print the index path; exit 6 when a gate fails, 1 when a notebook failed."""
+    result = run_batch(
+        args.cfg,
+        period=getattr(args, "period", None),
+        out=getattr(args, "out", None),
+        snapshot_id=getattr(args, "snapshot", None),
+    )
+    print(result.index.resolve())
+    if result.gate_failures:
+        raise GateFailed(
+            f"{len(result.gate_failures)} gate(s) failed: " + "; ".join(result.gate_failures),
+            hint=f"see {result.index}",
+        )
+    if result.failed:
+        raise SyncAuditError(
+            f"{len(result.failed)} notebook(s) did not complete: {', '.join(result.failed)}",
+            hint=f"their pages in {result.out_dir} show the error",
+        )
+    return 0

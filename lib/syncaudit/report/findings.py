@@ -1,0 +1,168 @@
+"""Read findings.jsonl for reports: counts in DuckDB, bounded samples in pandas.
+
+A findings file can hold millions of lines, so counting is a DuckDB group-by
+over the file and only the rows a report shows are brought into Python. The
+column list is fixed (ARCHITECTURE.md's vocabulary plus the optional keys of
+docs/contracts.md); unknown keys are ignored and missing ones read as null.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from syncaudit.errors import ConfigError
+
+FINDINGS_COLUMNS: dict[str, str] = {
+    "id": "VARCHAR",
+    "kind": "VARCHAR",
+    "system": "VARCHAR",
+    "object": "VARCHAR",
+    "records": "VARCHAR[]",
+    "field": "VARCHAR",
+    "severity": "VARCHAR",
+    "detail": "VARCHAR",
+    "suggested_fix": "JSON",
+    "values": "JSON",
+    "confidence": "DOUBLE",
+    "rule": "VARCHAR",
+    "suggested_survivor": "VARCHAR",
+    "first_seen": "VARCHAR",
+}
+
+KINDS = (
+    "duplicate",
+    "orphan",
+    "identity_gap",
+    "ambiguous_link",
+    "stale_link",
+    "field_drift",
+    "schema_conflict",
+    "quality",
+    "conversation_unlogged",
+    "conversation_misfiled",
+)
+
+
+def _source(path: Path) -> str:
+    cols = ", ".join(f"'{k}': '{v}'" for k, v in FINDINGS_COLUMNS.items())
+    return f"read_json('{_quote(path)}', format='newline_delimited', columns={{{cols}}})"
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _query(path: Path, sql: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise ConfigError("findings file not found", file=str(path), hint="run the audit first (syncaudit audit)")
+    if path.stat().st_size == 0:
+        return pd.DataFrame(columns=list(FINDINGS_COLUMNS))
+    con = duckdb.connect()
+    try:
+        return con.sql(sql.replace("{findings}", _source(path))).df()
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"findings file cannot be read: {str(exc).splitlines()[0]}",
+            file=str(path),
+            hint="each line must be one JSON object in the findings vocabulary; re-run the audit",
+        ) from None
+    finally:
+        con.close()
+
+
+def _kinds_clause(kinds: Iterable[str]) -> str:
+    return "kind in (" + ", ".join("'" + k.replace("'", "''") + "'" for k in kinds) + ")"
+
+
+def count_findings(
+    path: str | os.PathLike[str], by: Iterable[str] = ("kind", "system"), kinds: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Number of findings per group (columns ``by`` + ``n``), largest first, optionally of some kinds only."""
+    keys = [k for k in by if k in FINDINGS_COLUMNS]
+    if not keys:
+        raise ValueError("group by at least one findings column")
+    group = ", ".join(f'"{k}"' for k in keys)
+    cond = f"where {_kinds_clause(kinds)}" if kinds is not None else ""
+    df = _query(
+        Path(path),
+        f"select {group}, count(*)::BIGINT as n from {{findings}} {cond} group by all order by n desc, {group}",
+    )
+    if df.empty:
+        return pd.DataFrame({**{k: pd.Series(dtype=object) for k in keys}, "n": pd.Series(dtype="int64")})
+    return df
+
+
+def sample_findings(
+    path: str | os.PathLike[str],
+    *,
+    kinds: Iterable[str] | None = None,
+    limit: int = 20,
+    where: str | None = None,
+) -> pd.DataFrame:
+    """Up to ``limit`` findings of the given kinds, worst severity first; JSON columns decoded."""
+    clauses = []
+    if kinds is not None:
+        clauses.append(_kinds_clause(kinds))
+    if where:
+        clauses.append(f"({where})")
+    cond = f"where {' and '.join(clauses)}" if clauses else ""
+    order = (
+        "case severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end, id"
+    )
+    df = _query(Path(path), f"select * from {{findings}} {cond} order by {order} limit {int(limit)}")
+    for col in ("values", "suggested_fix"):
+        if col in df.columns:
+            df[col] = df[col].map(_decode)
+    if "records" in df.columns:
+        df["records"] = df["records"].map(lambda v: list(v) if v is not None and not isinstance(v, float) else [])
+    return df
+
+
+def _decode(v: Any) -> Any:
+    if not isinstance(v, str):
+        return None
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def write_findings(records: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> int:
+    """Write findings as JSON lines, atomically; returns how many were written."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(dict(rec), ensure_ascii=False, default=str) + "\n")
+            n += 1
+    os.replace(tmp, target)
+    return n
+
+
+def append_findings(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Append one findings file to another (e.g. the quality findings to the audit's), atomically."""
+    s, d = Path(src), Path(dest)
+    tmp = d.with_name(d.name + ".tmp")
+    with tmp.open("wb") as out:
+        for part in (d, s):
+            if part.is_file():
+                with part.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        out.write(chunk)
+                    if part.stat().st_size and not _ends_with_newline(part):
+                        out.write(b"\n")
+    os.replace(tmp, d)
+
+
+def _ends_with_newline(p: Path) -> bool:
+    with p.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"

@@ -1,0 +1,189 @@
+"""Mask personal data (emails, phones, names) before it reaches a stakeholder report.
+
+Masking happens on the data, before display: a table column is masked by what it
+holds (its name says email, phone or a person's name), a free-text value by
+pattern (emails, phone numbers), and a finding's values by the mapping field it
+concerns. Company names are business data and stay readable. Everything is
+vectorised over pandas columns, so masking a large table costs no Python loop
+per row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+import pandas as pd
+
+PersonalKind = Literal["email", "phone", "name"]
+
+EMAIL_RE = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@((?:[\w-]+\.)+[\w-]{2,})", re.UNICODE)
+# A phone in free text: a leading + and 7+ digits, or groups split by separators holding 9+ digits.
+# Bare digit runs (ids, counts) and ISO dates (8 digits) are left alone.
+PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+\d[\d ().-]{5,}\d|\(?\d{2,4}\)?[ .-]\d{2,4}[ .-]\d{2,5}(?:[ .-]\d{1,5})?)(?![\w])"
+)
+
+_NAME_COLUMNS = {
+    "name",
+    "firstname",
+    "lastname",
+    "middlename",
+    "suffix",
+    "full_name",
+    "fullname",
+    "first_name",
+    "last_name",
+    "contact_name",
+    "person_name",
+}
+# Objects whose Name is a business, not a person.
+_BUSINESS_OBJECTS = {"account", "company", "companies", "opportunity", "campaign"}
+
+
+def personal_kind(column: str, obj: str | None = None) -> PersonalKind | None:
+    """What personal data a column of that name holds (None: not personal)."""
+    leaf = column.rsplit(".", 1)[-1].lower().removesuffix("__c")
+    if "email" in leaf:
+        return "email"
+    if "phone" in leaf or "mobile" in leaf or leaf in {"fax", "tel", "telephone"}:
+        return "phone"
+    if leaf in _NAME_COLUMNS:
+        if obj and obj.lower() in _BUSINESS_OBJECTS:
+            return None
+        return "name"
+    return None
+
+
+_DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}\b")
+
+
+def mask_phone_match(m: re.Match[str]) -> str:
+    """Regex callback: mask a phone number found in text, but leave dates (2026-11-26 12) alone."""
+    found = m.group(0)
+    return found if _DATE_LIKE.match(found) else mask_phone(found)
+
+
+def mask_email(value: str) -> str:
+    """``jane.doe@example.com`` -> ``j***@example.com`` (the domain stays: it is the company's)."""
+    return EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value) if "@" in value else _stars(value)
+
+
+def mask_phone(value: str) -> str:
+    """Keep only the last two digits: ``+1 415 555 0132`` -> ``***32``."""
+    digits = re.sub(r"\D", "", value)
+    return "***" + digits[-2:] if len(digits) >= 4 else "***"
+
+
+def mask_name(value: str) -> str:
+    """Initials only: ``Jane Doe`` -> ``J*** D***``."""
+    parts = [p for p in re.split(r"\s+", value.strip()) if p]
+    return " ".join(p[0] + "***" for p in parts) if parts else value
+
+
+def _stars(value: str) -> str:
+    return "***" if value else value
+
+
+_MASKERS = {"email": mask_email, "phone": mask_phone, "name": mask_name}
+
+
+def mask_value(value: object, kind: PersonalKind) -> object:
+    """Mask one value of a known kind; non-strings (None, numbers) pass through."""
+    if not isinstance(value, str) or not value:
+        return value
+    return _MASKERS[kind](value)
+
+
+def mask_text(text: object, known: Iterable[str] = ()) -> object:
+    """Mask emails and phone numbers found in free text, and any of the ``known`` personal values."""
+    if not isinstance(text, str) or not text:
+        return text
+    for raw in sorted({k for k in known if isinstance(k, str) and len(k) >= 3}, key=len, reverse=True):
+        if raw in text:
+            text = text.replace(raw, _mask_guess(raw))
+    text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return PHONE_RE.sub(mask_phone_match, text)
+
+
+def _mask_guess(raw: str) -> str:
+    if "@" in raw:
+        return mask_email(raw)
+    if sum(c.isdigit() for c in raw) >= 7:
+        return mask_phone(raw)
+    return mask_name(raw)
+
+
+def _mask_series(s: pd.Series, kind: PersonalKind) -> pd.Series:
+    if kind == "email":
+        return s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True).where(
+            s.str.contains("@", regex=False, na=False), s.str.replace(r"^.+$", "***", regex=True)
+        )
+    if kind == "phone":
+        digits = s.str.replace(r"\D", "", regex=True)
+        return ("***" + digits.str[-2:]).where(digits.str.len() >= 4, "***").where(s.notna() & (s != ""), s)
+    # Names: every word reduced to its initial.
+    return s.str.replace(r"(\w)\w*", r"\1***", regex=True)
+
+
+def mask_frame(df: pd.DataFrame, obj: str | None = None, extra: dict[str, PersonalKind] | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with personal columns masked and emails/phones masked in every other text column."""
+    out = df.copy()
+    kinds = {c: personal_kind(str(c), obj) for c in out.columns}
+    kinds.update(extra or {})
+    for col in out.columns:
+        s = out[col]
+        if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+            continue
+        text = s.where(s.isna(), s.astype(str)).astype("string")
+        kind = kinds.get(col)
+        masked = _mask_series(text, kind) if kind else _mask_free_text(text)
+        out[col] = masked.astype(object).where(s.notna(), None)
+    return out
+
+
+def _mask_free_text(s: pd.Series) -> pd.Series:
+    s = s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True)
+    return s.str.replace(PHONE_RE, mask_phone_match, regex=True)
+
+
+def personal_fields(mapping_fields: Iterable[object]) -> dict[str, PersonalKind]:
+    """Mapping field name -> personal kind, for the mapped fields that hold personal data.
+
+    ``mapping_fields`` are :class:`syncaudit.config.FieldMapping` objects; a field is personal when
+    either side's column is (``Email``/``email``, ``Phone``, a person's ``Name``).
+    """
+    out: dict[str, PersonalKind] = {}
+    for f in mapping_fields:
+        objects = list(getattr(f, "objects", []) or [])
+        obj = "Account" if objects and all(o == "Account" for o in objects) else "Contact"
+        kind = personal_kind(f.salesforce, obj) or personal_kind(f.intercom, obj) or personal_kind(f.name, obj)
+        if kind:
+            out[f.name] = kind
+    return out
+
+
+def mask_findings(df: pd.DataFrame, personal: dict[str, PersonalKind]) -> pd.DataFrame:
+    """Mask a findings frame: ``values`` of personal fields, and emails/phones/those values in ``detail``."""
+    out = df.copy()
+    if "values" in out.columns:
+        kinds = out["field"].map(personal) if "field" in out.columns else pd.Series(None, index=out.index)
+        known: list[list[str]] = []
+        masked_values = []
+        for vals, kind in zip(out["values"], kinds, strict=True):
+            raw = [v for v in (vals or {}).values() if isinstance(v, str)] if isinstance(vals, dict) else []
+            known.append(raw if isinstance(kind, str) else [])
+            if isinstance(vals, dict) and isinstance(kind, str):
+                masked_values.append({k: mask_value(v, kind) for k, v in vals.items()})  # type: ignore[arg-type]
+            elif isinstance(vals, dict):
+                masked_values.append({k: mask_text(v) for k, v in vals.items()})
+            else:
+                masked_values.append(vals)
+        out["values"] = masked_values
+        if "detail" in out.columns:
+            out["detail"] = [mask_text(d, k) for d, k in zip(out["detail"], known, strict=True)]
+    for col in ("detail", "suggested_fix"):
+        if col in out.columns:
+            out[col] = _mask_free_text(out[col].astype("string")).astype(object).where(out[col].notna(), None)
+    return out

@@ -1,0 +1,151 @@
+"""Small frames the notebooks display: mapping tables, findings flattened for reading, cluster sizes.
+
+Counting is done by DuckDB over findings.jsonl; only bounded samples become
+pandas frames here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from syncaudit.config import Config
+from syncaudit.report.findings import _source
+
+IDENTITY_KINDS = ("orphan", "identity_gap", "ambiguous_link", "stale_link")
+CONVERSATION_KINDS = ("conversation_unlogged", "conversation_misfiled")
+
+
+def mapping_table(cfg: Config) -> pd.DataFrame:
+    """One row per mapped field: both sides, objects, direction, owner, normalizers."""
+    rows = []
+    for f in cfg.mapping.fields:
+        norm = [n if isinstance(n, str) else "picklist map" for n in f.normalize]
+        rows.append(
+            {
+                "field": f.name,
+                "salesforce": f.salesforce,
+                "intercom": f.intercom,
+                "objects": ", ".join(f.objects),
+                "direction": f.direction,
+                "owner": f.owner,
+                "normalize": ", ".join(norm),
+                "governance": "written by both systems" if f.direction == "both" else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def identity_table(cfg: Config) -> pd.DataFrame:
+    """How people and companies are linked, per the mapping spec."""
+    ident = cfg.mapping.identity
+    return pd.DataFrame(
+        [
+            {
+                "what": "people",
+                "salesforce key": ident.people.salesforce_key,
+                "intercom key": ident.people.intercom_key,
+                "fallback": ", ".join(ident.people.fallback) or "none",
+            },
+            {
+                "what": "companies",
+                "salesforce key": ident.companies.salesforce_key,
+                "intercom key": ident.companies.intercom_key,
+                "fallback": "none",
+            },
+        ]
+    )
+
+
+def readable_findings(df: pd.DataFrame) -> pd.DataFrame:
+    """Findings flattened for a table: first record ids, both values side by side."""
+    if df.empty:
+        return pd.DataFrame(columns=["kind", "object", "field", "severity", "records", "detail", "suggested fix"])
+    out = pd.DataFrame(
+        {
+            "kind": df["kind"],
+            "system": df["system"],
+            "object": df["object"],
+            "field": df.get("field"),
+            "severity": df.get("severity"),
+            "records": df["records"].map(_short_records),
+        }
+    )
+    values = df.get("values")
+    if values is not None and values.map(lambda v: isinstance(v, Mapping)).any():
+        out["salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else None)
+        out["intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else None)
+    if "confidence" in df.columns and df["confidence"].notna().any():
+        out["confidence"] = df["confidence"].round(2)
+    if "suggested_survivor" in df.columns and df["suggested_survivor"].notna().any():
+        out["suggested survivor"] = df["suggested_survivor"]
+    out["detail"] = df.get("detail")
+    out["suggested fix"] = df.get("suggested_fix").map(_text) if "suggested_fix" in df.columns else None
+    # A table of one kind (or one system) need not repeat it on every line.
+    constant = [c for c in ("kind", "system") if out[c].nunique(dropna=False) <= 1 and len(out) > 1]
+    return out.drop(columns=constant).dropna(axis=1, how="all")
+
+
+def _short_records(records: Any, keep: int = 3) -> str:
+    ids = list(records) if records is not None else []
+    return ", ".join(str(r) for r in ids[:keep]) + (f" … (+{len(ids) - keep})" if len(ids) > keep else "")
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}: {x}" for k, x in v.items())
+    return str(v)
+
+
+def cluster_sizes(findings_path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Duplicate clusters per size (records in the cluster) and system/object."""
+    path = Path(findings_path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=["size", "system", "object", "clusters"])
+    con = duckdb.connect()
+    try:
+        return con.sql(
+            f"""select len(records) as size, system, object, count(*)::BIGINT as clusters
+                from {_source(path)} where kind = 'duplicate' group by all order by size, system, object"""
+        ).df()
+    finally:
+        con.close()
+
+
+def severity_counts(counts: pd.DataFrame) -> dict[str, int]:
+    """Headline numbers from a (kind, n) frame."""
+    return {str(k): int(n) for k, n in zip(counts.iloc[:, 0], counts["n"], strict=True)}
+
+
+def drift_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Agreement per mapped field and object, as the audit measured it (empty when it did not say)."""
+    per_field = ((audit_metrics.get("drift") or {}).get("per_field")) or {}
+    rows = [dict(v) for v in per_field.values() if isinstance(v, Mapping)]
+    cols = ["field", "object", "pairs", "agree", "drift", "in_flight", "agreement_rate"]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    return df[[c for c in cols if c in df.columns]].sort_values("agreement_rate" if "agreement_rate" in df else cols[0])
+
+
+def links_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """How linked pairs were matched (identity key, fallback email, fuzzy...), with counts."""
+    links = audit_metrics.get("links") or {}
+    return pd.DataFrame(
+        [{"matched by": str(k), "pairs": int(v)} for k, v in links.items() if isinstance(v, int | float)]
+    )
+
+
+def records_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """In-scope records per side, as the audit counted them."""
+    recs = audit_metrics.get("records") or {}
+    return pd.DataFrame(
+        [{"records": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
+    )

@@ -1,0 +1,391 @@
+"""Salesforce write path for `syncaudit apply`: sObject Collections for small batches, Bulk API 2.0 for large.
+
+Every call passes through :meth:`SalesforceWriter._call`, which keeps the rules that make writes safe:
+- the ``Sforce-Limit-Info`` header is read on every answer; no call is made once the configured share of
+  the daily allocation would be passed (:class:`QuotaExhaustedError`: the run stops and resumes later);
+- 401 INVALID_SESSION_ID and 503 come before anything is written: re-authenticate or back off, then retry;
+- a write whose answer is lost (connection dropped, 500/502) is *in doubt*: it is never blindly re-sent; the
+  apply engine reads the records to learn whether it landed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from syncaudit.changes.connect import Connection, salesforce_connection
+from syncaudit.changes.model import Operation
+from syncaudit.changes.writer_api import JobHook, WriteResult, version_key
+from syncaudit.config import Config
+from syncaudit.errors import FatalAPIError, QuotaExhaustedError, RetriableAPIError
+
+COLLECTION_MAX = 200
+_LIMIT = re.compile(r"api-usage=(\d+)/(\d+)")
+_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+class _InDoubt(Exception):
+    """The request may have been applied; its answer was lost."""
+
+
+def soql_quote(v: str) -> str:
+    return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def soql_datetime(v: Any) -> str:
+    k = version_key(v)
+    if k is None:
+        raise ValueError(f"not a datetime: {v!r}")
+    return datetime.fromtimestamp(int(k), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SalesforceWriter:
+    system = "salesforce"
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        quota_max_share: float = 0.8,
+        bulk_threshold: int = 200,
+        poll_s: float = 0.2,
+        max_retries: int = 6,
+    ) -> None:
+        self.conn = conn
+        self.http = conn.session()
+        self.quota_max_share = quota_max_share
+        self.bulk_threshold = bulk_threshold
+        self.poll_s = poll_s
+        self.max_retries = max_retries
+        self.calls = 0
+        self.usage: tuple[int, int] | None = None
+        self.v = f"/services/data/v{conn.api_version}"
+        if not conn.token:
+            self._authenticate()
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> SalesforceWriter:
+        conn = salesforce_connection(cfg)
+        if cfg.salesforce is not None:
+            conn.api_version = cfg.salesforce.api_version
+        return cls(conn, quota_max_share=cfg.apply.quota_max_share, bulk_threshold=cfg.apply.bulk_threshold)
+
+    # ------------------------------------------------------------ transport
+
+    def _authenticate(self) -> None:
+        c = self.conn
+        if not (c.token_url and c.client_id and c.client_secret):
+            raise FatalAPIError(
+                "the Salesforce session expired and cannot be renewed",
+                system="salesforce",
+                hint="set a fresh session id, or configure the client-credentials flow",
+            )
+        r = self.http.post(
+            c.token_url,
+            data={"grant_type": "client_credentials", "client_id": c.client_id, "client_secret": c.client_secret},
+            timeout=c.timeout_s,
+        )
+        self.calls += 1
+        if r.status_code != 200:
+            raise FatalAPIError(
+                f"Salesforce login failed (HTTP {r.status_code})",
+                status=r.status_code,
+                system="salesforce",
+                hint="check the connected app's client id and secret",
+            )
+        body = r.json()
+        from syncaudit.redact import register_secret
+
+        register_secret(body["access_token"])
+        c.token = body["access_token"]
+        if body.get("instance_url"):
+            c.base_url = body["instance_url"].rstrip("/")
+
+    def _guard_quota(self) -> None:
+        if self.usage is None:
+            return
+        used, limit = self.usage
+        if limit and (used + 1) > self.quota_max_share * limit:
+            raise QuotaExhaustedError(
+                f"Salesforce API usage is {used}/{limit}; the next call would pass apply.quota_max_share "
+                f"({self.quota_max_share:.0%})",
+                system="salesforce",
+                hint="run apply again after the allocation recovers (it resumes where it stopped), "
+                "or raise apply.quota_max_share",
+            )
+
+    def _call(self, method: str, path: str, *, write: bool = False, **kw: Any) -> requests.Response:
+        url = path if path.startswith("https://") else self.conn.base_url + path
+        kw.setdefault("timeout", self.conn.timeout_s)
+        for attempt in range(self.max_retries + 1):
+            self._guard_quota()
+            headers = {"Authorization": f"Bearer {self.conn.token}", **kw.pop("headers", {})}
+            try:
+                self.calls += 1
+                r = self.http.request(method, url, headers=headers, **kw)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if write:
+                    raise _InDoubt(str(exc)) from None
+                self._backoff(attempt, f"connection lost: {type(exc).__name__}")
+                kw["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+                continue
+            m = _LIMIT.search(r.headers.get("Sforce-Limit-Info", ""))
+            if m:
+                self.usage = (int(m.group(1)), int(m.group(2)))
+            extra = {k: v for k, v in headers.items() if k != "Authorization"}
+            if r.status_code == 401:
+                self._authenticate()
+                kw["headers"] = extra
+                continue
+            if r.status_code == 503 or (r.status_code in (500, 502) and not write):
+                self._backoff(attempt, f"HTTP {r.status_code}")
+                kw["headers"] = extra
+                continue
+            if r.status_code in (500, 502):
+                raise _InDoubt(f"HTTP {r.status_code}")
+            if r.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in r.text:
+                raise QuotaExhaustedError(
+                    "the Salesforce daily API allocation is spent",
+                    status=403,
+                    code="REQUEST_LIMIT_EXCEEDED",
+                    system="salesforce",
+                    hint="run apply again tomorrow; it resumes where it stopped",
+                )
+            if r.status_code >= 400:
+                code = _error_code(r)
+                raise FatalAPIError(
+                    f"Salesforce refused {method} {path.split('?')[0]}: {code}",
+                    status=r.status_code,
+                    code=code,
+                    system="salesforce",
+                )
+            return r
+        raise RetriableAPIError(
+            f"Salesforce kept failing on {method} {path.split('?')[0]}",
+            system="salesforce",
+            hint="the service looks unavailable; run apply again later (it resumes)",
+        )
+
+    def _backoff(self, attempt: int, why: str) -> None:
+        if attempt >= self.max_retries:
+            raise RetriableAPIError(
+                f"Salesforce: {why}", system="salesforce", hint="run apply again later; it resumes where it stopped"
+            )
+        time.sleep(min(0.05 * 2**attempt, 2.0))
+
+    # ------------------------------------------------------------ reads
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        r = self._call("GET", f"{self.v}/query", params={"q": soql})
+        body = r.json()
+        rows = list(body.get("records", []))
+        while not body.get("done", True) and body.get("nextRecordsUrl"):
+            body = self._call("GET", body["nextRecordsUrl"]).json()
+            rows.extend(body.get("records", []))
+        return rows
+
+    def current(self, obj: str, ops: list[Operation], since: Any) -> dict[str, dict[str, Any] | None]:
+        fields = sorted({f for o in ops for f in (*o.after, *o.before)} - {"Id", "SystemModstamp"})
+        select = ", ".join(["Id", "SystemModstamp", *fields])
+        keys = [o.key for o in ops if o.key]
+        where_since = f"SystemModstamp > {soql_datetime(since)}" if since is not None else None
+        out: dict[str, dict[str, Any] | None] = {}
+        if where_since and len(keys) > COLLECTION_MAX:
+            # One query for everything changed since the snapshot: cheap when little changed (the usual case).
+            rows = self.query(f"SELECT {select} FROM {obj} WHERE {where_since}")
+            wanted = set(keys)
+            for row in rows:
+                if row["Id"] in wanted:
+                    out[row["Id"]] = {**row, "_version": row.get("SystemModstamp")}
+            return out
+        for i in range(0, len(keys), COLLECTION_MAX):
+            chunk = keys[i : i + COLLECTION_MAX]
+            cond = f"Id IN ({', '.join(soql_quote(k) for k in chunk)})"
+            rows = self.query(f"SELECT {select} FROM {obj} WHERE {cond}")
+            seen = {row["Id"]: row for row in rows}
+            for k in chunk:
+                row = seen.get(k)
+                if row is None:
+                    out[k] = None  # deleted (or never existed)
+                elif where_since is None or version_key(row.get("SystemModstamp")) > version_key(since):
+                    out[k] = {**row, "_version": row.get("SystemModstamp")}
+        return out
+
+    def find_created(self, op: Operation) -> str | None:
+        if not op.match:
+            return None
+        lookup = next((f for f, v in op.match.items() if isinstance(v, str) and _ID.match(v)), None)
+        lookup = lookup or next(iter(op.match))
+        fields = ", ".join(sorted({"Id", *op.match}))
+        rows = self.query(f"SELECT {fields} FROM {op.object} WHERE {lookup} = {soql_quote(op.match[lookup])}")
+        for row in rows:
+            if all(str(row.get(f) or "") == str(v or "") for f, v in op.match.items()):
+                return row["Id"]
+        return None
+
+    # ------------------------------------------------------------ writes
+
+    def chunk_size(self, kind: str, n: int) -> int:
+        """Large update groups go as one Bulk API 2.0 job; the rest in Collections calls of 200."""
+        if kind == "update" and n > self.bulk_threshold:
+            return 150_000
+        return COLLECTION_MAX
+
+    def write(self, obj: str, op: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+        if op == "update" and len(batch) > self.bulk_threshold:
+            return self._bulk_update(obj, batch, on_job)
+        out: list[WriteResult] = []
+        for i in range(0, len(batch), COLLECTION_MAX):
+            out.extend(self._collection(obj, op, batch[i : i + COLLECTION_MAX]))
+        return out
+
+    def _collection(self, obj: str, op: str, batch: list[tuple[int, Operation]]) -> list[WriteResult]:
+        path = f"{self.v}/composite/sobjects"
+        try:
+            if op == "delete":
+                ids = ",".join(o.key or "" for _, o in batch)
+                r = self._call("DELETE", path, write=True, params={"ids": ids, "allOrNone": "false"})
+            else:
+                records = []
+                for _, o in batch:
+                    rec: dict[str, Any] = {"attributes": {"type": obj}, **o.after}
+                    if op == "update":
+                        rec["Id"] = o.key
+                    records.append(rec)
+                method = "PATCH" if op == "update" else "POST"
+                r = self._call(method, path, write=True, json={"allOrNone": False, "records": records})
+        except _InDoubt as exc:
+            return [WriteResult(s, "in_doubt", detail=str(exc)) for s, _ in batch]
+        except QuotaExhaustedError:
+            raise  # stop the run; these operations stay in doubt and are settled on resume
+        except FatalAPIError as exc:
+            return [WriteResult(s, "failed", exc.code, str(exc)) for s, _ in batch]
+        done = {"update": "updated", "create": "created", "delete": "deleted"}[op]
+        out = []
+        for (seq, _), res in zip(batch, r.json(), strict=False):
+            if res.get("success"):
+                out.append(WriteResult(seq, done, new_id=res.get("id") if op == "create" else None))
+            else:
+                err = (res.get("errors") or [{}])[0]
+                out.append(
+                    WriteResult(seq, "failed", err.get("statusCode") or err.get("errorCode"), err.get("message"))
+                )
+        return out
+
+    # ------------------------------------------------------------ Bulk API 2.0
+
+    def _bulk_update(self, obj: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+        fields = sorted({f for _, o in batch for f in o.after})
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["Id", *fields])
+        # Empty means "leave unchanged" in Bulk 2.0; #N/A sets null.
+        w.writerows(
+            [o.key, *("#N/A" if o.after.get(f) is None else o.after[f] for f in fields)] for _, o in batch if True
+        )
+        body = {
+            "object": obj,
+            "operation": "update",
+            "contentType": "CSV",
+            "columnDelimiter": "COMMA",
+            "lineEnding": "LF",
+        }
+        try:
+            job = self._call("POST", f"{self.v}/jobs/ingest", write=True, json=body).json()
+        except _InDoubt:
+            # An ingest job that was created but never received data does nothing; simply not-sent.
+            return [WriteResult(s, "retry", "JOB_NOT_CREATED") for s, _ in batch]
+        job_id = job["id"]
+        on_job(job_id, "created")
+        try:
+            self._call(
+                "PUT",
+                f"{self.v}/jobs/ingest/{job_id}/batches",
+                write=True,
+                data=buf.getvalue().encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+        except QuotaExhaustedError:
+            raise
+        except (_InDoubt, FatalAPIError):
+            self._abort(job_id)
+            on_job(job_id, "aborted")
+            return [WriteResult(s, "retry", "UPLOAD_FAILED") for s, _ in batch]
+        on_job(job_id, "uploaded")
+        try:
+            # Some servers (the sandbox) process the job inside this call: allow it time before calling it lost.
+            self._call(
+                "PATCH",
+                f"{self.v}/jobs/ingest/{job_id}",
+                write=True,
+                json={"state": "UploadComplete"},
+                timeout=max(self.conn.timeout_s, 600),
+            )
+        except _InDoubt:
+            pass  # the poll below tells whether the close landed
+        results = self.finish_job(obj, job_id, batch)
+        if results is None:
+            return [WriteResult(s, "retry", "JOB_NOT_PROCESSED") for s, _ in batch]
+        on_job(job_id, "done")
+        return results
+
+    def _abort(self, job_id: str) -> None:
+        try:
+            self._call("PATCH", f"{self.v}/jobs/ingest/{job_id}", json={"state": "Aborted"})
+        except Exception:  # noqa: BLE001 - an open job that is never closed is not processed either
+            pass
+
+    def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
+        closed = False
+        polls = 0
+        while True:
+            info = self._call("GET", f"{self.v}/jobs/ingest/{job_id}").json()
+            state = info.get("state")
+            if state == "Open":
+                if closed:  # we already asked once more; an open job with our data must not linger
+                    self._abort(job_id)
+                    return None
+                try:
+                    self._call("PATCH", f"{self.v}/jobs/ingest/{job_id}", write=True, json={"state": "UploadComplete"})
+                except _InDoubt:
+                    pass
+                closed = True
+                continue
+            if state in ("Aborted", "Failed"):
+                return None
+            if state == "JobComplete":
+                break
+            # Poll less and less often: every poll is an API call against the allocation.
+            time.sleep(min(self.poll_s * 2**polls, 10.0))
+            polls += 1
+        seq_by_id = {o.key: s for s, o in batch}
+        out: dict[int, WriteResult] = {}
+        ok = self._call("GET", f"{self.v}/jobs/ingest/{job_id}/successfulResults/", headers={"Accept": "text/csv"})
+        for row in csv.DictReader(io.StringIO(ok.text)):
+            seq = seq_by_id.get(row.get("Id") or row.get("sf__Id"))
+            if seq is not None:
+                out[seq] = WriteResult(seq, "updated")
+        if int(info.get("numberRecordsFailed") or 0) > 0 or len(out) < len(batch):
+            bad = self._call("GET", f"{self.v}/jobs/ingest/{job_id}/failedResults/", headers={"Accept": "text/csv"})
+            for row in csv.DictReader(io.StringIO(bad.text)):
+                seq = seq_by_id.get(row.get("Id") or row.get("sf__Id"))
+                if seq is not None:
+                    code, _, msg = (row.get("sf__Error") or "UNKNOWN:").partition(":")
+                    out[seq] = WriteResult(seq, "failed", code, msg.rstrip(" -"))
+        # Rows in neither file were not processed: nothing written, safe to send again.
+        return [out.get(s) or WriteResult(s, "retry", "UNPROCESSED") for s, _ in batch]
+
+
+def _error_code(r: requests.Response) -> str:
+    try:
+        body = r.json()
+        first = body[0] if isinstance(body, list) else body
+        return str(first.get("errorCode") or first.get("statusCode") or r.status_code)
+    except (ValueError, AttributeError, IndexError, KeyError):
+        return str(r.status_code)

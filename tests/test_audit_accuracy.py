@@ -1,0 +1,33 @@
+"""Accuracy against the generator's truth on a small org pair: recall >= 0.98, precision >= 0.95 per kind.
+
+The full measurement (three seeds, 20,000 people a side) is bench/bench_accuracy.py; this is its
+small-size guard, so a change that breaks a kind fails CI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from audit_fixtures import ROOT
+from syncaudit.config import load_config
+
+spec = importlib.util.spec_from_file_location("bench_accuracy", ROOT / "bench" / "bench_accuracy.py")
+bench_accuracy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_accuracy)
+
+
+@pytest.mark.slow
+def test_recall_and_precision_per_kind_on_a_generated_org_pair(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(tmp_path / "data")})
+    result = bench_accuracy.audit_seed(3000, 5, tmp_path, cfg)
+    low = {
+        kind: s
+        for kind, s in result["scores"].items()
+        if s["recall"] < bench_accuracy.RECALL_MIN or s["precision"] < bench_accuracy.PRECISION_MIN
+    }
+    assert not low, f"below target: {low}"
+    # Every kind the audit produces is planted at this size, so none passes vacuously.
+    assert all(s["truth"] > 0 for s in result["scores"].values()), result["scores"]

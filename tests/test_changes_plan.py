@@ -1,0 +1,186 @@
+"""The plan: fix policies, determinism, the content hash, storage and tamper detection (no network)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from syncaudit.changes.model import load_plan, summarize_plan
+from syncaudit.changes.plan import build_change_plan, snapshot_since
+from syncaudit.config import Config, FieldMigration, load_config
+from syncaudit.errors import ConfigError, GuardError
+from test_changes_fakes import make_world, world_config
+
+
+@pytest.fixture
+def world() -> dict:
+    return make_world(8)
+
+
+def _by(plan, policy):  # noqa: ANN001, ANN202
+    return [o for o in plan.operations if o.policy == policy]
+
+
+def test_policies_turn_findings_into_operations(world: dict, tmp_path: Path) -> None:
+    plan = build_change_plan(world_config(tmp_path), world["snapshot"], world["findings"])
+    push = {(o.system, o.key): o for o in _by(plan, "push_owner_value")}
+    # Intercom owns plan_type: Salesforce gets Intercom's value; Salesforce owns lifecycle_stage: the reverse.
+    sf = push[("salesforce", "003000000000001AAA")]
+    assert sf.after == {"Plan_Type__c": "Pro"} and sf.before == {"Plan_Type__c": "Free"} and sf.finding_id == "f0000"
+    ic = push[("intercom", world["ic"][1]["id"])]
+    assert ic.after == {"custom_attributes.lifecycle_stage": "SQL"} and ic.version == world["ic"][1]["updated_at"]
+    back = {(o.system, o.key): o.after for o in _by(plan, "backfill_identity")}
+    assert back[("salesforce", "003000000000003AAA")] == {"Product_User_Id__c": "user-2"}
+    assert back[("intercom", world["ic"][3]["id"])] == {"external_id": "user-3"}
+    (merge,) = _by(plan, "merge_intercom_leads")
+    assert merge.op == "merge" and merge.after == {"into": world["ic"][1]["id"]}
+    (task,) = _by(plan, "log_conversations")
+    assert task.op == "create" and task.object == "Task" and task.after["WhoId"] == "003000000000001AAA"
+    assert task.match["Description"].endswith("/inbox/tx2p130c/inbox/conversation/471")
+    (review,) = _by(plan, "duplicate_worklist")
+    assert review.op == "review" and review not in [op for _, op in plan.writes]  # never executed
+    assert [o.op for o in plan.operations] == sorted(
+        (o.op for o in plan.operations), key=["update", "create", "delete", "merge", "review"].index
+    )
+
+
+def test_plan_is_deterministic_and_hash_covers_content(world: dict, tmp_path: Path) -> None:
+    cfg = world_config(tmp_path)
+    a = build_change_plan(cfg, world["snapshot"], world["findings"])
+    shuffled = list(world["findings"])
+    random.Random(3).shuffle(shuffled)
+    b = build_change_plan(cfg, world["snapshot"], shuffled)
+    assert a.hash == b.hash and len(a.hash) == 16
+    c = build_change_plan(cfg, world["snapshot"], world["findings"], fixes=["push_owner_value"])
+    assert c.hash != a.hash and {o.policy for o in c.operations} == {"push_owner_value"}
+    assert len({o.idempotency_key for o in a.operations}) == len(a.operations)
+
+
+def test_saved_plan_round_trips_and_edits_are_detected(world: dict, tmp_path: Path) -> None:
+    plan = build_change_plan(world_config(tmp_path), world["snapshot"], world["findings"])
+    folder = plan.save(tmp_path / "plans")
+    assert folder.name == plan.hash
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["writes"] == len(plan.writes) and summary["by_target"]["salesforce.Task.create"] == 1
+    again = load_plan(folder / "plan.jsonl")
+    assert again.hash == plan.hash and again.operations == plan.operations
+    lines = (folder / "plan.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace('"user-', '"evil-')
+    (folder / "plan.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(GuardError, match="modified after it was written"):
+        load_plan(folder)
+
+
+def test_unknown_fix_and_bad_migration_are_refused(world: dict, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown fix policy: nope"):
+        build_change_plan(world_config(tmp_path), world["snapshot"], world["findings"], fixes=["nope"])
+    with pytest.raises(ValueError, match="source_system and target_system differ"):
+        FieldMigration(name="m", source_system="intercom", source_field="a", target_system="intercom", target_field="b")
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("name: x\nsandbox: {}\nfixes:\n  push_owner_value: {enabled: maybe}\n")
+    with pytest.raises(ConfigError, match="fixes.push_owner_value.enabled"):
+        load_config(cfg_file)
+
+
+def test_disabled_policy_plans_nothing(world: dict, tmp_path: Path) -> None:
+    cfg = world_config(tmp_path)
+    fixes = cfg.fixes.model_copy(
+        update={"merge_intercom_leads": cfg.fixes.merge_intercom_leads.model_copy(update={"enabled": False})}
+    )
+    plan = build_change_plan(cfg.model_copy(update={"fixes": fixes}), world["snapshot"], world["findings"])
+    assert not _by(plan, "merge_intercom_leads") and _by(plan, "push_owner_value")
+
+
+def test_migration_copies_a_custom_attribute_into_empty_salesforce_fields(world: dict, tmp_path: Path) -> None:
+    for c in world["snapshot"].tables["sf_Contact"]:
+        c["Partner_Code__c"] = "KEEP" if c["Id"].endswith("5AAA") else None
+    for c in world["snapshot"].tables["ic_contacts"]:
+        c["custom_attributes.partner_code"] = " ab-1 " if c["role"] == "user" else None
+    cfg = world_config(tmp_path)
+    mig = FieldMigration(
+        name="partner",
+        source_system="intercom",
+        source_field="custom_attributes.partner_code",
+        target_system="salesforce",
+        target_field="Partner_Code__c",
+        transform=["trim", "upper"],
+    )
+    cfg = cfg.model_copy(update={"fixes": cfg.fixes.model_copy(update={"migrations": [mig]})})
+    plan = build_change_plan(cfg, world["snapshot"], world["findings"], fixes=["migrations"])
+    ops = plan.operations
+    # Linked by the identity key (people with a key on both sides); the non-empty target is kept.
+    assert ops and all(o.after == {"Partner_Code__c": "AB-1"} and o.before == {"Partner_Code__c": None} for o in ops)
+    assert "003000000000005AAA" not in {o.key for o in ops} and "003000000000003AAA" not in {o.key for o in ops}
+
+
+def test_normalize_values_fixes_owner_side_email_case(world: dict, tmp_path: Path) -> None:
+    world["snapshot"].tables["sf_Contact"][2]["Email"] = "  P2@Acme.Example"
+    plan = build_change_plan(world_config(tmp_path), world["snapshot"], world["findings"], fixes=["normalize_values"])
+    (op,) = plan.operations
+    assert op.system == "salesforce" and op.after == {"Email": "p2@acme.example"}
+    assert op.before == {"Email": "  P2@Acme.Example"} and op.finding_id
+
+
+def test_snapshot_since_reads_ids_and_iso_times() -> None:
+    class S:
+        manifest: dict = {}
+        path = "data/snapshots/20261126T123000Z"
+
+    assert snapshot_since(S()) == {"salesforce": "2026-11-26T12:30:00Z", "intercom": 1795696200}
+
+
+def test_summary_counts_and_samples(world: dict, tmp_path: Path) -> None:
+    plan = build_change_plan(world_config(tmp_path), world["snapshot"], world["findings"])
+    s = summarize_plan(plan, samples=1)
+    assert s["operations"] == len(plan.operations) and all(len(v) == 1 for v in s["samples"].values())
+    assert isinstance(world_config(tmp_path), Config)
+
+
+def test_updates_of_one_record_are_coalesced_and_merged_leads_not_updated(world: dict, tmp_path: Path) -> None:
+    world["snapshot"].tables["sf_Contact"][0]["Email"] = "P0@ACME.EXAMPLE"  # normalize + push on one Contact
+    lead = world["ic"][-1]["id"]
+    world["findings"].append(
+        {
+            "id": "drift-lead",
+            "kind": "field_drift",
+            "system": "both",
+            "object": "Contact",
+            "records": ["003000000000008AAA", lead],
+            "field": "lifecycle_stage",
+        }
+    )
+    cfg = world_config(tmp_path)
+    alone = build_change_plan(cfg, world["snapshot"], world["findings"], fixes=["push_owner_value"])
+    assert [o.op for o in alone.operations if o.key == lead] == ["update"]  # would be planned on its own
+    plan = build_change_plan(cfg, world["snapshot"], world["findings"])
+    on_first = [o for o in plan.operations if o.key == "003000000000001AAA" and o.op == "update"]
+    assert len(on_first) == 1
+    (op,) = on_first
+    assert op.after == {"Plan_Type__c": "Pro", "Email": "p0@acme.example"}
+    assert op.policy == "push_owner_value+normalize_values" and op.also_resolves and op.finding_id == "f0000"
+    assert [o.op for o in plan.operations if o.key == lead] == ["merge"]
+
+
+def test_cli_errors_are_one_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from syncaudit.cli import main
+
+    raw = yaml.safe_load(Path("config/demo.yaml").read_text())
+    raw["data_dir"] = str(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    cases = [
+        (["apply", "--config", str(cfg), "--plan", str(tmp_path / "nope"), "--confirm", "x"], "no change plan at"),
+        (["verify", "--config", str(cfg), "--run", "r1"], "nothing has been applied"),
+        (["rollback", "--config", str(cfg), "--run", "r1"], "nothing has been applied"),
+        (["rollback", "--config", str(cfg), "--run", "r1", "--confirm", "0123456789abcdef"], "no rollback plan"),
+    ]
+    for argv, message in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code != 0 and message in err and "Traceback" not in err and "fix:" in err, (argv, err)
+    assert not (tmp_path / "data" / "journal.sqlite").exists()  # reading commands create nothing
