@@ -259,7 +259,7 @@ def run_worker(kind: str, cfg_path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- changes (1 %)
 
 
-def change_one_percent(sb: Sandbox, size: int) -> None:
+def change_one_percent(sb: Sandbox, size: int, offset: int = 0) -> None:
     from simple_salesforce import Salesforce
 
     from syncaudit.http import verified_session
@@ -280,7 +280,7 @@ def change_one_percent(sb: Sandbox, size: int) -> None:
         ids = []
         for rec in sf.query_all_iter("SELECT Id FROM Contact"):
             ids.append(rec["Id"])
-        chosen = ids[::step][:n]
+        chosen = ids[offset::step][:n]
         for i in range(0, len(chosen), 200):
             body = {
                 "allOrNone": False,
@@ -295,7 +295,11 @@ def change_one_percent(sb: Sandbox, size: int) -> None:
 
         def put(i: int) -> None:
             while True:
-                r = ih.put(f"{ic['base_url']}/contacts/{i * step:024x}", json={"name": f"Changed {i}"}, timeout=60)
+                r = ih.put(
+                    f"{ic['base_url']}/contacts/{i * step + offset:024x}",
+                    json={"name": f"Changed {i} {offset}"},
+                    timeout=60,
+                )
                 if r.status_code == 429:
                     time.sleep(1)
                     continue
@@ -317,6 +321,11 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument(
+        "--incremental-only",
+        action="store_true",
+        help="reuse the sandbox state and snapshots of an earlier run: change another 1 %% and time an incremental",
+    )
     ap.add_argument("--worker", choices=["naive", "full", "incremental"])
     ap.add_argument("--config")
     args = ap.parse_args()
@@ -342,6 +351,23 @@ def main() -> None:
     )
     os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
     results: dict[str, Any] = {}
+    if args.incremental_only:
+        try:
+            change_one_percent(sb, args.size, offset=int(time.time()) % 50 + 1)
+            seq = sb.last_seq()
+            inc = run_worker("incremental", cfg)
+            inc["calls"] = sb.calls_since(seq)
+        finally:
+            sb.stop()
+        manifests = [json.loads(p.read_text()) for p in sorted((data / "snapshots").glob("*/manifest.json"))]
+        full_s = next(m["duration_s"] for m in manifests if m["mode"] == "full")
+        say(f"load average: {os.getloadavg()}")
+        say(
+            f"incremental after 1% change: {inc['wall_s']:.1f} s (in-process wall time, as for the full pull) = "
+            f"{100 * inc['wall_s'] / full_s:.1f}% of the full pull's {full_s:.0f} s (target <= 5%), "
+            f"changed rows {inc['changed']}, calls {inc['calls']}, peak {inc['peak_rss_mb']:.0f} MB"
+        )
+        return
     try:
         for kind in ["full"] if args.skip_naive else ["naive", "full"]:
             seq = sb.last_seq()

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from syncaudit.config import Config
 from syncaudit.connect import Clients, build_clients
 from syncaudit.errors import ConfigError
-from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, iso, merge_delta, parse_iso
+from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, drop_keys, iso, merge_delta, parse_iso
 from syncaudit.sources.intercom.streams import (
     AdminsStream,
     CompaniesStream,
@@ -158,17 +158,15 @@ class PullRunner:
                 )
                 self.run_stream(stream, position, allow_incremental=False)
                 return
+            final = run.table_path(system, stream.name)
+            records = merge_delta(base.table_path(system, stream.name), delta, final, key=stream.key)
             if hasattr(stream, "find_removed"):
-                gone = self._find_removed(stream, base.table_path(system, stream.name), delta)
-                outcome.removed = sorted(gone)
-                self._tombstones(system, stream.name, gone)
-            records = merge_delta(
-                base.table_path(system, stream.name),
-                delta,
-                run.table_path(system, stream.name),
-                key=stream.key,
-                removed=outcome.removed,
-            )
+                # Compared after the merge: in the usual case one call and a metadata count settle it.
+                gone = self._find_removed(stream, final)
+                if gone:
+                    outcome.removed = sorted(gone)
+                    self._tombstones(system, stream.name, gone)
+                    records = drop_keys(final, stream.key, outcome.removed)
             for child, child_key in stream.children.items():
                 merge_delta(
                     base.table_path(system, child),
@@ -204,14 +202,11 @@ class PullRunner:
                 flush=True,
             )
 
-    def _find_removed(self, stream: Any, base_table: Path, delta: Path) -> dict[str, str]:
+    def _find_removed(self, stream: Any, merged: Path) -> dict[str, str]:
         con = duckdb.connect()
         try:
-            q = lambda p: "'" + str(p).replace("'", "''") + "'"  # noqa: E731 - views cannot take parameters
-            con.execute(
-                f"CREATE TEMP TABLE local_ids AS SELECT id, created_at FROM read_parquet({q(base_table)}) "
-                f"UNION SELECT id, created_at FROM read_parquet({q(delta)})"
-            )
+            path = "'" + str(merged).replace("'", "''") + "'"  # views cannot take parameters
+            con.execute(f"CREATE VIEW local_ids AS SELECT id, created_at FROM read_parquet({path})")
             return stream.find_removed(con, "local_ids")
         finally:
             con.close()

@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from syncaudit import __version__
@@ -367,10 +368,6 @@ class SnapshotRun:
 # ---------------------------------------------------------------- merging deltas
 
 
-def _q(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def merge_delta(
     base: Path | None,
     delta: Path,
@@ -380,48 +377,63 @@ def merge_delta(
     replaced: Path | None = None,
     replaced_key: str = "id",
     removed: list[str] | None = None,
-    order_by: str | None = None,
 ) -> int:
     """Upsert ``delta`` into ``base`` by ``key`` and write ``out``; returns the row count.
 
     Rows of base whose key appears in ``delta`` (or, for child tables, in the
     ``replaced_key`` column of the parent delta ``replaced``) are replaced; keys in
-    ``removed`` are dropped. Runs in DuckDB, so memory stays bounded.
+    ``removed`` are dropped. Base is streamed batch by batch (memory stays bounded
+    by the delta) and a null key never matches. Column names and types follow the
+    delta (the newest describe and data attributes).
     """
-    con = duckdb.connect()
+    delta_t = pq.read_table(delta)
+    schema = delta_t.schema
+    keys = pq.read_table(replaced, columns=[replaced_key])[replaced_key] if replaced else delta_t[key]
+    gone = pa.concat_arrays([keys.combine_chunks().cast(pa.string()), pa.array(removed or [], pa.string())]).unique()
+    dropped = pa.array(removed or [], pa.string())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    rows = 0
+    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
     try:
-        con.execute("SET preserve_insertion_order = false")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        con.execute(f"CREATE VIEW delta AS SELECT * FROM read_parquet({_q(delta)})")
-        keys = (
-            f'SELECT "{replaced_key}" AS k FROM read_parquet({_q(replaced)})'
-            if replaced
-            else f'SELECT "{key}" AS k FROM delta'
-        )
-        con.execute(f"CREATE TEMP TABLE gone AS {keys}")
-        # Anti-joins rather than NOT IN: a NULL key must not silently empty the result.
         if base is not None and base.is_file():
-            body = (
-                f'SELECT b.* FROM read_parquet({_q(base)}) b ANTI JOIN gone g ON b."{key}" = g.k '
-                "UNION ALL BY NAME SELECT * FROM delta"
+            src = pq.ParquetFile(base)
+            have = set(src.schema_arrow.names)
+            for batch in src.iter_batches(batch_size=131_072, columns=[c for c in schema.names if c in have]):
+                keep = pc.invert(pc.is_in(batch.column(key).cast(pa.string()), value_set=gone, skip_nulls=True))
+                part = pa.Table.from_batches([batch]).filter(keep)
+                for f in schema:
+                    if f.name not in have:
+                        part = part.append_column(f.name, pa.nulls(part.num_rows, f.type))
+                part = part.select(schema.names).cast(schema)
+                writer.write_table(part)
+                rows += part.num_rows
+        if len(dropped):
+            delta_t = delta_t.filter(
+                pc.invert(pc.is_in(delta_t[key].cast(pa.string()), value_set=dropped, skip_nulls=True))
             )
-        else:
-            body = "SELECT * FROM delta"
-        if removed:
-            body = f'SELECT r.* FROM ({body}) r ANTI JOIN (SELECT unnest($1::VARCHAR[]) AS k) x ON r."{key}" = x.k'
-
-        if order_by:
-            body = f"SELECT * FROM ({body}) ORDER BY {order_by}"
-        # Column order and types follow the delta (the newest describe / data attributes).
-        cols = ", ".join(f'"{c}"' for c in pq.read_schema(delta).names)
-        params = [removed] if removed else None
-        con.execute(f"COPY (SELECT {cols} FROM ({body})) TO {_q(tmp)} (FORMAT parquet, COMPRESSION zstd)", params)
-        n = con.execute(f"SELECT count(*) FROM read_parquet({_q(tmp)})").fetchone()[0]
-        os.replace(tmp, out)
-        return int(n)
+        writer.write_table(delta_t)
+        rows += delta_t.num_rows
     finally:
-        con.close()
+        writer.close()
+    os.replace(tmp, out)
+    return rows
+
+
+def drop_keys(path: Path, key: str, keys: list[str]) -> int:
+    """Rewrite a table without the rows whose ``key`` is in ``keys``; returns the rows left."""
+    src = pq.ParquetFile(path)
+    tmp = path.with_name(path.name + ".tmp")
+    value_set = pa.array(keys, pa.string())
+    rows = 0
+    with pq.ParquetWriter(tmp, src.schema_arrow, compression="zstd") as writer:
+        for batch in src.iter_batches(batch_size=131_072):
+            part = pa.Table.from_batches([batch], schema=src.schema_arrow)
+            part = part.filter(pc.invert(pc.is_in(part[key].cast(pa.string()), value_set=value_set, skip_nulls=True)))
+            writer.write_table(part)
+            rows += part.num_rows
+    os.replace(tmp, path)
+    return rows
 
 
 @contextlib.contextmanager

@@ -150,12 +150,13 @@ class ContactsStream(_Base):
         """
 
         def local_count(start: int | None, end: int | None) -> int:
-            cond = ["true"]
+            cond = []
             if start is not None:
                 cond.append(f"epoch(created_at) >= {start}")
             if end is not None:
                 cond.append(f"epoch(created_at) < {end}")
-            return int(con.execute(f"SELECT count(*) FROM {local} WHERE {' AND '.join(cond)}").fetchone()[0])
+            where = f" WHERE {' AND '.join(cond)}" if cond else ""  # a bare count is read from Parquet metadata
+            return int(con.execute(f"SELECT count(*) FROM {local}{where}").fetchone()[0])
 
         if local_count(None, None) == self._server_count(None, None):
             return {}
