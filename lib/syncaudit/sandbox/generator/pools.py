@@ -209,7 +209,8 @@ def ascii_slug(s: str) -> str:
 
 
 def slug(s: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", ascii_slug(s) if ascii_slug(s) else fold(s))
+    """ASCII letters and digits only; '' when part of `s` cannot be transliterated."""
+    return re.sub(r"[^a-z0-9]", "", ascii_slug(s))
 
 
 @dataclass

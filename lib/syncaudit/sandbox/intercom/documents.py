@@ -1,0 +1,276 @@
+"""Record documents: normalizing stored JSON and rendering it in an API version's shape.
+
+Stored documents hold every standard field (null when absent) except the
+embedded sub-lists (tags, companies, notes, subscriptions), which live in join
+tables and are rendered per request. Rendering applies the version
+differences the emulator honours (owner_id type, unassigned ids, priority).
+Keys that the official schema declares non-nullable are omitted rather than
+sent as null, which the spec allows (no key is required) and clients accept.
+"""
+
+from __future__ import annotations
+
+import json
+
+CONTACT_FIELDS: dict[str, object] = {
+    "type": "contact",
+    "id": None,
+    "workspace_id": None,
+    "external_id": None,
+    "role": "user",
+    "email": None,
+    "email_domain": None,
+    "phone": None,
+    "name": None,
+    "avatar": None,
+    "owner_id": None,
+    "social_profiles": None,
+    "has_hard_bounced": False,
+    "marked_email_as_spam": False,
+    "unsubscribed_from_emails": False,
+    "created_at": None,
+    "updated_at": None,
+    "signed_up_at": None,
+    "last_seen_at": None,
+    "last_replied_at": None,
+    "last_contacted_at": None,
+    "last_email_opened_at": None,
+    "last_email_clicked_at": None,
+    "language_override": None,
+    "browser": None,
+    "browser_version": None,
+    "browser_language": None,
+    "os": None,
+    "location": None,
+    "android_app_name": None,
+    "android_app_version": None,
+    "android_device": None,
+    "android_os_version": None,
+    "android_sdk_version": None,
+    "android_last_seen_at": None,
+    "ios_app_name": None,
+    "ios_app_version": None,
+    "ios_device": None,
+    "ios_os_version": None,
+    "ios_sdk_version": None,
+    "ios_last_seen_at": None,
+    "custom_attributes": None,
+    "utm_campaign": None,
+    "utm_content": None,
+    "utm_medium": None,
+    "utm_source": None,
+    "utm_term": None,
+    "referrer": None,
+    "enabled_push_messaging": None,
+}
+CONTACT_EMBEDDED = ("tags", "notes", "companies", "opted_out_subscription_types", "opted_in_subscription_types")
+CONTACT_NON_NULLABLE = ("email", "email_domain")
+CONTACT_WRITABLE = {
+    "role",
+    "external_id",
+    "email",
+    "phone",
+    "name",
+    "avatar",
+    "signed_up_at",
+    "last_seen_at",
+    "owner_id",
+    "unsubscribed_from_emails",
+    "custom_attributes",
+    "language_override",
+    "email_verified",
+}
+
+COMPANY_FIELDS: dict[str, object] = {
+    "type": "company",
+    "id": None,
+    "company_id": None,
+    "app_id": None,
+    "name": None,
+    "remote_created_at": None,
+    "created_at": None,
+    "updated_at": None,
+    "last_request_at": None,
+    "monthly_spend": 0,
+    "session_count": 0,
+    "user_count": 0,
+    "size": None,
+    "website": None,
+    "industry": None,
+    "plan": None,
+    "custom_attributes": None,
+}
+COMPANY_WRITABLE = {
+    "company_id",
+    "name",
+    "plan",
+    "size",
+    "website",
+    "industry",
+    "custom_attributes",
+    "remote_created_at",
+    "monthly_spend",
+    "update_last_request_at",
+    "id",
+}
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON, as stored and as sent."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return int(major), int(minor or 0)
+
+
+def normalize_contact(obj: dict, app_id: str) -> dict:
+    """A complete stored contact document from an API-shaped object (embedded lists dropped)."""
+    doc = {k: obj.get(k, v) for k, v in CONTACT_FIELDS.items()}
+    doc["type"] = "contact"
+    doc["workspace_id"] = obj.get("workspace_id") or app_id
+    if doc["owner_id"] is not None:
+        doc["owner_id"] = str(doc["owner_id"])
+    if doc["email"] and not doc.get("email_domain"):
+        doc["email_domain"] = str(doc["email"]).rpartition("@")[2] or None
+    if not doc["social_profiles"]:
+        doc["social_profiles"] = {"type": "list", "data": []}
+    if not doc["location"]:
+        doc["location"] = {
+            "type": "location",
+            "country": None,
+            "region": None,
+            "city": None,
+            "country_code": None,
+            "continent_code": None,
+        }
+    doc["custom_attributes"] = dict(doc["custom_attributes"] or {})
+    for k in ("merge_history",):
+        if k in obj:
+            doc[k] = obj[k]
+    return doc
+
+
+def embedded_list(kind: str, url: str, items: list[dict], total: int) -> dict:
+    return {"type": "list", "data": items, "url": url, "total_count": total, "has_more": total > len(items)}
+
+
+def render_contact(
+    doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+) -> dict:
+    """The contact as the given API version sends it, with its embedded tag and company lists (≤ 10 each)."""
+    cid = doc["id"]
+    out = {k: v for k, v in doc.items() if not (v is None and k in CONTACT_NON_NULLABLE)}
+    if out.get("owner_id") is not None and version_tuple(version) < (2, 16):
+        try:
+            out["owner_id"] = int(out["owner_id"])
+        except ValueError:
+            pass
+    if version_tuple(version) < (2, 16):
+        out.pop("merge_history", None)
+    out["tags"] = embedded_list(
+        "tag", f"/contacts/{cid}/tags", [{"type": "tag", "id": t, "url": f"/tags/{t}"} for t in tags], tag_total
+    )
+    out["notes"] = embedded_list("note", f"/contacts/{cid}/notes", [], 0)
+    out["companies"] = embedded_list(
+        "company",
+        f"/contacts/{cid}/companies",
+        [{"type": "company", "id": c, "url": f"/companies/{c}"} for c in companies],
+        co_total,
+    )
+    subs = f"/contacts/{cid}/subscriptions"
+    out["opted_out_subscription_types"] = embedded_list("subscription", subs, [], 0)
+    out["opted_in_subscription_types"] = embedded_list("subscription", subs, [], 0)
+    return out
+
+
+def normalize_company(obj: dict, app_id: str) -> dict:
+    """A complete stored company document (tags and segments rendered per request)."""
+    doc = {k: obj.get(k, v) for k, v in COMPANY_FIELDS.items()}
+    doc["type"] = "company"
+    doc["app_id"] = obj.get("app_id") or app_id
+    doc["custom_attributes"] = dict(doc["custom_attributes"] or {})
+    plan = doc["plan"]
+    if isinstance(plan, str):
+        doc["plan"] = {"type": "plan", "id": plan, "name": plan}
+    elif not plan:
+        doc["plan"] = {}
+    if doc["company_id"] is not None:
+        doc["company_id"] = str(doc["company_id"])
+    return doc
+
+
+def render_company(doc: dict, version: str, user_count: int, tags: list[tuple[str, str]]) -> dict:
+    """The company as sent: non-nullable fields omitted when unknown, live user_count, tags and segments."""
+    out = {k: v for k, v in doc.items() if v is not None}
+    out["user_count"] = user_count
+    out["tags"] = {"type": "tag.list", "tags": [{"type": "tag", "id": i, "name": n} for i, n in tags]}
+    out["segments"] = {"type": "segment.list", "segments": []}
+    if version_tuple(version) >= (2, 16):
+        out["notes"] = {"type": "note.list", "notes": [], "url": f"/companies/{doc['id']}/notes", "total_count": 0}
+    return out
+
+
+def normalize_conversation(obj: dict) -> tuple[dict, list[dict]]:
+    """Split an API-shaped conversation into its stored document and its parts."""
+    doc = dict(obj)
+    doc["type"] = "conversation"
+    doc["id"] = str(doc["id"])
+    parts_obj = doc.pop("conversation_parts", None) or {}
+    parts = parts_obj.get("conversation_parts", []) if isinstance(parts_obj, dict) else list(parts_obj)
+    for p in parts:
+        p.setdefault("type", "conversation_part")
+        p["id"] = str(p.get("id"))
+    doc.setdefault("state", "open")
+    doc.setdefault("open", doc["state"] == "open")
+    doc.setdefault("read", False)
+    doc.setdefault("title", None)
+    doc.setdefault("waiting_since", None)
+    doc.setdefault("snoozed_until", None)
+    doc.setdefault("admin_assignee_id", None)
+    doc.setdefault("team_assignee_id", None)
+    doc.setdefault("tags", {"type": "tag.list", "tags": []})
+    doc.setdefault("contacts", {"type": "contact.list", "contacts": []})
+    doc.setdefault("teammates", {"type": "admin.list", "teammates": []})
+    doc.setdefault("custom_attributes", {})
+    doc.setdefault("source", {"type": "conversation", "id": doc["id"], "delivered_as": "customer_initiated"})
+    return doc, parts
+
+
+_PRIORITY_2_16 = {"priority": "high", "not_priority": "none"}
+_PRIORITY_OLD = {"none": "not_priority", "low": "not_priority", "medium": "priority", "high": "priority"}
+
+
+def render_conversation(doc: dict, version: str, parts: list[dict] | None) -> dict:
+    """The conversation as the version sends it; with parts (the 500 most recent) when ``parts`` is given."""
+    out = dict(doc)
+    new = version_tuple(version) >= (2, 16)
+    for key in ("admin_assignee_id", "team_assignee_id"):
+        v = out.get(key)
+        if v is not None:
+            try:
+                out[key] = int(v)
+            except (TypeError, ValueError):
+                out[key] = 0
+        if new and out.get(key) is None:
+            out[key] = 0
+    prio = out.get("priority")
+    if prio is not None:
+        out["priority"] = _PRIORITY_2_16.get(prio, prio) if new else _PRIORITY_OLD.get(prio, prio)
+    if not new:
+        for k in ("channel", "company", "external_references"):
+            out.pop(k, None)
+    elif out.get("priority") is None:
+        out["priority"] = "none"
+    if out.get("title") is None:
+        out["title"] = None
+    if parts is not None:
+        # assigned_to is a non-nullable reference in the schema: unassigned parts omit it
+        recent = [{k: v for k, v in p.items() if not (k == "assigned_to" and v is None)} for p in parts[-500:]]
+        out["conversation_parts"] = {
+            "type": "conversation_part.list",
+            "conversation_parts": recent,
+            "total_count": len(recent),
+        }
+    return out

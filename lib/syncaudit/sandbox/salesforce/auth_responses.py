@@ -1,0 +1,171 @@
+"""OAuth token endpoint, SOAP partner login, userinfo, identity URL and revoke (a mixin of SalesforceApp)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from xml.etree import ElementTree as ET  # noqa: S405 - bounded local input from test clients
+from xml.sax.saxutils import escape
+
+from werkzeug.wrappers import Request, Response
+
+from . import auth as creds
+from .models import ADMIN_USERNAME
+
+_FAULT = (
+    '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+    'xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+    "<soapenv:Fault><faultcode>sf:{code}</faultcode><faultstring>{code}: {msg}</faultstring><detail>"
+    '<sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode>'
+    "<sf:exceptionMessage>{msg}</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body>"
+    "</soapenv:Envelope>"
+)
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+    body = json.dumps({"error": error, "error_description": description})
+    return Response(body, status=status, content_type="application/json;charset=UTF-8")
+
+
+class AuthRoutes:
+    """Authentication endpoints; expects ``self.backend`` and ``self.auth`` (see SalesforceApp)."""
+
+    def _base(self, request: Request) -> str:
+        return request.host_url.rstrip("/")
+
+    def _identity(self, request: Request) -> dict:
+        b = self.backend
+        base = self._base(request)
+        return {
+            "sub": f"{base}/id/{b.org_id}/{b.admin_id}",
+            "user_id": b.admin_id,
+            "organization_id": b.org_id,
+            "preferred_username": ADMIN_USERNAME,
+            "nickname": "sadmin",
+            "name": "Sandbox Admin",
+            "email": ADMIN_USERNAME,
+            "email_verified": True,
+            "given_name": "Sandbox",
+            "family_name": "Admin",
+            "zoneinfo": "GMT",
+            "active": True,
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": 0,
+            "is_app_installed": True,
+            "urls": {
+                "rest": f"{base}/services/data/v{{version}}/",
+                "sobjects": f"{base}/services/data/v{{version}}/sobjects/",
+                "query": f"{base}/services/data/v{{version}}/query/",
+            },
+        }
+
+    def _token_body(self, request: Request) -> dict:
+        token = self.auth.mint("access")
+        base = self._base(request)
+        return {
+            "access_token": token,
+            "instance_url": base,
+            "id": f"{base}/id/{self.backend.org_id}/{self.backend.admin_id}",
+            "token_type": "Bearer",
+            "issued_at": str(int(self.backend.clock() * 1000)),
+            "signature": base64.b64encode(b"syncaudit-sandbox").decode(),
+            "scope": "api refresh_token",
+        }
+
+    def _client_ok(self, request: Request, form) -> bool:
+        cid, secret = form.get("client_id"), form.get("client_secret")
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            try:
+                cid, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+        return cid == creds.CLIENT_ID and (secret is None or secret == creds.CLIENT_SECRET)
+
+    def on_token(self, request: Request, version: str) -> Response:
+        if request.method != "POST":
+            return _oauth_error("invalid_request", "must use HTTP POST", 400)
+        form = request.form
+        grant = form.get("grant_type", "")
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return self._jwt_grant(request, form.get("assertion", ""))
+        if grant not in ("password", "client_credentials", "refresh_token"):
+            return _oauth_error("unsupported_grant_type", f"grant type not supported: {grant or '(none)'}")
+        if not self._client_ok(request, form):
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if grant == "password":
+            user, password = form.get("username"), form.get("password")
+            if user != ADMIN_USERNAME or password not in (creds.PASSWORD + creds.SECURITY_TOKEN, creds.PASSWORD):
+                return _oauth_error("invalid_grant", "authentication failure")
+        elif grant == "client_credentials":
+            if form.get("client_secret") is None and not request.headers.get("Authorization", "").startswith("Basic "):
+                return _oauth_error("invalid_client", "client secret is required", 401)
+        elif not self.auth.is_refresh_token(form.get("refresh_token", "")):
+            return _oauth_error("invalid_grant", "expired access/refresh token")
+        return Response(json.dumps(self._token_body(request)), content_type="application/json;charset=UTF-8")
+
+    def _jwt_grant(self, request: Request, assertion: str) -> Response:
+        # The sandbox checks the claims, not the RS256 signature (there is no connected-app certificate).
+        try:
+            payload = assertion.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError, binascii.Error):
+            return _oauth_error("invalid_grant", "invalid assertion")
+        if claims.get("iss") != creds.CLIENT_ID:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if claims.get("sub") != ADMIN_USERNAME:
+            return _oauth_error("invalid_grant", "user hasn't approved this consumer")
+        if float(claims.get("exp", 0)) < time.time() - 300 and float(claims.get("exp", 0)) < self.backend.clock():
+            return _oauth_error("invalid_grant", "expired authorization code")
+        return Response(json.dumps(self._token_body(request)), content_type="application/json;charset=UTF-8")
+
+    def on_revoke(self, request: Request, version: str) -> Response:
+        token = request.form.get("token") or request.args.get("token")
+        if not token:
+            return _oauth_error("unsupported_token_type", "missing token")
+        self.auth.revoke(token)
+        return Response(status=200)
+
+    def on_userinfo(self, request: Request, version: str) -> Response:
+        return Response(json.dumps(self._identity(request)), content_type="application/json;charset=UTF-8")
+
+    def on_identity(self, request: Request, version: str, org: str, user: str) -> Response:
+        return self.on_userinfo(request, version)
+
+    def on_soap_login(self, request: Request, version: str) -> Response:
+        body = request.get_data()
+        user = password = None
+        try:
+            root = ET.fromstring(body)  # noqa: S314
+            for el in root.iter():
+                tag = el.tag.rsplit("}", 1)[-1]
+                if tag == "username":
+                    user = el.text
+                elif tag == "password":
+                    password = el.text
+        except ET.ParseError:
+            return self._fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
+        if user != ADMIN_USERNAME or password not in (creds.PASSWORD + creds.SECURITY_TOKEN, creds.PASSWORD):
+            return self._fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
+        token = self.auth.mint("access")
+        base, org, uid = self._base(request), self.backend.org_id, self.backend.admin_id
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
+            'envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            "<soapenv:Body><loginResponse><result>"
+            f"<metadataServerUrl>{base}/services/Soap/m/{version}/{org}</metadataServerUrl>"
+            "<passwordExpired>false</passwordExpired><sandbox>true</sandbox>"
+            f"<serverUrl>{base}/services/Soap/u/{version}/{org}</serverUrl>"
+            f"<sessionId>{escape(token)}</sessionId><userId>{uid}</userId>"
+            f"<userInfo><organizationId>{org}</organizationId><userName>{ADMIN_USERNAME}</userName></userInfo>"
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        )
+        return Response(xml, content_type="text/xml; charset=utf-8")
+
+    @staticmethod
+    def _fault(code: str, msg: str) -> Response:
+        return Response(_FAULT.format(code=code, msg=escape(msg)), status=500, content_type="text/xml; charset=utf-8")

@@ -1,0 +1,354 @@
+"""Every Intercom endpoint of the emulator over real HTTPS; every response is validated against the
+official OpenAPI 2.16 document by the client's response hook (tests/ic_support.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ic_support import FakeClock, http_client, serve_https, validator, write_load_folder
+from syncaudit.sandbox.intercom import IntercomService, companies
+
+START = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ic")
+    clock = FakeClock(START + 86400 * 40)
+    service = IntercomService(root / "state", write_load_folder(root / "load"), clock=clock, default_version="2.11")
+    with serve_https(service, root) as facts:
+        yield {"service": service, "facts": facts, "clock": clock}
+    service.close()
+
+
+@pytest.fixture
+def api(env):
+    env["service"].reset()
+    with http_client(env["facts"]) as client:
+        yield client
+
+
+def err(r):
+    return r.json()["errors"][0]["code"]
+
+
+def test_auth_errors_and_headers(env):
+    with http_client(env["facts"], token="wrong") as bad:
+        r = bad.get("/contacts")
+        assert r.status_code == 401 and err(r) == "unauthorized"
+        assert r.json()["request_id"] == r.headers["X-Request-Id"]
+    with http_client(env["facts"], version="1.4") as old:
+        r = old.get("/contacts")
+        assert r.status_code == 400 and "2.16" in r.json()["errors"][0]["message"]
+
+
+def test_default_version_applies_when_header_absent(env):
+    env["service"].reset()
+    with http_client(env["facts"], version=None) as c:
+        contact = c.get("/contacts", params={"per_page": 1}).json()["data"][0]
+        assert contact["owner_id"] == 991267466  # integer before 2.16
+    with http_client(env["facts"], version="2.16") as c:
+        assert c.get("/contacts", params={"per_page": 1}).json()["data"][0]["owner_id"] == "991267466"
+
+
+def test_unknown_route_and_bad_json(api):
+    r = api.get("/contacts/c000/segments")
+    assert r.status_code == 404 and err(r) == "not_found"
+    r = api.post("/contacts", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and err(r) == "parameter_invalid"
+
+
+def test_list_contacts_cursor_pagination(api):
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"per_page": 7, **({"starting_after": cursor} if cursor else {})}
+        body = api.get("/contacts", params=params).json()
+        assert body["total_count"] == 30
+        seen += [c["id"] for c in body["data"]]
+        pages += 1
+        nxt = body["pages"].get("next")
+        if not nxt:
+            break
+        cursor = nxt["starting_after"]
+    assert pages == 5 and len(seen) == 30 and len(set(seen)) == 30
+    assert api.get("/contacts", params={"per_page": 999}).json()["pages"]["per_page"] == 150
+    r = api.get("/contacts", params={"starting_after": "garbage!"})
+    assert r.status_code == 400 and err(r) == "parameter_invalid"
+
+
+def test_list_is_stable_under_inserts(api):
+    first = api.get("/contacts", params={"per_page": 10}).json()
+    api.post("/contacts", json={"email": "new@x.example"})  # created now: sorts last
+    rest, cursor = [], first["pages"]["next"]["starting_after"]
+    while cursor:
+        body = api.get("/contacts", params={"per_page": 10, "starting_after": cursor}).json()
+        rest += [c["id"] for c in body["data"]]
+        cursor = (body["pages"].get("next") or {}).get("starting_after")
+    ids = [c["id"] for c in first["data"]] + rest
+    assert len(ids) == len(set(ids)) == 31
+
+
+def test_contact_crud_and_conflicts(api):
+    r = api.post(
+        "/contacts",
+        json={"email": "Ann@New.example", "external_id": "sf-1", "name": "Ann", "custom_attributes": {"seats": 3}},
+    )
+    assert r.status_code == 200
+    ann = r.json()
+    assert ann["role"] == "user" and ann["email_domain"] == "New.example" and ann["custom_attributes"] == {"seats": 3}
+    dup = api.post("/contacts", json={"external_id": "sf-1", "role": "lead"})
+    assert dup.status_code == 409 and err(dup) == "conflict" and ann["id"] in dup.json()["errors"][0]["message"]
+    assert api.post("/contacts", json={"email": "ann@new.example"}).status_code == 409  # users: email is unique
+    assert api.post("/contacts", json={"email": "ann@new.example", "role": "lead"}).status_code == 200
+    r = api.post("/contacts", json={"email": "x@y.example", "custom_attributes": {"nope": 1}})
+    assert r.status_code == 400 and err(r) == "parameter_invalid"
+    r = api.post("/contacts", json={"email": "x@y.example", "custom_attributes": {"seats": "three"}})
+    assert r.status_code == 400 and err(r) == "parameter_invalid"
+    r = api.post("/contacts", json={"email": "x@y.example", "favourite": "blue"})
+    assert r.status_code == 400 and err(r) == "bad_request"
+
+    r = api.put(
+        f"/contacts/{ann['id']}", json={"name": "Ann Lee", "custom_attributes": {"plan_type": "Pro", "seats": None}}
+    )
+    assert r.status_code == 200
+    upd = r.json()
+    assert (
+        upd["name"] == "Ann Lee" and upd["custom_attributes"] == {"plan_type": "Pro"} and upd["external_id"] == "sf-1"
+    )
+    assert api.put(f"/contacts/{ann['id']}", json={"external_id": "ext-0"}).status_code == 409
+    got = api.get(f"/contacts/{ann['id']}").json()
+    assert got["name"] == "Ann Lee"
+    assert api.get("/contacts/find_by_external_id/sf-1").json()["id"] == ann["id"]
+    r = api.get("/contacts/nope")
+    assert r.status_code == 404 and err(r) == "not_found"
+
+    r = api.delete(f"/contacts/{ann['id']}")
+    assert r.json() == {"type": "contact", "id": ann["id"], "external_id": "sf-1", "deleted": True}
+    assert api.get(f"/contacts/{ann['id']}").status_code == 404
+
+
+def test_archive_unarchive(api):
+    cid = "c" + "0" * 23
+    r = api.post(f"/contacts/{cid}/archive")
+    assert r.json() == {"type": "contact", "id": cid, "external_id": "ext-0", "archived": True}
+    assert api.get("/contacts").json()["total_count"] == 29
+    assert api.get(f"/contacts/{cid}").status_code == 200  # still retrievable
+    assert api.post("/contacts", json={"external_id": "ext-0"}).status_code == 409
+    assert api.post(f"/contacts/{cid}/unarchive").json()["archived"] is False
+    assert api.get("/contacts").json()["total_count"] == 30
+
+
+def test_merge_lead_into_user(env, api):
+    lead = api.post("/contacts", json={"role": "lead", "email": "person0@acme0.example", "phone": "+1999"}).json()
+    api.post(f"/contacts/{lead['id']}/tags", json={"id": "82"})
+    user_id = "c" + "0" * 23
+    r = api.post("/contacts/merge", json={"from": lead["id"], "into": user_id})
+    assert r.status_code == 200
+    merged = r.json()
+    assert merged["id"] == user_id and {t["id"] for t in merged["tags"]["data"]} == {"81", "82"}
+    gone = api.get(f"/contacts/{lead['id']}")
+    assert gone.status_code == 410 and err(gone) == "contact_merged"
+    assert gone.headers["Link"] == f'</contacts/{user_id}>; rel="canonical"'
+    with http_client(env["facts"], version="2.15") as old:
+        assert old.get(f"/contacts/{lead['id']}").status_code == 404
+    ids = {c["id"] for c in api.get("/contacts", params={"per_page": 150}).json()["data"]}
+    assert lead["id"] not in ids
+    # 2.16 duplicate validation; user -> user is refused
+    other = api.post("/contacts", json={"role": "lead", "email": "nobody@else.example"}).json()
+    r = api.post("/contacts/merge", json={"from": other["id"], "into": user_id})
+    assert r.status_code == 400 and err(r) == "invalid_merge"
+    ok = api.post("/contacts/merge", json={"from": other["id"], "into": user_id, "skip_duplicate_validation": True})
+    assert ok.status_code == 200
+    r = api.post("/contacts/merge", json={"from": user_id, "into": "c" + "0" * 22 + "1"})
+    assert r.status_code == 400
+
+
+def test_contact_tags(api):
+    cid = "c" + "0" * 22 + "1"
+    tag = api.post(f"/contacts/{cid}/tags", json={"id": "82"}).json()
+    assert tag["id"] == "82" and tag["applied_by"]["type"] == "admin" and tag["applied_at"]
+    assert [t["name"] for t in api.get(f"/contacts/{cid}/tags").json()["data"]] == ["Churn risk"]
+    assert api.get(f"/contacts/{cid}").json()["tags"]["total_count"] == 1
+    assert api.delete(f"/contacts/{cid}/tags/82").json()["name"] == "Churn risk"
+    assert api.get(f"/contacts/{cid}/tags").json()["data"] == []
+    r = api.post(f"/contacts/{cid}/tags", json={"id": "999"})
+    assert r.status_code == 404 and err(r) == "not_found"
+
+
+def test_contact_companies(api):
+    cid = "c" + "0" * 22 + "1"
+    body = api.get(f"/contacts/{cid}/companies").json()
+    assert body["total_count"] == 1 and body["companies"] == body["data"]
+    co = api.post(f"/contacts/{cid}/companies", json={"id": f"{3:024x}"}).json()
+    assert co["company_id"] == "ACME-002"
+    assert api.get(f"/contacts/{cid}").json()["companies"]["total_count"] == 2
+    r = api.post(f"/contacts/{cid}/companies", json={"id": "missing"})
+    assert r.status_code == 404 and err(r) == "company_not_found"
+    r = api.post(f"/contacts/{cid}/companies", json={})
+    assert r.status_code == 400 and err(r) == "parameter_not_found"
+    assert api.delete(f"/contacts/{cid}/companies/{3:024x}").json()["id"] == f"{3:024x}"
+    assert api.get(f"/contacts/{cid}/companies").json()["total_count"] == 1
+
+
+def test_companies_create_update_find_delete(api):
+    r = api.post(
+        "/companies", json={"company_id": "NEW-1", "name": "New Co", "plan": "Pro", "size": 12, "monthly_spend": 99.7}
+    )
+    co = r.json()
+    assert co["plan"]["name"] == "Pro" and co["monthly_spend"] == 99 and co["user_count"] == 0
+    again = api.post("/companies", json={"company_id": "NEW-1", "industry": "Software"}).json()
+    assert again["id"] == co["id"] and again["name"] == "New Co" and again["industry"] == "Software"
+    r = api.post("/companies", json={"company_id": "NEW-1", "test": 1})
+    assert r.status_code == 400 and r.json()["errors"][0]["message"] == "bad 'test' parameter"
+    assert api.get("/companies", params={"company_id": "NEW-1"}).json()["id"] == co["id"]
+    assert api.get("/companies", params={"name": "Acme 1"}).json()["company_id"] == "ACME-001"
+    r = api.get("/companies", params={"company_id": "none"})
+    assert r.status_code == 404 and err(r) == "company_not_found"
+    assert (
+        api.put(f"/companies/{co['id']}", json={"website": "https://new.example"}).json()["website"]
+        == "https://new.example"
+    )
+    assert api.get(f"/companies/{co['id']}").json()["company_id"] == "NEW-1"
+    assert api.delete(f"/companies/{co['id']}").json() == {"id": co["id"], "object": "company", "deleted": True}
+    assert api.get(f"/companies/{co['id']}").status_code == 404
+
+
+def test_company_lists_hide_empty_companies_and_page(api):
+    body = api.post("/companies/list", params={"per_page": 2}).json()
+    assert body["total_count"] == 5 and len(body["data"]) == 2  # LONELY has no contacts
+    assert body["pages"]["next"] == "/companies/list?page=2&per_page=2"
+    assert [c["last_request_at"] for c in body["data"]] == sorted(
+        (c["last_request_at"] for c in body["data"]), reverse=True
+    )
+    past = api.post("/companies/list", params={"page": 9, "per_page": 2}).json()
+    assert past["data"] == [] and past["pages"]["next"] is None
+    listed = api.get("/companies", params={"page": 1, "per_page": 50}).json()
+    assert {c["company_id"] for c in listed["data"]} == {f"ACME-{i:03d}" for i in range(5)}
+    assert api.get("/companies", params={"tag_id": "81"}).json()["data"] == []
+    assert all(c["user_count"] == 6 for c in listed["data"])
+    contacts = api.get(f"/companies/{1:024x}/contacts").json()
+    assert contacts["total_count"] == 6 and len(contacts["data"]) == 6
+
+
+def test_company_list_cap(api, monkeypatch):
+    monkeypatch.setattr(companies, "LIST_CAP", 4)
+    assert len(api.post("/companies/list", params={"page": 2, "per_page": 3}).json()["data"]) == 1
+    r = api.post("/companies/list", params={"page": 3, "per_page": 2})
+    assert r.status_code == 400 and "scroll" in r.json()["errors"][0]["message"]
+
+
+def test_company_scroll(env, api, monkeypatch):
+    monkeypatch.setattr(companies, "SCROLL_PAGE", 2)
+    first = api.get("/companies/scroll").json()
+    param = first["scroll_param"]
+    assert len(first["data"]) == 2
+    r = api.get("/companies/scroll")
+    assert r.status_code == 400 and err(r) == "scroll_exists"
+    got = [c["id"] for c in first["data"]]
+    while True:
+        page = api.get("/companies/scroll", params={"scroll_param": param}).json()
+        if not page["data"]:
+            break
+        got += [c["id"] for c in page["data"]]
+    assert len(got) == len(set(got)) == 5
+    # after the end a new scroll may be opened; idle for over a minute, it expires
+    param = api.get("/companies/scroll").json()["scroll_param"]
+    env["clock"].advance(61)
+    r = api.get("/companies/scroll", params={"scroll_param": param})
+    assert r.status_code == 404
+    assert api.get("/companies/scroll").status_code == 200
+
+
+def test_conversations(env, api):
+    body = api.get("/conversations", params={"per_page": 4}).json()
+    assert body["type"] == "conversation.list" and body["total_count"] == 6 and len(body["conversations"]) == 4
+    assert "conversation_parts" not in body["conversations"][0]
+    body2 = api.get(
+        "/conversations", params={"per_page": 4, "starting_after": body["pages"]["next"]["starting_after"]}
+    ).json()
+    assert len(body2["conversations"]) == 2 and "next" not in body2["pages"]
+    conv = api.get("/conversations/101").json()
+    assert conv["conversation_parts"]["total_count"] == 1 and conv["admin_assignee_id"] == 991267466
+    assert api.get("/conversations/100").json()["admin_assignee_id"] == 0  # 2.16: unassigned is 0
+    with http_client(env["facts"], version="2.11", validate=False) as old:
+        assert old.get("/conversations/100").json()["admin_assignee_id"] is None
+    r = api.get("/conversations/9999")
+    assert r.status_code == 404 and err(r) == "not_found"
+    found = api.post(
+        "/conversations/search",
+        json={
+            "query": {
+                "operator": "AND",
+                "value": [
+                    {"field": "state", "operator": "=", "value": "closed"},
+                    {"field": "contact_ids", "operator": "=", "value": "c" + "0" * 22 + "1"},
+                ],
+            }
+        },
+    ).json()
+    assert [c["id"] for c in found["conversations"]] == ["101"]
+
+
+def test_admins_me_tags(api):
+    admins = api.get("/admins").json()["admins"]
+    assert [a["id"] for a in admins] == ["991267466"]
+    assert api.get("/admins/991267466").json()["name"] == "Ops Admin"
+    r = api.get("/admins/1")
+    assert r.status_code == 404 and err(r) == "admin_not_found"
+    me = api.get("/me").json()
+    assert me["app"]["id_code"] and me["app"]["timezone"] == "UTC"
+    assert {t["name"] for t in api.get("/tags").json()["data"]} == {"VIP", "Churn risk"}
+    new = api.post("/tags", json={"name": "Beta"}).json()
+    assert api.post("/tags", json={"name": "Beta"}).json()["id"] == new["id"]
+    assert api.get(f"/tags/{new['id']}").json()["name"] == "Beta"
+    assert api.post("/tags", json={"id": new["id"], "name": "Beta 2"}).json()["name"] == "Beta 2"
+    tagged = api.post("/tags", json={"name": "Key", "companies": [{"company_id": "ACME-001"}]}).json()
+    assert api.get("/companies", params={"tag_id": tagged["id"]}).json()["data"][0]["company_id"] == "ACME-001"
+    assert api.delete(f"/tags/{new['id']}").status_code == 200
+    assert api.get(f"/tags/{new['id']}").status_code == 404
+
+
+def test_data_attributes(env, api):
+    attrs = api.get("/data_attributes", params={"model": "contact"}).json()["data"]
+    by_name = {a["name"]: a for a in attrs}
+    assert by_name["seats"]["data_type"] == "integer" and by_name["seats"]["id"] == 12 and by_name["seats"]["custom"]
+    assert by_name["email"]["custom"] is False and "id" not in by_name["email"]
+    r = api.post("/data_attributes", json={"name": "nps", "model": "contact", "data_type": "integer"})
+    assert r.json()["full_name"] == "custom_attributes.nps"
+    assert api.post("/contacts", json={"email": "n@p.example", "custom_attributes": {"nps": 9}}).status_code == 200
+    dup = api.post("/data_attributes", json={"name": "nps", "model": "contact", "data_type": "integer"})
+    assert dup.status_code == 400 and err(dup) == "parameter_invalid"
+    bad = api.post("/data_attributes", json={"name": "bad name!", "model": "contact", "data_type": "string"})
+    assert bad.status_code == 400
+    r = api.get("/data_attributes", params={"model": "conversation"})
+    assert r.status_code == 422 and err(r) == "parameter_invalid"
+    companies_attrs = api.get("/data_attributes", params={"model": "company"}).json()["data"]
+    assert "sf_account_id" in {a["name"] for a in companies_attrs}
+
+
+def test_reset_restores_loaded_state(env, api):
+    api.post("/contacts", json={"email": "temp@x.example"})
+    assert env["service"].dump()["contacts"] == 31
+    env["service"].reset()
+    assert env["service"].dump()["contacts"] == 30
+
+
+def test_state_dir_survives_restart(tmp_path):
+    load = write_load_folder(tmp_path / "load", n_contacts=3)
+    first = IntercomService(tmp_path / "state", load)
+    from werkzeug.test import Client
+
+    h = {"Authorization": f"Bearer {first.token}"}
+    Client(first.wsgi_app()).post("/contacts", json={"email": "kept@x.example"}, headers=h)
+    token = first.token
+    first.close()
+    again = IntercomService(tmp_path / "state", load)  # same load folder: keep the state
+    assert again.token == token and again.dump()["contacts"] == 4
+    again.reset()
+    assert again.dump()["contacts"] == 3
+    again.close()
+
+
+def test_every_answer_was_validated(api):
+    api.get("/contacts")
+    assert validator().checked > 0
