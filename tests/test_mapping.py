@@ -173,3 +173,14 @@ def test_load_folder_columns_follow_the_contract(tmp_path: Path) -> None:
 def test_not_a_load_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a load folder"):
         convert_load_folder(tmp_path, tmp_path / "snap")
+
+
+def test_a_converted_load_folder_is_reused_until_it_changes(tmp_path: Path) -> None:
+    write_org_pair(tmp_path / "load", n_filler=0)
+    first = convert_load_folder(tmp_path / "load", tmp_path / "snap")
+    stamp = (first.path / "salesforce" / "Contact.parquet").stat().st_mtime_ns
+    convert_load_folder(tmp_path / "load", tmp_path / "snap")
+    assert (first.path / "salesforce" / "Contact.parquet").stat().st_mtime_ns == stamp
+    (tmp_path / "load" / "intercom" / "tags.json").write_text('[{"id": "1", "name": "vip"}]')
+    convert_load_folder(tmp_path / "load", tmp_path / "snap")
+    assert (first.path / "salesforce" / "Contact.parquet").stat().st_mtime_ns != stamp

@@ -401,12 +401,29 @@ def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> N
     con.execute(f"COPY adm TO {lit(str(out / 'admins.parquet'))} (FORMAT parquet)")
 
 
+def _fingerprint(src: Path) -> str:
+    """Names, sizes and modification times of the load folder's files."""
+    import hashlib
+
+    parts = sorted(
+        f"{p.relative_to(src)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in src.rglob("*") if p.is_file()
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDir:
     """Convert a load folder into the snapshot layout at ``out_dir`` and open it.
 
     Written into ``<out_dir>.partial`` and renamed at the end, so a failed run leaves nothing half-written.
     """
     src, out = Path(load_dir), Path(out_dir)
+    fingerprint = _fingerprint(src)
+    done = out / "manifest.json"
+    if done.is_file():
+        # Converting a million-record folder takes minutes: reuse a conversion of the same files.
+        old = json.loads(done.read_text(encoding="utf-8"))
+        if old.get("status") == "complete" and old.get("load_fingerprint") == fingerprint:
+            return SnapshotDir(out)
     if not (src / "salesforce").is_dir() and not (src / "intercom").is_dir():
         raise ConfigError(
             "not a load folder (no salesforce/ or intercom/ inside)",
@@ -427,7 +444,12 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
         ) from None
     finally:
         con.close()
-    manifest: dict[str, Any] = {"status": "complete", "source": "load_folder", "load_dir": str(src.resolve())}
+    manifest: dict[str, Any] = {
+        "status": "complete",
+        "source": "load_folder",
+        "load_dir": str(src.resolve()),
+        "load_fingerprint": fingerprint,
+    }
     truth = src / "truth.json"
     if truth.is_file():
         # A generated org pair is "as of" the generator's clock: that is when the snapshot was taken.
