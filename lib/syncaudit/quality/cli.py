@@ -56,6 +56,7 @@ def run_and_write(cfg: Config, snapshot: str | None, out: Path, suites_dir: Path
 
 
 def cli_quality(args: argparse.Namespace) -> int:
+    """`syncaudit quality run|regenerate`: exit 6 when a gate fails, 2 for broken suites (after running the rest)."""
     cfg: Config = args.cfg
     suites_dir = expectations_dir(cfg)
     if args.quality_command == "regenerate":

@@ -104,10 +104,12 @@ def expectation_meta(exp: Any) -> dict[str, Any]:
 
 
 def is_generated(exp: dict[str, Any]) -> bool:
+    """Written by `syncaudit quality regenerate` (and rewritten by it)."""
     return bool(expectation_meta(exp).get("generated"))
 
 
 def is_critical(exp: dict[str, Any]) -> bool:
+    """A gate: its failure makes the batch exit non-zero."""
     return bool(expectation_meta(exp).get("critical"))
 
 
@@ -238,6 +240,7 @@ def save_suite(suite: Suite, path: str | os.PathLike[str] | None = None) -> Path
 
 
 def new_suite(directory: str | os.PathLike[str], name: str, dataset: str, id_columns: list[str]) -> Suite:
+    """An empty suite for ``dataset`` at ``<directory>/<name>.json`` (written by save_suite)."""
     return Suite(Path(directory) / f"{name}.json", name, dataset, id_columns, {}, [])
 
 
