@@ -184,23 +184,31 @@ def _embedded(url: str, items: str, shown: int, total: int) -> str:
     return f'{{"type":"list","data":[{items}],"url":{url},"total_count":{total},"has_more":{more}}}'
 
 
+_EMPTY = '{{"type":"list","data":[],"url":{base}/{what}","total_count":0,"has_more":false}}'
+
+
 def render_contact_text(
     text: str, cid: str, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
 ) -> str:
     """The contact as the given API version sends it (JSON text), with its embedded tag and company lists
-    (at most 10 items each, ``has_more`` beyond)."""
+    (at most 10 items each, ``has_more`` beyond). Plain string assembly: this runs for every listed contact."""
     if version_tuple(version) < (2, 16):
         text = _old_version_contact(text)
     base = _q(f"/contacts/{cid}")[:-1]  # an open JSON string literal, completed per list
-    tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in tags)  # numeric ids
-    co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in companies)
-    tags_list = _embedded(base + '/tags"', tag_items, len(tags), tag_total)
-    notes = _embedded(base + '/notes"', "", 0, 0)
-    companies_list = _embedded(base + '/companies"', co_items, len(companies), co_total)
-    subs = _embedded(base + '/subscriptions"', "", 0, 0)
+    if tags:
+        tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in tags)  # numeric ids
+        tags_list = _embedded(base + '/tags"', tag_items, len(tags), tag_total)
+    else:
+        tags_list = _EMPTY.format(base=base, what="tags")
+    if companies:
+        co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in companies)
+        companies_list = _embedded(base + '/companies"', co_items, len(companies), co_total)
+    else:
+        companies_list = _EMPTY.format(base=base, what="companies")
+    subs = _EMPTY.format(base=base, what="subscriptions")
     return (
-        f'{text[:-1]},"tags":{tags_list},"notes":{notes},"companies":{companies_list}'
-        f',"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
+        f'{text[:-1]},"tags":{tags_list},"notes":{_EMPTY.format(base=base, what="notes")}'
+        f',"companies":{companies_list},"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
     )
 
 
