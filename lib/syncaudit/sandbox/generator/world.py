@@ -289,8 +289,11 @@ def _separate_lookalikes(
     la = pa.array([fold(x) for x in last], pa.string())
     db = duckdb.connect()
     db.execute("set enable_progress_bar = false; set threads = 2")
+    everyone = np.arange(len(company))
+    scope = everyone
     for _ in range(5):
-        people = pa.table({"i": np.arange(len(company)), "c": company, "f": f, "l": la})  # noqa: F841 (DuckDB reads it)
+        # after the first pass only the companies that received someone need checking again
+        people = pa.table({"i": scope, "c": company[scope], "f": f.take(scope), "l": la.take(scope)})  # noqa: F841
         moved = db.sql(
             """
             with p as (select i, c, f, l, left(l, 1) as l1, left(f, 1) as f1 from people),
@@ -309,6 +312,7 @@ def _separate_lookalikes(
         if len(moved) == 0:
             break
         company[moved] = (company[moved] + rng.integers(1, k, size=len(moved))) % k
+        scope = everyone[np.isin(company, company[moved])]
     db.close()
 
 
