@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from syncaudit.audit.findings import KINDS  # noqa: F401  (re-exported: the vocabulary has one home)
 from syncaudit.errors import ConfigError
 
 FINDINGS_COLUMNS: dict[str, str] = {
@@ -35,19 +36,6 @@ FINDINGS_COLUMNS: dict[str, str] = {
     "suggested_survivor": "VARCHAR",
     "first_seen": "VARCHAR",
 }
-
-KINDS = (
-    "duplicate",
-    "orphan",
-    "identity_gap",
-    "ambiguous_link",
-    "stale_link",
-    "field_drift",
-    "schema_conflict",
-    "quality",
-    "conversation_unlogged",
-    "conversation_misfiled",
-)
 
 
 def _source(path: Path) -> str:
