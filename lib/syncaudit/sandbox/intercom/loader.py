@@ -185,7 +185,8 @@ _NORMALIZE_STEPS = [
           '$.social_profiles', json('{{"type":"list","data":[]}}'), '$.location', json('{_LOCATION}'),
           {_DEFAULTS}),
           '$.custom_attributes', coalesce(json_extract(line, '$.custom_attributes'), json('{{}}')))""",
-    """UPDATE stage SET d = json_set(json_insert(d, '$.updated_at', json_extract(d, '$.created_at')),
+    # updated_at defaults to created_at (step 1 may have inserted it as null, so coalesce, not json_insert)
+    """UPDATE stage SET d = json_set(d, '$.updated_at', coalesce(json_extract(d, '$.updated_at'), json_extract(d, '$.created_at')),
         '$.email_domain', coalesce(json_extract(d, '$.email_domain'),
                                    nullif(substr(json_extract(d, '$.email'), instr(json_extract(d, '$.email'), '@') + 1), '')))""",
     # booleans the schema declares non-nullable: an absent value is false
@@ -256,8 +257,12 @@ def _load_contacts(
                 db.execute(step, {"app_id": app_id, "now": now})
             try:
                 db.execute(_INSERT_STAGED)
-            except sqlite3.IntegrityError:
-                raise ConfigError(f"{path}: duplicate contact ids", hint="contact ids must be unique") from None
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" in str(exc):
+                    raise ConfigError(f"{path}: duplicate contact ids", hint="contact ids must be unique") from None
+                raise ConfigError(
+                    f"{path}: a contact lacks a required value ({exc})", hint="check the lines of this file"
+                ) from None
             db.execute(_LINK_COMPANIES)
             db.execute(_LINK_TAGS, {"now": now})
             n += len(chunk)
