@@ -124,6 +124,17 @@ def test_normalize_values_fixes_owner_side_email_case(world: dict, tmp_path: Pat
     assert op.before == {"Email": "  P2@Acme.Example"} and op.finding_id
 
 
+def test_normalize_values_writes_owner_side_phones_in_e164(world: dict, tmp_path: Path) -> None:
+    # demo.yaml: phone is owned by Intercom and normalized with phone_e164
+    phones = ["(415) 555-0134", "+1 415 555 0199", "not a phone"]
+    for i, c in enumerate(world["snapshot"].tables["ic_contacts"]):
+        c["phone"] = phones[i] if i < len(phones) else None
+    plan = build_change_plan(world_config(tmp_path), world["snapshot"], world["findings"], fixes=["normalize_values"])
+    changes = {(o.before["phone"], o.after["phone"]) for o in plan.operations}
+    assert changes == {("(415) 555-0134", "+14155550134"), ("+1 415 555 0199", "+14155550199")}
+    assert all(o.system == "intercom" for o in plan.operations)
+
+
 def test_snapshot_since_reads_ids_and_iso_times() -> None:
     class S:
         manifest: dict = {}

@@ -24,6 +24,7 @@ from syncaudit.changes.context import (
 )
 from syncaudit.changes.model import Operation
 from syncaudit.config import FieldMapping, PicklistMap
+from syncaudit.mapping import phone_fast_sql, register_functions
 
 # ---------------------------------------------------------------- policies
 
@@ -262,11 +263,11 @@ def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation
 
 
 def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
-    """Owner-side values that differ from their normalized form (email case, stray whitespace, case rules)."""
+    """Owner-side values that differ from their normalized form (email case, whitespace, case rules, E.164 phones)."""
     only = set(opts.get("fields") or [])
     out = []
     for fm in ctx.cfg.mapping.fields:
-        norms = [n for n in fm.normalize if isinstance(n, str) and n in TEXT_NORMALIZERS]
+        norms = [n for n in fm.normalize if isinstance(n, str) and (n in TEXT_NORMALIZERS or n == "phone_e164")]
         if not norms or (only and fm.name not in only):
             continue
         system = fm.owner
@@ -280,6 +281,12 @@ def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
                 continue
             expr = f'"{column}"'
             for n in norms:
+                if n == "phone_e164":
+                    # the audit's normalizer: SQL for the easy forms, phonenumbers for the rest
+                    region = ctx.cfg.mapping.default_phone_region
+                    register_functions(ctx.con, ctx.cfg.mapping)
+                    expr = f"coalesce({phone_fast_sql(expr, region)}, sa_phone_e164({expr}))"
+                    continue
                 expr = {
                     "email": f"lower(trim({expr}))",
                     "trim": f"trim({expr})",
@@ -289,6 +296,8 @@ def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
                 }[n]
             key = "Id" if system == "salesforce" else "id"
             where = f'WHERE "{column}" IS NOT NULL AND "{column}" <> {expr}'
+            if "phone_e164" in norms:
+                where += f" AND {expr} LIKE '+%'"  # an unparseable number is left for review, not rewritten
             if system == "salesforce" and obj == "Lead" and "IsConverted" in ctx.columns(table):
                 where += ' AND NOT COALESCE("IsConverted", false)'
             rows = ctx.con.execute(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1').fetchall()
