@@ -17,9 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
+# --dist loadfile: a module runs in one worker, in order (tests/test_ic_endpoints.py checks, last, what its other tests validated)
 test: setup
 	$(PY) -m ruff check lib tests bench
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: setup
 	$(PY) -m ruff check lib tests bench

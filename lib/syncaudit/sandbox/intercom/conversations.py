@@ -13,7 +13,7 @@ from syncaudit.sandbox.intercom.exceptions import (
     ParameterInvalid,
     UnprocessableParameter,
 )
-from syncaudit.sandbox.intercom.paging import MAX_PER_PAGE, cursor_pages, decode_cursor, encode_cursor, int_param
+from syncaudit.sandbox.intercom.paging import MAX_PER_PAGE, cursor_pages, encode_cursor, int_param, keyset_page_sql
 from syncaudit.sandbox.intercom.search import (
     CONVERSATION_OPS,
     QueryCompiler,
@@ -57,13 +57,7 @@ class ConversationsMixin:
     ) -> tuple[dict, int]:
         base = f"FROM conversations t WHERE ({where})"
         total = self._count(f"SELECT count(*) {base}", params)
-        page, keyset, kparams = 1, "", []
-        if cursor:
-            value, seq, page = decode_cursor(cursor)
-            keyset = f" AND ({expr}, t.seq) {'>' if ascending else '<'} (?, ?)"
-            kparams = [value, seq]
-        direction = "ASC" if ascending else "DESC"
-        sql = f"SELECT t.seq, t.doc, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
+        sql, kparams, page = keyset_page_sql("t.seq, t.doc", base, expr, ascending, cursor)
         with self.store.connection() as db:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
         more = len(rows) > size

@@ -42,9 +42,9 @@ from syncaudit.sandbox.intercom.paging import (
     MAX_PER_PAGE,
     CountCache,
     cursor_pages,
-    decode_cursor,
     encode_cursor,
     int_param,
+    keyset_page_sql,
 )
 from syncaudit.sandbox.intercom.search import (
     CONTACT_OPS,
@@ -192,13 +192,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         expr = sort_expression(sort)
         base = f"FROM contacts t WHERE {LIVE} AND ({where})"
         total = self._count(f"SELECT count(*) {base}", params)
-        page, keyset, kparams = 1, "", []
-        if cursor:
-            value, seq, page = decode_cursor(cursor)
-            keyset = f" AND ({expr}, t.seq) {'>' if ascending else '<'} (?, ?)"
-            kparams = [value, seq]
-        direction = "ASC" if ascending else "DESC"
-        sql = f"SELECT t.seq, t.doc, t.id, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
+        sql, kparams, page = keyset_page_sql("t.seq, t.doc, t.id", base, expr, ascending, cursor)
         with self.store.connection() as db:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
             more = len(rows) > size

@@ -35,6 +35,21 @@ def decode_cursor(cursor: str) -> tuple[object, int, int]:
         ) from None
 
 
+def keyset_page_sql(columns: str, base: str, expr: str, ascending: bool, cursor: str | None) -> tuple[str, list, int]:
+    """SELECT for one keyset page ordered by ``expr`` then ``t.seq``: (sql, cursor params, page number).
+
+    The caller appends its own params, then the cursor params, then ``per_page + 1`` for the LIMIT.
+    """
+    page, keyset, kparams = 1, "", []
+    if cursor:
+        value, seq, page = decode_cursor(cursor)
+        keyset = f" AND ({expr}, t.seq) {'>' if ascending else '<'} (?, ?)"
+        kparams = [value, seq]
+    direction = "ASC" if ascending else "DESC"
+    sql = f"SELECT {columns}, {expr} {base}{keyset} ORDER BY {expr} {direction}, t.seq {direction} LIMIT ?"  # noqa: S608
+    return sql, kparams, page
+
+
 def int_param(value: object, name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
     """An integer query/body parameter; values above ``maximum`` are clamped as Intercom does."""
     if value is None or value == "":
