@@ -126,3 +126,32 @@ def test_killed_apply_on_the_emulators_resumes_exactly_once(
         assert any("/jobs/ingest" in r["path"] for r in log)
     tasks_after = sb.control("GET", "state")["salesforce"]["objects"]["Task"]["records"]
     assert tasks_after - tasks_before == planned_ops[("salesforce", "create")]  # no Task created twice
+
+
+def test_apply_rides_out_sessions_expiring_mid_apply(planned: dict[str, Any], tmp_path: Path) -> None:
+    """Access tokens live 1 s and every call takes 150 ms: the apply must log in again, write each record once."""
+    sb = planned["sb"]
+    raw = {**planned["raw"], "data_dir": str(tmp_path / "data")}
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(raw))
+    cfg = load_config(cfg_file)
+    plan = build_change_plan(cfg, planned["snap"], planned["findings"])
+    plan.save(plans_dir(cfg))
+    sb.reset()
+    sb.control("POST", "service/salesforce/expire_sessions")
+    sb.control("POST", "service/salesforce/token_lifetime", {"seconds": 1})
+    sb.control("POST", "latency", {"ms": 150})
+    sb.control("POST", "requests/clear")
+    try:
+        done = _apply(cfg_file, plan, planned["tmp"] / "sb", None)
+    finally:
+        sb.control("POST", "latency", {"ms": 0})
+        sb.control("POST", "service/salesforce/token_lifetime", {"seconds": 7200})
+    assert done.returncode in (0, 7), done.stdout + done.stderr
+    log = [r for r in sb.requests("salesforce") if r["fault"] is None]
+    assert any(r["status"] == 401 for r in log)  # sessions did expire under the apply
+    assert sum(1 for r in log if r["path"].endswith("/oauth2/token")) >= 2  # and it logged in again
+    sf_sent = sum(
+        r["records"] or 0 for r in log if r["method"] in ("PATCH", "POST") and "composite/sobjects" in r["path"]
+    )
+    assert sf_sent == sum(1 for _, op in plan.writes if op.system == "salesforce")

@@ -119,5 +119,25 @@ class SalesforceService:
             "user_id": self.backend.admin_id,
         }
 
+    # -- control operations: POST /__sandbox__/service/salesforce/<op> {kwargs} ---------------------------
+    def control_api_usage(self, used: int | None = None, daily: int | None = None) -> dict:
+        """Set the API calls used today and/or the daily allocation; answers both."""
+        for name, v in (("used", used), ("daily", daily)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise ValueError(f"{name} must be a non-negative integer, not {v!r}")
+        self.auth.set_usage(used, daily)
+        return {"used": self.auth.used, "daily": self.auth.daily_limit}
+
+    def control_expire_sessions(self) -> dict:
+        """End every live access token now, as a session timeout would; refresh tokens stay valid."""
+        return {"expired": self.auth.expire_access_tokens()}
+
+    def control_token_lifetime(self, seconds: float) -> dict:
+        """Lifetime of access tokens minted from now on."""
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            raise ValueError(f"seconds must be a positive number, not {seconds!r}")
+        self.auth.lifetime = float(seconds)
+        return {"token_lifetime_s": self.auth.lifetime}
+
     def close(self) -> None:
         self.backend.store.close()

@@ -72,6 +72,25 @@ class Authority:
         with self._lock:
             self._cache.pop(token, None)
 
+    def expire_access_tokens(self) -> int:
+        """End every live session now (clients get INVALID_SESSION_ID and must log in again)."""
+        now = self.clock()
+        with self.store.write() as c:
+            n = c.execute(
+                "UPDATE _tokens SET expires_at = ? WHERE kind = 'access' AND expires_at > ?", (now, now)
+            ).rowcount
+        with self._lock:
+            self._cache.clear()
+        return n
+
+    def set_usage(self, used: int | None = None, daily: int | None = None) -> None:
+        """Set the calls used today and/or the daily allocation (tests of the quota guard)."""
+        with self._lock:
+            if daily is not None:
+                self.daily_limit = daily
+            if used is not None:
+                self._usage_day, self._used = int(self.clock() // 86400), used
+
     def forget_cache(self) -> None:
         with self._lock:
             self._cache.clear()
