@@ -49,6 +49,10 @@ def test_config_hash_changes_with_content(tmp_path: Path) -> None:
     assert a.config_hash() != b.config_hash()
 
 
+OWN = (
+    "    - {name: o, salesforce: OwnerId, intercom: owner_id, objects: [Contact], direction: salesforce_to_intercom, "
+    "owner: salesforce, "
+)
 BAD = {
     "missing_name": ("salesforce: {instance_url: https://x.my.salesforce.com}\nintercom: {}\n", "name", "missing"),
     "missing_connections": ("name: x\n", "(top level)", "sandbox"),
@@ -102,7 +106,47 @@ BAD = {
         "mapping.fields.0",
         "not both",
     ),
+    "lookup_unknown_sf_object": (
+        REAL + "mapping:\n  fields:\n" + OWN + "lookup: {salesforce: Person.Email}}\n",
+        "mapping.fields.0.lookup.salesforce",
+        "User.Email",
+    ),
+    "lookup_not_object_dot_field": (
+        REAL + "mapping:\n  fields:\n" + OWN + "lookup: {salesforce: Email}}\n",
+        "mapping.fields.0.lookup.salesforce",
+        "Object.Field",
+    ),
+    "lookup_unknown_ic_table": (
+        REAL + "mapping:\n  fields:\n" + OWN + "lookup: {intercom: teammates.email}}\n",
+        "mapping.fields.0.lookup.intercom",
+        "admins.email",
+    ),
+    "lookup_without_a_side": (
+        REAL + "mapping:\n  fields:\n" + OWN + "lookup: {normalize: [email]}}\n",
+        "mapping.fields.0.lookup",
+        "both",
+    ),
+    "lookup_with_top_level_normalize": (
+        REAL + "mapping:\n  fields:\n" + OWN + "normalize: [email], lookup: {salesforce: User.Email}}\n",
+        "mapping.fields.0",
+        "lookup.normalize",
+    ),
+    "lookup_unknown_normalizer": (
+        REAL + "mapping:\n  fields:\n" + OWN + "lookup: {salesforce: User.Email, normalize: [shout]}}\n",
+        "mapping.fields.0.lookup.normalize.0",
+        "shout",
+    ),
 }
+
+
+def test_lookup_field_loads_and_names_its_targets(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "config" / "demo.yaml")
+    owner = {f.name: f for f in cfg.mapping.fields}["owner"]
+    assert owner.lookup is not None and owner.normalize == []
+    assert owner.lookup.target("salesforce") == ("User", "Email")
+    assert owner.lookup.target("intercom") == ("admins", "email")
+    one = load_config(write(tmp_path, REAL + "mapping:\n  fields:\n" + OWN + "lookup: {intercom: admins.email}}\n"))
+    assert one.mapping.fields[0].lookup.target("salesforce") is None
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -219,6 +219,62 @@ class ConversationLogging(_Model):
     only_closed: bool = True
 
 
+# What a reference may point to: the Salesforce objects and Intercom tables a snapshot holds.
+LOOKUP_SF_OBJECTS = ("User", "Account", "Contact", "Lead")
+LOOKUP_IC_TABLES = ("admins", "companies", "contacts")
+_LOOKUP_SF = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\.([A-Za-z][A-Za-z0-9_]*)$")
+_LOOKUP_IC = re.compile(r"^([a-z_]+)\.([A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+class FieldLookup(_Model):
+    """A reference field compared through the record it points to (e.g. an owner by the owner's email).
+
+    ``salesforce: User.Email`` means the Salesforce value is a User Id, compared by that User's Email;
+    ``intercom: admins.email`` means the Intercom value is an admin id, compared by the admin's email. A side
+    left out is compared as it is. ``normalize`` applies to the compared (looked-up) values.
+    """
+
+    salesforce: str | None = Field(None, description="Object.Field the Salesforce Id points to, e.g. User.Email")
+    intercom: str | None = Field(None, description="table.column the Intercom id points to, e.g. admins.email")
+    normalize: list[Normalizer] = []
+
+    @field_validator("salesforce")
+    @classmethod
+    def _sf_target(cls, v: str | None) -> str | None:
+        m = _LOOKUP_SF.match(v) if v is not None else None
+        if v is not None and (m is None or m.group(1) not in LOOKUP_SF_OBJECTS):
+            raise ValueError(
+                f"'{v}' is not Object.Field of a snapshotted object; write e.g. User.Email "
+                f"(objects: {', '.join(LOOKUP_SF_OBJECTS)})"
+            )
+        return v
+
+    @field_validator("intercom")
+    @classmethod
+    def _ic_target(cls, v: str | None) -> str | None:
+        m = _LOOKUP_IC.match(v) if v is not None else None
+        if v is not None and (m is None or m.group(1) not in LOOKUP_IC_TABLES):
+            raise ValueError(
+                f"'{v}' is not table.column of an Intercom snapshot table; write e.g. admins.email "
+                f"(tables: {', '.join(LOOKUP_IC_TABLES)})"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _one_side(self) -> FieldLookup:
+        if self.salesforce is None and self.intercom is None:
+            raise ValueError("a lookup needs salesforce: Object.Field, intercom: table.column, or both")
+        return self
+
+    def target(self, system: str) -> tuple[str, str] | None:
+        """(object or table, compared field) the ``system`` side points to, or None when compared as it is."""
+        v = self.salesforce if system == "salesforce" else self.intercom
+        if v is None:
+            return None
+        table, _, column = v.partition(".")
+        return table, column
+
+
 class FieldMapping(_Model):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     salesforce: str
@@ -227,9 +283,17 @@ class FieldMapping(_Model):
     direction: Direction
     owner: System
     normalize: list[Normalizer] = []
+    lookup: FieldLookup | None = Field(
+        None, description="compare references (ids) through the records they point to, e.g. owners by email"
+    )
 
     @model_validator(mode="after")
     def _owner_fits_direction(self) -> FieldMapping:
+        if self.lookup is not None and self.normalize:
+            raise ValueError(
+                "normalize would apply to the reference ids of a lookup field; "
+                "put the normalizers of the compared values under lookup.normalize"
+            )
         if self.direction == "salesforce_to_intercom" and self.owner != "salesforce":
             raise ValueError("direction salesforce_to_intercom means salesforce owns the field (set owner: salesforce)")
         if self.direction == "intercom_to_salesforce" and self.owner != "intercom":

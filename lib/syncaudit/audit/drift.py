@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
 from syncaudit.loadfolder import lit, q
+from syncaudit.lookups import build_reference_table, describe_target, missing_target
 from syncaudit.mapping import comparable_sql
 
 DRIFT_DDL = """CREATE OR REPLACE TABLE sa_drift (
     field VARCHAR, object VARCHAR, sf_id VARCHAR, ic_id VARCHAR, sf_raw VARCHAR, ic_raw VARCHAR,
     sf_norm VARCHAR, ic_norm VARCHAR, sf_ts TIMESTAMPTZ, ic_ts TIMESTAMPTZ, owner VARCHAR, direction VARCHAR,
-    lag_s INTEGER)"""
+    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR)"""
 
 
 def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
@@ -44,19 +45,113 @@ def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
 
 
 def _object_fields(ctx: AuditContext, obj: str) -> list:
-    """The field mappings of ``obj`` that can be compared (both columns present, not display-only)."""
+    """The field mappings of ``obj`` that can be compared (both columns present, not display-only, lookup
+    targets in the snapshot: a missing one is a schema_conflict, not drift on every pair)."""
     sf_cols = ctx.columns(f"sf_{obj}")
     ic_cols = ctx.columns("ic_companies" if obj == "Account" else "ic_contacts")
     return [
         f
         for f in ctx.mapping.fields
-        if obj in f.objects and f.direction != "display_only" and f.salesforce in sf_cols and f.intercom in ic_cols
+        if obj in f.objects
+        and f.direction != "display_only"
+        and f.salesforce in sf_cols
+        and f.intercom in ic_cols
+        and not (f.lookup and any(missing_target(f.lookup, s, ctx.columns) for s in ("salesforce", "intercom")))
     ]
+
+
+def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, lag: int) -> None:  # noqa: ANN001
+    """Drift of a reference field: both sides resolved through their lookups, then compared.
+
+    Rules (docs/contracts.md): two resolved values that differ are drift; a reference that resolves to no
+    record while the other side resolves is drift ("resolves to no User"); an empty side is drift only when
+    the other side's value exists in the empty side's lookup table (the sync could have written it): a
+    Salesforce owner without an Intercom seat, and no Intercom owner, is not drift.
+    """
+    con, lk, region = ctx.con, f.lookup, ctx.mapping.default_phone_region
+    sc, ic = q("s__" + f.salesforce), q("i__" + f.intercom)
+    side = {}
+    for system, col, alias in (("salesforce", sc, "rs"), ("intercom", ic, "ri")):
+        raw = f"nullif(trim(CAST(p.{col} AS VARCHAR)), '')"
+        table = f"sa_ref_{alias}"
+        if build_reference_table(con, lk, system, table, ctx.columns, region):
+            what, compared = describe_target(lk, system), lk.target(system)[1]
+            side[system] = {
+                "join": f"LEFT JOIN {table} {alias} ON {alias}.k = {raw}",
+                "norm": f"{alias}.v",
+                "dangling": f"({raw} IS NOT NULL AND {alias}.k IS NULL)",
+                "desc": f"""CASE WHEN {raw} IS NULL THEN 'empty'
+                    WHEN {alias}.k IS NULL THEN '''' || {raw} || ''' (resolves to no {what})'
+                    WHEN {alias}.v IS NULL THEN '''' || {raw} || ''' (' || {alias}.label || ', no {compared})'
+                    ELSE '''' || {raw} || ''' (' || {alias}.label || ')' END""",
+                "values": f"(SELECT v FROM {table} WHERE v IS NOT NULL)",
+            }
+        else:  # this side is compared as it is, with the lookup's normalizers
+            side[system] = {
+                "join": "",
+                "norm": comparable_sql(f"p.{col}", sf_type, lk.normalize, system, region),
+                "dangling": "false",
+                "desc": f"coalesce('''' || {raw} || '''', 'empty')",
+                "values": None,
+            }
+    s, i = side["salesforce"], side["intercom"]
+    # "fits": the value exists in the other side's lookup table, so the sync could write it there.
+    s_fits = f"coalesce(sf_norm IN {i['values']}, false)" if i["values"] else "true"
+    i_fits = f"coalesce(ic_norm IN {s['values']}, false)" if s["values"] else "true"
+    no_ic = f"' (no Intercom {describe_target(lk, 'intercom')} has it)'"
+    no_sf = f"' (no Salesforce {describe_target(lk, 'salesforce')} has it)'"
+    con.execute(
+        f"""INSERT INTO sa_drift
+        SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, sf_raw, ic_raw, sf_norm, ic_norm, __sf_ts, __ic_ts,
+               {lit(f.owner)}, {lit(f.direction)}, {lag},
+               sf_desc || CASE WHEN sf_norm IS NOT NULL AND NOT {s_fits} THEN {no_ic} ELSE '' END,
+               ic_desc || CASE WHEN ic_norm IS NOT NULL AND NOT {i_fits} THEN {no_sf} ELSE '' END
+        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, CAST(p.{sc} AS VARCHAR) AS sf_raw,
+                     CAST(p.{ic} AS VARCHAR) AS ic_raw, {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
+                     {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling,
+                     {s["desc"]} AS sf_desc, {i["desc"]} AS ic_desc
+              FROM sa_dpairs p {s["join"]} {i["join"]})
+        WHERE CASE WHEN sf_norm IS NOT NULL AND ic_norm IS NOT NULL THEN sf_norm <> ic_norm
+                   WHEN sf_norm IS NULL AND ic_norm IS NULL THEN false
+                   WHEN sf_norm IS NOT NULL THEN ic_dangling OR {s_fits}
+                   ELSE sf_dangling OR {i_fits} END"""
+    )
+    # For the metrics: pairs whose sides cannot be compared (not drift by the rules above).
+    ctx.con.execute(
+        f"""INSERT INTO sa_lookup_gaps
+        SELECT {lit(f.name)}, {lit(obj)}, count(*) FILTER (WHERE sf_dangling), count(*) FILTER (WHERE ic_dangling),
+               count(*) FILTER (WHERE (sf_norm IS NULL) <> (ic_norm IS NULL)
+                                  AND NOT (sf_dangling OR ic_dangling)
+                                  AND NOT (CASE WHEN sf_norm IS NOT NULL THEN {s_fits} ELSE {i_fits} END))
+        FROM (SELECT {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
+                     {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling
+              FROM sa_dpairs p {s["join"]} {i["join"]})"""
+    )
+
+
+def _lookup_metrics(ctx: AuditContext, pairs_per_object: dict[str, int]) -> dict:
+    rows = ctx.con.execute("SELECT * FROM sa_lookup_gaps ORDER BY 1, 2").fetchall()
+    return {
+        f"{fld}:{obj}": {
+            "field": fld,
+            "object": obj,
+            "pairs": pairs_per_object.get(obj, 0),
+            "unresolved_salesforce": sf_d,
+            "unresolved_intercom": ic_d,
+            # one side empty and the other's value has no counterpart record there (e.g. an owner without a seat)
+            "no_counterpart": gap,
+        }
+        for fld, obj, sf_d, ic_d, gap in rows
+    }
 
 
 def profile_drift(ctx: AuditContext, manifest: dict) -> None:
     con, m = ctx.con, ctx.mapping
     con.execute(DRIFT_DDL)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE sa_lookup_gaps(field VARCHAR, object VARCHAR, unresolved_salesforce BIGINT, "
+        "unresolved_intercom BIGINT, no_counterpart BIGINT)"
+    )
     t_snap = snapshot_time(ctx, manifest)
     region = m.default_phone_region
     pairs_per_object: dict[str, int] = {}
@@ -86,6 +181,9 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
                 if f.owner == "intercom"
                 else m.sync_timing.salesforce_to_intercom_s
             )
+            if f.lookup is not None:
+                _insert_lookup_drift(ctx, f, obj, sf_type, lag)
+                continue
             sc, ic = q("s__" + f.salesforce), q("i__" + f.intercom)
             a = comparable_sql(sc, sf_type, f.normalize, "salesforce", region)
             b = comparable_sql(ic, sf_type, f.normalize, "intercom", region)
@@ -93,7 +191,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             con.execute(
                 f"""INSERT INTO sa_drift
                 SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, CAST({sc} AS VARCHAR), CAST({ic} AS VARCHAR),
-                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}
+                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}, NULL, NULL
                 FROM (SELECT *, {a} AS sf_norm, {b} AS ic_norm FROM sa_dpairs)
                 WHERE sf_norm IS DISTINCT FROM ic_norm"""
             )
@@ -116,9 +214,10 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         """SELECT 'field_drift', 'both', object, [sf_id, ic_id], field,
             CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same' THEN 'high' ELSE 'medium' END,
             object || ' ' || sf_id || ' and Intercom ' || CASE WHEN object = 'Account' THEN 'company ' ELSE 'contact ' END ||
-            ic_id || ' disagree on ' || field || ': Salesforce ' || coalesce('''' || sf_raw || '''', 'empty') ||
-            ' vs Intercom ' || coalesce('''' || ic_raw || '''', 'empty') ||
-            CASE WHEN sf_raw IS DISTINCT FROM sf_norm OR ic_raw IS DISTINCT FROM ic_norm
+            ic_id || ' disagree on ' || field || ': Salesforce ' || coalesce(sf_desc, '''' || sf_raw || '''', 'empty') ||
+            ' vs Intercom ' || coalesce(ic_desc, '''' || ic_raw || '''', 'empty') ||
+            CASE WHEN sf_desc IS NOT NULL OR ic_desc IS NOT NULL THEN ''
+                 WHEN sf_raw IS DISTINCT FROM sf_norm OR ic_raw IS DISTINCT FROM ic_norm
                  THEN ' (normalized: ' || coalesce(sf_norm, 'empty') || ' vs ' || coalesce(ic_norm, 'empty') || ')' ELSE '' END ||
             '; ' || CASE
                 WHEN newer IS NULL THEN 'which side is newer is unknown'
@@ -129,7 +228,9 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             '; ' || owner || ' owns the field (' || direction || ')',
             CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same'
                  THEN 'the non-owner side was edited: copy the owner''s value back to it, or make the change in ' || owner
-                 ELSE 'copy the ' || owner || ' value to ' || CASE owner WHEN 'salesforce' THEN 'Intercom' ELSE 'Salesforce' END END,
+                 ELSE 'copy the ' || owner || ' value to ' || CASE owner WHEN 'salesforce' THEN 'Intercom' ELSE 'Salesforce' END END ||
+            CASE WHEN sf_desc IS NOT NULL OR ic_desc IS NOT NULL
+                 THEN ' (a reference: write the id of the record it resolves to on that side)' ELSE '' END,
             sf_raw, ic_raw, NULL, 'field_drift', NULL,
             json_object('newer', newer, 'owner', owner, 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
         FROM sa_drift_eval WHERE differs AND NOT coalesce(in_flight, false)""",
@@ -161,7 +262,9 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
     }
     total = sum(r[2] for r in rows)
     drifted = sum(r[4] for r in rows)
+    lookups = _lookup_metrics(ctx, pairs_per_object)
     ctx.metrics["drift"] = {
+        "lookups": lookups,
         "snapshot_time": t_snap.isoformat(),
         "per_field": per_field,
         "comparisons": total,

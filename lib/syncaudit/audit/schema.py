@@ -14,6 +14,7 @@ import json
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
 from syncaudit.loadfolder import lit, q
+from syncaudit.lookups import missing_target
 from syncaudit.mapping import IDENTIFIER_SF, NUMERIC_SF, TEXT_SF, ic_model, normalizer_sql
 
 # Which Intercom data types can carry each Salesforce type family.
@@ -92,6 +93,14 @@ def check_schema(ctx: AuditContext) -> None:
                     "missing_field",
                 )
             if sf is None or ic is None:
+                continue
+            if f.lookup is not None:
+                # References compare through their targets: the ids' own types say nothing; the targets must exist.
+                for system in ("salesforce", "intercom"):
+                    why = missing_target(f.lookup, system, ctx.columns)
+                    if why:
+                        fix = f"pull the {system} lookup target or correct mapping field '{f.name}' lookup"
+                        _emit(ctx, system, obj, f.name, "high", why, fix, "missing_lookup_target")
                 continue
             sf_type, ic_type = sf.get("type", "string"), ic.get("data_type", "string")
             if ic_type not in _COMPATIBLE[_family(sf_type)]:
