@@ -37,21 +37,34 @@ AUDIT_KINDS = (
     "conversation_unlogged",
     "conversation_misfiled",
 )
+# Fields scored on their own too (a row "field_drift[owner]"): owner drift compares references through
+# lookups, and a kind-level score would hide it among the value fields.
+FIELD_ROWS = ("owner",)
+ROWS = (*AUDIT_KINDS, *(f"field_drift[{f}]" for f in FIELD_ROWS))
 RECALL_MIN, PRECISION_MIN = 0.98, 0.95
+
+
+def keys(kind: str, records: list[str], field: str | None) -> list[tuple[str, frozenset[str]]]:
+    """The scoring keys of one finding: (kind, records), plus (field_drift[field], records) for FIELD_ROWS."""
+    out = [(kind, frozenset(records))]
+    if kind == "field_drift" and field in FIELD_ROWS:
+        out.append((f"field_drift[{field}]", frozenset(records)))
+    return out
 
 
 def truth_set(load_dir: Path) -> set[tuple[str, frozenset[str]]]:
     truth = json.loads((load_dir / "truth.json").read_text())
     return {
-        (f["kind"], frozenset(f["records"]))
+        k
         for f in truth["findings"]
         if f.get("expected", True) and f["kind"] in AUDIT_KINDS
+        for k in keys(f["kind"], f["records"], f.get("field"))
     }
 
 
 def score(truth: set, found: set) -> dict[str, dict[str, float]]:
     out = {}
-    for kind in AUDIT_KINDS:
+    for kind in ROWS:
         t = {x for x in truth if x[0] == kind}
         f = {x for x in found if x[0] == kind}
         tp = len(t & f)
@@ -72,12 +85,13 @@ def audit_seed(size: int, seed: int, work: Path, cfg, keep_errors: Path | None =
     t0 = time.perf_counter()
     res = run_audit(cfg, str(load), work / f"out-{size}-{seed}")
     elapsed = time.perf_counter() - t0
-    found = {(k, frozenset(r)) for k, r in res.con.execute("SELECT kind, records FROM findings_final").fetchall()}
+    rows = res.con.execute("SELECT kind, records, field FROM findings_final").fetchall()
+    found = {k for kind, r, fld in rows for k in keys(kind, r, fld)}
     truth = truth_set(load)
     if keep_errors is not None:
         errs = {
             "missed": sorted([k, sorted(r)] for k, r in truth - found),
-            "false": sorted([k, sorted(r)] for k, r in found - truth if k in AUDIT_KINDS),
+            "false": sorted([k, sorted(r)] for k, r in found - truth if k in ROWS),
         }
         keep_errors.write_text(json.dumps(errs, indent=1))
     return {"scores": score(truth, found), "seconds": elapsed}

@@ -32,6 +32,10 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
   defect: it is listed with ``expected: false`` and ``within_lag: true``, so an audit that reports
   it is wrong. Timestamps are relative to ``generator.as_of``; an audit run on the sandbox should
   take that as "now" (the sandbox clock).
+  ``field: owner`` (rate ``owner_conflict``): the pair's owners differ — Salesforce ``OwnerId`` moved to
+  another rep with an Intercom seat, or Intercom ``owner_id`` set to another admin (support agents
+  included). Clean pairs agree by email (User.Email = admin email); a rep without an Intercom seat
+  leaves ``owner_id`` empty, which is not drift (nothing the sync could write).
 * ``schema_conflict`` [Intercom contacts holding the values], one entry per field and variant:
   picklist_value (plan_type outside the restricted picklist), too_long (partner_code > 20),
   unmapped_value (referral_source outside the picklist map). Each pair also has a field_drift

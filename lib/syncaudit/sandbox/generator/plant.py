@@ -33,6 +33,7 @@ DEFAULT_RATES: dict[str, float] = {
     "ambiguous_link": 0.004,
     "stale_link": 0.004,
     "field_drift": 0.04,
+    "owner_conflict": 0.006,  # the two systems' owners of a linked person differ (field_drift on `owner`)
     "quality": 0.015,
     "schema_conflict": 0.004,
     # companies: share of the companies that have customers
@@ -69,6 +70,8 @@ PEOPLE_FIELDS = {
     "partner_code": ("intercom", "intercom_to_salesforce", (USER,)),
     "seats": ("intercom", "intercom_to_salesforce", (USER,)),
 }
+# reference fields, compared through a lookup (owner: Salesforce User <-> Intercom admin, by email)
+REFERENCE_FIELDS = {"owner": ("salesforce", "salesforce_to_intercom", (USER, LEAD))}
 ACCOUNT_FIELDS = {
     "company_name": "salesforce",
     "website": "salesforce",

@@ -46,6 +46,8 @@ class PeopleScenarios(PlanterBase):
                 self._drift_person(role, int(i))
             for j, i in enumerate(pick.take(r["quality"])):
                 self._quality(role, int(i), j)
+            for i in pick.take(r["owner_conflict"]):
+                self._drift_person(role, int(i), "owner")
 
         for j, i in enumerate(up.take(r["identity_gap"])):
             self._identity_gap(int(i), j)

@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from syncaudit.sandbox.generator.plant import LAG, PEOPLE_FIELDS, PlanterBase, _entry, _valid_phone, sf_obj
+from syncaudit.sandbox.generator.plant import (
+    LAG,
+    PEOPLE_FIELDS,
+    REFERENCE_FIELDS,
+    PlanterBase,
+    _entry,
+    _valid_phone,
+    sf_obj,
+)
 from syncaudit.sandbox.generator.pools import fold
 from syncaudit.sandbox.generator.values import phone_text
 from syncaudit.sandbox.generator.world import LEAD, REFERRAL_SF, USER
@@ -57,18 +65,34 @@ class ValueScenarios(PlanterBase):
             chars = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
             v = "PTR-" + "".join(chars[int(x)] for x in rng.integers(0, len(chars), 6))
             return "partner", v, v
+        if fld == "owner":
+            # Salesforce: another sales rep with an Intercom seat (so the sync could carry it over);
+            # Intercom: any other admin, support agents included (an agent who assigned themselves).
+            o, cur = self.w.owners, int(p.owner[i])
+            reps = np.flatnonzero(o.has_ic[: int(o.has_sf.sum())])
+            admins = np.flatnonzero(o.has_ic)
+            return "owner", self._other(reps, cur), self._other(admins, cur)
         if fld == "seats":
             v = int(p.seats[i]) + int(rng.integers(1, 20))
             return "seats", float(v), v
         raise ValueError(fld)
 
-    def _drift_person(self, role: int, i: int) -> None:
+    def _other(self, pool: np.ndarray, cur: int) -> int:
+        """A member of `pool` other than `cur` (pools hold at least two owners)."""
+        while True:
+            k = int(pool[int(self.rng.integers(0, len(pool)))])
+            if k != cur:
+                return k
+
+    def _drift_person(self, role: int, i: int, fld: str | None = None) -> None:
+        """A linked pair that disagrees on `fld` (a random mapped value field when None)."""
         pl, rng = self.plan, self.rng
-        fields = [f for f, (_, _, objs) in PEOPLE_FIELDS.items() if role in objs]
-        if role == USER and self.w.people.phone_region[i] < 0:
-            fields.remove("phone")
-        fld = fields[int(rng.integers(0, len(fields)))]
-        owner, direction, _ = PEOPLE_FIELDS[fld]
+        if fld is None:
+            fields = [f for f, (_, _, objs) in PEOPLE_FIELDS.items() if role in objs]
+            if role == USER and self.w.people.phone_region[i] < 0:
+                fields.remove("phone")
+            fld = fields[int(rng.integers(0, len(fields)))]
+        owner, direction, _ = PEOPLE_FIELDS.get(fld) or REFERENCE_FIELDS[fld]
         key, sf_val, ic_val = self._new_value(fld, i)
         mode = self._mode()
         old_t, new_t = self.times(i)
