@@ -195,3 +195,61 @@ def test_cli_errors_are_one_clear_message(tmp_path: Path, capsys: pytest.Capture
         err = capsys.readouterr().err
         assert code != 0 and message in err and "Traceback" not in err and "fix:" in err, (argv, err)
     assert not (tmp_path / "data" / "journal.sqlite").exists()  # reading commands create nothing
+
+
+USERS = [
+    {"Id": "005000000000001AAA", "Name": "Ada Rep", "Email": "Ada.Rep@northwind.example", "IsActive": True},
+    {"Id": "005000000000002AAA", "Name": "Bob Rep", "Email": "bob.rep@northwind.example", "IsActive": True},
+    {"Id": "005000000000003AAA", "Name": "Cy Noseat", "Email": "cy@northwind.example", "IsActive": True},
+    {"Id": "005000000000004AAA", "Name": "Sue Old", "Email": "sue@northwind.example", "IsActive": False},
+]
+ADMINS = [
+    {"id": "901", "name": "Ada Rep", "email": "ada.rep@northwind.example"},
+    {"id": "902", "name": "Bob Rep", "email": "bob.rep@northwind.example"},
+    {"id": "903", "name": "Sue Support", "email": "sue@northwind.example"},
+]
+
+
+def _owner_world(owners: list[tuple[str, str | None]]) -> dict:
+    """make_world's people with (OwnerId, owner_id) per person and an owner field_drift finding for each."""
+    w = make_world(len(owners))
+    t = w["snapshot"].tables
+    for row, ic, (sf_owner, ic_owner) in zip(t["sf_Contact"], t["ic_contacts"], owners, strict=False):
+        row["OwnerId"], ic["owner_id"] = sf_owner, ic_owner
+    for ic in t["ic_contacts"][len(owners) :]:
+        ic["owner_id"] = None
+    t["sf_User"], t["ic_admins"] = USERS, ADMINS
+    w["findings"] = [
+        {"id": f"own{i}", "kind": "field_drift", "system": "both", "object": "Contact", "field": "owner",
+         "records": [t["sf_Contact"][i]["Id"], t["ic_contacts"][i]["id"]], "severity": "medium"}
+        for i in range(len(owners))
+    ]  # fmt: skip
+    return w
+
+
+def test_owner_drift_writes_the_admin_id_of_the_owners_email_never_the_user_id(tmp_path: Path) -> None:
+    ada, cy = USERS[0]["Id"], USERS[2]["Id"]
+    w = _owner_world([(ada, "902"), (cy, "902"), (ada, None)])
+    plan = build_change_plan(world_config(tmp_path), w["snapshot"], w["findings"], fixes=["push_owner_value"])
+    ops = {o.finding_id: o for o in plan.operations}
+    assert ops["own0"].op == "update" and ops["own0"].system == "intercom"
+    assert ops["own0"].after == {"owner_id": "901"} and ops["own0"].before == {"owner_id": "902"}
+    assert ops["own2"].after == {"owner_id": "901"} and ops["own2"].before == {"owner_id": None}
+    # Cy has no Intercom seat: nothing to point at, a person decides (never the User Id or an email).
+    assert ops["own1"].op == "review" and "no Intercom admin matches" in ops["own1"].note
+    for o in plan.operations:
+        assert all(not str(v).startswith("005") and "@" not in str(v) for v in (o.after or {}).values()), o
+
+
+def test_an_intercom_owned_reference_resolves_back_to_an_active_user(tmp_path: Path) -> None:
+    cfg = world_config(tmp_path)
+    fields = [
+        f.model_copy(update={"owner": "intercom", "direction": "intercom_to_salesforce"}) if f.name == "owner" else f
+        for f in cfg.mapping.fields
+    ]
+    cfg = cfg.model_copy(update={"mapping": cfg.mapping.model_copy(update={"fields": fields})})
+    w = _owner_world([(USERS[0]["Id"], "902"), (USERS[0]["Id"], "903")])
+    plan = build_change_plan(cfg, w["snapshot"], w["findings"], fixes=["push_owner_value"])
+    ops = {o.finding_id: o for o in plan.operations}
+    assert ops["own0"].system == "salesforce" and ops["own0"].after == {"OwnerId": USERS[1]["Id"]}
+    assert ops["own1"].op == "review" and "inactive" in ops["own1"].note  # Sue's User is deactivated

@@ -24,6 +24,7 @@ from syncaudit.changes.context import (
 )
 from syncaudit.changes.model import Operation
 from syncaudit.config import FieldMapping, PicklistMap
+from syncaudit.lookups import reference_resolver
 from syncaudit.mapping import phone_fast_sql, register_functions
 
 # ---------------------------------------------------------------- policies
@@ -34,6 +35,7 @@ def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     out = []
     findings = [f for f in ctx.findings if f.get("kind") == "field_drift" and f.get("field") in maps]
     _prefetch_pairs(ctx, findings)
+    resolvers: dict[str, Any] = {}
     for f in findings:
         fm: FieldMapping = maps[f["field"]]
         if fm.direction == "display_only":
@@ -46,6 +48,9 @@ def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         ic_obj = "company" if obj == "Account" else "contact"
         sf_rec, ic_rec = ctx.record("salesforce", obj, sf_ids[0]), ctx.record("intercom", ic_obj, ic_ids[0])
         if obj not in fm.objects or sf_rec is None or ic_rec is None:
+            continue
+        if fm.lookup is not None:  # a reference (owner): write the other system's id of the same user, by email
+            out.extend(_push_reference(ctx, fm, f, (obj, sf_ids[0], sf_rec), (ic_obj, ic_ids[0], ic_rec), resolvers))
             continue
         if fm.owner == "salesforce":
             value = plain_value(sf_rec.get(fm.salesforce))
@@ -64,6 +69,26 @@ def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         if op:
             out.append(op)
     return out
+
+
+def _push_reference(ctx: PlanContext, fm: FieldMapping, f: dict, sf: tuple, ic: tuple, resolvers: dict) -> list:
+    """The owner's reference translated through the lookup (User Id -> admin id with that email, or back);
+    a review when nothing, or more than one record, matches: an id of the wrong system is never written."""
+    src, dst = (sf, ic) if fm.owner == "salesforce" else (ic, sf)
+    dst_system = "intercom" if fm.owner == "salesforce" else "salesforce"
+    if fm.name not in resolvers:
+
+        def cols(table: str) -> list[str]:
+            return ctx.columns(table) if table in ctx.tables else []
+
+        resolvers[fm.name] = reference_resolver(ctx.con, fm, fm.owner, cols, ctx.cfg.mapping.default_phone_region)
+    column = fm.salesforce if fm.owner == "salesforce" else fm.intercom
+    target, note = resolvers[fm.name](plain_value(src[2].get(column)))
+    if target is None:
+        return [review_op(f, "push_owner_value", f"{fm.name}: {note}")]
+    dst_column = fm.intercom if dst_system == "intercom" else fm.salesforce
+    op = update_op(ctx, dst_system, dst[0], dst[1], {dst_column: target}, f, "push_owner_value", note=note)
+    return [op] if op else []
 
 
 def _reverse_picklist(value: Any, normalizers: list[Any]) -> Any:
