@@ -19,13 +19,14 @@ USERS = [
     {"Id": "005000000000001AAA", "Name": "Ada Rep", "Email": "Ada.Rep@Northwind.example", "IsActive": "true"},
     {"Id": "005000000000002AAA", "Name": "Bob Rep", "Email": "bob.rep@northwind.example", "IsActive": "true"},
     {"Id": "005000000000003AAA", "Name": "Cy Noseat", "Email": "cy@northwind.example", "IsActive": "true"},
+    {"Id": "005000000000004AAA", "Name": "Dee Nomail", "Email": None, "IsActive": "false"},
 ]
 ADMINS = [
     {"type": "admin", "id": "901", "name": "Ada Rep", "email": "ada.rep@northwind.example"},
     {"type": "admin", "id": "902", "name": "Bob Rep", "email": "bob.rep@northwind.example"},
     {"type": "admin", "id": "903", "name": "Sue Support", "email": "sue@northwind.example"},
 ]
-ADA, BOB, CY = (u["Id"] for u in USERS)
+ADA, BOB, CY = (u["Id"] for u in USERS[:3])
 
 # (contact n, OwnerId, owner_id, is drift, text the detail must hold)
 CASES = [
@@ -37,6 +38,7 @@ CASES = [
     (6, CY, "903", True, "no Intercom admin has it"),  # support agent in Intercom, seatless rep in Salesforce
     (7, "005000000000099AAA", "901", True, "resolves to no User"),  # an owner outside the snapshot
     (8, "005000000000099AAA", None, False, None),  # unknown owner, no Intercom owner: nothing to compare
+    (9, "005000000000004AAA", "901", True, "(Dee Nomail, no Email)"),  # an owner without an email (inactive)
 ]
 
 

@@ -68,8 +68,11 @@ def build_reference_table(
     key, fld = q(KEY[system]), q(t[1])
     name_col = next((c for c in ("Name", "name") if c in cols and c != t[1]), None)
     raw = f"CAST({fld} AS VARCHAR)"
-    label = f"coalesce({q(name_col)} || ' <' || {raw} || '>', {raw})" if name_col else raw
-    active = " AND coalesce(IsActive, true)" if system == "salesforce" and "IsActive" in cols else ""
+    label = f"coalesce({q(name_col)} || ' <' || {raw} || '>', {raw}, {q(name_col)})" if name_col else raw
+    # Only a fix-up's target must be active (Salesforce refuses an inactive owner); the audit resolves any.
+    active = (
+        " AND coalesce(TRY_CAST(IsActive AS BOOLEAN), true)" if system == "salesforce" and "IsActive" in cols else ""
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {q(name)} AS
         SELECT CAST({key} AS VARCHAR) AS k, {normalizer_sql(raw, lookup.normalize, system, region)} AS v,

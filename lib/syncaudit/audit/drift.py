@@ -82,7 +82,7 @@ def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, la
                 "dangling": f"({raw} IS NOT NULL AND {alias}.k IS NULL)",
                 "desc": f"""CASE WHEN {raw} IS NULL THEN 'empty'
                     WHEN {alias}.k IS NULL THEN '''' || {raw} || ''' (resolves to no {what})'
-                    WHEN {alias}.v IS NULL THEN '''' || {raw} || ''' (' || {alias}.label || ', no {compared})'
+                    WHEN {alias}.v IS NULL THEN '''' || {raw} || ''' (' || coalesce({alias}.label || ', ', '') || 'no {compared})'
                     ELSE '''' || {raw} || ''' (' || {alias}.label || ')' END""",
                 "values": f"(SELECT v FROM {table} WHERE v IS NOT NULL)",
             }
