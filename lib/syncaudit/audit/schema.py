@@ -101,9 +101,8 @@ def check_schema(ctx: AuditContext) -> None:
                     if why:
                         fix = f"pull the {system} lookup target or correct mapping field '{f.name}' lookup"
                         _emit(ctx, system, obj, f.name, "high", why, fix, "missing_lookup_target")
-                continue
             sf_type, ic_type = sf.get("type", "string"), ic.get("data_type", "string")
-            if ic_type not in _COMPATIBLE[_family(sf_type)]:
+            if f.lookup is None and ic_type not in _COMPATIBLE[_family(sf_type)]:
                 _emit(
                     ctx,
                     "both",
@@ -130,8 +129,8 @@ def check_schema(ctx: AuditContext) -> None:
                         "fix": f"make one side the only writer (owner is {f.owner})",
                     }
                 )
-            if f.direction in {"intercom_to_salesforce", "both"}:
-                _values_fit(ctx, f, obj, sf)
+            if f.lookup is None and f.direction in {"intercom_to_salesforce", "both"}:
+                _values_fit(ctx, f, obj, sf)  # a reference's ids are not the values a Salesforce field takes
 
 
 def _values_fit(ctx: AuditContext, f, obj: str, sf: dict) -> None:  # noqa: ANN001
