@@ -101,10 +101,23 @@ def mask_text(text: object, known: Iterable[str] = ()) -> object:
     """Mask emails and phone numbers found in free text, and any of the ``known`` personal values."""
     if not isinstance(text, str) or not text:
         return text
-    for raw in sorted({k for k in known if isinstance(k, str) and len(k) >= 3}, key=len, reverse=True):
-        if raw in text:
-            text = text.replace(raw, _mask_guess(raw))
-    text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return sweep_text(replace_known(text, known))
+
+
+def replace_known(text: str, known: Iterable[str]) -> str:
+    """``text`` with each of the ``known`` personal values (3 characters or more) masked, longest first."""
+    for raw in sorted({k for k in known if isinstance(k, str) and len(k) >= 3 and k in text}, key=len, reverse=True):
+        text = text.replace(raw, _mask_guess(raw))
+    return text
+
+
+def sweep_text(text: str) -> str:
+    """Emails and phone numbers masked by pattern (ISO dates and bare digit runs such as ids stay).
+
+    Safe on JSON text too: neither pattern spans a quote or a backslash, and the masks add none.
+    """
+    if "@" in text:
+        text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return PHONE_RE.sub(mask_phone_match, text)
 
 
@@ -202,7 +215,7 @@ def mask_json(node: object, kind: PersonalKind | None = None, known: set[str] | 
     """
     if isinstance(node, str):
         if kind is None:
-            return mask_text(node)
+            return sweep_text(node) if node else node
         if known is not None and node:
             known.add(node)
         return mask_value(node, kind)
@@ -235,7 +248,10 @@ def mask_finding(finding: dict, personal: dict[str, PersonalKind]) -> dict:
     for key, value in finding.items():
         if key in {"values", "extra", "records", "id", "kind", "system", "object", "field", "rule"}:
             continue
-        out[key] = mask_text(value, known) if isinstance(value, str) else mask_json(value, None, known)
+        if isinstance(value, str):
+            out[key] = mask_text(value, known)
+        else:
+            out[key] = mask_json(value, None, known)
     return out
 
 

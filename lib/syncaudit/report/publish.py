@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import orjson
 import pandas as pd
 
 from syncaudit.report.export import sweep_personal_data
@@ -130,13 +131,13 @@ def _is_finding(row: object) -> bool:
 def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
     """Line by line, so a findings file of any size streams through in constant memory."""
     tmp = dst.with_name(dst.name + ".tmp")
-    with src.open(encoding="utf-8") as fin, tmp.open("w", encoding="utf-8") as fout:
+    with src.open("rb") as fin, tmp.open("w", encoding="utf-8") as fout:
         for line in fin:
             if not line.strip():
                 continue
-            row = json.loads(line)
+            row = orjson.loads(line)
             masked = mask_finding(row, personal) if _is_finding(row) else mask_json(row)
-            fout.write(json.dumps(masked, ensure_ascii=False) + "\n")
+            fout.write(orjson.dumps(masked).decode("utf-8") + "\n")
     os.replace(tmp, dst)
 
 
@@ -152,7 +153,8 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
     with pq.ParquetWriter(tmp, schema) as writer:
         for batch in reader.iter_batches(batch_size=_BATCH_ROWS):
             if findings:
-                table = pa.Table.from_pylist([mask_finding(r, personal) for r in batch.to_pylist()], schema=schema)
+                rows = [mask_finding(r, personal) for r in batch.to_pylist()]
+                table = pa.Table.from_pylist(rows, schema=schema)
             else:
                 frame = mask_frame(batch.to_pandas())
                 table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
