@@ -144,6 +144,16 @@ def test_published_folder_is_masked_file_by_file(tmp_path) -> None:
     assert "bob.smith@corp.io" in (work / "executed" / "40_duplicates.ipynb").read_text()
 
 
+def test_a_file_that_cannot_be_read_is_withheld_not_copied(tmp_path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "findings.jsonl").write_text('{"kind": "orphan", "records": ["1"]}\n{"detail": "bob.smith@corp.io", \n')
+    (work / "metrics.json").write_text("{not json: bob.smith@corp.io")
+    published = publish_folder(work, tmp_path / "out", mask=True, personal=PERSONAL)
+    assert published.withheld == ["findings.jsonl", "metrics.json"] and published.files == []
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
 def test_unmasked_when_the_config_turns_masking_off(tmp_path) -> None:
     work = _work_folder(tmp_path)
     out = tmp_path / "report"

@@ -15,7 +15,8 @@ false), by what the file is:
 - executed notebooks: every output (streams, HTML, plain text, tracebacks) swept like the HTML pages, and
   the cells' text too.
 
-A file of any other type is withheld while masking is on (it could not be checked). The executed
+A file of any other type, or one that cannot be read as its type says, is withheld while masking is on
+(it could not be checked). The executed
 notebooks never repeat plotly.js (4.8 MB each): their charts are drawn in the HTML pages.
 """
 
@@ -58,10 +59,13 @@ def publish_folder(work: Path, target: Path, *, mask: bool, personal: dict[str, 
             continue
         dst = target / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if _publish_file(src, dst, mask=mask, personal=personal):
-            result.files.append(rel.as_posix())
-        else:
-            result.withheld.append(rel.as_posix())
+        try:
+            done = _publish_file(src, dst, mask=mask, personal=personal)
+        except Exception:  # noqa: BLE001 - a file that cannot be read for masking is withheld, never copied as is
+            done = False
+            for leftover in (dst, dst.with_name(dst.name + ".tmp")):
+                leftover.unlink(missing_ok=True)
+        (result.files if done else result.withheld).append(rel.as_posix())
     return result
 
 
