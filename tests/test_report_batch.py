@@ -67,7 +67,7 @@ def _nb(path: Path, *cells: str) -> Path:
 def _chain(d: Path, *, pull_fails: bool = False) -> Path:
     d.mkdir()
     pull = (
-        "raise RuntimeError('sandbox unreachable')"
+        "raise RuntimeError('sandbox unreachable at bob.smith@corp.io')"
         if pull_fails
         else "import json, pathlib\n"
         "d = pathlib.Path(report_dir)\n"
@@ -208,6 +208,7 @@ def test_failed_pull_skips_the_rest(tmp_path, monkeypatch, capsys) -> None:
     assert code == 1
     assert "[1/3] 00_pull: running" in err and "[1/3] 00_pull: FAILED" in err  # progress is shown
     assert "[2/3] 10_broken: skipped (no snapshot: the pull did not complete)" in err
+    assert "sandbox unreachable at b***@corp.io" in err  # the progress log is masked like the report
     assert "3 notebook(s) did not complete" in err
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert [v["status"] for v in metrics["notebooks"].values()] == ["failed", "skipped", "skipped"]

@@ -156,7 +156,8 @@ def run_batch(
             cwd=Path.cwd(),
             after_each=after_each,
             should_skip=should_skip,
-            progress=say,
+            # A failed notebook's line quotes its error; the log (e.g. reports/cron.log) is masked like the report.
+            progress=(lambda line: say(str(mask_text(line)))) if mask else say,
         )
         result = _finish(cfg, period, staging, work, runs, params["snapshot_id"] or None)
     except BaseException:
