@@ -112,6 +112,17 @@ def test_salesforce_csvs_follow_the_load_format(small: Path) -> None:
     assert set(contact) <= set(header)
 
 
+def test_standard_data_attributes_agree_with_the_emulator_catalog(small: Path) -> None:
+    """The load folder lists standard attributes with the data types the Intercom emulator serves."""
+    from syncaudit.sandbox.intercom.catalog import STANDARD_ATTRIBUTES
+
+    attrs = orjson.loads((small / "intercom" / "data_attributes.json").read_bytes())["data"]
+    listed = [a for a in attrs if not a["custom"]]
+    assert {a["model"] for a in listed} == {"contact", "company"}
+    for a in listed:
+        assert (a["name"], a["data_type"]) in STANDARD_ATTRIBUTES[a["model"]], a["name"]
+
+
 def test_intercom_files_follow_the_api_shapes(small: Path) -> None:
     ic = small / "intercom"
     contacts = [orjson.loads(x) for x in (ic / "contacts.jsonl").read_bytes().splitlines()]

@@ -8,6 +8,7 @@ no network references, and no personal value of the snapshot left unmasked in an
 from __future__ import annotations
 
 import csv
+import html
 import importlib.util
 import json
 import re
@@ -115,7 +116,8 @@ def test_pages_have_no_code_have_charts_and_stay_offline(report) -> None:
             assert "Plotly.newPlot" in page, r.name
 
 
-def test_no_personal_data_and_no_live_markup_in_any_page(report) -> None:
+def _personal_values(report) -> set[str]:
+    """Every email, phone and person's name of the snapshot (6 characters or more)."""
     snap = Path(json.loads((report.out_dir / "snapshot.json").read_text())["path"])
     con = duckdb.connect()
     values: set[str] = set()
@@ -127,6 +129,32 @@ def test_no_personal_data_and_no_live_markup_in_any_page(report) -> None:
         for row in con.execute(sql).fetchall():
             values.update(v for v in row if isinstance(v, str) and len(v) >= 6)
     assert len(values) > 100
+    return values
+
+
+def test_no_personal_data_in_any_file_of_the_report_folder(report) -> None:
+    """HTML, CSV, JSON, JSON lines, Parquet, executed notebooks: no email, phone or name of the snapshot."""
+    values = _personal_values(report)
+    # As written raw, JSON-escaped (ASCII or not) and HTML-escaped.
+    forms = {v: {v, json.dumps(v)[1:-1], json.dumps(v, ensure_ascii=False)[1:-1], html.escape(v)} for v in values}
+    files = [f for f in report.out_dir.rglob("*") if f.is_file()]
+    kinds = {f.suffix for f in files}
+    assert {".html", ".ipynb", ".json", ".jsonl", ".csv", ".parquet"} <= kinds, kinds
+    con = duckdb.connect()
+    for f in files:
+        if f.suffix == ".parquet":
+            text = json.dumps(con.execute(f"select * from '{f}'").fetchall(), ensure_ascii=False, default=str)
+        else:
+            text = f.read_text(encoding="utf-8", errors="replace")
+        leaked = [v for v, variants in forms.items() if any(x in text for x in variants)]
+        assert not leaked, f"{f.relative_to(report.out_dir)}: unmasked personal data {leaked[:5]}"
+    # The analysts' copy keeps them: the raw findings of the run's work folder do name people.
+    raw = (report.work_dir / "findings.jsonl").read_text(encoding="utf-8")
+    assert any(v in raw or json.dumps(v)[1:-1] in raw for v in values)
+
+
+def test_no_personal_data_and_no_live_markup_in_any_page(report) -> None:
+    values = _personal_values(report)
     pages = {r.name: _text((report.out_dir / f"{r.name}.html").read_text(encoding="utf-8")) for r in report.runs}
     pages["index"] = (report.out_dir / "index.html").read_text(encoding="utf-8")
     for name, page in pages.items():

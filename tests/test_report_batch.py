@@ -67,7 +67,7 @@ def _nb(path: Path, *cells: str) -> Path:
 def _chain(d: Path, *, pull_fails: bool = False) -> Path:
     d.mkdir()
     pull = (
-        "raise RuntimeError('sandbox unreachable')"
+        "raise RuntimeError('sandbox unreachable at bob.smith@corp.io')"
         if pull_fails
         else "import json, pathlib\n"
         "d = pathlib.Path(report_dir)\n"
@@ -169,6 +169,35 @@ def test_notebook_pages_from_the_chain(batch_run) -> None:
     assert "open_context" not in page  # no code
 
 
+def test_no_file_of_the_report_folder_holds_personal_data(batch_run) -> None:
+    """Executed notebooks, findings, JSON: all masked; the run's work folder keeps the raw outputs for analysts."""
+    out = batch_run["out"]
+    planted = ("bob.smith@corp.io", "jane.doe@example.com")
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"executed/10_broken.ipynb", "findings.jsonl", "metrics.json"} <= {
+        p.relative_to(out).as_posix() for p in files
+    }
+    for f in files:
+        text = f.read_text(encoding="utf-8", errors="replace")
+        assert not [v for v in planted if v in text], f.relative_to(out)
+    work = batch_run["tmp"] / "data" / "work" / "report-2026-11"
+    assert "bob.smith@corp.io" in (work / "executed" / "10_broken.ipynb").read_text()
+    assert "jane.doe@example.com" in (work / "findings.jsonl").read_text()
+    broken = json.loads((out / "metrics.json").read_text())["notebooks"]["10_broken"]["error"]
+    assert "b***@corp.io" in broken  # the error is still shown, masked
+
+
+def test_plotly_js_is_inlined_once_and_only_where_there_are_charts(batch_run) -> None:
+    out = batch_run["out"]
+    chart = (out / "20_duplicates.html").read_text(encoding="utf-8")
+    assert chart.count("/**\n* plotly.js") == 1 and 'data-plotlyjs="basic"' in chart
+    assert "plotly.js" not in (out / "10_broken.html").read_text(encoding="utf-8")
+    for nb in (out / "executed").glob("*.ipynb"):
+        assert "plotly.js v" not in nb.read_text(encoding="utf-8"), nb.name
+    # two pages with charts (1.2 MB of plotly.js each) and two without; ~15 MB when every copy inlined the full plotly.js
+    assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) < 4_000_000
+
+
 def test_failed_pull_skips_the_rest(tmp_path, monkeypatch, capsys) -> None:
     chain = _chain(tmp_path / "nbs", pull_fails=True)
     cfg = _config(tmp_path)
@@ -179,6 +208,7 @@ def test_failed_pull_skips_the_rest(tmp_path, monkeypatch, capsys) -> None:
     assert code == 1
     assert "[1/3] 00_pull: running" in err and "[1/3] 00_pull: FAILED" in err  # progress is shown
     assert "[2/3] 10_broken: skipped (no snapshot: the pull did not complete)" in err
+    assert "sandbox unreachable at b***@corp.io" in err  # the progress log is masked like the report
     assert "3 notebook(s) did not complete" in err
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert [v["status"] for v in metrics["notebooks"].values()] == ["failed", "skipped", "skipped"]

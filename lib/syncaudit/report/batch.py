@@ -5,8 +5,11 @@
 Runs the notebooks in order with papermill (the first pulls a new snapshot
 unless --snapshot names one; every later notebook gets that snapshot's id),
 exports each to stakeholder HTML as soon as it ends, then writes metrics.json,
-evaluates the gates and writes index.html. The folder is built under a
-temporary name and renamed when complete, so reports/<period>/ is never half
+evaluates the gates and writes index.html. The notebooks work in a folder of
+the run's own under the data dir (``work/report-<name>/``: raw executed
+notebooks, findings with their values), and the report folder gets masked
+copies of what they wrote (see publish.py). Both folders are built under
+temporary names and renamed when complete, so reports/<period>/ is never half
 written. A failed notebook still gets its page; the exit status is non-zero
 when a gate fails (GateFailed, 6) or a notebook failed (1).
 """
@@ -29,7 +32,9 @@ from syncaudit.report.context import SNAPSHOT_FILE, read_json
 from syncaudit.report.export import export_html
 from syncaudit.report.findings import append_findings
 from syncaudit.report.index import write_index
+from syncaudit.report.masking import mask_text, personal_fields
 from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
+from syncaudit.report.publish import publish_folder
 from syncaudit.report.runner import NotebookRun, run_chain
 
 PULL_NOTEBOOK = "00_pull"
@@ -44,6 +49,8 @@ class BatchResult:
     runs: list[NotebookRun]
     metrics: dict[str, Any]
     gate_failures: list[str] = field(default_factory=list)
+    work_dir: Path | None = None  # the run's raw outputs (unmasked executed notebooks, findings), for analysts
+    withheld: list[str] = field(default_factory=list)  # work files not published (masking could not check them)
 
     @property
     def failed(self) -> list[str]:
@@ -107,17 +114,21 @@ def run_batch(
     out_dir = Path(out) if out else Path(cfg.report.out_dir) / period
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "executed").mkdir(parents=True)
+    work_dir = cfg.resolve_path(cfg.data_dir) / "work" / f"report-{out_dir.name}"
+    work = work_dir.parent / f".{work_dir.name}.partial-{os.getpid()}"
+    for d in (staging, work):
+        shutil.rmtree(d, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (work / "executed").mkdir(parents=True)
     mask = cfg.report.mask_personal_data
     params: dict[str, Any] = {
         "config_path": str(Path(cfg.source_path).resolve()),
         "snapshot_id": snapshot_id or "",
-        "report_dir": str(staging.resolve()),
+        "report_dir": str(work.resolve()),
         "full": full_pull,
     }
     if snapshot_id:
-        write_json({"snapshot_id": snapshot_id}, staging / SNAPSHOT_FILE)
+        write_json({"snapshot_id": snapshot_id}, work / SNAPSHOT_FILE)
 
     def after_each(run: NotebookRun) -> None:
         if run.output and Path(run.output).is_file():
@@ -129,7 +140,7 @@ def run_batch(
                 run.error = (run.error + "\n" if run.error else "") + f"HTML export failed: {type(exc).__name__}: {exc}"
                 run.status = "failed"
         if run.name == PULL_NOTEBOOK and not params["snapshot_id"]:
-            recorded = read_json(staging / SNAPSHOT_FILE) or {}
+            recorded = read_json(work / SNAPSHOT_FILE) or {}
             params["snapshot_id"] = str(recorded.get("snapshot_id") or "")
 
     def should_skip(name: str, done: list[NotebookRun]) -> str | None:
@@ -140,39 +151,56 @@ def run_batch(
     try:
         runs = run_chain(
             chain,
-            staging / "executed",
+            work / "executed",
             params,
             cwd=Path.cwd(),
             after_each=after_each,
             should_skip=should_skip,
-            progress=say,
+            # A failed notebook's line quotes its error; the log (e.g. reports/cron.log) is masked like the report.
+            progress=(lambda line: say(str(mask_text(line)))) if mask else say,
         )
-        result = _finish(cfg, period, staging, runs, params["snapshot_id"] or None)
+        result = _finish(cfg, period, staging, work, runs, params["snapshot_id"] or None)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        for d in (staging, work):
+            shutil.rmtree(d, ignore_errors=True)
         raise
+    if result.withheld:
+        say(f"not copied to the report folder (masking cannot check them): {', '.join(result.withheld)}")
     _replace_dir(staging, out_dir)
-    result.out_dir, result.index = out_dir, out_dir / "index.html"
+    _replace_dir(work, work_dir)
+    result.out_dir, result.index, result.work_dir = out_dir, out_dir / "index.html", work_dir
+    if mask:
+        say(f"report folder (personal data masked): {out_dir}; the run's unmasked outputs: {work_dir}")
+    for r in result.runs:  # the published copies, at their final place
+        r.html = str(out_dir / Path(r.html).name) if r.html else None
+        r.output = str(out_dir / "executed" / Path(r.output).name) if r.output else r.output
     return result
 
 
-def _finish(cfg: Config, period: str, staging: Path, runs: list[NotebookRun], snapshot_id: str | None) -> BatchResult:
-    findings = staging / "findings.jsonl"
-    quality_findings = staging / "quality" / "findings.jsonl"
+def _finish(
+    cfg: Config, period: str, staging: Path, work: Path, runs: list[NotebookRun], snapshot_id: str | None
+) -> BatchResult:
+    mask = cfg.report.mask_personal_data
+    findings = work / "findings.jsonl"
+    quality_findings = work / "quality" / "findings.jsonl"
     if quality_findings.is_file():
         append_findings(quality_findings, findings)
-    manifest = read_json(staging / "manifest.json")
+    published = publish_folder(work, staging, mask=mask, personal=personal_fields(cfg.mapping.fields))
+    for r in runs:
+        copy = staging / "executed" / Path(r.output).name if r.output else None
+        r.output = str(copy) if copy and copy.is_file() else ""
+    shown = [_shown(r, mask) for r in runs]
     metrics = build_metrics(
         period=period,
         config_name=cfg.name,
         config_hash=cfg.config_hash(),
         snapshot_id=snapshot_id,
         findings_path=findings,
-        quality=read_json(staging / "quality_summary.json"),
-        manifest=manifest,
-        runs=[r.as_dict() for r in runs],
-        audit=read_json(staging / "audit_metrics.json"),
-        plan=read_json(staging / "plan_summary.json"),
+        quality=read_json(work / "quality_summary.json"),
+        manifest=read_json(work / "manifest.json"),
+        runs=shown,
+        audit=read_json(work / "audit_metrics.json"),
+        plan=read_json(work / "plan_summary.json"),
     )
     failures = evaluate_gates(cfg.gates, metrics)
     if metrics["findings"]["total"] is None and cfg.gates.max_findings:
@@ -180,10 +208,18 @@ def _finish(cfg: Config, period: str, staging: Path, runs: list[NotebookRun], sn
     metrics["gates"] = {"passed": not failures, "failures": failures}
     write_json(metrics, staging / "metrics.json")
     history = load_history(staging.parent, before=period)
-    index = write_index(
-        staging, metrics, [r.as_dict() for r in runs], history, failures, masked=cfg.report.mask_personal_data
+    index = write_index(staging, metrics, shown, history, failures, masked=mask)
+    return BatchResult(
+        out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures, withheld=published.withheld
     )
-    return BatchResult(out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures)
+
+
+def _shown(run: NotebookRun, mask: bool) -> dict[str, Any]:
+    """A run as the report shows it: an error text (a traceback's last line) may quote personal data."""
+    shown = run.as_dict()
+    if mask and shown.get("error"):
+        shown["error"] = mask_text(shown["error"])
+    return shown
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

@@ -2,8 +2,8 @@
 
 nbconvert's lab template is used with the input cells and prompts removed, and
 the blocks that reach the internet (require.js, MathJax and mermaid from a CDN)
-emptied, so the file displays the same with no network. Charts are already
-inline (see display.py). As a last line of defence against personal data in an
+emptied, so the file displays the same with no network. plotly.js is inlined
+once per page that has charts (see plotlyjs.py). As a last line of defence against personal data in an
 output we did not format ourselves (a traceback, a print), emails and phone
 numbers in the page text are masked when masking is on.
 """
@@ -20,6 +20,7 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 from syncaudit.report.masking import EMAIL_RE, PHONE_RE, mask_phone_match
+from syncaudit.report.plotlyjs import inline_library
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -74,6 +75,7 @@ def export_html(
     body, _ = build_exporter().from_notebook_node(nb, resources=resources)
     if mask:
         body = sweep_personal_data(body)
+    body = inline_library(body)  # once per page with charts, the smallest bundle that draws them
     target = Path(html_path)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(body, encoding="utf-8")

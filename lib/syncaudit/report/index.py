@@ -1,7 +1,7 @@
 """index.html of a report folder: headline figures, trends, gates, links, failed notebooks marked.
 
 Rendered with Jinja2 with autoescaping on, so every value (error texts
-included) is escaped. The trend chart is plotly with the library inlined, so the
+included) is escaped. The trend chart is plotly with the library inlined once (the smallest bundle that draws it), so the
 page is one self-contained file that displays offline.
 """
 
@@ -18,6 +18,7 @@ from jinja2 import Environment, select_autoescape
 from syncaudit.report.charts import line_chart
 from syncaudit.report.display import figure_html
 from syncaudit.report.findings import KINDS
+from syncaudit.report.plotlyjs import inline_library
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -147,14 +148,14 @@ def write_index(
         gates={"failures": list(gate_failures)},
         previous=history[-1].get("period") if history else None,
         kinds=kind_rows(metrics, history[-1] if history else None),
-        trend=figure_html(fig, include_plotlyjs=True) if fig is not None else None,
+        trend=figure_html(fig, include_plotlyjs=False) if fig is not None else None,
         runs=[_link_names(r, out) for r in runs],
         failed=[r["name"] for r in runs if r["status"] == "failed"],
         files=files,
     )
     target = out / "index.html"
     tmp = target.with_name("index.html.tmp")
-    tmp.write_text(page, encoding="utf-8")
+    tmp.write_text(inline_library(page), encoding="utf-8")
     os.replace(tmp, target)
     return target
 

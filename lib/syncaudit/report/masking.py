@@ -10,6 +10,7 @@ per row.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -100,10 +101,23 @@ def mask_text(text: object, known: Iterable[str] = ()) -> object:
     """Mask emails and phone numbers found in free text, and any of the ``known`` personal values."""
     if not isinstance(text, str) or not text:
         return text
-    for raw in sorted({k for k in known if isinstance(k, str) and len(k) >= 3}, key=len, reverse=True):
-        if raw in text:
-            text = text.replace(raw, _mask_guess(raw))
-    text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return sweep_text(replace_known(text, known))
+
+
+def replace_known(text: str, known: Iterable[str]) -> str:
+    """``text`` with each of the ``known`` personal values (3 characters or more) masked, longest first."""
+    for raw in sorted({k for k in known if isinstance(k, str) and len(k) >= 3 and k in text}, key=len, reverse=True):
+        text = text.replace(raw, _mask_guess(raw))
+    return text
+
+
+def sweep_text(text: str) -> str:
+    """Emails and phone numbers masked by pattern (ISO dates and bare digit runs such as ids stay).
+
+    Safe on JSON text too: neither pattern spans a quote or a backslash, and the masks add none.
+    """
+    if "@" in text:
+        text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return PHONE_RE.sub(mask_phone_match, text)
 
 
@@ -187,3 +201,81 @@ def mask_findings(df: pd.DataFrame, personal: dict[str, PersonalKind]) -> pd.Dat
         if col in out.columns:
             out[col] = _mask_free_text(out[col].astype("string")).astype(object).where(out[col].notna(), None)
     return out
+
+
+# Keys inside a personal field's part of a finding that hold record ids or names of things, not the person's data.
+_STRUCTURAL_KEYS = {"from", "id", "ids", "record", "records", "source", "target", "field", "object", "system", "rule"}
+
+
+def mask_json(node: object, kind: PersonalKind | None = None, known: set[str] | None = None) -> object:
+    """A copy of a JSON value with every string masked: as ``kind`` when given, else emails/phones by pattern.
+
+    Under a ``kind``, keys that hold record ids (``from``, ``records``...) keep their values. Strings masked as a
+    kind are added to ``known``, so the caller can mask them in free text too.
+    """
+    if isinstance(node, str):
+        if kind is None:
+            return sweep_text(node) if node else node
+        if known is not None and node:
+            known.add(node)
+        return mask_value(node, kind)
+    if isinstance(node, list):
+        return [mask_json(v, kind, known) for v in node]
+    if isinstance(node, dict):
+        return {k: mask_json(v, None if k in _STRUCTURAL_KEYS else kind, known) for k, v in node.items()}
+    return node
+
+
+def mask_finding(finding: dict, personal: dict[str, PersonalKind]) -> dict:
+    """One finding (a findings.jsonl line) for a stakeholder: personal values masked wherever they sit.
+
+    ``values`` are masked as the kind of the finding's ``field``; in ``extra``, every personal mapping field's part
+    (a merge proposal is keyed by field) is masked as its kind, and so are the finding's own field's values found
+    as ``{salesforce, intercom}`` (e.g. normalized); ``detail`` and ``suggested_fix`` lose those
+    values and any email or phone number; record ids and the vocabulary keys stay as they are.
+    """
+    known: set[str] = set()
+    out = dict(finding)
+    kind = personal.get(str(finding.get("field")))
+    values = finding.get("values")
+    if isinstance(values, dict):
+        out["values"] = {k: mask_json(v, kind, known) for k, v in values.items()}
+    extra = finding.get("extra")
+    parsed = _json_object(extra) if isinstance(extra, str) else extra
+    if isinstance(parsed, dict):
+        masked = _mask_extra(parsed, personal, known, kind)
+        out["extra"] = json.dumps(masked, ensure_ascii=False) if isinstance(extra, str) else masked
+    for key, value in finding.items():
+        if key in {"values", "extra", "records", "id", "kind", "system", "object", "field", "rule"}:
+            continue
+        if isinstance(value, str):
+            out[key] = mask_text(value, known)
+        else:
+            out[key] = mask_json(value, None, known)
+    return out
+
+
+_SIDES = {"salesforce", "intercom"}
+
+
+def _mask_extra(
+    node: object, personal: dict[str, PersonalKind], known: set[str], field_kind: PersonalKind | None
+) -> object:
+    if isinstance(node, dict):
+        if field_kind and node and set(node) <= _SIDES:  # the finding's field on both sides (e.g. normalized values)
+            return mask_json(node, field_kind, known)
+        out = {}
+        for k, v in node.items():
+            kind = personal.get(k) or (personal_kind(k) if k not in _STRUCTURAL_KEYS else None)
+            out[k] = mask_json(v, kind, known) if kind else _mask_extra(v, personal, known, field_kind)
+        return out
+    if isinstance(node, list):
+        return [_mask_extra(v, personal, known, field_kind) for v in node]
+    return mask_json(node, None, known)
+
+
+def _json_object(text: str) -> object:
+    try:
+        return json.loads(text) if text[:1] == "{" else None
+    except ValueError:
+        return None

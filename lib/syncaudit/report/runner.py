@@ -21,6 +21,7 @@ import nbformat
 
 from syncaudit.errors import ConfigError
 from syncaudit.redact import redact
+from syncaudit.report.kernels import BatchKernelManager
 
 KERNEL = "python3"
 LIB_DIR = Path(__file__).resolve().parents[2]
@@ -97,6 +98,7 @@ def run_notebook(
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout_s,
+            kernel_manager_class=BatchKernelManager,  # encrypted kernel traffic, no shutdown noise (kernels.py)
         )
         run.status = "ok"
     except PapermillExecutionError as exc:

@@ -15,6 +15,7 @@ from syncaudit.sandbox.generator.plant import Plan
 from syncaudit.sandbox.generator.salesforce_out import COUNTRY
 from syncaudit.sandbox.generator.values import full_name, website_ic
 from syncaudit.sandbox.generator.world import USER, World
+from syncaudit.sandbox.intercom.catalog import STANDARD_ATTRIBUTES
 
 TAG_BASE = 81
 CONTACT_ATTRIBUTES = [
@@ -25,32 +26,34 @@ CONTACT_ATTRIBUTES = [
     ("partner_code", "string", "Partner code"),
     ("seats", "integer", "Seats"),
 ]
-STANDARD_CONTACT = [
-    ("name", "string"),
-    ("email", "string"),
-    ("phone", "string"),
-    ("external_id", "string"),
-    ("role", "string"),
-    ("owner_id", "integer"),
-    ("created_at", "date"),
-    ("signed_up_at", "date"),
-    ("last_seen_at", "date"),
-    ("updated_at", "date"),
-    ("unsubscribed_from_emails", "boolean"),
-]
-STANDARD_COMPANY = [
-    ("name", "string"),
-    ("company_id", "string"),
-    ("last_request_at", "date"),
-    ("remote_created_at", "date"),
-    ("user_count", "integer"),
-    ("session_count", "integer"),
-    ("monthly_spend", "float"),
-    ("plan.name", "string"),
-    ("size", "integer"),
-    ("website", "string"),
-    ("industry", "string"),
-]
+# The standard attributes the load folder lists, in its order (the data the generator fills; the emulator adds the
+# other standard ones itself). Their data types come from the emulator's catalog: one source of truth.
+_LISTED_CONTACT = (
+    "name",
+    "email",
+    "phone",
+    "external_id",
+    "role",
+    "owner_id",
+    "created_at",
+    "signed_up_at",
+    "last_seen_at",
+    "updated_at",
+    "unsubscribed_from_emails",
+)
+
+
+def _standard(model: str, names: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(name, data_type) of the catalog's standard attributes of ``model``: all of them, or ``names`` in that order."""
+    catalog = STANDARD_ATTRIBUTES[model]
+    if names is None:
+        return list(catalog)
+    types = dict(catalog)
+    return [(n, types[n]) for n in names]
+
+
+STANDARD_CONTACT = _standard("contact", _LISTED_CONTACT)
+STANDARD_COMPANY = _standard("company")
 
 
 def _lst(url: str, data: list | None = None) -> dict[str, Any]:

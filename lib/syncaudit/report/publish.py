@@ -1,0 +1,177 @@
+"""The stakeholder report folder, published from a run's work folder.
+
+The notebooks of a batch run write into a work folder of their own (``<data_dir>/work/report-<name>/``):
+the executed notebooks with their raw outputs, findings with the values that differ, quality results.
+That folder is for analysts, beside the snapshots it was built from. The report folder that goes to
+stakeholders gets a copy of each file with personal data masked (unless ``report.mask_personal_data`` is
+false), by what the file is:
+
+- findings (``*.jsonl`` / ``*.parquet`` rows with ``kind`` and ``records``): values of personal mapping
+  fields, the personal parts of ``extra`` (merge proposals), and those values, emails and phone numbers in
+  the texts (:func:`syncaudit.report.masking.mask_finding`);
+- other JSON, JSON lines, text and HTML: emails and phone numbers wherever they occur;
+- CSV and other Parquet tables: columns by what they hold (email, phone, a person's name), emails and
+  phones in every other text column; CSVs stay spreadsheet-safe;
+- executed notebooks: every output (streams, HTML, plain text, tracebacks) swept like the HTML pages, and
+  the cells' text too.
+
+A file of any other type, or one that cannot be read as its type says, is withheld while masking is on
+(it could not be checked). The executed
+notebooks never repeat plotly.js (4.8 MB each): their charts are drawn in the HTML pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import orjson
+import pandas as pd
+
+from syncaudit.report.export import sweep_personal_data
+from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
+from syncaudit.report.plotlyjs import strip_library
+from syncaudit.report.safe_csv import write_safe_csv
+
+_TEXT_SUFFIXES = {".txt", ".md", ".log"}
+_BATCH_ROWS = 50_000
+
+
+@dataclass
+class Published:
+    """What :func:`publish_folder` wrote (paths relative to the report folder) and what it held back."""
+
+    files: list[str] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)
+
+
+def publish_folder(work: Path, target: Path, *, mask: bool, personal: dict[str, PersonalKind]) -> Published:
+    """Copy every file of ``work`` into ``target`` (same relative paths), masked when ``mask``."""
+    result = Published()
+    for src in sorted(work.rglob("*")):
+        rel = src.relative_to(work)
+        if not src.is_file() or any(part.startswith(".") for part in rel.parts) or src.suffix == ".tmp":
+            continue
+        dst = target / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            done = _publish_file(src, dst, mask=mask, personal=personal)
+        except Exception:  # noqa: BLE001 - a file that cannot be read for masking is withheld, never copied as is
+            done = False
+            for leftover in (dst, dst.with_name(dst.name + ".tmp")):
+                leftover.unlink(missing_ok=True)
+        (result.files if done else result.withheld).append(rel.as_posix())
+    return result
+
+
+def _publish_file(src: Path, dst: Path, *, mask: bool, personal: dict[str, PersonalKind]) -> bool:
+    suffix = src.suffix.lower()
+    if suffix == ".ipynb":
+        publish_notebook(src, dst, mask=mask)
+    elif not mask:
+        shutil.copyfile(src, dst)
+    elif suffix == ".jsonl":
+        _jsonl(src, dst, personal)
+    elif suffix == ".json":
+        data = json.loads(src.read_text(encoding="utf-8"))
+        _write_text(dst, json.dumps(mask_json(data), ensure_ascii=False, indent=1))
+    elif suffix == ".parquet":
+        _parquet(src, dst, personal)
+    elif suffix == ".csv":
+        _csv(src, dst)
+    elif suffix in {".html", ".htm"}:
+        _write_text(dst, sweep_personal_data(src.read_text(encoding="utf-8")))
+    elif suffix in _TEXT_SUFFIXES:
+        _write_text(dst, str(mask_text(src.read_text(encoding="utf-8"))))
+    else:
+        return False
+    return True
+
+
+def publish_notebook(src: Path, dst: Path, *, mask: bool) -> Path:
+    """An executed notebook for the report folder: outputs masked when ``mask``, plotly.js not repeated."""
+    nb = nbformat.read(str(src), as_version=4)
+    for cell in nb.cells:
+        if mask:  # code and narrative are the team's, but a test value or an example may sit in them
+            cell["source"] = mask_text(cell.get("source", ""))
+        for out in cell.get("outputs", []):
+            _clean_output(out, mask)
+    tmp = dst.with_name(dst.name + ".tmp")
+    nbformat.write(nb, str(tmp))
+    os.replace(tmp, dst)
+    return dst
+
+
+def _clean_output(out: Any, mask: bool) -> None:
+    kind = out.get("output_type")
+    if kind == "stream" and mask:
+        out["text"] = mask_text(out.get("text", ""))
+    elif kind == "error" and mask:
+        out["evalue"] = mask_text(out.get("evalue", ""))
+        out["traceback"] = [mask_text(line) for line in out.get("traceback", [])]
+    elif kind in {"display_data", "execute_result"}:
+        data = out.get("data", {})
+        for mime, value in list(data.items()):
+            if mime == "text/html" and isinstance(value, str):
+                value = strip_library(value)
+                data[mime] = sweep_personal_data(value) if mask else value
+            elif not mask or mime.startswith("image/"):
+                continue
+            elif isinstance(value, str):
+                data[mime] = mask_text(value)
+            else:
+                data[mime] = mask_json(value)
+
+
+def _is_finding(row: object) -> bool:
+    return isinstance(row, dict) and "kind" in row and "records" in row
+
+
+def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
+    """Line by line, so a findings file of any size streams through in constant memory."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    with src.open("rb") as fin, tmp.open("w", encoding="utf-8") as fout:
+        for line in fin:
+            if not line.strip():
+                continue
+            row = orjson.loads(line)
+            masked = mask_finding(row, personal) if _is_finding(row) else mask_json(row)
+            fout.write(orjson.dumps(masked).decode("utf-8") + "\n")
+    os.replace(tmp, dst)
+
+
+def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
+    """Batch by batch, keeping the schema; findings row by row, other tables by column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = pq.ParquetFile(src)
+    schema = reader.schema_arrow
+    findings = {"kind", "records"} <= set(schema.names)
+    tmp = dst.with_name(dst.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for batch in reader.iter_batches(batch_size=_BATCH_ROWS):
+            if findings:
+                rows = [mask_finding(r, personal) for r in batch.to_pylist()]
+                table = pa.Table.from_pylist(rows, schema=schema)
+            else:
+                frame = mask_frame(batch.to_pandas())
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            writer.write_table(table)
+    os.replace(tmp, dst)
+
+
+def _csv(src: Path, dst: Path) -> None:
+    frame = pd.read_csv(src, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    write_safe_csv(mask_frame(frame), dst)
+
+
+def _write_text(dst: Path, text: str) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, dst)
