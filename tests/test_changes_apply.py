@@ -180,7 +180,7 @@ def test_intercom_writes_are_paced_by_rate_headers_without_429(env: Env) -> None
 
 
 def test_quota_guard_stops_then_resume_completes_exactly_once(env: Env) -> None:
-    env.svc("salesforce", "api_usage", used=77, daily=100)  # 80% is the default share: 3 calls left
+    env.svc("salesforce", "api_usage", used=78, daily=100)  # 80% is the default share: 2 calls left (of 3)
     with pytest.raises(QuotaExhaustedError):
         apply_plan(env.cfg, env.plan, env.plan.hash, dry_run=False)
     runs = journal_for(env.cfg).runs_for_plan(env.plan.hash)

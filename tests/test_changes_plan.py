@@ -38,12 +38,15 @@ def test_policies_turn_findings_into_operations(world: dict, tmp_path: Path) -> 
     (merge,) = _by(plan, "merge_intercom_leads")
     assert merge.op == "merge" and merge.after == {"into": world["ic"][1]["id"]}
     (task,) = _by(plan, "log_conversations")
-    assert task.op == "create" and task.object == "Task" and task.after["WhoId"] == "003000000000001AAA"
-    assert task.match["Description"].endswith("/inbox/tx2p130c/inbox/conversation/471")
+    # a create is an upsert by the Task's External ID field: sent twice, it can never make a second Task
+    assert task.op == "upsert" and task.object == "Task" and task.after["WhoId"] == "003000000000001AAA"
+    assert task.key == "471" and task.match == {"Intercom_Conversation_Id__c": "471"}
+    assert task.after["Intercom_Conversation_Id__c"] == "471"
+    assert task.after["Description"].endswith("/inbox/tx2p130c/inbox/conversation/471")
     (review,) = _by(plan, "duplicate_worklist")
     assert review.op == "review" and review not in [op for _, op in plan.writes]  # never executed
     assert [o.op for o in plan.operations] == sorted(
-        (o.op for o in plan.operations), key=["update", "create", "delete", "merge", "review"].index
+        (o.op for o in plan.operations), key=["update", "upsert", "delete", "merge", "review"].index
     )
 
 
@@ -64,7 +67,7 @@ def test_saved_plan_round_trips_and_edits_are_detected(world: dict, tmp_path: Pa
     folder = plan.save(tmp_path / "plans")
     assert folder.name == plan.hash
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["writes"] == len(plan.writes) and summary["by_target"]["salesforce.Task.create"] == 1
+    assert summary["writes"] == len(plan.writes) and summary["by_target"]["salesforce.Task.upsert"] == 1
     again = load_plan(folder / "plan.jsonl")
     assert again.hash == plan.hash and again.operations == plan.operations
     lines = (folder / "plan.jsonl").read_text().splitlines()

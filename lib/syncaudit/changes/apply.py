@@ -3,7 +3,7 @@
 For every batch: re-read the targets (records changed since the snapshot are skipped, never overwritten),
 journal the intent, send, journal the outcomes. A restarted apply resumes the plan's unfinished run: bulk
 jobs it had started are awaited and harvested, in-doubt operations are settled by reading the target record
-(an update whose after-values are there is done; a create whose match exists is done; a merged-away lead is
+(an update whose after-values are there is done; an upsert whose External ID exists is done; a merged-away lead is
 merged), and only what is provably not applied is sent again.
 """
 

@@ -83,15 +83,23 @@ class ApplyEngine:
         """Decide in-doubt operations by reading the targets; returns those provably not applied."""
         resend: list[tuple[int, Operation]] = []
         done = []
-        keyed = [(s, o) for s, o in batch if o.op != "create" and o.key]
+        keyed = [(s, o) for s, o in batch if o.op != "upsert" and o.key]
         cur = writer.current(obj, [o for _, o in keyed], None) if keyed else {}
+        upserts = [o for _, o in batch if o.op == "upsert"]
+        found: dict[tuple[str, str], tuple[str, Any]] = {}
+        for field in sorted({next(iter(o.match)) for o in upserts}):
+            values = sorted({str(o.key) for o in upserts if next(iter(o.match)) == field})
+            found.update({(field, v): hit for v, hit in writer.find_external(obj, field, values).items()})
+        started = (self.journal.run(self.run_id) or {}).get("started_at") or 0
         for seq, op in batch:
-            if op.op == "create":
-                found = writer.find_created(op)
-                if found:
-                    done.append((seq, op, "created", None, "settled: found after an interrupted call", found))
-                else:
-                    resend.append((seq, op))
+            if op.op == "upsert":
+                hit = found.get((next(iter(op.match)), str(op.key)))
+                if hit is None:
+                    resend.append((seq, op))  # provably not applied; and an upsert re-sent cannot duplicate
+                elif (version_key(hit[1]) or 0) >= started - 1:  # the record carrying this External ID exists:
+                    done.append((seq, op, "created", None, "settled: found by its external id", hit[0]))
+                else:  # it existed before this run: the upsert updated it (nothing of ours to delete on rollback)
+                    done.append((seq, op, "updated", None, "settled: an existing record has this external id", hit[0]))
                 continue
             rec = cur.get(op.key)
             if op.op in {"delete", "merge"}:
@@ -212,18 +220,5 @@ class ApplyEngine:
                 chunk = items[i : i + size]
                 skip = self._conflicts(writer, obj, chunk, since.get(system))
                 todo = [(s, o) for s, o in chunk if s not in skip]
-                if kind == "create":
-                    todo = self._dedupe_creates(writer, todo)
                 if todo:
                     self._send(writer, obj, kind, todo)
-
-    def _dedupe_creates(self, writer: Writer, todo: list[tuple[int, Operation]]) -> list[tuple[int, Operation]]:
-        out, done = [], []
-        for seq, op in todo:
-            found = writer.find_created(op) if op.match else None
-            if found:
-                done.append((seq, op, "skipped", "ALREADY_EXISTS", "a matching record exists", found))
-            else:
-                out.append((seq, op))
-        self._record(done)
-        return out

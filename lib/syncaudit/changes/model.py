@@ -23,8 +23,8 @@ from typing import Any
 
 from syncaudit.errors import GuardError, SyncAuditError
 
-OPS = ("update", "create", "delete", "merge", "review")
-WRITE_OPS = frozenset({"update", "create", "delete", "merge"})
+OPS = ("update", "upsert", "delete", "merge", "review")
+WRITE_OPS = frozenset({"update", "upsert", "delete", "merge"})
 VERSION_FIELD = {"salesforce": "SystemModstamp", "intercom": "updated_at"}
 
 
@@ -39,8 +39,9 @@ class Operation:
 
     ``before`` holds the snapshot values of the fields in ``after`` (what rollback restores); ``version`` is
     the record's SystemModstamp (Salesforce, ISO text) or updated_at (Intercom, epoch seconds) at snapshot
-    time — a record whose version moved is skipped, never overwritten. ``match`` identifies a record a
-    ``create`` makes, so an in-doubt create can be found again instead of repeated.
+    time — a record whose version moved is skipped, never overwritten. An ``upsert`` creates a record keyed by
+    an External ID: ``match`` is ``{field: value}`` and ``key`` is that value, so sending it twice updates the
+    record the first send made instead of duplicating it, and an in-doubt upsert is found again by its key.
     """
 
     system: str

@@ -16,7 +16,7 @@ from syncaudit.changes.policies import POLICIES
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
 
-_KIND_ORDER = {"update": 0, "create": 1, "delete": 2, "merge": 3, "review": 4}
+_KIND_ORDER = {"update": 0, "upsert": 1, "delete": 2, "merge": 3, "review": 4}
 
 
 def snapshot_since(snapshot: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from syncaudit.changes.context import (
 )
 from syncaudit.changes.model import Operation
 from syncaudit.config import FieldMapping, PicklistMap
+from syncaudit.errors import ConfigError
 from syncaudit.mapping import phone_fast_sql, register_functions
 
 # ---------------------------------------------------------------- policies
@@ -198,7 +199,10 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     key = ctx.cfg.mapping.identity.people.salesforce_key
     app = opts.get("app_id") or _learn_app_id(ctx, conv.log_as, conv.conversation_id_field)
     out = []
-    for f in (f for f in ctx.findings if f.get("kind") == "conversation_unlogged"):
+    findings = [f for f in ctx.findings if f.get("kind") == "conversation_unlogged"]
+    if findings:
+        check_external_id_field(ctx, conv.log_as, conv.external_id_field)
+    for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
         who = next((r for r in sf_ids if sf_object(r) in ("Contact", "Lead")), None)
@@ -224,6 +228,8 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
         who_field = "WhoId" if conv.log_as == "Task" else "ContactId"
         after = {who_field: who, "Subject": f"Intercom conversation {conv_id}", conv.conversation_id_field: url}
         after.update({"Status": "Completed"} if conv.log_as == "Task" else {"Status": "Closed", "Origin": "Web"})
+        ext = conv.external_id_field
+        after[ext] = after.get(ext) or str(conv_id)
         refusal = ctx.sf_refusal(conv.log_as, after, create=True)
         if refusal:
             out.append(review_op(f, "log_conversations", f"not planned: {refusal}"))
@@ -232,15 +238,37 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
             Operation(
                 "salesforce",
                 conv.log_as,
-                None,
-                "create",
+                after[ext],
+                "upsert",
                 after,
                 finding_id=f.get("id"),
                 policy="log_conversations",
-                match={who_field: who, conv.conversation_id_field: url},
+                match={ext: after[ext]},
             )
         )
     return out
+
+
+def check_external_id_field(ctx: PlanContext, obj: str, field: str) -> None:
+    """Creates are upserts by an External ID field: refuse a field the org's describe does not mark as one."""
+    f = ctx.sf_field(obj, field)
+    if f is True:
+        return  # the snapshot has no describe of this object; Salesforce itself refuses a wrong field at apply
+    where = "mapping.conversations.external_id_field"
+    if not f:
+        raise ConfigError(
+            f"{obj}.{field} does not exist in the Salesforce org",
+            key=where,
+            hint=f"create a unique External ID text field on {obj} (e.g. Intercom_Conversation_Id__c), "
+            "or name an existing one in the config",
+        )
+    if not f.get("externalId"):
+        raise ConfigError(
+            f"{obj}.{field} is not an External ID field; syncaudit creates records only as upserts by "
+            "an External ID, so that a create sent twice can never make a duplicate",
+            key=where,
+            hint=f"mark {obj}.{field} as External ID (and Unique) in Salesforce Setup, or name another field",
+        )
 
 
 def _learn_app_id(ctx: PlanContext, obj: str, column: str) -> str | None:

@@ -61,7 +61,7 @@ def verify_run(
     report = VerifyReport(run_id)
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Operation]]] = defaultdict(list)
     for row, op in touched:
-        key = row["new_id"] if op.op == "create" else op.key
+        key = row["new_id"] if op.op == "upsert" else op.key
         groups[(op.system, op.object)].append((row, replace(op, key=key)))
     for (system, obj), items in groups.items():
         cur, changed_only = read_touched(writers[system], obj, [op for _, op in items if op.key], run["started_at"])

@@ -240,8 +240,8 @@ class IntercomWriter:
                 return rows
             body["pagination"] = {"per_page": 150, "starting_after": nxt}
 
-    def find_created(self, op: Operation) -> str | None:
-        return None  # the planner creates nothing in Intercom
+    def find_external(self, obj: str, field: str, values: list[str]) -> dict[str, tuple[str, Any]]:
+        return {}  # the planner creates nothing in Intercom
 
     def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
         return None
