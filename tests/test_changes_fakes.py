@@ -395,6 +395,7 @@ class FakeIntercom:
             self.contacts = {c["id"]: c for c in contacts}
             self.companies = {c["id"]: c for c in companies}
             self.merged: dict[str, str] = {}
+            self.pending: dict[str, dict[str, Any]] = {}
             self.writes: dict[str, int] = {}
             self.window_start = 0.0
             self.window_used = 0
@@ -418,6 +419,11 @@ class FakeIntercom:
 
     def control_contact(self, id: str) -> dict[str, Any] | None:  # noqa: A002
         return self.contacts.get(id)
+
+    def control_interleave(self, id: str, fields: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+        """Someone else's write lands just before the next PUT of this contact (after the apply re-read it)."""
+        self.pending[id] = fields
+        return {"ok": True}
 
     def wsgi_app(self):  # noqa: ANN201
         def app(environ: dict[str, Any], start_response: Any) -> Any:
@@ -473,6 +479,8 @@ class FakeIntercom:
                 ext = body.get("external_id")
                 if ext and any(o.get("external_id") == ext and o["id"] != c["id"] for o in self.contacts.values()):
                     return _json(_err("conflict", "A contact matching those details already exists"), 409, hdr)
+                if m.group(2) in self.pending:
+                    _apply_contact(c, self.pending.pop(m.group(2)))
                 _apply_contact(c, body)
                 c["updated_at"] = int(time.time())
                 self.writes[c["id"]] = self.writes.get(c["id"], 0) + 1

@@ -34,6 +34,7 @@ class RunResult:
     would_write: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    concurrent: list[dict[str, Any]] = field(default_factory=list)  # written, but someone wrote it meanwhile
     api_calls: dict[str, int] = field(default_factory=dict)
     message: str = ""
 
@@ -48,6 +49,7 @@ class RunResult:
             "would_write": dict(self.would_write),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
+            "concurrent": len(self.concurrent),
             "api_calls": dict(self.api_calls),
             "message": self.message,
         }
@@ -204,6 +206,7 @@ def _execute(
     journal.finish_run(run_id, "complete", counts)
     skipped = journal.ops_with_outcome(run_id, "skipped")
     failed = journal.ops_with_outcome(run_id, "failed")
+    concurrent = journal.ops_with_code(run_id, "CONCURRENT_CHANGE")
     return RunResult(
         run_id,
         plan.hash,
@@ -213,6 +216,7 @@ def _execute(
         would_write=would,
         skipped=skipped,
         failed=failed,
+        concurrent=concurrent,
         api_calls={s: w.calls for s, w in writers.items()},
         message=f"run {run_id}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
     )
@@ -232,6 +236,10 @@ def print_result(res: RunResult) -> None:
         print(
             f"  failed  {item['system']} {item['object']} {item['record_key']}: {item['error_code']} {item['detail']}"
         )
+    for item in res.concurrent[:20]:
+        print(f"  check   {item['system']} {item['object']} {item['record_key']}: {item['detail']}")
+    if res.concurrent:
+        print(f"  {len(res.concurrent)} records were written by someone else meanwhile: run `syncaudit verify`")
     if res.run_id:
         print(f"run: {res.run_id}")
 

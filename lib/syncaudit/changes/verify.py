@@ -80,6 +80,12 @@ def verify_run(
                     for f, v in op.after.items()
                     if not same_value(rec.get(f), v)
                 ]
+            if row.get("error_code") == "CONCURRENT_CHANGE":
+                # Intercom has no conditional update: the write's answer showed that someone else wrote the record
+                # after it was re-read; a value of theirs in one of our fields was overwritten (or may have been).
+                problems.append(
+                    {"field": "(concurrent write)", "expected": "no other write before ours", "actual": row["detail"]}
+                )
             if problems:
                 report.mismatches.append(
                     {"seq": row["seq"], "system": system, "object": obj, "key": op.key, "problems": problems}
