@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,20 +69,21 @@ def plans_dir(cfg: Config) -> Path:
     return cfg.resolve_path(cfg.data_dir) / "plans"
 
 
-def check_guards(cfg: Config, plan: Plan, confirm: str | None) -> None:
+def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str, int] | None = None) -> None:
     """Refuse unless the confirmation matches, the change count is under the cap and targets are allowed."""
     if not confirm or confirm.strip() != plan.hash:
         raise GuardError(
             f"confirmation {confirm!r} does not match the plan's hash {plan.hash}",
             hint="review the plan (summary.json), then pass --confirm with the hash `syncaudit plan` printed",
         )
-    n = len(plan.writes)
+    counts = plan.write_counts() if counts is None else counts
+    n = sum(counts.values())
     if n > cfg.apply.max_changes:
         raise GuardError(
             f"the plan has {n} changes, more than apply.max_changes ({cfg.apply.max_changes})",
             hint="narrow the plan with --fixes, or raise apply.max_changes in the config after review",
         )
-    systems = {op.system for _, op in plan.writes}
+    systems = {k.split(".", 1)[0] for k in counts}
     for system in sorted(systems):
         section = getattr(cfg, system, None)
         production = bool(section is not None and section.production and cfg.sandbox is None)
@@ -127,10 +127,10 @@ def apply_plan(
         dry_run = not execute
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
-    check_guards(cfg, plan, confirm)
-    would: dict[str, int] = defaultdict(int)
-    for _, op in plan.writes:
-        would[f"{op.system}.{op.object}.{op.op}"] += 1
+    if not confirm or confirm.strip() != plan.hash:
+        check_guards(cfg, plan, confirm, {})  # refuses at once, before reading the operations
+    would = plan.write_counts()
+    check_guards(cfg, plan, confirm, would)
     if dry_run:
         return RunResult(
             None,
@@ -188,9 +188,9 @@ def _execute(
     )
     if open_runs:
         journal.event(run_id, "resumed")
-    systems = {op.system for _, op in plan.writes}
+    systems = {k.split(".", 1)[0] for k in would}
     writers = writers or build_writers(cfg, systems)
-    engine = ApplyEngine(plan, journal, run_id, writers)
+    engine = ApplyEngine(plan, journal, run_id, writers, would)
     batch = {"salesforce": max(cfg.apply.bulk_threshold, 200), "intercom": 100}
     if "salesforce" in writers:
         batch["salesforce"] = getattr(writers["salesforce"], "batch_size", batch["salesforce"])

@@ -6,7 +6,7 @@ cannot justify: an ambiguous case becomes a ``review`` item, which apply never e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from syncaudit.changes.context import (
@@ -290,10 +290,10 @@ def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation
     ]
 
 
-def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
-    """Owner-side values that differ from their normalized form (email case, whitespace, case rules, E.164 phones)."""
+def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
+    """Owner-side values that differ from their normalized form (email case, whitespace, case rules, E.164 phones).
+    Yields them batch by batch (this policy can touch every record)."""
     only = set(opts.get("fields") or [])
-    out = []
     for fm in ctx.cfg.mapping.fields:
         norms = [n for n in fm.normalize if isinstance(n, str) and (n in TEXT_NORMALIZERS or n == "phone_e164")]
         if not norms or (only and fm.name not in only):
@@ -328,29 +328,29 @@ def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
                 where += f" AND {expr} LIKE '+%'"  # an unparseable number is left for review, not rewritten
             if system == "salesforce" and obj == "Lead" and "IsConverted" in ctx.columns(table):
                 where += ' AND NOT COALESCE("IsConverted", false)'
-            rows = ctx.con.execute(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1').fetchall()
-            ctx.prefetch(system, obj, [str(r[0]) for r in rows])
-            for rid, value in rows:
-                fid = synthetic_finding_id("normalize", system, obj, rid, column)
-                op = update_op(
-                    ctx,
-                    system,
-                    obj,
-                    str(rid),
-                    {column: value},
-                    {"id": fid},
-                    "normalize_values",
-                    note=f"normalize {fm.name}: {', '.join(norms)}",
-                )
-                if op:
-                    out.append(op)
-    return out
+            for rows in ctx.batches(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1'):
+                ctx.prefetch(system, obj, [str(r[0]) for r in rows])
+                for rid, value in rows:
+                    fid = synthetic_finding_id("normalize", system, obj, rid, column)
+                    op = update_op(
+                        ctx,
+                        system,
+                        obj,
+                        str(rid),
+                        {column: value},
+                        {"id": fid},
+                        "normalize_values",
+                        note=f"normalize {fm.name}: {', '.join(norms)}",
+                    )
+                    if op:
+                        yield op
+                ctx.forget()
 
 
-def migrations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
-    """One-off field migrations declared in config: copy (and transform) a field between linked people."""
+def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
+    """One-off field migrations declared in config: copy (and transform) a field between linked people.
+    Yields them batch by batch (a migration can touch every linked record)."""
     ident = ctx.cfg.mapping.identity.people
-    out = []
     for m in ctx.cfg.fixes.migrations:
         for obj in m.objects:
             sf_t = f"sf_{obj}"
@@ -362,24 +362,24 @@ def migrations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
             cond = f"{src} IS NOT NULL" + (
                 "" if m.overwrite else f" AND ({dst} IS NULL OR CAST({dst} AS VARCHAR) = '')"
             )
-            rows = ctx.con.execute(
+            tsys, tobj = m.target_system, (obj if m.target_system == "salesforce" else "contact")
+            for rows in ctx.batches(
                 f'SELECT s."Id", c.id, {src} FROM "{sf_t}" s JOIN ic_contacts c ON s."{ident.salesforce_key}" = '
                 f'c."{ident.intercom_key}" WHERE c.role = ? AND {cond} ORDER BY s."Id"',
                 [role],
-            ).fetchall()
-            tsys, tobj = m.target_system, (obj if m.target_system == "salesforce" else "contact")
-            ctx.prefetch(tsys, tobj, [str(r[0] if tsys == "salesforce" else r[1]) for r in rows])
-            for sf_id, ic_id, value in rows:
-                target = str(sf_id if tsys == "salesforce" else ic_id)
-                new = normalize_text(plain_value(value), m.transform)
-                fid = synthetic_finding_id("migration", m.name, sf_id, ic_id)
-                op = update_op(ctx, tsys, tobj, target, {m.target_field: new}, {"id": fid}, f"migration:{m.name}")
-                if op:
-                    out.append(op)
-    return out
+            ):
+                ctx.prefetch(tsys, tobj, [str(r[0] if tsys == "salesforce" else r[1]) for r in rows])
+                for sf_id, ic_id, value in rows:
+                    target = str(sf_id if tsys == "salesforce" else ic_id)
+                    new = normalize_text(plain_value(value), m.transform)
+                    fid = synthetic_finding_id("migration", m.name, sf_id, ic_id)
+                    op = update_op(ctx, tsys, tobj, target, {m.target_field: new}, {"id": fid}, f"migration:{m.name}")
+                    if op:
+                        yield op
+                ctx.forget()
 
 
-POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], list[Operation]]] = {
+POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation]]] = {
     "backfill_identity": backfill_identity,
     "relink_stale": relink_stale,
     "push_owner_value": push_owner_value,

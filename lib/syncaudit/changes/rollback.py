@@ -97,6 +97,7 @@ def plan_rollback(
         "since": since,
         "not_restorable": not_restorable,
     }
+    ops.sort(key=lambda o: (o.system, o.object, o.op))  # each target's writes together (apply streams them)
     plan = Plan(header, ops)
     plan.save(plans_dir(cfg))
     journal.event(run_id, "rollback_planned", {"plan": plan.hash, "operations": len(ops)})

@@ -35,8 +35,9 @@ def run_operations(journal: Journal, run_id: str) -> tuple[dict[str, Any], list[
             f"no run {run_id!r} in the journal", hint="pass --run with an id `syncaudit apply` printed"
         )
     plan = load_plan(run["plan_path"])
-    ops = plan.operations
-    return run, [(row, ops[row["seq"]]) for row in journal.ops(run_id) if row["state"] == "done"]
+    rows = [row for row in journal.ops(run_id) if row["state"] == "done"]
+    ops = plan.ops_at(row["seq"] for row in rows)
+    return run, [(row, ops[row["seq"]]) for row in rows]
 
 
 LARGE = 200  # above this many records, read "what changed since the run started" instead of record by record
