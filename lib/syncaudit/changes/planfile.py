@@ -33,7 +33,7 @@ _COLUMNS = ("pidx", "kind", "system", "object", "key", "op", "fields", "after_so
 class PlanSpool:
     """Operations of a plan being built, kept in DuckDB until they are written out."""
 
-    def __init__(self, folder: Path, memory_limit: str = "128MB") -> None:
+    def __init__(self, folder: Path, memory_limit: str = "192MB") -> None:
         # Its own database file with a memory cap: DuckDB keeps the spool on disk beyond it, so the plan's size
         # does not set the process's memory (the snapshot's connection is left alone).
         import duckdb
@@ -42,6 +42,7 @@ class PlanSpool:
         self.con = duckdb.connect(str(self.path))
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{folder / 'spill'}'")
+        self.con.execute("SET threads = 2")
         self.n = 0
         self.con.execute(
             "CREATE OR REPLACE TABLE _plan_spool (pidx INTEGER, kind INTEGER, system VARCHAR, object VARCHAR,"
@@ -113,13 +114,25 @@ class PlanSpool:
 
     def ordered(self) -> Iterator[list[Operation]]:
         """The resolved operations in plan order, one record's updates coalesced, in batches."""
-        cur = self.con.execute(
-            "WITH g AS (SELECT system, object, key, min(pos) AS anchor FROM _plan_ops WHERE op = 'update' "
-            "GROUP BY ALL), a AS (SELECT o.kind, o.system, o.object, o.op, o.pos, o.body, "
-            "coalesce(g.anchor, o.pos) AS anchor FROM _plan_ops o LEFT JOIN g ON o.op = 'update' "
-            "AND o.system = g.system AND o.object = g.object AND o.key = g.key) "
-            "SELECT body, anchor FROM a ORDER BY kind, "
-            "min(anchor) OVER (PARTITION BY kind, system, object, op), anchor, pos"
+        c = self.con
+        # Plain tables, joins and one ORDER BY: operators DuckDB can spill to disk under its memory cap.
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_anchor AS SELECT system, object, key, min(pos) AS anchor "
+            "FROM _plan_ops WHERE op = 'update' GROUP BY ALL"
+        )
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_final AS SELECT o.kind, o.system, o.object, o.op, o.pos, o.body, "
+            "coalesce(a.anchor, o.pos) AS anchor FROM _plan_ops o LEFT JOIN _plan_anchor a ON o.op = 'update' "
+            "AND o.system = a.system AND o.object = a.object AND o.key = a.key"
+        )
+        c.execute("DROP TABLE _plan_ops")
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_groups AS SELECT kind, system, object, op, min(anchor) AS first "
+            "FROM _plan_final GROUP BY ALL"
+        )
+        cur = c.execute(
+            "SELECT f.body, f.anchor FROM _plan_final f JOIN _plan_groups g USING (kind, system, object, op) "
+            "ORDER BY f.kind, g.first, f.anchor, f.pos"
         )
         pending: Operation | None = None
         pending_anchor = None
