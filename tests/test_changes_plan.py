@@ -228,3 +228,13 @@ def test_streamed_plan_is_the_same_in_any_batch_size_and_read_in_batches(
     # an in-memory plan hashes exactly as its saved file is rehashed by a reader
     mem = Plan(whole.header, list(whole.operations))
     assert mem.hash == whole.hash and load_plan(mem.save(tmp_path / "p")).hash == whole.hash
+
+
+def test_a_plan_with_an_operation_kind_apply_does_not_know_is_refused(tmp_path: Path) -> None:
+    from syncaudit.changes.apply import apply_plan
+    from syncaudit.changes.model import Operation
+
+    old = Operation("salesforce", "Task", None, "create", {"Subject": "x"})  # the kind before keyed upserts
+    plan = Plan({"kind": "fixup", "since": {}}, [old])
+    with pytest.raises(GuardError, match="'create' operation"):
+        apply_plan(world_config(tmp_path), plan, plan.hash, dry_run=True)

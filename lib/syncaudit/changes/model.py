@@ -169,8 +169,15 @@ class Plan:
         """Writes per "system.object.op", counted from the operations themselves (one streamed pass; the guards
         never trust summary.json, which is for people and not covered by the hash)."""
         out: Counter[str] = Counter()
-        for _, op in self.iter_writes():
-            out[f"{op.system}.{op.object}.{op.op}"] += 1
+        for batch in self.iter_batches():
+            for _, op in batch:
+                if op.op not in OPS:  # e.g. "create" from before creates became keyed upserts
+                    raise GuardError(
+                        f"the plan has a {op.op!r} operation, which this version of syncaudit does not apply",
+                        hint="re-create the plan with `syncaudit plan` and review it again",
+                    )
+                if op.op in WRITE_OPS:
+                    out[f"{op.system}.{op.object}.{op.op}"] += 1
         return dict(out)
 
     @property
