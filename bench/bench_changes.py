@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/bench_changes.py                 # the issue's targets: 100,000 SF updates, 10,000 Intercom
     .venv/bin/python bench/bench_changes.py --size 2000     # a quick run (both sizes = N, Intercom capped at N)
+    .venv/bin/python bench/bench_changes.py --plan-sizes 100000,1000000 --skip-apply   # plan build memory only
 
 Prints, per system: operations, wall time, records/s, API calls of the apply (from the sandbox request log),
 429 answers, peak RSS, and for Intercom the achieved call rate as a share of the allowed rate.
 Targets: Salesforce <= 15 API calls for 100,000 updates (Bulk API 2.0); Intercom >= 80 % of the allowed rate, no 429.
+Plan build: peak RSS of `build_change_plan` at 100,000 and 1,000,000 operations (normalize_values over a
+synthetic snapshot of N Contacts whose emails need lower-casing), each in its own process, beside the RSS of a
+0-operation build in the same way (the imports' share) — a streamed plan keeps the peak flat as N grows.
 """
 
 from __future__ import annotations
@@ -46,6 +50,56 @@ def write_load_dir(root: Path, sf_n: int, ic_n: int) -> list[str]:
     return ids
 
 
+class SyntheticSnapshot:
+    """What the planner reads of a snapshot: n Contacts whose Email is not in its normalized form."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.path = "20261126T120000Z"
+        self.manifest = {"id": self.path, "started_at": "2026-11-26T12:00:00+00:00"}
+
+    def duckdb(self):  # noqa: ANN201
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute(
+            'CREATE TABLE "sf_Contact" AS SELECT printf(\'003%012dAAA\', i) AS "Id", '
+            "printf('Bench%d@Example.COM', i) AS \"Email\", 'Bench' || i AS \"LastName\", "
+            f"TIMESTAMPTZ '2026-11-20 00:00:00+00' AS \"SystemModstamp\" FROM range({self.n}) t(i)"
+        )
+        return con
+
+
+def plan_build(n: int) -> dict:
+    """Build a plan of n operations in this process; its peak RSS is this process's."""
+    from syncaudit.changes.plan import build_change_plan
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-plan-"))
+    cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(tmp)})
+    t = time.perf_counter()
+    plan = build_change_plan(cfg, SyntheticSnapshot(n), [], fixes=["normalize_values"])
+    dt = time.perf_counter() - t
+    size = (plan.path / "plan.jsonl").stat().st_size
+    return {
+        "operations": plan.summary()["operations"],
+        "seconds": round(dt, 1),
+        "ops_per_s": round(n / dt) if n else None,
+        "plan_jsonl_mb": round(size / 2**20, 1),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "hash": plan.hash,
+    }
+
+
+def bench_plans(sizes: list[int]) -> None:
+    import subprocess
+
+    for n in [0, *sizes]:
+        out = subprocess.run(
+            [sys.executable, __file__, "--plan-only", str(n)], capture_output=True, text=True, check=True
+        ).stdout
+        print(json.dumps({"system": "plan", **json.loads(out.strip().splitlines()[-1]), "loadavg": os.getloadavg()}))
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -56,7 +110,20 @@ def main() -> int:
     ap.add_argument("--ic-size", type=int, default=10_000)
     ap.add_argument("--size", type=int, help="quick run: both sizes")
     ap.add_argument("--per-minute", type=int, default=3_000, help="Intercom rate limit set on the emulator (calls/min)")
+    ap.add_argument("--plan-sizes", default="100000,1000000", help="plan build sizes (comma-separated; '' skips)")
+    ap.add_argument("--skip-apply", action="store_true", help="only the plan build figures")
+    ap.add_argument("--plan-only", type=int, help=argparse.SUPPRESS)  # internal: one plan build in this process
     args = ap.parse_args()
+    if args.plan_only is not None:
+        print(json.dumps(plan_build(args.plan_only)))
+        return 0
+    plan_sizes = [int(x) for x in args.plan_sizes.split(",") if x.strip()]
+    if args.size and args.plan_sizes == ap.get_default("plan_sizes"):
+        plan_sizes = [args.size]
+    if plan_sizes:
+        bench_plans(plan_sizes)
+    if args.skip_apply:
+        return 0
     sf_n, ic_n = (args.size, min(args.size, args.ic_size)) if args.size else (args.sf_size, args.ic_size)
     tmp = Path(tempfile.mkdtemp(prefix="bench-changes-"))
     ic_ids = write_load_dir(tmp / "load", sf_n, ic_n)

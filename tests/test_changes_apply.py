@@ -81,7 +81,7 @@ def test_guards_refuse_before_any_request(env: Env) -> None:
 
 def test_apply_writes_each_planned_change_once_then_verifies(env: Env) -> None:
     res = apply_plan(env.cfg, env.plan, env.plan.hash, dry_run=False)
-    assert res.status == "complete" and not res.failed and not res.skipped
+    assert res.status == "complete" and not res.failed and not res.skipped and not res.concurrent
     assert res.counts == {"updated": 12, "created": 1, "merged": 1}
     _all_written_once(env)
     contact = env.svc("salesforce", "record", obj="Contact", id="003000000000001AAA")
@@ -112,6 +112,35 @@ def test_records_changed_since_the_snapshot_are_skipped_not_overwritten(env: Env
     }
     assert env.svc("salesforce", "record", obj="Contact", id="003000000000001AAA")["Plan_Type__c"] == "Enterprise"
     assert env.svc("intercom", "contact", id=env.world["ic"][1]["id"])["custom_attributes"]["lifecycle_stage"] == "MQL"
+
+
+def test_a_write_that_lands_between_reread_and_intercom_write_is_reported(env: Env) -> None:
+    """Intercom has no conditional update: a write by someone else after the re-read is caught in our write's
+    answer (a field outside ours moved), journaled, printed, and reported by verify; never silently passed."""
+    ic1, ic2 = env.world["ic"][1]["id"], env.world["ic"][5]["id"]
+    env.svc("intercom", "interleave", id=ic1, fields={"name": "Edited meanwhile"})  # a field we do not write
+    env.svc("intercom", "interleave", id=ic2, fields={"custom_attributes": {"lifecycle_stage": "Customer"}})
+    res = apply_plan(env.cfg, env.plan, env.plan.hash, dry_run=False)
+    assert res.status == "complete" and not res.failed
+    flagged = {r["record_key"]: r for r in res.concurrent}
+    assert set(flagged) == {ic1} and "name" in flagged[ic1]["detail"] and flagged[ic1]["outcome"] == "updated"
+    # ... the other one (someone set only the field we write) is the residual risk: undetectable afterwards.
+    rep = verify_run(env.cfg, res.run_id)
+    assert [m["key"] for m in rep.mismatches] == [ic1]
+    assert rep.mismatches[0]["problems"][0]["field"] == "(concurrent write)"
+
+
+@pytest.mark.parametrize("env", [{"n": 300}], indirect=True)
+def test_intercom_batches_are_reread_immediately_before_their_writes(env: Env) -> None:
+    """150 Intercom updates: each batch of 100 is re-read by one search right before its writes, not all upfront."""
+    apply_plan(env.cfg, env.plan, env.plan.hash, dry_run=False)
+    runs: list[list[int]] = []  # [records the search returned, writes that followed it]
+    for r in env.sb.requests(system="intercom"):
+        if r["path"] == "/contacts/search":
+            runs.append([r["records"], 0])
+        elif r["method"] == "PUT":
+            runs[-1][1] += 1
+    assert [w for _, w in runs if w] == [100, 50] and all(found >= w for found, w in runs)
 
 
 def test_per_record_failures_are_journaled_with_their_code(env: Env) -> None:
@@ -180,7 +209,7 @@ def test_intercom_writes_are_paced_by_rate_headers_without_429(env: Env) -> None
 
 
 def test_quota_guard_stops_then_resume_completes_exactly_once(env: Env) -> None:
-    env.svc("salesforce", "api_usage", used=77, daily=100)  # 80% is the default share: 3 calls left
+    env.svc("salesforce", "api_usage", used=78, daily=100)  # 80% is the default share: 2 calls left (of 3)
     with pytest.raises(QuotaExhaustedError):
         apply_plan(env.cfg, env.plan, env.plan.hash, dry_run=False)
     runs = journal_for(env.cfg).runs_for_plan(env.plan.hash)

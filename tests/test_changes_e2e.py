@@ -60,6 +60,8 @@ def test_cli_cycle_plan_apply_verify_rollback(emulated: dict[str, Any], capsys: 
     plan_hash = re.search(r"^hash: ([0-9a-f]{16})$", out, re.M).group(1)
     plan = load_plan(folder)
     assert plan.hash == plan_hash and plan.writes
+    upserts = [op for _, op in plan.writes if op.op == "upsert"]  # logged conversations: keyed creates
+    assert upserts and all(op.match == {"Intercom_Conversation_Id__c": op.key} for op in upserts)
 
     n = len(sb.requests())
     code, out, err = _run(capsys, "apply", "--config", cfg, "--plan", folder, "--confirm", "deadbeefdeadbeef")
@@ -72,6 +74,7 @@ def test_cli_cycle_plan_apply_verify_rollback(emulated: dict[str, Any], capsys: 
     run_id = re.search(r"^run: (\S+)$", out, re.M).group(1)
     counts = journal_for(emulated["cfg"]).counts(run_id)
     assert counts.get("updated", 0) > 0 and "in_doubt" not in counts
+    assert counts.get("created", 0) == len(upserts)  # each conversation logged once, as a new Task
     code, out, _ = _run(capsys, "verify", "--config", cfg, "--run", run_id)
     assert code == 0 and " 0 differ" in out
 

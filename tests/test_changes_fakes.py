@@ -3,8 +3,8 @@
 They stand in for the project's full emulators (built in parallel) so the apply path can be tested over
 HTTPS, with the server's fault injection and request log, today. They implement only what the writers use,
 following shared/reference/*.md: OAuth client credentials, a SOQL subset (``SELECT … FROM O WHERE`` with
-``Id IN (…)``, ``X = '…'``, ``SystemModstamp > DT`` joined by AND), sObject Collections, Bulk API 2.0 ingest
-(update), Sforce-Limit-Info; Intercom contact get/update/search/merge and company get/update with
+``Id IN (…)``, ``X = '…'``, ``SystemModstamp > DT`` joined by AND), sObject Collections (incl. upsert by an
+External ID), Bulk API 2.0 ingest (update; upsert by Id or an External ID), Sforce-Limit-Info; Intercom contact get/update/search/merge and company get/update with
 X-RateLimit-* headers and fixed 10-second windows. Each keeps ``writes[(object, id)]``: how many times each
 record was written, which is what the exactly-once tests read. The doubles have tests of their own below.
 """
@@ -29,7 +29,8 @@ from syncaudit.sandbox.service import ENV_FAULTS, ENV_RECORDS, ENV_SEQ
 from syncaudit.sandbox.testing import running_sandbox
 
 SF_PREFIX = {"Contact": "003", "Lead": "00Q", "Account": "001", "Task": "00T", "Case": "500"}
-UNIQUE = {("Contact", "Product_User_Id__c"), ("Lead", "Product_User_Id__c")}
+UNIQUE = {("Contact", "Product_User_Id__c"), ("Lead", "Product_User_Id__c"), ("Task", "Intercom_Conversation_Id__c")}
+EXTERNAL = UNIQUE  # the External ID fields an upsert may match on
 
 
 def sf_stamp(t: float) -> str:
@@ -127,7 +128,7 @@ class FakeSalesforce:
         table = self.db.setdefault(obj, {})
         if create:
             rec_id = self._new_id(obj)
-            table[rec_id] = {"Id": rec_id}
+            table[rec_id] = {"Id": rec_id, "CreatedDate": sf_stamp(time.time())}
         rec = table.get(rec_id or "")
         if rec is None or rec.get("IsDeleted"):
             return {
@@ -228,6 +229,9 @@ class FakeSalesforce:
                 return _json(body, 200, hdr)
             if rest == "composite/sobjects":
                 return self._collections(req, environ, hdr)
+            if rest.startswith("composite/sobjects/") and req.method == "PATCH":
+                obj, field = rest.split("/")[2:4]
+                return self._upsert_collection(req, obj, field, environ, hdr)
             if rest.startswith("jobs/ingest"):
                 return self._bulk(req, rest, environ, hdr)
         except ValueError as exc:
@@ -259,6 +263,30 @@ class FakeSalesforce:
             out.append(self._write(obj, r.get("Id"), fields, environ, i, create=req.method == "POST"))
         return _json(out, 200, hdr)
 
+    def _upsert_one(self, obj: str, field: str, rec: dict[str, Any], environ: dict[str, Any], i: int) -> dict[str, Any]:
+        """Upsert semantics: match ``field`` (Id: a missing record fails, never creates; else create if absent)."""
+        key = rec.get(field)
+        fields = {k: v for k, v in rec.items() if k not in ("attributes", "Id")}
+        if field == "Id":
+            if not key:  # Salesforce inserts a row whose Id is blank: the writer must never send one
+                return {**self._write(obj, None, fields, environ, i, create=True), "created": True}
+            return {**self._write(obj, key, fields, environ, i), "created": False}
+        hits = [r["Id"] for r in self.db.get(obj, {}).values() if key and r.get(field) == key]
+        if hits:
+            return {**self._write(obj, hits[0], fields, environ, i), "created": False}
+        return {**self._write(obj, None, fields, environ, i, create=True), "created": True}
+
+    def _upsert_collection(
+        self, req: Request, obj: str, field: str, environ: dict[str, Any], hdr: dict[str, str]
+    ) -> Response:
+        if (obj, field) not in EXTERNAL and field != "Id":
+            msg = f"Field name provided, {field} is not an External ID or indexed field for {obj}"
+            return _json([{"message": msg, "errorCode": "INVALID_FIELD"}], 400, hdr)
+        records = req.get_json()["records"]
+        if len(records) > 200:
+            return _json([{"message": "record limit reached", "errorCode": "EXCEEDED_ID_LIMIT"}], 400, hdr)
+        return _json([self._upsert_one(obj, field, r, environ, i) for i, r in enumerate(records)], 200, hdr)
+
     def _bulk(self, req: Request, rest: str, environ: dict[str, Any], hdr: dict[str, str]) -> Response:
         parts = rest.split("/")
         if len(parts) == 2 and req.method == "POST":
@@ -268,6 +296,7 @@ class FakeSalesforce:
                 "id": job_id,
                 "object": body["object"],
                 "operation": body["operation"],
+                "externalIdFieldName": body.get("externalIdFieldName"),
                 "state": "Open",
                 "csv": None,
                 "ok": [],
@@ -302,15 +331,18 @@ class FakeSalesforce:
     def _run_job(self, job: dict[str, Any], environ: dict[str, Any]) -> None:
         reader = list(csv.DictReader(io.StringIO(job["csv"] or "")))
         for i, row in enumerate(reader):
-            fields = {k: (None if v == "#N/A" else _num(v)) for k, v in row.items() if k != "Id" and v != ""}
-            res = self._write(job["object"], row["Id"], fields, environ, i)
+            fields = {k: (None if v == "#N/A" else _num(v)) for k, v in row.items() if v != ""}
+            if job["operation"] == "upsert":
+                ext = job["externalIdFieldName"]
+                res = self._upsert_one(job["object"], ext, {**fields, ext: row.get(ext) or None}, environ, i)
+            else:
+                res = self._write(job["object"], row["Id"], {k: v for k, v in fields.items() if k != "Id"}, environ, i)
             if res["success"]:
-                job["ok"].append({"sf__Id": row["Id"], "sf__Created": "false", **row})
+                created = "true" if res.get("created") else "false"
+                job["ok"].append({"sf__Id": res["id"], "sf__Created": created, **row})
             else:
                 e = res["errors"][0]
-                job["bad"].append(
-                    {"sf__Id": row["Id"], "sf__Error": f"{e['statusCode']}:{e.get('message', '')}:--", **row}
-                )
+                job["bad"].append({"sf__Id": "", "sf__Error": f"{e['statusCode']}:{e.get('message', '')}:--", **row})
         job["state"] = "JobComplete"
         job["numberRecordsProcessed"] = len(reader)
         job["numberRecordsFailed"] = len(job["bad"])
@@ -363,6 +395,7 @@ class FakeIntercom:
             self.contacts = {c["id"]: c for c in contacts}
             self.companies = {c["id"]: c for c in companies}
             self.merged: dict[str, str] = {}
+            self.pending: dict[str, dict[str, Any]] = {}
             self.writes: dict[str, int] = {}
             self.window_start = 0.0
             self.window_used = 0
@@ -386,6 +419,11 @@ class FakeIntercom:
 
     def control_contact(self, id: str) -> dict[str, Any] | None:  # noqa: A002
         return self.contacts.get(id)
+
+    def control_interleave(self, id: str, fields: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+        """Someone else's write lands just before the next PUT of this contact (after the apply re-read it)."""
+        self.pending[id] = fields
+        return {"ok": True}
 
     def wsgi_app(self):  # noqa: ANN201
         def app(environ: dict[str, Any], start_response: Any) -> Any:
@@ -441,6 +479,8 @@ class FakeIntercom:
                 ext = body.get("external_id")
                 if ext and any(o.get("external_id") == ext and o["id"] != c["id"] for o in self.contacts.values()):
                     return _json(_err("conflict", "A contact matching those details already exists"), 409, hdr)
+                if m.group(2) in self.pending:
+                    _apply_contact(c, self.pending.pop(m.group(2)))
                 _apply_contact(c, body)
                 c["updated_at"] = int(time.time())
                 self.writes[c["id"]] = self.writes.get(c["id"], 0) + 1
@@ -570,12 +610,13 @@ class TinySnapshot:
         return con
 
 
-def make_world(n: int = 12, *, leads: int = 1) -> dict[str, Any]:
+def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]:
     """n linked people with planted defects, their snapshot (taken now) and the findings the audit would report.
 
     Person i: i % 4 == 0 -> Plan_Type__c drifted (Intercom owns it); 1 -> lifecycle_stage drifted (Salesforce
     owns it); 2 -> Salesforce key missing (identity_gap); 3 -> Intercom external_id missing (identity_gap).
-    Person 0 also has an unlogged conversation; ``leads`` Intercom leads duplicate person 1.
+    Persons 0 .. convs-1 each have an unlogged conversation (ids 471, 472, ...); ``leads`` Intercom leads
+    duplicate person 1.
     """
     now = time.time()
     old = now - 3600
@@ -620,16 +661,17 @@ def make_world(n: int = 12, *, leads: int = 1) -> dict[str, Any]:
                 "severity": "medium",
             }
         )
-    findings.append(
-        {
-            "id": "conv0001",
-            "kind": "conversation_unlogged",
-            "system": "intercom",
-            "object": "conversation",
-            "records": [contacts[0]["Id"], "471"],
-            "field": None,
-        }
-    )
+    for k in range(convs):
+        findings.append(
+            {
+                "id": f"conv{k + 1:04d}",
+                "kind": "conversation_unlogged",
+                "system": "intercom",
+                "object": "conversation",
+                "records": [contacts[k]["Id"], str(471 + k)],
+                "field": None,
+            }
+        )
     for j in range(leads):
         lead = {
             "id": _hex(j, salt=7),

@@ -51,13 +51,15 @@ def _apply(cfg_file: Path, plan: Any, sandbox_dir: Path, kill_at: str | None) ->
     [
         ("intent:1", False),  # journaled the intent, nothing sent
         ("sent:1", False),  # Intercom updates sent, outcomes never journaled
-        ("sent:3", False),  # the Task create landed, its id never journaled: must not be created again
+        ("sent:3", False),  # the Task upserts (Collections) landed, ids never journaled: no second Task each
         ("sent:4", False),  # the lead merge landed unrecorded
-        ("job:1", True),  # a Bulk API 2.0 job uploaded but not closed when the process died
+        ("job:1", True),  # a Bulk API 2.0 upsert-by-Id job uploaded but not closed when the process died
+        ("job:2", True),  # the Bulk upsert job creating the Tasks (by External ID) uploaded, not closed
+        ("sent:3", True),  # that job completed, its results never journaled
     ],
 )
 def test_killed_apply_resumes_exactly_once(tmp_path: Path, kill_at: str, bulk: bool) -> None:
-    world = make_world(16)
+    world = make_world(16, convs=4)
     cfg = world_config(tmp_path, bulk_threshold=3 if bulk else 200)
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude={"source_path"})))
@@ -69,13 +71,15 @@ def test_killed_apply_resumes_exactly_once(tmp_path: Path, kill_at: str, bulk: b
         assert first.returncode == -signal.SIGKILL, first.stderr
         second = _apply(cfg_file, plan, sbdir, None)
         assert second.returncode == 0, second.stderr
-        assert "created 1, merged 1, updated 16" in second.stdout
+        assert "created 4, merged 1, updated 16" in second.stdout
 
         state = sb.control("GET", "state")
         counts = {**state["salesforce"]["writes"], **state["intercom"]["writes"]}
         assert len(counts) == len(plan.writes) and set(counts.values()) == {1}, counts
         tasks = [k for k in state["salesforce"]["writes"] if k.startswith("Task/")]
-        assert len(tasks) == 1 and state["salesforce"]["objects"]["Task"] == 1  # no duplicate created
+        assert len(tasks) == 4 and state["salesforce"]["objects"]["Task"] == 4  # no duplicate created
+        ingest = [r for r in sb.requests() if r["method"] == "POST" and r["path"].endswith("/jobs/ingest")]
+        assert len(ingest) == (2 if bulk else 0)  # bulk: one upsert job by Id, one by the External ID
 
         log = sb.requests()
         ic_writes = Counter(

@@ -85,7 +85,7 @@ def test_killed_apply_on_the_emulators_resumes_exactly_once(
     plan = build_change_plan(cfg, planned["snap"], planned["findings"])
     plan.save(plans_dir(cfg))
     planned_ops = Counter((op.system, op.op) for _, op in plan.writes)
-    assert planned_ops[("salesforce", "create")] >= 1 and planned_ops[("intercom", "merge")] >= 1
+    assert planned_ops[("salesforce", "upsert")] >= 1 and planned_ops[("intercom", "merge")] >= 1
 
     sb.reset()  # the records as loaded: the snapshot's state
     sb.control("POST", "requests/clear")
@@ -125,7 +125,7 @@ def test_killed_apply_on_the_emulators_resumes_exactly_once(
     if bulk:
         assert any("/jobs/ingest" in r["path"] for r in log)
     tasks_after = sb.control("GET", "state")["salesforce"]["objects"]["Task"]["records"]
-    assert tasks_after - tasks_before == planned_ops[("salesforce", "create")]  # no Task created twice
+    assert tasks_after - tasks_before == planned_ops[("salesforce", "upsert")]  # no Task created twice
 
 
 def test_apply_rides_out_sessions_expiring_mid_apply(planned: dict[str, Any], tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncaudit.changes.model import load_plan, summarize_plan
+from syncaudit.changes.model import Plan, load_plan, summarize_plan
 from syncaudit.changes.plan import build_change_plan, snapshot_since
 from syncaudit.config import Config, FieldMigration, load_config
 from syncaudit.errors import ConfigError, GuardError
@@ -38,12 +38,15 @@ def test_policies_turn_findings_into_operations(world: dict, tmp_path: Path) -> 
     (merge,) = _by(plan, "merge_intercom_leads")
     assert merge.op == "merge" and merge.after == {"into": world["ic"][1]["id"]}
     (task,) = _by(plan, "log_conversations")
-    assert task.op == "create" and task.object == "Task" and task.after["WhoId"] == "003000000000001AAA"
-    assert task.match["Description"].endswith("/inbox/tx2p130c/inbox/conversation/471")
+    # a create is an upsert by the Task's External ID field: sent twice, it can never make a second Task
+    assert task.op == "upsert" and task.object == "Task" and task.after["WhoId"] == "003000000000001AAA"
+    assert task.key == "471" and task.match == {"Intercom_Conversation_Id__c": "471"}
+    assert task.after["Intercom_Conversation_Id__c"] == "471"
+    assert task.after["Description"].endswith("/inbox/tx2p130c/inbox/conversation/471")
     (review,) = _by(plan, "duplicate_worklist")
     assert review.op == "review" and review not in [op for _, op in plan.writes]  # never executed
     assert [o.op for o in plan.operations] == sorted(
-        (o.op for o in plan.operations), key=["update", "create", "delete", "merge", "review"].index
+        (o.op for o in plan.operations), key=["update", "upsert", "delete", "merge", "review"].index
     )
 
 
@@ -64,7 +67,7 @@ def test_saved_plan_round_trips_and_edits_are_detected(world: dict, tmp_path: Pa
     folder = plan.save(tmp_path / "plans")
     assert folder.name == plan.hash
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["writes"] == len(plan.writes) and summary["by_target"]["salesforce.Task.create"] == 1
+    assert summary["writes"] == len(plan.writes) and summary["by_target"]["salesforce.Task.upsert"] == 1
     again = load_plan(folder / "plan.jsonl")
     assert again.hash == plan.hash and again.operations == plan.operations
     lines = (folder / "plan.jsonl").read_text().splitlines()
@@ -253,3 +256,43 @@ def test_an_intercom_owned_reference_resolves_back_to_an_active_user(tmp_path: P
     ops = {o.finding_id: o for o in plan.operations}
     assert ops["own0"].system == "salesforce" and ops["own0"].after == {"OwnerId": USERS[1]["Id"]}
     assert ops["own1"].op == "review" and "inactive" in ops["own1"].note  # Sue's User is deactivated
+
+
+def test_streamed_plan_is_the_same_in_any_batch_size_and_read_in_batches(
+    world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spool and file are streamed in batches: a batch size of 2 (coalesced updates cross batch boundaries)
+    gives byte-identical plans; the reader recomputes the same hash from the file and streams it back."""
+    from syncaudit.changes import planfile
+
+    world["snapshot"].tables["sf_Contact"][0]["Email"] = "P0@ACME.EXAMPLE"  # one coalesced update
+    cfg = world_config(tmp_path)
+    whole = build_change_plan(cfg, world["snapshot"], world["findings"], save=False)
+    monkeypatch.setattr(planfile, "BATCH", 2)
+    small = build_change_plan(cfg, world["snapshot"], world["findings"], save=False)
+    assert small.hash == whole.hash
+    assert (small.path / "plan.jsonl").read_bytes() == (whole.path / "plan.jsonl").read_bytes()
+    assert not list(small.path.glob("spool*")) and not list(small.path.glob("spill"))  # the spool is gone
+    again = load_plan(small.path)
+    assert again.hash == whole.hash and not again.in_memory
+    batches = list(again.iter_batches(3))
+    assert all(len(b) <= 3 for b in batches) and [s for b in batches for s, _ in b] == list(
+        range(len(whole.operations))
+    )
+    assert again.ops_at([0, 2]) == {0: whole.operations[0], 2: whole.operations[2]}
+    # the order apply streams: each target's writes together
+    targets = [(o.system, o.object, o.op) for o in whole.operations]
+    assert all(targets.index(t) == i or targets[i - 1] == t for i, t in enumerate(targets))
+    # an in-memory plan hashes exactly as its saved file is rehashed by a reader
+    mem = Plan(whole.header, list(whole.operations))
+    assert mem.hash == whole.hash and load_plan(mem.save(tmp_path / "p")).hash == whole.hash
+
+
+def test_a_plan_with_an_operation_kind_apply_does_not_know_is_refused(tmp_path: Path) -> None:
+    from syncaudit.changes.apply import apply_plan
+    from syncaudit.changes.model import Operation
+
+    old = Operation("salesforce", "Task", None, "create", {"Subject": "x"})  # the kind before keyed upserts
+    plan = Plan({"kind": "fixup", "since": {}}, [old])
+    with pytest.raises(GuardError, match="'create' operation"):
+        apply_plan(world_config(tmp_path), plan, plan.hash, dry_run=True)

@@ -217,6 +217,12 @@ class ConversationLogging(_Model):
         "Description", description="Task/Case field that carries the conversation id or URL"
     )
     only_closed: bool = True
+    external_id_field: str = Field(
+        "Intercom_Conversation_Id__c",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="External ID (unique) field of the Task/Case that holds the conversation id: the fix-up "
+        "creates logged conversations as upserts by it, so a re-sent create can never make a duplicate",
+    )
 
 
 # What a reference may point to: the Salesforce objects and Intercom tables a snapshot holds.

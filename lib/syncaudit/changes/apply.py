@@ -3,7 +3,7 @@
 For every batch: re-read the targets (records changed since the snapshot are skipped, never overwritten),
 journal the intent, send, journal the outcomes. A restarted apply resumes the plan's unfinished run: bulk
 jobs it had started are awaited and harvested, in-doubt operations are settled by reading the target record
-(an update whose after-values are there is done; a create whose match exists is done; a merged-away lead is
+(an update whose after-values are there is done; an upsert whose External ID exists is done; a merged-away lead is
 merged), and only what is provably not applied is sent again.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ class RunResult:
     would_write: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    concurrent: list[dict[str, Any]] = field(default_factory=list)  # written, but someone wrote it meanwhile
     api_calls: dict[str, int] = field(default_factory=dict)
     message: str = ""
 
@@ -48,6 +48,7 @@ class RunResult:
             "would_write": dict(self.would_write),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
+            "concurrent": len(self.concurrent),
             "api_calls": dict(self.api_calls),
             "message": self.message,
         }
@@ -68,20 +69,21 @@ def plans_dir(cfg: Config) -> Path:
     return cfg.resolve_path(cfg.data_dir) / "plans"
 
 
-def check_guards(cfg: Config, plan: Plan, confirm: str | None) -> None:
+def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str, int] | None = None) -> None:
     """Refuse unless the confirmation matches, the change count is under the cap and targets are allowed."""
     if not confirm or confirm.strip() != plan.hash:
         raise GuardError(
             f"confirmation {confirm!r} does not match the plan's hash {plan.hash}",
             hint="review the plan (summary.json), then pass --confirm with the hash `syncaudit plan` printed",
         )
-    n = len(plan.writes)
+    counts = plan.write_counts() if counts is None else counts
+    n = sum(counts.values())
     if n > cfg.apply.max_changes:
         raise GuardError(
             f"the plan has {n} changes, more than apply.max_changes ({cfg.apply.max_changes})",
             hint="narrow the plan with --fixes, or raise apply.max_changes in the config after review",
         )
-    systems = {op.system for _, op in plan.writes}
+    systems = {k.split(".", 1)[0] for k in counts}
     for system in sorted(systems):
         section = getattr(cfg, system, None)
         production = bool(section is not None and section.production and cfg.sandbox is None)
@@ -125,10 +127,10 @@ def apply_plan(
         dry_run = not execute
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
-    check_guards(cfg, plan, confirm)
-    would: dict[str, int] = defaultdict(int)
-    for _, op in plan.writes:
-        would[f"{op.system}.{op.object}.{op.op}"] += 1
+    if not confirm or confirm.strip() != plan.hash:
+        check_guards(cfg, plan, confirm, {})  # refuses at once, before reading the operations
+    would = plan.write_counts()
+    check_guards(cfg, plan, confirm, would)
     if dry_run:
         return RunResult(
             None,
@@ -186,9 +188,9 @@ def _execute(
     )
     if open_runs:
         journal.event(run_id, "resumed")
-    systems = {op.system for _, op in plan.writes}
+    systems = {k.split(".", 1)[0] for k in would}
     writers = writers or build_writers(cfg, systems)
-    engine = ApplyEngine(plan, journal, run_id, writers)
+    engine = ApplyEngine(plan, journal, run_id, writers, would)
     batch = {"salesforce": max(cfg.apply.bulk_threshold, 200), "intercom": 100}
     if "salesforce" in writers:
         batch["salesforce"] = getattr(writers["salesforce"], "batch_size", batch["salesforce"])
@@ -204,6 +206,7 @@ def _execute(
     journal.finish_run(run_id, "complete", counts)
     skipped = journal.ops_with_outcome(run_id, "skipped")
     failed = journal.ops_with_outcome(run_id, "failed")
+    concurrent = journal.ops_with_code(run_id, "CONCURRENT_CHANGE")
     return RunResult(
         run_id,
         plan.hash,
@@ -213,6 +216,7 @@ def _execute(
         would_write=would,
         skipped=skipped,
         failed=failed,
+        concurrent=concurrent,
         api_calls={s: w.calls for s, w in writers.items()},
         message=f"run {run_id}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
     )
@@ -232,6 +236,10 @@ def print_result(res: RunResult) -> None:
         print(
             f"  failed  {item['system']} {item['object']} {item['record_key']}: {item['error_code']} {item['detail']}"
         )
+    for item in res.concurrent[:20]:
+        print(f"  check   {item['system']} {item['object']} {item['record_key']}: {item['detail']}")
+    if res.concurrent:
+        print(f"  {len(res.concurrent)} records were written by someone else meanwhile: run `syncaudit verify`")
     if res.run_id:
         print(f"run: {res.run_id}")
 

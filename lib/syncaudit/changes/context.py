@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -104,6 +104,18 @@ class PlanContext:
             found[str(rec[key])] = rec
         for i in want:
             self._cache[(system, obj, i)] = found.get(i)
+
+    def forget(self) -> None:
+        """Drop the cached rows (between policies and batches: the cache never holds a whole plan's records)."""
+        self._cache.clear()
+
+    def batches(self, sql: str, params: list[Any] | None = None, size: int = 10_000) -> Iterator[list[tuple]]:
+        """Rows of a query in batches. The result is materialized as Arrow (compact, columnar) first, so the
+        connection stays free for the look-ups a policy makes per batch."""
+        table = self.con.sql(sql, params=params or None).to_arrow_table()
+        for b in table.to_batches(max_chunksize=size):
+            cols = [c.to_pylist() for c in b.columns]
+            yield list(zip(*cols, strict=True))
 
     def record(self, system: str, obj: str, rid: str) -> dict[str, Any] | None:
         if (system, obj, rid) not in self._cache:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from syncaudit.changes.journal import Journal
@@ -32,8 +33,17 @@ def _kill_hook(point: str) -> None:
 
 
 class ApplyEngine:
-    def __init__(self, plan: Plan, journal: Journal, run_id: str, writers: dict[str, Writer]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        journal: Journal,
+        run_id: str,
+        writers: dict[str, Writer],
+        counts: dict[str, int] | None = None,
+    ) -> None:
         self.plan = plan
+        # writes per "system.object.op": sizes the batches of each target (Bulk API for large ones)
+        self.counts = plan.write_counts() if counts is None else counts
         self.journal = journal
         self.run_id = run_id
         self.writers = writers
@@ -83,15 +93,23 @@ class ApplyEngine:
         """Decide in-doubt operations by reading the targets; returns those provably not applied."""
         resend: list[tuple[int, Operation]] = []
         done = []
-        keyed = [(s, o) for s, o in batch if o.op != "create" and o.key]
+        keyed = [(s, o) for s, o in batch if o.op != "upsert" and o.key]
         cur = writer.current(obj, [o for _, o in keyed], None) if keyed else {}
+        upserts = [o for _, o in batch if o.op == "upsert"]
+        found: dict[tuple[str, str], tuple[str, Any]] = {}
+        for field in sorted({next(iter(o.match)) for o in upserts}):
+            values = sorted({str(o.key) for o in upserts if next(iter(o.match)) == field})
+            found.update({(field, v): hit for v, hit in writer.find_external(obj, field, values).items()})
+        started = (self.journal.run(self.run_id) or {}).get("started_at") or 0
         for seq, op in batch:
-            if op.op == "create":
-                found = writer.find_created(op)
-                if found:
-                    done.append((seq, op, "created", None, "settled: found after an interrupted call", found))
-                else:
-                    resend.append((seq, op))
+            if op.op == "upsert":
+                hit = found.get((next(iter(op.match)), str(op.key)))
+                if hit is None:
+                    resend.append((seq, op))  # provably not applied; and an upsert re-sent cannot duplicate
+                elif (version_key(hit[1]) or 0) >= started - 1:  # the record carrying this External ID exists:
+                    done.append((seq, op, "created", None, "settled: found by its external id", hit[0]))
+                else:  # it existed before this run: the upsert updated it (nothing of ours to delete on rollback)
+                    done.append((seq, op, "updated", None, "settled: an existing record has this external id", hit[0]))
                 continue
             rec = cur.get(op.key)
             if op.op in {"delete", "merge"}:
@@ -160,9 +178,15 @@ class ApplyEngine:
 
     # -------------------------------------------------------- the run
 
-    def resume_open(self, ops_by_seq: dict[int, Operation]) -> None:
+    def resume_open(self) -> None:
         """Harvest bulk jobs and settle in-doubt operations left by an interrupted run of this plan."""
-        for job in self.journal.open_jobs(self.run_id):
+        jobs = self.journal.open_jobs(self.run_id)
+        state = self.journal.state_map(self.run_id)
+        doubtful = [s for s, (st, _) in state.items() if st == "intent"]
+        if not jobs and not doubtful:
+            return
+        ops_by_seq = self.plan.ops_at([s for j in jobs for s in j["seqs"]] + doubtful)
+        for job in jobs:
             writer = self.writers[job["system"]]
             batch = [(s, ops_by_seq[s]) for s in job["seqs"]]
             results = writer.finish_job(job["object"], job["job_id"], batch)
@@ -194,36 +218,46 @@ class ApplyEngine:
             for kind, b in by_kind.items():
                 self._send(writer, obj, kind, b)
 
+    def _writes_in_order(self) -> Iterator[tuple[int, Operation]]:
+        """The plan's writes, streamed. A stored plan keeps each target's writes together; a plan built in memory
+        (rollback, tests) is put in that order here."""
+        if not self.plan.in_memory:
+            yield from self.plan.iter_writes()
+            return
+        writes = self.plan.writes
+        first: dict[tuple[str, str, str], int] = {}
+        for i, (_, op) in enumerate(writes):
+            first.setdefault((op.system, op.object, op.op), i)
+        yield from sorted(writes, key=lambda w: (first[(w[1].system, w[1].object, w[1].op)], w[0]))
+
     def run(self, batch_size: dict[str, int]) -> None:
-        ops_by_seq = dict(self.plan.writes)
-        self.resume_open(ops_by_seq)
+        self.resume_open()
         state = self.journal.state_map(self.run_id)
-        groups: dict[tuple[str, str, str], list[tuple[int, Operation]]] = defaultdict(list)
-        for seq, op in self.plan.writes:
+        since = self.plan.header.get("since") or {}
+        target: tuple[str, str, str] | None = None
+        chunk: list[tuple[int, Operation]] = []
+        size = 0
+        for seq, op in self._writes_in_order():
             if state.get(seq, ("", 0))[0] == "done":
                 continue
-            groups[(op.system, op.object, op.op)].append((seq, op))
-        since = self.plan.header.get("since") or {}
-        for (system, obj, kind), items in groups.items():
-            writer = self.writers[system]
-            sizer = getattr(writer, "chunk_size", None)
-            size = sizer(kind, len(items)) if sizer else batch_size.get(system, 200)
-            for i in range(0, len(items), size):
-                chunk = items[i : i + size]
-                skip = self._conflicts(writer, obj, chunk, since.get(system))
-                todo = [(s, o) for s, o in chunk if s not in skip]
-                if kind == "create":
-                    todo = self._dedupe_creates(writer, todo)
-                if todo:
-                    self._send(writer, obj, kind, todo)
+            key = (op.system, op.object, op.op)
+            if key != target or len(chunk) >= size:
+                self._batch(target, chunk, since)
+                chunk, target = [], key
+                writer = self.writers[op.system]
+                sizer = getattr(writer, "chunk_size", None)
+                n = self.counts.get(".".join(key), 0)
+                size = sizer(op.op, n) if sizer else batch_size.get(op.system, 200)
+            chunk.append((seq, op))
+        self._batch(target, chunk, since)
 
-    def _dedupe_creates(self, writer: Writer, todo: list[tuple[int, Operation]]) -> list[tuple[int, Operation]]:
-        out, done = [], []
-        for seq, op in todo:
-            found = writer.find_created(op) if op.match else None
-            if found:
-                done.append((seq, op, "skipped", "ALREADY_EXISTS", "a matching record exists", found))
-            else:
-                out.append((seq, op))
-        self._record(done)
-        return out
+    def _batch(self, target: tuple[str, str, str] | None, chunk: list[tuple[int, Operation]], since: Any) -> None:
+        """One batch of one target: re-check the records right before writing them, then send."""
+        if target is None or not chunk:
+            return
+        system, obj, kind = target
+        writer = self.writers[system]
+        skip = self._conflicts(writer, obj, chunk, since.get(system))
+        todo = [(s, o) for s, o in chunk if s not in skip]
+        if todo:
+            self._send(writer, obj, kind, todo)

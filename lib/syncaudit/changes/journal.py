@@ -174,6 +174,12 @@ class Journal:
         )
         return [dict(r) for r in rows]
 
+    def ops_with_code(self, run_id: str, code: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT * FROM ops WHERE run_id=? AND error_code=? ORDER BY seq LIMIT ?", (run_id, code, limit)
+        )
+        return [dict(r) for r in rows]
+
     def states(self, run_id: str) -> dict[int, dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM ops WHERE run_id=?", (run_id,))
         return {r["seq"]: dict(r) for r in rows}

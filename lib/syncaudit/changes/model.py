@@ -1,13 +1,14 @@
 """The change plan: operations, their canonical form, the plan hash and the files a plan is stored in.
 
-A plan lives in ``<data_dir>/plans/<hash>/``:
+A plan lives in ``<data_dir>/plans/<hash>/`` (written and read in batches, see planfile.py):
 
     plan.json      the header: snapshot id, the per-system "since" bounds used for concurrency checks, policies
     plan.jsonl     one operation a line, in apply order
     summary.json   counts and samples for review (notebook 60, `syncaudit plan`)
 
-The hash is the first 16 hex of sha256 over the canonical header and the canonical operation lines, so the
-same snapshot, findings and policies always give the same hash, and any edit to a stored plan is detected.
+The hash is the first 16 hex of sha256 over the canonical header and the text of plan.jsonl (canonical
+operation lines), so the same snapshot, findings and policies always give the same hash, and any edit to a
+stored plan is detected (the reader streams the file through the same digest).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import json
 import os
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from syncaudit.errors import GuardError, SyncAuditError
 
-OPS = ("update", "create", "delete", "merge", "review")
-WRITE_OPS = frozenset({"update", "create", "delete", "merge"})
+OPS = ("update", "upsert", "delete", "merge", "review")
+WRITE_OPS = frozenset({"update", "upsert", "delete", "merge"})
 VERSION_FIELD = {"salesforce": "SystemModstamp", "intercom": "updated_at"}
 
 
@@ -39,8 +41,9 @@ class Operation:
 
     ``before`` holds the snapshot values of the fields in ``after`` (what rollback restores); ``version`` is
     the record's SystemModstamp (Salesforce, ISO text) or updated_at (Intercom, epoch seconds) at snapshot
-    time — a record whose version moved is skipped, never overwritten. ``match`` identifies a record a
-    ``create`` makes, so an in-doubt create can be found again instead of repeated.
+    time — a record whose version moved is skipped, never overwritten. An ``upsert`` creates a record keyed by
+    an External ID: ``match`` is ``{field: value}`` and ``key`` is that value, so sending it twice updates the
+    record the first send made instead of duplicating it, and an in-doubt upsert is found again by its key.
     """
 
     system: str
@@ -62,7 +65,11 @@ class Operation:
         return hashlib.sha256(body.encode()).hexdigest()[:32]
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # By hand, not dataclasses.asdict (a deep copy per call): this runs once per operation per plan write.
+        d = {f: getattr(self, f) for f in _FIELDS}
+        for f in ("after", "before", "match"):
+            d[f] = dict(d[f])
+        d["also_resolves"] = list(self.also_resolves)
         d["idempotency_key"] = self.idempotency_key
         return d
 
@@ -74,66 +81,149 @@ class Operation:
         return cls(**d)
 
 
-@dataclass
-class Plan:
-    """A change plan: a header and the operations, identified by their content hash."""
+_FIELDS = tuple(f.name for f in fields(Operation))
 
-    header: dict[str, Any]
-    operations: list[Operation]
-    path: Path | None = None
+
+class Plan:
+    """A change plan: a header and its operations, identified by their content hash.
+
+    Either in memory (``operations`` given: rollback plans, tests, benchmarks) or backed by its stored folder
+    (``load_plan``, ``build_change_plan``): then the operations are read from plan.jsonl in batches
+    (:meth:`iter_batches`) and only loaded whole when ``operations`` is asked for (small plans, notebooks).
+    """
+
+    def __init__(
+        self,
+        header: dict[str, Any],
+        operations: list[Operation] | None = None,
+        path: Path | None = None,
+        *,
+        plan_hash: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        self.header = header
+        self._ops = operations
+        self.path = path
+        self._hash = plan_hash
+        self._summary = summary
+        if operations is None and path is None:
+            raise ValueError("a plan needs its operations or its folder")
+
+    @property
+    def in_memory(self) -> bool:
+        return self._ops is not None
+
+    @property
+    def operations(self) -> list[Operation]:
+        if self._ops is None:
+            self._ops = [op for batch in self.iter_batches() for _, op in batch]
+        return self._ops
+
+    def iter_batches(self, size: int = 10_000) -> Iterator[list[tuple[int, Operation]]]:
+        """(seq, operation) in plan order, ``size`` at a time, without loading the plan."""
+        if self._ops is not None:
+            for i in range(0, len(self._ops), size):
+                yield list(enumerate(self._ops[i : i + size], start=i))
+            return
+        from syncaudit.changes.planfile import iter_file
+
+        assert self.path is not None
+        yield from iter_file(self.path / "plan.jsonl", size)
+
+    def iter_writes(self, size: int = 10_000) -> Iterator[tuple[int, Operation]]:
+        for batch in self.iter_batches(size):
+            for seq, op in batch:
+                if op.op in WRITE_OPS:
+                    yield seq, op
+
+    def ops_at(self, seqs: Iterable[int]) -> dict[int, Operation]:
+        """The operations with these sequence numbers (one pass over the file)."""
+        want = set(seqs)
+        if self._ops is not None:
+            return {s: self._ops[s] for s in want if 0 <= s < len(self._ops)}
+        out: dict[int, Operation] = {}
+        for batch in self.iter_batches():
+            out.update((s, op) for s, op in batch if s in want)
+        return out
 
     @property
     def hash(self) -> str:
-        h = hashlib.sha256(canonical(self.header).encode())
-        for line in self._lines():
-            h.update(line.encode())
-        return h.hexdigest()[:16]
-
-    def _lines(self) -> list[str]:
-        # Cached: a plan of 100,000 operations is serialized once, not once per use of its hash. Operations
-        # are frozen, so their identities (and the header) key the cache: a plan changed in memory re-serializes.
-        key = (canonical(self.header), hash(tuple(map(id, self.operations))))
-        cached = self.__dict__.get("_lines_cache")
-        if cached is None or cached[0] != key:
-            lines = [canonical({"seq": i, **op.to_dict()}) + "\n" for i, op in enumerate(self.operations)]
-            cached = (key, lines)
-            self.__dict__["_lines_cache"] = cached
-        return cached[1]
+        if self._ops is None:
+            assert self._hash is not None  # a stored plan's hash is checked when it is opened
+            return self._hash
+        # In memory: hashed as it would be written. Operations are frozen, so their identities (and the header)
+        # key the cached digest: a plan of 100,000 operations is serialized once, not once per use of its hash.
+        key = (canonical(self.header), hash(tuple(map(id, self._ops))))
+        if self._hash is None or getattr(self, "_hash_key", None) != key:
+            h = hashlib.sha256(key[0].encode())
+            for seq, op in enumerate(self._ops):
+                h.update((canonical({"seq": seq, **op.to_dict()}) + "\n").encode())
+            self._hash, self._hash_key = h.hexdigest()[:16], key
+        return self._hash
 
     def summary(self) -> dict[str, Any]:
         """Counts and samples (see :func:`summarize_plan`), plus where the plan is stored."""
         return {**summarize_plan(self), "path": str(self.path or "")}
 
+    def write_counts(self) -> dict[str, int]:
+        """Writes per "system.object.op", counted from the operations themselves (one streamed pass; the guards
+        never trust summary.json, which is for people and not covered by the hash)."""
+        out: Counter[str] = Counter()
+        for batch in self.iter_batches():
+            for _, op in batch:
+                if op.op not in OPS:  # e.g. "create" from before creates became keyed upserts
+                    raise GuardError(
+                        f"the plan has a {op.op!r} operation, which this version of syncaudit does not apply",
+                        hint="re-create the plan with `syncaudit plan` and review it again",
+                    )
+                if op.op in WRITE_OPS:
+                    out[f"{op.system}.{op.object}.{op.op}"] += 1
+        return dict(out)
+
     @property
     def writes(self) -> list[tuple[int, Operation]]:
-        return [(i, op) for i, op in enumerate(self.operations) if op.op in WRITE_OPS]
+        return list(self.iter_writes())
 
     def save(self, plans_dir: Path) -> Path:
         """Write the plan folder atomically (a temp folder renamed into place); returns the folder."""
-        plans_dir.mkdir(parents=True, exist_ok=True)
-        target = plans_dir / self.hash
-        if (target / "plan.jsonl").exists():
-            self.path = target
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.hash}.", dir=plans_dir))
-        (tmp / "plan.json").write_text(canonical({**self.header, "hash": self.hash}) + "\n", encoding="utf-8")
-        with open(tmp / "plan.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(self._lines())
-        (tmp / "summary.json").write_text(
-            json.dumps(summarize_plan(self), indent=2, default=str) + "\n", encoding="utf-8"
-        )
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process saved the same plan first: same content by construction
-            import shutil
+        if not self.in_memory and self.path is not None and self.path.parent == plans_dir:
+            return self.path
+        from syncaudit.changes.planfile import PlanFileWriter
 
-            shutil.rmtree(tmp, ignore_errors=True)
-        self.path = target
+        plans_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".plan.", dir=plans_dir))
+        with open(tmp / "plan.jsonl", "w", encoding="utf-8") as fh:
+            w = PlanFileWriter(fh, self.header)
+            for batch in self.iter_batches():
+                w.write(op for _, op in batch)
+        self._hash, self._summary = w.hash, w.summary(self.header)
+        self.path = publish(tmp, plans_dir, self.header, w.hash, self._summary)
+        return self.path
+
+
+def publish(tmp: Path, plans_dir: Path, header: dict[str, Any], plan_hash: str, summary: dict[str, Any]) -> Path:
+    """Finish a plan folder written under ``tmp`` (plan.jsonl) and rename it to ``plans_dir/<hash>``."""
+    import shutil
+
+    target = plans_dir / plan_hash
+    if (target / "plan.jsonl").exists():  # the same plan was saved before: same content by construction
+        shutil.rmtree(tmp, ignore_errors=True)
         return target
+    (tmp / "plan.json").write_text(canonical({**header, "hash": plan_hash}) + "\n", encoding="utf-8")
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process saved the same plan first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
-    """Read a stored plan (its folder or its plan.jsonl) and check it against its recorded hash."""
+    """Open a stored plan (its folder or its plan.jsonl) and check its text against its recorded hash.
+
+    The check streams the file; the operations are read only when used."""
+    from syncaudit.changes.planfile import file_hash
+
     p = Path(path)
     folder = p.parent if p.name in {"plan.jsonl", "plan.json", "summary.json"} else p
     header_file, ops_file = folder / "plan.json", folder / "plan.jsonl"
@@ -143,37 +233,60 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
         )
     try:
         header = json.loads(header_file.read_text(encoding="utf-8"))
-        ops = [Operation.from_dict(json.loads(line)) for line in ops_file.read_text(encoding="utf-8").splitlines()]
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise SyncAuditError(
             f"the change plan at {folder} is damaged ({type(exc).__name__})",
             hint="re-create it with `syncaudit plan`",
         ) from None
     recorded = header.pop("hash", None)
-    plan = Plan(header, ops, folder)
-    if recorded != plan.hash:
+    actual = file_hash(header, ops_file)
+    if recorded != actual:
         raise GuardError(
-            f"the change plan at {folder} was modified after it was written (hash {plan.hash}, recorded {recorded})",
+            f"the change plan at {folder} was modified after it was written (hash {actual}, recorded {recorded})",
             hint="never edit a plan by hand; re-create it with `syncaudit plan` and review it again",
         )
+    summary = None
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        if summary.get("hash") != actual:
+            summary = None
+    except (OSError, ValueError):
+        summary = None
+    plan = Plan(header, None, folder, plan_hash=actual, summary=summary)
+    try:
+        next(plan.iter_batches(1), None)  # a damaged first line is reported here, not mid-apply
+    except (ValueError, TypeError) as exc:
+        raise SyncAuditError(
+            f"the change plan at {folder} is damaged ({type(exc).__name__})",
+            hint="re-create it with `syncaudit plan`",
+        ) from None
     return plan
 
 
 def summarize_plan(plan: Plan, samples: int = 5) -> dict[str, Any]:
     """Counts by system/object/operation and by policy, plus a few sample operations of each policy."""
-    by_target = Counter(f"{o.system}.{o.object}.{o.op}" for o in plan.operations)
-    by_policy = Counter(o.policy for o in plan.operations)
+    if plan._summary is not None and not plan.in_memory and samples == 5:
+        return dict(plan._summary)
+    by_target: Counter[str] = Counter()
+    by_policy: Counter[str] = Counter()
     sample: dict[str, list[dict[str, Any]]] = {}
-    for o in plan.operations:
-        bucket = sample.setdefault(o.policy, [])
-        if len(bucket) < samples:
-            bucket.append(o.to_dict())
+    n = writes = reviews = 0
+    for batch in plan.iter_batches():
+        for _, o in batch:
+            n += 1
+            writes += o.op in WRITE_OPS
+            reviews += o.op == "review"
+            by_target[f"{o.system}.{o.object}.{o.op}"] += 1
+            by_policy[o.policy] += 1
+            bucket = sample.setdefault(o.policy, [])
+            if len(bucket) < samples:
+                bucket.append(o.to_dict())
     return {
         "hash": plan.hash,
         "snapshot_id": plan.header.get("snapshot_id"),
-        "operations": len(plan.operations),
-        "writes": len(plan.writes),
-        "reviews": sum(1 for o in plan.operations if o.op == "review"),
+        "operations": n,
+        "writes": writes,
+        "reviews": reviews,
         "by_target": dict(sorted(by_target.items())),
         "by_policy": dict(sorted(by_policy.items())),
         "samples": sample,
@@ -185,7 +298,7 @@ def operations_frame(plan: Plan) -> Any:
     import pandas as pd
 
     rows = []
-    for i, o in enumerate(plan.operations):
+    for i, o in (item for batch in plan.iter_batches() for item in batch):
         rows.append(
             {
                 "seq": i,

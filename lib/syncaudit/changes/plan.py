@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import replace
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from syncaudit.changes.context import PlanContext
-from syncaudit.changes.model import Operation, Plan, summarize_plan
+from syncaudit.changes.model import Operation, Plan, publish, summarize_plan
+from syncaudit.changes.planfile import PlanFileWriter, PlanSpool, coalesce_pair
 from syncaudit.changes.policies import POLICIES
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
-
-_KIND_ORDER = {"update": 0, "create": 1, "delete": 2, "merge": 3, "review": 4}
 
 
 def snapshot_since(snapshot: Any) -> dict[str, Any]:
@@ -77,45 +76,52 @@ def build_change_plan(
     findings = sorted(findings, key=lambda f: (str(f.get("kind")), str(f.get("id"))))
     ctx = PlanContext(cfg, con, findings, snapshot)
     names = enabled_policies(cfg, fixes)
-    ops: list[Operation] = []
-    claimed: set[tuple[str, str, str | None, str]] = set()
-    dropped = 0
-    for name in names:
-        opts = {} if name == "migrations" else dict(getattr(cfg.fixes, name).options)
-        produced = sorted(
-            POLICIES[name](ctx, opts),
-            key=lambda o: (_KIND_ORDER[o.op], o.system, o.object, str(o.key), json.dumps(o.after, default=str)),
-        )
-        for op in produced:
-            if op.op == "update":
-                fields = [(op.system, op.object, op.key, f) for f in op.after]
-                if any(f in claimed for f in fields):
-                    dropped += 1  # an earlier policy already writes this field of this record
-                    continue
-                claimed.update(fields)
-            ops.append(op)
-    ops = coalesce(ops)
-    ops.sort(key=lambda o: _KIND_ORDER[o.op])
-    header = {
-        "kind": "fixup",
-        "config": cfg.name,
-        "snapshot_id": _snapshot_id(snapshot),
-        "since": snapshot_since(snapshot),
-        "policies": names,
-        "findings": len(findings),
-        "dropped_overlaps": dropped,
-    }
-    plan = Plan(header, ops)
     if save:
         from syncaudit.changes.apply import plans_dir
 
-        plan.save(plans_dir(cfg))
-    return plan
+        out_dir = plans_dir(cfg)
+    else:
+        out_dir = Path(tempfile.mkdtemp(prefix="syncaudit-plan-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".plan.", dir=out_dir))
+    # Operations go to a DuckDB spool policy by policy (each policy yields them in batches); overlaps are
+    # resolved there and the plan file is streamed out, so no plan is ever held whole in memory.
+    spool = PlanSpool(tmp)
+    try:
+        for pidx, name in enumerate(names):
+            opts = {} if name == "migrations" else dict(getattr(cfg.fixes, name).options)
+            spool.add(pidx, POLICIES[name](ctx, opts))
+            ctx.forget()
+        dropped = spool.resolve()
+        header = {
+            "kind": "fixup",
+            "config": cfg.name,
+            "snapshot_id": _snapshot_id(snapshot),
+            "since": snapshot_since(snapshot),
+            "policies": names,
+            "findings": len(findings),
+            "dropped_overlaps": dropped,
+        }
+        with open(tmp / "plan.jsonl", "w", encoding="utf-8") as fh:
+            writer = PlanFileWriter(fh, header)
+            for batch in spool.ordered():
+                writer.write(batch)
+    except BaseException:
+        spool.close()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
+        raise
+    spool.close()
+    summary = writer.summary(header)
+    folder = publish(tmp, out_dir, header, writer.hash, summary)
+    return Plan(header, None, folder, plan_hash=writer.hash, summary=summary)
 
 
 def coalesce(ops: list[Operation]) -> list[Operation]:
-    """One update per record: Salesforce refuses a record twice in one call, and a second write would see the
-    first as a concurrent change. Updates of a lead that is merged away are dropped (the merge supersedes them)."""
+    """One update per record (in memory; the planner does the same in DuckDB, see planfile.py): Salesforce
+    refuses a record twice in one call, and a second write would see the first as a concurrent change.
+    Updates of a lead that is merged away are dropped (the merge supersedes them)."""
     merged = {(o.system, o.object, o.key) for o in ops if o.op == "merge"}
     out: list[Operation] = []
     first: dict[tuple[str, str, str | None], int] = {}
@@ -130,17 +136,7 @@ def coalesce(ops: list[Operation]) -> list[Operation]:
             first[target] = len(out)
             out.append(op)
             continue
-        i = first[target]
-        base = out[i]
-        extra = [f for f in (op.finding_id, *op.also_resolves) if f and f != base.finding_id]
-        out[i] = replace(
-            base,
-            after={**base.after, **op.after},
-            before={**base.before, **op.before},
-            policy=base.policy if op.policy in base.policy.split("+") else f"{base.policy}+{op.policy}",
-            also_resolves=[*base.also_resolves, *(f for f in extra if f not in base.also_resolves)],
-            note="; ".join(n for n in (base.note, op.note) if n),
-        )
+        out[first[target]] = coalesce_pair(out[first[target]], op)
     return out
 
 

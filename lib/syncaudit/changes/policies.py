@@ -6,7 +6,7 @@ cannot justify: an ambiguous case becomes a ``review`` item, which apply never e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from syncaudit.changes.context import (
@@ -24,6 +24,7 @@ from syncaudit.changes.context import (
 )
 from syncaudit.changes.model import Operation
 from syncaudit.config import FieldMapping, PicklistMap
+from syncaudit.errors import ConfigError
 from syncaudit.lookups import reference_resolver
 from syncaudit.mapping import phone_fast_sql, register_functions
 
@@ -223,7 +224,10 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     key = ctx.cfg.mapping.identity.people.salesforce_key
     app = opts.get("app_id") or _learn_app_id(ctx, conv.log_as, conv.conversation_id_field)
     out = []
-    for f in (f for f in ctx.findings if f.get("kind") == "conversation_unlogged"):
+    findings = [f for f in ctx.findings if f.get("kind") == "conversation_unlogged"]
+    if findings:
+        check_external_id_field(ctx, conv.log_as, conv.external_id_field)
+    for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
         who = next((r for r in sf_ids if sf_object(r) in ("Contact", "Lead")), None)
@@ -249,6 +253,8 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
         who_field = "WhoId" if conv.log_as == "Task" else "ContactId"
         after = {who_field: who, "Subject": f"Intercom conversation {conv_id}", conv.conversation_id_field: url}
         after.update({"Status": "Completed"} if conv.log_as == "Task" else {"Status": "Closed", "Origin": "Web"})
+        ext = conv.external_id_field
+        after[ext] = after.get(ext) or str(conv_id)
         refusal = ctx.sf_refusal(conv.log_as, after, create=True)
         if refusal:
             out.append(review_op(f, "log_conversations", f"not planned: {refusal}"))
@@ -257,15 +263,37 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
             Operation(
                 "salesforce",
                 conv.log_as,
-                None,
-                "create",
+                after[ext],
+                "upsert",
                 after,
                 finding_id=f.get("id"),
                 policy="log_conversations",
-                match={who_field: who, conv.conversation_id_field: url},
+                match={ext: after[ext]},
             )
         )
     return out
+
+
+def check_external_id_field(ctx: PlanContext, obj: str, field: str) -> None:
+    """Creates are upserts by an External ID field: refuse a field the org's describe does not mark as one."""
+    f = ctx.sf_field(obj, field)
+    if f is True:
+        return  # the snapshot has no describe of this object; Salesforce itself refuses a wrong field at apply
+    where = "mapping.conversations.external_id_field"
+    if not f:
+        raise ConfigError(
+            f"{obj}.{field} does not exist in the Salesforce org",
+            key=where,
+            hint=f"create a unique External ID text field on {obj} (e.g. Intercom_Conversation_Id__c), "
+            "or name an existing one in the config",
+        )
+    if not f.get("externalId"):
+        raise ConfigError(
+            f"{obj}.{field} is not an External ID field; syncaudit creates records only as upserts by "
+            "an External ID, so that a create sent twice can never make a duplicate",
+            key=where,
+            hint=f"mark {obj}.{field} as External ID (and Unique) in Salesforce Setup, or name another field",
+        )
 
 
 def _learn_app_id(ctx: PlanContext, obj: str, column: str) -> str | None:
@@ -287,10 +315,10 @@ def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation
     ]
 
 
-def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
-    """Owner-side values that differ from their normalized form (email case, whitespace, case rules, E.164 phones)."""
+def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
+    """Owner-side values that differ from their normalized form (email case, whitespace, case rules, E.164 phones).
+    Yields them batch by batch (this policy can touch every record)."""
     only = set(opts.get("fields") or [])
-    out = []
     for fm in ctx.cfg.mapping.fields:
         norms = [n for n in fm.normalize if isinstance(n, str) and (n in TEXT_NORMALIZERS or n == "phone_e164")]
         if not norms or (only and fm.name not in only):
@@ -325,29 +353,29 @@ def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
                 where += f" AND {expr} LIKE '+%'"  # an unparseable number is left for review, not rewritten
             if system == "salesforce" and obj == "Lead" and "IsConverted" in ctx.columns(table):
                 where += ' AND NOT COALESCE("IsConverted", false)'
-            rows = ctx.con.execute(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1').fetchall()
-            ctx.prefetch(system, obj, [str(r[0]) for r in rows])
-            for rid, value in rows:
-                fid = synthetic_finding_id("normalize", system, obj, rid, column)
-                op = update_op(
-                    ctx,
-                    system,
-                    obj,
-                    str(rid),
-                    {column: value},
-                    {"id": fid},
-                    "normalize_values",
-                    note=f"normalize {fm.name}: {', '.join(norms)}",
-                )
-                if op:
-                    out.append(op)
-    return out
+            for rows in ctx.batches(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1'):
+                ctx.prefetch(system, obj, [str(r[0]) for r in rows])
+                for rid, value in rows:
+                    fid = synthetic_finding_id("normalize", system, obj, rid, column)
+                    op = update_op(
+                        ctx,
+                        system,
+                        obj,
+                        str(rid),
+                        {column: value},
+                        {"id": fid},
+                        "normalize_values",
+                        note=f"normalize {fm.name}: {', '.join(norms)}",
+                    )
+                    if op:
+                        yield op
+                ctx.forget()
 
 
-def migrations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
-    """One-off field migrations declared in config: copy (and transform) a field between linked people."""
+def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
+    """One-off field migrations declared in config: copy (and transform) a field between linked people.
+    Yields them batch by batch (a migration can touch every linked record)."""
     ident = ctx.cfg.mapping.identity.people
-    out = []
     for m in ctx.cfg.fixes.migrations:
         for obj in m.objects:
             sf_t = f"sf_{obj}"
@@ -359,24 +387,24 @@ def migrations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
             cond = f"{src} IS NOT NULL" + (
                 "" if m.overwrite else f" AND ({dst} IS NULL OR CAST({dst} AS VARCHAR) = '')"
             )
-            rows = ctx.con.execute(
+            tsys, tobj = m.target_system, (obj if m.target_system == "salesforce" else "contact")
+            for rows in ctx.batches(
                 f'SELECT s."Id", c.id, {src} FROM "{sf_t}" s JOIN ic_contacts c ON s."{ident.salesforce_key}" = '
                 f'c."{ident.intercom_key}" WHERE c.role = ? AND {cond} ORDER BY s."Id"',
                 [role],
-            ).fetchall()
-            tsys, tobj = m.target_system, (obj if m.target_system == "salesforce" else "contact")
-            ctx.prefetch(tsys, tobj, [str(r[0] if tsys == "salesforce" else r[1]) for r in rows])
-            for sf_id, ic_id, value in rows:
-                target = str(sf_id if tsys == "salesforce" else ic_id)
-                new = normalize_text(plain_value(value), m.transform)
-                fid = synthetic_finding_id("migration", m.name, sf_id, ic_id)
-                op = update_op(ctx, tsys, tobj, target, {m.target_field: new}, {"id": fid}, f"migration:{m.name}")
-                if op:
-                    out.append(op)
-    return out
+            ):
+                ctx.prefetch(tsys, tobj, [str(r[0] if tsys == "salesforce" else r[1]) for r in rows])
+                for sf_id, ic_id, value in rows:
+                    target = str(sf_id if tsys == "salesforce" else ic_id)
+                    new = normalize_text(plain_value(value), m.transform)
+                    fid = synthetic_finding_id("migration", m.name, sf_id, ic_id)
+                    op = update_op(ctx, tsys, tobj, target, {m.target_field: new}, {"id": fid}, f"migration:{m.name}")
+                    if op:
+                        yield op
+                ctx.forget()
 
 
-POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], list[Operation]]] = {
+POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation]]] = {
     "backfill_identity": backfill_identity,
     "relink_stale": relink_stale,
     "push_owner_value": push_owner_value,

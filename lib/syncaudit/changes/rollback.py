@@ -40,7 +40,11 @@ def plan_rollback(
         if op.op == "merge":
             not_restorable.append({"seq": row["seq"], "key": op.key, "why": "Intercom merges cannot be undone"})
             continue
-        groups[(op.system, op.object)].append((row, replace(op, key=row["new_id"]) if op.op == "create" else op))
+        if op.op == "upsert" and row["outcome"] != "created":
+            why = "the upsert matched an existing record; its earlier values were not captured"
+            not_restorable.append({"seq": row["seq"], "key": row["new_id"] or op.key, "why": why})
+            continue
+        groups[(op.system, op.object)].append((row, replace(op, key=row["new_id"]) if op.op == "upsert" else op))
     for (system, obj), items in sorted(groups.items()):
         cur, changed_only = read_touched(writers[system], obj, [op for _, op in items if op.key], run["started_at"])
         for row, op in sorted(items, key=lambda x: x[0]["seq"]):
@@ -55,7 +59,7 @@ def plan_rollback(
                 not_restorable.append({"seq": row["seq"], "key": op.key, "why": "changed since the run"})
                 continue
             current = {f: rec.get(f) for f in op.after}
-            if op.op == "create":
+            if op.op == "upsert":
                 ops.append(
                     Operation(
                         system,
@@ -93,6 +97,7 @@ def plan_rollback(
         "since": since,
         "not_restorable": not_restorable,
     }
+    ops.sort(key=lambda o: (o.system, o.object, o.op))  # each target's writes together (apply streams them)
     plan = Plan(header, ops)
     plan.save(plans_dir(cfg))
     journal.event(run_id, "rollback_planned", {"plan": plan.hash, "operations": len(ops)})

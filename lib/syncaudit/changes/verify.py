@@ -35,8 +35,9 @@ def run_operations(journal: Journal, run_id: str) -> tuple[dict[str, Any], list[
             f"no run {run_id!r} in the journal", hint="pass --run with an id `syncaudit apply` printed"
         )
     plan = load_plan(run["plan_path"])
-    ops = plan.operations
-    return run, [(row, ops[row["seq"]]) for row in journal.ops(run_id) if row["state"] == "done"]
+    rows = [row for row in journal.ops(run_id) if row["state"] == "done"]
+    ops = plan.ops_at(row["seq"] for row in rows)
+    return run, [(row, ops[row["seq"]]) for row in rows]
 
 
 LARGE = 200  # above this many records, read "what changed since the run started" instead of record by record
@@ -61,7 +62,7 @@ def verify_run(
     report = VerifyReport(run_id)
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Operation]]] = defaultdict(list)
     for row, op in touched:
-        key = row["new_id"] if op.op == "create" else op.key
+        key = row["new_id"] if op.op == "upsert" else op.key
         groups[(op.system, op.object)].append((row, replace(op, key=key)))
     for (system, obj), items in groups.items():
         cur, changed_only = read_touched(writers[system], obj, [op for _, op in items if op.key], run["started_at"])
@@ -80,6 +81,12 @@ def verify_run(
                     for f, v in op.after.items()
                     if not same_value(rec.get(f), v)
                 ]
+            if row.get("error_code") == "CONCURRENT_CHANGE":
+                # Intercom has no conditional update: the write's answer showed that someone else wrote the record
+                # after it was re-read; a value of theirs in one of our fields was overwritten (or may have been).
+                problems.append(
+                    {"field": "(concurrent write)", "expected": "no other write before ours", "actual": row["detail"]}
+                )
             if problems:
                 report.mismatches.append(
                     {"seq": row["seq"], "system": system, "object": obj, "key": op.key, "problems": problems}

@@ -40,8 +40,9 @@ class Writer(Protocol):
         """Send one batch of same-object, same-kind operations; one result per item."""
         ...
 
-    def find_created(self, op: Operation) -> str | None:
-        """The id of a record this ``create`` would make, if one already exists (matched on ``op.match``)."""
+    def find_external(self, obj: str, field: str, values: list[str]) -> dict[str, tuple[str, Any]]:
+        """value -> (record id, created date) of the records whose External ID ``field`` holds one of
+        ``values`` (settles an in-doubt upsert: found means it landed)."""
         ...
 
     def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:

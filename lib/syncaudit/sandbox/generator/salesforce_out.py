@@ -513,7 +513,21 @@ def schema_fields() -> dict[str, list[dict]]:
     }
     partner = {"name": "Partner_Code__c", "label": "Partner Code", "type": "string", "length": 20}
     seats = {"name": "Seats__c", "label": "Seats", "type": "double", "precision": 18, "scale": 0}
-    return {"Contact": [key, plan, trial, referral, life, partner, seats], "Lead": [key, plan, referral, life]}
+    conv = {
+        "name": "Intercom_Conversation_Id__c",
+        "label": "Intercom Conversation Id",
+        "type": "string",
+        "length": 64,
+        "externalId": True,
+        "unique": True,
+        "caseSensitive": False,
+    }
+    return {
+        "Contact": [key, plan, trial, referral, life, partner, seats],
+        "Lead": [key, plan, referral, life],
+        "Task": [conv],
+        "Case": [conv],
+    }
 
 
 def write_schema(out: Path) -> None:

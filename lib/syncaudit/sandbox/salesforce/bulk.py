@@ -297,6 +297,9 @@ class BulkJobs:
                 raise exc.MalformedId("Id not specified in an update call", ["Id"])
             return self.backend.update(c, o.name, rid, record), False
         key = next((v for k, v in record.items() if k.lower() == (ext or "").lower()), None)
+        if not key and (ext or "").lower() == "id":
+            # Upsert matching on Id: a row with a blank Id is inserted (an Id that is not found fails the row).
+            return self.backend.insert(c, o.name, {k: v for k, v in record.items() if k.lower() != "id"}), True
         if not key:
             raise exc.RequiredFieldMissing(f"Required fields are missing: [{ext}]", [ext or ""])
         return self.backend.upsert(c, o.name, ext or "", key, record)

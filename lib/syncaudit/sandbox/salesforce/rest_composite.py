@@ -156,6 +156,10 @@ class CompositeRoutes:
 
         def upsert(c, pair):
             rec, key = pair
+            if key in (None, "") and f.type == "id":
+                # Upsert matching on Id: a blank Id inserts (an Id that is not found is an error, never a create).
+                body = {k: v for k, v in rec.items() if k.lower() != "id"}
+                return {"id": self.backend.insert(c, o.name, body), "created": True}
             if key is None:
                 raise exc.RequiredFieldMissing(f"Required fields are missing: [{f.name}]", [f.name])
             if key in dupes:

@@ -17,7 +17,7 @@ import requests
 
 from syncaudit.changes.connect import Connection, intercom_connection
 from syncaudit.changes.model import Operation
-from syncaudit.changes.writer_api import JobHook, WriteResult
+from syncaudit.changes.writer_api import JobHook, WriteResult, same_value
 from syncaudit.config import Config
 from syncaudit.errors import FatalAPIError, RetriableAPIError
 
@@ -115,6 +115,25 @@ def _flatten(contact: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Fields that move without anyone editing the record (activity, derived) — not evidence of a concurrent write.
+_VOLATILE_PREFIXES = ("updated_at", "_version", "last_", "browser", "os", "android_", "ios_", "session_count")
+
+
+def concurrent_fields(seen: dict[str, Any], now: dict[str, Any], ours: set[str]) -> list[str]:
+    """Fields outside our write whose value differs between the re-read and the write's answer: evidence that
+    someone else wrote the record in between (and may have set one of our fields too, which we overwrote)."""
+    out = []
+    for f in sorted((set(seen) | set(now)) - ours):
+        if f.startswith(_VOLATILE_PREFIXES):
+            continue
+        a, b = seen.get(f), now.get(f)
+        if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+            continue  # nested lists (tags, companies, notes) have their own write paths and paging
+        if not same_value(a, b):
+            out.append(f)
+    return out
+
+
 def _body(after: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for k, v in after.items():
@@ -136,6 +155,7 @@ class IntercomWriter:
         self.limiter = IntercomRateLimiter()
         self.calls = 0
         self.rate_limited = 0  # 429 answers seen
+        self.seen: dict[str, dict[str, Any]] = {}  # key -> the record as last re-read before its write
         self._local = threading.local()
         self._count_lock = threading.Lock()
 
@@ -207,19 +227,24 @@ class IntercomWriter:
                 out[k] = (
                     None if r.status_code == 404 else {**_flatten(r.json()), "_version": r.json().get("updated_at")}
                 )
+                if out[k] is not None:
+                    self.seen[k] = out[k]
                 if out[k] is not None and since is not None and (out[k] or {}).get("_version", 0) <= float(since):
                     del out[k]
             return out
         for i in range(0, len(keys), SEARCH_CHUNK):
             chunk = keys[i : i + SEARCH_CHUNK]
-            filters: list[dict[str, Any]] = [{"field": "id", "operator": "IN", "value": chunk}]
-            if since is not None:
-                filters.append({"field": "updated_at", "operator": ">", "value": int(float(since))})
-            found = {c["id"]: c for c in self._search({"operator": "AND", "value": filters})}
+            # Every record of the chunk is read (one call either way), not only those changed since the snapshot:
+            # the full images let each write's answer be compared with them (see _concurrent).
+            query = {"field": "id", "operator": "IN", "value": chunk}
+            found = {c["id"]: c for c in self._search(query)}
             for k in chunk:
                 c = found.get(k)
                 if c is not None:
-                    out[k] = {**_flatten(c), "_version": c.get("updated_at")}
+                    rec = {**_flatten(c), "_version": c.get("updated_at")}
+                    self.seen[k] = rec
+                    if since is None or float(c.get("updated_at") or 0) > float(since):
+                        out[k] = rec
                 elif since is None:
                     out[k] = None  # gone: deleted or merged away
         return out
@@ -240,21 +265,33 @@ class IntercomWriter:
                 return rows
             body["pagination"] = {"per_page": 150, "starting_after": nxt}
 
-    def find_created(self, op: Operation) -> str | None:
-        return None  # the planner creates nothing in Intercom
+    def find_external(self, obj: str, field: str, values: list[str]) -> dict[str, tuple[str, Any]]:
+        return {}  # the planner creates nothing in Intercom
 
     def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
         return None
 
     def chunk_size(self, kind: str, n: int) -> int:
-        # Several searches' worth per batch: fewer pauses between batches (journal commits, the last slow call).
-        return 5 * SEARCH_CHUNK
+        # One search's worth per batch: each record is re-read by one call immediately before its batch's writes,
+        # which keeps the window in which someone else's write could be overwritten as short as the API allows
+        # (Intercom has no conditional update; a GET per record would halve the write rate).
+        return SEARCH_CHUNK
 
     # ------------------------------------------------------------ writes
 
     def write(self, obj: str, op: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(lambda item: self._one(obj, op, *item), batch))
+
+    def _concurrent(self, o: Operation, r: requests.Response) -> list[str]:
+        seen = self.seen.pop(o.key or "", None)
+        if seen is None:
+            return []
+        try:
+            now = _flatten(r.json())
+        except ValueError:
+            return []
+        return concurrent_fields(seen, now, set(o.after))
 
     def _one(self, obj: str, op: str, seq: int, o: Operation) -> WriteResult:
         try:
@@ -270,6 +307,11 @@ class IntercomWriter:
         except _InDoubt as exc:
             return WriteResult(seq, "in_doubt", detail=str(exc))
         if r.status_code < 300:
+            if op == "update":
+                changed = self._concurrent(o, r)
+                if changed:
+                    detail = f"changed by someone else between the re-read and this write: {', '.join(changed)}"
+                    return WriteResult(seq, done, "CONCURRENT_CHANGE", detail)
             return WriteResult(seq, done)
         try:
             err = (r.json().get("errors") or [{}])[0]

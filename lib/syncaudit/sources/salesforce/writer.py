@@ -1,5 +1,10 @@
 """Salesforce write path for `syncaudit apply`: sObject Collections for small batches, Bulk API 2.0 for large.
 
+Every write is keyed: updates by Id (Collections PATCH, or a Bulk API 2.0 ``upsert`` job with
+externalIdFieldName=Id, where an Id that is not found fails its row and never creates), creates by an External
+ID field (Collections upsert ``PATCH /composite/sobjects/{object}/{field}``, or a Bulk ``upsert`` job on that
+field), so a create sent twice updates the record the first one made instead of duplicating it.
+
 Every call passes through :meth:`SalesforceWriter._call`, which keeps the rules that make writes safe:
 - the ``Sforce-Limit-Info`` header is read on every answer; no call is made once the configured share of
   the daily allocation would be passed (:class:`QuotaExhaustedError`: the run stops and resumes later);
@@ -27,7 +32,6 @@ from syncaudit.errors import FatalAPIError, QuotaExhaustedError, RetriableAPIErr
 
 COLLECTION_MAX = 200
 _LIMIT = re.compile(r"api-usage=(\d+)/(\d+)")
-_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 class _InDoubt(Exception):
@@ -217,30 +221,34 @@ class SalesforceWriter:
                     out[k] = {**row, "_version": row.get("SystemModstamp")}
         return out
 
-    def find_created(self, op: Operation) -> str | None:
-        if not op.match:
-            return None
-        lookup = next((f for f, v in op.match.items() if isinstance(v, str) and _ID.match(v)), None)
-        lookup = lookup or next(iter(op.match))
-        fields = ", ".join(sorted({"Id", *op.match}))
-        rows = self.query(f"SELECT {fields} FROM {op.object} WHERE {lookup} = {soql_quote(op.match[lookup])}")
-        for row in rows:
-            if all(str(row.get(f) or "") == str(v or "") for f, v in op.match.items()):
-                return row["Id"]
-        return None
+    def find_external(self, obj: str, field: str, values: list[str]) -> dict[str, tuple[str, Any]]:
+        """value -> (Id, CreatedDate) of the records whose External ID ``field`` holds one of ``values``."""
+        out: dict[str, tuple[str, Any]] = {}
+        for i in range(0, len(values), COLLECTION_MAX):
+            chunk = values[i : i + COLLECTION_MAX]
+            cond = f"{field} IN ({', '.join(soql_quote(v) for v in chunk)})"
+            for row in self.query(f"SELECT Id, CreatedDate, {field} FROM {obj} WHERE {cond}"):
+                if row.get(field) is not None:
+                    out[str(row[field])] = (row["Id"], row.get("CreatedDate"))
+        return out
 
     # ------------------------------------------------------------ writes
 
     def chunk_size(self, kind: str, n: int) -> int:
-        """Large update groups go as one Bulk API 2.0 job; the rest in Collections calls of 200."""
-        if kind == "update" and n > self.bulk_threshold:
+        """Large groups go as one Bulk API 2.0 job; the rest in Collections calls of 200."""
+        if kind in ("update", "upsert") and n > self.bulk_threshold:
             return 150_000
         return COLLECTION_MAX
 
     def write(self, obj: str, op: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
-        if op == "update" and len(batch) > self.bulk_threshold:
-            return self._bulk_update(obj, batch, on_job)
-        out: list[WriteResult] = []
+        # Never send an update without its Id: an upsert by Id with a blank Id *creates* a record.
+        unkeyed = [WriteResult(s, "failed", "MISSING_KEY", "no record id") for s, o in batch if not match_key(o)[1]]
+        batch = [(s, o) for s, o in batch if match_key(o)[1]]
+        if not batch:
+            return unkeyed
+        if op in ("update", "upsert") and len(batch) > self.bulk_threshold:
+            return unkeyed + self._bulk_upsert(obj, batch, on_job)
+        out: list[WriteResult] = unkeyed
         for i in range(0, len(batch), COLLECTION_MAX):
             out.extend(self._collection(obj, op, batch[i : i + COLLECTION_MAX]))
         return out
@@ -251,26 +259,31 @@ class SalesforceWriter:
             if op == "delete":
                 ids = ",".join(o.key or "" for _, o in batch)
                 r = self._call("DELETE", path, write=True, params={"ids": ids, "allOrNone": "false"})
+            elif op == "update":
+                records = [{"attributes": {"type": obj}, **o.after, "Id": o.key} for _, o in batch]
+                r = self._call("PATCH", path, write=True, json={"allOrNone": False, "records": records})
+            elif op == "upsert":
+                field = match_key(batch[0][1])[0]
+                records = [{"attributes": {"type": obj}, **o.after, field: o.key} for _, o in batch]
+                r = self._call(
+                    "PATCH", f"{path}/{obj}/{field}", write=True, json={"allOrNone": False, "records": records}
+                )
             else:
-                records = []
-                for _, o in batch:
-                    rec: dict[str, Any] = {"attributes": {"type": obj}, **o.after}
-                    if op == "update":
-                        rec["Id"] = o.key
-                    records.append(rec)
-                method = "PATCH" if op == "update" else "POST"
-                r = self._call(method, path, write=True, json={"allOrNone": False, "records": records})
+                return [WriteResult(s, "failed", "UNSUPPORTED", f"{op} is not a Salesforce write") for s, _ in batch]
         except _InDoubt as exc:
             return [WriteResult(s, "in_doubt", detail=str(exc)) for s, _ in batch]
         except QuotaExhaustedError:
             raise  # stop the run; these operations stay in doubt and are settled on resume
         except FatalAPIError as exc:
             return [WriteResult(s, "failed", exc.code, str(exc)) for s, _ in batch]
-        done = {"update": "updated", "create": "created", "delete": "deleted"}[op]
         out = []
         for (seq, _), res in zip(batch, r.json(), strict=False):
             if res.get("success"):
-                out.append(WriteResult(seq, done, new_id=res.get("id") if op == "create" else None))
+                if op == "upsert":
+                    done = "created" if res.get("created") else "updated"
+                    out.append(WriteResult(seq, done, new_id=res.get("id")))
+                else:
+                    out.append(WriteResult(seq, {"update": "updated", "delete": "deleted"}[op]))
             else:
                 err = (res.get("errors") or [{}])[0]
                 out.append(
@@ -280,18 +293,20 @@ class SalesforceWriter:
 
     # ------------------------------------------------------------ Bulk API 2.0
 
-    def _bulk_update(self, obj: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
-        fields = sorted({f for _, o in batch for f in o.after})
+    def _bulk_upsert(self, obj: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+        """One Bulk API 2.0 ``upsert`` job: updates match on Id (a missing Id fails the row, never creates),
+        creates on their External ID field (a re-sent row updates the record it made, never duplicates)."""
+        field = match_key(batch[0][1])[0]
+        fields = sorted({f for _, o in batch for f in o.after} - {field})
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["Id", *fields])
+        w.writerow([field, *fields])
         # Empty means "leave unchanged" in Bulk 2.0; #N/A sets null.
-        w.writerows(
-            [o.key, *("#N/A" if o.after.get(f) is None else o.after[f] for f in fields)] for _, o in batch if True
-        )
+        w.writerows([o.key, *("#N/A" if o.after.get(f) is None else o.after[f] for f in fields)] for _, o in batch)
         body = {
             "object": obj,
-            "operation": "update",
+            "operation": "upsert",
+            "externalIdFieldName": field,
             "contentType": "CSV",
             "columnDelimiter": "COMMA",
             "lineEnding": "LF",
@@ -364,22 +379,32 @@ class SalesforceWriter:
             # Poll less and less often: every poll is an API call against the allocation.
             time.sleep(min(self.poll_s * 2**polls, 10.0))
             polls += 1
-        seq_by_id = {o.key: s for s, o in batch}
+        field = match_key(batch[0][1])[0] if batch else "Id"
+        seq_by_key = {o.key: s for s, o in batch}
         out: dict[int, WriteResult] = {}
         ok = self._call("GET", f"{self.v}/jobs/ingest/{job_id}/successfulResults/", headers={"Accept": "text/csv"})
         for row in csv.DictReader(io.StringIO(ok.text)):
-            seq = seq_by_id.get(row.get("Id") or row.get("sf__Id"))
+            seq = seq_by_key.get(row.get(field) or row.get("sf__Id"))
             if seq is not None:
-                out[seq] = WriteResult(seq, "updated")
+                created = str(row.get("sf__Created", "")).lower() == "true"
+                out[seq] = WriteResult(seq, "created" if created else "updated", new_id=row.get("sf__Id") or None)
         if int(info.get("numberRecordsFailed") or 0) > 0 or len(out) < len(batch):
             bad = self._call("GET", f"{self.v}/jobs/ingest/{job_id}/failedResults/", headers={"Accept": "text/csv"})
             for row in csv.DictReader(io.StringIO(bad.text)):
-                seq = seq_by_id.get(row.get("Id") or row.get("sf__Id"))
+                seq = seq_by_key.get(row.get(field) or row.get("sf__Id"))
                 if seq is not None:
                     code, _, msg = (row.get("sf__Error") or "UNKNOWN:").partition(":")
                     out[seq] = WriteResult(seq, "failed", code, msg.rstrip(" -"))
         # Rows in neither file were not processed: nothing written, safe to send again.
         return [out.get(s) or WriteResult(s, "retry", "UNPROCESSED") for s, _ in batch]
+
+
+def match_key(op: Operation) -> tuple[str, str | None]:
+    """(match field, value) of a write: ``Id`` and the record id for updates and deletes; for an upsert, its
+    External ID field (the one entry of ``op.match``) and ``op.key``."""
+    if op.op == "upsert":
+        return next(iter(op.match), ""), op.key
+    return "Id", op.key
 
 
 def _error_code(r: requests.Response) -> str:

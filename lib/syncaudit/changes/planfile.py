@@ -1,0 +1,249 @@
+"""Building a plan file without holding the plan in memory.
+
+Policies yield operations; :class:`PlanSpool` appends them in Arrow batches to a DuckDB table (which spills to
+disk), resolves the overlaps between policies there (set operations, not Python loops), and streams the result
+out in apply order: ``plan.jsonl`` is written line by line while its hash is computed, and the summary is
+counted on the way. Order of the lines:
+
+    kind (update, upsert, delete, merge, review)
+    -> target group (system, object, kind) in order of first appearance   # a group's writes are contiguous,
+    -> position (policy order, then system, object, key, after)           # so apply streams them in batches
+
+Overlaps, as before: an update of a field of a record that an earlier policy (or an earlier update of the same
+policy) already writes is dropped; the remaining updates of one record are coalesced into one operation at the
+first one's place; updates of a lead that a merge removes are dropped (the merge supersedes them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from syncaudit.changes.model import Operation, canonical
+
+BATCH = 10_000
+KIND_ORDER = {"update": 0, "upsert": 1, "delete": 2, "merge": 3, "review": 4}
+_COLUMNS = ("pidx", "kind", "system", "object", "key", "op", "fields", "after_sort", "body")
+
+
+class PlanSpool:
+    """Operations of a plan being built, kept in DuckDB until they are written out."""
+
+    def __init__(self, folder: Path, memory_limit: str = "192MB") -> None:
+        # Its own database file with a memory cap: DuckDB keeps the spool on disk beyond it, so the plan's size
+        # does not set the process's memory (the snapshot's connection is left alone).
+        import duckdb
+
+        self.path = folder / "spool.duckdb"
+        self.con = duckdb.connect(str(self.path))
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET temp_directory = '{folder / 'spill'}'")
+        self.con.execute("SET threads = 2")
+        self.n = 0
+        self.con.execute(
+            "CREATE OR REPLACE TABLE _plan_spool (pidx INTEGER, kind INTEGER, system VARCHAR, object VARCHAR,"
+            " key VARCHAR, op VARCHAR, fields VARCHAR[], after_sort VARCHAR, body VARCHAR)"
+        )
+
+    def add(self, pidx: int, ops: Iterable[Operation]) -> None:
+        """Append one policy's operations (any order: the spool sorts them)."""
+        batch: list[Operation] = []
+        for op in ops:
+            batch.append(op)
+            if len(batch) >= BATCH:
+                self._flush(pidx, batch)
+                batch = []
+        if batch:
+            self._flush(pidx, batch)
+
+    def _flush(self, pidx: int, ops: list[Operation]) -> None:
+        import pyarrow as pa
+
+        cols: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+        for o in ops:
+            cols["pidx"].append(pidx)
+            cols["kind"].append(KIND_ORDER[o.op])
+            cols["system"].append(o.system)
+            cols["object"].append(o.object)
+            cols["key"].append(None if o.key is None else str(o.key))
+            cols["op"].append(o.op)
+            cols["fields"].append(sorted(o.after) if o.op == "update" else [])
+            # The per-policy order of the in-memory planner: (kind, system, object, key, after as JSON).
+            cols["after_sort"].append(json.dumps(o.after, default=str))
+            cols["body"].append(canonical(o.to_dict()))
+        table = pa.table(
+            {
+                **{c: cols[c] for c in _COLUMNS if c != "fields"},
+                "fields": pa.array(cols["fields"], type=pa.list_(pa.string())),
+            }
+        )
+        self.con.register("_plan_batch", table)
+        try:
+            self.con.execute(f"INSERT INTO _plan_spool SELECT {', '.join(_COLUMNS)} FROM _plan_batch")
+        finally:
+            self.con.unregister("_plan_batch")
+        self.n += len(ops)
+
+    def resolve(self) -> int:
+        """Drop overlapping and superseded updates; returns how many overlaps were dropped."""
+        c = self.con
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_ops AS SELECT *, row_number() OVER "
+            "(ORDER BY pidx, kind, system, object, key, after_sort) AS pos FROM _plan_spool"
+        )
+        c.execute("DROP TABLE _plan_spool")
+        # The first update of a (record, field) wins it; any update that loses one of its fields is dropped.
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_lost AS "
+            "WITH f AS (SELECT pos, system, object, key, unnest(fields) AS field FROM _plan_ops WHERE op = 'update'),"
+            " w AS (SELECT system, object, key, field, min(pos) AS win FROM f GROUP BY ALL) "
+            "SELECT DISTINCT f.pos FROM f JOIN w USING (system, object, key, field) WHERE f.pos <> w.win"
+        )
+        dropped = c.execute("SELECT count(*) FROM _plan_lost").fetchone()[0]
+        c.execute(
+            "DELETE FROM _plan_ops o WHERE pos IN (SELECT pos FROM _plan_lost) OR (op = 'update' AND EXISTS ("
+            "SELECT 1 FROM _plan_ops m WHERE m.op = 'merge' AND m.system = o.system AND m.object = o.object "
+            "AND m.key = o.key))"
+        )
+        c.execute("DROP TABLE _plan_lost")
+        return int(dropped)
+
+    def ordered(self) -> Iterator[list[Operation]]:
+        """The resolved operations in plan order, one record's updates coalesced, in batches."""
+        c = self.con
+        # Plain tables, joins and one ORDER BY: operators DuckDB can spill to disk under its memory cap.
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_anchor AS SELECT system, object, key, min(pos) AS anchor "
+            "FROM _plan_ops WHERE op = 'update' GROUP BY ALL"
+        )
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_final AS SELECT o.kind, o.system, o.object, o.op, o.pos, o.body, "
+            "coalesce(a.anchor, o.pos) AS anchor FROM _plan_ops o LEFT JOIN _plan_anchor a ON o.op = 'update' "
+            "AND o.system = a.system AND o.object = a.object AND o.key = a.key"
+        )
+        c.execute("DROP TABLE _plan_ops")
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_groups AS SELECT kind, system, object, op, min(anchor) AS first "
+            "FROM _plan_final GROUP BY ALL"
+        )
+        cur = c.execute(
+            "SELECT f.body, f.anchor FROM _plan_final f JOIN _plan_groups g USING (kind, system, object, op) "
+            "ORDER BY f.kind, g.first, f.anchor, f.pos"
+        )
+        pending: Operation | None = None
+        pending_anchor = None
+        while True:
+            rows = cur.fetchmany(BATCH)
+            if not rows:
+                break
+            out: list[Operation] = []
+            for body, anchor in rows:
+                op = Operation.from_dict(json.loads(body))
+                if pending is not None and anchor == pending_anchor:
+                    pending = coalesce_pair(pending, op)
+                    continue
+                if pending is not None:
+                    out.append(pending)
+                pending, pending_anchor = op, anchor
+            if out:
+                yield out
+        if pending is not None:
+            yield [pending]
+
+    def close(self) -> None:
+        import shutil
+
+        self.con.close()
+        self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.path.parent / "spill", ignore_errors=True)
+
+
+def coalesce_pair(base: Operation, op: Operation) -> Operation:
+    """Two updates of one record as one (their fields are disjoint once overlaps are dropped)."""
+    from dataclasses import replace
+
+    extra = [f for f in (op.finding_id, *op.also_resolves) if f and f != base.finding_id]
+    return replace(
+        base,
+        after={**base.after, **op.after},
+        before={**base.before, **op.before},
+        policy=base.policy if op.policy in base.policy.split("+") else f"{base.policy}+{op.policy}",
+        also_resolves=[*base.also_resolves, *(f for f in extra if f not in base.also_resolves)],
+        note="; ".join(n for n in (base.note, op.note) if n),
+    )
+
+
+class PlanFileWriter:
+    """Writes ``plan.jsonl`` line by line and hashes it on the way; counts the summary."""
+
+    def __init__(self, fh: IO[str], header: dict[str, Any], samples: int = 5) -> None:
+        self.fh = fh
+        self.h = hashlib.sha256(canonical(header).encode())
+        self.seq = 0
+        self.writes = 0
+        self.reviews = 0
+        self.by_target: Counter[str] = Counter()
+        self.by_policy: Counter[str] = Counter()
+        self.samples: dict[str, list[dict[str, Any]]] = {}
+        self.n_samples = samples
+
+    def write(self, ops: Iterable[Operation]) -> None:
+        lines = []
+        for op in ops:
+            d = op.to_dict()
+            lines.append(canonical({"seq": self.seq, **d}) + "\n")
+            self.seq += 1
+            self.by_target[f"{op.system}.{op.object}.{op.op}"] += 1
+            self.by_policy[op.policy] += 1
+            if op.op == "review":
+                self.reviews += 1
+            elif op.op in KIND_ORDER:
+                self.writes += 1
+            bucket = self.samples.setdefault(op.policy, [])
+            if len(bucket) < self.n_samples:
+                bucket.append(d)
+        text = "".join(lines)
+        self.h.update(text.encode())
+        self.fh.write(text)
+
+    @property
+    def hash(self) -> str:
+        return self.h.hexdigest()[:16]
+
+    def summary(self, header: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "hash": self.hash,
+            "snapshot_id": header.get("snapshot_id"),
+            "operations": self.seq,
+            "writes": self.writes,
+            "reviews": self.reviews,
+            "by_target": dict(sorted(self.by_target.items())),
+            "by_policy": dict(sorted(self.by_policy.items())),
+            "samples": self.samples,
+        }
+
+
+def file_hash(header: dict[str, Any], ops_file: Path) -> str:
+    """What a reader recomputes: sha256 over the canonical header and the plan.jsonl text, streamed."""
+    h = hashlib.sha256(canonical(header).encode())
+    with open(ops_file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def iter_file(ops_file: Path, batch: int = BATCH) -> Iterator[list[tuple[int, Operation]]]:
+    """The operations of a plan.jsonl as (seq, operation), in batches."""
+    out: list[tuple[int, Operation]] = []
+    with open(ops_file, encoding="utf-8") as fh:
+        for seq, line in enumerate(fh):
+            out.append((seq, Operation.from_dict(json.loads(line))))
+            if len(out) >= batch:
+                yield out
+                out = []
+    if out:
+        yield out
