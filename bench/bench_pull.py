@@ -246,6 +246,16 @@ def worker_pull(cfg_path: str, full: bool) -> dict[str, Any]:
     }
 
 
+def say_streams(kind: str, res: dict[str, Any]) -> None:
+    """Where a pull's seconds went, per stream (reading from the API, merging, removal checks)."""
+    for sid, st in sorted(res.get("streams", {}).items()):
+        t = st.get("timings") or {}
+        parts = "  ".join(f"{k} {v:.1f}" for k, v in t.items())
+        say(
+            f"  {kind} {sid}: {st.get('duration_s', 0):.1f} s ({parts}), {st.get('api_calls')} calls, {st.get('method', '')}"
+        )
+
+
 def run_worker(kind: str, cfg_path: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
     res = subprocess.run(
@@ -359,6 +369,7 @@ def main() -> None:
             inc["calls"] = sb.calls_since(seq)
         finally:
             sb.stop()
+        say_streams("incremental", inc)
         manifests = [json.loads(p.read_text()) for p in sorted((data / "snapshots").glob("*/manifest.json"))]
         full_s = next(m["duration_s"] for m in manifests if m["mode"] == "full")
         say(f"load average: {os.getloadavg()}")
@@ -384,6 +395,8 @@ def main() -> None:
         results["incremental"]["calls"] = sb.calls_since(seq)
     finally:
         sb.stop()
+    for kind in ("full", "incremental"):
+        say_streams(kind, results[kind])
 
     n = args.size
     full, inc = results["full"], results["incremental"]

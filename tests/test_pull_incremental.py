@@ -112,8 +112,8 @@ def test_incremental_after_changes_equals_full(
     in_lookback = (
         first.duckdb()
         .execute(
-            "select Id from sf_Contact where SystemModstamp >= ?::TIMESTAMPTZ - INTERVAL 1 DAY",
-            [first.manifest["streams"]["salesforce/Contact"]["bookmark"]],
+            "select Id from sf_Contact where SystemModstamp >= ?::TIMESTAMPTZ - to_seconds(?)",
+            [first.manifest["streams"]["salesforce/Contact"]["bookmark"], inc_cfg.pull.lookback_s],
         )
         .fetchall()
     )
@@ -194,3 +194,33 @@ def test_a_new_field_makes_that_stream_pull_in_full(
     assert snap.duckdb().execute(
         'select "custom_attributes.region" from ic_contacts where id = ?', [someone]
     ).fetchone() == ("EMEA",)
+
+
+def test_intercom_incremental_skips_same_day_changes_before_the_lookback(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Intercom's date search is day-truncated, so `updated_at > day` alone would re-read every change
+    # made earlier the same day; newest-first paging stops at the lookback point instead.
+    sandbox.reset()
+    cfg = cfg_for(sandbox, tmp_path, monkeypatch, lookback_s=10)
+    run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    ic = intercom(sandbox)
+    ids = [c["id"] for c in ic("GET", "contacts", params={"per_page": 3})["data"]]
+    sandbox.control("POST", "clock", {"offset_s": -300})  # five minutes ago: the same day (unless just after 0:00)
+    try:
+        ic("PUT", f"contacts/{ids[0]}", json={"name": "Earlier Today"})
+    finally:
+        sandbox.control("POST", "clock", {"offset_s": 0})
+    ic("PUT", f"contacts/{ids[1]}", json={"name": "Just Now"})
+    second = run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    assert second.manifest["streams"]["intercom/contacts"]["changed"] >= 2  # + the base bookmark's second
+    ic("PUT", f"contacts/{ids[2]}", json={"name": "Later Still"})
+    third = run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    # The newest change and the bookmark's own second; not the change from five minutes ago.
+    assert third.manifest["streams"]["intercom/contacts"]["changed"] == 2
+    names = dict(third.duckdb().execute("select id, name from ic_contacts where id in ?", [ids]).fetchall())
+    assert names == {ids[0]: "Earlier Today", ids[1]: "Just Now", ids[2]: "Later Still"}
+    full = run_pull(
+        cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["contacts"], out=io.StringIO(), bars=False
+    )
+    assert content(third) == content(full)

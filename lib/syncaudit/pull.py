@@ -144,6 +144,7 @@ class PullRunner:
         finally:
             bar.close()
         records = outcome.records
+        timings = {"read_s": round(time.monotonic() - t0, 3)}
         if incremental:
             assert base is not None
             delta = run.staging_path(system, stream.name)
@@ -159,14 +160,19 @@ class PullRunner:
                 self.run_stream(stream, position, allow_incremental=False)
                 return
             final = run.table_path(system, stream.name)
+            t1 = time.monotonic()
             records = merge_delta(base.table_path(system, stream.name), delta, final, key=stream.key)
+            timings["merge_s"] = round(time.monotonic() - t1, 3)
             if hasattr(stream, "find_removed"):
                 # Compared after the merge: in the usual case one call and a metadata count settle it.
+                t1 = time.monotonic()
                 gone = self._find_removed(stream, final)
+                timings["removed_s"] = round(time.monotonic() - t1, 3)
                 if gone:
                     outcome.removed = sorted(gone)
                     self._tombstones(system, stream.name, gone)
                     records = drop_keys(final, stream.key, outcome.removed)
+            t1 = time.monotonic()
             for child, child_key in stream.children.items():
                 merge_delta(
                     base.table_path(system, child),
@@ -177,6 +183,8 @@ class PullRunner:
                     replaced_key=stream.key,
                     removed=outcome.removed,
                 )
+            if stream.children:
+                timings["children_merge_s"] = round(time.monotonic() - t1, 3)
         describe = getattr(stream, "describe", None)
         if describe:
             run.write_json(system, f"describe/{stream.name}.json", describe)
@@ -189,6 +197,7 @@ class PullRunner:
             extra={
                 "changed": outcome.records if incremental else None,
                 "removed": len(outcome.removed),
+                "timings": timings,
                 **outcome.extra,
             },
         )
