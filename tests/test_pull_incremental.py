@@ -124,6 +124,12 @@ def test_incremental_after_changes_equals_full(
     assert 3 <= m["streams"]["intercom/contacts"]["changed"] <= 20
     assert m["api_calls"]["intercom"] < first.manifest["api_calls"]["intercom"]
     assert content(second) == content(full)
+    # The base files were linked, not rewritten: the changes sit in a delta layer.
+    for system, name in (("salesforce", "Contact"), ("intercom", "contacts"), ("intercom", "contact_companies")):
+        assert second.has_delta(system, name), name
+        assert second.table_path(system, name).samefile(first.table_path(system, name)), name
+    assert not full.has_delta("salesforce", "Contact")
+    assert m["tables"]["salesforce/Contact"]["rows"] == full.manifest["tables"]["salesforce/Contact"]["rows"]
 
     con = second.duckdb()
     assert con.execute("select IsDeleted from sf_Contact where Id = ?", [changed["sf_deleted"]]).fetchone() == (True,)
