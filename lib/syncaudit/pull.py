@@ -147,6 +147,7 @@ class PullRunner:
             bar.close()
         records = outcome.records
         timings = {"read_s": round(time.monotonic() - t0, 3)}
+        table_rows: dict[str, int] = {}
         if incremental:
             assert base is not None
             delta = run.staging_path(system, stream.name)
@@ -175,8 +176,9 @@ class PullRunner:
                     self._tombstones(system, stream.name, gone)
                     records = drop_removed(final, stream.key, outcome.removed)
             t1 = time.monotonic()
+            table_rows = {stream.name: records}  # saves completion a pass over each table's keys
             for child, child_key in stream.children.items():
-                upsert(
+                table_rows[child] = upsert(
                     base.table_path(system, child),
                     run.staging_path(system, child),
                     run.table_path(system, child),
@@ -200,6 +202,7 @@ class PullRunner:
                 "changed": outcome.records if incremental else None,
                 "removed": len(outcome.removed),
                 "timings": timings,
+                **({"table_rows": table_rows} if incremental else {}),
                 **outcome.extra,
             },
         )

@@ -339,9 +339,15 @@ class SnapshotRun:
         shutil.rmtree(self.partial / "_staging", ignore_errors=True)
         finished = datetime.now(UTC)
         tables = {}
+        known = {  # counted by the incremental merges already
+            f"{sid.split('/', 1)[0]}/{name}": n
+            for sid, st in self.progress["streams"].items()
+            for name, n in (st.get("table_rows") or {}).items()
+        }
         for system in ("salesforce", "intercom"):
             for p in sorted((self.partial / system).glob("*.parquet")):
-                entry: dict[str, Any] = {"rows": table_rows(p)}
+                rows = known.get(f"{system}/{p.stem}")
+                entry: dict[str, Any] = {"rows": rows if rows is not None else table_rows(p)}
                 if has_delta(p):
                     entry["delta_rows"] = pq.ParquetFile(p.parent / "_delta" / p.name).metadata.num_rows
                 tables[f"{system}/{p.stem}"] = entry
