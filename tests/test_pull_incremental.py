@@ -230,3 +230,44 @@ def test_intercom_incremental_skips_same_day_changes_before_the_lookback(
         cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["contacts"], out=io.StringIO(), bars=False
     )
     assert content(third) == content(full)
+
+
+def hard_delete(sf: Salesforce, obj: str, ids: list[str]) -> None:
+    """Bulk API 2.0 hardDelete: the records skip the recycle bin, so queryAll never shows them again."""
+    h = {"Authorization": f"Bearer {sf.session_id}"}
+    job = sf.session.post(f"{sf.base_url}jobs/ingest", json={"object": obj, "operation": "hardDelete"}, headers=h)
+    jid = job.json()["id"]
+    body = ("Id\n" + "\n".join(ids) + "\n").encode()
+    sf.session.put(f"{sf.base_url}jobs/ingest/{jid}/batches", data=body, headers={**h, "Content-Type": "text/csv"})
+    sf.session.patch(f"{sf.base_url}jobs/ingest/{jid}", json={"state": "UploadComplete"}, headers=h)
+    info = sf.session.get(f"{sf.base_url}jobs/ingest/{jid}", headers=h).json()
+    assert info["state"] == "JobComplete" and info["numberRecordsFailed"] == 0, info
+
+
+def test_purged_salesforce_records_leave_the_incremental_snapshot(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.reset()
+    checked = cfg_for(sandbox, tmp_path / "inc", monkeypatch)
+    unchecked = cfg_for(sandbox, tmp_path / "off", monkeypatch, purge_check="off")
+    for cfg in (checked, unchecked):
+        run_pull(cfg, objects=["Contact"], out=io.StringIO(), bars=False)
+    sf = salesforce(sandbox)
+    ids = [r["Id"] for r in sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 2")["records"]]
+    hard_delete(sf, "Contact", ids)
+    second = run_pull(checked, objects=["Contact"], out=io.StringIO(), bars=False)
+    assert second.manifest["streams"]["salesforce/Contact"]["removed"] == 2
+    con = second.duckdb()
+    assert con.execute("select count(*) from sf_Contact where Id in ?", [ids]).fetchall() == [(0,)]
+    assert dict(con.execute("select id, reason from sf_tombstones").fetchall()) == dict.fromkeys(ids, "purged")
+    full = run_pull(
+        cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["Contact"], out=io.StringIO(), bars=False
+    )
+    assert content(second) == content(full)
+    # Without the check the purged rows linger (queryAll cannot show them gone).
+    stale = run_pull(unchecked, objects=["Contact"], out=io.StringIO(), bars=False)
+    assert stale.duckdb().execute("select count(*) from sf_Contact where Id in ?", [ids]).fetchall() == [(2,)]
+    # Nothing purged since: one COUNT() settles it and the tombstones stay on record.
+    third = run_pull(checked, objects=["Contact"], out=io.StringIO(), bars=False)
+    assert third.manifest["streams"]["salesforce/Contact"]["removed"] == 0
+    assert third.duckdb().execute("select count(*) from sf_tombstones").fetchall() == [(2,)]

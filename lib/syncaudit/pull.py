@@ -219,7 +219,7 @@ class PullRunner:
     def _find_removed(self, stream: Any, merged: Path) -> dict[str, str]:
         con = duckdb.connect()
         try:
-            con.execute(f"CREATE VIEW local_ids AS SELECT id, created_at FROM ({table_sql(merged)})")
+            con.execute(f"CREATE VIEW local_ids AS {table_sql(merged)}")
             return stream.find_removed(con, "local_ids")
         finally:
             con.close()
