@@ -194,3 +194,17 @@ def test_merge_tolerates_null_keys(tmp_path: Path) -> None:
     out = tmp_path / "s2" / "b.parquet"
     assert upsert(base, delta, out, key="id") == 4
     assert len(rows(out, "v")) == 4
+
+
+def test_a_whole_table_written_over_a_stale_delta_layer_drops_it(tmp_path: Path) -> None:
+    # A resumed run may pull a table in full where an earlier attempt left a delta layer beside it.
+    run = SnapshotRun.begin(cfg_for(tmp_path), full=True, now=T0)
+    rows_path, keys_path = delta_files(run.table_path("salesforce", "Contact"))
+    rows_path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"Id": ["003Z"], "Email": ["z@x.io"], "IsDeleted": [False]}), rows_path)
+    pq.write_table(pa.table({"Id": ["003A"]}), keys_path)
+    write(run, [("003A", "a@x.io", False)])
+    run.stream_done("salesforce/Contact", result())
+    snap = run.complete()
+    assert not snap.has_delta("salesforce", "Contact")
+    assert snap.duckdb().execute("select Id from sf_Contact").fetchall() == [("003A",)]

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from syncaudit import __version__
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
-from syncaudit.snapshot_merge import has_delta, table_rows, table_sql
+from syncaudit.snapshot_merge import delta_files, has_delta, table_rows, table_sql
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
@@ -320,6 +320,9 @@ class SnapshotRun:
 
     def writer(self, system: str, name: str, schema: pa.Schema, *, staging: bool = False) -> TableWriter:
         path = self.staging_path(system, name) if staging else self.table_path(system, name)
+        if not staging:  # a whole table: a delta layer left by an earlier attempt (resumed run) must not apply
+            for stale in delta_files(path):
+                stale.unlink(missing_ok=True)
         return TableWriter(path, schema)
 
     def write_json(self, system: str, relpath: str, obj: Any) -> None:
