@@ -208,3 +208,14 @@ def test_a_whole_table_written_over_a_stale_delta_layer_drops_it(tmp_path: Path)
     snap = run.complete()
     assert not snap.has_delta("salesforce", "Contact")
     assert snap.duckdb().execute("select Id from sf_Contact").fetchall() == [("003A",)]
+
+
+def test_an_empty_delta_links_the_base_alone(tmp_path: Path) -> None:
+    base = tmp_path / "s1" / "t.parquet"
+    base.parent.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "v": [1, 2]}), base)
+    empty = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "v": pa.array([], pa.int64())}), empty)
+    out = tmp_path / "s2" / "t.parquet"
+    assert upsert(base, empty, out, key="id") == 2
+    assert out.samefile(base) and not delta_files(out)[1].exists()

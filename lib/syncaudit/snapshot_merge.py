@@ -164,6 +164,10 @@ def upsert(
     if same and layer.num_rows + new.num_rows <= compact_share * base.metadata.num_rows:
         _link(prev, out)
         rows_path, keys_path = delta_files(out)
+        if not len(keys) and not layer.num_rows and not new.num_rows:  # nothing changed: the base alone
+            rows_path.unlink(missing_ok=True)
+            keys_path.unlink(missing_ok=True)
+            return base.metadata.num_rows
         _write(pa.concat_tables([layer, new.cast(base.schema_arrow)]), rows_path)
         _write(pa.table({key: keys}), keys_path)
         return table_rows(out)
