@@ -250,7 +250,8 @@ def test_purged_salesforce_records_leave_the_incremental_snapshot(
     sandbox.reset()
     checked = cfg_for(sandbox, tmp_path / "inc", monkeypatch)
     unchecked = cfg_for(sandbox, tmp_path / "off", monkeypatch, purge_check="off")
-    for cfg in (checked, unchecked):
+    listed = cfg_for(sandbox, tmp_path / "ids", monkeypatch, purge_check="ids")
+    for cfg in (checked, unchecked, listed):
         run_pull(cfg, objects=["Contact"], out=io.StringIO(), bars=False)
     sf = salesforce(sandbox)
     ids = [r["Id"] for r in sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 2")["records"]]
@@ -264,6 +265,8 @@ def test_purged_salesforce_records_leave_the_incremental_snapshot(
         cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["Contact"], out=io.StringIO(), bars=False
     )
     assert content(second) == content(full)
+    by_ids = run_pull(listed, objects=["Contact"], out=io.StringIO(), bars=False)  # lists ids without counting
+    assert content(by_ids) == content(full)
     # Without the check the purged rows linger (queryAll cannot show them gone).
     stale = run_pull(unchecked, objects=["Contact"], out=io.StringIO(), bars=False)
     assert stale.duckdb().execute("select count(*) from sf_Contact where Id in ?", [ids]).fetchall() == [(2,)]
