@@ -112,8 +112,8 @@ def test_incremental_after_changes_equals_full(
     in_lookback = (
         first.duckdb()
         .execute(
-            "select Id from sf_Contact where SystemModstamp >= ?::TIMESTAMPTZ - INTERVAL 1 DAY",
-            [first.manifest["streams"]["salesforce/Contact"]["bookmark"]],
+            "select Id from sf_Contact where SystemModstamp >= ?::TIMESTAMPTZ - to_seconds(?)",
+            [first.manifest["streams"]["salesforce/Contact"]["bookmark"], inc_cfg.pull.lookback_s],
         )
         .fetchall()
     )
@@ -124,6 +124,12 @@ def test_incremental_after_changes_equals_full(
     assert 3 <= m["streams"]["intercom/contacts"]["changed"] <= 20
     assert m["api_calls"]["intercom"] < first.manifest["api_calls"]["intercom"]
     assert content(second) == content(full)
+    # The base files were linked, not rewritten: the changes sit in a delta layer.
+    for system, name in (("salesforce", "Contact"), ("intercom", "contacts"), ("intercom", "contact_companies")):
+        assert second.has_delta(system, name), name
+        assert second.table_path(system, name).samefile(first.table_path(system, name)), name
+    assert not full.has_delta("salesforce", "Contact")
+    assert m["tables"]["salesforce/Contact"]["rows"] == full.manifest["tables"]["salesforce/Contact"]["rows"]
 
     con = second.duckdb()
     assert con.execute("select IsDeleted from sf_Contact where Id = ?", [changed["sf_deleted"]]).fetchone() == (True,)
@@ -194,3 +200,77 @@ def test_a_new_field_makes_that_stream_pull_in_full(
     assert snap.duckdb().execute(
         'select "custom_attributes.region" from ic_contacts where id = ?', [someone]
     ).fetchone() == ("EMEA",)
+
+
+def test_intercom_incremental_skips_same_day_changes_before_the_lookback(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Intercom's date search is day-truncated, so `updated_at > day` alone would re-read every change
+    # made earlier the same day; newest-first paging stops at the lookback point instead.
+    sandbox.reset()
+    cfg = cfg_for(sandbox, tmp_path, monkeypatch, lookback_s=10)
+    run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    ic = intercom(sandbox)
+    ids = [c["id"] for c in ic("GET", "contacts", params={"per_page": 3})["data"]]
+    sandbox.control("POST", "clock", {"offset_s": -300})  # five minutes ago: the same day (unless just after 0:00)
+    try:
+        ic("PUT", f"contacts/{ids[0]}", json={"name": "Earlier Today"})
+    finally:
+        sandbox.control("POST", "clock", {"offset_s": 0})
+    ic("PUT", f"contacts/{ids[1]}", json={"name": "Just Now"})
+    second = run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    assert second.manifest["streams"]["intercom/contacts"]["changed"] >= 2  # + the base bookmark's second
+    ic("PUT", f"contacts/{ids[2]}", json={"name": "Later Still"})
+    third = run_pull(cfg, objects=["contacts"], out=io.StringIO(), bars=False)
+    # The newest change and the bookmark's own second; not the change from five minutes ago.
+    assert third.manifest["streams"]["intercom/contacts"]["changed"] == 2
+    names = dict(third.duckdb().execute("select id, name from ic_contacts where id in ?", [ids]).fetchall())
+    assert names == {ids[0]: "Earlier Today", ids[1]: "Just Now", ids[2]: "Later Still"}
+    full = run_pull(
+        cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["contacts"], out=io.StringIO(), bars=False
+    )
+    assert content(third) == content(full)
+
+
+def hard_delete(sf: Salesforce, obj: str, ids: list[str]) -> None:
+    """Bulk API 2.0 hardDelete: the records skip the recycle bin, so queryAll never shows them again."""
+    h = {"Authorization": f"Bearer {sf.session_id}"}
+    job = sf.session.post(f"{sf.base_url}jobs/ingest", json={"object": obj, "operation": "hardDelete"}, headers=h)
+    jid = job.json()["id"]
+    body = ("Id\n" + "\n".join(ids) + "\n").encode()
+    sf.session.put(f"{sf.base_url}jobs/ingest/{jid}/batches", data=body, headers={**h, "Content-Type": "text/csv"})
+    sf.session.patch(f"{sf.base_url}jobs/ingest/{jid}", json={"state": "UploadComplete"}, headers=h)
+    info = sf.session.get(f"{sf.base_url}jobs/ingest/{jid}", headers=h).json()
+    assert info["state"] == "JobComplete" and info["numberRecordsFailed"] == 0, info
+
+
+def test_purged_salesforce_records_leave_the_incremental_snapshot(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.reset()
+    checked = cfg_for(sandbox, tmp_path / "inc", monkeypatch)
+    unchecked = cfg_for(sandbox, tmp_path / "off", monkeypatch, purge_check="off")
+    listed = cfg_for(sandbox, tmp_path / "ids", monkeypatch, purge_check="ids")
+    for cfg in (checked, unchecked, listed):
+        run_pull(cfg, objects=["Contact"], out=io.StringIO(), bars=False)
+    sf = salesforce(sandbox)
+    ids = [r["Id"] for r in sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 2")["records"]]
+    hard_delete(sf, "Contact", ids)
+    second = run_pull(checked, objects=["Contact"], out=io.StringIO(), bars=False)
+    assert second.manifest["streams"]["salesforce/Contact"]["removed"] == 2
+    con = second.duckdb()
+    assert con.execute("select count(*) from sf_Contact where Id in ?", [ids]).fetchall() == [(0,)]
+    assert dict(con.execute("select id, reason from sf_tombstones").fetchall()) == dict.fromkeys(ids, "purged")
+    full = run_pull(
+        cfg_for(sandbox, tmp_path / "full", monkeypatch), objects=["Contact"], out=io.StringIO(), bars=False
+    )
+    assert content(second) == content(full)
+    by_ids = run_pull(listed, objects=["Contact"], out=io.StringIO(), bars=False)  # lists ids without counting
+    assert content(by_ids) == content(full)
+    # Without the check the purged rows linger (queryAll cannot show them gone).
+    stale = run_pull(unchecked, objects=["Contact"], out=io.StringIO(), bars=False)
+    assert stale.duckdb().execute("select count(*) from sf_Contact where Id in ?", [ids]).fetchall() == [(2,)]
+    # Nothing purged since: one COUNT() settles it and the tombstones stay on record.
+    third = run_pull(checked, objects=["Contact"], out=io.StringIO(), bars=False)
+    assert third.manifest["streams"]["salesforce/Contact"]["removed"] == 0
+    assert third.duckdb().execute("select count(*) from sf_tombstones").fetchall() == [(2,)]

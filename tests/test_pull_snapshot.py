@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -12,7 +13,8 @@ import pytest
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
 from syncaudit.pull import advance_bookmark
-from syncaudit.snapshot import SnapshotRun, StreamResult, latest_snapshot, merge_delta, open_snapshot, snapshots_root
+from syncaudit.snapshot import SnapshotRun, StreamResult, latest_snapshot, open_snapshot, snapshots_root
+from syncaudit.snapshot_merge import delta_files, drop_removed, table_rows, table_sql, upsert
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SCHEMA = pa.schema([("Id", pa.string()), ("Email", pa.string()), ("IsDeleted", pa.bool_())])
@@ -122,30 +124,98 @@ def test_bookmarks_only_move_forward_and_never_past_the_start() -> None:
     assert advance_bookmark(None, None, start) is None
 
 
-def test_merge_upserts_replaces_children_and_drops_removed(tmp_path: Path) -> None:
-    base = tmp_path / "base.parquet"
+def rows(table: Path, order: str = "ALL") -> list[tuple]:
+    return duckdb.sql(f"SELECT * FROM ({table_sql(table)}) ORDER BY {order}").fetchall()
+
+
+@pytest.mark.parametrize("share", [1.0, 0.0], ids=["delta-layer", "compacted"])
+def test_merge_upserts_replaces_children_and_drops_removed(tmp_path: Path, share: float) -> None:
+    base = tmp_path / "s1" / "contacts.parquet"
+    base.parent.mkdir()
     delta = tmp_path / "delta.parquet"
     pq.write_table(pa.table({"id": ["a", "b", "c"], "v": [1, 2, 3]}), base)
-    pq.write_table(pa.table({"id": ["b", "d"], "v": [20, 4], "new": ["x", "y"]}), delta)
-    out = tmp_path / "out.parquet"
-    n = merge_delta(base, delta, out, key="id", removed=["c"])
-    got = pq.read_table(out).sort_by("id").to_pydict()
-    assert n == 3
-    assert got == {"id": ["a", "b", "d"], "v": [1, 20, 4], "new": [None, "x", "y"]}
+    pq.write_table(pa.table({"id": ["b", "d"], "v": [20, 4]}), delta)
+    out = tmp_path / "s2" / "contacts.parquet"
+    n = upsert(base, delta, out, key="id", removed=["c"], compact_share=share)
+    assert n == 3 == table_rows(out)
+    assert rows(out) == [("a", 1), ("b", 20), ("d", 4)]
+    # The delta layer leaves the base file as it was (one file, two snapshots); compaction writes a new one.
+    assert out.samefile(base) == (share == 1.0)
+    assert delta_files(out)[1].is_file() == (share == 1.0)
+    assert rows(base) == [("a", 1), ("b", 2), ("c", 3)]
     # Child table: every link of a re-pulled parent is replaced, others kept.
-    cbase = tmp_path / "cbase.parquet"
+    cbase = tmp_path / "s1" / "links.parquet"
     cdelta = tmp_path / "cdelta.parquet"
     pq.write_table(pa.table({"contact_id": ["a", "b", "b", "c"], "company_id": ["1", "2", "3", "4"]}), cbase)
     pq.write_table(pa.table({"contact_id": ["d"], "company_id": ["9"]}), cdelta)
-    cout = tmp_path / "cout.parquet"
-    merge_delta(cbase, cdelta, cout, key="contact_id", replaced=delta, replaced_key="id", removed=["c"])
-    assert pq.read_table(cout).sort_by("contact_id").to_pydict() == {"contact_id": ["a", "d"], "company_id": ["1", "9"]}
+    cout = tmp_path / "s2" / "links.parquet"
+    upsert(cbase, cdelta, cout, key="contact_id", replaced=delta, replaced_key="id", removed=["c"], compact_share=share)
+    assert rows(cout) == [("a", "1"), ("d", "9")]
+    # A second run stacks on the first one's layer: b changes again, a is found gone, c comes back.
+    delta2 = tmp_path / "delta2.parquet"
+    pq.write_table(pa.table({"id": ["b", "c"], "v": [200, 30]}), delta2)
+    out3 = tmp_path / "s3" / "contacts.parquet"
+    assert upsert(out, delta2, out3, key="id", compact_share=share) == 4
+    assert drop_removed(out3, "id", ["a"]) == 3
+    assert rows(out3) == [("b", 200), ("c", 30), ("d", 4)]
+    assert rows(out) == [("a", 1), ("b", 20), ("d", 4)]  # the earlier snapshot is untouched
+
+
+def test_a_delta_outgrowing_its_share_or_new_columns_compact_into_a_new_base(tmp_path: Path) -> None:
+    base = tmp_path / "s1" / "t.parquet"
+    base.parent.mkdir()
+    pq.write_table(pa.table({"id": [str(i) for i in range(100)], "v": list(range(100))}), base)
+    small = tmp_path / "small.parquet"
+    pq.write_table(pa.table({"id": ["5"], "v": [-5]}), small)
+    out = tmp_path / "s2" / "t.parquet"
+    assert upsert(base, small, out, key="id", compact_share=0.1) == 100
+    assert out.samefile(base) and delta_files(out)[1].is_file()
+    big = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"id": [str(i) for i in range(10, 21)], "v": [0] * 11}), big)
+    out2 = tmp_path / "s3" / "t.parquet"
+    assert upsert(out, big, out2, key="id", compact_share=0.1) == 100
+    assert not out2.samefile(base) and not delta_files(out2)[1].is_file()
+    assert pq.read_table(out2).num_rows == 100
+    assert dict(rows(out2))["5"] == -5
+    wider = tmp_path / "wider.parquet"
+    pq.write_table(pa.table({"id": ["7"], "v": [7], "new": ["x"]}), wider)
+    out3 = tmp_path / "s4" / "t.parquet"
+    assert upsert(out2, wider, out3, key="id") == 100
+    assert pq.read_schema(out3).names == ["id", "v", "new"] and not delta_files(out3)[1].is_file()
+    assert duckdb.sql(f"select count(new) from ({table_sql(out3)})").fetchall() == [(1,)]
 
 
 def test_merge_tolerates_null_keys(tmp_path: Path) -> None:
-    base = tmp_path / "b.parquet"
+    base = tmp_path / "s1" / "b.parquet"
+    base.parent.mkdir()
     delta = tmp_path / "d.parquet"
     pq.write_table(pa.table({"id": ["a", None], "v": [1, 2]}), base)
     pq.write_table(pa.table({"id": pa.array([None, "b"], pa.string()), "v": [3, 4]}), delta)
-    out = tmp_path / "o.parquet"
-    assert merge_delta(base, delta, out, key="id") == 4
+    out = tmp_path / "s2" / "b.parquet"
+    assert upsert(base, delta, out, key="id") == 4
+    assert len(rows(out, "v")) == 4
+
+
+def test_a_whole_table_written_over_a_stale_delta_layer_drops_it(tmp_path: Path) -> None:
+    # A resumed run may pull a table in full where an earlier attempt left a delta layer beside it.
+    run = SnapshotRun.begin(cfg_for(tmp_path), full=True, now=T0)
+    rows_path, keys_path = delta_files(run.table_path("salesforce", "Contact"))
+    rows_path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"Id": ["003Z"], "Email": ["z@x.io"], "IsDeleted": [False]}), rows_path)
+    pq.write_table(pa.table({"Id": ["003A"]}), keys_path)
+    write(run, [("003A", "a@x.io", False)])
+    run.stream_done("salesforce/Contact", result())
+    snap = run.complete()
+    assert not snap.has_delta("salesforce", "Contact")
+    assert snap.duckdb().execute("select Id from sf_Contact").fetchall() == [("003A",)]
+
+
+def test_an_empty_delta_links_the_base_alone(tmp_path: Path) -> None:
+    base = tmp_path / "s1" / "t.parquet"
+    base.parent.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "v": [1, 2]}), base)
+    empty = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "v": pa.array([], pa.int64())}), empty)
+    out = tmp_path / "s2" / "t.parquet"
+    assert upsert(base, empty, out, key="id") == 2
+    assert out.samefile(base) and not delta_files(out)[1].exists()

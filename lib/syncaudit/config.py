@@ -372,7 +372,17 @@ class PullOptions(_Model):
     quota_max_share: float = Field(0.8, gt=0, le=1, description="stop before this share of the daily API allocation")
     fields: Literal["mapped", "all"] = "mapped"
     intercom_partitions: int = Field(4, ge=1, le=32)
-    lookback_s: int = Field(86_400, ge=0)
+    purge_check: Literal["count", "ids", "off"] = Field(
+        "count",
+        description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "
+        "'count' compares one COUNT() per object and lists ids only on a mismatch, 'ids' lists ids every run",
+    )
+    lookback_s: int = Field(
+        900,
+        ge=0,
+        description="incremental pulls re-read changes this far before the bookmark (clock skew, late commits); "
+        "Intercom's day-truncated date search is handled separately",
+    )
 
 
 class ApplyOptions(_Model):

@@ -5,7 +5,8 @@ contacts fan out further inside their stream). Each stream writes its tables
 into the run folder and is recorded in progress.json when it is finished, so a
 run stopped by the quota guard, an error or a kill is resumed by the next one.
 In an incremental run a stream writes its delta to staging and merges it into
-the base snapshot's table (upserts by id, tombstones kept, removals dropped).
+the base snapshot's table (upserts by id, tombstones kept, removals dropped):
+the base file is linked and only a delta layer is written (snapshot_merge).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tqdm import tqdm
 from syncaudit.config import Config
 from syncaudit.connect import Clients, build_clients
 from syncaudit.errors import ConfigError
-from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, drop_keys, iso, merge_delta, parse_iso
+from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, iso, parse_iso
+from syncaudit.snapshot_merge import drop_removed, link_table, table_sql, upsert
 from syncaudit.sources.intercom.streams import (
     AdminsStream,
     CompaniesStream,
@@ -144,6 +146,8 @@ class PullRunner:
         finally:
             bar.close()
         records = outcome.records
+        timings = {"read_s": round(time.monotonic() - t0, 3)}
+        table_rows: dict[str, int] = {}
         if incremental:
             assert base is not None
             delta = run.staging_path(system, stream.name)
@@ -159,16 +163,22 @@ class PullRunner:
                 self.run_stream(stream, position, allow_incremental=False)
                 return
             final = run.table_path(system, stream.name)
-            records = merge_delta(base.table_path(system, stream.name), delta, final, key=stream.key)
+            t1 = time.monotonic()
+            records = upsert(base.table_path(system, stream.name), delta, final, key=stream.key)
+            timings["merge_s"] = round(time.monotonic() - t1, 3)
             if hasattr(stream, "find_removed"):
                 # Compared after the merge: in the usual case one call and a metadata count settle it.
+                t1 = time.monotonic()
                 gone = self._find_removed(stream, final)
+                timings["removed_s"] = round(time.monotonic() - t1, 3)
                 if gone:
                     outcome.removed = sorted(gone)
                     self._tombstones(system, stream.name, gone)
-                    records = drop_keys(final, stream.key, outcome.removed)
+                    records = drop_removed(final, stream.key, outcome.removed)
+            t1 = time.monotonic()
+            table_rows = {stream.name: records}  # saves completion a pass over each table's keys
             for child, child_key in stream.children.items():
-                merge_delta(
+                table_rows[child] = upsert(
                     base.table_path(system, child),
                     run.staging_path(system, child),
                     run.table_path(system, child),
@@ -177,6 +187,8 @@ class PullRunner:
                     replaced_key=stream.key,
                     removed=outcome.removed,
                 )
+            if stream.children:
+                timings["children_merge_s"] = round(time.monotonic() - t1, 3)
         describe = getattr(stream, "describe", None)
         if describe:
             run.write_json(system, f"describe/{stream.name}.json", describe)
@@ -189,6 +201,8 @@ class PullRunner:
             extra={
                 "changed": outcome.records if incremental else None,
                 "removed": len(outcome.removed),
+                "timings": timings,
+                **({"table_rows": table_rows} if incremental else {}),
                 **outcome.extra,
             },
         )
@@ -205,8 +219,7 @@ class PullRunner:
     def _find_removed(self, stream: Any, merged: Path) -> dict[str, str]:
         con = duckdb.connect()
         try:
-            path = "'" + str(merged).replace("'", "''") + "'"  # views cannot take parameters
-            con.execute(f"CREATE VIEW local_ids AS SELECT id, created_at FROM read_parquet({path})")
+            con.execute(f"CREATE VIEW local_ids AS {table_sql(merged)}")
             return stream.find_removed(con, "local_ids")
         finally:
             con.close()
@@ -250,8 +263,7 @@ class PullRunner:
             for src in (base.path / system).glob("*.parquet"):
                 dst = self.run.table_path(system, src.stem)
                 if not dst.exists() and _belongs(src.stem, sid):
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(src, dst)
+                    link_table(src, dst)
             self.run.stream_done(sid, StreamResult(**{**_stream_fields(entry), "mode": "carried"}))
 
 

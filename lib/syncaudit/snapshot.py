@@ -32,12 +32,12 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from syncaudit import __version__
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
+from syncaudit.snapshot_merge import delta_files, has_delta, table_rows, table_sql
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
@@ -91,7 +91,16 @@ class Snapshot:
         return str(self.manifest["id"])
 
     def table_path(self, system: str, name: str) -> Path:
+        """The table's base file: the whole table unless :meth:`has_delta` (then read :meth:`table_sql`)."""
         return self.path / system / f"{name}.parquet"
+
+    def has_delta(self, system: str, name: str) -> bool:
+        """Whether an incremental pull left a delta layer over the base file (snapshot_merge)."""
+        return has_delta(self.table_path(system, name))
+
+    def table_sql(self, system: str, name: str) -> str:
+        """A DuckDB query returning the whole table (base and delta layer)."""
+        return table_sql(self.table_path(system, name))
 
     def tables(self) -> list[tuple[str, str]]:
         out = []
@@ -109,8 +118,7 @@ class Snapshot:
         con = duckdb.connect()
         for system, name in self.tables():
             prefix = "sf" if system == "salesforce" else "ic"
-            path = str(self.table_path(system, name)).replace("'", "''")
-            con.execute(f"CREATE VIEW \"{prefix}_{name}\" AS SELECT * FROM read_parquet('{path}')")
+            con.execute(f'CREATE VIEW "{prefix}_{name}" AS {self.table_sql(system, name)}')
         return con
 
 
@@ -312,6 +320,9 @@ class SnapshotRun:
 
     def writer(self, system: str, name: str, schema: pa.Schema, *, staging: bool = False) -> TableWriter:
         path = self.staging_path(system, name) if staging else self.table_path(system, name)
+        if not staging:  # a whole table: a delta layer left by an earlier attempt (resumed run) must not apply
+            for stale in delta_files(path):
+                stale.unlink(missing_ok=True)
         return TableWriter(path, schema)
 
     def write_json(self, system: str, relpath: str, obj: Any) -> None:
@@ -331,9 +342,18 @@ class SnapshotRun:
         shutil.rmtree(self.partial / "_staging", ignore_errors=True)
         finished = datetime.now(UTC)
         tables = {}
+        known = {  # counted by the incremental merges already
+            f"{sid.split('/', 1)[0]}/{name}": n
+            for sid, st in self.progress["streams"].items()
+            for name, n in (st.get("table_rows") or {}).items()
+        }
         for system in ("salesforce", "intercom"):
             for p in sorted((self.partial / system).glob("*.parquet")):
-                tables[f"{system}/{p.stem}"] = {"rows": pq.ParquetFile(p).metadata.num_rows}
+                rows = known.get(f"{system}/{p.stem}")
+                entry: dict[str, Any] = {"rows": rows if rows is not None else table_rows(p)}
+                if has_delta(p):
+                    entry["delta_rows"] = pq.ParquetFile(p.parent / "_delta" / p.name).metadata.num_rows
+                tables[f"{system}/{p.stem}"] = entry
         manifest = {
             "format": FORMAT_VERSION,
             "id": self.id,
@@ -363,77 +383,6 @@ class SnapshotRun:
         os.replace(self.root / (LATEST + ".tmp"), self.root / LATEST)
         self.release()
         return Snapshot(path=final, manifest=manifest)
-
-
-# ---------------------------------------------------------------- merging deltas
-
-
-def merge_delta(
-    base: Path | None,
-    delta: Path,
-    out: Path,
-    *,
-    key: str,
-    replaced: Path | None = None,
-    replaced_key: str = "id",
-    removed: list[str] | None = None,
-) -> int:
-    """Upsert ``delta`` into ``base`` by ``key`` and write ``out``; returns the row count.
-
-    Rows of base whose key appears in ``delta`` (or, for child tables, in the
-    ``replaced_key`` column of the parent delta ``replaced``) are replaced; keys in
-    ``removed`` are dropped. Base is streamed batch by batch (memory stays bounded
-    by the delta) and a null key never matches. Column names and types follow the
-    delta (the newest describe and data attributes).
-    """
-    delta_t = pq.read_table(delta)
-    schema = delta_t.schema
-    keys = pq.read_table(replaced, columns=[replaced_key])[replaced_key] if replaced else delta_t[key]
-    gone = pa.concat_arrays([keys.combine_chunks().cast(pa.string()), pa.array(removed or [], pa.string())]).unique()
-    dropped = pa.array(removed or [], pa.string())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    rows = 0
-    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-    try:
-        if base is not None and base.is_file():
-            src = pq.ParquetFile(base)
-            have = set(src.schema_arrow.names)
-            for batch in src.iter_batches(batch_size=131_072, columns=[c for c in schema.names if c in have]):
-                keep = pc.invert(pc.is_in(batch.column(key).cast(pa.string()), value_set=gone, skip_nulls=True))
-                part = pa.Table.from_batches([batch]).filter(keep)
-                for f in schema:
-                    if f.name not in have:
-                        part = part.append_column(f.name, pa.nulls(part.num_rows, f.type))
-                part = part.select(schema.names).cast(schema)
-                writer.write_table(part)
-                rows += part.num_rows
-        if len(dropped):
-            delta_t = delta_t.filter(
-                pc.invert(pc.is_in(delta_t[key].cast(pa.string()), value_set=dropped, skip_nulls=True))
-            )
-        writer.write_table(delta_t)
-        rows += delta_t.num_rows
-    finally:
-        writer.close()
-    os.replace(tmp, out)
-    return rows
-
-
-def drop_keys(path: Path, key: str, keys: list[str]) -> int:
-    """Rewrite a table without the rows whose ``key`` is in ``keys``; returns the rows left."""
-    src = pq.ParquetFile(path)
-    tmp = path.with_name(path.name + ".tmp")
-    value_set = pa.array(keys, pa.string())
-    rows = 0
-    with pq.ParquetWriter(tmp, src.schema_arrow, compression="zstd") as writer:
-        for batch in src.iter_batches(batch_size=131_072):
-            part = pa.Table.from_batches([batch], schema=src.schema_arrow)
-            part = part.filter(pc.invert(pc.is_in(part[key].cast(pa.string()), value_set=value_set, skip_nulls=True)))
-            writer.write_table(part)
-            rows += part.num_rows
-    os.replace(tmp, path)
-    return rows
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@
 A full pull splits the ``created_at`` range into day-aligned partitions (Intercom
 truncates date filters to whole days) and pages through them with
 ``POST /contacts/search`` in parallel, 150 a page, inside the shared rate limit;
-an incremental pull searches ``updated_at`` from the lookback day on. Pages are
+an incremental pull searches ``updated_at`` from the start of the lookback day,
+newest first, and stops each partition at the first row older than the exact
+lookback point (the day filter alone would re-read the whole day). Pages are
 converted to Arrow and streamed to Parquet as they arrive.
 """
 
@@ -38,13 +40,18 @@ class ContactsStream(_Base):
         self.partitions = partitions
 
     def _search(
-        self, query: dict[str, Any], cursor: str | None, per_page: int = _ctx.PER_PAGE, sort: str | None = None
+        self,
+        query: dict[str, Any],
+        cursor: str | None,
+        per_page: int = _ctx.PER_PAGE,
+        sort: str | None = None,
+        order: str = "ascending",
     ) -> dict:
         body: dict[str, Any] = {"query": query, "pagination": {"per_page": per_page}}
         if cursor:
             body["pagination"]["starting_after"] = cursor
         if sort:
-            body["sort"] = {"field": sort, "order": "ascending"}
+            body["sort"] = {"field": sort, "order": order}
         return self.client.request("POST", "contacts/search", "search contacts", json=body)
 
     def _edge(self, order: str, query: dict[str, Any] | None = None) -> tuple[int | None, int]:
@@ -83,7 +90,9 @@ class ContactsStream(_Base):
             filters = [{"operator": "AND", "value": [changed, *_flat(f)]} for f in filters]
         return filters, total
 
-    def _pages(self, query: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, query: dict[str, Any] | None, newer_than: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of one list or search; with ``newer_than`` (Unix seconds) the search runs newest
+        ``updated_at`` first and ends at the first row updated before it (that row and the rest are left out)."""
         cursor: str | None = None
         seen: set[str] = set()
         while True:
@@ -92,9 +101,20 @@ class ContactsStream(_Base):
                 if cursor:
                     params["starting_after"] = cursor
                 res = self.client.request("GET", "contacts", "list contacts", params=params)
+            elif newer_than is not None:
+                res = self._search(query, cursor, sort="updated_at", order="descending")
             else:
                 res = self._search(query, cursor)
-            yield res.get("data") or []
+            data = res.get("data") or []
+            if newer_than is not None:
+                # Newest first: the rows older than the lookback point were read by an earlier run
+                # (the bookmark never passes a change), and so is every row after them.
+                fresh = [r for r in data if int(r.get("updated_at") or 0) >= newer_than]
+                yield fresh
+                if len(fresh) < len(data):
+                    return
+            else:
+                yield data
             nxt = (res.get("pages") or {}).get("next")
             cursor = nxt.get("starting_after") if isinstance(nxt, dict) else None
             if not cursor:
@@ -202,8 +222,10 @@ class ContactsStream(_Base):
         pages: queue.Queue[Any] = queue.Queue(maxsize=8 * max(1, self.partitions))
         stop = threading.Event()
 
+        newer_than = int(since.timestamp()) if since is not None else None
+
         def worker(q: dict[str, Any] | None) -> None:
-            for page in self._pages(q):
+            for page in self._pages(q, newer_than):
                 if stop.is_set():
                     return
                 pages.put(page)

@@ -247,6 +247,35 @@ class SalesforceObjectStream:
             if not locator or locator == "null":
                 return
 
+    def find_removed(self, con: Any, local: str) -> dict[str, str]:
+        """Ids in the local view ``local`` that Salesforce no longer has: {id: "purged"}.
+
+        Records purged from the recycle bin (or hard-deleted) vanish from queryAll, so
+        no delta shows them. One ``COUNT()`` over queryAll is compared with the local
+        row count (``pull.purge_check: count``); only on a mismatch (or always, with
+        ``ids``) are the ids listed (Bulk API 2.0 above the threshold) and anti-joined
+        with the local table in DuckDB. A purge masked by as many creations within the
+        same run shows up as a mismatch in the next one.
+        """
+        mode = self.cfg.pull.purge_check
+        if mode == "off":
+            return {}
+        count = self.client.call(
+            lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}", include_deleted=True), f"count {self.name}"
+        )["totalSize"]
+        if mode == "count" and count == con.execute(f"SELECT count(*) FROM {local}").fetchall()[0][0]:
+            return {}
+        schema = pa.schema([("Id", pa.string())])
+        soql = f"SELECT Id FROM {self.name}"
+        pages = self._bulk(soql, schema) if count > self.cfg.pull.bulk_threshold else self._rest(soql, schema)
+        server = pa.concat_tables([schema.empty_table(), *pages])
+        con.register("server_ids", server)
+        gone = con.execute(
+            f'SELECT l."Id" FROM {local} l ANTI JOIN server_ids s ON l."Id" = s."Id" WHERE l."Id" IS NOT NULL'
+        ).fetchall()
+        con.unregister("server_ids")
+        return {r[0]: "purged" for r in gone}
+
     def _parse_csv(self, data: bytes, schema: pa.Schema) -> pa.Table:
         names = [f.name for f in schema]
         table = pacsv.read_csv(
