@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow as pa
 
 from syncaudit.config import Config
-from syncaudit.errors import ConfigError
 
 LINKED = ("linked_people", "linked_companies")
 _NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}
@@ -59,39 +58,19 @@ class SnapshotTables:
         return data.get("data", []) if isinstance(data, dict) else data
 
 
-def _resolve_snapshot_dir(cfg: Config, snapshot: str | None) -> Path:
-    root = cfg.resolve_path(cfg.data_dir) / "snapshots"
-    if snapshot and Path(snapshot).is_dir():
-        return Path(snapshot)
-    if not snapshot:
-        latest = root / "LATEST"
-        if not latest.is_file():
-            raise ConfigError(
-                "no complete snapshot yet", file=str(root), hint="run `syncaudit pull --config ...` first"
-            )
-        snapshot = latest.read_text(encoding="utf-8").strip()
-    path = root / snapshot
-    if not path.is_dir():
-        raise ConfigError(f"snapshot '{snapshot}' not found", file=str(root), hint="pass an id listed in that folder")
-    return path
-
-
 def open_tables(cfg: Config, snapshot: str | None = None) -> SnapshotTables:
-    """Open a snapshot through the pull's ``open_snapshot`` when present, else straight from the documented layout."""
-    try:
-        from syncaudit.snapshot import open_snapshot  # the pull engineer's reader (docs/contracts.md)
-    except ImportError:
-        open_snapshot = None
-    if open_snapshot is not None:
-        snap = open_snapshot(cfg, snapshot_id=snapshot)
-        path = Path(snap.path)
-        return SnapshotTables(str(getattr(snap, "id", path.name)), path, snap.duckdb(), dict(snap.manifest or {}))
-    path = _resolve_snapshot_dir(cfg, snapshot)
-    return tables_from_folder(path)
+    """Open a pulled snapshot (by id or path; default the newest complete one) through ``open_snapshot``, whose
+    views also apply an incremental snapshot's delta layers."""
+    from syncaudit.snapshot import open_snapshot
+
+    snap = open_snapshot(cfg, snapshot_id=snapshot)
+    path = Path(snap.path)
+    return SnapshotTables(str(getattr(snap, "id", path.name)), path, snap.duckdb(), dict(snap.manifest or {}))
 
 
 def tables_from_folder(path: Path) -> SnapshotTables:
-    """Views ``sf_<Object>`` / ``ic_<name>`` over the Parquet files of a snapshot folder."""
+    """Views ``sf_<Object>`` / ``ic_<name>`` over the Parquet files of a plain folder (one file per table, as a
+    load folder or a full pull writes them; an incremental snapshot's delta layers are not applied here)."""
     manifest_file = path / "manifest.json"
     manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else {}
     con = duckdb.connect()
