@@ -166,6 +166,30 @@ def test_merge_lead_into_user(env, api):
     assert r.status_code == 400
 
 
+def test_merge_history_only_when_asked_on_users_in_2_16(env, api):
+    user_id = "c" + "0" * 23  # ext-0, person0@acme0.example
+    lead = api.post("/contacts", json={"role": "lead", "email": "person0@acme0.example"}).json()
+    flag = {"include_merge_history": "true"}
+    merged = api.post("/contacts/merge", params=flag, json={"from": lead["id"], "into": user_id}).json()
+    item = {"type": "merge_history", "source_contact_id": lead["id"], "source_contact_role": "lead"}
+    assert merged["merge_history"] == [{**item, "merged_at": int(env["clock"]())}]
+    assert "merge_history" not in api.get(f"/contacts/{user_id}").json()
+    assert len(api.get(f"/contacts/{user_id}", params=flag).json()["merge_history"]) == 1
+    assert len(api.get("/contacts/find_by_external_id/ext-0", params=flag).json()["merge_history"]) == 1
+    assert len(api.put(f"/contacts/{user_id}", params=flag, json={"name": "Ann"}).json()["merge_history"]) == 1
+    listed = api.get("/contacts", params={"per_page": 150, **flag}).json()["data"]
+    by_id = {c["id"]: c for c in listed}
+    assert len(by_id[user_id]["merge_history"]) == 1
+    assert all(c.get("merge_history") == [] for c in listed if c["role"] == "user" and c["id"] != user_id)
+    assert all("merge_history" not in c for c in listed if c["role"] == "lead")  # users only
+    assert all("merge_history" not in c for c in api.get("/contacts", params={"per_page": 150}).json()["data"])
+    query = {"query": {"field": "id", "operator": "=", "value": user_id}}
+    assert len(api.post("/contacts/search", params=flag, json=query).json()["data"][0]["merge_history"]) == 1
+    assert "merge_history" not in api.post("/contacts/search", json=query).json()["data"][0]
+    with http_client(env["facts"], version="2.15") as old:  # not sent before 2.16, even when asked
+        assert "merge_history" not in old.get(f"/contacts/{user_id}", params=flag).json()
+
+
 def test_contact_tags(api):
     cid = "c" + "0" * 22 + "1"
     tag = api.post(f"/contacts/{cid}/tags", json={"id": "82"}).json()

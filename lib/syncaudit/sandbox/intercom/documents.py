@@ -187,27 +187,43 @@ def _embedded(url: str, items: str, shown: int, total: int) -> str:
 _EMPTY = '{{"type":"list","data":[],"url":{base}/{what}","total_count":0,"has_more":false}}'
 
 
+EMBED_LIMIT = 10
+
+
 def render_contact_text(
-    text: str, cid: str, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+    text: str, cid: str, version: str, embedded: dict[str, list[str]], *, merge_history: bool = False
 ) -> str:
-    """The contact as the given API version sends it (JSON text), with its embedded tag and company lists
-    (at most 10 items each, ``has_more`` beyond). Plain string assembly: this runs for every listed contact."""
+    """The contact as the given API version sends it (JSON text), with its embedded tag, note and company
+    lists (``embedded``: all ids of each; at most 10 are sent, ``has_more`` beyond). ``merge_history``:
+    the 2.16 ``include_merge_history=true`` flag (users only; otherwise the key is not sent). Plain string
+    assembly: this runs for every listed contact."""
     if version_tuple(version) < (2, 16):
         text = _old_version_contact(text)
+    elif merge_history or '"merge_history"' in text:
+        text = _merge_history(text, merge_history)
     base = _q(f"/contacts/{cid}")[:-1]  # an open JSON string literal, completed per list
+    tags, notes, companies = (embedded.get(k) or () for k in ("tags", "notes", "companies"))
     if tags:
-        tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in tags)  # numeric ids
-        tags_list = _embedded(base + '/tags"', tag_items, len(tags), tag_total)
+        shown = tags[:EMBED_LIMIT]
+        tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in shown)  # numeric ids
+        tags_list = _embedded(base + '/tags"', tag_items, len(shown), len(tags))
     else:
         tags_list = _EMPTY.format(base=base, what="tags")
+    if notes:
+        shown = notes[:EMBED_LIMIT]
+        note_items = ",".join(f'{{"type":"note","id":"{n}","url":"/notes/{n}"}}' for n in shown)  # numeric ids
+        notes_list = _embedded(base + '/notes"', note_items, len(shown), len(notes))
+    else:
+        notes_list = _EMPTY.format(base=base, what="notes")
     if companies:
-        co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in companies)
-        companies_list = _embedded(base + '/companies"', co_items, len(companies), co_total)
+        shown = companies[:EMBED_LIMIT]
+        co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in shown)
+        companies_list = _embedded(base + '/companies"', co_items, len(shown), len(companies))
     else:
         companies_list = _EMPTY.format(base=base, what="companies")
     subs = _EMPTY.format(base=base, what="subscriptions")
     return (
-        f'{text[:-1]},"tags":{tags_list},"notes":{_EMPTY.format(base=base, what="notes")}'
+        f'{text[:-1]},"tags":{tags_list},"notes":{notes_list}'
         f',"companies":{companies_list},"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
     )
 
@@ -227,12 +243,23 @@ def _old_version_contact(text: str) -> str:
     return dumps(doc)
 
 
-def render_contact(
-    doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
-) -> dict:
-    """The contact as a dict (single-record endpoints); the same rendering as pages."""
-    text = contact_text(doc)
-    return json.loads(render_contact_text(text, doc["id"], version, tags, tag_total, companies, co_total))
+def _merge_history(text: str, wanted: bool) -> str:
+    """2.16: ``merge_history`` (the contacts merged into this one) only when asked for, and only on users."""
+    doc = json.loads(text)
+    history = doc.pop("merge_history", None) or []
+    if wanted and doc.get("role") == "user":
+        doc["merge_history"] = history
+    return dumps(doc)
+
+
+def merge_history_item(source: dict, merged_at: int) -> dict:
+    """One ``merge_history`` entry (schema merge_history_item) for a contact merged into another."""
+    return {
+        "type": "merge_history",
+        "source_contact_id": source["id"],
+        "source_contact_role": source["role"],
+        "merged_at": merged_at,
+    }
 
 
 def normalize_company(obj: dict, app_id: str) -> dict:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from syncaudit.errors import ConfigError
-from syncaudit.sandbox.intercom import catalog
+from syncaudit.sandbox.intercom import buckets, catalog
 from syncaudit.sandbox.intercom.documents import (
     CONTACT_FIELDS,
     contact_text,
@@ -129,6 +129,9 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
         finally:
             db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(INDEXES)
+        db.execute("BEGIN")
+        buckets.rebuild(db)  # count buckets and their triggers, after the bulk insert
+        db.commit()
         db.execute("ANALYZE")
     store.generation += 1
     return counts

@@ -95,6 +95,11 @@ def _json_body(request: Request) -> object:
         raise ParameterInvalid("The request body is not valid JSON") from None
 
 
+def _history(request: Request) -> bool:
+    """``include_merge_history=true`` (2.16; rendering ignores it for older versions)."""
+    return request.args.get("include_merge_history", "").lower() in ("true", "1")
+
+
 class IntercomApp:
     """WSGI application over one backend; ``tokens`` are the accepted Bearer tokens."""
 
@@ -162,25 +167,25 @@ class IntercomApp:
 
     # -- contacts ------------------------------------------------------------------------------------
     def on_list_contacts(self, req: Request, v: str):
-        return self.backend.list_contacts(v, req.args.get("per_page"), req.args.get("starting_after"))
+        return self.backend.list_contacts(v, req.args.get("per_page"), req.args.get("starting_after"), _history(req))
 
     def on_create_contact(self, req: Request, v: str):
         return self.backend.create_contact(_json_body(req), v)
 
     def on_search_contacts(self, req: Request, v: str):
-        return self.backend.search_contacts(_json_body(req), v)
+        return self.backend.search_contacts(_json_body(req), v, _history(req))
 
     def on_merge_contacts(self, req: Request, v: str):
-        return self.backend.merge_contacts(_json_body(req), v)
+        return self.backend.merge_contacts(_json_body(req), v, _history(req))
 
     def on_find_by_external_id(self, req: Request, v: str, external_id: str):
-        return self.backend.find_by_external_id(external_id, v)
+        return self.backend.find_by_external_id(external_id, v, _history(req))
 
     def on_get_contact(self, req: Request, v: str, contact_id: str):
-        return self.backend.get_contact(contact_id, v)
+        return self.backend.get_contact(contact_id, v, _history(req))
 
     def on_update_contact(self, req: Request, v: str, contact_id: str):
-        return self.backend.update_contact(contact_id, _json_body(req), v)
+        return self.backend.update_contact(contact_id, _json_body(req), v, _history(req))
 
     def on_delete_contact(self, req: Request, v: str, contact_id: str):
         return self.backend.delete_contact(contact_id, v)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from syncaudit.sandbox.intercom.buckets import FIELDS as BUCKET_FIELDS
+from syncaudit.sandbox.intercom.buckets import BucketPlan
 from syncaudit.sandbox.intercom.exceptions import BadRequest, ParameterInvalid
 
 MAX_DEPTH = 2
@@ -85,6 +87,48 @@ class QueryCompiler:
             return "1", []
         sql = self._node(query, depth=0, path="query")
         return sql, self.params
+
+    def bucket_plan(self, query: object) -> BucketPlan | None:
+        """The count of a (compiled, hence valid) query as a bucket sum, or None when buckets cannot answer it.
+
+        Answerable: no filter, or one filter or a top-level AND of filters that are day comparisons
+        (``=``, ``<``, ``>``) on one bucketed date column plus ``role = <value>``. The day bounds are
+        those ``_date`` compiles, so the sum counts exactly the rows the SQL would.
+        """
+        if query is None or query == {}:
+            items: list = []
+        elif isinstance(query, dict) and "field" in query:
+            items = [query]
+        elif isinstance(query, dict) and query.get("operator") == "AND" and isinstance(query.get("value"), list):
+            items = query["value"]
+        else:
+            return None
+        column, role, lo, hi = None, None, None, None
+        for item in items:
+            if not isinstance(item, dict) or "field" not in item:
+                return None
+            name, op, value = item["field"], item.get("operator"), item.get("value")
+            field = self.resolve(name) if isinstance(name, str) else None
+            if field is None or isinstance(value, (list, dict)) or value is None:
+                return None
+            if field.expr == "t.role" and op == "=" and isinstance(value, str):
+                if role not in (None, value.lower()):
+                    return None
+                role = value.lower()
+                continue
+            col = field.expr[2:] if field.expr.startswith("t.") else None
+            if col not in BUCKET_FIELDS or op not in ("=", "<", ">") or column not in (None, col):
+                return None
+            column = col
+            start = self.day_start(self._coerce(field, value, name, "query"))
+            end = self._next_day_start(start)
+            low, high = {"=": (start, end), ">": (end, None), "<": (None, start)}[op]
+            if low is not None:
+                lo = low if lo is None else max(lo, low)
+            if high is not None:
+                hi = high if hi is None else min(hi, high)
+        plan = BucketPlan(column or "created_at", role, lo, hi)
+        return plan if plan.aligned() else None
 
     # -- structure -------------------------------------------------------------------------------
     def _node(self, node: object, depth: int, path: str) -> str:
