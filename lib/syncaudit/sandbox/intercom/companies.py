@@ -154,6 +154,12 @@ class CompaniesMixin:
         body = {"type": "list", "data": data, "pages": None, "total_count": None, "scroll_param": sc["param"]}
         return body, len(data)
 
+    def end_scroll(self, scroll_param: str | None) -> None:
+        """End the open scroll if ``scroll_param`` names it (a request of it failed with a 5xx)."""
+        with self._scroll_lock:
+            if self._scroll and scroll_param and self._scroll["param"] == scroll_param:
+                self._scroll = None
+
     def reset_scroll(self) -> None:
         with self._scroll_lock:
             self._scroll = None

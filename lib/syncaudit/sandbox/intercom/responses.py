@@ -151,6 +151,21 @@ class IntercomApp:
         response = Response(dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8")
         return response(environ, start_response)
 
+    def injected_fault(self, environ: dict, status: int) -> None:
+        """Hook of the sandbox server: it answered this request with an injected error instead of the app.
+
+        A company scroll that meets a 5xx cannot be resumed (reference §5.4): the scroll named by the
+        failed request ends, so its scroll_param answers 404 and a new scroll may be opened at once.
+        """
+        if status < 500:
+            return
+        try:
+            endpoint, _ = URLS.bind_to_environ(environ).match()
+        except HTTPException:
+            return
+        if endpoint == "scroll_companies":
+            self.backend.end_scroll(Request(environ).args.get("scroll_param"))
+
     @staticmethod
     def _token(request: Request) -> str | None:
         auth = request.headers.get("Authorization", "")
