@@ -278,14 +278,24 @@ def normalize_company(obj: dict, app_id: str) -> dict:
     return doc
 
 
-def render_company(doc: dict, version: str, user_count: int, tags: list[tuple[str, str]]) -> dict:
-    """The company as sent: non-nullable fields omitted when unknown, live user_count, tags and segments."""
+def render_company(
+    doc: dict,
+    version: str,
+    user_count: int,
+    tags: list[tuple[str, str]],
+    segments: list[dict] | None = None,
+    notes: list[dict] | None = None,
+    notes_total: int = 0,
+) -> dict:
+    """The company as sent: non-nullable fields omitted when unknown, live user_count, tags, segments and
+    (2.16) its most recent notes."""
     out = {k: v for k, v in doc.items() if v is not None}
     out["user_count"] = user_count
     out["tags"] = {"type": "tag.list", "tags": [{"type": "tag", "id": i, "name": n} for i, n in tags]}
-    out["segments"] = {"type": "segment.list", "segments": []}
+    out["segments"] = {"type": "segment.list", "segments": segments or []}
     if version_tuple(version) >= (2, 16):
-        out["notes"] = {"type": "note.list", "notes": [], "url": f"/companies/{doc['id']}/notes", "total_count": 0}
+        url = f"/companies/{doc['id']}/notes"
+        out["notes"] = {"type": "note.list", "notes": notes or [], "url": url, "total_count": notes_total}
     return out
 
 

@@ -119,6 +119,7 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
                     db, folder / "contacts.jsonl", app_id, now, company_seq, tag_by_name
                 )
                 counts["conversations"] = _load_conversations(db, folder / "conversations.jsonl", now)
+                counts["segments"] = _load_segments(db, folder / "segments.json", now)
             store.set_meta(db, "app_id", app_id)
             store.set_meta(db, "load_fingerprint", fingerprint)
             store.set_meta(db, "schema_version", SCHEMA_VERSION)
@@ -318,3 +319,43 @@ def _load_conversations(db: sqlite3.Connection, path: Path, now: int) -> int:
         )
         n += len(rows)
     return n
+
+
+def _load_segments(db: sqlite3.Connection, path: Path, now: int) -> int:
+    """``segments.json`` (optional): [{id, name, person_type?, created_at?, updated_at?, contact_ids?, company_ids?}]."""
+    segments = read_json_list(path, "segments", "data")
+    for i, seg in enumerate(segments):
+        where = f"{path}: segment {i + 1}"
+        if not isinstance(seg, dict) or not isinstance(seg.get("id"), str) or not isinstance(seg.get("name"), str):
+            raise ConfigError(
+                f"{where}: needs a string 'id' and 'name'", hint="see ARCHITECTURE.md, load folder format"
+            )
+        person_type = seg.get("person_type", "user")
+        if person_type not in ("user", "contact"):
+            raise ConfigError(f"{where}: person_type {person_type!r}", hint="use user or contact (leads)")
+        created = seg.get("created_at", now)
+        try:
+            db.execute(
+                "INSERT INTO segments(id, name, person_type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (seg["id"], seg["name"], person_type, created, seg.get("updated_at", created)),
+            )
+        except sqlite3.IntegrityError:
+            raise ConfigError(
+                f"{where}: duplicate segment id {seg['id']!r}", hint="segment ids must be unique"
+            ) from None
+        for key, table, column, source in (
+            ("contact_ids", "contact_segments", "contact_seq", "contacts"),
+            ("company_ids", "company_segments", "company_seq", "companies"),
+        ):
+            ids = [str(x) for x in seg.get(key) or []]
+            found = 0
+            for chunk in _batches(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                found += db.execute(
+                    f"INSERT OR IGNORE INTO {table}(segment_id, {column})"  # noqa: S608 (fixed names)
+                    f" SELECT ?, seq FROM {source} WHERE id IN ({marks})",
+                    [seg["id"], *chunk],
+                ).rowcount
+            if found != len(set(ids)):
+                raise ConfigError(f"{where} ({seg['id']}): {key} names records that are not in the load folder")
+    return len(segments)

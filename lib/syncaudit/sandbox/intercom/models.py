@@ -39,6 +39,7 @@ from syncaudit.sandbox.intercom.exceptions import (
     ParameterInvalid,
 )
 from syncaudit.sandbox.intercom.loader import CONTACT_INSERT, contact_row
+from syncaudit.sandbox.intercom.notes import NotesMixin
 from syncaudit.sandbox.intercom.paging import (
     MAX_PER_PAGE,
     CountCache,
@@ -59,7 +60,7 @@ from syncaudit.sandbox.intercom.store import Store, new_hex_id
 LIVE = "t.archived = 0 AND t.merged_into IS NULL"
 
 
-class IntercomBackend(CompaniesMixin, ConversationsMixin):
+class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
     """One Intercom workspace held in SQLite."""
 
     def __init__(self, store: Store, clock: Callable[[], float], *, timezone: str = "UTC") -> None:

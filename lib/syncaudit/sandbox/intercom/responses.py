@@ -60,6 +60,11 @@ URLS = Map(
         _r("/contacts/<contact_id>/companies", "attach_company", "POST"),
         _r("/contacts/<contact_id>/companies/<company_id>", "detach_company", "DELETE"),
         _r("/contacts/<contact_id>/notes", "contact_notes", "GET"),
+        _r("/contacts/<contact_id>/notes", "create_contact_note", "POST"),
+        _r("/contacts/<contact_id>/segments", "contact_segments", "GET"),
+        _r("/notes/<note_id>", "get_note", "GET"),
+        _r("/segments", "list_segments", "GET"),
+        _r("/segments/<segment_id>", "get_segment", "GET"),
         _r("/companies", "find_company", "GET"),
         _r("/companies", "create_or_update_company", "POST"),
         _r("/companies/list", "list_companies", "POST"),
@@ -68,6 +73,9 @@ URLS = Map(
         _r("/companies/<company_id>", "update_company", "PUT"),
         _r("/companies/<company_id>", "delete_company", "DELETE"),
         _r("/companies/<company_id>/contacts", "company_contacts", "GET"),
+        _r("/companies/<company_id>/notes", "company_notes", "GET"),
+        _r("/companies/<company_id>/notes", "create_company_note", "POST"),
+        _r("/companies/<company_id>/segments", "company_segments", "GET"),
         _r("/conversations", "list_conversations", "GET"),
         _r("/conversations/search", "search_conversations", "POST"),
         _r("/conversations/<conversation_id>", "get_conversation", "GET"),
@@ -230,13 +238,22 @@ class IntercomApp:
         return self.backend.detach_company(contact_id, company_id, v)
 
     def on_contact_notes(self, req: Request, v: str, contact_id: str):
-        self.backend.get_contact(contact_id, v)  # 404 for an unknown contact; the sandbox keeps no notes
-        return {
-            "type": "list",
-            "data": [],
-            "total_count": 0,
-            "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 0},
-        }, 0
+        return self.backend.list_notes("contact", contact_id, req.args.to_dict(), v)
+
+    def on_create_contact_note(self, req: Request, v: str, contact_id: str):
+        return self.backend.create_note("contact", contact_id, _json_body(req), v)
+
+    def on_contact_segments(self, req: Request, v: str, contact_id: str):
+        return self.backend.contact_segments(contact_id, v)
+
+    def on_get_note(self, req: Request, v: str, note_id: str):
+        return self.backend.get_note(note_id, v)
+
+    def on_list_segments(self, req: Request, v: str):
+        return self.backend.list_segments(req.args.to_dict())
+
+    def on_get_segment(self, req: Request, v: str, segment_id: str):
+        return self.backend.get_segment(segment_id)
 
     # -- companies -----------------------------------------------------------------------------------
     def on_find_company(self, req: Request, v: str):
@@ -266,6 +283,15 @@ class IntercomApp:
 
     def on_company_contacts(self, req: Request, v: str, company_id: str):
         return self.backend.company_contacts(company_id, req.args.to_dict(), v)
+
+    def on_company_notes(self, req: Request, v: str, company_id: str):
+        return self.backend.list_notes("company", company_id, req.args.to_dict(), v)
+
+    def on_create_company_note(self, req: Request, v: str, company_id: str):
+        return self.backend.create_note("company", company_id, _json_body(req), v)
+
+    def on_company_segments(self, req: Request, v: str, company_id: str):
+        return self.backend.company_segments(company_id)
 
     # -- conversations, admins, tags, data attributes -----------------------------------------------
     def on_list_conversations(self, req: Request, v: str):

@@ -311,7 +311,7 @@ CONTACT_FIELDS: dict[str, Field] = {
     },
     **{n: Field(_json(n), "boolean") for n in ("unsubscribed_from_emails", "marked_email_as_spam", "has_hard_bounced")},
     "tag_id": Field("(t.seq IN (SELECT contact_seq FROM contact_tags WHERE tag_id {value}))", "exists"),
-    "segment_id": Field("(0 AND '{value}' IS NOT NULL)", "exists"),  # the sandbox has no segments
+    "segment_id": Field("(t.seq IN (SELECT contact_seq FROM contact_segments WHERE segment_id {value}))", "exists"),
 }
 # tap-intercom pages contacts with id > "" (string field, range operators).
 CONTACT_FIELDS["id"] = Field("t.id", "string", STRING_OPS | {"<", ">"})
