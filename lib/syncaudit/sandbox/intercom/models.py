@@ -76,12 +76,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
 
     def _count(self, sql: str, params: list) -> int:
         key = (sql, tuple(params))
-        hit = self.counts.get(key, self.store.generation)
+        generation = self.store.generation
+        hit = self.counts.get(key, generation)
         if hit is not None:
             return hit
         with self.store.connection() as db:
             n = db.execute(sql, params).fetchone()[0]
-        self.counts.put(key, self.store.generation, n)
+        self.counts.put(key, generation, n)
         return n
 
     # -- contact rendering ------------------------------------------------------------------------
@@ -210,9 +211,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
     ) -> tuple[RawJSON, int]:
         expr = sort_expression(sort)
         base = f"FROM contacts t WHERE {LIVE} AND ({where})"
-        if plan is not None:  # an exact count from the date buckets (no row scan)
-            with self.store.connection() as db:
-                total = buckets.count(db, plan)
+        if plan is not None:  # an exact count from the date buckets (no row scan), cached until the next write
+            generation = self.store.generation  # read before counting: a write meanwhile is not cached as current
+            total = self.counts.get(plan, generation)
+            if total is None:
+                with self.store.connection() as db:
+                    total = buckets.count(db, plan)
+                self.counts.put(plan, generation, total)
         else:
             total = self._count(f"SELECT count(*) {base}", params)
         sql, kparams, page = keyset_page_sql("t.seq, t.doc, t.id", base, expr, ascending, cursor)
