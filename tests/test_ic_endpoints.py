@@ -537,6 +537,11 @@ HOSTILE = [
     ("POST", "/contacts/merge", {"from": ["x"], "into": {"y": 1}}),
     ("POST", "/data_attributes", {"name": "n", "model": "contact", "data_type": "options", "options": "a,b"}),
     ("PUT", "/contacts/%27%3B--", {"name": "x"}),
+    ("POST", f"/contacts/c{0:023x}/notes", "just a string"),
+    ("POST", f"/contacts/c{0:023x}/notes", {"body": {"$ne": 1}}),
+    ("POST", f"/companies/{1:024x}/notes", {"body": "x", "admin_id": {"id": 1}}),
+    ("GET", f"/contacts/c{0:023x}/notes?per_page=0", None),
+    ("GET", "/notes/-1", None),
 ]
 
 

@@ -2,7 +2,9 @@
 
 Differences from the real service: list endpoints hide companies without
 contacts (configurable, as Intercom documents it) and so does the scroll
-(unverified upstream); the 10,000-record cap answers 400 bad_request.
+(unverified upstream); the 10,000-record cap answers 400 bad_request. A scroll
+whose request the sandbox server failed with an injected 5xx ends (it cannot
+be resumed, as upstream): see ``IntercomApp.injected_fault``.
 """
 
 from __future__ import annotations

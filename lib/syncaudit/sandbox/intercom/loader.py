@@ -4,7 +4,10 @@ Everything goes in inside one transaction and the indexes are built
 afterwards. Contacts (the big table) are staged as raw lines in chunks and
 normalized set-wise with SQLite's JSON functions, never parsed line by line in
 Python. Embedded tag and company references of contacts and the contact
-references of conversations become join-table rows.
+references of conversations become join-table rows. An optional
+``segments.json`` lists segments with their members (``contact_ids``,
+``company_ids``); without it the workspace has no segments. The date count
+buckets (buckets.py) are rebuilt after the bulk insert.
 """
 
 from __future__ import annotations
