@@ -188,6 +188,23 @@ def test_merge_history_only_when_asked_on_users_in_2_16(env, api):
     assert "merge_history" not in api.post("/contacts/search", json=query).json()["data"][0]
     with http_client(env["facts"], version="2.15") as old:  # not sent before 2.16, even when asked
         assert "merge_history" not in old.get(f"/contacts/{user_id}", params=flag).json()
+        assert old.get(f"/contacts/{user_id}/merge_history").status_code == 404
+    # GET /contacts/{id}/merge_history pages through the same entries, newest first
+    env["clock"].advance(60)
+    second = api.post("/contacts", json={"role": "lead", "phone": "+15550000000"}).json()
+    api.post("/contacts/merge", json={"from": second["id"], "into": user_id})
+    first_page = api.get(f"/contacts/{user_id}/merge_history", params={"per_page": 1}).json()
+    assert first_page["has_more"] is True and first_page["data"][0]["source_contact_id"] == second["id"]
+    cursor = {"per_page": 1, "cursor": first_page["next_cursor"]}
+    last = api.get(f"/contacts/{user_id}/merge_history", params=cursor).json()
+    assert last["data"] == [{**item, "merged_at": int(env["clock"]()) - 60}] and last["has_more"] is False
+    assert "next_cursor" not in last
+    oldest_first = api.get(f"/contacts/{user_id}/merge_history", params={"order": "asc"}).json()["data"]
+    assert [h["source_contact_id"] for h in oldest_first] == [lead["id"], second["id"]]
+    assert err(api.get(f"/contacts/{user_id}/merge_history", params={"cursor": "nope"})) == "parameter_invalid"
+    assert api.get(f"/contacts/{second['id']}/merge_history").status_code == 410  # merged away
+    lead_id = f"c{4:023x}"
+    assert api.get(f"/contacts/{lead_id}/merge_history").status_code == 404  # users only
 
 
 def test_contact_tags(api):

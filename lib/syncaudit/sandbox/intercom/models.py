@@ -44,6 +44,7 @@ from syncaudit.sandbox.intercom.paging import (
     MAX_PER_PAGE,
     CountCache,
     cursor_pages,
+    decode_cursor,
     encode_cursor,
     int_param,
     keyset_page_sql,
@@ -405,6 +406,41 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             db.execute("DELETE FROM contact_segments WHERE contact_seq = ?", (lseq,))
             user_row = [(useq, contact_text(user), user["id"])]
             return self.render_contacts(db, user_row, version, merge_history)[0], 2
+
+    def list_merge_history(self, contact_id: str, args: dict, version: str) -> tuple[dict, int]:
+        """GET /contacts/{id}/merge_history (2.16): the contacts merged into a user, newest first by default.
+
+        ``cursor`` is an opaque offset; ``next_cursor`` is left out on the last page.
+        """
+        if version_tuple(version) < (2, 16):
+            raise NotFound(f"/contacts/{contact_id}/merge_history is available from Intercom-Version 2.16")
+        size = int_param(args.get("per_page"), "per_page", 50, maximum=MAX_PER_PAGE)
+        order = args.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise ParameterInvalid(f"order must be asc or desc, got {order!r}", field="order")
+        offset = 0
+        if args.get("cursor"):
+            try:
+                offset = decode_cursor(str(args["cursor"]))[1]
+            except ParameterInvalid:
+                offset = -1
+            if offset < 0:
+                raise ParameterInvalid(
+                    "cursor is not one this API returned; pass next_cursor unchanged", field="cursor"
+                )
+        with self.store.connection() as db:
+            _, doc, _, _ = self._live_contact(db, contact_id, version)
+        contact = contact_from_text(doc)
+        if contact["role"] != "user":
+            raise NotFound("Contact not found")
+        history = sorted(contact.get("merge_history") or [], key=lambda h: h.get("merged_at") or 0)
+        if order == "desc":
+            history.reverse()
+        data = history[offset : offset + size]
+        body: dict = {"type": "list", "data": data, "has_more": offset + size < len(history)}
+        if body["has_more"]:
+            body["next_cursor"] = encode_cursor(None, offset + size, 1)
+        return body, len(data)
 
     # -- contact tags -----------------------------------------------------------------------------
     def contact_tags(self, contact_id: str, version: str) -> tuple[dict, int]:

@@ -62,6 +62,7 @@ URLS = Map(
         _r("/contacts/<contact_id>/notes", "contact_notes", "GET"),
         _r("/contacts/<contact_id>/notes", "create_contact_note", "POST"),
         _r("/contacts/<contact_id>/segments", "contact_segments", "GET"),
+        _r("/contacts/<contact_id>/merge_history", "merge_history", "GET"),
         _r("/notes/<note_id>", "get_note", "GET"),
         _r("/segments", "list_segments", "GET"),
         _r("/segments/<segment_id>", "get_segment", "GET"),
@@ -245,6 +246,9 @@ class IntercomApp:
 
     def on_contact_segments(self, req: Request, v: str, contact_id: str):
         return self.backend.contact_segments(contact_id, v)
+
+    def on_merge_history(self, req: Request, v: str, contact_id: str):
+        return self.backend.list_merge_history(contact_id, req.args.to_dict(), v)
 
     def on_get_note(self, req: Request, v: str, note_id: str):
         return self.backend.get_note(note_id, v)
