@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS contact_buckets(
   field TEXT NOT NULL, role TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY(field, role, bucket)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ix_contact_buckets_field ON contact_buckets(field, bucket);
+-- covering (n included): a sum over both roles reads the index alone
+CREATE INDEX IF NOT EXISTS ix_contact_buckets_field_n ON contact_buckets(field, bucket, n);
 """
 
 TRIGGER_NAMES = ("tr_contact_buckets_ins", "tr_contact_buckets_del", "tr_contact_buckets_upd")

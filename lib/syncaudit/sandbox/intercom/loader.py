@@ -26,7 +26,15 @@ from syncaudit.sandbox.intercom.documents import (
     normalize_company,
     normalize_conversation,
 )
-from syncaudit.sandbox.intercom.store import INDEXES, SCHEMA_VERSION, Store, iter_jsonl, new_hex_id, read_json_list
+from syncaudit.sandbox.intercom.store import (
+    INDEXES,
+    LEGACY_INDEXES,
+    SCHEMA_VERSION,
+    Store,
+    iter_jsonl,
+    new_hex_id,
+    read_json_list,
+)
 
 BATCH = 5000
 
@@ -101,6 +109,8 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
         for ix in INDEXES.splitlines():  # indexes are rebuilt after the bulk insert
             if ix.startswith("CREATE INDEX IF NOT EXISTS "):
                 db.execute(f"DROP INDEX IF EXISTS {ix.split()[5]}")
+        for name in LEGACY_INDEXES:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
         db.execute("BEGIN")
         try:
             admins = read_json_list(folder / "admins.json", "admins", "data") if folder else []
