@@ -149,6 +149,16 @@ def search_pages(facts: dict, size: int, samples: int, verify=None) -> dict:
                 {"field": "created_at", "operator": "<", "value": lo + 30 * 86400},
             ],
         },
+        # the project's incremental pull, one partition: changed recently, within a created_at range
+        # (default sort; two date fields, so total_count is a row count over the covering index)
+        "updated_at > recent AND created_at range": lambda: {
+            "operator": "AND",
+            "value": [
+                {"field": "updated_at", "operator": ">", "value": START + int(size * 30 * rnd.uniform(0.98, 1.0))},
+                {"field": "created_at", "operator": ">", "value": (lo := START + rnd.randrange(size * 30))},
+                {"field": "created_at", "operator": "<", "value": lo + 30 * 86400},
+            ],
+        },
     }
     out = {}
     with client(facts) as c:
