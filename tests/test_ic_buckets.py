@@ -142,3 +142,21 @@ def test_buckets_survive_a_restart_with_the_state_dir(tmp_path):
     again.call("PUT", f"/contacts/c{4:023x}", {"name": "moved too"})
     assert again.total(query) == again.rows(query) == 2
     again.service.close()
+
+
+def test_a_state_dir_of_an_older_schema_is_reloaded_with_its_buckets(tmp_path):
+    import sqlite3
+
+    load = write_load_folder(tmp_path / "load", n_contacts=12)
+    IntercomService(tmp_path / "state", load).close()
+    db = sqlite3.connect(tmp_path / "state" / "intercom.sqlite")  # as main's schema 2 left it: no buckets
+    with db:
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        db.execute("DELETE FROM contact_buckets")
+        db.execute("DROP TRIGGER tr_contact_buckets_ins")
+    db.close()
+    api = Api(IntercomService(tmp_path / "state", load, clock=FakeClock(START + 40 * DAY)))
+    assert api.total({}) == api.rows({}) == 12
+    api.call("POST", "/contacts", {"email": "after@x.example"})
+    assert api.total(f("created_at", ">", START + 39 * DAY)) == 1  # the triggers are back
+    api.service.close()

@@ -164,8 +164,10 @@ class Store:
         with self.connection() as db:
             db.executescript(SCHEMA)
             db.executescript(buckets.TABLE)
-            db.executescript(INDEXES)
-            buckets.create_triggers(db)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None or row[0] == SCHEMA_VERSION:  # else a reload follows, which builds them
+                db.executescript(INDEXES)
+                buckets.create_triggers(db)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
