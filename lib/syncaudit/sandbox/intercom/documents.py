@@ -10,6 +10,7 @@ sent as null, which the spec allows (no key is required) and clients accept.
 
 from __future__ import annotations
 
+import functools
 import json
 
 CONTACT_FIELDS: dict[str, object] = {
@@ -126,6 +127,9 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+NEW_VERSIONS = frozenset({"2.16"})  # versions with the 2.16 contact shape (string owner_id, merge_history)
+
+
 def version_tuple(version: str) -> tuple[int, int]:
     major, _, minor = version.partition(".")
     return int(major), int(minor or 0)
@@ -184,7 +188,6 @@ def _embedded(url: str, items: str, shown: int, total: int) -> str:
     return f'{{"type":"list","data":[{items}],"url":{url},"total_count":{total},"has_more":{more}}}'
 
 
-_EMPTY = '{{"type":"list","data":[],"url":{base}/{what}","total_count":0,"has_more":false}}'
 
 
 EMBED_LIMIT = 10
@@ -197,35 +200,44 @@ def render_contact_text(
     lists (``embedded``: all ids of each; at most 10 are sent, ``has_more`` beyond). ``merge_history``:
     the 2.16 ``include_merge_history=true`` flag (users only; otherwise the key is not sent). Plain string
     assembly: this runs for every listed contact."""
-    if version_tuple(version) < (2, 16):
+    if version not in NEW_VERSIONS:
         text = _old_version_contact(text)
     elif merge_history or '"merge_history"' in text:
         text = _merge_history(text, merge_history)
-    base = _q(f"/contacts/{cid}")[:-1]  # an open JSON string literal, completed per list
-    tags, notes, companies = (embedded.get(k) or () for k in ("tags", "notes", "companies"))
+    # an open JSON string literal, completed per list (Intercom ids are hex: no escaping needed)
+    base = f'"/contacts/{cid}' if cid.isalnum() else _q(f"/contacts/{cid}")[:-1]
+    tags = embedded.get("tags")
     if tags:
         shown = tags[:EMBED_LIMIT]
-        tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in shown)  # numeric ids
+        tag_items = ",".join([f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in shown])  # numeric ids
         tags_list = _embedded(base + '/tags"', tag_items, len(shown), len(tags))
     else:
-        tags_list = _EMPTY.format(base=base, what="tags")
+        tags_list = f'{{"type":"list","data":[],"url":{base}/tags","total_count":0,"has_more":false}}'
+    notes = embedded.get("notes")
     if notes:
         shown = notes[:EMBED_LIMIT]
-        note_items = ",".join(f'{{"type":"note","id":"{n}","url":"/notes/{n}"}}' for n in shown)  # numeric ids
+        note_items = ",".join([f'{{"type":"note","id":"{n}","url":"/notes/{n}"}}' for n in shown])  # numeric ids
         notes_list = _embedded(base + '/notes"', note_items, len(shown), len(notes))
     else:
-        notes_list = _EMPTY.format(base=base, what="notes")
+        notes_list = f'{{"type":"list","data":[],"url":{base}/notes","total_count":0,"has_more":false}}'
+    companies = embedded.get("companies")
     if companies:
         shown = companies[:EMBED_LIMIT]
-        co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in shown)
+        co_items = ",".join([_company_item(c) for c in shown])
         companies_list = _embedded(base + '/companies"', co_items, len(shown), len(companies))
     else:
-        companies_list = _EMPTY.format(base=base, what="companies")
-    subs = _EMPTY.format(base=base, what="subscriptions")
+        companies_list = f'{{"type":"list","data":[],"url":{base}/companies","total_count":0,"has_more":false}}'
+    subs = f'{{"type":"list","data":[],"url":{base}/subscriptions","total_count":0,"has_more":false}}'
     return (
         f'{text[:-1]},"tags":{tags_list},"notes":{notes_list}'
         f',"companies":{companies_list},"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
     )
+
+
+@functools.lru_cache(maxsize=65536)
+def _company_item(company_id: str) -> str:
+    """An embedded company reference (cached: a company is embedded in many contacts)."""
+    return f'{{"type":"company","id":{_q(company_id)},"url":{_q("/companies/" + company_id)}}}'
 
 
 def _q(value: str) -> str:
