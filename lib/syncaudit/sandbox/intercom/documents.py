@@ -188,8 +188,6 @@ def _embedded(url: str, items: str, shown: int, total: int) -> str:
     return f'{{"type":"list","data":[{items}],"url":{url},"total_count":{total},"has_more":{more}}}'
 
 
-
-
 EMBED_LIMIT = 10
 
 

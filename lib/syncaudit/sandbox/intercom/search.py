@@ -88,13 +88,10 @@ class QueryCompiler:
         sql = self._node(query, depth=0, path="query")
         return sql, self.params
 
-    def bucket_plan(self, query: object) -> BucketPlan | None:
-        """The count of a (compiled, hence valid) query as a bucket sum, or None when buckets cannot answer it.
-
-        Answerable: no filter, or one filter or a top-level AND of filters that are day comparisons
-        (``=``, ``<``, ``>``) on one bucketed date column plus ``role = <value>``. The day bounds are
-        those ``_date`` compiles, so the sum counts exactly the rows the SQL would.
-        """
+    def date_ranges(self, query: object) -> tuple[dict[str, tuple[int | None, int | None]], str | None] | None:
+        """``({column: (lo, hi)}, role)`` when the (compiled, hence valid) query is no filter, one filter or a
+        top-level AND of filters that are day comparisons (``=``, ``<``, ``>``) on bucketed date columns
+        plus ``role = <value>``; None otherwise. The day bounds [lo, hi) are those ``_date`` compiles."""
         if query is None or query == {}:
             items: list = []
         elif isinstance(query, dict) and "field" in query:
@@ -103,7 +100,8 @@ class QueryCompiler:
             items = query["value"]
         else:
             return None
-        column, role, lo, hi = None, None, None, None
+        ranges: dict[str, tuple[int | None, int | None]] = {}
+        role = None
         for item in items:
             if not isinstance(item, dict) or "field" not in item:
                 return None
@@ -117,17 +115,28 @@ class QueryCompiler:
                 role = value.lower()
                 continue
             col = field.expr[2:] if field.expr.startswith("t.") else None
-            if col not in BUCKET_FIELDS or op not in ("=", "<", ">") or column not in (None, col):
+            if col not in BUCKET_FIELDS or op not in ("=", "<", ">"):
                 return None
-            column = col
             start = self.day_start(self._coerce(field, value, name, "query"))
             end = self._next_day_start(start)
             low, high = {"=": (start, end), ">": (end, None), "<": (None, start)}[op]
+            lo, hi = ranges.get(col, (None, None))
             if low is not None:
                 lo = low if lo is None else max(lo, low)
             if high is not None:
                 hi = high if hi is None else min(hi, high)
-        plan = BucketPlan(column or "created_at", role, lo, hi)
+            ranges[col] = (lo, hi)
+        return ranges, role
+
+    def bucket_plan(self, query: object) -> BucketPlan | None:
+        """The count of a (compiled, hence valid) query as a bucket sum, or None when buckets cannot answer
+        it (more than one date column, other filters, or day bounds off the 15-minute grid)."""
+        found = self.date_ranges(query)
+        if found is None or len(found[0]) > 1:
+            return None
+        ranges, role = found
+        column, (lo, hi) = next(iter(ranges.items()), ("created_at", (None, None)))
+        plan = BucketPlan(column, role, lo, hi)
         return plan if plan.aligned() else None
 
     # -- structure -------------------------------------------------------------------------------

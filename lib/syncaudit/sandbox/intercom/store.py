@@ -110,19 +110,23 @@ CREATE TABLE IF NOT EXISTS data_attributes(
 """
 
 # Indexes of earlier schema versions, dropped by a reload.
-LEGACY_INDEXES = ("ix_contacts_created", "ix_contacts_updated", "ix_contact_buckets_field")
+LEGACY_INDEXES = (
+    "ix_contacts_created",
+    "ix_contacts_updated",
+    "ix_contacts_created_role",
+    "ix_contacts_updated_role",
+    "ix_contact_buckets_field",
+)
 
 # Built after a bulk load (faster than maintaining them row by row).
 INDEXES = """
--- the keyset orders, each carrying the other date: a filter on one date sorted by the other (the pull's
--- incremental partitions: updated_at > X AND a created_at range) is checked inside the index
-CREATE INDEX IF NOT EXISTS ix_contacts_created_seq ON contacts(created_at, seq, updated_at)
+-- the keyset orders, each carrying the other date and the role: a filter on one date sorted by the other
+-- (the pull's incremental partitions: updated_at > X AND a created_at range) and the role are checked in
+-- the index, so counts of such queries are index-only (single-date counts come from the count buckets)
+CREATE INDEX IF NOT EXISTS ix_contacts_created_seq ON contacts(created_at, seq, updated_at, role)
   WHERE archived = 0 AND merged_into IS NULL;
-CREATE INDEX IF NOT EXISTS ix_contacts_updated_seq ON contacts(updated_at, seq, created_at)
+CREATE INDEX IF NOT EXISTS ix_contacts_updated_seq ON contacts(updated_at, seq, created_at, role)
   WHERE archived = 0 AND merged_into IS NULL;
--- covering indexes for counting incremental searches (total_count of updated_at/created_at + role queries)
-CREATE INDEX IF NOT EXISTS ix_contacts_updated_role ON contacts(updated_at, role) WHERE archived = 0 AND merged_into IS NULL;
-CREATE INDEX IF NOT EXISTS ix_contacts_created_role ON contacts(created_at, role) WHERE archived = 0 AND merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS ix_contacts_email ON contacts(email);
 CREATE INDEX IF NOT EXISTS ix_contacts_owner ON contacts(owner_id);
 CREATE INDEX IF NOT EXISTS ix_contacts_external_id ON contacts(external_id);
