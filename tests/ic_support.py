@@ -315,6 +315,18 @@ def write_load_folder(root: Path, n_contacts: int = 30, start: int = 1_767_225_6
                 )
                 + "\n"
             )
+    segments = [
+        {
+            "id": "5f1a0000000000000000a001",
+            "name": "Active users",
+            "person_type": "user",
+            "created_at": start - 86400,
+            "contact_ids": [f"c{i:023x}" for i in (0, 1, 2)],
+            "company_ids": [companies[0]],
+        },
+        {"id": "5f1a0000000000000000a002", "name": "Fresh leads", "person_type": "contact", "created_at": start},
+    ]
+    (folder / "segments.json").write_text(json.dumps(segments))
     with open(folder / "conversations.jsonl", "w") as fh:
         for i in range(6):
             fh.write(

@@ -166,6 +166,47 @@ def test_merge_lead_into_user(env, api):
     assert r.status_code == 400
 
 
+def test_merge_history_only_when_asked_on_users_in_2_16(env, api):
+    user_id = "c" + "0" * 23  # ext-0, person0@acme0.example
+    lead = api.post("/contacts", json={"role": "lead", "email": "person0@acme0.example"}).json()
+    flag = {"include_merge_history": "true"}
+    merged = api.post("/contacts/merge", params=flag, json={"from": lead["id"], "into": user_id}).json()
+    item = {"type": "merge_history", "source_contact_id": lead["id"], "source_contact_role": "lead"}
+    assert merged["merge_history"] == [{**item, "merged_at": int(env["clock"]())}]
+    assert "merge_history" not in api.get(f"/contacts/{user_id}").json()
+    assert len(api.get(f"/contacts/{user_id}", params=flag).json()["merge_history"]) == 1
+    assert len(api.get("/contacts/find_by_external_id/ext-0", params=flag).json()["merge_history"]) == 1
+    assert len(api.put(f"/contacts/{user_id}", params=flag, json={"name": "Ann"}).json()["merge_history"]) == 1
+    listed = api.get("/contacts", params={"per_page": 150, **flag}).json()["data"]
+    by_id = {c["id"]: c for c in listed}
+    assert len(by_id[user_id]["merge_history"]) == 1
+    assert all(c.get("merge_history") == [] for c in listed if c["role"] == "user" and c["id"] != user_id)
+    assert all("merge_history" not in c for c in listed if c["role"] == "lead")  # users only
+    assert all("merge_history" not in c for c in api.get("/contacts", params={"per_page": 150}).json()["data"])
+    query = {"query": {"field": "id", "operator": "=", "value": user_id}}
+    assert len(api.post("/contacts/search", params=flag, json=query).json()["data"][0]["merge_history"]) == 1
+    assert "merge_history" not in api.post("/contacts/search", json=query).json()["data"][0]
+    with http_client(env["facts"], version="2.15") as old:  # not sent before 2.16, even when asked
+        assert "merge_history" not in old.get(f"/contacts/{user_id}", params=flag).json()
+        assert old.get(f"/contacts/{user_id}/merge_history").status_code == 404
+    # GET /contacts/{id}/merge_history pages through the same entries, newest first
+    env["clock"].advance(60)
+    second = api.post("/contacts", json={"role": "lead", "phone": "+15550000000"}).json()
+    api.post("/contacts/merge", json={"from": second["id"], "into": user_id})
+    first_page = api.get(f"/contacts/{user_id}/merge_history", params={"per_page": 1}).json()
+    assert first_page["has_more"] is True and first_page["data"][0]["source_contact_id"] == second["id"]
+    cursor = {"per_page": 1, "cursor": first_page["next_cursor"]}
+    last = api.get(f"/contacts/{user_id}/merge_history", params=cursor).json()
+    assert last["data"] == [{**item, "merged_at": int(env["clock"]()) - 60}] and last["has_more"] is False
+    assert "next_cursor" not in last
+    oldest_first = api.get(f"/contacts/{user_id}/merge_history", params={"order": "asc"}).json()["data"]
+    assert [h["source_contact_id"] for h in oldest_first] == [lead["id"], second["id"]]
+    assert err(api.get(f"/contacts/{user_id}/merge_history", params={"cursor": "nope"})) == "parameter_invalid"
+    assert api.get(f"/contacts/{second['id']}/merge_history").status_code == 410  # merged away
+    lead_id = f"c{4:023x}"
+    assert api.get(f"/contacts/{lead_id}/merge_history").status_code == 404  # users only
+
+
 def test_contact_tags(api):
     cid = "c" + "0" * 22 + "1"
     tag = api.post(f"/contacts/{cid}/tags", json={"id": "82"}).json()
@@ -343,12 +384,19 @@ def test_state_dir_survives_restart(tmp_path):
 
     h = {"Authorization": f"Bearer {first.token}"}
     Client(first.wsgi_app()).post("/contacts", json={"email": "kept@x.example"}, headers=h)
+    note = Client(first.wsgi_app()).post(f"/contacts/c{0:023x}/notes", json={"body": "kept"}, headers=h).json
     token = first.token
     first.close()
     again = IntercomService(tmp_path / "state", load)  # same load folder: keep the state
     assert again.token == token and again.dump()["contacts"] == 4
+    client = Client(again.wsgi_app())
+    assert client.get(f"/notes/{note['id']}", headers=h).json["body"] == "<p>kept</p>"
+    assert len(client.get("/segments", headers=h).json["segments"]) == 2
+    assert client.get("/contacts?per_page=1", headers=h).json["total_count"] == 4  # the count buckets too
     again.reset()
     assert again.dump()["contacts"] == 3
+    assert client.get(f"/notes/{note['id']}", headers=h).status_code == 404  # reset: back to the loaded state
+    assert len(client.get("/segments", headers=h).json["segments"]) == 2
     again.close()
 
 
@@ -357,10 +405,91 @@ def test_search_contacts_answers_a_contact_list(api):
     assert body["type"] == "list" and body["total_count"] == 6 and all(c["role"] == "lead" for c in body["data"])
 
 
-def test_notes_and_attribute_updates(api):
+def test_contact_notes(env, api):
     cid = "c" + "0" * 23
     assert api.get(f"/contacts/{cid}/notes").json()["data"] == []
     assert api.get("/contacts/nope/notes").status_code == 404
+    made = [
+        api.post(f"/contacts/{cid}/notes", json={"body": f"Call <{i}>", "admin_id": "991267466"}).json()
+        for i in range(11)
+    ]
+    assert made[0]["body"] == "<p>Call &lt;0&gt;</p>" and made[0]["contact"] == {"type": "contact", "id": cid}
+    assert made[0]["author"]["id"] == "991267466" and made[0]["created_at"] == int(env["clock"]())
+    html_note = api.post(f"/contacts/{cid}/notes", json={"body": "<p>Hi</p>"}).json()  # author: the first admin
+    assert html_note["body"] == "<p>Hi</p>" and html_note["author"]["type"] == "admin"
+    listed = api.get(f"/contacts/{cid}/notes").json()
+    ids = [n["id"] for n in listed["data"]]
+    assert listed["total_count"] == 12 and ids[0] == html_note["id"] and ids == sorted(ids, key=int, reverse=True)
+    assert len(api.get(f"/contacts/{cid}/notes", params={"per_page": 5, "page": 3}).json()["data"]) == 2
+    assert api.get(f"/notes/{made[0]['id']}").json() == made[0]
+    embedded = api.get(f"/contacts/{cid}").json()["notes"]
+    assert embedded["total_count"] == 12 and embedded["has_more"] is True and len(embedded["data"]) == 10
+    assert embedded["data"][0] == {"type": "note", "id": html_note["id"], "url": f"/notes/{html_note['id']}"}
+    assert embedded["url"] == f"/contacts/{cid}/notes"
+    listed_contact = api.post(
+        "/contacts/search", json={"query": {"field": "id", "operator": "=", "value": cid}}
+    ).json()["data"][0]
+    assert listed_contact["notes"]["total_count"] == 12
+    for body, status, code in [
+        ({}, 400, "parameter_invalid"),
+        ({"body": ""}, 400, "parameter_invalid"),
+        ({"body": "x", "admin_id": "404404"}, 404, "not_found"),
+        ({"body": "x", "admin_id": ["1"]}, 400, "parameter_invalid"),
+    ]:
+        r = api.post(f"/contacts/{cid}/notes", json=body)
+        assert (r.status_code, err(r)) == (status, code), body
+    assert api.post("/contacts/nope/notes", json={"body": "x"}).status_code == 404
+    assert [api.get(f"/notes/{n}").status_code for n in ("999999", "abc", "1" * 30)] == [404] * 3
+    # a deleted contact takes its notes along; a merged lead's notes move to the user
+    other = api.post("/contacts", json={"role": "lead", "email": "person1@acme1.example"}).json()
+    note = api.post(f"/contacts/{other['id']}/notes", json={"body": "lead note"}).json()
+    into = "c" + "0" * 22 + "1"
+    api.post("/contacts/merge", json={"from": other["id"], "into": into})
+    assert api.get(f"/notes/{note['id']}").json()["contact"]["id"] == into
+    api.delete(f"/contacts/{into}")
+    assert api.get(f"/notes/{note['id']}").status_code == 404
+
+
+def test_company_notes_from_2_16(env, api):
+    co = f"{1:024x}"
+    assert api.get(f"/companies/{co}/notes").json()["total_count"] == 0
+    note = api.post(f"/companies/{co}/notes", json={"body": "Renewal due"}).json()
+    assert note["company"] == {"type": "company", "id": co} and "contact" not in note
+    assert api.get(f"/companies/{co}").json()["notes"]["notes"] == [note]
+    assert api.get(f"/companies/{co}/notes").json()["data"] == [note]
+    assert api.get(f"/notes/{note['id']}").json() == note
+    assert api.post("/companies/nope/notes", json={"body": "x"}).json()["errors"][0]["code"] == "company_not_found"
+    with http_client(env["facts"], version="2.15") as old:
+        assert old.get(f"/companies/{co}/notes").status_code == 404
+        assert "notes" not in old.get(f"/companies/{co}").json()
+    api.delete(f"/companies/{co}")
+    assert api.get(f"/notes/{note['id']}").status_code == 404
+
+
+def test_segments(api):
+    active, leads = "5f1a0000000000000000a001", "5f1a0000000000000000a002"
+    listed = api.get("/segments").json()
+    assert [s["id"] for s in listed["segments"]] == [active, leads] and "count" not in listed["segments"][0]
+    counted = api.get("/segments", params={"include_count": "true"}).json()["segments"]
+    assert [s["count"] for s in counted] == [3, 0]
+    assert api.get(f"/segments/{leads}").json()["person_type"] == "contact"
+    assert api.get("/segments/nope").status_code == 404
+    c0, c5 = "c" + "0" * 23, f"c{5:023x}"
+    assert [s["name"] for s in api.get(f"/contacts/{c0}/segments").json()["data"]] == ["Active users"]
+    assert api.get(f"/contacts/{c5}/segments").json()["data"] == []
+    assert api.get("/contacts/nope/segments").status_code == 404
+    co0 = f"{1:024x}"
+    assert [s["id"] for s in api.get(f"/companies/{co0}/segments").json()["data"]] == [active]
+    assert api.get(f"/companies/{co0}").json()["segments"]["segments"][0]["id"] == active
+    assert err(api.get("/companies/nope/segments")) == "company_not_found"
+    members = api.post("/contacts/search", json={"query": {"field": "segment_id", "operator": "=", "value": active}})
+    assert {c["id"] for c in members.json()["data"]} == {f"c{i:023x}" for i in range(3)}
+    rest = api.post("/contacts/search", json={"query": {"field": "segment_id", "operator": "!=", "value": active}})
+    assert rest.json()["total_count"] == 27
+    assert [c["id"] for c in api.get("/companies", params={"segment_id": active}).json()["data"]] == [co0]
+
+
+def test_attribute_updates(api):
     r = api.put("/data_attributes/12", json={"description": "Seats bought", "archived": True})
     assert r.json()["description"] == "Seats bought" and r.json()["archived"] is True
     names = {a["name"] for a in api.get("/data_attributes", params={"model": "contact"}).json()["data"]}
@@ -425,6 +554,11 @@ HOSTILE = [
     ("POST", "/contacts/merge", {"from": ["x"], "into": {"y": 1}}),
     ("POST", "/data_attributes", {"name": "n", "model": "contact", "data_type": "options", "options": "a,b"}),
     ("PUT", "/contacts/%27%3B--", {"name": "x"}),
+    ("POST", f"/contacts/c{0:023x}/notes", "just a string"),
+    ("POST", f"/contacts/c{0:023x}/notes", {"body": {"$ne": 1}}),
+    ("POST", f"/companies/{1:024x}/notes", {"body": "x", "admin_id": {"id": 1}}),
+    ("GET", f"/contacts/c{0:023x}/notes?per_page=0", None),
+    ("GET", "/notes/-1", None),
 ]
 
 

@@ -82,3 +82,15 @@ def test_sdk_lists_and_scrolls_companies(sdk):
     assert sorted(scrolled) == sorted(listed)
     attached = [c.id for c in client.contacts.list_attached_companies("c" + "0" * 23)]
     assert attached == [f"{1:024x}"]
+
+
+def test_sdk_creates_lists_and_finds_notes_and_lists_segments(sdk):
+    client, _ = sdk
+    cid = f"c{7:023x}"
+    made = [client.notes.create(cid, body=f"Note {i}", admin_id="991267466") for i in range(3)]
+    assert made[0].body == "<p>Note 0</p>" and made[0].contact.id == cid
+    listed = [n.id for n in client.notes.list(cid, per_page=2)]
+    assert listed == [n.id for n in reversed(made)]  # every page, most recent first
+    assert client.notes.find(made[1].id).body == "<p>Note 1</p>"
+    segments = client.segments.list(include_count=True).segments
+    assert [(s.name, s.count) for s in segments] == [("Active users", 3), ("Fresh leads", 0)]

@@ -213,6 +213,9 @@ class Sandbox:
                 _drop(environ)
             if fault in {"server_error", "rate_limit", "expired_session"}:
                 status, headers, body = error_response(system, fault, seq, self.faults.storm_reset_epoch())
+                notify = getattr(inner, "injected_fault", None)
+                if notify is not None:  # the emulator may keep state that such a failure ends (a company scroll)
+                    notify(environ, status)
                 entry["status"] = status
                 entry["ms"] = round((time.perf_counter() - t0) * 1000, 3)
                 self.log.add(entry)

@@ -98,6 +98,8 @@ class IntercomService:
                 "conversations": q("SELECT count(*) FROM conversations"),
                 "tags": q("SELECT count(*) FROM tags"),
                 "admins": q("SELECT count(*) FROM admins"),
+                "notes": q("SELECT count(*) FROM notes"),
+                "segments": q("SELECT count(*) FROM segments"),
                 "data_attributes": q("SELECT count(*) FROM data_attributes WHERE custom = 1"),
                 "rate_limit_per_minute": self.limiter.per_minute,
                 "default_version": self.default_version,

@@ -2,7 +2,9 @@
 
 Differences from the real service: list endpoints hide companies without
 contacts (configurable, as Intercom documents it) and so does the scroll
-(unverified upstream); the 10,000-record cap answers 400 bad_request.
+(unverified upstream); the 10,000-record cap answers 400 bad_request. A scroll
+whose request the sandbox server failed with an injected 5xx ends (it cannot
+be resumed, as upstream): see ``IntercomApp.injected_fault``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import uuid
 from collections import defaultdict
 
 from syncaudit.sandbox.intercom import catalog
-from syncaudit.sandbox.intercom.documents import COMPANY_WRITABLE, dumps, normalize_company, render_company
+from syncaudit.sandbox.intercom.documents import (
+    COMPANY_WRITABLE,
+    dumps,
+    normalize_company,
+    render_company,
+    version_tuple,
+)
 from syncaudit.sandbox.intercom.exceptions import (
     BadRequest,
     CompanyNotFound,
@@ -25,6 +33,7 @@ from syncaudit.sandbox.intercom.exceptions import (
     ScrollExists,
 )
 from syncaudit.sandbox.intercom.loader import COMPANY_INSERT, company_row
+from syncaudit.sandbox.intercom.notes import NOTE_COLUMNS
 from syncaudit.sandbox.intercom.paging import MAX_PER_PAGE, int_param, offset_pages
 from syncaudit.sandbox.intercom.store import new_hex_id
 
@@ -64,7 +73,49 @@ class CompaniesMixin:
                 seqs,
             ):
                 tags[seq].append((str(tid), name))
-        return [render_company(json.loads(doc), version, counts.get(seq, 0), tags[seq]) for seq, doc in rows]
+        segments, notes, note_totals = self._company_extras(db, seqs, version)
+        return [
+            render_company(
+                json.loads(doc),
+                version,
+                counts.get(seq, 0),
+                tags[seq],
+                segments[seq],
+                notes[seq],
+                note_totals.get(seq, 0),
+            )
+            for seq, doc in rows
+        ]
+
+    def _company_extras(self, db: sqlite3.Connection, seqs: list[int], version: str) -> tuple[dict, dict, dict]:
+        """Segments of each company, and (2.16) its 10 most recent notes and their total."""
+        segments: dict[int, list] = defaultdict(list)
+        notes: dict[int, list] = defaultdict(list)
+        totals: dict[int, int] = {}
+        if not seqs:
+            return segments, notes, totals
+        marks = ",".join("?" * len(seqs))
+        for seq, *row in db.execute(
+            "SELECT cs.company_seq, s.id, s.name, s.person_type, s.created_at, s.updated_at FROM segments s"  # noqa: S608
+            f" JOIN company_segments cs ON cs.segment_id = s.id WHERE cs.company_seq IN ({marks})"
+            " ORDER BY s.created_at, s.id",
+            seqs,
+        ):
+            segments[seq].append(self._segment(tuple(row)))
+        if version_tuple(version) >= (2, 16):
+            totals = dict(
+                db.execute(
+                    f"SELECT company_seq, count(*) FROM notes WHERE company_seq IN ({marks}) GROUP BY company_seq",  # noqa: S608
+                    seqs,
+                )
+            )
+            for seq in totals:
+                rows = db.execute(
+                    f"{NOTE_COLUMNS} WHERE n.company_seq = ? ORDER BY n.id DESC LIMIT 10",  # noqa: S608
+                    (seq,),
+                ).fetchall()
+                notes[seq] = self._render_notes(db, rows, version)
+        return segments, notes, totals
 
     def _company(self, db: sqlite3.Connection, company_id: str) -> tuple[int, str]:
         row = db.execute("SELECT seq, doc FROM companies WHERE id = ?", (str(company_id),)).fetchone()
@@ -93,7 +144,8 @@ class CompaniesMixin:
         if args.get("tag_id"):
             where, params = "t.seq IN (SELECT company_seq FROM company_tags WHERE tag_id = ?)", [args["tag_id"]]
         elif args.get("segment_id"):
-            where = "0"
+            where = "t.seq IN (SELECT company_seq FROM company_segments WHERE segment_id = ?)"
+            params = [str(args["segment_id"])]
         return self.list_companies(args, version, where=where, params=params, path="/companies")
 
     def list_companies(
@@ -153,6 +205,12 @@ class CompaniesMixin:
                 self._scroll = None  # the scroll ends with an empty page
         body = {"type": "list", "data": data, "pages": None, "total_count": None, "scroll_param": sc["param"]}
         return body, len(data)
+
+    def end_scroll(self, scroll_param: str | None) -> None:
+        """End the open scroll if ``scroll_param`` names it (a request of it failed with a 5xx)."""
+        with self._scroll_lock:
+            if self._scroll and scroll_param and self._scroll["param"] == scroll_param:
+                self._scroll = None
 
     def reset_scroll(self) -> None:
         with self._scroll_lock:
@@ -267,6 +325,8 @@ class CompaniesMixin:
             seq = self._company(db, company_id)[0]
             db.execute("DELETE FROM contact_companies WHERE company_seq = ?", (seq,))
             db.execute("DELETE FROM company_tags WHERE company_seq = ?", (seq,))
+            db.execute("DELETE FROM company_segments WHERE company_seq = ?", (seq,))
+            db.execute("DELETE FROM notes WHERE company_seq = ?", (seq,))
             db.execute("DELETE FROM companies WHERE seq = ?", (seq,))
         return {"id": str(company_id), "object": "company", "deleted": True}, 1
 

@@ -10,6 +10,7 @@ sent as null, which the spec allows (no key is required) and clients accept.
 
 from __future__ import annotations
 
+import functools
 import json
 
 CONTACT_FIELDS: dict[str, object] = {
@@ -126,6 +127,9 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+NEW_VERSIONS = frozenset({"2.16"})  # versions with the 2.16 contact shape (string owner_id, merge_history)
+
+
 def version_tuple(version: str) -> tuple[int, int]:
     major, _, minor = version.partition(".")
     return int(major), int(minor or 0)
@@ -184,32 +188,54 @@ def _embedded(url: str, items: str, shown: int, total: int) -> str:
     return f'{{"type":"list","data":[{items}],"url":{url},"total_count":{total},"has_more":{more}}}'
 
 
-_EMPTY = '{{"type":"list","data":[],"url":{base}/{what}","total_count":0,"has_more":false}}'
+EMBED_LIMIT = 10
 
 
 def render_contact_text(
-    text: str, cid: str, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
+    text: str, cid: str, version: str, embedded: dict[str, list[str]], *, merge_history: bool = False
 ) -> str:
-    """The contact as the given API version sends it (JSON text), with its embedded tag and company lists
-    (at most 10 items each, ``has_more`` beyond). Plain string assembly: this runs for every listed contact."""
-    if version_tuple(version) < (2, 16):
+    """The contact as the given API version sends it (JSON text), with its embedded tag, note and company
+    lists (``embedded``: all ids of each; at most 10 are sent, ``has_more`` beyond). ``merge_history``:
+    the 2.16 ``include_merge_history=true`` flag (users only; otherwise the key is not sent). Plain string
+    assembly: this runs for every listed contact."""
+    if version not in NEW_VERSIONS:
         text = _old_version_contact(text)
-    base = _q(f"/contacts/{cid}")[:-1]  # an open JSON string literal, completed per list
+    elif merge_history or '"merge_history"' in text:
+        text = _merge_history(text, merge_history)
+    # an open JSON string literal, completed per list (Intercom ids are hex: no escaping needed)
+    base = f'"/contacts/{cid}' if cid.isalnum() else _q(f"/contacts/{cid}")[:-1]
+    tags = embedded.get("tags")
     if tags:
-        tag_items = ",".join(f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in tags)  # numeric ids
-        tags_list = _embedded(base + '/tags"', tag_items, len(tags), tag_total)
+        shown = tags[:EMBED_LIMIT]
+        tag_items = ",".join([f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in shown])  # numeric ids
+        tags_list = _embedded(base + '/tags"', tag_items, len(shown), len(tags))
     else:
-        tags_list = _EMPTY.format(base=base, what="tags")
+        tags_list = f'{{"type":"list","data":[],"url":{base}/tags","total_count":0,"has_more":false}}'
+    notes = embedded.get("notes")
+    if notes:
+        shown = notes[:EMBED_LIMIT]
+        note_items = ",".join([f'{{"type":"note","id":"{n}","url":"/notes/{n}"}}' for n in shown])  # numeric ids
+        notes_list = _embedded(base + '/notes"', note_items, len(shown), len(notes))
+    else:
+        notes_list = f'{{"type":"list","data":[],"url":{base}/notes","total_count":0,"has_more":false}}'
+    companies = embedded.get("companies")
     if companies:
-        co_items = ",".join(f'{{"type":"company","id":{_q(c)},"url":{_q("/companies/" + c)}}}' for c in companies)
-        companies_list = _embedded(base + '/companies"', co_items, len(companies), co_total)
+        shown = companies[:EMBED_LIMIT]
+        co_items = ",".join([_company_item(c) for c in shown])
+        companies_list = _embedded(base + '/companies"', co_items, len(shown), len(companies))
     else:
-        companies_list = _EMPTY.format(base=base, what="companies")
-    subs = _EMPTY.format(base=base, what="subscriptions")
+        companies_list = f'{{"type":"list","data":[],"url":{base}/companies","total_count":0,"has_more":false}}'
+    subs = f'{{"type":"list","data":[],"url":{base}/subscriptions","total_count":0,"has_more":false}}'
     return (
-        f'{text[:-1]},"tags":{tags_list},"notes":{_EMPTY.format(base=base, what="notes")}'
+        f'{text[:-1]},"tags":{tags_list},"notes":{notes_list}'
         f',"companies":{companies_list},"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
     )
+
+
+@functools.lru_cache(maxsize=65536)
+def _company_item(company_id: str) -> str:
+    """An embedded company reference (cached: a company is embedded in many contacts)."""
+    return f'{{"type":"company","id":{_q(company_id)},"url":{_q("/companies/" + company_id)}}}'
 
 
 def _q(value: str) -> str:
@@ -227,12 +253,23 @@ def _old_version_contact(text: str) -> str:
     return dumps(doc)
 
 
-def render_contact(
-    doc: dict, version: str, tags: list[str], tag_total: int, companies: list[str], co_total: int
-) -> dict:
-    """The contact as a dict (single-record endpoints); the same rendering as pages."""
-    text = contact_text(doc)
-    return json.loads(render_contact_text(text, doc["id"], version, tags, tag_total, companies, co_total))
+def _merge_history(text: str, wanted: bool) -> str:
+    """2.16: ``merge_history`` (the contacts merged into this one) only when asked for, and only on users."""
+    doc = json.loads(text)
+    history = doc.pop("merge_history", None) or []
+    if wanted and doc.get("role") == "user":
+        doc["merge_history"] = history
+    return dumps(doc)
+
+
+def merge_history_item(source: dict, merged_at: int) -> dict:
+    """One ``merge_history`` entry (schema merge_history_item) for a contact merged into another."""
+    return {
+        "type": "merge_history",
+        "source_contact_id": source["id"],
+        "source_contact_role": source["role"],
+        "merged_at": merged_at,
+    }
 
 
 def normalize_company(obj: dict, app_id: str) -> dict:
@@ -251,14 +288,24 @@ def normalize_company(obj: dict, app_id: str) -> dict:
     return doc
 
 
-def render_company(doc: dict, version: str, user_count: int, tags: list[tuple[str, str]]) -> dict:
-    """The company as sent: non-nullable fields omitted when unknown, live user_count, tags and segments."""
+def render_company(
+    doc: dict,
+    version: str,
+    user_count: int,
+    tags: list[tuple[str, str]],
+    segments: list[dict] | None = None,
+    notes: list[dict] | None = None,
+    notes_total: int = 0,
+) -> dict:
+    """The company as sent: non-nullable fields omitted when unknown, live user_count, tags, segments and
+    (2.16) its most recent notes."""
     out = {k: v for k, v in doc.items() if v is not None}
     out["user_count"] = user_count
     out["tags"] = {"type": "tag.list", "tags": [{"type": "tag", "id": i, "name": n} for i, n in tags]}
-    out["segments"] = {"type": "segment.list", "segments": []}
+    out["segments"] = {"type": "segment.list", "segments": segments or []}
     if version_tuple(version) >= (2, 16):
-        out["notes"] = {"type": "note.list", "notes": [], "url": f"/companies/{doc['id']}/notes", "total_count": 0}
+        url = f"/companies/{doc['id']}/notes"
+        out["notes"] = {"type": "note.list", "notes": notes or [], "url": url, "total_count": notes_total}
     return out
 
 

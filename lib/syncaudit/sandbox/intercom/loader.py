@@ -4,7 +4,10 @@ Everything goes in inside one transaction and the indexes are built
 afterwards. Contacts (the big table) are staged as raw lines in chunks and
 normalized set-wise with SQLite's JSON functions, never parsed line by line in
 Python. Embedded tag and company references of contacts and the contact
-references of conversations become join-table rows.
+references of conversations become join-table rows. An optional
+``segments.json`` lists segments with their members (``contact_ids``,
+``company_ids``); without it the workspace has no segments. The date count
+buckets (buckets.py) are rebuilt after the bulk insert.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from syncaudit.errors import ConfigError
-from syncaudit.sandbox.intercom import catalog
+from syncaudit.sandbox.intercom import buckets, catalog
 from syncaudit.sandbox.intercom.documents import (
     CONTACT_FIELDS,
     contact_text,
@@ -23,7 +26,15 @@ from syncaudit.sandbox.intercom.documents import (
     normalize_company,
     normalize_conversation,
 )
-from syncaudit.sandbox.intercom.store import INDEXES, SCHEMA_VERSION, Store, iter_jsonl, new_hex_id, read_json_list
+from syncaudit.sandbox.intercom.store import (
+    INDEXES,
+    LEGACY_INDEXES,
+    SCHEMA_VERSION,
+    Store,
+    iter_jsonl,
+    new_hex_id,
+    read_json_list,
+)
 
 BATCH = 5000
 
@@ -98,6 +109,8 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
         for ix in INDEXES.splitlines():  # indexes are rebuilt after the bulk insert
             if ix.startswith("CREATE INDEX IF NOT EXISTS "):
                 db.execute(f"DROP INDEX IF EXISTS {ix.split()[5]}")
+        for name in LEGACY_INDEXES:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
         db.execute("BEGIN")
         try:
             admins = read_json_list(folder / "admins.json", "admins", "data") if folder else []
@@ -119,6 +132,7 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
                     db, folder / "contacts.jsonl", app_id, now, company_seq, tag_by_name
                 )
                 counts["conversations"] = _load_conversations(db, folder / "conversations.jsonl", now)
+                counts["segments"] = _load_segments(db, folder / "segments.json", now)
             store.set_meta(db, "app_id", app_id)
             store.set_meta(db, "load_fingerprint", fingerprint)
             store.set_meta(db, "schema_version", SCHEMA_VERSION)
@@ -129,6 +143,9 @@ def load_folder(store: Store, load_dir: Path | None, *, now: int, app_id: str, f
         finally:
             db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(INDEXES)
+        db.execute("BEGIN")
+        buckets.rebuild(db)  # count buckets and their triggers, after the bulk insert
+        db.commit()
         db.execute("ANALYZE")
     store.generation += 1
     return counts
@@ -315,3 +332,43 @@ def _load_conversations(db: sqlite3.Connection, path: Path, now: int) -> int:
         )
         n += len(rows)
     return n
+
+
+def _load_segments(db: sqlite3.Connection, path: Path, now: int) -> int:
+    """``segments.json`` (optional): [{id, name, person_type?, created_at?, updated_at?, contact_ids?, company_ids?}]."""
+    segments = read_json_list(path, "segments", "data")
+    for i, seg in enumerate(segments):
+        where = f"{path}: segment {i + 1}"
+        if not isinstance(seg, dict) or not isinstance(seg.get("id"), str) or not isinstance(seg.get("name"), str):
+            raise ConfigError(
+                f"{where}: needs a string 'id' and 'name'", hint="see ARCHITECTURE.md, load folder format"
+            )
+        person_type = seg.get("person_type", "user")
+        if person_type not in ("user", "contact"):
+            raise ConfigError(f"{where}: person_type {person_type!r}", hint="use user or contact (leads)")
+        created = seg.get("created_at", now)
+        try:
+            db.execute(
+                "INSERT INTO segments(id, name, person_type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (seg["id"], seg["name"], person_type, created, seg.get("updated_at", created)),
+            )
+        except sqlite3.IntegrityError:
+            raise ConfigError(
+                f"{where}: duplicate segment id {seg['id']!r}", hint="segment ids must be unique"
+            ) from None
+        for key, table, column, source in (
+            ("contact_ids", "contact_segments", "contact_seq", "contacts"),
+            ("company_ids", "company_segments", "company_seq", "companies"),
+        ):
+            ids = [str(x) for x in seg.get(key) or []]
+            found = 0
+            for chunk in _batches(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                found += db.execute(
+                    f"INSERT OR IGNORE INTO {table}(segment_id, {column})"  # noqa: S608 (fixed names)
+                    f" SELECT ?, seq FROM {source} WHERE id IN ({marks})",
+                    [seg["id"], *chunk],
+                ).rowcount
+            if found != len(set(ids)):
+                raise ConfigError(f"{where} ({seg['id']}): {key} names records that are not in the load folder")
+    return len(segments)

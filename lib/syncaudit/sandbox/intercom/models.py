@@ -15,7 +15,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 
-from syncaudit.sandbox.intercom import catalog
+from syncaudit.sandbox.intercom import buckets, catalog
 from syncaudit.sandbox.intercom.companies import CompaniesMixin
 from syncaudit.sandbox.intercom.conversations import ConversationsMixin
 from syncaudit.sandbox.intercom.documents import (
@@ -24,6 +24,7 @@ from syncaudit.sandbox.intercom.documents import (
     contact_from_text,
     contact_text,
     dumps,
+    merge_history_item,
     normalize_contact,
     render_contact_text,
     version_tuple,
@@ -38,10 +39,12 @@ from syncaudit.sandbox.intercom.exceptions import (
     ParameterInvalid,
 )
 from syncaudit.sandbox.intercom.loader import CONTACT_INSERT, contact_row
+from syncaudit.sandbox.intercom.notes import NotesMixin
 from syncaudit.sandbox.intercom.paging import (
     MAX_PER_PAGE,
     CountCache,
     cursor_pages,
+    decode_cursor,
     encode_cursor,
     int_param,
     keyset_page_sql,
@@ -56,10 +59,9 @@ from syncaudit.sandbox.intercom.search import (
 from syncaudit.sandbox.intercom.store import Store, new_hex_id
 
 LIVE = "t.archived = 0 AND t.merged_into IS NULL"
-EMBED_LIMIT = 10
 
 
-class IntercomBackend(CompaniesMixin, ConversationsMixin):
+class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
     """One Intercom workspace held in SQLite."""
 
     def __init__(self, store: Store, clock: Callable[[], float], *, timezone: str = "UTC") -> None:
@@ -75,45 +77,48 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
 
     def _count(self, sql: str, params: list) -> int:
         key = (sql, tuple(params))
-        hit = self.counts.get(key, self.store.generation)
+        generation = self.store.generation
+        hit = self.counts.get(key, generation)
         if hit is not None:
             return hit
         with self.store.connection() as db:
             n = db.execute(sql, params).fetchone()[0]
-        self.counts.put(key, self.store.generation, n)
+        self.counts.put(key, generation, n)
         return n
 
     # -- contact rendering ------------------------------------------------------------------------
-    def _embedded(self, db: sqlite3.Connection, seqs: list[int]) -> tuple[dict, dict]:
-        """Tag ids and company ids of each contact (all of them; rendering keeps the first 10)."""
-        tags: dict[int, list[str]] = defaultdict(list)
-        cos: dict[int, list[str]] = defaultdict(list)
+    def _embedded(self, db: sqlite3.Connection, seqs: list[int]) -> dict[int, dict[str, list[str]]]:
+        """Tag, note and company ids of each contact (all of them; rendering sends the first 10)."""
+        out: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         if seqs:
             marks = ",".join("?" * len(seqs))
-            for seq, tag in db.execute(
-                f"SELECT contact_seq, tag_id FROM contact_tags WHERE contact_seq IN ({marks})",
-                seqs,  # noqa: S608
-            ):
-                tags[seq].append(str(tag))
-            for seq, cid in db.execute(
-                "SELECT cc.contact_seq, co.id FROM contact_companies cc JOIN companies co ON co.seq = cc.company_seq"
-                f" WHERE cc.contact_seq IN ({marks})",  # noqa: S608
-                seqs,
-            ):
-                cos[seq].append(cid)
-        return tags, cos
-
-    def render_contacts_text(self, db: sqlite3.Connection, rows: list[tuple], version: str) -> list[str]:
-        """Contacts (rows of seq, stored text, id) as JSON texts, embedded lists included."""
-        tags, cos = self._embedded(db, [r[0] for r in rows])
-        out = []
-        for seq, text, cid in rows:
-            t, c = tags.get(seq, ()), cos.get(seq, ())
-            out.append(render_contact_text(text, cid, version, t[:EMBED_LIMIT], len(t), c[:EMBED_LIMIT], len(c)))
+            queries = {
+                "tags": f"SELECT contact_seq, tag_id FROM contact_tags WHERE contact_seq IN ({marks})",
+                # the most recent notes first
+                "notes": f"SELECT contact_seq, id FROM notes WHERE contact_seq IN ({marks}) ORDER BY contact_seq, id DESC",
+                "companies": "SELECT cc.contact_seq, co.id FROM contact_companies cc"
+                f" JOIN companies co ON co.seq = cc.company_seq WHERE cc.contact_seq IN ({marks})",
+            }
+            for key, sql in queries.items():
+                for seq, ref in db.execute(sql, seqs):
+                    out[seq][key].append(str(ref))
         return out
 
-    def render_contacts(self, db: sqlite3.Connection, rows: list[tuple], version: str) -> list[dict]:
-        return [json.loads(t) for t in self.render_contacts_text(db, rows, version)]
+    def render_contacts_text(
+        self, db: sqlite3.Connection, rows: list[tuple], version: str, merge_history: bool = False
+    ) -> list[str]:
+        """Contacts (rows of seq, stored text, id) as JSON texts, embedded lists included."""
+        embedded = self._embedded(db, [r[0] for r in rows])
+        empty: dict[str, list[str]] = {}
+        return [
+            render_contact_text(text, cid, version, embedded.get(seq, empty), merge_history=merge_history)
+            for seq, text, cid in rows
+        ]
+
+    def render_contacts(
+        self, db: sqlite3.Connection, rows: list[tuple], version: str, merge_history: bool = False
+    ) -> list[dict]:
+        return [json.loads(t) for t in self.render_contacts_text(db, rows, version, merge_history)]
 
     def _contact_row(self, db: sqlite3.Connection, contact_id: str) -> sqlite3.Row | tuple:
         row = db.execute(
@@ -139,13 +144,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         return row
 
     # -- contact reads --------------------------------------------------------------------------
-    def get_contact(self, contact_id: str, version: str) -> tuple[dict, int]:
+    def get_contact(self, contact_id: str, version: str, merge_history: bool = False) -> tuple[dict, int]:
         """GET /contacts/{id}. Archived contacts stay retrievable."""
         with self.store.connection() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
-            return self.render_contacts(db, [(seq, doc, str(contact_id))], version)[0], 1
+            return self.render_contacts(db, [(seq, doc, str(contact_id))], version, merge_history)[0], 1
 
-    def find_by_external_id(self, external_id: str, version: str) -> tuple[dict, int]:
+    def find_by_external_id(self, external_id: str, version: str, merge_history: bool = False) -> tuple[dict, int]:
         """GET /contacts/find_by_external_id/{external_id}: users only."""
         with self.store.connection() as db:
             row = db.execute(
@@ -154,20 +159,26 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             ).fetchone()
             if row is None:
                 raise NotFound("User Not Found")
-        return self.get_contact(row[0], version)
+        return self.get_contact(row[0], version, merge_history)
 
-    def list_contacts(self, version: str, per_page: object, starting_after: str | None) -> tuple[dict, int]:
+    def list_contacts(
+        self, version: str, per_page: object, starting_after: str | None, merge_history: bool = False
+    ) -> tuple[dict, int]:
         """GET /contacts: live contacts by created_at ascending (keyset cursor)."""
         size = int_param(per_page, "per_page", 10, maximum=MAX_PER_PAGE)
-        return self._contact_page(version, "1", [], Field("t.created_at", "date"), True, size, starting_after)
+        every = buckets.BucketPlan("created_at")  # created_at is NOT NULL: its buckets count every live contact
+        page = (Field("t.created_at", "date"), True, size, starting_after)
+        return self._contact_page(version, "1", [], *page, every, merge_history)
 
-    def search_contacts(self, body: dict, version: str) -> tuple[dict, int]:
+    def search_contacts(self, body: dict, version: str, merge_history: bool = False) -> tuple[dict, int]:
         """POST /contacts/search: the query grammar of search.py, sort, body pagination."""
         if not isinstance(body, dict) or "query" not in body:
             raise BadRequest("search needs a 'query' object")
         with self.store.connection() as db:
             resolve = contact_resolver(catalog.custom_attribute_types(db, "contact"))
-        where, params = QueryCompiler(resolve, CONTACT_OPS, self.timezone).compile(body["query"])
+        compiler = QueryCompiler(resolve, CONTACT_OPS, self.timezone)
+        where, params = compiler.compile(body["query"])
+        plan = compiler.bucket_plan(body["query"])
         pagination = body.get("pagination") or {}
         if not isinstance(pagination, dict):
             raise ParameterInvalid("pagination must be an object", field="pagination")
@@ -184,20 +195,38 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 raise InvalidSortOrder(f"Invalid sort order '{order}'. Must be one of: ascending, descending")
             order = "descending"
         cursor = pagination.get("starting_after")
-        return self._contact_page(version, where, params, sort_field, order == "ascending", size, cursor)
+        page = (sort_field, order == "ascending", size, cursor)
+        return self._contact_page(version, where, params, *page, plan, merge_history)
 
     def _contact_page(
-        self, version: str, where: str, params: list, sort: Field, ascending: bool, size: int, cursor: str | None
+        self,
+        version: str,
+        where: str,
+        params: list,
+        sort: Field,
+        ascending: bool,
+        size: int,
+        cursor: str | None,
+        plan: buckets.BucketPlan | None = None,
+        merge_history: bool = False,
     ) -> tuple[RawJSON, int]:
         expr = sort_expression(sort)
         base = f"FROM contacts t WHERE {LIVE} AND ({where})"
-        total = self._count(f"SELECT count(*) {base}", params)
+        if plan is not None:  # an exact count from the date buckets (no row scan), cached until the next write
+            generation = self.store.generation  # read before counting: a write meanwhile is not cached as current
+            total = self.counts.get(plan, generation)
+            if total is None:
+                with self.store.connection() as db:
+                    total = buckets.count(db, plan)
+                self.counts.put(plan, generation, total)
+        else:
+            total = self._count(f"SELECT count(*) {base}", params)
         sql, kparams, page = keyset_page_sql("t.seq, t.doc, t.id", base, expr, ascending, cursor)
         with self.store.connection() as db:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
             more = len(rows) > size
             rows = rows[:size]
-            data = self.render_contacts_text(db, [r[:3] for r in rows], version)
+            data = self.render_contacts_text(db, [r[:3] for r in rows], version, merge_history)
         next_cursor = encode_cursor(rows[-1][3], rows[-1][0], page + 1) if more else None
         pages = dumps(cursor_pages(page, size, total, next_cursor))
         # assembled as text: parsing and re-dumping 150 stored documents per page would dominate listing
@@ -265,7 +294,9 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             seq = db.execute("SELECT seq FROM contacts WHERE id = ?", (doc["id"],)).fetchone()[0]
             return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
-    def update_contact(self, contact_id: str, body: object, version: str) -> tuple[dict, int]:
+    def update_contact(
+        self, contact_id: str, body: object, version: str, merge_history: bool = False
+    ) -> tuple[dict, int]:
         """PUT /contacts/{id}: partial update; custom_attributes merge key by key (null removes a key)."""
         with self.store.transaction() as db:
             seq, doc_json, archived, _ = self._live_contact(db, contact_id, version)
@@ -289,7 +320,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 doc["email_domain"] = email.rpartition("@")[2] if email else None
             doc["updated_at"] = self.now()
             self._write_contact(db, seq, doc, archived)
-            return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
+            return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version, merge_history)[0], 1
 
     def _write_contact(self, db: sqlite3.Connection, seq: int, doc: dict, archived: int) -> None:
         row = contact_row({**doc, "archived": archived})
@@ -304,7 +335,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
             ext = json.loads(doc).get("external_id")
-            for table in ("contact_tags", "contact_companies"):
+            for table in ("contact_tags", "contact_companies", "notes", "contact_segments"):
                 db.execute(f"DELETE FROM {table} WHERE contact_seq = ?", (seq,))  # noqa: S608
             db.execute("DELETE FROM contacts WHERE seq = ?", (seq,))
         return {"type": "contact", "id": str(contact_id), "external_id": ext, "deleted": True}, 1
@@ -317,7 +348,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             ext = json.loads(doc).get("external_id")
         return {"type": "contact", "id": str(contact_id), "external_id": ext, "archived": archived}, 1
 
-    def merge_contacts(self, body: object, version: str) -> tuple[dict, int]:
+    def merge_contacts(self, body: object, version: str, merge_history: bool = False) -> tuple[dict, int]:
         """POST /contacts/merge: a lead into a user; tags, companies and conversations move to the user.
 
         Emulator choices (unverified upstream): user attributes that are empty are filled from the lead.
@@ -347,8 +378,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
                 user["custom_attributes"].setdefault(k, v)
             now = self.now()
             user["updated_at"] = now
-            history = user.setdefault("merge_history", [])
-            history.append({"type": "contact", "id": lead["id"], "merged_at": now})
+            user["merge_history"] = [*(user.get("merge_history") or []), merge_history_item(lead, now)]
             db.execute(
                 "INSERT OR IGNORE INTO contact_tags(contact_seq, tag_id, applied_at)"
                 " SELECT ?, tag_id, applied_at FROM contact_tags WHERE contact_seq = ?",
@@ -367,7 +397,50 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin):
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
             self._write_contact(db, useq, user, uarch)
-            return self.render_contacts(db, [(useq, contact_text(user), user["id"])], version)[0], 2
+            db.execute("UPDATE notes SET contact_seq = ? WHERE contact_seq = ?", (useq, lseq))
+            db.execute(
+                "INSERT OR IGNORE INTO contact_segments(segment_id, contact_seq)"
+                " SELECT segment_id, ? FROM contact_segments WHERE contact_seq = ?",
+                (useq, lseq),
+            )
+            db.execute("DELETE FROM contact_segments WHERE contact_seq = ?", (lseq,))
+            user_row = [(useq, contact_text(user), user["id"])]
+            return self.render_contacts(db, user_row, version, merge_history)[0], 2
+
+    def list_merge_history(self, contact_id: str, args: dict, version: str) -> tuple[dict, int]:
+        """GET /contacts/{id}/merge_history (2.16): the contacts merged into a user, newest first by default.
+
+        ``cursor`` is an opaque offset; ``next_cursor`` is left out on the last page.
+        """
+        if version_tuple(version) < (2, 16):
+            raise NotFound(f"/contacts/{contact_id}/merge_history is available from Intercom-Version 2.16")
+        size = int_param(args.get("per_page"), "per_page", 50, maximum=MAX_PER_PAGE)
+        order = args.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise ParameterInvalid(f"order must be asc or desc, got {order!r}", field="order")
+        offset = 0
+        if args.get("cursor"):
+            try:
+                offset = decode_cursor(str(args["cursor"]))[1]
+            except ParameterInvalid:
+                offset = -1
+            if offset < 0:
+                raise ParameterInvalid(
+                    "cursor is not one this API returned; pass next_cursor unchanged", field="cursor"
+                )
+        with self.store.connection() as db:
+            _, doc, _, _ = self._live_contact(db, contact_id, version)
+        contact = contact_from_text(doc)
+        if contact["role"] != "user":
+            raise NotFound("Contact not found")
+        history = sorted(contact.get("merge_history") or [], key=lambda h: h.get("merged_at") or 0)
+        if order == "desc":
+            history.reverse()
+        data = history[offset : offset + size]
+        body: dict = {"type": "list", "data": data, "has_more": offset + size < len(history)}
+        if body["has_more"]:
+            body["next_cursor"] = encode_cursor(None, offset + size, 1)
+        return body, len(data)
 
     # -- contact tags -----------------------------------------------------------------------------
     def contact_tags(self, contact_id: str, version: str) -> tuple[dict, int]:

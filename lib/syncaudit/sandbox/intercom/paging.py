@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Hashable
 
 from syncaudit.sandbox.intercom.exceptions import ParameterInvalid
 
@@ -90,14 +91,14 @@ class CountCache:
     """
 
     def __init__(self, size: int = 256) -> None:
-        self._data: dict[tuple, tuple[int, int]] = {}
+        self._data: dict[Hashable, tuple[int, int]] = {}
         self._size = size
 
-    def get(self, key: tuple, generation: int) -> int | None:
+    def get(self, key: Hashable, generation: int) -> int | None:
         hit = self._data.get(key)
         return hit[1] if hit and hit[0] == generation else None
 
-    def put(self, key: tuple, generation: int, count: int) -> None:
+    def put(self, key: Hashable, generation: int, count: int) -> None:
         if len(self._data) >= self._size:
             self._data.clear()
         self._data[key] = (generation, count)

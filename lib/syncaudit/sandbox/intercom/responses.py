@@ -60,6 +60,12 @@ URLS = Map(
         _r("/contacts/<contact_id>/companies", "attach_company", "POST"),
         _r("/contacts/<contact_id>/companies/<company_id>", "detach_company", "DELETE"),
         _r("/contacts/<contact_id>/notes", "contact_notes", "GET"),
+        _r("/contacts/<contact_id>/notes", "create_contact_note", "POST"),
+        _r("/contacts/<contact_id>/segments", "contact_segments", "GET"),
+        _r("/contacts/<contact_id>/merge_history", "merge_history", "GET"),
+        _r("/notes/<note_id>", "get_note", "GET"),
+        _r("/segments", "list_segments", "GET"),
+        _r("/segments/<segment_id>", "get_segment", "GET"),
         _r("/companies", "find_company", "GET"),
         _r("/companies", "create_or_update_company", "POST"),
         _r("/companies/list", "list_companies", "POST"),
@@ -68,6 +74,9 @@ URLS = Map(
         _r("/companies/<company_id>", "update_company", "PUT"),
         _r("/companies/<company_id>", "delete_company", "DELETE"),
         _r("/companies/<company_id>/contacts", "company_contacts", "GET"),
+        _r("/companies/<company_id>/notes", "company_notes", "GET"),
+        _r("/companies/<company_id>/notes", "create_company_note", "POST"),
+        _r("/companies/<company_id>/segments", "company_segments", "GET"),
         _r("/conversations", "list_conversations", "GET"),
         _r("/conversations/search", "search_conversations", "POST"),
         _r("/conversations/<conversation_id>", "get_conversation", "GET"),
@@ -93,6 +102,11 @@ def _json_body(request: Request) -> object:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ParameterInvalid("The request body is not valid JSON") from None
+
+
+def _history(request: Request) -> bool:
+    """``include_merge_history=true`` (2.16; rendering ignores it for older versions)."""
+    return request.args.get("include_merge_history", "").lower() in ("true", "1")
 
 
 class IntercomApp:
@@ -146,6 +160,21 @@ class IntercomApp:
         response = Response(dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8")
         return response(environ, start_response)
 
+    def injected_fault(self, environ: dict, status: int) -> None:
+        """Hook of the sandbox server: it answered this request with an injected error instead of the app.
+
+        A company scroll that meets a 5xx cannot be resumed (reference §5.4): the scroll named by the
+        failed request ends, so its scroll_param answers 404 and a new scroll may be opened at once.
+        """
+        if status < 500:
+            return
+        try:
+            endpoint, _ = URLS.bind_to_environ(environ).match()
+        except HTTPException:
+            return
+        if endpoint == "scroll_companies":
+            self.backend.end_scroll(Request(environ).args.get("scroll_param"))
+
     @staticmethod
     def _token(request: Request) -> str | None:
         auth = request.headers.get("Authorization", "")
@@ -162,25 +191,25 @@ class IntercomApp:
 
     # -- contacts ------------------------------------------------------------------------------------
     def on_list_contacts(self, req: Request, v: str):
-        return self.backend.list_contacts(v, req.args.get("per_page"), req.args.get("starting_after"))
+        return self.backend.list_contacts(v, req.args.get("per_page"), req.args.get("starting_after"), _history(req))
 
     def on_create_contact(self, req: Request, v: str):
         return self.backend.create_contact(_json_body(req), v)
 
     def on_search_contacts(self, req: Request, v: str):
-        return self.backend.search_contacts(_json_body(req), v)
+        return self.backend.search_contacts(_json_body(req), v, _history(req))
 
     def on_merge_contacts(self, req: Request, v: str):
-        return self.backend.merge_contacts(_json_body(req), v)
+        return self.backend.merge_contacts(_json_body(req), v, _history(req))
 
     def on_find_by_external_id(self, req: Request, v: str, external_id: str):
-        return self.backend.find_by_external_id(external_id, v)
+        return self.backend.find_by_external_id(external_id, v, _history(req))
 
     def on_get_contact(self, req: Request, v: str, contact_id: str):
-        return self.backend.get_contact(contact_id, v)
+        return self.backend.get_contact(contact_id, v, _history(req))
 
     def on_update_contact(self, req: Request, v: str, contact_id: str):
-        return self.backend.update_contact(contact_id, _json_body(req), v)
+        return self.backend.update_contact(contact_id, _json_body(req), v, _history(req))
 
     def on_delete_contact(self, req: Request, v: str, contact_id: str):
         return self.backend.delete_contact(contact_id, v)
@@ -210,13 +239,25 @@ class IntercomApp:
         return self.backend.detach_company(contact_id, company_id, v)
 
     def on_contact_notes(self, req: Request, v: str, contact_id: str):
-        self.backend.get_contact(contact_id, v)  # 404 for an unknown contact; the sandbox keeps no notes
-        return {
-            "type": "list",
-            "data": [],
-            "total_count": 0,
-            "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 0},
-        }, 0
+        return self.backend.list_notes("contact", contact_id, req.args.to_dict(), v)
+
+    def on_create_contact_note(self, req: Request, v: str, contact_id: str):
+        return self.backend.create_note("contact", contact_id, _json_body(req), v)
+
+    def on_contact_segments(self, req: Request, v: str, contact_id: str):
+        return self.backend.contact_segments(contact_id, v)
+
+    def on_merge_history(self, req: Request, v: str, contact_id: str):
+        return self.backend.list_merge_history(contact_id, req.args.to_dict(), v)
+
+    def on_get_note(self, req: Request, v: str, note_id: str):
+        return self.backend.get_note(note_id, v)
+
+    def on_list_segments(self, req: Request, v: str):
+        return self.backend.list_segments(req.args.to_dict())
+
+    def on_get_segment(self, req: Request, v: str, segment_id: str):
+        return self.backend.get_segment(segment_id)
 
     # -- companies -----------------------------------------------------------------------------------
     def on_find_company(self, req: Request, v: str):
@@ -246,6 +287,15 @@ class IntercomApp:
 
     def on_company_contacts(self, req: Request, v: str, company_id: str):
         return self.backend.company_contacts(company_id, req.args.to_dict(), v)
+
+    def on_company_notes(self, req: Request, v: str, company_id: str):
+        return self.backend.list_notes("company", company_id, req.args.to_dict(), v)
+
+    def on_create_company_note(self, req: Request, v: str, company_id: str):
+        return self.backend.create_note("company", company_id, _json_body(req), v)
+
+    def on_company_segments(self, req: Request, v: str, company_id: str):
+        return self.backend.company_segments(company_id)
 
     # -- conversations, admins, tags, data attributes -----------------------------------------------
     def on_list_conversations(self, req: Request, v: str):

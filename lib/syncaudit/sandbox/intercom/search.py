@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from syncaudit.sandbox.intercom.buckets import FIELDS as BUCKET_FIELDS
+from syncaudit.sandbox.intercom.buckets import BucketPlan
 from syncaudit.sandbox.intercom.exceptions import BadRequest, ParameterInvalid
 
 MAX_DEPTH = 2
@@ -85,6 +87,57 @@ class QueryCompiler:
             return "1", []
         sql = self._node(query, depth=0, path="query")
         return sql, self.params
+
+    def date_ranges(self, query: object) -> tuple[dict[str, tuple[int | None, int | None]], str | None] | None:
+        """``({column: (lo, hi)}, role)`` when the (compiled, hence valid) query is no filter, one filter or a
+        top-level AND of filters that are day comparisons (``=``, ``<``, ``>``) on bucketed date columns
+        plus ``role = <value>``; None otherwise. The day bounds [lo, hi) are those ``_date`` compiles."""
+        if query is None or query == {}:
+            items: list = []
+        elif isinstance(query, dict) and "field" in query:
+            items = [query]
+        elif isinstance(query, dict) and query.get("operator") == "AND" and isinstance(query.get("value"), list):
+            items = query["value"]
+        else:
+            return None
+        ranges: dict[str, tuple[int | None, int | None]] = {}
+        role = None
+        for item in items:
+            if not isinstance(item, dict) or "field" not in item:
+                return None
+            name, op, value = item["field"], item.get("operator"), item.get("value")
+            field = self.resolve(name) if isinstance(name, str) else None
+            if field is None or isinstance(value, (list, dict)) or value is None:
+                return None
+            if field.expr == "t.role" and op == "=" and isinstance(value, str):
+                if role not in (None, value.lower()):
+                    return None
+                role = value.lower()
+                continue
+            col = field.expr[2:] if field.expr.startswith("t.") else None
+            if col not in BUCKET_FIELDS or op not in ("=", "<", ">"):
+                return None
+            start = self.day_start(self._coerce(field, value, name, "query"))
+            end = self._next_day_start(start)
+            low, high = {"=": (start, end), ">": (end, None), "<": (None, start)}[op]
+            lo, hi = ranges.get(col, (None, None))
+            if low is not None:
+                lo = low if lo is None else max(lo, low)
+            if high is not None:
+                hi = high if hi is None else min(hi, high)
+            ranges[col] = (lo, hi)
+        return ranges, role
+
+    def bucket_plan(self, query: object) -> BucketPlan | None:
+        """The count of a (compiled, hence valid) query as a bucket sum, or None when buckets cannot answer
+        it (more than one date column, other filters, or day bounds off the 15-minute grid)."""
+        found = self.date_ranges(query)
+        if found is None or len(found[0]) > 1:
+            return None
+        ranges, role = found
+        column, (lo, hi) = next(iter(ranges.items()), ("created_at", (None, None)))
+        plan = BucketPlan(column, role, lo, hi)
+        return plan if plan.aligned() else None
 
     # -- structure -------------------------------------------------------------------------------
     def _node(self, node: object, depth: int, path: str) -> str:
@@ -267,7 +320,7 @@ CONTACT_FIELDS: dict[str, Field] = {
     },
     **{n: Field(_json(n), "boolean") for n in ("unsubscribed_from_emails", "marked_email_as_spam", "has_hard_bounced")},
     "tag_id": Field("(t.seq IN (SELECT contact_seq FROM contact_tags WHERE tag_id {value}))", "exists"),
-    "segment_id": Field("(0 AND '{value}' IS NOT NULL)", "exists"),  # the sandbox has no segments
+    "segment_id": Field("(t.seq IN (SELECT contact_seq FROM contact_segments WHERE segment_id {value}))", "exists"),
 }
 # tap-intercom pages contacts with id > "" (string field, range operators).
 CONTACT_FIELDS["id"] = Field("t.id", "string", STRING_OPS | {"<", ">"})

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from syncaudit.errors import ConfigError
+from syncaudit.sandbox.intercom import buckets
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,6 +77,28 @@ CREATE TABLE IF NOT EXISTS conversation_contacts(
   conversation_seq INTEGER NOT NULL, contact_id TEXT NOT NULL, PRIMARY KEY(conversation_seq, contact_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS admins(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+-- a note belongs to a contact or to a company (never both)
+CREATE TABLE IF NOT EXISTS notes(
+  id INTEGER PRIMARY KEY,
+  contact_seq INTEGER,
+  company_seq INTEGER,
+  created_at INTEGER NOT NULL,
+  admin_id TEXT,
+  body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  person_type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contact_segments(
+  segment_id TEXT NOT NULL, contact_seq INTEGER NOT NULL, PRIMARY KEY(segment_id, contact_seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS company_segments(
+  segment_id TEXT NOT NULL, company_seq INTEGER NOT NULL, PRIMARY KEY(segment_id, company_seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS data_attributes(
   seq INTEGER PRIMARY KEY,
   model TEXT NOT NULL,
@@ -86,13 +109,24 @@ CREATE TABLE IF NOT EXISTS data_attributes(
 );
 """
 
+# Indexes of earlier schema versions, dropped by a reload.
+LEGACY_INDEXES = (
+    "ix_contacts_created",
+    "ix_contacts_updated",
+    "ix_contacts_created_role",
+    "ix_contacts_updated_role",
+    "ix_contact_buckets_field",
+)
+
 # Built after a bulk load (faster than maintaining them row by row).
 INDEXES = """
-CREATE INDEX IF NOT EXISTS ix_contacts_created ON contacts(created_at, seq) WHERE archived = 0 AND merged_into IS NULL;
-CREATE INDEX IF NOT EXISTS ix_contacts_updated ON contacts(updated_at, seq) WHERE archived = 0 AND merged_into IS NULL;
--- covering indexes for counting incremental searches (total_count of updated_at/created_at + role queries)
-CREATE INDEX IF NOT EXISTS ix_contacts_updated_role ON contacts(updated_at, role) WHERE archived = 0 AND merged_into IS NULL;
-CREATE INDEX IF NOT EXISTS ix_contacts_created_role ON contacts(created_at, role) WHERE archived = 0 AND merged_into IS NULL;
+-- the keyset orders, each carrying the other date and the role: a filter on one date sorted by the other
+-- (the pull's incremental partitions: updated_at > X AND a created_at range) and the role are checked in
+-- the index, so counts of such queries are index-only (single-date counts come from the count buckets)
+CREATE INDEX IF NOT EXISTS ix_contacts_created_seq ON contacts(created_at, seq, updated_at, role)
+  WHERE archived = 0 AND merged_into IS NULL;
+CREATE INDEX IF NOT EXISTS ix_contacts_updated_seq ON contacts(updated_at, seq, created_at, role)
+  WHERE archived = 0 AND merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS ix_contacts_email ON contacts(email);
 CREATE INDEX IF NOT EXISTS ix_contacts_owner ON contacts(owner_id);
 CREATE INDEX IF NOT EXISTS ix_contacts_external_id ON contacts(external_id);
@@ -108,6 +142,10 @@ CREATE INDEX IF NOT EXISTS ix_contact_tags_tag ON contact_tags(tag_id, contact_s
 CREATE INDEX IF NOT EXISTS ix_conversations_created ON conversations(created_at, seq);
 CREATE INDEX IF NOT EXISTS ix_conversations_updated ON conversations(updated_at, seq);
 CREATE INDEX IF NOT EXISTS ix_conversation_contacts_contact ON conversation_contacts(contact_id);
+CREATE INDEX IF NOT EXISTS ix_notes_contact ON notes(contact_seq, id);
+CREATE INDEX IF NOT EXISTS ix_notes_company ON notes(company_seq, id);
+CREATE INDEX IF NOT EXISTS ix_contact_segments_contact ON contact_segments(contact_seq);
+CREATE INDEX IF NOT EXISTS ix_company_segments_company ON company_segments(company_seq);
 """
 
 
@@ -129,7 +167,11 @@ class Store:
         self.generation = 0  # bumped on every write; keys the count caches
         with self.connection() as db:
             db.executescript(SCHEMA)
-            db.executescript(INDEXES)
+            db.executescript(buckets.TABLE)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None or row[0] == SCHEMA_VERSION:  # else a reload follows, which builds them
+                db.executescript(INDEXES)
+                buckets.create_triggers(db)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -202,11 +244,13 @@ class Store:
             self.generation += 1
 
     def wipe(self) -> None:
-        """Empty every table (before a fresh load)."""
+        """Empty every table (before a fresh load; the count buckets are rebuilt after it)."""
         with self.transaction() as db:
+            buckets.drop_triggers(db)
             for table in (
                 "meta contacts companies contact_companies tags contact_tags company_tags "
-                "conversations conversation_contacts admins data_attributes"
+                "conversations conversation_contacts admins data_attributes contact_buckets notes segments "
+                "contact_segments company_segments"
             ).split():
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
