@@ -4,7 +4,7 @@
 
 Synthesizes a load folder of ``--size`` contacts (generator format), loads it,
 then over HTTPS with the rate limit lifted: lists all contacts at per_page 150
-(target: 1,000,000 in at most 120 s) and times the first and next search pages
+from a client process of its own (target: 1,000,000 in at most 120 s) and times the first and next search pages
 of each kind (email =, external_id IN, updated_at > a recent or a random day,
 a 30-day created_at range, the pull's incremental partition), each with its
 median, p90 and CPU per page (target: every median under 50 ms on 1,000,000).
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ def list_all(facts: dict, expected: int) -> dict:
             params = {"per_page": 150, **({"starting_after": cursor} if cursor else {})}
             r = c.get("/contacts", params=params)
             r.raise_for_status()
-            body = r.json()
+            body = orjson.loads(r.content)  # as the project's client decodes (stdlib json is ~3x slower)
             calls += 1
             seen += len(body["data"])
             cursor = (body["pages"].get("next") or {}).get("starting_after")
@@ -116,7 +117,22 @@ def list_all(facts: dict, expected: int) -> dict:
                 break
     dt = time.perf_counter() - t0
     assert seen == expected, (seen, expected)
-    return {"contacts": seen, "calls": calls, "seconds": round(dt, 1), "records_per_s": round(seen / dt)}
+    client_cpu = round(cpu(psutil.Process()), 1)
+    return {
+        "contacts": seen,
+        "calls": calls,
+        "seconds": round(dt, 1),
+        "records_per_s": round(seen / dt),
+        "client_cpu_s": client_cpu,
+    }
+
+
+def list_all_elsewhere(facts: dict, expected: int) -> dict:
+    """list_all in a client process of its own, as a real client is: the server's GIL is then its own."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(list_all, (facts, expected))
 
 
 def search_pages(facts: dict, size: int, samples: int, verify=None) -> dict:
@@ -153,8 +169,8 @@ def search_pages(facts: dict, size: int, samples: int, verify=None) -> dict:
                 {"field": "created_at", "operator": "<", "value": lo + 30 * 86400},
             ],
         },
-        # the project's incremental pull, one partition: changed recently, within a created_at range
-        # (default sort; two date fields, so total_count is a row count over the covering index)
+        # the project's incremental pull, one partition: changed recently, within a created_at range, newest
+        # updated_at first (two date fields, so total_count is a row count over the covering index)
         "updated_at > recent AND created_at range": lambda: {
             "operator": "AND",
             "value": [
@@ -171,8 +187,9 @@ def search_pages(facts: dict, size: int, samples: int, verify=None) -> dict:
             c0, verified = cpu(psutil.Process()), 0
             for _ in range(samples // len(queries)):
                 body = {"query": make(), "pagination": {"per_page": 150}}
-                if name.startswith("updated_at"):  # an incremental pull walks the changes in order
-                    body["sort"] = {"field": "updated_at", "order": "ascending"}
+                if name.startswith("updated_at"):  # an incremental pull walks the changes newest first
+                    order = "descending" if "created_at" in name else "ascending"
+                    body["sort"] = {"field": "updated_at", "order": order}
                 t0 = time.perf_counter()
                 r = c.post("/contacts/search", json=body)
                 times.append(time.perf_counter() - t0)
@@ -235,8 +252,8 @@ def main() -> None:
     with running_sandbox(services={"intercom": service}, state_dir=work / "sandbox") as sb:
         facts = {**sb["intercom"], "ca_cert": sb["ca_cert"]}
         c0 = cpu(proc)
-        listing = list_all(facts, args.size)
-        listing["cpu_s_server_and_client"] = round(cpu(proc) - c0, 1)
+        listing = list_all_elsewhere(facts, args.size)
+        listing["server_cpu_s"] = round(cpu(proc) - c0, 1)
         print(f"list all at per_page 150: {listing} (target: 1,000,000 in <= 120 s)  loadavg {os.getloadavg()}")
         search = search_pages(facts, args.size, args.search_samples, verify=lambda q: row_count(service, q))
         for name, fig in search.items():

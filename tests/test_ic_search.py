@@ -203,3 +203,33 @@ def test_conversation_search(api):
     assert conv(api, f("state", "IN", ["closed", "snoozed"])) == ["101", "103", "105"]
     r = api.post("/conversations/search", json={"query": f("state", ">", "open")})
     assert code(r) == (400, "parameter_invalid")
+
+
+def test_partition_shaped_search_newest_first_pages_through_every_match(api):
+    """The incremental pull's query: updated_at > D AND a created_at range, newest updated_at first, paged by
+    cursor. It is read along the updated_at index; the pages must hold exactly the matches, in order."""
+    body = {"query": f("updated_at", ">", 0), "pagination": {"per_page": 150}}
+    everyone = api.post("/contacts/search", json=body).json()["data"]
+    day = 86400
+    updated = sorted(c["updated_at"] for c in everyone)
+    created = sorted(c["created_at"] for c in everyone)
+    cut = updated[len(updated) // 3] // day * day  # by day, as the API compares dates
+    lo, hi = created[2] // day * day, created[-3] // day * day + day
+    query = {
+        "operator": "AND",
+        "value": [f("updated_at", ">", cut), f("created_at", ">", lo), f("created_at", "<", hi)],
+    }
+    expected = {c["id"] for c in everyone if c["updated_at"] >= cut + day and lo + day <= c["created_at"] < hi}
+    body = {"query": query, "sort": {"field": "updated_at", "order": "descending"}, "pagination": {"per_page": 4}}
+    seen, stamps, total = [], [], None
+    while True:
+        page = api.post("/contacts/search", json=body).json()
+        total = page["total_count"] if total is None else total
+        seen += [c["id"] for c in page["data"]]
+        stamps += [c["updated_at"] for c in page["data"]]
+        nxt = page["pages"].get("next")
+        if not nxt:
+            break
+        body["pagination"]["starting_after"] = nxt["starting_after"]
+    assert 4 < len(seen) == len(set(seen)) == total and set(seen) == expected
+    assert stamps == sorted(stamps, reverse=True)
