@@ -9,12 +9,13 @@ export GX_ANALYTICS_ENABLED := false
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml lib/syncaudit/report/assets.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PY) -m syncaudit.report.assets
 	@touch $(STAMP)
 
 # --dist loadfile: a module runs in one worker, in order (tests/test_ic_endpoints.py checks, last, what its other tests validated)

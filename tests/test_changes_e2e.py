@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from demo_support import demo_sandbox
 from syncaudit.changes.apply import apply_plan, journal_for, plans_dir
 from syncaudit.changes.model import load_plan
 from syncaudit.changes.plan import build_change_plan, read_findings
 from syncaudit.cli import main
-from syncaudit.config import load_config
-from syncaudit.sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,18 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SYNCAUDIT_SANDBOX_DIR", str(tmp / "sb"))
-    raw = yaml.safe_load(Path("config/demo.yaml").read_text())
-    raw["data_dir"] = str(tmp / "data")
-    cfg_file = tmp / "demo.yaml"
-    cfg_file.write_text(yaml.safe_dump(raw))
-    try:
-        with running_sandbox(size=100, seed=3, state_dir=tmp / "sb") as sb:
-            yield {"sb": sb, "cfg_file": cfg_file, "cfg": load_config(cfg_file), "tmp": tmp}
-    finally:
-        mp.undo()
+    with demo_sandbox(tmp_path_factory.mktemp("e2e"), size=100, seed=3) as env:
+        yield env
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

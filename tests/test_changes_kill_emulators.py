@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
+from demo_support import demo_sandbox
 from syncaudit.changes.apply import journal_for, plans_dir
 from syncaudit.changes.plan import build_change_plan, read_findings
 from syncaudit.config import load_config
-from syncaudit.sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,22 +34,11 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from syncaudit.audit.run import run_audit
     from syncaudit.pull import run_pull
 
-    tmp = tmp_path_factory.mktemp("kill")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SYNCAUDIT_SANDBOX_DIR", str(tmp / "sb"))
-    raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    raw["data_dir"] = str(tmp / "data")
-    cfg_file = tmp / "demo.yaml"
-    cfg_file.write_text(yaml.safe_dump(raw))
-    cfg = load_config(cfg_file)
-    try:
-        with running_sandbox(size=100, seed=3, state_dir=tmp / "sb") as sb:
-            snap = run_pull(cfg, full=True, bars=False)
-            audit = run_audit(cfg, snap.id)
-            findings = read_findings(Path(audit.out_dir) / "findings.jsonl")
-            yield {"sb": sb, "raw": raw, "snap": snap, "findings": findings, "tmp": tmp}
-    finally:
-        mp.undo()
+    with demo_sandbox(tmp_path_factory.mktemp("kill"), size=100, seed=3) as env:
+        snap = run_pull(env["cfg"], full=True, bars=False)
+        audit = run_audit(env["cfg"], snap.id)
+        findings = read_findings(Path(audit.out_dir) / "findings.jsonl")
+        yield {**env, "snap": snap, "findings": findings}
 
 
 def _apply(cfg_file: Path, plan: Any, sandbox_dir: Path, kill_at: str | None) -> subprocess.CompletedProcess[str]:

@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from demo_support import demo_sandbox
 from syncaudit.changes.apply import apply_plan
 from syncaudit.changes.plan import build_change_plan, read_findings
-from syncaudit.config import load_config
-from syncaudit.sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,17 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("owner-e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SYNCAUDIT_SANDBOX_DIR", str(tmp / "sb"))
-    raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    raw["data_dir"] = str(tmp / "data")
-    (tmp / "demo.yaml").write_text(yaml.safe_dump(raw))
-    try:
-        with running_sandbox(size=400, seed=7, state_dir=tmp / "sb") as sb:
-            yield {"sb": sb, "cfg": load_config(tmp / "demo.yaml")}
-    finally:
-        mp.undo()
+    with demo_sandbox(tmp_path_factory.mktemp("owner-e2e"), size=400, seed=7) as env:
+        yield env
 
 
 def _owner_findings(cfg: Any) -> tuple[Any, list[dict[str, Any]]]:

@@ -175,13 +175,12 @@ def _page(*figures: object) -> str:
 COUNTS = pd.DataFrame({"kind": ["duplicate", "orphan"], "n": [3, 5]})
 
 
-def test_the_shipped_basic_bundle_is_the_plotly_js_version_plotly_writes_for() -> None:
+def test_the_fetched_basic_bundle_is_the_plotly_js_version_plotly_writes_for() -> None:
     from plotly.offline import get_plotlyjs_version
 
+    assert plotlyjs.BASIC_BUNDLE.is_file(), "run `make setup`: it fetches the pinned bundle (report/assets.py)"
     head = plotlyjs.BASIC_BUNDLE.read_text(encoding="utf-8")[:200]
-    assert f"v{get_plotlyjs_version()}" in head, (
-        "update lib/syncaudit/report/assets/plotly-basic.min.js to match plotly"
-    )
+    assert f"v{get_plotlyjs_version()}" in head, "pin the plotly.js-basic-dist-min matching plotly in report/assets.py"
 
 
 def test_pages_of_bar_line_and_pie_charts_get_the_basic_bundle_once() -> None:

@@ -4,7 +4,8 @@ A kernel inlines the full plotly.js (4.8 MB) with the first figure of a notebook
 JupyterLab. A stakeholder page needs the library once, and only when it has a chart: :func:`inline_library`
 removes every inlined copy from a page and puts one back in its head. The figures' trace types are read from
 the page's ``Plotly.newPlot`` calls; when they are all in plotly's official *basic* partial bundle (bar, pie,
-scatter: 1.2 MB, shipped in assets/ from the npm package ``plotly.js-basic-dist-min``, MIT), that bundle is used,
+scatter: 1.2 MB, fetched at `make setup` from the npm package ``plotly.js-basic-dist-min``, MIT: see assets.py),
+that bundle is used,
 provided it is the very plotly.js version the installed plotly writes figures for. Anything else (other trace
 types, a figure that cannot be read, another version) gets the full bundle, so a chart is never left undrawn.
 """
@@ -14,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 
-BASIC_BUNDLE = Path(__file__).with_name("assets") / "plotly-basic.min.js"
+from syncaudit.report.assets import assets_dir
+
+BASIC_BUNDLE = assets_dir() / "plotly-basic.min.js"
 BASIC_TRACES = frozenset({"bar", "pie", "scatter"})
 
 # plotly.py writes the library as one <script> whose text starts with the bundle's licence header.
