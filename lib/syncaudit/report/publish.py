@@ -1,6 +1,6 @@
 """The stakeholder report folder, published from a run's work folder.
 
-The notebooks of a batch run write into a work folder of their own (``<data_dir>/work/report-<name>/``):
+The notebooks of a batch run write into a work folder of their own (``work/report-<name>/`` in the data dir):
 the executed notebooks with their raw outputs, findings with the values that differ, quality results.
 That folder is for analysts, beside the snapshots it was built from. The report folder that goes to
 stakeholders gets a copy of each file with personal data masked (unless ``report.mask_personal_data`` is
