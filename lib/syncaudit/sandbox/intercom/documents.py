@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 
 CONTACT_FIELDS: dict[str, object] = {
     "type": "contact",
@@ -204,32 +205,30 @@ def render_contact_text(
         text = _merge_history(text, merge_history)
     # an open JSON string literal, completed per list (Intercom ids are hex: no escaping needed)
     base = f'"/contacts/{cid}' if cid.isalnum() else _q(f"/contacts/{cid}")[:-1]
-    tags = embedded.get("tags")
-    if tags:
-        shown = tags[:EMBED_LIMIT]
-        tag_items = ",".join([f'{{"type":"tag","id":"{t}","url":"/tags/{t}"}}' for t in shown])  # numeric ids
-        tags_list = _embedded(base + '/tags"', tag_items, len(shown), len(tags))
-    else:
-        tags_list = f'{{"type":"list","data":[],"url":{base}/tags","total_count":0,"has_more":false}}'
-    notes = embedded.get("notes")
-    if notes:
-        shown = notes[:EMBED_LIMIT]
-        note_items = ",".join([f'{{"type":"note","id":"{n}","url":"/notes/{n}"}}' for n in shown])  # numeric ids
-        notes_list = _embedded(base + '/notes"', note_items, len(shown), len(notes))
-    else:
-        notes_list = f'{{"type":"list","data":[],"url":{base}/notes","total_count":0,"has_more":false}}'
-    companies = embedded.get("companies")
-    if companies:
-        shown = companies[:EMBED_LIMIT]
-        co_items = ",".join([_company_item(c) for c in shown])
-        companies_list = _embedded(base + '/companies"', co_items, len(shown), len(companies))
-    else:
-        companies_list = f'{{"type":"list","data":[],"url":{base}/companies","total_count":0,"has_more":false}}'
+    tags_list = _ref_list(base, "tags", embedded.get("tags"), _tag_item)
+    notes_list = _ref_list(base, "notes", embedded.get("notes"), _note_item)
+    companies_list = _ref_list(base, "companies", embedded.get("companies"), _company_item)
     subs = f'{{"type":"list","data":[],"url":{base}/subscriptions","total_count":0,"has_more":false}}'
     return (
         f'{text[:-1]},"tags":{tags_list},"notes":{notes_list}'
         f',"companies":{companies_list},"opted_out_subscription_types":{subs},"opted_in_subscription_types":{subs}}}'
     )
+
+
+def _ref_list(base: str, what: str, ids: list[str] | None, item: Callable[[str], str]) -> str:
+    """An embedded list of references (at most EMBED_LIMIT shown); ``base`` is an open JSON string literal."""
+    if not ids:
+        return f'{{"type":"list","data":[],"url":{base}/{what}","total_count":0,"has_more":false}}'
+    shown = ids[:EMBED_LIMIT]
+    return _embedded(f'{base}/{what}"', ",".join([item(i) for i in shown]), len(shown), len(ids))
+
+
+def _tag_item(tag_id: str) -> str:
+    return f'{{"type":"tag","id":"{tag_id}","url":"/tags/{tag_id}"}}'  # numeric ids
+
+
+def _note_item(note_id: str) -> str:
+    return f'{{"type":"note","id":"{note_id}","url":"/notes/{note_id}"}}'  # numeric ids
 
 
 @functools.lru_cache(maxsize=65536)
