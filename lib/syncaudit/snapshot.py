@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from syncaudit import __version__
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError, SyncAuditError
+from syncaudit.fsutil import atomic_write
 from syncaudit.snapshot_merge import delta_files, has_delta, table_rows, table_sql
 
 MANIFEST = "manifest.json"
@@ -51,13 +52,8 @@ def snapshots_root(cfg: Config) -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers see the old or the new file, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """The JSON of ``obj``, on disk before it replaces ``path``: readers see the old or the new file, never half."""
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=str), fsync=True)
 
 
 def _fsync_dir(path: Path) -> None:

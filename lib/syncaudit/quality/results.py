@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from syncaudit.config import Config
+from syncaudit.fsutil import atomic_write
 from syncaudit.quality.run import ExpectationOutcome, QualityRun
 
 _IC_OBJECTS = {"contacts": "contact", "companies": "company", "conversations": "conversation"}
@@ -155,17 +155,6 @@ def gate_failures(run: QualityRun, cfg: Config) -> list[str]:
     return failures
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(run: QualityRun, cfg: Config, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write quality/{findings.jsonl, metrics.json, index.html} and merge `quality` into the folder's metrics.json."""
     from syncaudit.quality.docs import render_data_docs
@@ -177,9 +166,9 @@ def write_outputs(run: QualityRun, cfg: Config, out_dir: str | os.PathLike[str])
     metrics = build_metrics(run)
     metrics["gate_failures"] = gate_failures(run, cfg)
     paths = {"findings": qdir / "findings.jsonl", "metrics": qdir / "metrics.json", "docs": qdir / "index.html"}
-    _atomic_write(paths["findings"], "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in findings))
-    _atomic_write(paths["metrics"], json.dumps(metrics, indent=2, default=str) + "\n")
-    _atomic_write(paths["docs"], render_data_docs(run, metrics, mask=cfg.report.mask_personal_data))
+    atomic_write(paths["findings"], "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in findings))
+    atomic_write(paths["metrics"], json.dumps(metrics, indent=2, default=str) + "\n")
+    atomic_write(paths["docs"], render_data_docs(run, metrics, mask=cfg.report.mask_personal_data))
     # The folder-level metrics.json is shared with the audit and report parts: only our key changes.
     top = out / "metrics.json"
     merged = json.loads(top.read_text(encoding="utf-8")) if top.is_file() else {}
@@ -192,6 +181,6 @@ def write_outputs(run: QualityRun, cfg: Config, out_dir: str | os.PathLike[str])
         },
         "gate_failures": metrics["gate_failures"],
     }
-    _atomic_write(top, json.dumps(merged, indent=2, default=str) + "\n")
+    atomic_write(top, json.dumps(merged, indent=2, default=str) + "\n")
     paths["report_metrics"] = top
     return paths

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from syncaudit.errors import ConfigError
+from syncaudit.fsutil import atomic_write
 
 SUITE_KEYS = {"name", "expectations", "meta", "notes", "id"}
 EXPECTATION_KEYS = {"type", "kwargs", "meta", "severity", "id", "description", "rendered_content", "notes"}
@@ -228,15 +228,7 @@ def save_suite(suite: Suite, path: str | os.PathLike[str] | None = None) -> Path
     target = Path(path or suite.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(suite.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, text)
 
 
 def new_suite(directory: str | os.PathLike[str], name: str, dataset: str, id_columns: list[str]) -> Suite:

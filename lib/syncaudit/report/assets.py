@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 PLOTLY_BASIC = {
@@ -34,6 +32,7 @@ def fetch_plotly_basic(target: Path | None = None) -> Path:
     """Download, verify and unpack the pinned basic bundle into ``target``; returns the bundle's path."""
     import requests
 
+    from syncaudit.fsutil import atomic_write
     from syncaudit.http import verified_session
 
     target = target or assets_dir()
@@ -51,11 +50,7 @@ def fetch_plotly_basic(target: Path | None = None) -> Path:
             data = tar.extractfile(member)
             if data is None:
                 raise requests.RequestException(f"{member} missing from {PLOTLY_BASIC['url']}")
-            fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{name}.")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data.read())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target / name)  # complete or absent, never half-written
+            atomic_write(target / name, data.read())  # complete or absent, never half-written
     return bundle
 
 
