@@ -136,7 +136,7 @@ def main() -> int:
     t0 = time.perf_counter()
     with running_sandbox(load_dir=tmp / "load", state_dir=tmp / "sb") as sb:
         print(f"sandbox loaded {sf_n:,} Contacts and {ic_n:,} Intercom contacts in {time.perf_counter() - t0:.1f} s")
-        from syncaudit.sources.salesforce.writer import SalesforceWriter
+        from syncaudit.connectors.salesforce.writer import SalesforceWriter
 
         reader = SalesforceWriter.from_config(cfg)
         ids = [r["Id"] for r in reader.query("SELECT Id FROM Contact")]

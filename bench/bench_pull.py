@@ -173,8 +173,8 @@ def worker_naive(cfg_path: str) -> dict[str, Any]:
 
     from syncaudit.config import load_config
     from syncaudit.connect import sandbox_facts
+    from syncaudit.connectors.intercom import convert
     from syncaudit.http import verified_session
-    from syncaudit.sources.intercom import convert
 
     cfg = load_config(cfg_path)
     facts = sandbox_facts(cfg)

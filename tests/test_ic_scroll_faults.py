@@ -11,12 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from ic_support import http_client, write_load_folder
+from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.intercom.client import IntercomClient
+from syncaudit.connectors.intercom.streams import CompaniesStream, IntercomContext
 from syncaudit.sandbox.intercom import IntercomService, companies
 from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import TableWriter
-from syncaudit.sources.http import build_http_session
-from syncaudit.sources.intercom.client import IntercomClient
-from syncaudit.sources.intercom.streams import CompaniesStream, IntercomContext
 
 
 @pytest.fixture(scope="module")

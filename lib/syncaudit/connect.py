@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from syncaudit.config import Config, IntercomConfig, SalesforceConfig, resolve_secret
+from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.intercom.client import IntercomClient
+from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
+from syncaudit.connectors.salesforce.client import SalesforceClient
 from syncaudit.errors import ConfigError
 from syncaudit.redact import register_secret
-from syncaudit.sources.http import build_http_session
-from syncaudit.sources.intercom.client import IntercomClient
-from syncaudit.sources.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
-from syncaudit.sources.salesforce.client import SalesforceClient
 
 
 @dataclass

@@ -28,18 +28,18 @@ from tqdm import tqdm
 
 from syncaudit.config import Config
 from syncaudit.connect import Clients, build_clients
-from syncaudit.errors import ConfigError
-from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, iso, parse_iso
-from syncaudit.snapshot_merge import drop_removed, link_table, table_sql, upsert
-from syncaudit.sources.intercom.streams import (
+from syncaudit.connectors.intercom.streams import (
     AdminsStream,
     CompaniesStream,
     ContactsStream,
     ConversationsStream,
     IntercomContext,
 )
-from syncaudit.sources.salesforce.streams import OBJECTS, SalesforceObjectStream, since_with_lookback
-from syncaudit.sources.stream import PullOutcome
+from syncaudit.connectors.salesforce.streams import OBJECTS, SalesforceObjectStream, since_with_lookback
+from syncaudit.connectors.stream import PullOutcome
+from syncaudit.errors import ConfigError
+from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, iso, parse_iso
+from syncaudit.snapshot_merge import drop_removed, link_table, table_sql, upsert
 
 
 class Stream(Protocol):

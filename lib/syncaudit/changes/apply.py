@@ -98,11 +98,11 @@ def build_writers(cfg: Config, systems: set[str]) -> dict[str, Writer]:
     """The real writers for the systems a plan touches."""
     out: dict[str, Writer] = {}
     if "salesforce" in systems:
-        from syncaudit.sources.salesforce.writer import SalesforceWriter
+        from syncaudit.connectors.salesforce.writer import SalesforceWriter
 
         out["salesforce"] = SalesforceWriter.from_config(cfg)
     if "intercom" in systems:
-        from syncaudit.sources.intercom.writer import IntercomWriter
+        from syncaudit.connectors.intercom.writer import IntercomWriter
 
         out["intercom"] = IntercomWriter.from_config(cfg)
     return out

@@ -23,9 +23,9 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.util import exception_handler
 
+from syncaudit.connectors.http import TRANSIENT_EXCEPTIONS, Backoff, CallCounter
+from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator
 from syncaudit.errors import FatalAPIError, QuotaExhaustedError, RetriableAPIError
-from syncaudit.sources.http import TRANSIENT_EXCEPTIONS, Backoff, CallCounter
-from syncaudit.sources.salesforce.auth import SalesforceAuthenticator
 
 T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")

@@ -20,10 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from syncaudit.config import Config
+from syncaudit.connectors.arrow import UTC_US, coerce
+from syncaudit.connectors.salesforce.client import SalesforceClient
+from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
-from syncaudit.sources.arrow import UTC_US, coerce
-from syncaudit.sources.salesforce.client import SalesforceClient
-from syncaudit.sources.stream import PullOutcome, Writer
 
 OBJECTS = ("Account", "Contact", "Lead", "Task", "Case", "User")
 REPLICATION_KEYS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
+from syncaudit.connectors.arrow import UTC_US, coerce
+from syncaudit.connectors.http import Backoff
+from syncaudit.connectors.intercom.client import IntercomRateLimiter
+from syncaudit.connectors.intercom.streams import DAY, date_range_filter, day_partitions
 from syncaudit.errors import RetriableAPIError
-from syncaudit.sources.arrow import UTC_US, coerce
-from syncaudit.sources.http import Backoff
-from syncaudit.sources.intercom.client import IntercomRateLimiter
-from syncaudit.sources.intercom.streams import DAY, date_range_filter, day_partitions
 
 
 class FakeClock:

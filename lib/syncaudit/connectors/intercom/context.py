@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncaudit.sources.intercom.client import IntercomClient
+from syncaudit.connectors.intercom.client import IntercomClient
 
 PER_PAGE = 150
 DAY = 86_400

@@ -20,12 +20,12 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from syncaudit.connectors.intercom import context as _ctx
+from syncaudit.connectors.intercom import convert
+from syncaudit.connectors.intercom.client import IntercomNotFound
+from syncaudit.connectors.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
+from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
-from syncaudit.sources.intercom import context as _ctx
-from syncaudit.sources.intercom import convert
-from syncaudit.sources.intercom.client import IntercomNotFound
-from syncaudit.sources.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
-from syncaudit.sources.stream import PullOutcome, Writer
 
 _DONE = object()
 

@@ -11,11 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from syncaudit.errors import FatalAPIError
-from syncaudit.sources.intercom import convert
-from syncaudit.sources.intercom.client import IntercomNotFound
-from syncaudit.sources.intercom.contacts import ContactsStream
-from syncaudit.sources.intercom.context import (
+from syncaudit.connectors.intercom import convert
+from syncaudit.connectors.intercom.client import IntercomNotFound
+from syncaudit.connectors.intercom.contacts import ContactsStream
+from syncaudit.connectors.intercom.context import (
     DAY,
     PER_PAGE,
     IntercomContext,
@@ -23,7 +22,8 @@ from syncaudit.sources.intercom.context import (
     date_range_filter,
     day_partitions,
 )
-from syncaudit.sources.stream import PullOutcome, Writer
+from syncaudit.connectors.stream import PullOutcome, Writer
+from syncaudit.errors import FatalAPIError
 
 SCROLL_EXPIRY_WAIT_S = 75.0
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from syncaudit.sources.arrow import UTC_US, table_from_columns
+from syncaudit.connectors.arrow import UTC_US, table_from_columns
 
 STR = pa.string()
 LIST_STR = pa.list_(pa.string())

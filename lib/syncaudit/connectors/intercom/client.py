@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 import requests
 
+from syncaudit.connectors.http import TRANSIENT_EXCEPTIONS, Backoff, CallCounter
 from syncaudit.errors import FatalAPIError, RetriableAPIError
 from syncaudit.redact import register_secret
-from syncaudit.sources.http import TRANSIENT_EXCEPTIONS, Backoff, CallCounter
 
 MAX_WINDOW_WAIT_S = 12.0  # windows are 10 s; never trust a reset further away than that (clock skew)
 

@@ -12,18 +12,18 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from syncaudit.sandbox.intercom import IntercomService
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
-from syncaudit.snapshot import TableWriter
-from syncaudit.sources.http import build_http_session
-from syncaudit.sources.intercom.client import IntercomClient
-from syncaudit.sources.intercom.streams import (
+from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.intercom.client import IntercomClient
+from syncaudit.connectors.intercom.streams import (
     AdminsStream,
     CompaniesStream,
     ContactsStream,
     ConversationsStream,
     IntercomContext,
 )
+from syncaudit.sandbox.intercom import IntercomService
+from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
+from syncaudit.snapshot import TableWriter
 from test_pull_fixture_data import make_load_dir
 
 CLOCK = [0.0]  # seconds added to the Intercom emulator's clock
@@ -133,8 +133,8 @@ def test_429_storms_are_waited_out(sandbox: RunningSandbox, client: IntercomClie
 
 
 def test_timeouts_are_retried_then_reported(sandbox: RunningSandbox) -> None:
+    from syncaudit.connectors.http import Backoff
     from syncaudit.errors import RetriableAPIError
-    from syncaudit.sources.http import Backoff
 
     http = build_http_session(sandbox["ca_cert"], 0.2)  # every call must answer within 0.2 s
     c = IntercomClient(
@@ -162,7 +162,7 @@ def test_incremental_search_partitions_a_big_delta(
 ) -> None:
     from datetime import UTC, datetime
 
-    import syncaudit.sources.intercom.context as streams
+    import syncaudit.connectors.intercom.context as streams
 
     monkeypatch.setattr(streams, "PER_PAGE", 10)  # 400-odd changed contacts = 40-odd pages
     since = datetime(2025, 2, 1, tzinfo=UTC)

@@ -10,13 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from syncaudit.config import Config
+from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
+from syncaudit.connectors.salesforce.client import SalesforceClient
+from syncaudit.connectors.salesforce.streams import SalesforceObjectStream
 from syncaudit.errors import FatalAPIError
 from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import TableWriter
-from syncaudit.sources.http import build_http_session
-from syncaudit.sources.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
-from syncaudit.sources.salesforce.client import SalesforceClient
-from syncaudit.sources.salesforce.streams import SalesforceObjectStream
 from test_pull_fixture_data import make_load_dir
 
 
