@@ -186,6 +186,81 @@ class Identity(_Model):
     companies: CompanyIdentity = CompanyIdentity()
 
 
+Comparison = Literal[
+    "first_name", "last_name", "email", "phone", "street", "city", "postal_code", "state", "country", "date",
+    "text", "identifier", "company_name", "domain",
+]  # fmt: skip
+
+
+class MatchField(_Model):
+    """One field the probabilistic matching compares, with how it is compared.
+
+    ``name`` is the comparison's column: fields of several pairs with one name (Contact's MailingCity and
+    Lead's City as ``city``) are compared with each other. ``salesforce`` is a field of the pair's object,
+    or ``Account.Name`` (the field of the record a Contact's AccountId points to); ``intercom`` is a
+    snapshot column of the contact or company (``name`` as a first/last name is split into its first and
+    last word; ``companies.name`` is the contact's first company's name). A side left out gives no
+    evidence on that side; an empty value gives no evidence.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    compare: Comparison
+    salesforce: str | None = None
+    intercom: str | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> MatchField:
+        if self.salesforce is None and self.intercom is None:
+            raise ValueError(f"match field '{self.name}' names no field: give salesforce:, intercom: or both")
+        return self
+
+
+def _mf(name: str, compare: str, salesforce: str | None, intercom: str | None = None) -> MatchField:
+    return MatchField(name=name, compare=compare, salesforce=salesforce, intercom=intercom)
+
+
+_PERSON_TAIL = [
+    _mf("email", "email", "Email", "email"),
+    _mf("phone", "phone", "Phone", "phone"),
+    _mf("mobile", "phone", "MobilePhone"),
+]
+DEFAULT_MATCH_FIELDS: dict[str, list[MatchField]] = {
+    "Contact": [
+        _mf("first_name", "first_name", "FirstName", "name"),
+        _mf("last_name", "last_name", "LastName", "name"),
+        *_PERSON_TAIL,
+        _mf("street", "street", "MailingStreet"),
+        _mf("city", "city", "MailingCity", "location.city"),
+        _mf("postal_code", "postal_code", "MailingPostalCode"),
+        _mf("state", "state", "MailingState", "location.region"),
+        _mf("country", "country", "MailingCountry", "location.country"),
+        _mf("birth_date", "date", "Birthdate"),
+        _mf("title", "text", "Title"),
+        _mf("company", "company_name", "Account.Name", "companies.name"),
+    ],
+    "Lead": [
+        _mf("first_name", "first_name", "FirstName", "name"),
+        _mf("last_name", "last_name", "LastName", "name"),
+        *_PERSON_TAIL,
+        _mf("street", "street", "Street"),
+        _mf("city", "city", "City", "location.city"),
+        _mf("postal_code", "postal_code", "PostalCode"),
+        _mf("state", "state", "State", "location.region"),
+        _mf("country", "country", "Country", "location.country"),
+        _mf("title", "text", "Title"),
+        _mf("company", "company_name", "Company", "companies.name"),
+    ],
+    "Account": [
+        _mf("name", "company_name", "Name", "name"),
+        _mf("domain", "domain", "Website", "website"),
+        _mf("phone", "phone", "Phone"),
+        _mf("city", "city", "BillingCity"),
+        _mf("postal_code", "postal_code", "BillingPostalCode"),
+        _mf("country", "country", "BillingCountry"),
+    ],
+}
+
+
 class ObjectPair(_Model):
     salesforce: Literal["Contact", "Lead", "Account"]
     intercom: Literal["contact", "company"]
@@ -195,11 +270,41 @@ class ObjectPair(_Model):
         description="how the pair's records are identified: the identity key pair, or email (Intercom leads have "
         "no external_id, so lead pairs default to email)",
     )
+    match_fields: list[MatchField] | None = Field(
+        None,
+        description="the fields the probabilistic matching compares for this pair; default: the standard fields "
+        "(names, email, phone and mobile, address, birth date, title, company); fields an org lacks give no evidence",
+    )
 
     def effective_match_on(self) -> str:
         if self.match_on:
             return self.match_on
         return "email" if self.role == "lead" else "identity_key"
+
+    def effective_match_fields(self) -> list[MatchField]:
+        return list(self.match_fields) if self.match_fields is not None else list(DEFAULT_MATCH_FIELDS[self.salesforce])
+
+    @model_validator(mode="after")
+    def _match_fields_fit(self) -> ObjectPair:
+        if self.match_fields is not None:
+            if not self.match_fields:
+                raise ValueError(
+                    f"match_fields of the {self.salesforce} pair is empty: list the fields to compare, "
+                    "or leave match_fields out for the defaults"
+                )
+            seen: set[str] = set()
+            for f in self.match_fields:
+                if f.name in seen:
+                    raise ValueError(f"match field '{f.name}' is listed twice in the {self.salesforce} pair")
+                seen.add(f.name)
+                company = self.salesforce == "Account"
+                if company and f.compare in PERSON_ONLY or not company and f.compare in COMPANY_ONLY:
+                    raise ValueError(
+                        f"match field '{f.name}': comparison '{f.compare}' does not apply to "
+                        f"{'companies' if company else 'people'}; use one of "
+                        f"{', '.join(sorted(set(Comparison.__args__) - (PERSON_ONLY if company else COMPANY_ONLY)))}"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> ObjectPair:
@@ -208,6 +313,10 @@ class ObjectPair(_Model):
         if self.salesforce in {"Contact", "Lead"} and self.intercom != "contact":
             raise ValueError(f"{self.salesforce} pairs with the Intercom contact")
         return self
+
+
+PERSON_ONLY = {"first_name", "last_name", "date"}
+COMPANY_ONLY = {"domain"}
 
 
 class ConversationLogging(_Model):
