@@ -22,8 +22,8 @@ from syncaudit.audit.evidence import (
     role_mailbox_sql,
     weakest_links,
 )
-from syncaudit.audit.matching import input_sql, predict_pairs
-from syncaudit.audit.models import model_for
+from syncaudit.audit.match_fields import columns
+from syncaudit.audit.matching import Model, input_sql, predict_pairs, train
 from syncaudit.loadfolder import lit, q
 from syncaudit.mapping import field_mappings
 
@@ -117,8 +117,12 @@ def find_duplicates(ctx: AuditContext) -> None:
         con.execute("INSERT INTO sa_dup_keys SELECT uid, id_key FROM sa_dup_in WHERE id_key IS NOT NULL")
         for key in g["keys"]:
             _deterministic(ctx, key, str(g["kind"]))
-        model = model_for(ctx, str(g["kind"]))
-        con.execute(f"CREATE OR REPLACE TABLE sa_dup_model AS {input_sql(model, 'sa_dup_in', 'uid')}")
+        # m and u from this system's own records: within one system a copy often carries another address or
+        # number, which pairs the sync keeps equal across the systems would not show.
+        base = Model(str(g["kind"]), columns(ctx.mapping, str(g["kind"])))
+        con.execute(f"CREATE OR REPLACE TABLE sa_dup_model AS {input_sql(base, 'sa_dup_in', 'uid')}")
+        model = train(con, base, ["sa_dup_model"])
+        ctx.metrics.setdefault("matching", {})[str(g["group"])] = {"columns": [c.name for c in model.columns]}
         predict_pairs(con, model, ["sa_dup_model"], threshold=mo.duplicate_threshold, out_table="sa_dp")
         # A deterministic pair the model also scored keeps the model's field-by-field evidence.
         con.execute(
