@@ -109,7 +109,8 @@ def audited(tmp_path_factory: pytest.TempPathFactory):
     cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(tmp / "data")})
     res = run_audit(cfg, str(load), tmp / "out")
     rows = res.con.execute("SELECT kind, records FROM findings_final").fetchall()
-    return planted, rows
+    extras = res.con.execute("SELECT kind, records, extra FROM findings_final WHERE extra IS NOT NULL").fetchall()
+    return planted, rows, extras
 
 
 def _reported(rows, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -118,20 +119,38 @@ def _reported(rows, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def test_colleague_namesakes_at_one_account_are_not_duplicates(audited) -> None:
-    (sf_pairs, ic_pairs, _), rows = audited
+    (sf_pairs, ic_pairs, _), rows, _ = audited
     namesakes = len(COMMON)
     assert _reported(rows, sf_pairs[:namesakes]) == []
     assert _reported(rows, ic_pairs[:namesakes]) == []
 
 
 def test_look_alike_first_names_are_not_duplicates(audited) -> None:
-    (sf_pairs, ic_pairs, _), rows = audited
+    (sf_pairs, ic_pairs, _), rows, _ = audited
     namesakes = len(COMMON)
     assert _reported(rows, sf_pairs[namesakes:]) == []
     assert _reported(rows, ic_pairs[namesakes:]) == []
 
 
 def test_a_true_copy_next_to_the_namesakes_is_still_found(audited) -> None:
-    (_, _, positives), rows = audited
+    (_, _, positives), rows, _ = audited
     dups = [frozenset(r) for k, r in rows if k == "duplicate"]
     assert all(any(p <= d for d in dups) for p in positives), positives
+
+
+def test_duplicates_and_identity_gaps_carry_their_evidence_field_by_field(audited) -> None:
+    (_, _, positives), _, extras = audited
+    by = {frozenset(r): (k, json.loads(x)) for k, r, x in extras}
+    kind, extra = next(v for r, v in by.items() if positives[0] <= r)
+    ev = extra["evidence"]
+    assert kind == "duplicate" and ev["deterministic"] is False and 0.9 <= ev["match_probability"] < 1
+    assert set(ev["weakest_link"]["records"]) <= set(next(r for r in by if positives[0] <= r))
+    pair = next(p for p in ev["pairs"] if set(p["records"]) == set(positives[0]))
+    fields = {f["field"]: f for f in pair["fields"]}
+    assert fields["first_name"]["level"] == "nickname" and fields["first_name"]["weight"] > 0
+    assert {fields["first_name"]["left"], fields["first_name"]["right"]} == {"james", "jim"}
+    assert fields["phone"]["level"] == "same number" and fields["email"]["level"] == "different"
+    assert fields["email"]["weight"] < 0
+    gaps = [x["evidence"] for k, _, x in ((k, r, json.loads(x)) for k, r, x in extras) if k == "identity_gap"]
+    assert gaps and all({"deterministic", "match_probability", "weakest_link", "pairs"} <= set(g) for g in gaps)
+    assert all(f.keys() >= {"field", "left", "right", "level", "weight"} for g in gaps for f in g["pairs"][0]["fields"])

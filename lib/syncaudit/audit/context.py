@@ -33,6 +33,7 @@ from syncaudit.mapping import (
     register_functions,
 )
 
+
 @dataclass
 class AuditContext:
     con: duckdb.DuckDBPyConnection
@@ -133,7 +134,9 @@ def _match_cols_sf_company(ctx: AuditContext, view: str) -> str:
     out = []
     for c in columns(ctx.mapping, "company"):
         f = fields.get(c.name)
-        out.append(f"{column_sql(c.compare, sf_source_sql(view, cols, f.salesforce if f else None, 'Account'))} AS mf_{c.name}")
+        out.append(
+            f"{column_sql(c.compare, sf_source_sql(view, cols, f.salesforce if f else None, 'Account'))} AS mf_{c.name}"
+        )
     return ", ".join(out)
 
 

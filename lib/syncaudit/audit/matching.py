@@ -147,13 +147,18 @@ def _comparisons(model: Model) -> list[Any]:
             lv.append(lab(cll.ExactMatchLevel(col), f"same {what}", col))
             if c.compare == "last_name" and first:
                 lv.append(
-                    lab(cll.CustomLevel(f"{col}_l = mf_{first[0]}_r AND mf_{first[0]}_l = {col}_r"), "swapped with first")
+                    lab(
+                        cll.CustomLevel(f"{col}_l = mf_{first[0]}_r AND mf_{first[0]}_l = {col}_r"),
+                        "swapped with first",
+                    )
                 )
             lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
             lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
         elif c.compare in ("email", "phone", "domain"):
             what = {"email": "mailbox", "phone": "number", "domain": "domain"}[c.compare]
-            lv.append(lab(cll.CustomLevel(f"{col}_l = {col}_r AND ({col}_shared_l OR {col}_shared_r)"), f"same shared {what}"))
+            lv.append(
+                lab(cll.CustomLevel(f"{col}_l = {col}_r AND ({col}_shared_l OR {col}_shared_r)"), f"same shared {what}")
+            )
             lv.append(lab(cll.ExactMatchLevel(col), f"same {what}"))
             if c.compare == "email":
                 lv.append(
@@ -294,9 +299,9 @@ def _prior(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str], size
         fallback = 0.02 * n
     else:
         total = sizes[0] * sizes[1]
-        det = con.execute(f"SELECT count(*) FROM {tables[0]} a JOIN {tables[1]} b ON a.id_key = b.id_key").fetchall()[0][
+        det = con.execute(f"SELECT count(*) FROM {tables[0]} a JOIN {tables[1]} b ON a.id_key = b.id_key").fetchall()[
             0
-        ]
+        ][0]
         fallback = 0.2 * min(sizes)
     expected = det / 0.6 if det else fallback
     return float(min(max(expected / max(total, 1), 1e-9), 0.5))
@@ -314,7 +319,11 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
     db_api = DuckDBAPI(connection=con)
     sdfs = [db_api.register(t, table_name=f"__sa_tr_{i}_{t}") for i, t in enumerate(tables)]
-    linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], _settings(model, link_type, _prior(con, model, tables, sizes)), log_level=None)
+    linker = Linker(
+        sdfs if len(sdfs) > 1 else sdfs[0],
+        _settings(model, link_type, _prior(con, model, tables, sizes)),
+        log_level=None,
+    )
     n = sum(sizes)
     linker.training.estimate_u_using_random_sampling(max_pairs=min(2e6, max(1e5, n * 5.0)), seed=1, num_chunks=1)
     for rule in _training_rules(model):
@@ -424,4 +433,3 @@ def predict_pairs(
     )
     linker.table_management.delete_tables_created_by_splink_from_db()
     return con.execute(f"SELECT count(*) FROM {out_table}").fetchall()[0][0]
-

@@ -23,6 +23,7 @@ from syncaudit.audit.conversations import check_conversations
 from syncaudit.audit.drift import profile_drift
 from syncaudit.audit.duplicates import find_duplicates
 from syncaudit.audit.linking import emit_orphans, link_companies, link_people
+from syncaudit.audit.match_fields import check_match_fields
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError
@@ -89,6 +90,7 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
     snap_path = Path(snap.path)
     md = load_metadata(snap_path)
     check_mapping(cfg.mapping, md)
+    check_match_fields(cfg.mapping, md)
     con = duckdb.connect()
     _configure(con)
     snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)
