@@ -243,6 +243,10 @@ def _blocking(model: Model) -> list[Any]:
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
         for n in narrow:
             rules.append(block_on(ln, n))
+    # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
+    for i, a in enumerate(narrow):
+        for b in narrow[i + 1 :]:
+            rules.append(block_on(a, b))
     if model.kind == "company":
         for c in model.columns:
             if c.compare == "company_name":
@@ -282,10 +286,13 @@ def _training_rules(model: Model) -> list[Any]:
     return rules
 
 
-def _prior(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str], sizes: list[int]) -> float:
-    """P(two random records match), from the pairs a deterministic key joins (the identity key across the
-    systems, an own email or domain within one), taken as 60% of the true matches; without any, a small
-    share of records with a match (20% of the smaller side for links, 2% for dedupe)."""
+def _prior(
+    con: duckdb.DuckDBPyConnection, model: Model, tables: list[str], sizes: list[int], trained: float | None = None
+) -> float:
+    """P(two random records match): from the pairs a deterministic key joins (the identity key across the
+    systems, an own email or domain within one), taken as 60% of the true matches; without any, the share
+    EM estimated (``trained``); without that, a small share of records with a match (20% of the smaller
+    side for links, 2% for dedupe)."""
     if len(tables) == 1:
         n = sizes[0]
         total = n * (n - 1) / 2
@@ -303,6 +310,8 @@ def _prior(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str], size
             0
         ][0]
         fallback = 0.2 * min(sizes)
+    if not det and trained:
+        return float(min(max(trained, 1e-9), 0.5))
     expected = det / 0.6 if det else fallback
     return float(min(max(expected / max(total, 1), 1e-9), 0.5))
 
@@ -331,6 +340,10 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
         except Exception as e:  # noqa: BLE001 - too few pairs in a block: the other rule still trains
             logging.getLogger(__name__).info("EM on %s skipped: %s", rule, e)
+    try:  # the share of matches that EM saw in its blocks, carried back to all pairs (Splink's own estimate)
+        linker._populate_probability_two_random_records_match_from_trained_values()  # noqa: SLF001
+    except Exception as e:  # noqa: BLE001 - no EM session trained: keep the prior from the keys
+        logging.getLogger(__name__).info("no trained prior: %s", e)
     trained = linker.misc.save_model_to_json()
     linker.table_management.delete_tables_created_by_splink_from_db()
     matches = _known_matches(con, model, tables)
@@ -420,7 +433,9 @@ def predict_pairs(
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
     settings = json.loads(json.dumps(model.trained))
     settings["link_type"] = link_type
-    settings["probability_two_random_records_match"] = _prior(con, model, tables, sizes)
+    settings["probability_two_random_records_match"] = _prior(
+        con, model, tables, sizes, model.trained.get("probability_two_random_records_match")
+    )
     db_api = DuckDBAPI(connection=con)
     sdfs = [db_api.register(t, table_name=f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)

@@ -103,6 +103,10 @@ def wanted_fields(cfg: Config, obj: str) -> set[str]:
     m = cfg.mapping
     want = set(AUDIT_FIELDS) | set(KEY_FIELDS.get(obj, ()))
     want |= {f.salesforce for f in m.fields if obj in f.objects}
+    # The matching fields of the object's pairs (Account.Name through AccountId is read from the Account).
+    for pair in m.objects:
+        if pair.salesforce == obj:
+            want |= {f.salesforce for f in pair.effective_match_fields() if f.salesforce and "." not in f.salesforce}
     if obj in {"Contact", "Lead"}:
         want.add(m.identity.people.salesforce_key)
     if obj == "Account":
