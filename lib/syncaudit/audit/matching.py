@@ -43,6 +43,12 @@ ROLE_MAILBOXES = (
 )  # fmt: skip
 # A value held by more records than this (in the data at hand) is a shared value, not a personal one.
 SHARED_MIN = 3
+# Training reads a sample: rows per table for the random pairs (u), block keys per EM rule and rows per key.
+TRAIN_ROWS = 200_000
+EM_KEYS = 50_000
+EM_GROUP_MAX = 20
+# Random pairs for u: enough to see a level with u = 1e-5 a few times; more only costs time.
+U_PAIRS = 5e5
 NAME_TYPES = ("first_name", "last_name", "company_name")
 ADDRESS_TYPES = ("street", "city", "postal_code", "state", "country")
 
@@ -152,7 +158,8 @@ def _comparisons(model: Model) -> list[Any]:
                         "swapped with first",
                     )
                 )
-            lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
+            if c.compare == "last_name":  # (edit distance on long company names costs more than it tells)
+                lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
             lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
         elif c.compare in ("email", "phone", "domain"):
             what = {"email": "mailbox", "phone": "number", "domain": "domain"}[c.compare]
@@ -269,21 +276,49 @@ def _settings(model: Model, link_type: str, prior: float) -> Any:
     )
 
 
-def _training_rules(model: Model) -> list[Any]:
-    """EM blocking rules: each leaves the other fields free to be estimated (Splink skips the blocked ones)."""
-    from splink import block_on
-
-    rules = []
+def _training_rules(model: Model) -> list[list[str]]:
+    """EM blocking rules (column lists): each leaves the other fields free to be estimated (Splink skips the
+    blocked ones)."""
+    rules: list[list[str]] = []
     email = [c.name for c in model.columns if c.compare == "email"]
     first, last = model.has("first_name"), model.has("last_name")
     if email:
-        rules.append(block_on(f"mf_{email[0]}_own"))
+        rules.append([f"mf_{email[0]}_own"])
     if first and last:
-        rules.append(block_on(f"mf_{first[0]}", f"mf_{last[0]}"))
+        rules.append([f"mf_{first[0]}", f"mf_{last[0]}"])
     for c in model.columns:
         if c.compare in ("company_name", "domain", "phone", "postal_code", "date") and len(rules) < 2:
-            rules.append(block_on(f"mf_{c.name}_own" if c.compare in ("domain", "phone") else f"mf_{c.name}"))
+            rules.append([f"mf_{c.name}_own" if c.compare in ("domain", "phone") else f"mf_{c.name}"])
     return rules
+
+
+def _key_sql(cols: list[str]) -> str:
+    return f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in cols)} THEN concat_ws('|', {', '.join(cols)}) END"
+
+
+def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: list[list[str]]) -> tuple[list, list]:
+    """(u tables, EM tables): a deterministic sample of rows for the random pairs, and the rows of a sample of
+    the training blocks (keys shared within the data, at most EM_GROUP_MAX rows each) for EM, so training
+    costs the same on a million records as on a hundred thousand."""
+    u_tables, em_tables = [], []
+    for i, t in enumerate(tables):
+        u = f"sa_m_u_{i}"
+        con.execute(f"CREATE OR REPLACE TABLE {u} AS SELECT * FROM {t} ORDER BY hash(uid) LIMIT {TRAIN_ROWS}")
+        u_tables.append(u)
+    link = len(tables) == 2
+    for r, cols in enumerate(rules):
+        union = " UNION ALL ".join(f"SELECT {i} AS s, {_key_sql(cols)} AS key FROM {t}" for i, t in enumerate(tables))
+        con.execute(
+            f"""CREATE OR REPLACE TABLE sa_m_keys_{r} AS SELECT key FROM ({union}) WHERE key IS NOT NULL
+            GROUP BY key HAVING count(*) BETWEEN 2 AND {EM_GROUP_MAX} {"AND count(DISTINCT s) = 2" if link else ""}
+            ORDER BY hash(key) LIMIT {EM_KEYS}"""
+        )
+    for i, t in enumerate(tables):
+        em = f"sa_m_em_{i}"
+        cond = " OR ".join(f"{_key_sql(cols)} IN (SELECT key FROM sa_m_keys_{r})" for r, cols in enumerate(rules))
+        con.execute(f"CREATE OR REPLACE TABLE {em} AS SELECT * FROM {t} WHERE {cond or 'false'}")
+        em_tables.append(em)
+    return u_tables, em_tables
 
 
 def _prior(
@@ -318,7 +353,7 @@ def _prior(
 
 def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Model:
     """Estimate u (random pairs) and m (EM over blocking rules) on ``tables`` (one = dedupe, two = link)."""
-    from splink import DuckDBAPI, Linker
+    from splink import DuckDBAPI, Linker, block_on
 
     _shared_flags(con, model, tables)
     model = _non_empty(con, model, tables)
@@ -326,28 +361,37 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
     if not model.columns or min(sizes) == 0 or sum(sizes) < 3:
         return model
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
+    rules = _training_rules(model)
+    u_tables, em_tables = _training_inputs(con, tables, rules)
     db_api = DuckDBAPI(connection=con)
-    sdfs = [db_api.register(t, table_name=f"__sa_tr_{i}_{t}") for i, t in enumerate(tables)]
-    linker = Linker(
-        sdfs if len(sdfs) > 1 else sdfs[0],
-        _settings(model, link_type, _prior(con, model, tables, sizes)),
-        log_level=None,
-    )
-    n = sum(sizes)
-    linker.training.estimate_u_using_random_sampling(max_pairs=min(2e6, max(1e5, n * 5.0)), seed=1, num_chunks=1)
-    for rule in _training_rules(model):
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except Exception as e:  # noqa: BLE001 - too few pairs in a block: the other rule still trains
-            logging.getLogger(__name__).info("EM on %s skipped: %s", rule, e)
-    try:  # the share of matches that EM saw in its blocks, carried back to all pairs (Splink's own estimate)
-        linker._populate_probability_two_random_records_match_from_trained_values()  # noqa: SLF001
-    except Exception as e:  # noqa: BLE001 - no EM session trained: keep the prior from the keys
-        logging.getLogger(__name__).info("no trained prior: %s", e)
-    trained = linker.misc.save_model_to_json()
+
+    def linker_on(names: list[str], settings: Any) -> Any:
+        sdfs = [db_api.register(t, table_name=f"__sa_tr_{t}") for t in names]
+        return Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
+
+    n_u = min(U_PAIRS, max(1e5, sum(min(s, TRAIN_ROWS) for s in sizes) * 2.0))
+    linker = linker_on(u_tables, _settings(model, link_type, _prior(con, model, tables, sizes)))
+    linker.training.estimate_u_using_random_sampling(max_pairs=n_u, seed=1, num_chunks=1)
+    with_u = linker.misc.save_model_to_json()
     linker.table_management.delete_tables_created_by_splink_from_db()
-    matches = _known_matches(con, model, tables)
-    _smooth(trained, matches, min(2e6, max(1e5, n * 5.0)))
+    linker = linker_on(em_tables, with_u) if all(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                                                  for t in em_tables) else None  # fmt: skip
+    for cols in rules if linker is not None else []:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
+        except Exception as e:  # noqa: BLE001 - too few pairs in a block: the other rule still trains
+            logging.getLogger(__name__).info("EM on %s skipped: %s", cols, e)
+    trained = with_u
+    if linker is not None:
+        try:  # the share of matches EM saw in its blocks, carried back to all pairs (Splink's own estimate)
+            linker._populate_probability_two_random_records_match_from_trained_values()  # noqa: SLF001
+        except Exception as e:  # noqa: BLE001 - no EM session trained: keep the prior from the keys
+            logging.getLogger(__name__).info("no trained prior: %s", e)
+        trained = linker.misc.save_model_to_json()
+        linker.table_management.delete_tables_created_by_splink_from_db()
+    for t in [*u_tables, *em_tables, *(f"sa_m_keys_{r}" for r in range(len(rules)))]:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _smooth(trained, _known_matches(con, model, tables), n_u)
     return Model(model.kind, model.columns, trained, _labels(trained))
 
 
