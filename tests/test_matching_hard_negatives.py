@@ -101,16 +101,47 @@ def _plant(load: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], li
     return sf_pairs, ic_pairs, positives
 
 
+def _plant_shared(load: Path) -> list[tuple[str, str]]:
+    """Leads of different people sharing a role mailbox, and a parent Account with a subsidiary on its domain."""
+    header, leads = _read(load / "salesforce" / "Lead.csv")
+    tpl = leads[0]
+    pairs = []
+    people = [("Anna", "Berg"), ("Tomas", "Keller"), ("Priya", "Raman"), ("Olu", "Adeyemi")]
+    for n, mailbox in enumerate(("info", "support")):
+        ids = []
+        for k, (first, last) in enumerate(people[2 * n : 2 * n + 2]):
+            lid = f"00QHNROLE{n}{k}0000AAA"
+            ids.append(lid)
+            leads.append(
+                {**tpl, "Id": lid, "FirstName": first, "LastName": last, "Company": "Nordwind Trading",
+                 "Email": f"{mailbox}@nordwind-trading.example", "Phone": "", "IsConverted": "false",
+                 "ConvertedContactId": "", "ConvertedAccountId": "", "ConvertedDate": "", "Product_User_Id__c": ""}
+            )  # fmt: skip
+        pairs.append((ids[0], ids[1]))
+    _write(load / "salesforce" / "Lead.csv", header, leads)
+    header, accounts = _read(load / "salesforce" / "Account.csv")
+    parent = accounts[0]
+    header = [*header, "ParentId"]
+    for a in accounts:
+        a["ParentId"] = ""
+    sub = {**parent, "Id": "001HNSUB000001AAA", "Name": "Subsidiary Holdings GmbH", "AccountNumber": "ACC-HN-0001",
+           "ParentId": parent["Id"], "BillingCountry": "Germany"}  # fmt: skip
+    accounts.append(sub)
+    _write(load / "salesforce" / "Account.csv", header, accounts)
+    return [*pairs, (parent["Id"], sub["Id"])]
+
+
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("hardneg")
     load = generate(tmp / "load", 600, 23)
     planted = _plant(load)
+    shared = _plant_shared(load)
     cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(tmp / "data")})
     res = run_audit(cfg, str(load), tmp / "out")
     rows = res.con.execute("SELECT kind, records FROM findings_final").fetchall()
     extras = res.con.execute("SELECT kind, records, extra FROM findings_final WHERE extra IS NOT NULL").fetchall()
-    return planted, rows, extras
+    return (*planted, shared), rows, extras
 
 
 def _reported(rows, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -119,27 +150,32 @@ def _reported(rows, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def test_colleague_namesakes_at_one_account_are_not_duplicates(audited) -> None:
-    (sf_pairs, ic_pairs, _), rows, _ = audited
+    (sf_pairs, ic_pairs, _, _), rows, _ = audited
     namesakes = len(COMMON)
     assert _reported(rows, sf_pairs[:namesakes]) == []
     assert _reported(rows, ic_pairs[:namesakes]) == []
 
 
 def test_look_alike_first_names_are_not_duplicates(audited) -> None:
-    (sf_pairs, ic_pairs, _), rows, _ = audited
+    (sf_pairs, ic_pairs, _, _), rows, _ = audited
     namesakes = len(COMMON)
     assert _reported(rows, sf_pairs[namesakes:]) == []
     assert _reported(rows, ic_pairs[namesakes:]) == []
 
 
+def test_shared_role_mailboxes_and_a_subsidiary_domain_are_not_duplicates(audited) -> None:
+    (_, _, _, shared), rows, _ = audited
+    assert _reported(rows, shared) == []
+
+
 def test_a_true_copy_next_to_the_namesakes_is_still_found(audited) -> None:
-    (_, _, positives), rows, _ = audited
+    (_, _, positives, _), rows, _ = audited
     dups = [frozenset(r) for k, r in rows if k == "duplicate"]
     assert all(any(p <= d for d in dups) for p in positives), positives
 
 
 def test_duplicates_and_identity_gaps_carry_their_evidence_field_by_field(audited) -> None:
-    (_, _, positives), _, extras = audited
+    (_, _, positives, _), _, extras = audited
     by = {frozenset(r): (k, json.loads(x)) for k, r, x in extras}
     kind, extra = next(v for r, v in by.items() if positives[0] <= r)
     ev = extra["evidence"]
