@@ -14,6 +14,7 @@ a field-by-field merge proposal.
 from __future__ import annotations
 
 from syncaudit.audit import findings
+from syncaudit.audit.comparisons import Model
 from syncaudit.audit.context import AuditContext
 from syncaudit.audit.evidence import (
     constrained_clusters,
@@ -23,7 +24,7 @@ from syncaudit.audit.evidence import (
     weakest_links,
 )
 from syncaudit.audit.match_fields import columns
-from syncaudit.audit.matching import Model, input_sql, predict_pairs, train
+from syncaudit.audit.matching import input_sql, predict_pairs, train
 from syncaudit.loadfolder import lit, q
 from syncaudit.mapping import field_mappings
 

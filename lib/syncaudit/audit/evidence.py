@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import duckdb
 
-from syncaudit.audit.matching import ROLE_MAILBOXES
+from syncaudit.audit.comparisons import ROLE_MAILBOXES
 from syncaudit.loadfolder import lit
 
 

@@ -24,46 +24,31 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+import math
 from typing import Any
 
 import duckdb
 
-from syncaudit.audit.match_fields import Column
+from syncaudit.audit.comparisons import (
+    ADDRESS_TYPES,
+    ROLE_MAILBOXES,
+    SHARED_MIN,
+    Model,
+    blocking,
+    comparisons,
+    key_sql,
+    training_rules,
+)
 from syncaudit.loadfolder import lit, q
 
 logging.getLogger("splink").setLevel(logging.ERROR)
 
-# Mailbox names that belong to a role or a team, not a person (compared on the local part, lower case).
-ROLE_MAILBOXES = (
-    "info", "support", "sales", "admin", "administrator", "contact", "contacts", "hello", "office", "billing",
-    "accounts", "accounting", "finance", "team", "help", "helpdesk", "service", "marketing", "hr", "jobs",
-    "careers", "noreply", "no-reply", "enquiries", "inquiries", "mail", "post", "reception", "webmaster",
-    "security", "legal", "press", "media", "orders", "purchasing", "it", "ops", "operations", "customerservice",
-)  # fmt: skip
-# A value held by more records than this (in the data at hand) is a shared value, not a personal one.
-SHARED_MIN = 3
 # Training reads a sample: rows per table for the random pairs (u), block keys per EM rule and rows per key.
 TRAIN_ROWS = 200_000
 EM_KEYS = 50_000
 EM_GROUP_MAX = 20
 # Random pairs for u: enough to see a level with u = 1e-5 a few times; more only costs time.
 U_PAIRS = 5e5
-NAME_TYPES = ("first_name", "last_name", "company_name")
-ADDRESS_TYPES = ("street", "city", "postal_code", "state", "country")
-
-
-@dataclass
-class Model:
-    """The comparison columns of a model and the parameters trained for them (Splink settings dict)."""
-
-    kind: str
-    columns: list[Column]
-    trained: dict[str, Any] | None = None
-    labels: dict[str, dict[int, str]] = field(default_factory=dict)
-
-    def has(self, compare: str) -> list[str]:
-        return [c.name for c in self.columns if c.compare == compare]
 
 
 def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
@@ -114,153 +99,6 @@ def _non_empty(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) 
     return Model(model.kind, keep, model.trained, model.labels)
 
 
-def _comparisons(model: Model) -> list[Any]:
-    import splink.comparison_level_library as cll
-    import splink.comparison_library as cl
-
-    def custom(name: str, levels: list[Any]) -> Any:
-        return cl.CustomComparison(output_column_name=name, comparison_levels=levels)
-
-    def lab(level: Any, label: str, tf: str | None = None) -> Any:
-        return level.configure(label_for_charts=label, **({"tf_adjustment_column": tf} if tf else {}))
-
-    first, last = model.has("first_name"), model.has("last_name")
-    out = []
-    for c in model.columns:
-        col = f"mf_{c.name}"
-        if c.compare in ADDRESS_TYPES:
-            continue
-        lv: list[Any] = [cll.NullLevel(col)]
-        if c.compare == "first_name":
-            lv.append(lab(cll.ExactMatchLevel(col), "same first name", col))
-            lv.append(lab(cll.CustomLevel(f"list_has_any({col}_groups_l, {col}_groups_r)"), "nickname"))
-            if last:
-                lv.append(
-                    lab(cll.CustomLevel(f"{col}_l = mf_{last[0]}_r AND mf_{last[0]}_l = {col}_r"), "swapped with last")
-                )
-            lv.append(
-                lab(
-                    cll.CustomLevel(
-                        f"(length({col}_l) = 1 OR length({col}_r) = 1) AND left({col}_l, 1) = left({col}_r, 1)"
-                    ),
-                    "initial agrees",
-                )
-            )
-            lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
-            lv.append(lab(cll.JaroWinklerLevel(col, 0.88), "similar"))
-        elif c.compare in ("last_name", "company_name"):
-            what = "last name" if c.compare == "last_name" else "company"
-            lv.append(lab(cll.ExactMatchLevel(col), f"same {what}", col))
-            if c.compare == "last_name" and first:
-                lv.append(
-                    lab(
-                        cll.CustomLevel(f"{col}_l = mf_{first[0]}_r AND mf_{first[0]}_l = {col}_r"),
-                        "swapped with first",
-                    )
-                )
-            if c.compare == "last_name":  # (edit distance on long company names costs more than it tells)
-                lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
-            lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
-        elif c.compare in ("email", "phone", "domain"):
-            what = {"email": "mailbox", "phone": "number", "domain": "domain"}[c.compare]
-            lv.append(
-                lab(cll.CustomLevel(f"{col}_l = {col}_r AND ({col}_shared_l OR {col}_shared_r)"), f"same shared {what}")
-            )
-            lv.append(lab(cll.ExactMatchLevel(col), f"same {what}"))
-            if c.compare == "email":
-                lv.append(
-                    lab(
-                        cll.CustomLevel(f"split_part({col}_l, '@', 1) = split_part({col}_r, '@', 1)"),
-                        "same mailbox name, other domain",
-                    )
-                )
-        elif c.compare == "date":
-            lv.append(lab(cll.ExactMatchLevel(col), "same date"))
-            lv.append(
-                lab(
-                    cll.CustomLevel(
-                        f"damerau_levenshtein({col}_l, {col}_r) <= 1 OR (left({col}_l, 4) = left({col}_r, 4) AND "
-                        f"substr({col}_l, 6, 2) = substr({col}_r, 9, 2) AND substr({col}_l, 9, 2) = substr({col}_r, 6, 2))"
-                    ),
-                    "one digit or day/month swapped",
-                )
-            )
-        elif c.compare == "text":
-            lv.append(lab(cll.ExactMatchLevel(col), "same text"))
-            lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
-        else:  # identifier
-            lv.append(lab(cll.ExactMatchLevel(col), "same identifier"))
-        lv.append(lab(cll.ElseLevel(), "different"))
-        out.append(custom(c.name, lv))
-    parts = [f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES]
-    if parts:
-        out.append(custom("address", _address_levels(model)))
-    return out
-
-
-def _address_levels(model: Model) -> list[Any]:
-    """One comparison for the address parts (they are not independent evidence: a postal code implies a city)."""
-    import splink.comparison_level_library as cll
-
-    def col(t: str) -> str | None:
-        names = model.has(t)
-        return f"mf_{names[0]}" if names else None
-
-    street, city, postal, state, country = (col(t) for t in ADDRESS_TYPES)
-    parts = [p for p in (street, city, postal, state, country) if p]
-    null = " OR ".join(f"({' AND '.join(f'{p}_{s} IS NULL' for p in parts)})" for s in ("l", "r"))
-    place = " OR ".join(f"({p}_l = {p}_r)" for p in (postal, city) if p) or "false"
-    levels = [cll.CustomLevel(null).configure(is_null_level=True)]
-
-    def add(sql: str, label: str) -> None:
-        levels.append(cll.CustomLevel(sql).configure(label_for_charts=label))
-
-    if street:
-        add(f"{street}_l = {street}_r AND ({place})", "same street address")
-        add(f"jaro_winkler_similarity({street}_l, {street}_r) >= 0.9 AND ({place})", "similar street, same place")
-    if postal:
-        add(f"{postal}_l = {postal}_r", "same postal code")
-    if city:
-        add(f"{city}_l = {city}_r", "same city")
-    region = " OR ".join(f"({p}_l = {p}_r)" for p in (state, country) if p)
-    if region:
-        add(region, "same region")
-    levels.append(cll.ElseLevel().configure(label_for_charts="different"))
-    return levels
-
-
-def _blocking(model: Model) -> list[Any]:
-    """Candidate pairs: an own (unshared) email or phone, or name parts with a narrowing field."""
-    from splink import block_on
-
-    rules: list[Any] = []
-    for c in model.columns:
-        if c.compare in ("email", "phone", "domain"):
-            rules.append(block_on(f"mf_{c.name}_own"))
-        if c.compare == "identifier":
-            rules.append(block_on(f"mf_{c.name}"))
-    first, last = model.has("first_name"), model.has("last_name")
-    narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
-    if last:
-        ln = f"mf_{last[0]}"
-        if first:
-            rules.append(block_on("mf_first_name_key", ln))
-            for n in narrow:
-                rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
-                rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
-        for n in narrow:
-            rules.append(block_on(ln, n))
-    # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
-    for i, a in enumerate(narrow):
-        for b in narrow[i + 1 :]:
-            rules.append(block_on(a, b))
-    if model.kind == "company":
-        for c in model.columns:
-            if c.compare == "company_name":
-                rules.append(block_on(f"mf_{c.name}"))
-    return rules
-
-
 def _settings(model: Model, link_type: str, prior: float) -> Any:
     from splink import SettingsCreator
 
@@ -268,32 +106,12 @@ def _settings(model: Model, link_type: str, prior: float) -> Any:
         link_type=link_type,
         probability_two_random_records_match=prior,
         unique_id_column_name="uid",
-        comparisons=_comparisons(model),
-        blocking_rules_to_generate_predictions=_blocking(model),
+        comparisons=comparisons(model),
+        blocking_rules_to_generate_predictions=blocking(model),
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=True,
         additional_columns_to_retain=["id_key"],
     )
-
-
-def _training_rules(model: Model) -> list[list[str]]:
-    """EM blocking rules (column lists): each leaves the other fields free to be estimated (Splink skips the
-    blocked ones)."""
-    rules: list[list[str]] = []
-    email = [c.name for c in model.columns if c.compare == "email"]
-    first, last = model.has("first_name"), model.has("last_name")
-    if email:
-        rules.append([f"mf_{email[0]}_own"])
-    if first and last:
-        rules.append([f"mf_{first[0]}", f"mf_{last[0]}"])
-    for c in model.columns:
-        if c.compare in ("company_name", "domain", "phone", "postal_code", "date") and len(rules) < 2:
-            rules.append([f"mf_{c.name}_own" if c.compare in ("domain", "phone") else f"mf_{c.name}"])
-    return rules
-
-
-def _key_sql(cols: list[str]) -> str:
-    return f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in cols)} THEN concat_ws('|', {', '.join(cols)}) END"
 
 
 def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: list[list[str]]) -> tuple[list, list]:
@@ -307,7 +125,7 @@ def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: l
         u_tables.append(u)
     link = len(tables) == 2
     for r, cols in enumerate(rules):
-        union = " UNION ALL ".join(f"SELECT {i} AS s, {_key_sql(cols)} AS key FROM {t}" for i, t in enumerate(tables))
+        union = " UNION ALL ".join(f"SELECT {i} AS s, {key_sql(cols)} AS key FROM {t}" for i, t in enumerate(tables))
         con.execute(
             f"""CREATE OR REPLACE TABLE sa_m_keys_{r} AS SELECT key FROM ({union}) WHERE key IS NOT NULL
             GROUP BY key HAVING count(*) BETWEEN 2 AND {EM_GROUP_MAX} {"AND count(DISTINCT s) = 2" if link else ""}
@@ -315,7 +133,7 @@ def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: l
         )
     for i, t in enumerate(tables):
         em = f"sa_m_em_{i}"
-        cond = " OR ".join(f"{_key_sql(cols)} IN (SELECT key FROM sa_m_keys_{r})" for r, cols in enumerate(rules))
+        cond = " OR ".join(f"{key_sql(cols)} IN (SELECT key FROM sa_m_keys_{r})" for r, cols in enumerate(rules))
         con.execute(f"CREATE OR REPLACE TABLE {em} AS SELECT * FROM {t} WHERE {cond or 'false'}")
         em_tables.append(em)
     return u_tables, em_tables
@@ -361,7 +179,7 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
     if not model.columns or min(sizes) == 0 or sum(sizes) < 3:
         return model
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
-    rules = _training_rules(model)
+    rules = training_rules(model)
     u_tables, em_tables = _training_inputs(con, tables, rules)
     db_api = DuckDBAPI(connection=con)
 
@@ -389,6 +207,10 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
             logging.getLogger(__name__).info("no trained prior: %s", e)
         trained = linker.misc.save_model_to_json()
         linker.table_management.delete_tables_created_by_splink_from_db()
+    lam = trained.get("probability_two_random_records_match")
+    if not isinstance(lam, int | float) or not math.isfinite(lam) or not 0 < lam < 1:
+        # EM gave no usable share (a block without evidence either way): keep the prior from the keys.
+        trained["probability_two_random_records_match"] = _prior(con, model, tables, sizes)
     for t in [*u_tables, *em_tables, *(f"sa_m_keys_{r}" for r in range(len(rules)))]:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     _smooth(trained, _known_matches(con, model, tables), n_u)

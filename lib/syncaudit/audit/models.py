@@ -7,9 +7,10 @@ search. A system alone trains on itself. Companies likewise on Accounts and Inte
 
 from __future__ import annotations
 
+from syncaudit.audit.comparisons import Model
 from syncaudit.audit.context import AuditContext
 from syncaudit.audit.match_fields import columns
-from syncaudit.audit.matching import Model, input_sql, train
+from syncaudit.audit.matching import input_sql, train
 
 SOURCES = {
     "people": (
