@@ -125,9 +125,11 @@ def find_duplicates(ctx: AuditContext) -> None:
         model = train(con, base, ["sa_dup_model"])
         ctx.metrics.setdefault("matching", {})[str(g["group"])] = {"columns": [c.name for c in model.columns]}
         predict_pairs(con, model, ["sa_dup_model"], threshold=mo.duplicate_threshold, out_table="sa_dp")
-        # A deterministic pair the model also scored keeps the model's field-by-field evidence.
+        # A key pair the model also scored keeps the model's field-by-field evidence (and its probability,
+        # unless the key decides it: an equal email whose names disagree is fuzzy evidence).
         con.execute(
-            """UPDATE sa_dup_pairs SET evidence = d.evidence FROM sa_dp d
+            """UPDATE sa_dup_pairs SET evidence = d.evidence,
+                p = CASE WHEN sa_dup_pairs.deterministic THEN sa_dup_pairs.p ELSE d.p END FROM sa_dp d
             WHERE least(d.uid_l, d.uid_r) = sa_dup_pairs.a AND greatest(d.uid_l, d.uid_r) = sa_dup_pairs.b"""
         )
         con.execute(

@@ -228,7 +228,8 @@ def _one_to_one(con, candidates: str, out: str) -> None:  # noqa: ANN001
 
 def _fallback_people(ctx: AuditContext, objects: list[str], roles_sql: str) -> None:
     """Key-identified pairs whose key is missing or differs but whose email agrees: identity gaps.
-    A role mailbox (info@, support@, ...) is no identity; the evidence is deterministic when the names agree."""
+    A role mailbox (info@, support@, ...) is no identity; the evidence is deterministic when the names agree
+    and no two different keys are set (different keys need a person's review before either is written)."""
     con = ctx.con
     agree = name_agrees_sql("s", "i", "mf_first_name" in ctx.columns("sa_sf_pool"))
     if "mf_last_name" not in ctx.columns("sa_sf_pool"):
@@ -236,7 +237,7 @@ def _fallback_people(ctx: AuditContext, objects: list[str], roles_sql: str) -> N
     con.execute(
         f"""CREATE OR REPLACE TABLE sa_cand AS
         SELECT s.sf_id, i.ic_id, 1.0::DOUBLE AS p, row_number() OVER (PARTITION BY i.ic_id ORDER BY {PEOPLE_PICK}) AS pick,
-               coalesce({agree}, false) AS deterministic,
+               coalesce({agree}, false) AND NOT coalesce(s.id_key <> i.id_key, false) AS deterministic,
                {key_evidence_sql("email", "s.email_n", "i.email_n", "same address")} AS evidence
         FROM sa_ic_pool i JOIN sa_sf_pool s ON s.email_n = i.email_n
         WHERE {_in("s.sf_object", objects)} AND {roles_sql} AND NOT {role_mailbox_sql("s.email_n")}"""
