@@ -5,8 +5,9 @@ duplicates are found), Intercom contacts, Accounts, Intercom companies. Edges co
 from equal identity keys (product user id, AccountNumber / company_id), equal
 normalized emails and website domains that are not shared (a role mailbox, a domain
 of a parent and its subsidiaries), never between two different identity keys, and
-from Splink pairs above ``mapping.matching.duplicate_threshold``; clusters are the
-connected components (label propagation in SQL) with their weakest link. Each
+from Splink pairs above ``mapping.matching.duplicate_threshold``. Clusters join the
+edges strongest first and never put two different identity keys together
+(audit.evidence.constrained_clusters); each shows its weakest link. Each
 cluster gets its evidence pair by pair, a suggested survivor (configurable rules) and
 a field-by-field merge proposal.
 """
@@ -78,7 +79,7 @@ def _groups(ctx: AuditContext) -> list[dict[str, object]]:
     ]
 
 
-def _deterministic(ctx: AuditContext, key: str, kind: str) -> None:
+def _deterministic(ctx: AuditContext, key: str) -> None:
     """Pairs of ``sa_dup_in`` sharing ``key`` (not a shared value, no conflicting identity keys)."""
     con = ctx.con
     if key == "email_n":
@@ -93,13 +94,18 @@ def _deterministic(ctx: AuditContext, key: str, kind: str) -> None:
     else:
         usable, det, field, level = "true", "true", "identity key", "same identity key"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE sa_dup_k AS SELECT * FROM sa_dup_in WHERE {key} IS NOT NULL AND {usable}
-        QUALIFY count(*) OVER (PARTITION BY {key}) BETWEEN 2 AND {ctx.mapping.matching.max_cluster_size}"""
+        f"""CREATE OR REPLACE TEMP TABLE sa_dup_k AS SELECT *, count(*) OVER (PARTITION BY {key}) AS n_key,
+            min(uid) OVER (PARTITION BY {key}) AS first_uid
+        FROM sa_dup_in WHERE {key} IS NOT NULL AND {usable} QUALIFY n_key > 1"""
     )
+    # Every pair of a key group, or for a group too large to merge (reported as such) each record with the
+    # group's first, so the pairs stay linear in the data.
+    big = ctx.mapping.matching.max_cluster_size
     con.execute(
         f"""INSERT INTO sa_dup_pairs
         SELECT a.uid, b.uid, 1.0, {lit("same_" + key)}, {det}, {key_evidence_sql(field, "a." + key, "b." + key, level)}
         FROM sa_dup_k a JOIN sa_dup_k b ON a.{key} = b.{key} AND a.uid < b.uid
+            AND (a.n_key <= {big} OR a.uid = a.first_uid)
         WHERE NOT coalesce(a.id_key <> b.id_key, false)"""
     )
 
@@ -117,7 +123,7 @@ def find_duplicates(ctx: AuditContext) -> None:
         con.execute(f"CREATE OR REPLACE TABLE sa_dup_in AS SELECT *, {rid} AS uid FROM {src}")
         con.execute("INSERT INTO sa_dup_keys SELECT uid, id_key FROM sa_dup_in WHERE id_key IS NOT NULL")
         for key in g["keys"]:
-            _deterministic(ctx, key, str(g["kind"]))
+            _deterministic(ctx, key)
         # m and u from this system's own records: within one system a copy often carries another address or
         # number, which pairs the sync keeps equal across the systems would not show.
         base = Model(str(g["kind"]), columns(ctx.mapping, str(g["kind"])))
