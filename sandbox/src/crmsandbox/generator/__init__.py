@@ -77,6 +77,7 @@ from crmsandbox.generator import intercom_out, salesforce_out
 from crmsandbox.generator.conversations import build_conversations
 from crmsandbox.generator.layout import Layout, build_layout, resolve
 from crmsandbox.generator.plant import DEFAULT_RATES, LAG, check_rates, plant
+from crmsandbox.generator.plant_rules import plant_rules
 from crmsandbox.generator.world import build_world
 
 __all__ = ["DEFAULT_RATES", "cli_generate", "generate"]
@@ -133,6 +134,7 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
         plan = plant(world, rates, seed)
         lay = build_layout(world, plan, seed)
         conv = build_conversations(world, plan, lay, rates, seed)
+        rule_truth = plant_rules(world, plan, lay, conv, rates["rule_violation"], seed)
         sf, ic = tmp / "salesforce", tmp / "intercom"
         sf.mkdir()
         ic.mkdir()
@@ -154,7 +156,7 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
         )
         salesforce_out.write_schema(sf)
         intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
-        findings = _resolve_truth(lay, plan.truth + conv.truth)
+        findings = _resolve_truth(lay, plan.truth + conv.truth + rule_truth)
         truth = {
             "generator": {
                 "format_version": FORMAT_VERSION,
