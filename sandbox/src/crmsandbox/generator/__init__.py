@@ -49,6 +49,10 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
 * ``conversation_unlogged`` [conversation] and ``conversation_misfiled`` [Task or Case,
   conversation] (variants wrong_person, converted_lead, case_instead_of_task); ``counterpart``
   names the record it should be logged on.
+* ``rule_violation`` [Account, conversation] or [Account, company], ``field`` = the rule's name of
+  config/demo.yaml (churn_risk_case, customer_company_plan, plan_means_customer): records that should
+  have been routed by a cross-system rule and were not; correctly routed look-alikes carry
+  ``expected: false`` (plant_rules.py). Rate ``rule_violation: 0`` plants none and changes nothing.
 
 Nothing else is a defect: names, emails (compared lower-case, without +tags and Gmail dots),
 phones, keys, company names and domains are unique unless planted; colleagues never have

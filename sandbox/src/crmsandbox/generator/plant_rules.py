@@ -151,7 +151,7 @@ def _plant_churn(
         if int(p.company[i]) not in seen:
             seen.add(int(p.company[i]))
             people.append(i)
-    n = max(3, int(round(rate * 0.02 * len(people)))) if len(people) >= 12 else 0
+    n = max(3, int(round(rate * 0.05 * len(people)))) if len(people) >= 12 else 0
     viol, ok_new, old = people[:n], people[n : 2 * n], people[2 * n : 2 * n + max(1, n // 2)] if n else []
     new_p, new_created = [], []
     truth = []
