@@ -47,7 +47,9 @@ def diff_specs(prev: Mapping[str, Any] | None, cur: Mapping[str, Any]) -> list[d
     out: list[dict[str, Any]] = []
     for scope in ("identity", "objects", "conversations"):
         if prev.get(scope) is not None and prev.get(scope) != cur.get(scope):
-            out.append({"scope": scope, "name": scope, "change": "changed", "before": prev.get(scope), "after": cur.get(scope)})
+            out.append(
+                {"scope": scope, "name": scope, "change": "changed", "before": prev.get(scope), "after": cur.get(scope)}
+            )
     for scope, key, aspects in (
         ("field", "fields", _FIELD_ASPECTS),
         ("rule", "rules", ("when", "expect", "fix", "severity", "description")),
@@ -111,7 +113,10 @@ def attribute_findings(
     cur = {str(f.get("id")): f for f in cur_findings}
     rows = [{"change": c, "text": describe_change(c), "appeared": 0, "disappeared": 0, "examples": []} for c in changes]
     data = {"appeared": 0, "disappeared": 0}
-    for direction, ids, source in (("appeared", set(cur) - set(prev), cur), ("disappeared", set(prev) - set(cur), prev)):
+    for direction, ids, source in (
+        ("appeared", set(cur) - set(prev), cur),
+        ("disappeared", set(prev) - set(cur), prev),
+    ):
         for fid in sorted(ids):
             f = source[fid]
             row = next((r for r in rows if _explains(r["change"], f)), None)

@@ -87,10 +87,8 @@ class Condition(_RuleModel):
                 f"use one of: {', '.join(OPERATORS)}"
             )
         if len(rest) != 1:
-            raise ValueError(
-                f"condition on '{data.get('field')}' needs exactly one operator ({', '.join(OPERATORS)})"
-            )
-        (op, value), = rest.items()
+            raise ValueError(f"condition on '{data.get('field')}' needs exactly one operator ({', '.join(OPERATORS)})")
+        ((op, value),) = rest.items()
         if op in ("in", "not_in") and not isinstance(value, list):
             raise ValueError(f"'{op}' on '{data.get('field')}' takes a list of values, e.g. {op}: [a, b]")
         if op == "exists" and not isinstance(value, bool):
@@ -102,7 +100,9 @@ class RuleCondition(_RuleModel):
     object: str = Field(description="conversation, contact, company (Intercom) or Account, Contact, Lead")
     tags: list[str] = Field([], description="any of these tags (Intercom conversations and contacts)")
     where: list[Condition] = []
-    within: str | None = Field(None, description="only records created in this window before the snapshot: 30d, 12h, 2w")
+    within: str | None = Field(
+        None, description="only records created in this window before the snapshot: 30d, 12h, 2w"
+    )
     time_field: str | None = Field(None, description="the time column `within` applies to (default: creation time)")
 
     @field_validator("object")

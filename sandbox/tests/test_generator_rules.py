@@ -58,5 +58,7 @@ def test_violations_and_look_alikes_are_listed_and_resolve(pair: tuple[Path, Pat
             continue
         account, conv = f["records"]
         assert [t["name"] for t in convs[conv]["tags"]["tags"]] == ["churn-risk"]
-        open_high = [c for c in cases if c["AccountId"] == account and c["Priority"] == "High" and c["IsClosed"] == "false"]
+        open_high = [
+            c for c in cases if c["AccountId"] == account and c["Priority"] == "High" and c["IsClosed"] == "false"
+        ]
         assert bool(open_high) == (f["variant"] == "routed"), f

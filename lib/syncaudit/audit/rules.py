@@ -74,7 +74,9 @@ RELATION[("Task", "person")] = "WhoId"
 def _edge(node_from: str, node_to: str, inner: str) -> str:
     """SQL of one step along a link: ``inner`` yields (rid, id, conf); so does the result."""
     if (node_from, node_to) == ("conversation", "contact"):
-        return f"SELECT t.rid, unnest(v.contact_ids) AS id, t.conf FROM ({inner}) t JOIN ic_conversations v ON v.id = t.id"
+        return (
+            f"SELECT t.rid, unnest(v.contact_ids) AS id, t.conf FROM ({inner}) t JOIN ic_conversations v ON v.id = t.id"
+        )
     if (node_from, node_to) == ("contact", "person"):
         return (
             f"SELECT t.rid, l.sf_id AS id, least(t.conf, l.confidence) AS conf FROM ({inner}) t "
@@ -157,7 +159,9 @@ def check_rules_against(ctx: AuditContext, rules: list[Rule]) -> None:
 
 
 def _known_tags(ctx: AuditContext) -> set[str]:
-    parts = [f"SELECT unnest(tags) AS t FROM {v}" for v in ("ic_conversations", "ic_contacts") if "tags" in ctx.columns(v)]
+    parts = [
+        f"SELECT unnest(tags) AS t FROM {v}" for v in ("ic_conversations", "ic_contacts") if "tags" in ctx.columns(v)
+    ]
     if not parts:
         return set()
     return {r[0] for r in ctx.con.execute(" UNION ".join(parts)).fetchall() if r[0] is not None}
@@ -239,7 +243,9 @@ def _helpers(ctx: AuditContext) -> None:
     con = ctx.con
     if {"Id", "AccountId"} <= set(ctx.columns("sf_Contact")):
         live = " AND ".join(["AccountId IS NOT NULL", *_live(ctx, "sf_Contact")])
-        con.execute(f"CREATE OR REPLACE TABLE sa_rule_contact_account AS SELECT Id, AccountId FROM sf_Contact WHERE {live}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE sa_rule_contact_account AS SELECT Id, AccountId FROM sf_Contact WHERE {live}"
+        )
     else:
         con.execute("CREATE OR REPLACE TABLE sa_rule_contact_account(Id VARCHAR, AccountId VARCHAR)")
     if {"id", "company_ids"} <= set(ctx.columns("ic_contacts")):
@@ -268,7 +274,9 @@ def _conditions(ctx: AuditContext, rule: Rule, now: datetime) -> bool:
         since = (now - timedelta(seconds=seconds)).isoformat()
         preds.append(f"CAST({q(tcol)} AS TIMESTAMPTZ) >= TIMESTAMPTZ {lit(since)}")
     where = " AND ".join(preds) or "true"
-    ctx.con.execute(f"CREATE OR REPLACE TABLE sa_rule_cond AS SELECT DISTINCT {q(KEY_OF[system])} AS rid FROM {q(view)} WHERE {where}")
+    ctx.con.execute(
+        f"CREATE OR REPLACE TABLE sa_rule_cond AS SELECT DISTINCT {q(KEY_OF[system])} AS rid FROM {q(view)} WHERE {where}"
+    )
     return True
 
 
@@ -335,6 +343,13 @@ def _matches(ctx: AuditContext, rule: Rule) -> None:
     )
 
 
+def _outcome(rule: Rule) -> str:
+    e = rule.expect
+    if e.linked:
+        return f"the linked {e.linked} does not match: "
+    return "there is one on " if e.not_exists else "there is none on "
+
+
 def evaluate_rule(ctx: AuditContext, rule: Rule, now: datetime) -> dict[str, int]:
     """Insert the rule's violations into ``findings``; returns its counts."""
     if not _conditions(ctx, rule, now):
@@ -342,10 +357,15 @@ def evaluate_rule(ctx: AuditContext, rule: Rule, now: datetime) -> dict[str, int
     _anchors(ctx, rule)
     _matches(ctx, rule)
     con = ctx.con
-    bad = "r.rid NOT IN (SELECT rid FROM sa_rule_match)" if not rule.expect.not_exists else (
-        "r.rid IN (SELECT rid FROM sa_rule_match)"
+    bad = (
+        "r.rid NOT IN (SELECT rid FROM sa_rule_match)"
+        if not rule.expect.not_exists
+        else ("r.rid IN (SELECT rid FROM sa_rule_match)")
     )
-    src_sys, dst_sys = system_of(rule.when.object), "intercom" if _target_node(rule) in ("company", "contact", "conversation") else "salesforce"
+    src_sys, dst_sys = (
+        system_of(rule.when.object),
+        "intercom" if _target_node(rule) in ("company", "contact", "conversation") else "salesforce",
+    )
     sf_part = "[r.rid]" if src_sys == "salesforce" else "[]::VARCHAR[]"
     ic_part = "[r.rid]" if src_sys == "intercom" else "[]::VARCHAR[]"
     if dst_sys == "salesforce":
@@ -357,7 +377,9 @@ def evaluate_rule(ctx: AuditContext, rule: Rule, now: datetime) -> dict[str, int
     if fix is not None and fix.create is not None:
         suggested = f"create {expectation[2:] if expectation.startswith('a ') else expectation}"
     elif fix is not None and fix.set is not None:
-        suggested = "set " + ", ".join(f"{k} = {v}" for k, v in fix.set.items()) + f" on the linked {rule.expect.linked}"
+        suggested = (
+            "set " + ", ".join(f"{k} = {v}" for k, v in fix.set.items()) + f" on the linked {rule.expect.linked}"
+        )
     else:
         suggested = f"route the record as the rule says: {expectation}"
     n = findings.insert(
@@ -366,7 +388,7 @@ def evaluate_rule(ctx: AuditContext, rule: Rule, now: datetime) -> dict[str, int
             list_sort({sf_part}) || list_sort({ic_part}), {lit(rule.name)}, {lit(rule.severity)},
             {lit(rule.when.object)} || ' ' || r.rid || ' is ' || {lit(describe_when(rule))} || ', so rule ' ||
             {lit(rule.name)} || ' expects ' || {lit(expectation)} || '; ' ||
-            {lit("there is one on " if rule.expect.not_exists else "there is none on ")} ||
+            {lit(_outcome(rule))} ||
             array_to_string(r.aids, ', '),
             {lit(suggested)}, NULL, NULL, r.conf, {lit("rule:" + rule.name)}, NULL,
             json_object('rule', {lit(rule.name)}, 'anchors', r.aids, 'missing', {lit(expectation)},

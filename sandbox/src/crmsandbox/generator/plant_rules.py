@@ -174,7 +174,9 @@ def _plant_churn(
         v = add(i, w.as_of - int(rng.integers(3600, WINDOW_DAYS * DAY - 3600)))
         cases.append((int(p.company[i]), i, "routed"))
         truth.append(
-            _entry("rule_violation", "both", "conversation", rec(i, v), "churn_risk_case", expected=False, variant="routed")
+            _entry(
+                "rule_violation", "both", "conversation", rec(i, v), "churn_risk_case", expected=False, variant="routed"
+            )
         )
     for i in old:
         v = add(i, w.as_of - int(rng.integers(35 * DAY, 90 * DAY)))
