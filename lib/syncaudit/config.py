@@ -429,7 +429,9 @@ class Fixes(_Model):
     merge_intercom_leads: FixPolicy = FixPolicy()  # intercom lead+user duplicates -> merge lead into user
     log_conversations: FixPolicy = FixPolicy()  # conversation_unlogged -> create the Task/Case
     duplicate_worklist: FixPolicy = FixPolicy()  # salesforce duplicates -> review items, never merged
-    rule_fixups: FixPolicy = FixPolicy()  # rule_violation -> create the missing Case/Task or set the field (rules[].fix)
+    rule_fixups: FixPolicy = (
+        FixPolicy()
+    )  # rule_violation -> create the missing Case/Task or set the field (rules[].fix)
     migrations: list[FieldMigration] = []
 
     @model_validator(mode="after")

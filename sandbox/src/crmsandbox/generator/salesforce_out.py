@@ -444,23 +444,22 @@ def write_activities(out: Path, w: World, lay: Layout, conv: Conversations) -> t
     m = len(created)
     owners = [lay.user_ids[o] for o in cs.owner]
     cols = {
-            "Id": cs.ids,
-            "ContactId": cs.who,
-            "AccountId": cs.what,
-            "OwnerId": owners,
-            "Subject": [f"Intercom: {TITLES[conv.title[c]]}" if c >= 0 else "Customer request" for c in cs.conv],
-            "Description": [
-                conversation_url(w.app_id, conv.ids[c]) if c >= 0 else "Customer called about an invoice."
-                for c in cs.conv
-            ],
-            "Status": ["Closed"] * m,
-            "Priority": ["Medium"] * m,
-            "Origin": [
-                "Web" if c >= 0 else ("Phone" if k == "phone" else "Web") for c, k in zip(cs.conv, cs.kind, strict=True)
-            ],
-            "IsClosed": [True] * m,
-            "ClosedDate": dt(created),
-            **_audit_cols(lay, created, created, owners, np.ones(m, bool)),
+        "Id": cs.ids,
+        "ContactId": cs.who,
+        "AccountId": cs.what,
+        "OwnerId": owners,
+        "Subject": [f"Intercom: {TITLES[conv.title[c]]}" if c >= 0 else "Customer request" for c in cs.conv],
+        "Description": [
+            conversation_url(w.app_id, conv.ids[c]) if c >= 0 else "Customer called about an invoice." for c in cs.conv
+        ],
+        "Status": ["Closed"] * m,
+        "Priority": ["Medium"] * m,
+        "Origin": [
+            "Web" if c >= 0 else ("Phone" if k == "phone" else "Web") for c, k in zip(cs.conv, cs.kind, strict=True)
+        ],
+        "IsClosed": [True] * m,
+        "ClosedDate": dt(created),
+        **_audit_cols(lay, created, created, owners, np.ones(m, bool)),
     }
     for j, ov in cs.overrides.items():  # planted rule Cases (plant_rules): their own status and priority
         for k, v in ov.items():
