@@ -161,3 +161,11 @@ def test_the_demo_rules_report_no_routed_look_alike(org: Path, tmp_path: Path) -
         "SELECT detail, extra FROM findings_final WHERE field = 'churn_risk_case' LIMIT 1"
     ).fetchall()[0]
     assert "expects a Case with IsClosed = False and Priority = High on the account" in detail[0]
+
+
+def test_a_bad_rule_stops_any_command_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path, [_with(when__where=[{"field": "state", "like": "clo%"}])])
+    code = main(["findings", "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "rule 'billing_case'" in err and "unknown operator 'like'" in err and "equals, not_equals" in err, err
