@@ -82,13 +82,12 @@ def _plant_plans(
     w: World, pl: Plan, lay: Layout, rng: np.random.Generator, rate: float, bad: set[int]
 ) -> list[dict[str, Any]]:
     both = np.flatnonzero(pl.co_sf & pl.co_ic)
-    clean = rng.permutation(np.array([c for c in both if int(c) not in bad], dtype=np.int64))
+    clean = rng.permutation(both[~np.isin(both, np.fromiter(bad, dtype=np.int64, count=len(bad)))])
     n = max(1, int(round(rate * 0.1 * len(clean)))) if len(clean) >= 6 else 0
     no_plan, prospect, alike = clean[:n], clean[n : 2 * n], clean[2 * n : 3 * n]
-    skip = {int(c) for c in no_plan}
-    for c in np.flatnonzero(pl.co_ic):
-        if int(c) not in skip:
-            pl.company_plan[int(c)] = PLANS[int(rng.integers(0, len(PLANS)))]
+    on_plan = np.setdiff1d(np.flatnonzero(pl.co_ic), no_plan)
+    names = rng.integers(0, len(PLANS), size=len(on_plan))
+    pl.company_plan.update(zip(on_plan.tolist(), (PLANS[k] for k in names.tolist()), strict=True))
     for c in prospect:
         pl.account_type[int(c)] = "Prospect"
     out = []
@@ -118,9 +117,10 @@ def _plant_churn(
 ) -> list[dict[str, Any]]:
     p = w.people
     acc_row, contact_row = lay.row_of["Account"], lay.row_of["Contact"]
-    by_company: dict[int, int] = {}  # a Contact of each company, for the Case's ContactId
-    for i in np.flatnonzero((p.role == USER) & pl.sf_present):
-        by_company.setdefault(int(p.company[i]), int(i))
+    # A Contact of each company, for the Case's ContactId: the first user of each company with one.
+    users = np.flatnonzero((p.role == USER) & pl.sf_present)
+    firsts, at = np.unique(p.company[users], return_index=True)
+    by_company = dict(zip(firsts.tolist(), users[at].tolist(), strict=True))
     cases: list[tuple[int, int, str]] = []  # (company, person with a Contact, variant)
     # The base data's churn-risk conversations near or in the window: routed.
     recent = np.flatnonzero((conv.tag == CHURN_TAG) & (conv.created >= w.as_of - (WINDOW_DAYS + 2) * DAY))
@@ -137,20 +137,13 @@ def _plant_churn(
         cases.append((company, who, "routed"))
     # Clean customers for the new conversations, one company each.
     ok = (p.role == USER) & pl.sf_present & pl.ic_present
-    cand = [
-        int(i)
-        for i in rng.permutation(np.flatnonzero(ok))
-        if int(i) not in bad_people
-        and acc_row[p.company[i]] >= 0
-        and pl.co_ic[p.company[i]]
-        and int(p.company[i]) not in bad_companies
-    ]
-    seen: set[int] = set(routed)
-    people = []
-    for i in cand:
-        if int(p.company[i]) not in seen:
-            seen.add(int(p.company[i]))
-            people.append(i)
+    ok[np.fromiter(bad_people, dtype=np.int64, count=len(bad_people))] = False
+    company = p.company
+    ok &= (acc_row[company] >= 0) & pl.co_ic[company]
+    ok &= ~np.isin(company, np.fromiter(bad_companies | routed, dtype=np.int64, count=len(bad_companies | routed)))
+    cand = rng.permutation(np.flatnonzero(ok))
+    _, first = np.unique(company[cand], return_index=True)  # one person per company, in the shuffled order
+    people = cand[np.sort(first)].tolist()
     n = max(3, int(round(rate * 0.05 * len(people)))) if len(people) >= 12 else 0
     viol, ok_new, old = people[:n], people[n : 2 * n], people[2 * n : 2 * n + max(1, n // 2)] if n else []
     new_p, new_created = [], []
