@@ -14,7 +14,9 @@ name (so two rules broken by one record are two findings), records = Salesforce 
 from __future__ import annotations
 
 import difflib
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from syncaudit.audit import findings
@@ -128,8 +130,9 @@ def _fields_of(rule: Rule) -> list[tuple[str, str, str]]:
     return out
 
 
-def check_rules_against(ctx: AuditContext, rules: list[Rule]) -> None:
-    """Refuse (exit 2) rules naming fields the snapshot's tables lack or tags nobody carries."""
+def check_rules_against(ctx: AuditContext, rules: list[Rule], snapshot_path: Path | None = None) -> None:
+    """Refuse (exit 2) rules naming fields the snapshot's tables lack, or tags the workspace does not have (the
+    snapshot's ``intercom/tags.json``; a snapshot without one is checked against the tags its records carry)."""
     problems: list[str] = []
     tags: set[str] | None = None
     for rule in rules:
@@ -142,7 +145,7 @@ def check_rules_against(ctx: AuditContext, rules: list[Rule]) -> None:
                 problems.append(f"rule '{rule.name}' {where}: {obj} has no field '{col}'{hint}")
         if rule.when.tags:
             if tags is None:
-                tags = _known_tags(ctx)
+                tags = _known_tags(ctx, snapshot_path)
             if tags:
                 for t in rule.when.tags:
                     if t not in tags:
@@ -158,7 +161,13 @@ def check_rules_against(ctx: AuditContext, rules: list[Rule]) -> None:
         )
 
 
-def _known_tags(ctx: AuditContext) -> set[str]:
+def _known_tags(ctx: AuditContext, snapshot_path: Path | None) -> set[str]:
+    listed = Path(snapshot_path) / "intercom" / "tags.json" if snapshot_path else None
+    if listed is not None and listed.is_file():
+        try:
+            return {str(t["name"]) for t in json.loads(listed.read_text(encoding="utf-8")) if t.get("name")}
+        except (ValueError, TypeError, KeyError):
+            pass
     parts = [
         f"SELECT unnest(tags) AS t FROM {v}" for v in ("ic_conversations", "ic_contacts") if "tags" in ctx.columns(v)
     ]
@@ -402,13 +411,13 @@ def evaluate_rule(ctx: AuditContext, rule: Rule, now: datetime) -> dict[str, int
     return {"matched": matched, "unresolved": matched - resolved, "satisfied": resolved - n, "violations": n}
 
 
-def check_rules(ctx: AuditContext, manifest: dict[str, Any]) -> None:
+def check_rules(ctx: AuditContext, manifest: dict[str, Any], snapshot_path: Path | None = None) -> None:
     """Evaluate every configured rule; counts per rule go to ``metrics.rules``."""
     rules = list(ctx.cfg.rules)
     ctx.metrics["rules"] = {}
     if not rules:
         return
-    check_rules_against(ctx, rules)
+    check_rules_against(ctx, rules, snapshot_path)
     now = snapshot_time(ctx, manifest)
     _helpers(ctx)
     for rule in rules:

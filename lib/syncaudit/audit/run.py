@@ -113,7 +113,7 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
     step("orphans", emit_orphans)
     step("drift", profile_drift, manifest)
     step("conversations", check_conversations)
-    step("rules", check_rules, manifest)
+    step("rules", check_rules, manifest, snap_path)
     findings.finalize(con, ctx.snapshot_id)
     metrics: dict[str, Any] = {
         "snapshot": ctx.snapshot_id,
