@@ -138,7 +138,7 @@ def check_rules_against(ctx: AuditContext, rules: list[Rule], snapshot_path: Pat
     for rule in rules:
         for where, view, col in _fields_of(rule):
             cols = ctx.columns(view)
-            if cols and col not in cols:
+            if cols and col not in cols and ctx.count(view) > 0:  # an empty table tells nothing (as check_mapping)
                 close = difflib.get_close_matches(col, cols, n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 obj = view.split("_", 1)[1]
@@ -181,9 +181,12 @@ def _known_tags(ctx: AuditContext, snapshot_path: Path | None) -> set[str]:
 
 def condition_sql(ctx: AuditContext, view: str, c: Condition, alias: str = "") -> str:
     """One condition as a SQL predicate, comparing in the column's own type."""
-    col = f"{alias}.{q(c.field)}" if alias else q(c.field)
     types = dict(ctx.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(view)})").fetchall())
     typ = types.get(c.field, "VARCHAR")
+    if c.field not in types:  # only in an empty table (check_rules_against refuses it elsewhere): no value
+        col = "CAST(NULL AS VARCHAR)"
+    else:
+        col = f"{alias}.{q(c.field)}" if alias else q(c.field)
 
     def val(v: Any) -> str:
         text = str(v).lower() if isinstance(v, bool) else str(v)
@@ -281,7 +284,8 @@ def _conditions(ctx: AuditContext, rule: Rule, now: datetime) -> bool:
     if seconds is not None:
         tcol = w.time_field or DEFAULT_TIME[system]
         since = (now - timedelta(seconds=seconds)).isoformat()
-        preds.append(f"CAST({q(tcol)} AS TIMESTAMPTZ) >= TIMESTAMPTZ {lit(since)}")
+        tsql = q(tcol) if tcol in ctx.columns(view) else "NULL"
+        preds.append(f"CAST({tsql} AS TIMESTAMPTZ) >= TIMESTAMPTZ {lit(since)}")
     where = " AND ".join(preds) or "true"
     ctx.con.execute(
         f"CREATE OR REPLACE TABLE sa_rule_cond AS SELECT DISTINCT {q(KEY_OF[system])} AS rid FROM {q(view)} WHERE {where}"
