@@ -169,3 +169,31 @@ def test_a_bad_rule_stops_any_command_with_exit_2(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "rule 'billing_case'" in err and "unknown operator 'like'" in err and "equals, not_equals" in err, err
+
+
+def test_operators_compare_in_the_column_type_and_treat_empty_as_absent() -> None:
+    import duckdb
+
+    from syncaudit.audit.context import AuditContext
+    from syncaudit.audit.rules import condition_sql
+    from syncaudit.rulespec import Condition
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE VIEW sf_Case AS SELECT * FROM (VALUES ('a', 'High', false, 2.0), ('b', 'Medium', true, 12.0), "
+        "('c', NULL, NULL, NULL), ('d', '  ', false, 3.0)) t(Id, Priority, IsClosed, Seats)"
+    )
+    ctx = AuditContext(con=con, cfg=load_config(ROOT / "config" / "demo.yaml"), md=None, snapshot_id="x")  # type: ignore[arg-type]
+
+    def ids(cond: dict) -> list[str]:
+        sql = condition_sql(ctx, "sf_Case", Condition.model_validate(cond))
+        return [r[0] for r in con.execute(f"SELECT Id FROM sf_Case WHERE {sql} ORDER BY Id").fetchall()]
+
+    assert ids({"field": "Priority", "equals": "High"}) == ["a"]
+    assert ids({"field": "Priority", "not_equals": "High"}) == ["b", "c", "d"]  # an empty value is not High
+    assert ids({"field": "IsClosed", "equals": False}) == ["a", "d"]  # a boolean, not the text 'False'
+    assert ids({"field": "Seats", "equals": 12}) == ["b"]  # 12 = 12.0 as numbers
+    assert ids({"field": "Priority", "in": ["High", "Medium"]}) == ["a", "b"]
+    assert ids({"field": "Priority", "not_in": ["High"]}) == ["b", "c", "d"]
+    assert ids({"field": "Priority", "exists": True}) == ["a", "b"]  # blanks are not a value
+    assert ids({"field": "Priority", "exists": False}) == ["c", "d"]
