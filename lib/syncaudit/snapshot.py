@@ -50,7 +50,9 @@ ID_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def snapshots_root(cfg: Config) -> Path:
-    return cfg.resolve_path(cfg.data_dir) / "snapshots"
+    from syncaudit.workspace import DataDir
+
+    return DataDir(cfg).snapshots
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:

@@ -97,7 +97,9 @@ def _jwt_assertion(creds: SalesforceCredentials) -> str:
 
 def _token_request(creds: SalesforceCredentials) -> tuple[dict[str, str], tuple[str, str] | None]:
     if creds.method == "client_credentials":
-        return {"grant_type": "client_credentials"}, (creds.client_id or "", creds.client_secret or "")
+        form = {"grant_type": "client_credentials", "client_id": creds.client_id or ""}
+        form["client_secret"] = creds.client_secret or ""
+        return form, None
     if creds.method == "password":
         form = {
             "grant_type": "password",

@@ -295,7 +295,7 @@ class SalesforceConnector:
         """The org's id, name and IsSandbox, read once per connector (one query)."""
         if self._org is None:
             res = self.call(
-                lambda sf: sf.query("SELECT Id, Name, IsSandbox, OrganizationType FROM Organization LIMIT 1"),
+                lambda sf: sf.query("SELECT Id, Name, IsSandbox, OrganizationType FROM Organization"),
                 "read the Organization",
             )
             rows = res.get("records") or []
