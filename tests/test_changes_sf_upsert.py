@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from crmsandbox.salesforce import SalesforceService
 from sf_https import ANN, BOB, CARL, https_session, serve_https, write_load_dir
 from syncaudit.changes.model import Operation
 from syncaudit.changes.plan import build_change_plan
@@ -21,7 +22,6 @@ from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, Salesf
 from syncaudit.connectors.salesforce.connector import SalesforceConnector
 from syncaudit.connectors.salesforce.writer import SalesforceWriter
 from syncaudit.errors import ConfigError
-from syncaudit.sandbox.salesforce import SalesforceService
 from test_changes_fakes import TinySnapshot, make_world, world_config
 
 EXT = "Intercom_Conversation_Id__c"
