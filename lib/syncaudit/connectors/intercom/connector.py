@@ -158,6 +158,15 @@ class IntercomConnector:
             hint="check the network and proxy, and intercom.region / intercom.base_url in the config",
         )
 
+    def _wait_or_unreachable(self, attempt: int, exc: BaseException, what: str) -> None:
+        """Back off; once the attempts are spent, a host that never answered is named as unreachable."""
+        try:
+            self.backoff.wait(attempt, exc, what)
+        except RetriableAPIError:
+            if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+                raise self._unreachable(exc) from None
+            raise
+
     def send(self, method: str, path: str, *, write: bool = False, **kw: Any) -> requests.Response:
         """One raw call for a writer. 429 waits for the window's reset and 503 backs off (nothing processed);
         a lost answer or a 500/502 on a ``write`` raises :class:`InDoubt`; 401 is fatal. Other 4xx answers are
@@ -173,7 +182,7 @@ class IntercomConnector:
                 self.limiter.abort()
                 if write:
                     raise InDoubt(type(exc).__name__) from None
-                self.backoff.wait(attempt, exc, f"Intercom {method} {path} ({self.host})")
+                self._wait_or_unreachable(attempt, exc, f"Intercom {method} {path} ({self.host})")
                 attempt += 1
                 continue
             self.counter.add(method)
@@ -218,7 +227,7 @@ class IntercomConnector:
                 resp = self.http.request(method, url, headers=self.headers, params=params, json=json)
             except TRANSIENT_EXCEPTIONS as exc:
                 self.limiter.abort()
-                self.backoff.wait(attempt, exc, f"Intercom {what} ({self.host})")
+                self._wait_or_unreachable(attempt, exc, f"Intercom {what} ({self.host})")
                 attempt += 1
                 continue
             self.counter.add(what.split(" ")[0])

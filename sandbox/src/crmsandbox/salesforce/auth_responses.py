@@ -91,6 +91,8 @@ class AuthRoutes:
             return _oauth_error("invalid_request", "must use HTTP POST", 400)
         form = request.form
         grant = form.get("grant_type", "")
+        if self.auth.login_failure == "ip_restricted":
+            return _oauth_error("invalid_grant", "ip restricted")
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return self._jwt_grant(request, form.get("assertion", ""))
         if grant not in ("password", "client_credentials", "refresh_token"):
@@ -119,6 +121,13 @@ class AuthRoutes:
             return _oauth_error("invalid_grant", "invalid assertion")
         if claims.get("iss") != creds.CLIENT_ID:
             return _oauth_error("invalid_client_id", "client identifier invalid")
+        # aud names the authorization server: login/test.salesforce.com or a site URL (here: this server).
+        if claims.get("aud") not in (
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+            self._base(request),
+        ):
+            return _oauth_error("invalid_grant", "audience is invalid")
         if claims.get("sub") != ADMIN_USERNAME:
             return _oauth_error("invalid_grant", "user hasn't approved this consumer")
         try:
@@ -157,6 +166,8 @@ class AuthRoutes:
             return self._fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
         if user != ADMIN_USERNAME or password not in (creds.PASSWORD + creds.SECURITY_TOKEN, creds.PASSWORD):
             return self._fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
+        if self.auth.login_failure == "ip_restricted":
+            return self._fault("LOGIN_MUST_USE_SECURITY_TOKEN", "ip restricted: this IP address is not trusted")
         token = self.auth.mint("access")
         base, org, uid = self._base(request), self.backend.org_id, self.backend.admin_id
         xml = (
