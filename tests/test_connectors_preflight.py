@@ -17,6 +17,7 @@ from syncaudit.cli import main
 from syncaudit.config import Config, load_config
 from syncaudit.connectors.build import build_writers, connect
 from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.preflight import PreflightFailed
 from syncaudit.connectors.salesforce.auth import (
     JWT_CLOCK_SKEW_S,
     JWT_LIFETIME_S,
@@ -140,7 +141,7 @@ def test_production_org_fails_closed(demo: dict[str, Any], tmp_path: Path, capsy
         named = allowed.model_copy(update={"salesforce": SalesforceConfig(production=True, org_id=org["org_id"])})
         assert set(build_writers(named, {"salesforce"})) == {"salesforce"}
         other = allowed.model_copy(update={"salesforce": SalesforceConfig(production=True, org_id="00D000000000999")})
-        with pytest.raises(GuardError, match="names org 00D000000000999"):
+        with pytest.raises((GuardError, PreflightFailed), match="names org 00D000000000999"):
             build_writers(other, {"salesforce"})
     finally:
         _svc(demo, "organization", is_sandbox=True)
@@ -210,7 +211,6 @@ def test_each_login_failure_names_cause_and_fix(
 
 def test_revoked_refresh_token(demo: dict[str, Any]) -> None:
     f = demo["sb"]["salesforce"]
-    token = _svc_refresh = _login(demo, _creds(demo, "client_credentials"))  # noqa: F841
     http = build_http_session(demo["sb"]["ca_cert"], 30)
     fresh = _creds(demo, "refresh_token")
     assert _login(demo, fresh).access_token

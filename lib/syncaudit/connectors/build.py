@@ -149,8 +149,11 @@ def connect(cfg: Config, *, pool: int = 16, purpose: str = "pull") -> Connectors
     return Connectors(salesforce=sf, intercom=icc, facts=facts)
 
 
-def build_writers(cfg: Config, systems: Iterable[str], connectors: Connectors | None = None) -> dict[str, Writer]:
-    """The writers for ``systems``, on the connectors given (or new ones built for apply).
+def build_writers(
+    cfg: Config, systems: Iterable[str], connectors: Connectors | None = None, *, preflight: bool = False
+) -> dict[str, Writer]:
+    """The writers for ``systems``, on the connectors given (or new ones built for apply); with ``preflight``,
+    :func:`syncaudit.connectors.preflight.run_preflight` runs first (`syncaudit apply` and the apply notebook).
 
     Writing to Salesforce first reads the org's facts and refuses a production org the config does not name
     (:func:`syncaudit.connectors.production.check_production`)."""
@@ -160,6 +163,10 @@ def build_writers(cfg: Config, systems: Iterable[str], connectors: Connectors | 
 
     systems = set(systems)
     conns = connectors or connect(cfg, purpose="apply")
+    if preflight:
+        from syncaudit.connectors.preflight import run_preflight
+
+        run_preflight(cfg, conns)
     out: dict[str, Writer] = {}
     if "salesforce" in systems:
         check_production(cfg, conns.salesforce.org(), writing=True)
@@ -170,6 +177,7 @@ def build_writers(cfg: Config, systems: Iterable[str], connectors: Connectors | 
     return out
 
 
-def writer_factory(cfg: Config, connectors: Connectors | None = None):  # noqa: ANN201 - a plain callable
-    """A callable ``systems -> writers`` to hand to syncaudit.changes (which never imports a connector)."""
-    return lambda systems: build_writers(cfg, systems, connectors)
+def writer_factory(cfg: Config, connectors: Connectors | None = None, *, preflight: bool = False):  # noqa: ANN201
+    """A callable ``systems -> writers`` to hand to syncaudit.changes (which never imports a connector); it
+    connects (and runs preflight) only when the engine really needs writers (never for a dry run)."""
+    return lambda systems: build_writers(cfg, systems, connectors, preflight=preflight)

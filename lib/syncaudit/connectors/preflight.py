@@ -182,10 +182,11 @@ def salesforce_rows(cfg: Config, conns: Connectors) -> list[PreflightRow]:
                     exit_code=4,
                 )
             )
-        else:
-            rows.append(PreflightRow(SF, "API allocation", OK, detail))
+            return rows  # describing objects would spend what is left
+        rows.append(PreflightRow(SF, "API allocation", OK, detail))
     except APIError as exc:
         rows.append(_api_problem(SF, "API allocation", exc))
+        return rows
     rows += salesforce_access_rows(cfg, conns)
     return rows
 
