@@ -1,4 +1,4 @@
-"""`syncaudit apply`: the guards, preflight, then the journaled apply on the config's connectors.
+"""`syncaudit apply`, `verify` and `rollback`: guards, preflight, then changes/ on the config's connectors.
 
 The apply engine (changes/) is handed its writers and never imports a connector; this command builds the one
 connector per system, runs preflight on it (exit 2/3/4/5 before any write is sent) and passes the writers on.
@@ -28,3 +28,19 @@ def cli_apply(args: argparse.Namespace) -> int:
     res = apply_plan(cfg, plan, args.confirm, dry_run=not args.execute, writers=writers)
     print_result(res)
     return 0 if not res.failed else 7
+
+
+def cli_rollback(args: argparse.Namespace) -> int:
+    """`syncaudit rollback`: reads and writes go through the config's connectors, after preflight."""
+    from syncaudit.changes.rollback import cli_rollback as rollback
+
+    args.writers = writer_factory(args.cfg, preflight=True)
+    return rollback(args)
+
+
+def cli_verify(args: argparse.Namespace) -> int:
+    """`syncaudit verify`: re-reads through the config's connectors, after preflight."""
+    from syncaudit.changes.verify import cli_verify as verify
+
+    args.writers = writer_factory(args.cfg, preflight=True)
+    return verify(args)

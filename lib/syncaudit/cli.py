@@ -31,8 +31,8 @@ HANDLERS: dict[str, str] = {
     "plan": "syncaudit.changes.plan:cli_plan",
     "apply": "syncaudit.apply_command:cli_apply",
     "check": "syncaudit.connectors.preflight:cli_check",
-    "rollback": "syncaudit.changes.rollback:cli_rollback",
-    "verify": "syncaudit.changes.verify:cli_verify",
+    "rollback": "syncaudit.apply_command:cli_rollback",
+    "verify": "syncaudit.apply_command:cli_verify",
 }
 
 

@@ -111,8 +111,9 @@ def build_rollback_plan(cfg: Config, run_id: str) -> Plan:
 def cli_rollback(args: argparse.Namespace) -> int:
     """Without --confirm: write the rollback plan and print its hash. With it: apply (dry run unless --execute)."""
     cfg: Config = args.cfg
+    writers = getattr(args, "writers", None)  # handed in by the command (syncaudit.apply_command)
     if not args.confirm:
-        plan = plan_rollback(cfg, args.run)
+        plan = plan_rollback(cfg, args.run, writers=writers)
         print(f"rollback plan: {plan.path}")
         print(f"hash: {plan.hash}")
         print(f"{len(plan.writes)} records to restore; {len(plan.header['not_restorable'])} not restorable")
@@ -129,6 +130,8 @@ def cli_rollback(args: argparse.Namespace) -> int:
     plan = load_plan(folder)
     if plan.header.get("of_run") != args.run:
         raise GuardError(f"plan {plan.hash} does not roll back run {args.run}", hint="check --run and --confirm")
-    res = apply_plan(cfg, plan, args.confirm, dry_run=not args.execute, kind="rollback", parent_run=args.run)
+    res = apply_plan(
+        cfg, plan, args.confirm, dry_run=not args.execute, kind="rollback", parent_run=args.run, writers=writers
+    )
     print_result(res)
     return 0 if not res.failed else 7

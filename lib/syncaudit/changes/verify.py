@@ -99,7 +99,7 @@ def verify_run(
 
 
 def cli_verify(args: argparse.Namespace) -> int:
-    rep = verify_run(args.cfg, args.run)
+    rep = verify_run(args.cfg, args.run, writers=getattr(args, "writers", None))
     print(f"run {rep.run_id}: {rep.checked} records checked, {rep.matched} as planned, {len(rep.mismatches)} differ")
     for m in rep.mismatches[:50]:
         detail = "; ".join(f"{p['field']}: expected {p['expected']!r}, found {p['actual']!r}" for p in m["problems"])
