@@ -286,3 +286,54 @@ def test_one_connector_serves_reads_and_writes(demo: dict[str, Any]) -> None:
     writers = build_writers(demo["cfg"], {"salesforce", "intercom"}, conns)
     assert writers["salesforce"].sf is conns.salesforce and writers["intercom"].ic is conns.intercom
     assert conns.intercom.version == "2.16"  # the sandbox's API version, used by reads and writes alike
+
+
+def _certificate(key: Any, *, days: int) -> str:
+    """A self-signed certificate of ``key``, valid ``days`` from now (negative: already expired)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "syncaudit-test")])
+    now = datetime.now(UTC)
+    start, end = (
+        (now - timedelta(days=2), now + timedelta(days=days))
+        if days > 0
+        else (now - timedelta(days=30), now + timedelta(days=days))
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.mark.parametrize("case", ["matching", "other key", "expired"])
+def test_jwt_certificate_mismatch_or_expiry_is_named(demo: dict[str, Any], case: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    cert_key = key if case != "other key" else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _svc(demo, "jwt_certificate", pem=_certificate(cert_key, days=-1 if case == "expired" else 30))
+    try:
+        creds = _creds(demo, "jwt", private_key=pem, env_names=(("private_key", "SF_JWT_KEY"),))
+        if case == "matching":
+            assert _login(demo, creds).access_token
+            return
+        with pytest.raises(FatalAPIError) as info:
+            _login(demo, creds)
+        assert "certificate" in info.value.message and "SF_JWT_KEY" in (info.value.hint or "")
+    finally:
+        _svc(demo, "jwt_certificate", pem=None)

@@ -153,6 +153,14 @@ class SalesforceService:
         self.auth.api_disabled = not enabled
         return {"api_enabled": enabled}
 
+    def control_jwt_certificate(self, pem: str | None = None) -> dict:
+        """Upload the connected app's certificate (PEM): JWT bearer assertions must then be signed by its key
+        while it is valid. None stops checking signatures."""
+        if pem is not None and "BEGIN CERTIFICATE" not in str(pem):
+            raise ValueError("pem must be a PEM certificate or null")
+        self.auth.jwt_certificate = pem
+        return {"jwt_certificate": pem is not None}
+
     def control_organization(self, is_sandbox: bool = True) -> dict:
         """Make the org a sandbox (IsSandbox true, the default) or a production org."""
         if not isinstance(is_sandbox, bool):

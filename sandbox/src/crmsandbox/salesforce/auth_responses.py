@@ -29,6 +29,32 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return Response(body, status=status, content_type="application/json;charset=UTF-8")
 
 
+def _signed_by(assertion: str, cert_pem: str, now: float) -> bool:
+    """Whether ``assertion`` (a JWT) carries an RS256 signature of the certificate's key, and the certificate is
+    valid at ``now``. Differs from Salesforce: it reports an expired certificate the same way as a wrong one."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        head, payload, sig = assertion.split(".")
+        signature = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except (ValueError, binascii.Error):
+        return False
+    when = datetime.fromtimestamp(now, UTC)
+    if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+        return False
+    try:
+        cert.public_key().verify(signature, f"{head}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True
+
+
 class AuthRoutes:
     """Authentication endpoints; expects ``self.backend`` and ``self.auth`` (see SalesforceApp)."""
 
@@ -111,7 +137,10 @@ class AuthRoutes:
         return Response(json.dumps(self._token_body(request)), content_type="application/json;charset=UTF-8")
 
     def _jwt_grant(self, request: Request, assertion: str) -> Response:
-        # The sandbox checks the claims, not the RS256 signature (there is no connected-app certificate).
+        # The claims are always checked; the RS256 signature only once a test uploads the connected app's
+        # certificate (control ``jwt_certificate``), which must also be within its validity period.
+        if self.auth.jwt_certificate and not _signed_by(assertion, self.auth.jwt_certificate, self.backend.clock()):
+            return _oauth_error("invalid_grant", "invalid assertion")
         try:
             payload = assertion.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
