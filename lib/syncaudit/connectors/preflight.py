@@ -72,6 +72,7 @@ class SalesforceNeeds:
 
 
 def salesforce_needs(cfg: Config) -> SalesforceNeeds:
+    """What the mapping reads and the enabled fixes write, per Salesforce object."""
     m = cfg.mapping
     read: dict[str, set[str]] = {p.salesforce: {"Id"} for p in m.objects}
     update: dict[str, set[str]] = {}
@@ -117,12 +118,10 @@ def intercom_needs(cfg: Config) -> dict[tuple[str, str], bool]:
         key = (model, f.intercom.split(".", 1)[1])
         out[key] = out.get(key, False) or written
     for mig in cfg.fixes.migrations:
-        for name, written in (
-            ((mig.target_field, True),) if mig.target_system == "intercom" else ((mig.source_field, False),)
-        ):
-            if name.startswith("custom_attributes."):
-                key = ("contact", name.split(".", 1)[1])
-                out[key] = out.get(key, False) or written
+        name, written = (mig.target_field, True) if mig.target_system == "intercom" else (mig.source_field, False)
+        if name.startswith("custom_attributes."):
+            key = ("contact", name.split(".", 1)[1])
+            out[key] = out.get(key, False) or written
     return out
 
 

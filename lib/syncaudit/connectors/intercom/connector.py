@@ -274,7 +274,8 @@ class IntercomConnector:
                 status=401,
                 code=code,
                 system="intercom",
-                hint="check the token in the environment variable named by intercom.token_env",
+                hint="check the token in the environment variable named by intercom.token_env; a token of an EU or "
+                f"AU workspace works only on its region's host (intercom.region; this call went to {self.host})",
             )
         cls = IntercomNotFound if resp.status_code == 404 else FatalAPIError
         return cls(
