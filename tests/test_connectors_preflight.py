@@ -337,3 +337,35 @@ def test_jwt_certificate_mismatch_or_expiry_is_named(demo: dict[str, Any], case:
         assert "certificate" in info.value.message and "SF_JWT_KEY" in (info.value.hint or "")
     finally:
         _svc(demo, "jwt_certificate", pem=None)
+
+
+def test_intercom_writes_use_the_configured_api_version(demo: dict[str, Any]) -> None:
+    from syncaudit.config import IntercomConfig
+
+    cfg = demo["cfg"].model_copy(update={"intercom": IntercomConfig(api_version="2.13")})
+    writers = build_writers(cfg, {"intercom"})
+    assert writers["intercom"].ic.headers["Intercom-Version"] == "2.13"  # no pinned 2.16 in the writer
+
+
+def test_apply_refuses_a_production_org_before_any_write(
+    demo: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    cfg = str(demo["cfg_file"])
+    sb = demo["sb"]
+    assert _run(capsys, "pull", "--config", cfg, "--full")[0] == 0
+    assert _run(capsys, "findings", "--config", cfg)[0] == 0
+    code, out, err = _run(capsys, "plan", "--config", cfg)
+    assert code == 0, err
+    folder = re.search(r"^plan: (.+)$", out, re.M).group(1)
+    digest = re.search(r"^hash: ([0-9a-f]{16})$", out, re.M).group(1)
+    _svc(demo, "organization", is_sandbox=False)
+    try:
+        n = len(sb.requests())
+        code, out, err = _run(capsys, "apply", "--config", cfg, "--plan", folder, "--confirm", digest, "--execute")
+        assert code == 5 and "production org" in err and "Traceback" not in err
+        writes = [r for r in sb.requests()[n:] if r["method"] in ("PATCH", "PUT", "DELETE") or "merge" in r["path"]]
+        assert writes == [] and not [r for r in sb.requests()[n:] if "/composite/" in r["path"]]
+    finally:
+        _svc(demo, "organization", is_sandbox=True)
