@@ -369,3 +369,24 @@ def test_apply_refuses_a_production_org_before_any_write(
         assert writes == [] and not [r for r in sb.requests()[n:] if "/composite/" in r["path"]]
     finally:
         _svc(demo, "organization", is_sandbox=True)
+
+
+def test_each_flow_posts_where_salesforce_expects_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncaudit.connectors.build import salesforce_credentials
+
+    monkeypatch.setenv("T_SECRET", "x-secret-value")
+    base = {"instance_url": "https://acme.my.salesforce.com", "api_version": "61.0"}
+    cc = Config.model_validate(
+        {
+            "name": "x",
+            "salesforce": base
+            | {"auth": {"method": "client_credentials", "client_id": "c", "client_secret_env": "T_SECRET"}},
+            "intercom": {},
+        }
+    )
+    assert salesforce_credentials(cc.salesforce).token_url == "https://acme.my.salesforce.com/services/oauth2/token"
+    soap = {"method": "soap", "username": "u@x", "password_env": "T_SECRET", "login_url": "https://test.salesforce.com"}
+    sc = Config.model_validate({"name": "x", "salesforce": base | {"auth": soap}, "intercom": {}}).salesforce
+    creds = salesforce_credentials(sc)
+    assert creds.soap_url == "https://test.salesforce.com/services/Soap/u/61.0"
+    assert "x-secret-value" not in repr(creds)
