@@ -52,6 +52,7 @@ class OrgFacts:
 
 
 API_DISABLED = "API_DISABLED_FOR_ORG"
+MAX_RENEWALS = 3  # fresh sessions refused in a row before a call gives up
 
 
 def api_disabled_error(msg: str) -> FatalAPIError:
@@ -243,7 +244,7 @@ class SalesforceConnector:
         the error code (per-record results come back in a 200 body)."""
         kw.setdefault("timeout", None)  # the session's adapter applies the configured timeout
         extra = kw.pop("headers", None) or {}
-        attempt = 0
+        attempt = renewed = 0
         while True:
             self.check_quota()
             gen = self._token_gen
@@ -259,6 +260,16 @@ class SalesforceConnector:
                 attempt += 1
                 continue
             if r.status_code == 401:
+                renewed += 1
+                if renewed > MAX_RENEWALS:
+                    raise FatalAPIError(
+                        f"Salesforce refused {renewed} fresh sessions in a row for {method} {path.split('?')[0]}",
+                        status=401,
+                        code="INVALID_SESSION_ID",
+                        system="salesforce",
+                        hint="the session is revoked as soon as it is made: check the connected app's session "
+                        "policies (IP relaxation, high-assurance sessions) and the user's login IP ranges",
+                    )
                 self._relogin(gen)
                 continue  # nothing was processed under an expired session
             if r.status_code == 503 or r.status_code == 429 or (r.status_code in (500, 502) and not write):
