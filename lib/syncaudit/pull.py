@@ -302,11 +302,15 @@ def run_pull(
     if objects:
         check_objects(objects)  # bad input first, before any connection
     clients = clients or build_clients(cfg)
+    before = {"salesforce": clients.salesforce.api_calls(), "intercom": clients.intercom.api_calls()}
     if preflight:
         from syncaudit.connectors.preflight import run_preflight
 
         run_preflight(cfg, clients)
-    pre_calls = {"salesforce": clients.salesforce.api_calls(), "intercom": clients.intercom.api_calls()}
+    pre_calls = {
+        "salesforce": clients.salesforce.api_calls() - before["salesforce"],
+        "intercom": clients.intercom.api_calls() - before["intercom"],
+    }
     streams = build_streams(cfg, clients, objects)
     run = SnapshotRun.begin(cfg, full=full, objects=list(objects) if objects else None)
     for line in run.discarded:
