@@ -390,3 +390,19 @@ def test_each_flow_posts_where_salesforce_expects_it(monkeypatch: pytest.MonkeyP
     creds = salesforce_credentials(sc)
     assert creds.soap_url == "https://test.salesforce.com/services/Soap/u/61.0"
     assert "x-secret-value" not in repr(creds)
+
+
+def test_unreachable_instance_after_login_is_named() -> None:
+    from syncaudit.connectors.http import Backoff
+    from syncaudit.connectors.salesforce.connector import SalesforceConnector
+
+    creds = SalesforceCredentials(
+        method="session", token_url="", session_id="00D000000000001!x", instance_url="https://127.0.0.1:9"
+    )
+    http = build_http_session(None, 5)
+    sf = SalesforceConnector(
+        SalesforceAuthenticator(creds, http, 5), http, backoff=Backoff(attempts=2, sleep=lambda _s: None)
+    )
+    with pytest.raises(FatalAPIError, match=r"cannot reach the Salesforce host 127\.0\.0\.1:9") as info:
+        sf.org()
+    assert info.value.exit_code == 3

@@ -206,7 +206,7 @@ class SalesforceConnector:
                     hint="check the object and field names in the config against the org's describe",
                 ) from None
             except TRANSIENT_EXCEPTIONS as exc:
-                self.backoff.wait(attempt, exc, f"Salesforce {what} ({self.host})")
+                self._wait_or_unreachable(attempt, exc, f"Salesforce {what} ({self.host})")
                 attempt += 1
 
     def request(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
@@ -233,6 +233,20 @@ class SalesforceConnector:
                 return self._sf.sf_instance
         return self.auth.creds.token_url.split("/")[2] if "://" in self.auth.creds.token_url else "Salesforce"
 
+    def _wait_or_unreachable(self, attempt: int, exc: BaseException, what: str) -> None:
+        """Back off; once the attempts are spent, a host that never answered is named as unreachable."""
+        try:
+            self.backoff.wait(attempt, exc, what)
+        except RetriableAPIError:
+            if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+                raise FatalAPIError(
+                    f"cannot reach the Salesforce host {self.host} ({type(exc).__name__})",
+                    code="UNREACHABLE",
+                    system="salesforce",
+                    hint="check the network, proxy and firewall, and salesforce.instance_url",
+                ) from None
+            raise
+
     # -- writes (and the writers' reads)
 
     def send(self, method: str, path: str, *, write: bool = False, **kw: Any) -> requests.Response:
@@ -256,7 +270,7 @@ class SalesforceConnector:
             except TRANSIENT_EXCEPTIONS as exc:
                 if write:
                     raise InDoubt(f"connection lost: {type(exc).__name__}") from None
-                self.backoff.wait(attempt, exc, f"Salesforce {method} ({self.host})")
+                self._wait_or_unreachable(attempt, exc, f"Salesforce {method} ({self.host})")
                 attempt += 1
                 continue
             if r.status_code == 401:
