@@ -197,3 +197,42 @@ def test_operators_compare_in_the_column_type_and_treat_empty_as_absent() -> Non
     assert ids({"field": "Priority", "not_in": ["High"]}) == ["b", "c", "d"]
     assert ids({"field": "Priority", "exists": True}) == ["a", "b"]  # blanks are not a value
     assert ids({"field": "Priority", "exists": False}) == ["c", "d"]
+
+
+def test_a_tagged_contact_reaches_its_linked_person_and_account(org: Path, tmp_path: Path) -> None:
+    """contact tags -> a Task on the linked person, and -> the linked Contact's field; checked in Python against
+    the raw files and the audit's links (sa_links, tested with the identity findings)."""
+    rules = [
+        {
+            "name": "vip_task",
+            "when": {"object": "contact", "tags": ["vip"]},
+            "expect": {"exists": "Task", "on": "person"},
+        },
+        {
+            "name": "vip_customer",
+            "when": {"object": "contact", "tags": ["vip"]},
+            "expect": {"linked": "Contact", "where": [{"field": "Lifecycle_Stage__c", "equals": "Customer"}]},
+        },
+    ]
+    res = run_audit(load_config(_config(tmp_path, rules)), str(org), tmp_path / "out")
+    got: dict[str, set[tuple[str, ...]]] = {"vip_task": set(), "vip_customer": set()}
+    for field, records in res.con.execute(
+        "SELECT field, records FROM findings_final WHERE kind = 'rule_violation'"
+    ).fetchall():
+        got[field].add(tuple(records))
+    links = res.con.execute("SELECT ic_id, sf_id FROM sa_links WHERE sf_object <> 'Account'").fetchall()
+    person = dict(links)
+    contacts = [orjson.loads(x) for x in (org / "intercom" / "contacts.jsonl").read_bytes().splitlines()]
+    tags = {t["id"]: t["name"] for t in orjson.loads((org / "intercom" / "tags.json").read_bytes())["data"]}
+    vip = {c["id"] for c in contacts if any(tags.get(t["id"]) == "vip" for t in c["tags"]["data"])}
+    with open(org / "salesforce" / "Task.csv", encoding="utf-8") as fh:
+        has_task = {r["WhoId"] for r in csv.DictReader(fh)}
+    with open(org / "salesforce" / "Contact.csv", encoding="utf-8") as fh:
+        stage = {r["Id"]: r["Lifecycle_Stage__c"] for r in csv.DictReader(fh)}
+    reached = {c: person[c] for c in vip if c in person}
+    assert reached  # some vip contacts are linked
+    assert got["vip_task"] == {(sf, ic) for ic, sf in reached.items() if sf not in has_task}
+    assert got["vip_customer"] == {(sf, ic) for ic, sf in reached.items() if sf in stage and stage[sf] != "Customer"}
+    assert got["vip_task"] and got["vip_customer"]  # neither comparison is vacuous
+    m = res.metrics["rules"]["vip_task"]
+    assert m["matched"] == len(vip) and m["unresolved"] == len(vip) - len(reached)
