@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from syncaudit.changes.context import PlanContext, review_op, update_op
+from syncaudit.changes.context import PlanContext, review_op, sf_object, update_op
 from syncaudit.changes.model import Operation
 from syncaudit.rulespec import Rule, system_of
 
@@ -64,6 +64,9 @@ def rule_fixups(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
 
                 check_external_id_field(ctx, obj, ext)
                 checked.add((obj, ext))
+            if obj == "Case" and rule.expect.on == "person" and sf_object(anchor) != "Contact":
+                out.append(review_op(f, POLICY, f"a Case's ContactId takes a Contact, and {anchor} is not one"))
+                continue
             key = rule_record_key(rule.name, anchor)
             if (obj, key) in planned:
                 continue  # another violation of this rule on the same record: one create covers both
