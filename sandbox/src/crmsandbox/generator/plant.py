@@ -44,6 +44,8 @@ DEFAULT_RATES: dict[str, float] = {
     # conversations: share of the closed conversations that should be logged
     "conversation_unlogged": 0.03,
     "conversation_misfiled": 0.02,
+    # cross-system rules of config/demo.yaml (plant_rules.py): the share of eligible records that break one
+    "rule_violation": 0.2,
     # 1 = Intercom declares `seats` as a string attribute while Salesforce has a number (off by default)
     "schema_type_conflict": 0,
     # how drift splits (shares of the drifted pairs)
@@ -55,7 +57,7 @@ DEFAULT_RATES: dict[str, float] = {
     "lookalike_colleague": 0.004,
     "family_member": 0.004,
 }
-SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict"}
+SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation"}
 HARD_NEGATIVES = ("namesake_colleague", "namesake_elsewhere", "lookalike_colleague", "family_member")
 
 # The sync lags the generated world assumes (seconds): Intercom -> Salesforce is immediate (allow 60 s),
@@ -117,6 +119,8 @@ class Plan:
     sync_delay: np.ndarray | None = None
     seats_as_string: bool = False  # Intercom's `seats` attribute is a string (schema_type_conflict)
     co_delay: np.ndarray | None = None
+    company_plan: dict[int, str] = field(default_factory=dict)  # Intercom company plan names (plant_rules)
+    account_type: dict[int, str] = field(default_factory=dict)  # Account Type other than Customer/Prospect by presence
 
 
 def check_rates(rates: dict[str, float] | None) -> dict[str, float]:
