@@ -1,25 +1,25 @@
-"""Probabilistic record matching with Splink on the audit's DuckDB connection.
+"""Probabilistic record matching with Splink on the audit's DuckDB connection: training and scoring.
 
-The model is built from the mapping's matching fields (``ObjectPair.match_fields``): one Splink
-comparison per field, from its comparison type (first/last name, email, phone, address parts, date,
-free text, exact identifier, company name, domain), with levels ordered from strongest to weakest.
-A field that is empty on either record gives no evidence (Splink's null level). Nothing in the model is
-a hand-set probability:
+The model is built from the mapping's matching fields (``ObjectPair.match_fields``; the comparisons are
+in :mod:`syncaudit.audit.comparisons`). A field that is empty on either record gives no evidence.
+Nothing in the model is a hand-set probability:
 
-- u (how often two different records agree at a level) comes from random pairs of the data at hand;
-- m (how often one record seen twice agrees at a level) is estimated by Splink's EM over blocking rules,
-  once per audit on the two systems' people (or companies) where both exist, since the identity keys
-  there link many true pairs; the same m serves the duplicate search of each system (a person copied
-  inside one system is the same person seen twice), and a system on its own trains on itself;
+- u (how often two different records agree at a level) comes from random pairs of the data at hand
+  (a fixed number of pairs from a sample of rows, so training costs the same at any size);
+- m (how often one record seen twice agrees at a level) is estimated by Splink's EM over blocking rules
+  on a sample of the blocks: for identity gaps on the two systems' people together (the identity keys
+  link most of them, so EM sees many true pairs), for duplicates on each system's own records (a copy
+  inside one system often carries another address, which pairs the sync keeps equal would not show);
+  every level's m and u are add-one smoothed, so a level no training pair showed is not proof;
+- the prior comes from the pairs a deterministic key joins, else from EM's own estimate;
 - term-frequency adjustments weigh a shared rare name or employer above a shared common one;
 - shared values are weak evidence by construction: an email at a role mailbox (info@, support@, ...) or
-  held by more than two records, a phone held by more than two records (a switchboard), a website domain
+  held by three or more records, a phone held by three or more records (a switchboard), a website domain
   shared by a parent and its subsidiaries each have their own level, whose m and u the data estimate.
 
 Two non-empty, different identity keys are near-proof of two people: such pairs are never returned.
 Every returned pair carries its evidence field by field (values, level, match weight).
 """
-
 from __future__ import annotations
 
 import json
