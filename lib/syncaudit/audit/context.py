@@ -107,8 +107,19 @@ def _match_cols_sf(ctx: AuditContext, obj: str, view: str) -> str:
         f = fields.get(c.name)
         raw = sf_source_sql(view, cols, f.salesforce if f else None, obj)
         split = f is not None and f.salesforce == "Name" and c.compare in ("first_name", "last_name")
-        out.append(f"{split_name_sql(c.compare, raw) if split else column_sql(c.compare, raw)} AS {q('mf_' + c.name)}")
+        # The same normalized value as an earlier column of the row (DuckDB's lateral alias): computed once.
+        same = _SAME_AS.get((f.salesforce if f else None, c.compare))
+        expr = same or (split_name_sql(c.compare, raw) if split else column_sql(c.compare, raw))
+        out.append(f"{expr} AS {q('mf_' + c.name)}")
     return ", ".join(out)
+
+
+# (Salesforce source, comparison) -> the people column that already holds its normalized value.
+_SAME_AS = {
+    ("FirstName", "first_name"): "first_raw",
+    ("LastName", "last_name"): "last_raw",
+    ("Company", "company_name"): "company_n",
+}
 
 
 def _match_cols_ic(ctx: AuditContext, view: str, kind: str) -> str:

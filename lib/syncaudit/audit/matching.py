@@ -47,8 +47,8 @@ logging.getLogger("splink").setLevel(logging.ERROR)
 TRAIN_ROWS = 200_000
 EM_KEYS = 50_000
 EM_GROUP_MAX = 20
-# Random pairs for u: enough to see a level with u = 1e-5 a few times; more only costs time.
-U_PAIRS = 5e5
+# Random pairs for u: a level with u = 1e-5 is seen about twice (and smoothed); more only costs time.
+U_PAIRS = 2e5
 
 
 def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
@@ -67,6 +67,8 @@ def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str
         if c.compare not in ("email", "phone", "domain"):
             continue
         col = f"mf_{c.name}"
+        if all(f"{col}_shared" in _columns(con, t) for t in tables):
+            continue  # flagged already (the duplicate search trains and predicts on one table)
         union = " UNION ALL ".join(f"SELECT {col} AS v, {'parent_id' if c.compare == 'domain' else 'NULL'} AS p, uid "
                                    f"FROM {t}" for t in tables)  # fmt: skip
         family = "OR count(p) > 0" if c.compare == "domain" else ""
@@ -87,6 +89,10 @@ def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str
                          THEN t.{col} END AS {col}_own
                 FROM {t} t"""
             )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
 
 
 def _non_empty(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Model:
