@@ -135,7 +135,15 @@ def _match_cols_ic(ctx: AuditContext, view: str, kind: str) -> str:
         ref = refs.get(c.name)
         raw = ic_source_sql(view, cols, ref, ctx.has("ic_companies"))
         split = ref == "name" and c.compare in ("first_name", "last_name")
-        out.append(f"{split_name_sql(c.compare, raw) if split else column_sql(c.compare, raw)} AS {q('mf_' + c.name)}")
+        if split and kind == "people":  # the person's name_n (normalized once, an earlier column of the row)
+            expr = (
+                "nullif(split_part(name_n, ' ', 1), '')"
+                if c.compare == "first_name"
+                else "CASE WHEN name_n LIKE '% %' THEN regexp_extract(name_n, '([^ ]+)$', 1) END"
+            )
+        else:
+            expr = split_name_sql(c.compare, raw) if split else column_sql(c.compare, raw)
+        out.append(f"{expr} AS {q('mf_' + c.name)}")
     return ", ".join(out)
 
 
