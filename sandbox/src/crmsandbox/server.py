@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cheroot import server as cheroot_server
 from cheroot import wsgi as cheroot_wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.wrappers import Request, Response
@@ -89,6 +91,41 @@ class _Gateway(cheroot_wsgi.Gateway_10):
         return env
 
 
+_LEADING_SLASHES = re.compile(rb"^(\S+ )//+")
+
+
+class _RequestLineWithSlashes:
+    """The connection's input, whose first line is read with the request-target's leading slashes merged.
+
+    Clients that keep an instance URL with a trailing slash (the Salesforce CLI does) ask for
+    ``//services/data/...``. The real APIs answer it; cheroot would read ``//services`` as an authority and
+    refuse the request (400 "Absolute URI not allowed") before the application sees it.
+    """
+
+    def __init__(self, rfile: Any) -> None:
+        self._rfile = rfile
+
+    def readline(self, *args: Any) -> bytes:
+        return _LEADING_SLASHES.sub(rb"\1/", self._rfile.readline(*args), count=1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
+class _Request(cheroot_server.HTTPRequest):
+    def read_request_line(self) -> bool:
+        rfile = self.rfile
+        self.rfile = _RequestLineWithSlashes(rfile)
+        try:
+            return super().read_request_line()
+        finally:
+            self.rfile = rfile
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
+
+
 class _DropConnection(ConnectionError):
     pass
 
@@ -142,6 +179,7 @@ class Sandbox:
             app = self._wrap(name, service.wsgi_app())
             server = cheroot_wsgi.Server((self.host, self.ports.get(name, 0)), app, numthreads=self.threads)
             server.gateway = _Gateway
+            server.ConnectionClass = _Connection
             server.expiration_interval = 0.05  # how often the accept loop notices stop()
             server.ssl_adapter = BuiltinSSLAdapter(str(self.tls.server_cert), str(self.tls.server_key))
             server.prepare()

@@ -118,10 +118,14 @@ def check_rates(rates: dict[str, float] | None) -> dict[str, float]:
     out = dict(DEFAULT_RATES)
     for k, v in (rates or {}).items():
         if k not in DEFAULT_RATES:
-            raise SandboxInputError(f"unknown defect rate '{k}'", hint=f"use one of: {', '.join(sorted(DEFAULT_RATES))}")
+            raise SandboxInputError(
+                f"unknown defect rate '{k}'", hint=f"use one of: {', '.join(sorted(DEFAULT_RATES))}"
+            )
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= (1 if k in SHARES else 0.2):
             top = 1 if k in SHARES else 0.2
-            raise SandboxInputError(f"defect rate '{k}' must be a number from 0 to {top}, got {v!r}", hint="e.g. 0.02 for 2%")
+            raise SandboxInputError(
+                f"defect rate '{k}' must be a number from 0 to {top}, got {v!r}", hint="e.g. 0.02 for 2%"
+            )
         out[k] = float(v)
     people = [
         k

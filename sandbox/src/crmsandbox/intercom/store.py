@@ -309,7 +309,9 @@ def iter_jsonl(path: Path) -> Iterator[dict]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise SandboxInputError(f"{path}:{n}: not valid JSON ({exc.msg})", hint="regenerate the load folder") from exc
+                raise SandboxInputError(
+                    f"{path}:{n}: not valid JSON ({exc.msg})", hint="regenerate the load folder"
+                ) from exc
             if not isinstance(obj, dict):
                 raise SandboxInputError(f"{path}:{n}: expected a JSON object per line")
             yield obj

@@ -97,8 +97,10 @@ class SalesforceBackend:
                 + ("Sandbox", "Admin", "Sandbox Admin", "sadmin"),
             )
         c.execute(
-            'INSERT INTO "Organization" ("Id", "Name", "IsSandbox", "OrganizationType") VALUES (?, ?, 1, ?)',
-            (self.org_id, "syncaudit sandbox", "Developer Edition"),
+            'INSERT INTO "Organization" ("Id", "Name", "IsSandbox", "OrganizationType", "InstanceName", '
+            '"LanguageLocaleKey", "DefaultLocaleSidKey", "TimeZoneSidKey", "Country", "CreatedDate") '
+            "VALUES (?, ?, 1, ?, 'CS1', 'en_US', 'en_US', 'GMT', 'US', ?)",
+            (self.org_id, "syncaudit sandbox", "Developer Edition", now),
         )
 
     def counts(self) -> dict[str, int]:

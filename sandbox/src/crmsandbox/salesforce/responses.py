@@ -44,8 +44,9 @@ def versions() -> list[dict]:
     v = MIN_VERSION
     while v <= MAX_VERSION:
         # three releases a year starting Spring '15 at 33.0
-        idx = int(v - 33)
-        season, year = _SEASONS[idx % 3], 15 + (idx + 0) // 3
+        idx = int(v - 33)  # Winter releases carry the next year's number: v59.0 is Winter '24 (autumn 2023)
+        season = _SEASONS[idx % 3]
+        year = 15 + idx // 3 + (season == "Winter")
         out.append({"label": f"{season} '{year:02d}", "url": f"/services/data/v{v:.1f}", "version": f"{v:.1f}"})
         v += 1
     return out
@@ -138,7 +139,10 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
                 if endpoint != "soap_login":
                     self._check_version(version)
             if endpoint not in UNAUTHENTICATED:
-                self.auth.check(self._token(request))
+                token = self._token(request)
+                if endpoint == "identity" and token is None:  # the identity URL also takes ?oauth_token=
+                    token = request.args.get("oauth_token")
+                self.auth.check(token)
                 if endpoint not in ("userinfo", "identity"):
                     limit_header = True
                     self.auth.count_call()
@@ -185,7 +189,9 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         self._methods(request, "GET")
         base = f"/services/data/v{version}"
         names = ["sobjects", "query", "queryAll", "limits", "composite", "jobs", "search", "tooling"]
-        return json_response({n: f"{base}/{n}" for n in names})
+        body = {n: f"{base}/{n}" for n in names}
+        body["identity"] = f"{self._base(request)}/id/{self.backend.org_id}/{self.backend.admin_id}"
+        return json_response(dict(sorted(body.items())))
 
     def on_limits(self, request: Request, version: str) -> Response:
         self._methods(request, "GET")
@@ -304,6 +310,10 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         if text is None:
             raise exc.MalformedQuery("A query string has to be specified: pass it as the q parameter")
         cq = self.engine.compile(text, include_deleted)
+        if request.args.get("columns", "").lower() == "true":
+            from .columns import column_metadata
+
+            return json_response(column_metadata(cq))
         size = self._page_size(request)
         cur = self.engine.open_rest(cq, size, version)
         if cq.count_only:
