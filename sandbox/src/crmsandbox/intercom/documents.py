@@ -136,10 +136,20 @@ def version_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
+def avatar_object(value: object) -> dict | None:
+    """The contact's avatar as Intercom sends it: ``{"type": "avatar", "image_url": ...}`` (writes send a URL)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        return {"type": "avatar", "image_url": value.get("image_url")}
+    return {"type": "avatar", "image_url": str(value)}
+
+
 def normalize_contact(obj: dict, app_id: str) -> dict:
     """A complete stored contact document from an API-shaped object (embedded lists dropped)."""
     doc = {k: obj.get(k, v) for k, v in CONTACT_FIELDS.items()}
     doc["type"] = "contact"
+    doc["avatar"] = avatar_object(doc["avatar"])
     doc["workspace_id"] = obj.get("workspace_id") or app_id
     if doc["owner_id"] is not None:
         doc["owner_id"] = str(doc["owner_id"])

@@ -23,6 +23,7 @@ from crmsandbox.intercom.documents import (
     CONTACT_WRITABLE,
     RawJSON,
     contact_from_text,
+    avatar_object,
     contact_text,
     dumps,
     merge_history_item,
@@ -197,6 +198,8 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         sort = body.get("sort") or {}
         if not isinstance(sort, dict):
             raise ParameterInvalid("sort must be an object with field and order", field="sort")
+        if not isinstance(sort.get("field") or "", str) or not isinstance(sort.get("order") or "", str):
+            raise ParameterInvalid("sort.field and sort.order must be strings", field="sort.field")
         sort_field = resolve(sort.get("field") or "created_at")
         if sort_field is None or sort_field.kind == "exists":
             raise ParameterInvalid(f"cannot sort by {sort.get('field')!r}", field="sort.field")
@@ -269,8 +272,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             v = body.get(key)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**37):
                 raise ParameterInvalid(f"{key} must be a Unix timestamp (integer seconds)", field=key)
-        if body.get("owner_id") is not None and (isinstance(body["owner_id"], (bool, dict, list))):
+        if body.get("owner_id") is not None and (isinstance(body["owner_id"], (bool, dict, list, float))):
             raise ParameterInvalid("owner_id must be an admin id", field="owner_id")
+        for key in ("unsubscribed_from_emails", "email_verified"):
+            if body.get(key) is not None and not isinstance(body[key], bool):
+                raise ParameterInvalid(f"{key} must be a boolean (true or false)", field=key)
+        if body.get("custom_attributes") is not None and not isinstance(body["custom_attributes"], dict):
+            raise ParameterInvalid("custom_attributes must be an object", field="custom_attributes")
         if "custom_attributes" in body and body["custom_attributes"] is not None:
             catalog.check_custom_attributes(body["custom_attributes"], catalog.custom_attribute_types(db, "contact"))
         return body
@@ -331,6 +339,8 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
                             attrs.pop(k, None)
                         else:
                             attrs[k] = v
+                elif key == "avatar":
+                    doc[key] = avatar_object(value)
                 elif key != "email_verified":
                     doc[key] = str(value) if key == "owner_id" and value is not None else value
             if "email" in body:
