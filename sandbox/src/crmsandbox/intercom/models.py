@@ -22,8 +22,8 @@ from crmsandbox.intercom.conversations import ConversationsMixin
 from crmsandbox.intercom.documents import (
     CONTACT_WRITABLE,
     RawJSON,
-    contact_from_text,
     avatar_object,
+    contact_from_text,
     contact_text,
     dumps,
     merge_history_item,
