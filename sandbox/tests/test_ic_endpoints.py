@@ -515,7 +515,12 @@ def test_attribute_updates(api):
         ("PUT", "/data_attributes/12", {"description": False}, "description"),
         ("PUT", "/data_attributes/12", {"options": -3.2e102}, "options"),
         ("PUT", "/data_attributes/12", {"options": [{"value": "a"}, {"value": 5}]}, "options"),
-        ("POST", "/data_attributes", {"name": "n2", "model": "contact", "data_type": "string", "archived": 1}, "archived"),
+        (
+            "POST",
+            "/data_attributes",
+            {"name": "n2", "model": "contact", "data_type": "string", "archived": 1},
+            "archived",
+        ),
     ],
 )
 def test_wrongly_typed_writes_are_refused_not_stored(api, method, path, body, field):

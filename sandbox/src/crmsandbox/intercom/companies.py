@@ -275,7 +275,7 @@ class CompaniesMixin:
             if key in ("id", "company_id", "update_last_request_at"):
                 continue
             if key == "custom_attributes":
-                for k, v in value.items():
+                for k, v in (value or {}).items():
                     if v is None:
                         doc["custom_attributes"].pop(k, None)
                     else:

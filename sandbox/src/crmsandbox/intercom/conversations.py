@@ -193,7 +193,7 @@ class ConversationsMixin:
             doc = json.loads(row[0])
             _check_attribute_fields(body)
             for key in ("archived", "description", "messenger_writable"):
-                if key in body:
+                if body.get(key) is not None:  # null leaves the field as it is
                     doc[key] = body[key]
             if "options" in body:
                 doc["options"] = _option_values(body["options"])
@@ -214,7 +214,7 @@ def _check_attribute_fields(body: dict) -> None:
 def _option_values(options: object) -> list[str]:
     """The values of an ``options`` list (``[{"value": "1-10"}, ...]``, at least two)."""
     if not isinstance(options, list) or len(options) < 2:
-        raise ParameterInvalid("options must be a list of at least two {\"value\": ...} objects", field="options")
+        raise ParameterInvalid('options must be a list of at least two {"value": ...} objects', field="options")
     values = []
     for o in options:
         value = o.get("value") if isinstance(o, dict) else None

@@ -318,6 +318,12 @@ def render_company(
     return out
 
 
+def _blank_email_is_null(author: object) -> None:
+    """An author without an email has ``"email": null`` on the wire (the description: an email or null)."""
+    if isinstance(author, dict) and author.get("email") == "":
+        author["email"] = None
+
+
 def normalize_conversation(obj: dict) -> tuple[dict, list[dict]]:
     """Split an API-shaped conversation into its stored document and its parts."""
     doc = dict(obj)
@@ -328,6 +334,8 @@ def normalize_conversation(obj: dict) -> tuple[dict, list[dict]]:
     for p in parts:
         p.setdefault("type", "conversation_part")
         p["id"] = str(p.get("id"))
+        _blank_email_is_null(p.get("author"))
+    _blank_email_is_null((doc.get("source") or {}).get("author"))
     doc.setdefault("state", "open")
     doc.setdefault("open", doc["state"] == "open")
     doc.setdefault("read", False)

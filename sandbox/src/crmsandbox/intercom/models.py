@@ -277,6 +277,8 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         for key in ("unsubscribed_from_emails", "email_verified"):
             if body.get(key) is not None and not isinstance(body[key], bool):
                 raise ParameterInvalid(f"{key} must be a boolean (true or false)", field=key)
+            if key in body and body[key] is None:  # null leaves the flag as it is (it is never null)
+                del body[key]
         if body.get("custom_attributes") is not None and not isinstance(body["custom_attributes"], dict):
             raise ParameterInvalid("custom_attributes must be an object", field="custom_attributes")
         if "custom_attributes" in body and body["custom_attributes"] is not None:
