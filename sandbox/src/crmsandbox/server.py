@@ -371,7 +371,7 @@ def prepare_load_dir(state_dir: Path, *, load: str | None, size: int | None, see
         if not (load_dir / "salesforce").is_dir() and not (load_dir / "intercom").is_dir():
             raise SandboxInputError(
                 f"{load} is not a load folder (no salesforce/ or intercom/ inside)",
-                hint="pass a folder written by `syncaudit sandbox generate`",
+                hint="pass a folder written by `python -m crmsandbox generate` (or `syncaudit sandbox generate`)",
             )
     elif size is not None:
         source = {"size": size, "seed": seed}

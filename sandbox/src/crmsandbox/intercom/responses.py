@@ -147,7 +147,7 @@ class IntercomApp:
             except MethodNotAllowed:
                 raise NotFound(f"{request.method} {request.path} is not supported") from None
             except HTTPException:
-                raise NotFound(f"{request.path} is not implemented by the syncaudit Intercom sandbox") from None
+                raise NotFound(f"{request.path} is not implemented by the crmsandbox Intercom emulator") from None
             body, records = getattr(self, "on_" + endpoint)(request, version, **values)
             status = 200
         except IntercomError as exc:

@@ -271,7 +271,7 @@ def load_folder_fingerprint(load_dir: Path) -> str:
     if not folder.is_dir():
         raise SandboxInputError(
             f"{folder} does not exist",
-            hint="pass the folder written by `syncaudit sandbox generate` (it holds an intercom/ subfolder)",
+            hint="pass the folder written by `python -m crmsandbox generate` (or `syncaudit sandbox generate`) (it holds an intercom/ subfolder)",
         )
     h = hashlib.sha256()
     for p in sorted(folder.iterdir()):

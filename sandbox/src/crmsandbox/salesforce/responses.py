@@ -99,7 +99,10 @@ def read_json(request: Request):
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         line, col = getattr(e, "lineno", 1), getattr(e, "colno", 1)
-        ch = raw[getattr(e, "pos", 0) : getattr(e, "pos", 0) + 1].decode("utf-8", "replace")
+        pos = getattr(e, "pos", 0)
+        if pos >= len(raw.rstrip()):
+            raise exc.JsonParserError(f"Unexpected end-of-input at [line:{line}, column:{col}]") from None
+        ch = raw[pos : pos + 1].decode("utf-8", "replace")
         raise exc.JsonParserError(
             f"Unexpected character ('{ch}'): was expecting a JSON value at [line:{line}, column:{col}]"
         ) from None
