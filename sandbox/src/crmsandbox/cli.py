@@ -36,6 +36,13 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
         metavar="DIR",
         help="where state and sandbox.json live (default: $CRMSANDBOX_STATE_DIR or .sandbox/)",
     )
+    s.add_argument(
+        "--as-of",
+        default="now",
+        metavar="WHEN",
+        help="now (default): shift the data's timestamps so its as-of moment is the start, so planted in-flight "
+        "drift is in flight; original: keep them; or an ISO datetime",
+    )
     s.add_argument("--faults", default="none", metavar="PROFILE", help="fault profile: none, flaky or chaos")
     s.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector (reproducible faults)")
     s.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every API call")

@@ -362,8 +362,46 @@ def _load_services(state_dir: Path, load_dir: Path | None, clock: SandboxClock) 
     }
 
 
-def prepare_load_dir(state_dir: Path, *, load: str | None, size: int | None, seed: int) -> Path | None:
-    """Decide what to load; (re)generate data when asked. Wipes old state when the source changed."""
+def prepare_load_dir(
+    state_dir: Path,
+    *,
+    load: str | None,
+    size: int | None,
+    seed: int,
+    as_of: str = "original",
+    started: float | None = None,
+) -> Path | None:
+    """Decide what to load; (re)generate data when asked; shift its timestamps for ``as_of`` (see asof.py).
+
+    Wipes old state when the source changed, which includes a different shift: ``--as-of now`` with
+    ``--load`` or ``--size`` serves the folder afresh, as of that start; a restart on the saved state (neither
+    given) resumes it with the shift of its first start.
+    """
+    from crmsandbox.asof import folder_shift, shift_for, shifted_load_folder
+
+    load_dir = _source_load_dir(state_dir, load=load, size=size, seed=seed)
+    if load_dir is None:
+        return None
+    marker = state_dir / "source.json"
+    source = json.loads(marker.read_text())
+    if as_of == "now" and load is None and size is None and source.get("as_of_shift_s"):
+        shift = int(source["as_of_shift_s"])  # a restart on saved state resumes it, as of its first start
+    elif as_of == "original":
+        shift = 0
+    else:
+        shift = shift_for(as_of, load_dir, time.time() if started is None else started)
+    if source.get("as_of_shift_s", 0) != shift:  # the state holds the data at another moment: load afresh
+        for sub in ("salesforce", "intercom"):
+            shutil.rmtree(state_dir / sub, ignore_errors=True)
+        source.pop("as_of_shift_s", None)
+        marker.write_text(json.dumps({**source, "as_of_shift_s": shift} if shift else source))
+    if shift == 0:
+        return load_dir
+    out = state_dir / "load-as-of"
+    return out if folder_shift(out) == shift else shifted_load_folder(load_dir, shift, out)
+
+
+def _source_load_dir(state_dir: Path, *, load: str | None, size: int | None, seed: int) -> Path | None:
     marker = state_dir / "source.json"
     if load:
         source = {"load": str(Path(load).resolve())}
@@ -385,15 +423,24 @@ def prepare_load_dir(state_dir: Path, *, load: str | None, size: int | None, see
     else:
         if marker.exists():
             source = json.loads(marker.read_text())
+            if source.get("empty"):
+                return None
             load_dir = (
                 Path(source["load"]) if "load" in source else state_dir / f"load-{source['size']}-{source['seed']}"
             )
             return load_dir
         source, load_dir = {"empty": True}, None
-    if marker.exists() and json.loads(marker.read_text()) != source:
-        for sub in ("salesforce", "intercom"):
+    previous = json.loads(marker.read_text()) if marker.exists() else None
+    if previous is not None and {k: v for k, v in previous.items() if k != "as_of_shift_s"} != source:
+        for sub in ("salesforce", "intercom", "load-as-of"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
+    if (
+        previous is not None
+        and previous.get("as_of_shift_s")
+        and {k: v for k, v in previous.items() if k != "as_of_shift_s"} == source
+    ):
+        source = {**source, "as_of_shift_s": previous["as_of_shift_s"]}  # prepare_load_dir decides about it
     marker.write_text(json.dumps(source))
     return load_dir
 
@@ -409,9 +456,11 @@ def build_sandbox(
     latency_ms: float = 0.0,
     host: str = "127.0.0.1",
     ports: dict[str, int] | None = None,
+    as_of: str = "original",
 ) -> Sandbox:
+    """A sandbox over a load folder (or generated data); ``as_of``: ``original``, ``now`` or an ISO datetime."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    load_dir = prepare_load_dir(state_dir, load=load, size=size, seed=seed)
+    load_dir = prepare_load_dir(state_dir, load=load, size=size, seed=seed, as_of=as_of)
     clock = SandboxClock()
     try:
         rates = profile(faults)
@@ -460,6 +509,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         host=args.host,
         ports={"salesforce": args.salesforce_port, "intercom": args.intercom_port},
+        as_of=args.as_of,
     )
     try:
         facts = sandbox.start()

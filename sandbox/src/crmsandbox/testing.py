@@ -81,6 +81,7 @@ def running_sandbox(
     latency_ms: float = 0.0,
     state_dir: Path | None = None,
     services: dict[str, SandboxService] | None = None,
+    as_of: str = "original",
 ) -> Iterator[RunningSandbox]:
     """Serve the sandbox on free loopback ports for the duration of the block."""
     own_dir = state_dir is None
@@ -93,7 +94,7 @@ def running_sandbox(
             if load is None and size is not None:
                 load = str(generated_load_dir(size, seed))
             sandbox = build_sandbox(
-                sd, load=load, seed=seed, faults=faults, fault_seed=fault_seed, latency_ms=latency_ms
+                sd, load=load, seed=seed, faults=faults, fault_seed=fault_seed, latency_ms=latency_ms, as_of=as_of
             )
         facts = sandbox.start()
         try:
