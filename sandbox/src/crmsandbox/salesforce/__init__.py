@@ -26,6 +26,7 @@ from pathlib import Path
 from . import auth as creds
 from .auth import Authority
 from .bulk import BulkJobs
+from .bulk_v1 import BulkV1
 from .models import ADMIN_USERNAME, SalesforceBackend
 from .query import QueryEngine
 
@@ -58,6 +59,7 @@ class SalesforceService:
         self.auth = Authority(self.backend.store, self.backend.org_id, self.clock, token_lifetime_s, daily_api_limit)
         self.engine = QueryEngine(self.backend)
         self.bulk = BulkJobs(self.backend, self.engine)
+        self.bulk_v1 = BulkV1(self.bulk)
         self._refresh_token: str | None = None
         self._app = None
 

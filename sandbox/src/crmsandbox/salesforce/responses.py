@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import exceptions as exc
 from .auth_responses import AuthRoutes
+from .bulk_v1_responses import AsyncRoutes
 from .rest_composite import CompositeRoutes
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,12 @@ URL_MAP = Map(
         Rule("/services/oauth2/revoke", endpoint="revoke"),
         Rule("/id/<org>/<user>", endpoint="identity"),
         Rule("/services/Soap/u/<ver>", endpoint="soap_login"),
+        Rule("/services/async/<ver>/<path:rest>", endpoint="async"),
     ],
     strict_slashes=False,
     merge_slashes=False,
 )
-UNAUTHENTICATED = {"versions", "token", "revoke", "soap_login"}
+UNAUTHENTICATED = {"versions", "token", "revoke", "soap_login", "async"}  # async checks its own session header
 
 
 def read_json(request: Request):
@@ -108,7 +110,7 @@ def read_json(request: Request):
         ) from None
 
 
-class SalesforceApp(AuthRoutes, CompositeRoutes):
+class SalesforceApp(AuthRoutes, CompositeRoutes, AsyncRoutes):
     """The WSGI application over a backend (models), query engine and bulk jobs."""
 
     def __init__(self, service) -> None:
@@ -117,6 +119,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         self.auth = service.auth
         self.engine = service.engine
         self.bulk = service.bulk
+        self.bulk_v1 = service.bulk_v1
         self._describe_cache: dict[tuple[str, str], dict] = {}
 
     def __call__(self, environ, start_response):
