@@ -45,7 +45,16 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
     )
     s.add_argument("--faults", default="none", metavar="PROFILE", help="fault profile: none, flaky or chaos")
     s.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector (reproducible faults)")
-    s.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every API call")
+    s.add_argument(
+        "--latency-ms", type=float, default=0.0, help="latency added to every API call (overrides the model's)"
+    )
+    s.add_argument(
+        "--cost-model",
+        default="none",
+        metavar="MODEL",
+        help="none (default: loopback speed) or realistic: per-call latency, transfer time per payload size, "
+        "Bulk 2.0 jobs that take time in proportion to their rows (see the README)",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
     s.add_argument("--salesforce-port", type=int, default=0, help="0 = a free port")
     s.add_argument("--intercom-port", type=int, default=0, help="0 = a free port")

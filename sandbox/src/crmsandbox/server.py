@@ -33,6 +33,7 @@ from cheroot import wsgi as cheroot_wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.wrappers import Request, Response
 
+from crmsandbox.costmodel import CostModel, cost_model
 from crmsandbox.errors import SandboxInputError
 from crmsandbox.faults import FaultInjector, error_response, profile
 from crmsandbox.service import ENV_FAULTS, ENV_RECORDS, ENV_SEQ, SandboxService
@@ -138,6 +139,25 @@ def _drop(environ: dict[str, Any]) -> None:
     raise _DropConnection("injected: connection dropped")
 
 
+class _Paced:
+    """A response body sent no faster than the cost model's transfer rate."""
+
+    def __init__(self, inner: Iterable[bytes], cost: CostModel) -> None:
+        self._inner, self._cost = inner, cost
+
+    def __iter__(self):
+        for chunk in self._inner:
+            pause = self._cost.transfer_s(len(chunk))
+            if pause:
+                time.sleep(pause)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
+
 def _quiet_stop(server: cheroot_wsgi.Server) -> None:
     with contextlib.suppress(Exception):
         server.stop()
@@ -157,6 +177,7 @@ class Sandbox:
         faults: FaultInjector | None = None,
         latency_ms: float = 0.0,
         threads: int = 16,
+        cost: CostModel | None = None,
     ) -> None:
         self.services = services
         self.state_dir = state_dir
@@ -164,13 +185,21 @@ class Sandbox:
         self.host = host
         self.ports = dict(ports or {})
         self.faults = faults or FaultInjector()
-        self.latency_ms = latency_ms
+        self.cost = cost or CostModel()
+        self.latency_ms = latency_ms or self.cost.call_ms  # the per-call part of the cost model
+        self._apply_cost()
         self.threads = threads
         self.log = RequestLog()
         self._servers: dict[str, cheroot_wsgi.Server] = {}
         self._threads: list[threading.Thread] = []
         self.base_urls: dict[str, str] = {}
         self.tls = ensure_tls(state_dir / "tls")
+
+    def _apply_cost(self) -> None:
+        for service in self.services.values():
+            hook = getattr(service, "set_cost_model", None)
+            if callable(hook):
+                hook(self.cost)
 
     # ------------------------------------------------------------ serving
 
@@ -229,6 +258,9 @@ class Sandbox:
             environ[ENV_FAULTS] = self.faults
             if self.latency_ms > 0:
                 time.sleep(self.latency_ms / 1000)
+            upload_s = self.cost.transfer_s(int(environ.get("CONTENT_LENGTH") or 0))
+            if upload_s:
+                time.sleep(upload_s)
             auth_path = path.startswith(("/services/oauth2", "/services/Soap"))
             fault = self.faults.decide(seq, system, auth_path=auth_path)
             entry: dict[str, Any] = {
@@ -279,6 +311,8 @@ class Sandbox:
                 self.log.add(entry)
                 _drop(environ)
             result = inner(environ, sr)
+            if self.cost.bytes_per_s > 0:
+                result = _Paced(result, self.cost)
             entry["status"] = captured.get("status")
             entry["records"] = int(environ.get(ENV_RECORDS, 0) or 0)
             entry["ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -308,6 +342,7 @@ class Sandbox:
                 **{name: s.dump() for name, s in self.services.items()},
                 "faults": self.faults.describe(),
                 "latency_ms": self.latency_ms,
+                "cost_model": self.cost.describe(),
                 "clock_offset_s": self.clock.offset_s,
                 "requests_logged": self.log.last_n(),
             }
@@ -329,6 +364,12 @@ class Sandbox:
             rates = profile(name, **(body.get("rates") or {}))
             self.faults.configure(rates, int(body.get("seed", 0)), name)
             return self.faults.describe()
+        if action == "cost" and method == "POST":
+            figures = {k: v for k, v in body.items() if k != "profile"}
+            self.cost = cost_model(str(body.get("profile", "none")), **figures)
+            self.latency_ms = self.cost.call_ms
+            self._apply_cost()
+            return self.cost.describe()
         if action == "latency" and method == "POST":
             self.latency_ms = float(body["ms"])
             return {"latency_ms": self.latency_ms}
@@ -457,6 +498,7 @@ def build_sandbox(
     host: str = "127.0.0.1",
     ports: dict[str, int] | None = None,
     as_of: str = "original",
+    cost: str = "none",
 ) -> Sandbox:
     """A sandbox over a load folder (or generated data); ``as_of``: ``original``, ``now`` or an ISO datetime."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -466,6 +508,10 @@ def build_sandbox(
         rates = profile(faults)
     except ValueError as exc:
         raise SandboxInputError(str(exc), key="--faults", hint="use none, flaky or chaos") from None
+    try:
+        model = cost_model(cost)
+    except ValueError as exc:
+        raise SandboxInputError(str(exc), key="--cost-model", hint="use none or realistic") from None
     return Sandbox(
         _load_services(state_dir, load_dir, clock),
         state_dir,
@@ -474,6 +520,7 @@ def build_sandbox(
         ports=ports,
         faults=FaultInjector(rates, fault_seed, faults),
         latency_ms=latency_ms,
+        cost=model,
     )
 
 
@@ -510,6 +557,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         host=args.host,
         ports={"salesforce": args.salesforce_port, "intercom": args.intercom_port},
         as_of=args.as_of,
+        cost=args.cost_model,
     )
     try:
         facts = sandbox.start()

@@ -71,6 +71,10 @@ class SalesforceService:
             self._app = SalesforceApp(self)
         return self._app
 
+    def set_cost_model(self, cost) -> None:
+        """The sandbox's cost model: Bulk API 2.0 jobs stay InProgress for their processing time."""
+        self.bulk.cost = cost
+
     def reset(self) -> None:
         """Back to the loaded state: tables reloaded from the load folder; tokens and cursors forgotten."""
         self.engine.forget()
