@@ -101,7 +101,21 @@ def start_server(load: Path, state: Path) -> tuple[subprocess.Popen, dict, float
     env = dict(os.environ, PYTHONPATH=str(LIB))
     t = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncaudit", "sandbox", "serve", "--load", str(load), "--state-dir", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "syncaudit",
+            "sandbox",
+            "serve",
+            "--load",
+            str(load),
+            "--state-dir",
+            str(state),
+            "--as-of",
+            "original",
+            "--cost-model",
+            "none",
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         env=env,
         text=True,
@@ -135,6 +149,7 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=500, help="single-record GETs to time")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}")
+    print("sandbox cost model: none (this measures the emulator itself, at loopback speed)")
     with tempfile.TemporaryDirectory(prefix="bench-sf-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()
