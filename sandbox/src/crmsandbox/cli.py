@@ -25,6 +25,12 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, default=20_000, help="people per system (default 20000)")
     g.add_argument("--seed", type=int, default=7, help="random seed; the same seed writes the same bytes")
     g.add_argument("--out", required=True, metavar="DIR", help="the load folder to write")
+    g.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="YAML/JSON with the mapped fields (name, owner, direction, objects) and sync_timing to plant drift "
+        "against (e.g. syncaudit's config/demo.yaml); default: the demo mapping",
+    )
     s = sub.add_parser("serve", help="start the emulators; writes <state-dir>/sandbox.json while they run")
     src = s.add_mutually_exclusive_group()
     src.add_argument("--size", type=int, help="generate this many people per system at start (default 20000)")
