@@ -81,6 +81,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         self.clock = clock
         self.timezone = timezone
         self.counts = CountCache()
+        self._interleaved: dict[str, dict] = {}
         self.app_id = store.get_meta("app_id") or "sbx1c0m9"
         CompaniesMixin.__init__(self)
 
@@ -253,6 +254,24 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         body = RawJSON(f'{{"type":"list","data":[{",".join(data)}],"total_count":{total},"pages":{pages}}}')
         return body, len(data)
 
+    # -- write counters and injected concurrent writes (control API) -------------------------------
+    @staticmethod
+    def count_write(db: sqlite3.Connection, key: str, n: int = 1) -> None:
+        """``n`` more writes of a record, in the caller's transaction (rolled back with it)."""
+        db.execute(
+            "INSERT INTO write_counts(key, n) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET n = n + excluded.n",
+            (key, n),
+        )
+        db.execute("DELETE FROM write_counts WHERE n <= 0")
+
+    def write_counts(self) -> dict[str, int]:
+        with self.store.connection() as db:
+            return dict(db.execute("SELECT key, n FROM write_counts ORDER BY key").fetchall())
+
+    def interleave(self, contact_id: str, fields: dict) -> None:
+        """Someone else's write to this contact lands just before the next PUT of it (after a client re-read)."""
+        self._interleaved[str(contact_id)] = fields
+
     # -- contact writes -------------------------------------------------------------------------
     def _check_contact_payload(self, db: sqlite3.Connection, body: object) -> dict:
         if not isinstance(body, dict):
@@ -318,6 +337,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             obj["custom_attributes"] = {k: v for k, v in (body.get("custom_attributes") or {}).items() if v is not None}
             doc = normalize_contact(obj, self.app_id)
             db.execute(CONTACT_INSERT, contact_row(doc))
+            self.count_write(db, doc["id"])
             seq = db.execute("SELECT seq FROM contacts WHERE id = ?", (doc["id"],)).fetchone()[0]
             return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
@@ -329,6 +349,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             seq, doc_json, archived, _ = self._live_contact(db, contact_id, version)
             body = self._check_contact_payload(db, body)
             doc = contact_from_text(doc_json)
+            pending = self._interleaved.pop(str(contact_id), None)
+            if pending:  # another writer's change, applied first (it is not one of this client's writes)
+                for key, value in pending.items():
+                    if key == "custom_attributes":
+                        doc["custom_attributes"].update(value)
+                    else:
+                        doc[key] = value
             role = body.get("role") or doc["role"]
             ext = body["external_id"] if "external_id" in body else doc["external_id"]
             email = body["email"] if "email" in body else doc["email"]
@@ -349,6 +376,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
                 doc["email_domain"] = email.rpartition("@")[2] if email else None
             doc["updated_at"] = self.now()
             self._write_contact(db, seq, doc, archived)
+            self.count_write(db, doc["id"])
             return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version, merge_history)[0], 1
 
     def _write_contact(self, db: sqlite3.Connection, seq: int, doc: dict, archived: int) -> None:
@@ -374,6 +402,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
             db.execute("UPDATE contacts SET archived = ? WHERE seq = ?", (int(archived), seq))
+            self.count_write(db, str(contact_id))
             ext = json.loads(doc).get("external_id")
         return {"type": "contact", "id": str(contact_id), "external_id": ext, "archived": archived}, 1
 
@@ -425,6 +454,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
                 (user["id"], lead["id"]),
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
+            self.count_write(db, lead["id"])  # a merge is a write of the lead it removes
             self._write_contact(db, useq, user, uarch)
             db.execute("UPDATE notes SET contact_seq = ? WHERE contact_seq = ?", (useq, lseq))
             db.execute(

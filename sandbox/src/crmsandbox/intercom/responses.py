@@ -123,6 +123,7 @@ class IntercomApp:
         self.limiter = limiter
         self.tokens = tokens
         self.default_version = default_version
+        self.rate_limited = 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -134,6 +135,7 @@ class IntercomApp:
             decision = self.limiter.consume(token or "anonymous")
             headers.update(decision.headers())
             if not decision.allowed:
+                self.rate_limited += 1
                 raise RateLimitExceeded()
             if token is None or not any(hmac.compare_digest(token, t) for t in self.tokens()):
                 raise Unauthorized()

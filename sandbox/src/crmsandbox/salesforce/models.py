@@ -40,6 +40,19 @@ class SalesforceBackend:
         self.admin_id = make_id("005", 1)
         if not self.store.is_initialised():
             self.load()
+        with self.store.write() as c:  # state written before the counters existed
+            c.execute("CREATE TABLE IF NOT EXISTS _writes (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+
+    @staticmethod
+    def count_write(c, obj: str, record_id: str) -> None:
+        """One more write of this record, in the caller's transaction (rolled back with it)."""
+        c.execute(
+            "INSERT INTO _writes (key, n) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET n = n + 1",
+            (f"{obj}/{record_id}",),
+        )
+
+    def write_counts(self) -> dict[str, int]:
+        return dict(self.store.conn().execute("SELECT key, n FROM _writes ORDER BY key").fetchall())
 
     # -- time
     def now(self) -> datetime:
@@ -276,6 +289,7 @@ class SalesforceBackend:
             record["CaseNumber"] = f"{self.store.next_seq(c, 'CaseNumber'):08d}"
         self._derive(o, record)
         self._write_row(c, o, record, None)
+        self.count_write(c, o.name, record["Id"])
         return record["Id"]
 
     def update(self, c, obj: str, record_id: str, values: dict) -> str:
@@ -300,6 +314,7 @@ class SalesforceBackend:
                 vals[derived] = merged[derived]
         vals["Id"] = row["Id"]
         self._write_row(c, o, vals, rowid)
+        self.count_write(c, o.name, row["Id"])
         return row["Id"]
 
     def delete(self, c, obj: str, record_id: str, *, hard: bool = False) -> str:
@@ -311,6 +326,7 @@ class SalesforceBackend:
         if o.name in ("Organization", "User"):
             raise exc.InvalidType(f"entity type {o.name} does not support delete")
         row = self._existing(o, record_id)
+        self.count_write(c, o.name, row["Id"])
         if hard:
             c.execute(f'DELETE FROM {q(o.name)} WHERE "Id" = ?', (row["Id"],))
             return row["Id"]
