@@ -51,13 +51,15 @@ DEFAULT_RATES: dict[str, float] = {
     # conversations: share of the closed conversations that should be logged
     "conversation_unlogged": 0.03,
     "conversation_misfiled": 0.02,
+    # cross-system rules of config/demo.yaml (plant_rules.py): the share of eligible records that break one
+    "rule_violation": 0.2,
     # 1 = Intercom declares `seats` as a string attribute while Salesforce has a number (off by default)
     "schema_type_conflict": 0,
     # how drift splits (shares of the drifted pairs)
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
 }
-SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict"}
+SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation"}
 
 # The mapped fields and sync lags are the generator's inputs (generator/mapping.py): these are the defaults,
 # the demo mapping. truth.json records the ones used (``generator.mapping``, ``generator.sync_lag_s``).
@@ -96,6 +98,8 @@ class Plan:
     sync_delay: np.ndarray | None = None
     seats_as_string: bool = False  # Intercom's `seats` attribute is a string (schema_type_conflict)
     co_delay: np.ndarray | None = None
+    company_plan: dict[int, str] = field(default_factory=dict)  # Intercom company plan names (plant_rules)
+    account_type: dict[int, str] = field(default_factory=dict)  # Account Type other than Customer/Prospect by presence
 
 
 def check_rates(rates: dict[str, float] | None) -> dict[str, float]:

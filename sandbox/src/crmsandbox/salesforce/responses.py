@@ -149,6 +149,8 @@ class SalesforceApp(AuthRoutes, CompositeRoutes, AsyncRoutes):
                 if endpoint == "identity" and token is None:  # the identity URL also takes ?oauth_token=
                     token = request.args.get("oauth_token")
                 self.auth.check(token)
+                if self.auth.api_disabled:
+                    raise exc.ApiDisabledForOrg()
                 if endpoint not in ("userinfo", "identity"):
                     limit_header = True
                     self.auth.count_call()
