@@ -8,8 +8,8 @@ moves it to that moment.
 
 The shift writes a copy of the load folder (the original is never changed):
 
-- Salesforce CSVs: every cell that is an ISO 8601 datetime, and the cells of date fields (the schema's
-  ``date`` type: Birthdate, CloseDate, ActivityDate, custom date fields) moved by whole days;
+- Salesforce CSVs: the cells of datetime fields (the schema's ``datetime`` type, standard and custom), and of
+  date fields (Birthdate, CloseDate, ActivityDate, custom date fields) moved by whole days;
 - Intercom JSON: every integer under a key that names a moment (``*_at``, ``waiting_since``,
   ``snoozed_until``) at any depth, and custom attributes that data_attributes.json declares ``date``;
 - truth.json: ``generator.as_of`` / ``as_of_unix`` moved, ``generator.shifted_by_s`` recorded.
@@ -23,6 +23,8 @@ import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import orjson
 
 from crmsandbox.errors import SandboxInputError
 
@@ -80,13 +82,13 @@ def _fmt_dt(text: str, shift: int) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def _date_fields(load_dir: Path) -> dict[str, set[str]]:
-    """Per Salesforce object, the names of its date (not datetime) fields, standard and custom."""
+def _typed_fields(load_dir: Path, ftype: str) -> dict[str, set[str]]:
+    """Per Salesforce object, the names of its fields of type ``ftype`` (date, datetime), standard and custom."""
     from crmsandbox.salesforce.schema import build_schema
 
     schema_json = load_dir / "salesforce" / "schema.json"
     objs = build_schema(schema_json if schema_json.is_file() else None)
-    return {name: {f.name for f in o.field_list() if f.type == "date"} for name, o in objs.items()}
+    return {name: {f.name for f in o.field_list() if f.type == ftype} for name, o in objs.items()}
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -97,7 +99,7 @@ def _csv_line(row: list[str]) -> str:
     return ",".join(c if c == "" or _NUMBER.match(c) else '"' + c.replace('"', '""') + '"' for c in row) + "\n"
 
 
-def _shift_csv(src: Path, dst: Path, shift: int, date_cols: set[str]) -> None:
+def _shift_csv(src: Path, dst: Path, shift: int, date_cols: set[str], datetime_cols: set[str]) -> None:
     days = round(shift / DAY)
     with src.open(newline="", encoding="utf-8") as fin, dst.open("w", newline="", encoding="utf-8") as fout:
         reader = csv.reader(fin)
@@ -106,10 +108,11 @@ def _shift_csv(src: Path, dst: Path, shift: int, date_cols: set[str]) -> None:
             return
         fout.write(_csv_line(header))
         dates = [i for i, name in enumerate(header) if name in date_cols]
+        stamps = [i for i, name in enumerate(header) if name in datetime_cols]
         for row in reader:
-            for i, cell in enumerate(row):
-                if cell and cell[0].isdigit() and _ISO_DT.match(cell):
-                    row[i] = _fmt_dt(cell, shift)
+            for i in stamps:
+                if i < len(row) and _ISO_DT.match(row[i]):
+                    row[i] = _fmt_dt(row[i], shift)
             for i in dates:
                 if i < len(row) and _ISO_DATE.match(row[i]):
                     row[i] = (datetime.fromisoformat(row[i]) + timedelta(days=days)).date().isoformat()
@@ -120,22 +123,23 @@ def _is_moment_key(key: str) -> bool:
     return key.endswith("_at") or key in _MOMENT_KEYS
 
 
-def _shift_json(value: object, shift: int, date_attrs: set[str], key: str = "") -> object:
+def _shift_json(value: object, shift: int, date_attrs: set[str]) -> object:
+    """Move every moment in a JSON document, in place (walks containers only: this runs per record)."""
     if isinstance(value, dict):
-        out = {}
         for k, v in value.items():
-            if k == "custom_attributes" and isinstance(v, dict):
-                out[k] = {
-                    ck: cv + shift if ck in date_attrs and isinstance(cv, int) and not isinstance(cv, bool) else cv
-                    for ck, cv in v.items()
-                }
-            else:
-                out[k] = _shift_json(v, shift, date_attrs, k)
-        return out
-    if isinstance(value, list):
-        return [_shift_json(v, shift, date_attrs, key) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and _is_moment_key(key) and value > 0:
-        return value + shift
+            if type(v) is int:
+                if v > 0 and (k.endswith("_at") or k in _MOMENT_KEYS):
+                    value[k] = v + shift
+            elif k == "custom_attributes" and isinstance(v, dict):
+                for ck, cv in v.items():
+                    if ck in date_attrs and type(cv) is int:
+                        v[ck] = cv + shift
+            elif isinstance(v, (dict, list)):
+                _shift_json(v, shift, date_attrs)
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list)):
+                _shift_json(v, shift, date_attrs)
     return value
 
 
@@ -156,11 +160,12 @@ def shifted_load_folder(load_dir: Path, shift: int, out: Path) -> Path:
     sf_src = load_dir / "salesforce"
     if sf_src.is_dir():
         (tmp / "salesforce").mkdir()
-        dates = _date_fields(load_dir)
+        dates, stamps = _typed_fields(load_dir, "date"), _typed_fields(load_dir, "datetime")
         for path in sf_src.iterdir():
             target = tmp / "salesforce" / path.name
             if path.suffix.lower() == ".csv":
-                _shift_csv(path, target, shift, dates.get(path.stem, set()))
+                obj = next((n for n in stamps if n.lower() == path.stem.lower()), path.stem)
+                _shift_csv(path, target, shift, dates.get(obj, set()), stamps.get(obj, set()))
             else:
                 shutil.copyfile(path, target)
     ic_src = load_dir / "intercom"
@@ -170,11 +175,10 @@ def shifted_load_folder(load_dir: Path, shift: int, out: Path) -> Path:
         for path in ic_src.iterdir():
             target = tmp / "intercom" / path.name
             if path.suffix == ".jsonl":
-                with path.open(encoding="utf-8") as fin, target.open("w", encoding="utf-8") as fout:
+                with path.open("rb") as fin, target.open("wb") as fout:
                     for line in fin:
                         if line.strip():
-                            doc = _shift_json(json.loads(line), shift, date_attrs)
-                            fout.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+                            fout.write(orjson.dumps(_shift_json(orjson.loads(line), shift, date_attrs)) + b"\n")
             elif path.suffix == ".json":
                 doc = _shift_json(json.loads(path.read_text(encoding="utf-8")), shift, date_attrs)
                 target.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
