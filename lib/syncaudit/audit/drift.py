@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
+from syncaudit.audit.drift_newer import DRIFT_FINDINGS_SQL, build_drift_eval, newer_side_metrics
 from syncaudit.loadfolder import lit, q
 from syncaudit.lookups import build_reference_table, describe_target, missing_target
 from syncaudit.mapping import comparable_sql
@@ -23,7 +24,7 @@ from syncaudit.mapping import comparable_sql
 DRIFT_DDL = """CREATE OR REPLACE TABLE sa_drift (
     field VARCHAR, object VARCHAR, sf_id VARCHAR, ic_id VARCHAR, sf_raw VARCHAR, ic_raw VARCHAR,
     sf_norm VARCHAR, ic_norm VARCHAR, sf_ts TIMESTAMPTZ, ic_ts TIMESTAMPTZ, owner VARCHAR, direction VARCHAR,
-    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR)"""
+    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR, sf_field VARCHAR, ic_field VARCHAR, sf_created TIMESTAMPTZ)"""
 
 
 def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
@@ -105,8 +106,9 @@ def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, la
         SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, sf_raw, ic_raw, sf_norm, ic_norm, __sf_ts, __ic_ts,
                {lit(f.owner)}, {lit(f.direction)}, {lag},
                sf_desc || CASE WHEN sf_norm IS NOT NULL AND NOT {s_fits} THEN {no_ic} ELSE '' END,
-               ic_desc || CASE WHEN ic_norm IS NOT NULL AND NOT {i_fits} THEN {no_sf} ELSE '' END
-        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, CAST(p.{sc} AS VARCHAR) AS sf_raw,
+               ic_desc || CASE WHEN ic_norm IS NOT NULL AND NOT {i_fits} THEN {no_sf} ELSE '' END,
+               {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created
+        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, p.__sf_created, CAST(p.{sc} AS VARCHAR) AS sf_raw,
                      CAST(p.{ic} AS VARCHAR) AS ic_raw, {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
                      {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling,
                      {s["desc"]} AS sf_desc, {i["desc"]} AS ic_desc
@@ -161,6 +163,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             continue
         sf_view, ic_view = f"sf_{obj}", ("ic_companies" if obj == "Account" else "ic_contacts")
         sf_ts = "s.LastModifiedDate" if "LastModifiedDate" in ctx.columns(sf_view) else "NULL"
+        sf_created = "s.CreatedDate" if "CreatedDate" in ctx.columns(sf_view) else "NULL"
         ic_ts = "i.updated_at" if "updated_at" in ctx.columns(ic_view) else "NULL"
         # One join per object; SF and IC columns are prefixed (DuckDB names are case-insensitive: Name = name).
         sf_cols = sorted({f.salesforce for f in fields})
@@ -168,6 +171,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE sa_dpairs AS
             SELECT l.sf_id, l.ic_id, CAST({sf_ts} AS TIMESTAMPTZ) AS __sf_ts, CAST({ic_ts} AS TIMESTAMPTZ) AS __ic_ts,
+                   CAST({sf_created} AS TIMESTAMPTZ) AS __sf_created,
                    {", ".join(f"s.{q(c)} AS {q('s__' + c)}" for c in sf_cols)},
                    {", ".join(f"i.{q(c)} AS {q('i__' + c)}" for c in ic_cols)}
             FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
@@ -191,50 +195,13 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             con.execute(
                 f"""INSERT INTO sa_drift
                 SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, CAST({sc} AS VARCHAR), CAST({ic} AS VARCHAR),
-                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}, NULL, NULL
+                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}, NULL, NULL,
+                       {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created
                 FROM (SELECT *, {a} AS sf_norm, {b} AS ic_norm FROM sa_dpairs)
                 WHERE sf_norm IS DISTINCT FROM ic_norm"""
             )
-    con.execute(
-        f"""CREATE OR REPLACE TABLE sa_drift_eval AS
-        SELECT *, true AS differs,
-            CASE WHEN sf_ts IS NULL OR ic_ts IS NULL THEN NULL
-                 WHEN sf_ts > ic_ts THEN 'salesforce' WHEN ic_ts > sf_ts THEN 'intercom' ELSE 'same' END AS newer,
-            epoch(TIMESTAMPTZ {lit(t_snap.isoformat())} - greatest(sf_ts, ic_ts)) AS age_s
-        FROM sa_drift"""
-    )
-    # In flight: the side that syncs (the owner, or either for 'both') changed less than the lag ago.
-    con.execute(
-        """CREATE OR REPLACE TABLE sa_drift_eval AS SELECT *,
-            newer IS NOT NULL AND (newer = owner OR direction = 'both') AND age_s <= lag_s AS in_flight
-        FROM sa_drift_eval"""
-    )
-    findings.insert(
-        con,
-        """SELECT 'field_drift', 'both', object, [sf_id, ic_id], field,
-            CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same' THEN 'high' ELSE 'medium' END,
-            object || ' ' || sf_id || ' and Intercom ' || CASE WHEN object = 'Account' THEN 'company ' ELSE 'contact ' END ||
-            ic_id || ' disagree on ' || field || ': Salesforce ' || coalesce(sf_desc, '''' || sf_raw || '''', 'empty') ||
-            ' vs Intercom ' || coalesce(ic_desc, '''' || ic_raw || '''', 'empty') ||
-            CASE WHEN sf_desc IS NOT NULL OR ic_desc IS NOT NULL THEN ''
-                 WHEN sf_raw IS DISTINCT FROM sf_norm OR ic_raw IS DISTINCT FROM ic_norm
-                 THEN ' (normalized: ' || coalesce(sf_norm, 'empty') || ' vs ' || coalesce(ic_norm, 'empty') || ')' ELSE '' END ||
-            '; ' || CASE
-                WHEN newer IS NULL THEN 'which side is newer is unknown'
-                WHEN newer = 'same' THEN 'both sides changed at the same time'
-                ELSE (CASE newer WHEN 'salesforce' THEN 'Salesforce' ELSE 'Intercom' END) || ' is newer (' ||
-                     CASE WHEN newer = owner THEN 'the owner' ELSE 'the non-owner side' END || ' changed it, ' ||
-                     CAST(round(age_s) AS BIGINT) || ' s before the snapshot, beyond the ' || lag_s || ' s sync lag)' END ||
-            '; ' || owner || ' owns the field (' || direction || ')',
-            CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same'
-                 THEN 'the non-owner side was edited: copy the owner''s value back to it, or make the change in ' || owner
-                 ELSE 'copy the ' || owner || ' value to ' || CASE owner WHEN 'salesforce' THEN 'Intercom' ELSE 'Salesforce' END END ||
-            CASE WHEN sf_desc IS NOT NULL OR ic_desc IS NOT NULL
-                 THEN ' (a reference: write the id of the record it resolves to on that side)' ELSE '' END,
-            sf_raw, ic_raw, NULL, 'field_drift', NULL,
-            json_object('newer', newer, 'owner', owner, 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
-        FROM sa_drift_eval WHERE differs AND NOT coalesce(in_flight, false)""",
-    )
+    build_drift_eval(ctx, t_snap)
+    findings.insert(con, DRIFT_FINDINGS_SQL)
     counts = {
         (fld, obj): (dr, fl)
         for fld, obj, dr, fl in con.execute(
@@ -270,6 +237,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         "comparisons": total,
         "drifted": drifted,
         "in_flight": sum(r[5] for r in rows),
+        "newer_side": newer_side_metrics(ctx),
         # Share of compared (pair, field) values that disagree beyond the sync lag: 0 is perfect.
         "drift_score": round(drifted / total, 6) if total else 0.0,
     }
