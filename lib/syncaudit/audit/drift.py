@@ -24,7 +24,12 @@ from syncaudit.mapping import comparable_sql
 DRIFT_DDL = """CREATE OR REPLACE TABLE sa_drift (
     field VARCHAR, object VARCHAR, sf_id VARCHAR, ic_id VARCHAR, sf_raw VARCHAR, ic_raw VARCHAR,
     sf_norm VARCHAR, ic_norm VARCHAR, sf_ts TIMESTAMPTZ, ic_ts TIMESTAMPTZ, owner VARCHAR, direction VARCHAR,
-    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR, sf_field VARCHAR, ic_field VARCHAR, sf_created TIMESTAMPTZ)"""
+    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR, sf_field VARCHAR, ic_field VARCHAR, sf_created TIMESTAMPTZ,
+    linked BOOLEAN)"""
+# Links the connector really syncs; the other links (identity gaps: same email, probabilistic, company fallback)
+# are compared too, but their disagreements go on the identity_gap finding (extra.unsynced_fields) so that a plan
+# that links the pair also syncs those fields, instead of being reported as drift of a pair nobody syncs.
+SYNCED_LINKS = ("key", "email_identity")
 
 
 def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
@@ -107,8 +112,8 @@ def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, la
                {lit(f.owner)}, {lit(f.direction)}, {lag},
                sf_desc || CASE WHEN sf_norm IS NOT NULL AND NOT {s_fits} THEN {no_ic} ELSE '' END,
                ic_desc || CASE WHEN ic_norm IS NOT NULL AND NOT {i_fits} THEN {no_sf} ELSE '' END,
-               {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created
-        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, p.__sf_created, CAST(p.{sc} AS VARCHAR) AS sf_raw,
+               {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created, __linked
+        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, p.__sf_created, p.__linked, CAST(p.{sc} AS VARCHAR) AS sf_raw,
                      CAST(p.{ic} AS VARCHAR) AS ic_raw, {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
                      {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling,
                      {s["desc"]} AS sf_desc, {i["desc"]} AS ic_desc
@@ -127,7 +132,7 @@ def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, la
                                   AND NOT (CASE WHEN sf_norm IS NOT NULL THEN {s_fits} ELSE {i_fits} END))
         FROM (SELECT {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
                      {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling
-              FROM sa_dpairs p {s["join"]} {i["join"]})"""
+              FROM sa_dpairs p {s["join"]} {i["join"]} WHERE p.__linked)"""
     )
 
 
@@ -145,6 +150,17 @@ def _lookup_metrics(ctx: AuditContext, pairs_per_object: dict[str, int]) -> dict
         }
         for fld, obj, sf_d, ic_d, gap in rows
     }
+
+
+def _note_unsynced_fields(con) -> None:  # noqa: ANN001
+    """On each identity_gap finding, the mapped fields its pair disagrees on (``extra.unsynced_fields``)."""
+    con.execute(
+        """UPDATE findings SET extra = json_merge_patch(coalesce(findings.extra, '{}'::JSON),
+                                                        json_object('unsynced_fields', u.fields))
+        FROM (SELECT sf_id, ic_id, list(DISTINCT field ORDER BY field) AS fields
+              FROM sa_drift_eval WHERE NOT linked GROUP BY ALL) u
+        WHERE findings.kind = 'identity_gap' AND findings.records = [u.sf_id, u.ic_id]"""
+    )
 
 
 def profile_drift(ctx: AuditContext, manifest: dict) -> None:
@@ -172,12 +188,13 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             f"""CREATE OR REPLACE TEMP TABLE sa_dpairs AS
             SELECT l.sf_id, l.ic_id, CAST({sf_ts} AS TIMESTAMPTZ) AS __sf_ts, CAST({ic_ts} AS TIMESTAMPTZ) AS __ic_ts,
                    CAST({sf_created} AS TIMESTAMPTZ) AS __sf_created,
+                   l.how IN ({", ".join(lit(h) for h in SYNCED_LINKS)}) AS __linked,
                    {", ".join(f"s.{q(c)} AS {q('s__' + c)}" for c in sf_cols)},
                    {", ".join(f"i.{q(c)} AS {q('i__' + c)}" for c in ic_cols)}
             FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
-            WHERE l.how IN ('key', 'email_identity') AND l.sf_object = {lit(obj)}"""
+            WHERE l.sf_object = {lit(obj)}"""
         )
-        pairs_per_object[obj] = ctx.count("sa_dpairs")
+        pairs_per_object[obj] = ctx.con.execute("SELECT count(*) FROM sa_dpairs WHERE __linked").fetchall()[0][0]
         for f in fields:
             sf_type = (ctx.md.sf_field(obj, f.salesforce) or {}).get("type")
             lag = (
@@ -196,18 +213,19 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
                 f"""INSERT INTO sa_drift
                 SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, CAST({sc} AS VARCHAR), CAST({ic} AS VARCHAR),
                        sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}, NULL, NULL,
-                       {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created
+                       {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created, __linked
                 FROM (SELECT *, {a} AS sf_norm, {b} AS ic_norm FROM sa_dpairs)
                 WHERE sf_norm IS DISTINCT FROM ic_norm"""
             )
     build_drift_eval(ctx, t_snap)
     findings.insert(con, DRIFT_FINDINGS_SQL)
+    _note_unsynced_fields(con)
     counts = {
         (fld, obj): (dr, fl)
         for fld, obj, dr, fl in con.execute(
             """SELECT field, object, count(*) FILTER (WHERE NOT coalesce(in_flight, false)),
                       count(*) FILTER (WHERE coalesce(in_flight, false))
-               FROM sa_drift_eval GROUP BY 1, 2"""
+               FROM sa_drift_eval WHERE linked GROUP BY 1, 2"""
         ).fetchall()
     }
     rows = []

@@ -165,7 +165,7 @@ def newer_side_metrics(ctx: AuditContext) -> dict[str, int]:
     rows = ctx.con.execute(
         """SELECT CASE WHEN own_run IS NOT NULL THEN 'syncaudit_own_write' ELSE coalesce(newer_basis, 'unknown') END,
                   count(*)
-           FROM sa_drift_eval WHERE NOT coalesce(in_flight, false) GROUP BY 1 ORDER BY 1"""
+           FROM sa_drift_eval WHERE linked AND NOT coalesce(in_flight, false) GROUP BY 1 ORDER BY 1"""
     ).fetchall()
     return {k: int(n) for k, n in rows}
 
@@ -209,4 +209,4 @@ DRIFT_FINDINGS_SQL = f"""SELECT 'field_drift', 'both', object, [sf_id, ic_id], f
                                    WHEN newer = owner THEN 'owner' ELSE 'non_owner' END,
                 'own_write_run', own_run,
                 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
-FROM sa_drift_eval WHERE differs AND NOT coalesce(in_flight, false)"""
+FROM sa_drift_eval WHERE linked AND differs AND NOT coalesce(in_flight, false)"""
