@@ -1,7 +1,8 @@
 """syncaudit's own writes, copied from the apply journal into each snapshot (``syncaudit/own_writes.parquet``).
 
 The audit reads snapshots, never the journal: the pull copies what every apply and rollback run wrote so far
-(one row per record and field: the value written, the record's version the write's answer reported, the run),
+(one row per record and field: the value written, the record's version before (at plan time) and after the
+write (as its answer reported), the run),
 so a later audit can tell syncaudit's own writes from someone's edit — a field-history row whose NewValue is
 the value we wrote, an Intercom updated_at equal to the version our write returned — and the snapshot stays the
 unit of reproducibility.
@@ -29,6 +30,7 @@ SCHEMA = pa.schema(
         ("record_id", pa.string()),
         ("field", pa.string()),
         ("value", pa.string()),
+        ("version_before", pa.string()),
         ("version_after", pa.string()),
         ("run_id", pa.string()),
         ("written_at", pa.float64()),
@@ -45,18 +47,20 @@ def _text(v: Any) -> str | None:
     return v if isinstance(v, str) else json.dumps(v, default=str)
 
 
-def _plan_values(plan_path: str | None, seqs: set[int]) -> dict[int, dict[str, Any]]:
-    """seq -> the operation's ``after`` for the wanted lines of one plan.jsonl (one pass)."""
+def _plan_values(plan_path: str | None, seqs: set[int]) -> dict[int, tuple[dict[str, Any], Any]]:
+    """seq -> (the operation's ``after``, its ``version``: the record's version at plan time) for the wanted
+    lines of one plan.jsonl (one pass)."""
     if not plan_path:
         return {}
     path = Path(plan_path)
     path = path / "plan.jsonl" if path.is_dir() else path
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, tuple[dict[str, Any], Any]] = {}
     try:
         with open(path, encoding="utf-8") as fh:
             for seq, line in enumerate(fh):
                 if seq in seqs:
-                    out[seq] = json.loads(line).get("after") or {}
+                    op = json.loads(line)
+                    out[seq] = (op.get("after") or {}, op.get("version"))
     except (OSError, ValueError):
         return out
     return out
@@ -90,11 +94,12 @@ def read_own_writes(journal_path: Path) -> pa.Table:
     values = {key: _plan_values(key[1], seqs) for key, seqs in wanted.items()}
     out: dict[str, list[Any]] = {f.name: [] for f in SCHEMA}
     for run_id, seq, system, obj, rid, op, ver, at, plan_path in rows:
-        after = values[(run_id, plan_path)].get(seq, {}) if op in ("update", "upsert") else {}
+        after, before = values[(run_id, plan_path)].get(seq, ({}, None))
+        if op not in ("update", "upsert"):
+            after = {}
         for fld, val in sorted(after.items()) or [(None, None)]:
-            for k, v in zip(
-                out, (system, obj, rid, fld, _text(val), None if ver is None else str(ver), run_id, at), strict=True
-            ):
+            row = (system, obj, rid, fld, _text(val), _text(before), None if ver is None else str(ver), run_id, at)
+            for k, v in zip(out, row, strict=True):
                 out[k].append(v)
     return pa.table(out, schema=SCHEMA)
 

@@ -152,6 +152,39 @@ def _lookup_metrics(ctx: AuditContext, pairs_per_object: dict[str, int]) -> dict
     }
 
 
+def _mark_refused_values(ctx: AuditContext) -> None:
+    """``sa_drift_eval.target_refuses``: why Salesforce cannot take the owner's (Intercom's) value, per its describe
+    (a restricted picklist without the value, a value longer than the field): such drift is not fixed by syncing,
+    and the finding says so."""
+    con = ctx.con
+    con.execute("ALTER TABLE sa_drift_eval ADD COLUMN target_refuses VARCHAR")
+    for f in ctx.mapping.fields:
+        if f.owner != "intercom" or f.lookup is not None:
+            continue
+        for obj in f.objects:
+            desc = ctx.md.sf_field(obj, f.salesforce) or {}
+            checks = []
+            if desc.get("restrictedPicklist"):
+                allowed = [
+                    str(p.get("value")).lower() for p in desc.get("picklistValues") or [] if p.get("active", True)
+                ]
+                if allowed:
+                    where = f"{obj}.{f.salesforce}"
+                    checks.append(
+                        f"CASE WHEN lower(ic_norm) NOT IN ({', '.join(lit(a) for a in allowed)}) "
+                        f"THEN concat(chr(39), ic_norm, chr(39), {lit(' is not a value of the restricted picklist ' + where)}) END"
+                    )
+            length = int(desc.get("length") or 0)
+            if length and desc.get("type") in ("string", "textarea", "email", "phone", "url", "picklist"):
+                msg = f"{obj}.{f.salesforce} holds at most {length} characters"
+                checks.append(f"CASE WHEN length(ic_norm) > {length} THEN {lit(msg)} END")
+            if checks:
+                con.execute(
+                    f"""UPDATE sa_drift_eval SET target_refuses = coalesce({", ".join(checks)})
+                    WHERE field = {lit(f.name)} AND object = {lit(obj)} AND ic_norm IS NOT NULL"""
+                )
+
+
 def _note_unsynced_fields(con) -> None:  # noqa: ANN001
     """On each identity_gap finding, the mapped fields its pair disagrees on (``extra.unsynced_fields``)."""
     con.execute(
@@ -218,6 +251,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
                 WHERE sf_norm IS DISTINCT FROM ic_norm"""
             )
     build_drift_eval(ctx, t_snap)
+    _mark_refused_values(ctx)
     findings.insert(con, DRIFT_FINDINGS_SQL)
     _note_unsynced_fields(con)
     counts = {

@@ -73,7 +73,9 @@ def _build_history(ctx: AuditContext) -> bool:
 def _build_own_writes(ctx: AuditContext) -> None:
     """``sa_own_sf(record_id, field, value, run_id)`` and ``sa_own_ic(record_id, version, fields, run_id)``."""
     con = ctx.con
-    if {"system", "record_id", "field", "value", "version_after", "run_id"} <= set(ctx.columns("sy_own_writes")):
+    if {"system", "record_id", "field", "value", "version_before", "version_after", "run_id"} <= set(
+        ctx.columns("sy_own_writes")
+    ):
         con.execute(
             """CREATE OR REPLACE TEMP TABLE sa_own_sf AS
             SELECT record_id, field, value, max(run_id) AS run_id FROM sy_own_writes
@@ -82,15 +84,17 @@ def _build_own_writes(ctx: AuditContext) -> None:
         con.execute(
             """CREATE OR REPLACE TEMP TABLE sa_own_ic AS
             SELECT record_id, TRY_CAST(TRY_CAST(version_after AS DOUBLE) AS BIGINT) AS version,
+                   max(TRY_CAST(TRY_CAST(version_before AS DOUBLE) AS BIGINT)) AS version_before,
                    list(field) FILTER (WHERE field IS NOT NULL) AS fields, max(run_id) AS run_id
-            FROM sy_own_writes WHERE system = 'intercom' AND version_after IS NOT NULL GROUP BY ALL"""
+            FROM sy_own_writes WHERE system = 'intercom' AND version_after IS NOT NULL GROUP BY 1, 2"""
         )
         return
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sa_own_sf(record_id VARCHAR, field VARCHAR, value VARCHAR, run_id VARCHAR)"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE sa_own_ic(record_id VARCHAR, version BIGINT, fields VARCHAR[], run_id VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE sa_own_ic(record_id VARCHAR, version BIGINT, version_before BIGINT, "
+        "fields VARCHAR[], run_id VARCHAR)"
     )
 
 
@@ -107,7 +111,8 @@ def build_drift_eval(ctx: AuditContext, t_snap: datetime) -> None:
     con.execute(
         """CREATE OR REPLACE TEMP TABLE sa_drift_ev0 AS
         SELECT d.*, h.changed_at AS sf_field_ts, hs.since AS tracked_since,
-               ow.run_id AS sf_own_run, oi.fields AS ic_own_fields, oi.run_id AS ic_own_run
+               ow.run_id AS sf_own_run, oi.fields AS ic_own_fields, oi.run_id AS ic_own_run,
+               to_timestamp(oi.version_before) AS ic_before_own
         FROM sa_drift d
         LEFT JOIN sa_hist_last h ON h.sf_id = d.sf_id AND h.field_api = d.sf_field
         LEFT JOIN sa_hist_since hs ON hs.object = d.object AND hs.field_api = d.sf_field
@@ -126,16 +131,18 @@ def build_drift_eval(ctx: AuditContext, t_snap: datetime) -> None:
                  WHEN tracked_since IS NOT NULL THEN greatest(sf_created, tracked_since)
                  ELSE sf_ts END AS sf_bound,
             ic_own_fields IS NOT NULL AND list_contains(ic_own_fields, ic_field) AS ic_ours_this,
-            ic_own_fields IS NOT NULL AND NOT list_contains(ic_own_fields, ic_field) AS ic_ours_other
+            ic_own_fields IS NOT NULL AND NOT list_contains(ic_own_fields, ic_field) AS ic_ours_other,
+            -- Intercom's bound: updated_at, or, when that is our write of other fields, updated_at before it
+            CASE WHEN ic_own_fields IS NOT NULL AND NOT list_contains(ic_own_fields, ic_field) THEN ic_before_own
+                 ELSE ic_ts END AS ic_bound
         FROM sa_drift_ev0"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE sa_drift_ev2 AS
         SELECT *,
-            CASE WHEN sf_exact IS NOT NULL AND ic_ts IS NOT NULL AND sf_exact > ic_ts THEN 'salesforce'
-                 WHEN ic_ts IS NOT NULL AND sf_bound IS NOT NULL AND ic_ts > sf_bound AND NOT ic_ours_other
-                 THEN 'intercom'
-                 WHEN sf_exact IS NOT NULL AND ic_ts IS NOT NULL AND sf_exact = ic_ts AND NOT ic_ours_other THEN 'same'
+            CASE WHEN sf_exact IS NOT NULL AND ic_bound IS NOT NULL AND sf_exact > ic_bound THEN 'salesforce'
+                 WHEN ic_bound IS NOT NULL AND sf_bound IS NOT NULL AND ic_bound > sf_bound THEN 'intercom'
+                 WHEN sf_exact IS NOT NULL AND ic_bound IS NOT NULL AND sf_exact = ic_bound THEN 'same'
             END AS newer
         FROM sa_drift_ev1"""
     )
@@ -147,7 +154,7 @@ def build_drift_eval(ctx: AuditContext, t_snap: datetime) -> None:
             CASE WHEN newer = 'salesforce' THEN sf_own_run WHEN newer = 'intercom' AND ic_ours_this THEN ic_own_run
             END AS own_run,
             epoch(TIMESTAMPTZ {lit(t_snap.isoformat())} -
-                  CASE newer WHEN 'salesforce' THEN sf_exact WHEN 'intercom' THEN ic_ts ELSE greatest(sf_ts, ic_ts) END
+                  CASE newer WHEN 'salesforce' THEN sf_exact WHEN 'intercom' THEN ic_bound ELSE greatest(sf_ts, ic_ts) END
             ) AS age_s
         FROM sa_drift_ev2"""
     )
@@ -176,7 +183,7 @@ _BASIS = """CASE newer_basis WHEN 'field_history' THEN 'Salesforce field history
                  ELSE 'Intercom''s updated_at: Intercom keeps no per-field time' END"""
 _UNKNOWN = """'which side is newer is unknown (' ||
     CASE WHEN ic_ours_other THEN 'Intercom''s last update was syncaudit''s own write of other fields, run ' ||
-                                 ic_own_run || '; '
+                                 ic_own_run || CASE WHEN ic_bound IS NULL THEN ', and its time before that is not known' ELSE '' END || '; '
          ELSE '' END ||
     CASE WHEN sf_exact IS NULL THEN 'Salesforce keeps no field history of ' || sf_field ||
                                     ', and record timestamps move on any field''s edit'
@@ -197,7 +204,8 @@ DRIFT_FINDINGS_SQL = f"""SELECT 'field_drift', 'both', object, [sf_id, ic_id], f
         ELSE (CASE newer WHEN 'salesforce' THEN 'Salesforce' ELSE 'Intercom' END) || ' is newer (' || {_WHO} || ', ' ||
              CAST(round(age_s) AS BIGINT) || ' s before the snapshot, beyond the ' || lag_s || ' s sync lag; ' ||
              {_BASIS} || ')' END ||
-    '; ' || owner || ' owns the field (' || direction || ')',
+    '; ' || owner || ' owns the field (' || direction || ')' ||
+    coalesce('; Salesforce cannot accept the value: ' || target_refuses, ''),
     CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same' AND own_run IS NULL
          THEN 'the non-owner side was edited: copy the owner''s value back to it, or make the change in ' || owner
          ELSE 'copy the ' || owner || ' value to ' || CASE owner WHEN 'salesforce' THEN 'Intercom' ELSE 'Salesforce' END END ||
@@ -207,6 +215,6 @@ DRIFT_FINDINGS_SQL = f"""SELECT 'field_drift', 'both', object, [sf_id, ic_id], f
     json_object('newer', newer, 'owner', owner, 'newer_basis', newer_basis,
                 'changed_by', CASE WHEN own_run IS NOT NULL THEN 'syncaudit' WHEN newer IS NULL OR newer = 'same' THEN NULL
                                    WHEN newer = owner THEN 'owner' ELSE 'non_owner' END,
-                'own_write_run', own_run,
+                'own_write_run', own_run, 'target_cannot_accept', target_refuses,
                 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
 FROM sa_drift_eval WHERE linked AND differs AND NOT coalesce(in_flight, false)"""
