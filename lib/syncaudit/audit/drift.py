@@ -152,6 +152,20 @@ def _lookup_metrics(ctx: AuditContext, pairs_per_object: dict[str, int]) -> dict
     }
 
 
+def _drift_links(ctx: AuditContext) -> None:
+    """``sa_drift_links``: the links, plus each stale link's successor (the converted Contact, the merge survivor)
+    with its Intercom contact — the pair that moving the key will link."""
+    con = ctx.con
+    stale = ""
+    if ctx.has("sa_ic_hits"):
+        stale = """UNION ALL SELECT h.successors[1], p.sf_object, h.ic_id, 'stale_successor'
+            FROM sa_ic_hits h JOIN sa_sf_people p ON p.sf_id = h.successors[1]
+            WHERE h.n_active = 0 AND NOT h.archived AND h.successors[1] IS NOT NULL"""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE sa_drift_links AS SELECT sf_id, sf_object, ic_id, how FROM sa_links {stale}"
+    )
+
+
 def _mark_refused_values(ctx: AuditContext) -> None:
     """``sa_drift_eval.target_refuses``: why Salesforce cannot take the owner's (Intercom's) value, per its describe
     (a restricted picklist without the value, a value longer than the field): such drift is not fixed by syncing,
@@ -186,13 +200,15 @@ def _mark_refused_values(ctx: AuditContext) -> None:
 
 
 def _note_unsynced_fields(con) -> None:  # noqa: ANN001
-    """On each identity_gap finding, the mapped fields its pair disagrees on (``extra.unsynced_fields``)."""
+    """On each identity_gap and stale_link finding, the mapped fields its pair (for a stale link: the successor and
+    the Intercom contact) disagrees on (``extra.unsynced_fields``)."""
     con.execute(
         """UPDATE findings SET extra = json_merge_patch(coalesce(findings.extra, '{}'::JSON),
                                                         json_object('unsynced_fields', u.fields))
         FROM (SELECT sf_id, ic_id, list(DISTINCT field ORDER BY field) AS fields
               FROM sa_drift_eval WHERE NOT linked GROUP BY ALL) u
-        WHERE findings.kind = 'identity_gap' AND findings.records = [u.sf_id, u.ic_id]"""
+        WHERE findings.kind IN ('identity_gap', 'stale_link') AND findings.records[-1] = u.ic_id
+          AND list_contains(findings.records, u.sf_id)"""
     )
 
 
@@ -204,6 +220,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         "unresolved_intercom BIGINT, no_counterpart BIGINT)"
     )
     t_snap = snapshot_time(ctx, manifest)
+    _drift_links(ctx)
     region = m.default_phone_region
     pairs_per_object: dict[str, int] = {}
     for obj in ("Contact", "Lead", "Account"):
@@ -224,7 +241,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
                    l.how IN ({", ".join(lit(h) for h in SYNCED_LINKS)}) AS __linked,
                    {", ".join(f"s.{q(c)} AS {q('s__' + c)}" for c in sf_cols)},
                    {", ".join(f"i.{q(c)} AS {q('i__' + c)}" for c in ic_cols)}
-            FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
+            FROM sa_drift_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
             WHERE l.sf_object = {lit(obj)}"""
         )
         pairs_per_object[obj] = ctx.con.execute("SELECT count(*) FROM sa_dpairs WHERE __linked").fetchall()[0][0]

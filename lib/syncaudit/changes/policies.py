@@ -201,7 +201,10 @@ def _key_taken(ctx: PlanContext, table: str, column: str, value: Any) -> bool:
 
 
 def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    """The key moved from a converted Lead to its Contact; the newly linked pair's disagreeing fields synced."""
     key = ctx.cfg.mapping.identity.people.salesforce_key
+    maps = {m.name: m for m in ctx.cfg.mapping.fields}
+    resolvers: dict[str, Any] = {}
     out = []
     for f in (f for f in ctx.findings if f.get("kind") == "stale_link"):
         sf_ids, ic_ids = split_records(f.get("records") or [])
@@ -224,6 +227,10 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         )
         if op:
             out.append(op)
+        for name in finding_extra(f).get("unsynced_fields") or []:
+            fm = maps.get(name)
+            if fm is not None and fm.direction != "display_only":
+                out.extend(owner_value_ops(ctx, fm, f, str(contact), ic_ids[0], resolvers, "relink_stale"))
     return out
 
 
