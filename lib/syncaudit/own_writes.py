@@ -15,6 +15,7 @@ the audit then attributes changes from timestamps and history alone.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -108,5 +109,8 @@ def copy_own_writes(journal_path: Path, target: Path) -> int:
     """Write the own-writes table to ``target`` (a snapshot's syncaudit/own_writes.parquet); returns its rows."""
     table = read_own_writes(journal_path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, target)
+    # A new file renamed into place: never written through a hard link into an earlier snapshot's file.
+    tmp = target.with_name(target.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)
     return table.num_rows
