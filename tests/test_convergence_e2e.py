@@ -83,6 +83,7 @@ def test_a_recent_owner_side_edit_of_another_field_does_not_hide_a_drift_as_in_f
 
 def test_one_apply_fixes_drift_and_the_next_plan_converges(cycle: dict[str, Any]) -> None:
     assert cycle["drift_before"] >= 50
+    assert cycle["newer_side_before"].get("field_history", 0) > 0  # the pulled field history dates the drifts
     assert cycle["fall"] >= 0.9, {k: v for k, v in cycle.items() if not k.startswith("_")}
     assert cycle["new_after"] == 0  # pairs the plan linked were synced in the same plan
     assert cycle["remaining_other"] == 0, [f["detail"] for f in cycle["_other"]]
