@@ -240,13 +240,25 @@ def review_op(
             "kind": finding.get("kind"),
             "records": recs,
             "suggested_survivor": finding.get("suggested_survivor"),
-            "evidence": evidence or [],
+            "evidence": evidence if evidence is not None else _finding_evidence(finding),
             "suggested_action": action or {"description": finding.get("suggested_fix") or policy},
         },
         finding_id=finding.get("id"),
         policy=policy,
         note=note,
     )
+
+
+def _finding_evidence(finding: dict[str, Any]) -> list[dict[str, Any]]:
+    """The evidence the audit put on a finding (``extra.evidence``), if any."""
+    extra = finding.get("extra")
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            return []
+    ev = extra.get("evidence") if isinstance(extra, dict) else None
+    return ev if isinstance(ev, list) else []
 
 
 def _same(a: Any, b: Any) -> bool:
