@@ -307,6 +307,11 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         "drifted": drifted,
         "in_flight": sum(r[5] for r in rows),
         "newer_side": newer_side_metrics(ctx),
+        # reported drift whose owner value the target's describe refuses: syncing cannot fix it
+        "target_cannot_accept": con.execute(
+            "SELECT count(*) FROM sa_drift_eval WHERE linked AND target_refuses IS NOT NULL "
+            "AND NOT coalesce(in_flight, false)"
+        ).fetchall()[0][0],
         # Share of compared (pair, field) values that disagree beyond the sync lag: 0 is perfect.
         "drift_score": round(drifted / total, 6) if total else 0.0,
     }
