@@ -6,7 +6,7 @@ when *this* field changed. The evidence, best first:
 * Salesforce field history (AccountHistory, ContactHistory, LeadHistory, where tracking is on): the field's last
   change on this record, exact. A tracked field with no row on this record has not changed since the record was
   created (when the record is younger than the field's oldest history row) or since tracking began: a bound.
-  With no history for the field, LastModifiedDate is only an upper bound of the field's last change.
+  With no history for the field, nothing dates it: LastModifiedDate moves on any field's edit, so it is not used.
 * Intercom keeps no per-field time: ``updated_at`` is the best it offers, an upper bound. Findings say so.
 * syncaudit's own writes (the apply journal, copied into the snapshot as ``sy_own_writes``): a history row whose
   value is the one we wrote, or an Intercom ``updated_at`` equal to the version our write's answer reported, is
@@ -14,9 +14,9 @@ when *this* field changed. The evidence, best first:
   nothing about this field.
 
 Decisions (``newer`` / ``newer_basis``): Salesforce is newer only when its exact field time is after Intercom's
-upper bound (``field_history``); Intercom is newer when its record time is after Salesforce's field time or bound
-(``intercom_record_time``: an unrelated Intercom edit can still look like this, which Intercom's API cannot rule
-out); anything else is unknown (``newer`` null: "which side is newer is unknown"), never a guess. In flight means
+upper bound (``field_history``); Intercom is newer when its record time is after Salesforce's field time or its
+history bound (``intercom_record_time``: an unrelated Intercom edit can still look like this, which Intercom's API
+cannot rule out); without Salesforce field history, or anything else, it is unknown (``newer`` null: "which side is newer is unknown"), never a guess. In flight means
 the newer side is the one that syncs and its change is within the lag: an owner-side edit of another field no
 longer hides a drift on the Salesforce side (history is per field); on the Intercom side the window is its sync lag.
 """
@@ -126,10 +126,10 @@ def build_drift_eval(ctx: AuditContext, t_snap: datetime) -> None:
             -- Salesforce: the field's last change, exact (history, or unchanged since a creation tracked by history)
             CASE WHEN sf_field_ts IS NOT NULL THEN sf_field_ts
                  WHEN tracked_since IS NOT NULL AND sf_created >= tracked_since THEN sf_created END AS sf_exact,
-            -- ... else an upper bound of it
+            -- ... else an upper bound of it from history (unchanged since tracking began); never LastModifiedDate,
+            -- which moves on any field's edit
             CASE WHEN sf_field_ts IS NOT NULL THEN sf_field_ts
-                 WHEN tracked_since IS NOT NULL THEN greatest(sf_created, tracked_since)
-                 ELSE sf_ts END AS sf_bound,
+                 WHEN tracked_since IS NOT NULL THEN greatest(sf_created, tracked_since) END AS sf_bound,
             ic_own_fields IS NOT NULL AND list_contains(ic_own_fields, ic_field) AS ic_ours_this,
             ic_own_fields IS NOT NULL AND NOT list_contains(ic_own_fields, ic_field) AS ic_ours_other,
             -- Intercom's bound: updated_at, or, when that is our write of other fields, updated_at before it
