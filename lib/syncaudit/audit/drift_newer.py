@@ -99,7 +99,8 @@ def _build_own_writes(ctx: AuditContext) -> None:
 
 
 def build_drift_eval(ctx: AuditContext, t_snap: datetime) -> None:
-    """``sa_drift_eval``: ``sa_drift`` plus newer, newer_basis, by_us, own_run, age_s and in_flight."""
+    """``sa_drift_eval``: ``sa_drift`` plus newer, newer_basis, own_run (our write, when it is the newer side),
+    age_s and in_flight."""
     con = ctx.con
     if not _build_history(ctx):
         con.execute(
