@@ -92,12 +92,20 @@ def link_evidence(ctx: PlanContext, finding: dict[str, Any]) -> list[dict[str, A
     return out
 
 
+def matching_verdict(finding: dict[str, Any]) -> bool | None:
+    """The audit's own verdict on a link or duplicate (``extra.deterministic``), or None when it gives none.
+    The one place that reads it: if the matching step names its flag differently, this is the edit."""
+    verdict = finding_extra(finding).get("deterministic")
+    return verdict if isinstance(verdict, bool) else None
+
+
 def is_deterministic(ctx: PlanContext, finding: dict[str, Any], evidence: list[dict[str, Any]]) -> bool:
-    """True when the link (or duplicate) is proven: the matching step's verdict when it gives one; else an exact
-    normalized email and an agreeing name (fuzzy matches, domain or name fallbacks are never proven)."""
-    extra = finding_extra(finding)
-    if isinstance(extra.get("deterministic"), bool):
-        return extra["deterministic"]
+    """True when the link is proven: the matching step's verdict when it gives one; else (what the finding says
+    today: audit/linking.py finds gaps by the email fallback or a fuzzy match) an exact normalized email and an
+    agreeing name. Fuzzy matches, domain or name fallbacks are never proven."""
+    verdict = matching_verdict(finding)
+    if verdict is not None:
+        return verdict
     if finding.get("rule") not in EMAIL_RULES:
         return False
     by = {e.get("field"): e for e in evidence}
@@ -107,9 +115,9 @@ def is_deterministic(ctx: PlanContext, finding: dict[str, Any], evidence: list[d
 def duplicate_is_deterministic(ctx: PlanContext, finding: dict[str, Any], records: list[dict[str, Any]]) -> bool:
     """An Intercom duplicate group merged only when proven: the matching step's verdict, else one exact
     normalized email shared by every record and one agreeing name."""
-    extra = finding_extra(finding)
-    if isinstance(extra.get("deterministic"), bool):
-        return extra["deterministic"]
+    verdict = matching_verdict(finding)
+    if verdict is not None:
+        return verdict
     emails = {email_key(r.get("email")) for r in records}
     names = {name_key(r.get("name")) for r in records}
     return len(emails) == 1 and "" not in emails and len(names) == 1 and "" not in names
