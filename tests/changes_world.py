@@ -70,6 +70,7 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
         key = f"user-{i}"
         c = {
             "Id": sf_id,
+            "Name": f"Pat Person{i}",
             "Email": f"p{i}@acme.example",
             "Product_User_Id__c": None if i % 4 == 2 else key,
             "Plan_Type__c": "Free" if i % 4 == 0 else "Pro",
@@ -82,6 +83,7 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
             "id": _hex(i),
             "role": "user",
             "external_id": None if i % 4 == 3 else key,
+            "name": f"Pat Person{i}",
             "email": f"p{i}@acme.example",
             "updated_at": int(old),
             "custom_attributes": {"plan_type": "Pro", "lifecycle_stage": "MQL" if i % 4 == 1 else "SQL", "seats": 3},
@@ -102,6 +104,8 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
                 "records": [sf_id, icc["id"]],
                 "field": kinds[1],
                 "severity": "medium",
+                # identity gaps found by the same email (and, here, the same name): proven links
+                **({"rule": "email_fallback"} if kinds[0] == "identity_gap" else {}),
             }
         )
     for k in range(convs):
@@ -120,6 +124,7 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
             "id": _hex(j, salt=7),
             "role": "lead",
             "external_id": None,
+            "name": "Pat Person1",
             "email": "p1@acme.example",
             "updated_at": int(old),
             "custom_attributes": {},
@@ -176,14 +181,24 @@ def write_world(world: dict[str, Any], folder: Path) -> Path:
     sf.mkdir(parents=True, exist_ok=True)
     ic.mkdir(parents=True, exist_ok=True)
     write_schema(sf)
-    cols = ["Id", "LastName", "Email", "Product_User_Id__c", "Plan_Type__c", "Lifecycle_Stage__c", "Seats__c"]
+    cols = [
+        "Id",
+        "FirstName",
+        "LastName",
+        "Email",
+        "Product_User_Id__c",
+        "Plan_Type__c",
+        "Lifecycle_Stage__c",
+        "Seats__c",
+    ]
     cols += ["CreatedDate", "LastModifiedDate", "SystemModstamp"]
     with (sf / "Contact.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(cols)
-        for i, c in enumerate(world["sf"]["Contact"]):
+        for c in world["sf"]["Contact"]:
             stamp = c["SystemModstamp"].replace("+0000", "Z")
-            row = {**c, "LastName": f"Person {i}", "CreatedDate": stamp, "LastModifiedDate": stamp}
+            first, _, last = c["Name"].partition(" ")
+            row = {**c, "FirstName": first, "LastName": last, "CreatedDate": stamp, "LastModifiedDate": stamp}
             row["SystemModstamp"] = stamp
             w.writerow(["" if row.get(k) is None else row[k] for k in cols])
     with (ic / "contacts.jsonl").open("w", encoding="utf-8") as f:

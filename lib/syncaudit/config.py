@@ -436,6 +436,11 @@ class PullOptions(_Model):
         description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "
         "'count' compares one COUNT() per object and lists ids only on a mismatch, 'ids' lists ids every run",
     )
+    field_history: list[Literal["Account", "Contact", "Lead"]] = Field(
+        ["Account", "Contact", "Lead"],
+        description="Salesforce objects whose field history (AccountHistory, ContactHistory, LeadHistory) is pulled: "
+        "the drift audit dates each Salesforce field's last change from it; [] pulls none",
+    )
     lookback_s: int = Field(
         900,
         ge=0,

@@ -77,7 +77,7 @@ from typing import Any
 import orjson
 
 from crmsandbox.errors import SandboxInputError
-from crmsandbox.generator import intercom_out, salesforce_out
+from crmsandbox.generator import history, intercom_out, salesforce_out
 from crmsandbox.generator.conversations import build_conversations
 from crmsandbox.generator.layout import Layout, build_layout, resolve
 from crmsandbox.generator.mapping import MappingInputs, mapping_from_file
@@ -170,6 +170,8 @@ def generate(
             sf, world, lay, conv
         )
         salesforce_out.write_schema(sf)
+        # Field history last and in files of its own: the files above stay byte-identical per seed.
+        history.write_history(sf, plan, lay)
         intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
         findings = _resolve_truth(lay, plan.truth + conv.truth + rule_truth)
         truth = {
