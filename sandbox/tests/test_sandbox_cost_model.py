@@ -116,3 +116,33 @@ def test_bulk_ingest_job_is_in_progress_until_its_rows_are_processed(live, model
     assert http.get(f"{base}{V}/jobs/ingest/{job['id']}").json()["state"] == "JobComplete"
     ok = http.get(f"{base}{V}/jobs/ingest/{job['id']}/successfulResults").text
     assert ok.count("Costly") == 2
+
+
+def test_bulk_v1_batches_take_their_processing_time_too(live, model):
+    sb, http, base = live
+    model(bulk_min_s=10)
+    ns = "{http://www.force.com/2009/06/asyncapi/dataload}"
+    from xml.etree import ElementTree as ET
+
+    def call(method, path, data=b""):
+        url = f"{base}/services/async/59.0{path}"
+        return http.request(method, url, data=data, headers={"Content-Type": "application/xml"})
+
+    job = (
+        ET.fromstring(
+            call(
+                "POST",
+                "/job",
+                b'<jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload"><operation>query</operation>'
+                b"<object>Contact</object><contentType>CSV</contentType></jobInfo>",
+            ).content
+        )
+        .find(ns + "id")
+        .text
+    )
+    batch = ET.fromstring(call("POST", f"/job/{job}/batch", b"SELECT Id FROM Contact").content).find(ns + "id").text
+    state = lambda: ET.fromstring(call("GET", f"/job/{job}/batch/{batch}").content).find(ns + "state").text  # noqa: E731
+    assert state() == "InProgress"
+    assert call("GET", f"/job/{job}/batch/{batch}/result").status_code == 400
+    sb.control("POST", "clock", {"advance_s": 11})
+    assert state() == "Completed"

@@ -5,7 +5,8 @@ from the same org state as REST and Bulk 2.0: a query batch reads the live table
 an ingest batch writes through the same backend (and its per-record faults) as every other write.
 
 Differences from the real service (also in the sandbox README): a batch is processed when it is added, so
-its first answer says ``Queued`` and every later read ``Completed`` (or ``Failed``); a query batch has one
+its first answer says ``Queued`` and later reads ``InProgress`` for as long as the cost model says its rows take
+(no time under the ``none`` model), then ``Completed`` (or ``Failed``); a query batch has one
 result; binary attachments and the ``/batch/{id}/request`` of a query batch beyond its SOQL are not kept.
 With ``Sforce-Enable-PKChunking`` the original query batch is ``NotProcessed`` and its rows are split, in the
 order of the table, over one batch per ``chunkSize`` records (100,000 unless given; at most 250,000), as Salesforce does.
@@ -270,7 +271,7 @@ class BulkV1:
             .execute("SELECT info FROM _v1_batches WHERE job = ? ORDER BY seq", (job_id,))
             .fetchall()
         )
-        return [json.loads(r[0]) for r in rows]
+        return [self._as_of_now(json.loads(r[0])) for r in rows]
 
     def batch(self, job_id: str, batch_id: str) -> dict:
         row = (
@@ -280,7 +281,18 @@ class BulkV1:
         )
         if row is None:
             raise AsyncError("InvalidBatch", f"Invalid batch id: {batch_id}")
-        return json.loads(row[0])
+        return self._as_of_now(json.loads(row[0]))
+
+    def _as_of_now(self, info: dict) -> dict:
+        """A completed batch is InProgress until the cost model's processing time has passed."""
+        ready = info.pop("_ready_at", None)
+        if ready is None or info["state"] != "Completed" or self.backend.clock() >= ready:
+            return info
+        return dict(info, state="InProgress")
+
+    def _ready(self, info: dict, rows: int, kind: str) -> dict:
+        seconds = self.bulk2.cost.bulk_s(rows, kind)
+        return dict(info, _ready_at=self.backend.clock() + seconds) if seconds > 0 else info
 
     def _new_batch(self, c, job_id: str, state: str, data: bytes | None) -> dict:
         from .ids import make_id
@@ -355,9 +367,11 @@ class BulkV1:
                 for start in range(0, max(cur.total, 1), chunk):
                     n = max(0, min(chunk, cur.total - start))
                     part = self._new_batch(c, info["id"], "Completed", data)
-                    self._update(c, dict(part, numberRecordsProcessed=n), {"query": text, "offset": start, "n": n})
+                    part = self._ready(dict(part, numberRecordsProcessed=n), n, "query")
+                    self._update(c, part, {"query": text, "offset": start, "n": n})
             else:
                 done = dict(batch, state="Completed", numberRecordsProcessed=cur.total)
+                done = self._ready(done, cur.total, "query")
                 self._update(c, done, {"query": text, "offset": 0, "n": cur.total})
         return batch
 
@@ -427,7 +441,7 @@ class BulkV1:
             failed = sum(1 for r in results if not r[1])
             done = dict(batch, state="Completed", numberRecordsProcessed=len(rows), numberRecordsFailed=failed)
             done["systemModstamp"] = self._now()
-            self._update(c, done, {"rows": results})
+            self._update(c, self._ready(done, len(rows), "ingest"), {"rows": results})
 
     def ingest_result(self, job_id: str, batch_id: str) -> tuple[bytes, str]:
         info = self._info(job_id)
