@@ -129,7 +129,8 @@ def decided_writes(ctx: PlanContext, item: Any, survivor: str | None) -> tuple[l
         "records": list(item.records),
         "suggested_survivor": survivor,
     }
-    if item.kind == "duplicate" and item.system == "intercom" and item.object == "contact":
+    duplicate = item.kind == "duplicate" or item.policy in ("merge_intercom_leads", "duplicate_worklist")
+    if duplicate and item.system == "intercom" and item.object == "contact":
         return _intercom_merges(ctx, finding, survivor)
     if item.kind in IDENTITY_KINDS and len(item.records) == 2:
         from syncaudit.changes.policies import backfill_identity
@@ -140,7 +141,7 @@ def decided_writes(ctx: PlanContext, item: Any, survivor: str | None) -> tuple[l
         if ops:
             return [replace(o, policy=f"review:{o.policy}") for o in ops], "identity key backfilled"
         return [], "the identity keys conflict or cannot be written: link by hand"
-    if item.system == "salesforce" and item.kind == "duplicate":
+    if item.system == "salesforce" and duplicate:
         return [], f"merge by hand in Salesforce into {survivor}"
     return [], "no API write for this item: carry it out by hand"
 
