@@ -16,7 +16,7 @@ import pytest
 from demo_support import demo_sandbox
 from syncaudit.changes.apply import apply_plan
 from syncaudit.changes.context import review_op
-from syncaudit.changes.model import Plan, load_plan
+from syncaudit.changes.model import Plan
 from syncaudit.changes.review import Review, normalize_evidence
 from syncaudit.changes.review_files import findings_file, plans_dir
 from syncaudit.cli import main

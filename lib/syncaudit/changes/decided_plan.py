@@ -115,7 +115,10 @@ def _drop_base_overlaps(base: Plan, writes: dict[int, list[Operation]]) -> None:
         writes[seq] = [
             o
             for o in ops
-            if not ((o.system, o.object, o.key) in merges or any(((o.system, o.object, o.key), f) in fields for f in o.after))
+            if not (
+                (o.system, o.object, o.key) in merges
+                or any(((o.system, o.object, o.key), f) in fields for f in o.after)
+            )
         ]
 
 

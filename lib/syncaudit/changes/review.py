@@ -323,8 +323,7 @@ class Review:
         where, params = self._where(**filters)
         if after is not None:
             pos = self.con.execute(
-                f"SELECT rank FROM (SELECT i.id, row_number() OVER ({self._ORDER}) AS rank FROM items i) "
-                "WHERE id = ?",
+                f"SELECT rank FROM (SELECT i.id, row_number() OVER ({self._ORDER}) AS rank FROM items i) WHERE id = ?",
                 [after],
             ).fetchone()
             if pos is not None:
