@@ -91,9 +91,13 @@ def side_by_side(cfg: Any, item: Any, recs: dict[str, dict[str, Any] | None]) ->
         rows.append((fm.name, [column(r, fm.salesforce, fm.intercom) for r in recs.values()]))
     if fields:
         rows.append(("identity key", [column(r, ident.salesforce_key, ident.intercom_key) for r in recs.values()]))
+        mapped = {fm.salesforce for fm in fields}
         if not people:
-            rows.append(("name", [column(r, "Name", "name") for r in recs.values()]))
-            rows.append(("website", [column(r, "Website", "website") for r in recs.values()]))
+            rows += [
+                (label, [column(r, sf, ic) for r in recs.values()])
+                for label, sf, ic in (("name", "Name", "name"), ("website", "Website", "website"))
+                if sf not in mapped
+            ]
         rows.append(("modified", [column(r, "LastModifiedDate", "updated_at") for r in recs.values()]))
         return rows
     # No mapped field applies (conversations, tasks): the first columns that hold a value somewhere.
