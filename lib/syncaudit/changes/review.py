@@ -145,6 +145,7 @@ class Review:
         self.log = DecisionLog(self.folder)
         self.who = who or reviewer(cfg)
         self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")
         self._snapshot: Any = None
         self._records: dict[str, dict[str, Any] | None] = {}
         self._load()
@@ -404,6 +405,7 @@ class Review:
     def _con_snapshot(self) -> duckdb.DuckDBPyConnection:
         if getattr(self, "_snap_con", None) is None:
             self._snap_con = self.snapshot.duckdb()
+            self._snap_con.execute("SET enable_progress_bar = false")
         return self._snap_con
 
     def comparison(self, item: ReviewItem) -> tuple[list[str], list[tuple[str, list[Any]]], list[dict[str, Any]]]:

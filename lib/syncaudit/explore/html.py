@@ -32,7 +32,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, mark_diff: b
         n += 1
         values = list(row)
         differs = mark_diff and len({str(v).strip().lower() for v in values[1:]}) > 1
-        out.append(f'<tr class="sa-diff">' if differs else "<tr>")
+        out.append('<tr class="sa-diff">' if differs else "<tr>")
         out += [f"<td>{esc(v)}</td>" for v in values]
         out.append("</tr>")
     if n == 0:

@@ -32,6 +32,7 @@ class RecordCard:
     links: list[dict[str, Any]]
     findings: Any  # pandas DataFrame
     history: list[dict[str, Any]] = field(default_factory=list)
+    audited: bool = True
 
     def _finding_rows(self) -> list[list[Any]]:
         cols = ["kind", "severity", "field", "detail", "id"]
@@ -43,8 +44,12 @@ class RecordCard:
         parts.append("<h4>Records side by side</h4>")
         parts.append(table(["field", *self.record_ids], [[n, *v] for n, v in self.rows], mark_diff=True))
         parts.append("<h4>Links</h4>")
-        parts.append(table(["Salesforce", "Intercom", "how"], [[x["salesforce"], x["intercom"], x["how"]] for x in self.links]))
+        parts.append(
+            table(["Salesforce", "Intercom", "how"], [[x["salesforce"], x["intercom"], x["how"]] for x in self.links])
+        )
         parts.append(f"<h4>Findings ({len(self.findings)})</h4>")
+        if not self.audited:
+            parts.append('<div class="sa-muted">this snapshot has no findings yet: run `syncaudit findings`</div>')
         parts.append(table(["kind", "severity", "field", "detail", "id"], self._finding_rows()))
         parts.append("<h4>History</h4>")
         parts.append(table(["when", "record", "event"], [[h["when"], h["record"], h["event"]] for h in self.history]))
@@ -171,9 +176,14 @@ def record_card(view: Any, query: str, kind: str) -> RecordCard:
         )
     recs = fetch_records(view.snapshot, view.con, ids, "company" if kind == "company" else "contact")
     rows = side_by_side(view.cfg, SimpleNamespace(records=ids), recs)
-    findings = view.findings(record=ids)
+    if view.has_findings:
+        findings = view.findings(record=ids)
+    else:  # not audited yet: the card says so instead of failing
+        import pandas as pd
+
+        findings = pd.DataFrame(columns=["kind", "severity", "field", "detail", "id"])
     title = f"{kind}: {query}"
-    return RecordCard(title, view.id, ids, rows, links, findings, history(view, ids, rows))
+    return RecordCard(title, view.id, ids, rows, links, findings, history(view, ids, rows), view.has_findings)
 
 
 def history(view: Any, ids: list[str], rows: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:

@@ -88,7 +88,9 @@ def waterfall(item: Any) -> OfflineChart | None:
         return None
     prior = next((e["weight"] for e in rows if e["field"].lower() == "prior"), None)
     fields = [e for e in rows if e["field"].lower() != "prior"]
-    records = [_bar("Prior", "Starting match weight (prior)" if prior is not None else "prior not recorded", prior or 0.0)]
+    records = [
+        _bar("Prior", "Starting match weight (prior)" if prior is not None else "prior not recorded", prior or 0.0)
+    ]
     for e in fields:
         records.append(_bar(e["field"], e.get("level") or "", e["weight"], e.get("left"), e.get("right"), e))
     total = (prior or 0.0) + sum(e["weight"] for e in fields)
@@ -126,7 +128,9 @@ def _levels(items: list[Any]) -> list[_Level]:
                 continue
             key = (e["field"], e.get("level") or "")
             if key not in seen:
-                seen[key] = _Level(e["field"], key[1], 0, 0, e["weight"], e.get("m_probability"), e.get("u_probability"))
+                seen[key] = _Level(
+                    e["field"], key[1], 0, 0, e["weight"], e.get("m_probability"), e.get("u_probability")
+                )
     by_field: dict[str, list[_Level]] = {}
     for lv in seen.values():
         by_field.setdefault(lv.comparison_name, []).append(lv)

@@ -108,6 +108,7 @@ class SnapshotView:
         self.snapshot = snapshot
         self.id = str(snapshot.id)
         self.con = snapshot.duckdb()
+        self.con.execute("SET enable_progress_bar = false")
         self._findings_source = self._register_findings()
 
     def _register_findings(self) -> Path | None:
@@ -120,6 +121,10 @@ class SnapshotView:
             self.con.execute(f"CREATE VIEW findings AS SELECT * FROM read_json_auto({lit(str(jsonl))})")
             return jsonl
         return None
+
+    @property
+    def has_findings(self) -> bool:
+        return self._findings_source is not None
 
     def tables(self) -> list[str]:
         """The views ``sql`` can query: sf_<Object>, ic_<name> and findings."""
