@@ -35,8 +35,17 @@ class Workspace:
     def open(cls, config: str | Path | Any = "config/demo.yaml") -> Workspace:
         """Open the workspace of a config file (or of a loaded Config)."""
         if isinstance(config, (str, Path)):
-            from syncaudit.config import load_config
+            import os
 
+            from syncaudit.config import load_config, load_dotenv_file
+            from syncaudit.report.context import project_root_from
+
+            # A kernel started in notebooks/ works from the project root, like the report notebooks: the
+            # config's relative paths (data_dir) are relative to where make and cron run.
+            root = project_root_from(Path.cwd())
+            if root != Path.cwd():
+                os.chdir(root)
+            load_dotenv_file()
             return cls(load_config(config))
         return cls(config)
 
