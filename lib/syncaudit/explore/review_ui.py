@@ -143,6 +143,8 @@ class ReviewWidget:
             (self.plan_info, "sa-review-plan"),
         ):
             widget.add_class(cls)
+        for b in (self.prev_page, self.next_page, self.approve, self.reject, self.skip, self.build):
+            b.layout.width = "auto"
         for f in (self.kind, self.severity, self.confidence, self.status):
             f.observe(lambda _: self._goto(0), names="value")
         self.prev_page.on_click(lambda _: self._goto(self.page_no - 1))
