@@ -230,7 +230,9 @@ class ReviewWidget:
             with self.chart:
                 from IPython.display import display
 
-                display(waterfall(item))
+                chart = waterfall(item)
+                if chart is not None:
+                    display(chart.lab_bundle(), raw=True)
 
     # ------------------------------------------------------------ actions (each one a plain review call)
 

@@ -31,8 +31,13 @@ class OfflineChart:
             self._svg = vl_convert.vegalite_to_svg(self.spec)
         return self._svg
 
+    def lab_bundle(self) -> dict[str, Any]:
+        """JupyterLab's renderer only (no SVG): for live views, e.g. inside the review widget, where the first
+        SVG would cost a second of vl-convert start-up and is never exported."""
+        return {VEGALITE_MIME: self.spec, "text/plain": f"<{self.title}>"}
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {VEGALITE_MIME: self.spec, "image/svg+xml": self.to_svg(), "text/plain": f"<{self.title}>"}
+        return {**self.lab_bundle(), "image/svg+xml": self.to_svg()}
 
     def __repr__(self) -> str:
         return f"<{self.title}>"
