@@ -115,9 +115,9 @@ def notebook_cells(cfg_file: Path, plan: str) -> list[str]:
         out.append(src)
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             out.append(f"config_path = {str(cfg_file)!r}\nplan = {plan!r}\npage_size = 25")
-        if "review.show(" in src:
+        if "ReviewWidget(" in src:
             return out
-    raise SystemExit("65_review.ipynb has no cell calling review.show(...)")
+    raise SystemExit("65_review.ipynb has no cell calling ReviewWidget(...)")
 
 
 def one_run(cells: list[str], items: int) -> float:

@@ -17,6 +17,7 @@ from syncaudit.changes.review import Review, ReviewItem
 from syncaudit.cli import main
 from syncaudit.errors import SyncAuditError
 from syncaudit.explore.records import RecordCard
+from syncaudit.explore.review_ui import ReviewWidget
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +156,7 @@ def test_card_html_is_escaped() -> None:
 
 def test_review_widgets_decide_through_the_plain_review(env: dict[str, Any], ws: Any) -> None:
     review = ws.review()
-    ui = review.show(page_size=3)
+    ui = ReviewWidget(review, page_size=3)
     try:
         assert "page 1 of" in ui.page_label.value and len(ui.list.options) == 3
         first = ui.current

@@ -11,6 +11,7 @@ suggested survivor and the merge proposal. Items live in DuckDB, so 10,000 of th
     plan = review.build_plan()                 # a new plan with the decisions in it (new hash); apply takes it
 
 A rejection made in an earlier plan carries over (by finding id) while the evidence digest is unchanged.
+The widgets for a notebook are ``syncaudit.explore.ReviewWidget(review)``.
 """
 
 from __future__ import annotations
@@ -423,12 +424,6 @@ class Review:
         from syncaudit.changes.decided_plan import build_decided_plan
 
         return build_decided_plan(self)
-
-    def show(self, page_size: int = PAGE_SIZE) -> Any:
-        """The interactive review (ipywidgets) in a notebook."""
-        from syncaudit.explore.review_ui import ReviewWidget
-
-        return ReviewWidget(self, page_size=page_size)
 
     def __repr__(self) -> str:
         c = self.counts()
