@@ -244,3 +244,38 @@ def test_open_without_a_plan_names_the_fix(tmp_path: Path, env: dict[str, Any]) 
     with pytest.raises(SyncAuditError, match="no change plan") as err:
         Review.open(cfg)
     assert "syncaudit plan" in err.value.hint
+
+
+def test_apply_executes_the_approved_merge_and_the_card_shows_it(env: dict[str, Any]) -> None:
+    """Last in this module: it writes to the sandbox. The approved merge is sent once; undecided items are not."""
+    from syncaudit import Workspace
+    from syncaudit.changes.apply import journal_for
+
+    cfg = env["cfg"]
+    con = open_snapshot(cfg).duckdb()
+    user, lead = con.execute(  # Intercom merges only real duplicates (same email or phone)
+        "SELECT u.id, l.id FROM ic_contacts u JOIN ic_contacts l ON lower(u.email) = lower(l.email) "
+        "WHERE u.role = 'user' AND l.role = 'lead' ORDER BY 1, 2 LIMIT 1"
+    ).fetchone()
+    lead2 = con.execute(
+        "SELECT id FROM ic_contacts WHERE role = 'lead' AND id <> ? ORDER BY id LIMIT 1", [lead]
+    ).fetchone()[0]
+    base = Review.open(cfg).plan
+    ops = [
+        review_op({"id": "dup-apply", "kind": "duplicate", "system": "intercom", "object": "contact",
+                   "records": [user, lead], "suggested_survivor": user}, "merge_intercom_leads", "check"),
+        review_op({"id": "dup-undecided", "kind": "duplicate", "system": "intercom", "object": "contact",
+                   "records": [user, lead2], "suggested_survivor": user}, "merge_intercom_leads", "check"),
+    ]  # fmt: skip
+    review = Review(cfg, Plan({**base.header, "policies": ["test-apply"]}, ops).save(plans_dir(cfg)))
+    review.decide("dup-apply", "approve")
+    decided = review.build_plan()
+    res = apply_plan(cfg, decided.path, decided.hash, dry_run=False)
+    assert res.status == "complete" and res.counts == {"merged": 1}, (
+        (res.failed[0]["error_code"], res.failed[0]["detail"]) if res.failed else res.message
+    )
+    merges = [r for r in env["sb"].requests("intercom") if r["path"].endswith("/contacts/merge")]
+    assert len(merges) == 1  # the undecided pair (user, lead2) was never sent
+    assert journal_for(cfg).ops(res.run_id)[0]["record_key"] == lead
+    card = Workspace(cfg).snapshot().person(user)
+    assert any(h["record"] == lead and "merge merged" in h["event"] for h in card.history)
