@@ -1,7 +1,8 @@
 """Splink's own charts for a reviewer, drawn offline.
 
-The specs are Splink's (its waterfall, match weights and m/u parameter charts, vega-lite), filled with the
-match weights the audit recorded in a review item's evidence. Splink's own display loads vega from a CDN; these
+The specs are Splink's (its waterfall, match weights and m/u parameter charts, vega-lite: the chart definition
+files Splink ships, read from its installed package without importing it — the import costs more than half a
+second on the review's first page), filled with the match weights the audit recorded in a review item's evidence. Splink's own display loads vega from a CDN; these
 charts never do: in JupyterLab they are shown by JupyterLab's bundled vega renderer
 (``application/vnd.vegalite.v5+json``), and everywhere else (exported HTML, papermill) as an SVG drawn by
 vl-convert in this process. An item whose evidence has no weights has no chart (None), not an empty one.
@@ -9,11 +10,32 @@ vl-convert in this process. An item whose evidence has no weights has no chart (
 
 from __future__ import annotations
 
+import copy
+import functools
+import importlib.util
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+
+
+@functools.cache
+def _splink_spec(name: str) -> dict[str, Any]:
+    spec = importlib.util.find_spec("splink")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("splink is not installed (it is a pinned dependency: run make setup)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "internals" / "files" / "chart_defs"
+    return json.loads((folder / name).read_text(encoding="utf-8"))
+
+
+def chart_spec(name: str, values: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of Splink's chart definition ``name`` with ``values`` as its data."""
+    spec = copy.deepcopy(_splink_spec(name))
+    spec.setdefault("data", {})["values"] = values
+    return spec
 
 
 class OfflineChart:
@@ -45,7 +67,7 @@ class OfflineChart:
 
 @dataclass
 class _Level:
-    """A comparison level as Splink's chart classes read it (attributes, and as_dict for the data)."""
+    """A comparison level, with the fields Splink's chart definitions read."""
 
     comparison_name: str
     label_for_charts: str
@@ -86,8 +108,6 @@ def _describe(bf: float) -> str:
 
 def waterfall(item: Any) -> OfflineChart | None:
     """Splink's waterfall of one pair: the prior, then each field's match weight, then the final score."""
-    from splink.internals.charts import WaterfallChart
-
     rows = [e for e in item.evidence if e.get("weight") is not None]
     if not rows:
         return None
@@ -102,8 +122,9 @@ def waterfall(item: Any) -> OfflineChart | None:
     records.append(_bar("Final score", "Final score", total))
     for i, r in enumerate(records):
         r["bar_sort_order"], r["record_number"] = i, 0
-    chart = WaterfallChart(records, filter_nulls=False)
-    return OfflineChart(chart.chart_dict, f"Splink waterfall of review item {item.id}")
+    spec = chart_spec("match_weights_waterfall.json", records)
+    spec["params"][0]["bind"]["max"] = len(records) - 1  # the record slider of Splink's chart: one pair here
+    return OfflineChart(spec, f"Splink waterfall of review item {item.id}")
 
 
 def _bar(column: str, label: str, weight: float, left: Any = "", right: Any = "", e: dict | None = None) -> dict:
@@ -150,19 +171,27 @@ def _levels(items: list[Any]) -> list[_Level]:
 
 def match_weights(items: list[Any]) -> OfflineChart | None:
     """Splink's match weights chart of the comparison levels seen in these items' evidence."""
-    from splink.internals.charts import MatchWeightsChart
-
     levels = _levels(items)
     if not levels:
         return None
-    return OfflineChart(MatchWeightsChart(levels).chart_dict, "Splink match weights")
+    spec = _static(chart_spec("match_weights_interactive_history.json", [lv.as_dict() for lv in levels]))
+    top = math.ceil(max(abs(lv.log2_bayes_factor) for lv in levels)) or 1
+    for panel in spec["vconcat"]:
+        panel["encoding"]["x"]["scale"]["domain"] = [-top, top]
+    return OfflineChart(spec, "Splink match weights")
+
+
+def _static(spec: dict[str, Any]) -> dict[str, Any]:
+    """Splink's "interactive history" charts without their training-iteration slider (one set of weights)."""
+    spec.pop("params", None)
+    spec.pop("transform", None)
+    return spec
 
 
 def m_u_parameters(items: list[Any]) -> OfflineChart | None:
     """Splink's m and u parameters chart, where the audit recorded m and u with the evidence."""
-    from splink.internals.charts import MUParametersChart
-
     levels = [lv for lv in _levels(items) if lv.m_probability is not None and lv.u_probability is not None]
     if not levels:
         return None
-    return OfflineChart(MUParametersChart(levels).chart_dict, "Splink m and u parameters")
+    spec = _static(chart_spec("m_u_parameters_interactive_history.json", [lv.as_dict() for lv in levels]))
+    return OfflineChart(spec, "Splink m and u parameters")
