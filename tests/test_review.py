@@ -246,6 +246,30 @@ def test_open_without_a_plan_names_the_fix(tmp_path: Path, env: dict[str, Any]) 
     assert "syncaudit plan" in err.value.hint
 
 
+def test_decided_writes_follow_their_kind_and_supersede_updates_of_merged_leads(env: dict[str, Any]) -> None:
+    from syncaudit.changes.model import Operation
+
+    cfg = env["cfg"]
+    user, lead, _ = _intercom_pair(env)
+    base = Review.open(cfg).plan
+    other = (
+        open_snapshot(cfg)
+        .duckdb()
+        .execute("SELECT id FROM ic_contacts WHERE id NOT IN (?, ?) ORDER BY id LIMIT 1", [user, lead])
+        .fetchone()[0]
+    )
+    ops = [
+        Operation("intercom", "contact", lead, "update", {"name": "Lead Renamed"}, {"name": "x"}, 1, "u1", "p"),
+        Operation("intercom", "contact", other, "update", {"name": "Kept"}, {"name": "y"}, 1, "u2", "p"),
+        review_op({"id": "dup", "kind": "duplicate", "system": "intercom", "object": "contact",
+                   "records": [user, lead], "suggested_survivor": user}, "merge_intercom_leads", "check"),
+    ]  # fmt: skip
+    review = Review(cfg, Plan({**base.header, "policies": ["test-order"]}, ops).save(plans_dir(cfg)))
+    review.decide("dup", "approve")
+    decided = [(o.op, o.key) for b in review.build_plan().iter_batches() for _, o in b]
+    assert decided == [("update", other), ("merge", lead)]  # the merged-away lead's update is superseded
+
+
 def test_apply_executes_the_approved_merge_and_the_card_shows_it(env: dict[str, Any]) -> None:
     """Last in this module: it writes to the sandbox. The approved merge is sent once; undecided items are not."""
     from syncaudit import Workspace
