@@ -132,7 +132,7 @@ def test_review_in_jupyterlab_approve_and_reject_through_the_widgets(env: dict[s
 
     cfg = env["cfg"]
     expected = Review.open(cfg)  # the same review in plain Python: its order is the widget's order
-    first, second = expected.page(0, size=2)
+    first, second, third = expected.page(0, size=3)
     external: list[str] = []
 
     def only_local(route: Any) -> None:
@@ -164,6 +164,8 @@ def test_review_in_jupyterlab_approve_and_reject_through_the_widgets(env: dict[s
             page.locator(".sa-review-detail").get_by_text(f"item {second.id}").wait_for(timeout=20_000)
             page.locator("button.sa-review-reject").click()
             message.get_by_text(f"rejected {second.id}").wait_for(timeout=20_000)
+            page.locator(".sa-review-keys input").press_sequentially("s")  # the keyboard: s skips, no decision
+            message.get_by_text(f"skipped {third.id}").wait_for(timeout=20_000)
             page.locator("button.sa-review-build").click()
             shown = page.locator(".sa-review-plan-hash")
             shown.wait_for(timeout=30_000)
