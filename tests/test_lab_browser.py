@@ -1,8 +1,9 @@
 """The review in a real JupyterLab, driven in Debian's Chromium (headless, through Playwright; no browser download).
 
 JupyterLab starts on a free port with a token, in a folder holding 65_review.ipynb with its config parameter set
-to a demo sandbox's config (as papermill would set it). The browser runs the notebook, approves the first item
-and rejects the second through the widgets, builds the decided plan, and the test checks decisions.jsonl and the
+to a demo sandbox's config (as papermill would set it). The browser runs the notebook, sees Splink's waterfall of
+the first item (its finding given match weights) drawn, approves that item and rejects the second through the
+widgets, skips the third by the keyboard, builds the decided plan, and the test checks decisions.jsonl and the
 decided plan's hash against the plain Python review. Every request to anything but the local server is refused
 and recorded: the page must not need one. Install Chromium with `apt-get install -y chromium`.
 """
@@ -127,12 +128,35 @@ def lab(env: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _record_weights(cfg: Any, review: Review, item_id: str) -> None:
+    """Match weights in the item's finding, as the audit records them for probabilistic matches."""
+    from syncaudit.changes.review_files import findings_file
+
+    path = findings_file(cfg, review.plan.header["snapshot_id"])
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        if r["id"] == item_id:
+            r["evidence"] = [
+                {"field": "prior", "weight": -9.2},
+                {"field": "email", "left": "a@example.com", "right": "a@example.com", "level": "exact", "weight": 8.9},
+                {
+                    "field": "name",
+                    "left": "Ann Lee",
+                    "right": "Anne Lee",
+                    "level": "jaro-winkler >= 0.92",
+                    "weight": 3.1,
+                },
+            ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def test_review_in_jupyterlab_approve_and_reject_through_the_widgets(env: dict[str, Any], lab: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
 
     cfg = env["cfg"]
     expected = Review.open(cfg)  # the same review in plain Python: its order is the widget's order
     first, second, third = expected.page(0, size=3)
+    _record_weights(cfg, expected, first.id)
     external: list[str] = []
 
     def only_local(route: Any) -> None:
@@ -158,6 +182,8 @@ def test_review_in_jupyterlab_approve_and_reject_through_the_widgets(env: dict[s
             approve.wait_for(timeout=60_000)
             detail = page.locator(".sa-review-detail")
             assert first.id in detail.inner_text(timeout=10_000)
+            # The first item's evidence has match weights: Splink's waterfall, drawn by JupyterLab's own vega.
+            page.locator(".sa-review .vega-embed svg, .sa-review .vega-embed canvas").first.wait_for(timeout=30_000)
             approve.click()
             message = page.locator(".sa-review-message")
             message.get_by_text(f"approved {first.id}").wait_for(timeout=20_000)

@@ -24,6 +24,9 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
+SAME_BY_NATURE = frozenset({"id", "object", "modified"})  # rows that differ between any two records
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, mark_diff: bool = False) -> str:
     """An HTML table; with ``mark_diff`` a row whose values (after the first cell) differ is highlighted."""
     out = ["<table><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr>"]
@@ -31,7 +34,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, mark_diff: b
     for row in rows:
         n += 1
         values = list(row)
-        differs = mark_diff and len({str(v).strip().lower() for v in values[1:]}) > 1
+        differs = (
+            mark_diff and values[0] not in SAME_BY_NATURE and len({str(v).strip().lower() for v in values[1:]}) > 1
+        )
         out.append('<tr class="sa-diff">' if differs else "<tr>")
         out += [f"<td>{esc(v)}</td>" for v in values]
         out.append("</tr>")
