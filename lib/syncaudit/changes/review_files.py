@@ -1,36 +1,40 @@
-"""Where review reads and writes in a config's data dir: the one place the review and the notebook API name
-the data_dir layout (snapshots, findings, plans, journal). When ``syncaudit.workspace.DataDir`` is the owner of
-that layout, these functions become calls to it."""
+"""Where review and the notebook API read and write in a config's data dir, asked of
+:class:`syncaudit.workspace.DataDir` (the one owner of the layout); the decisions file is the plan folder's own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from syncaudit.workspace import DataDir
+
+DECISIONS_FILE = "decisions.jsonl"
+
 
 def data_dir(cfg: Any) -> Path:
-    return cfg.resolve_path(cfg.data_dir)
+    return DataDir(cfg).root
 
 
 def snapshots_root(cfg: Any) -> Path:
-    return data_dir(cfg) / "snapshots"
+    return DataDir(cfg).snapshots
 
 
 def findings_file(cfg: Any, snapshot_id: str | None, snapshot_path: Path | None = None) -> Path:
-    """The findings.jsonl `syncaudit findings` wrote for a snapshot (or one inside the snapshot folder)."""
-    candidates = [data_dir(cfg) / "findings" / str(snapshot_id) / "findings.jsonl"]
+    """The findings.jsonl `syncaudit findings` wrote for a snapshot (or, as `syncaudit plan` also accepts, one
+    inside the snapshot folder)."""
+    candidates = [DataDir(cfg).findings_file(str(snapshot_id))]
     if snapshot_path is not None:
         candidates.append(Path(snapshot_path) / "findings.jsonl")
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def plans_dir(cfg: Any) -> Path:
-    return data_dir(cfg) / "plans"
+    return DataDir(cfg).plans
 
 
 def journal_file(cfg: Any) -> Path:
-    return data_dir(cfg) / "journal.sqlite"
+    return DataDir(cfg).journal
 
 
 def decisions_file(plan_folder: Path) -> Path:
-    return Path(plan_folder) / "decisions.jsonl"
+    return Path(plan_folder) / DECISIONS_FILE
