@@ -50,8 +50,15 @@ class Workspace:
         return cls(config)
 
     @property
+    def layout(self) -> Any:
+        """The data_dir layout (syncaudit.workspace.DataDir): where snapshots, findings, plans and the journal are."""
+        from syncaudit.workspace import DataDir
+
+        return DataDir(self.cfg)
+
+    @property
     def data_dir(self) -> Path:
-        return self.cfg.resolve_path(self.cfg.data_dir)
+        return self.layout.root
 
     def snapshots(self) -> list[str]:
         """The complete snapshots' ids, oldest first."""
