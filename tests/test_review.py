@@ -270,6 +270,22 @@ def test_decided_writes_follow_their_kind_and_supersede_updates_of_merged_leads(
     assert decided == [("update", other), ("merge", lead)]  # the merged-away lead's update is superseded
 
 
+def test_a_plan_whose_snapshot_is_gone_still_reviews(review: Review, env: dict[str, Any], tmp_path: Path) -> None:
+    from syncaudit.explore.review_ui import item_html
+
+    snaps = Path(env["raw"]["data_dir"]) / "snapshots"
+    moved = tmp_path / "snapshots"
+    shutil.move(snaps, moved)
+    try:
+        item = review.page(0)[0]
+        assert review.records(item) == {r: None for r in item.records}
+        assert "records not shown" in item_html(review, item) and review.snapshot_problem
+        review.decide(item.id, "reject")  # deciding needs the plan and the findings only
+        assert review.item(item.id).status == "reject"
+    finally:
+        shutil.move(moved, snaps)
+
+
 def test_apply_executes_the_approved_merge_and_the_card_shows_it(env: dict[str, Any]) -> None:
     """Last in this module: it writes to the sandbox. The approved merge is sent once; undecided items are not."""
     from syncaudit import Workspace

@@ -148,6 +148,7 @@ class Review:
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
         self._snapshot: Any = None
+        self.snapshot_problem: str | None = None  # why the records cannot be shown, if they cannot
         self._records: dict[str, dict[str, Any] | None] = {}
         self._load()
 
@@ -399,8 +400,13 @@ class Review:
         from syncaudit.changes.review_records import fetch_records
 
         missing = [r for r in item.records if r not in self._records]
-        if missing:
-            self._records.update(fetch_records(self.snapshot, self._con_snapshot(), missing, item.object))
+        if missing and self.snapshot_problem is None:
+            try:
+                con = self._con_snapshot()
+            except SyncAuditError as exc:  # the plan's snapshot was removed: show what the plan and findings hold
+                self.snapshot_problem = exc.message
+                return {r: None for r in item.records}
+            self._records.update(fetch_records(self.snapshot, con, missing, item.object))
         return {r: self._records.get(r) for r in item.records}
 
     def _con_snapshot(self) -> duckdb.DuckDBPyConnection:

@@ -51,6 +51,8 @@ def item_html(review: Review, item: ReviewItem) -> str:
         parts.append(f"<p>{esc(item.detail)}</p>")
     if item.note:
         parts.append(f'<p class="sa-muted">plan note: {esc(item.note)}</p>')
+    if review.snapshot_problem:
+        parts.append(f'<p class="sa-neg">records not shown: {esc(review.snapshot_problem)}</p>')
     heads = [f"{r}{' (suggested survivor)' if r == item.suggested_survivor else ''}" for r in ids]
     parts.append("<h4>Records side by side</h4>")
     parts.append(table(["field", *heads], [[n, *v] for n, v in rows], mark_diff=True))
