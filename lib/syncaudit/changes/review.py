@@ -35,9 +35,15 @@ from syncaudit.changes.decisions import (
 from syncaudit.changes.model import Plan, load_plan
 from syncaudit.changes.review_files import findings_file, plans_dir
 from syncaudit.errors import SyncAuditError
-from syncaudit.loadfolder import lit
 
 PAGE_SIZE = 25
+
+
+def lit(value: str) -> str:
+    """A SQL string literal (here rather than from loadfolder, whose imports would slow the review's first page)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 _PLAN_COLUMNS = {
     "seq": "BIGINT",

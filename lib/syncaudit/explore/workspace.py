@@ -22,7 +22,10 @@ from typing import Any
 
 from syncaudit.changes.review_files import findings_file, plans_dir, snapshots_root
 from syncaudit.errors import SyncAuditError
-from syncaudit.loadfolder import lit
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 class Workspace:
@@ -38,13 +41,13 @@ class Workspace:
             import os
 
             from syncaudit.config import load_config, load_dotenv_file
-            from syncaudit.report.context import project_root_from
 
-            # A kernel started in notebooks/ works from the project root, like the report notebooks: the
-            # config's relative paths (data_dir) are relative to where make and cron run.
-            root = project_root_from(Path.cwd())
-            if root != Path.cwd():
-                os.chdir(root)
+            # A kernel started in notebooks/ works from the project root, like the report notebooks
+            # (report.context.project_root_from, not imported: it loads pandas): the config's relative paths
+            # (data_dir) are relative to where make and cron run.
+            cwd = Path.cwd()
+            if cwd.name == "notebooks" and (cwd.parent / "config").is_dir():
+                os.chdir(cwd.parent)
             load_dotenv_file()
             return cls(load_config(config))
         return cls(config)
@@ -131,10 +134,10 @@ class SnapshotView:
         jsonl = findings_file(self.cfg, self.id, Path(self.snapshot.path))
         parquet = jsonl.with_name("findings.parquet")
         if parquet.is_file():
-            self.con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet({lit(str(parquet))})")
+            self.con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet({_lit(str(parquet))})")
             return parquet
         if jsonl.is_file():
-            self.con.execute(f"CREATE VIEW findings AS SELECT * FROM read_json_auto({lit(str(jsonl))})")
+            self.con.execute(f"CREATE VIEW findings AS SELECT * FROM read_json_auto({_lit(str(jsonl))})")
             return jsonl
         return None
 
