@@ -331,6 +331,8 @@ def run_pull(
                 raise e
         if streams["intercom"]:
             run.write_json("intercom", "data_attributes.json", ctx.data_attributes())
+            # The workspace's tags (read once per pull already), so rules can name a tag nobody carries this month.
+            run.write_json("intercom", "tags.json", [{"id": k, "name": v} for k, v in sorted(ctx.tags().items())])
         elif run.base is not None and (run.base.path / "intercom" / "data_attributes.json").is_file():
             import json
 
@@ -339,6 +341,10 @@ def run_pull(
                 "data_attributes.json",
                 json.loads((run.base.path / "intercom" / "data_attributes.json").read_text()),
             )
+        if not streams["intercom"] and run.base is not None and (run.base.path / "intercom" / "tags.json").is_file():
+            import json
+
+            run.write_json("intercom", "tags.json", json.loads((run.base.path / "intercom" / "tags.json").read_text()))
         runner.carry_over({s.stream_id for s in streams["salesforce"] + streams["intercom"]})
         if run.base is not None:  # removals found earlier stay on record
             for system in ("salesforce", "intercom"):
