@@ -90,3 +90,14 @@ def test_as_of_needs_a_folder_that_knows_its_moment(tmp_path):
     with pytest.raises(SandboxInputError, match="not now, original or an ISO datetime"):
         shift_for("yesterday", generated_load_dir(SIZE, SEED), time.time())
     assert shift_for("original", tmp_path / "hand", time.time()) == 0
+
+
+def test_serve_default_is_now_for_generated_folders_and_original_for_hand_written_ones(tmp_path):
+    load = generated_load_dir(SIZE, SEED)
+    hand = tmp_path / "hand"
+    (hand / "intercom").mkdir(parents=True)
+    assert shift_for("auto", hand, time.time()) == 0
+    assert abs(shift_for("auto", load, time.time()) - shift_for("now", load, time.time())) <= 1
+    from crmsandbox.cli import build_parser
+
+    assert build_parser().parse_args(["serve"]).as_of == "auto"

@@ -54,10 +54,18 @@ def folder_shift(load_dir: Path) -> int | None:
 
 
 def shift_for(spec: str, load_dir: Path | None, started: float) -> int:
-    """Seconds to add to every timestamp for ``--as-of spec`` (``now``, ``original`` or an ISO datetime)."""
+    """Seconds to add to every timestamp for ``--as-of spec`` (``now``, ``original`` or an ISO datetime).
+
+    ``auto`` (serve's default) is ``now`` for a folder that knows its as-of moment and ``original`` otherwise
+    (a hand-written load folder has no truth.json).
+    """
     if spec == "original" or load_dir is None:
         return 0
     as_of = folder_as_of(load_dir)
+    if spec == "auto":
+        if as_of is None:
+            return 0
+        spec = "now"
     if as_of is None:
         raise SandboxInputError(
             f"{load_dir} has no truth.json with generator.as_of, so --as-of {spec} cannot know what to move",

@@ -44,10 +44,11 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--as-of",
-        default="now",
+        default="auto",
         metavar="WHEN",
-        help="now (default): shift the data's timestamps so its as-of moment is the start, so planted in-flight "
-        "drift is in flight; original: keep them; or an ISO datetime",
+        help="now: shift the data's timestamps so its as-of moment is the start (planted in-flight drift is in "
+        "flight); original: keep them; or an ISO datetime. Default: now for a generated folder, original for "
+        "a hand-written one (no truth.json)",
     )
     s.add_argument("--faults", default="none", metavar="PROFILE", help="fault profile: none, flaky or chaos")
     s.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector (reproducible faults)")

@@ -425,7 +425,7 @@ def prepare_load_dir(
         return None
     marker = state_dir / "source.json"
     source = json.loads(marker.read_text())
-    if as_of == "now" and load is None and size is None and source.get("as_of_shift_s"):
+    if as_of in ("now", "auto") and load is None and size is None and source.get("as_of_shift_s"):
         shift = int(source["as_of_shift_s"])  # a restart on saved state resumes it, as of its first start
     elif as_of == "original":
         shift = 0
