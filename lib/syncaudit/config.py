@@ -526,6 +526,12 @@ class ReportOptions(_Model):
     sample_rows: int = Field(20, ge=0, le=1000)
 
 
+class ReviewOptions(_Model):
+    reviewer: str | None = Field(
+        None, max_length=200, description="who the review decisions are recorded as (default: the OS user)"
+    )
+
+
 class Config(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     sandbox: SandboxConnection | None = None
@@ -537,6 +543,7 @@ class Config(_Model):
     apply: ApplyOptions = ApplyOptions()
     gates: Gates = Gates()
     report: ReportOptions = ReportOptions()
+    review: ReviewOptions = ReviewOptions()
     quality: QualityOptions = QualityOptions()
     fixes: Fixes = Fixes()
     rules: list[Rule] = Field([], description="cross-system rules (docs/contracts.md, Cross-system rules)")
