@@ -9,23 +9,23 @@ export GX_ANALYTICS_ENABLED := false
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml lib/syncaudit/report/assets.py
+$(STAMP): requirements.txt requirements-dev.txt sandbox/requirements.txt constraints.txt pyproject.toml sandbox/pyproject.toml lib/syncaudit/report/assets.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r sandbox/requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps -e . -e ./sandbox
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	$(PY) -m syncaudit.report.assets
 	@touch $(STAMP)
 
 # --dist loadfile: a module runs in one worker, in order (tests/test_ic_endpoints.py checks, last, what its other tests validated)
 test: setup
-	$(PY) -m ruff check lib tests bench
+	$(PY) -m ruff check lib tests bench sandbox
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: setup
-	$(PY) -m ruff check lib tests bench
-	$(PY) -m ruff format --check lib tests bench
+	$(PY) -m ruff check lib tests bench sandbox
+	$(PY) -m ruff format --check lib tests bench sandbox
 
 demo: setup
 	$(VENV)/bin/syncaudit demo

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
+from crmsandbox.generator import generate  # noqa: E402
 from syncaudit.audit.run import run_audit  # noqa: E402
 from syncaudit.config import load_config  # noqa: E402
-from syncaudit.sandbox.generator import generate  # noqa: E402
 
 AUDIT_KINDS = (
     "duplicate",

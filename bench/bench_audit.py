@@ -26,10 +26,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
+from crmsandbox.generator import generate  # noqa: E402
 from syncaudit.audit.run import run_audit  # noqa: E402
 from syncaudit.config import load_config  # noqa: E402
 from syncaudit.loadfolder import convert_load_folder  # noqa: E402
-from syncaudit.sandbox.generator import generate  # noqa: E402
 
 
 class PeakRSS:

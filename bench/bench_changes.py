@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lib"))
 
+from crmsandbox.testing import running_sandbox  # noqa: E402
 from syncaudit.changes.apply import apply_plan, plans_dir  # noqa: E402
 from syncaudit.changes.model import Operation, Plan  # noqa: E402
 from syncaudit.config import load_config  # noqa: E402
-from syncaudit.sandbox.testing import running_sandbox  # noqa: E402
 
 
 def write_load_dir(root: Path, sf_n: int, ic_n: int) -> list[str]:

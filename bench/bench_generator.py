@@ -21,7 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from syncaudit.sandbox.generator import generate  # noqa: E402
+from crmsandbox.generator import generate  # noqa: E402
 
 
 def peak_rss_mb() -> float:

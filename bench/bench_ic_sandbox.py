@@ -31,8 +31,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from syncaudit.sandbox.intercom import IntercomService  # noqa: E402
-from syncaudit.sandbox.testing import running_sandbox  # noqa: E402
+from crmsandbox.intercom import IntercomService  # noqa: E402
+from crmsandbox.testing import running_sandbox  # noqa: E402
 
 START = 1_700_000_000
 PLANS = ["Free", "Starter", "Pro", "Enterprise"]
@@ -217,7 +217,7 @@ def search_pages(facts: dict, size: int, samples: int, verify=None) -> dict:
 
 def row_count(service: IntercomService, query: dict) -> int:
     """A search's count by scanning rows (no count buckets), to check the served total_count."""
-    from syncaudit.sandbox.intercom.search import CONTACT_OPS, QueryCompiler, contact_resolver
+    from crmsandbox.intercom.search import CONTACT_OPS, QueryCompiler, contact_resolver
 
     where, params = QueryCompiler(contact_resolver({}), CONTACT_OPS).compile(query)
     with service.store.connection() as db:

@@ -27,9 +27,9 @@ from werkzeug.test import Client
 LIB = Path(__file__).resolve().parents[1] / "lib"
 sys.path.insert(0, str(LIB))
 
+from crmsandbox.salesforce import SalesforceService  # noqa: E402
+from crmsandbox.salesforce.ids import make_id  # noqa: E402
 from syncaudit.http import verified_session  # noqa: E402
-from syncaudit.sandbox.salesforce import SalesforceService  # noqa: E402
-from syncaudit.sandbox.salesforce.ids import make_id  # noqa: E402
 
 FIELDS = (
     "Id, FirstName, LastName, Email, Phone, AccountId, Product_User_Id__c, Plan_Type__c, CreatedDate, SystemModstamp"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from crmsandbox.testing import running_sandbox
 from syncaudit.config import load_config
-from syncaudit.sandbox.testing import running_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 

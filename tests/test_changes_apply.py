@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from crmsandbox.testing import running_sandbox
 from syncaudit.changes.apply import apply_plan, journal_for, plans_dir
 from syncaudit.changes.plan import build_change_plan
 from syncaudit.changes.rollback import plan_rollback
 from syncaudit.changes.verify import verify_run
 from syncaudit.errors import GuardError, QuotaExhaustedError
-from syncaudit.sandbox.testing import running_sandbox
 from test_changes_fakes import make_world, world_config, world_services
 
 WRITES = {

@@ -24,9 +24,9 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from crmsandbox.service import ENV_FAULTS, ENV_RECORDS, ENV_SEQ
+from crmsandbox.testing import running_sandbox
 from syncaudit.http import verified_session
-from syncaudit.sandbox.service import ENV_FAULTS, ENV_RECORDS, ENV_SEQ
-from syncaudit.sandbox.testing import running_sandbox
 
 SF_PREFIX = {"Contact": "003", "Lead": "00Q", "Account": "001", "Task": "00T", "Case": "500"}
 UNIQUE = {("Contact", "Product_User_Id__c"), ("Lead", "Product_User_Id__c"), ("Task", "Intercom_Conversation_Id__c")}

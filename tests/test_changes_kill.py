@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from crmsandbox.testing import running_sandbox
 from syncaudit.changes.apply import journal_for, plans_dir
 from syncaudit.changes.plan import build_change_plan
-from syncaudit.sandbox.testing import running_sandbox
 from test_changes_fakes import make_world, world_config, world_services
 
 ROOT = Path(__file__).resolve().parent.parent

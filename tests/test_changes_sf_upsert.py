@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from crmsandbox.salesforce import SalesforceService
 from sf_https import ANN, BOB, CARL, https_session, serve_https, write_load_dir
 from syncaudit.changes.connect import Connection
 from syncaudit.changes.model import Operation
 from syncaudit.changes.plan import build_change_plan
 from syncaudit.connectors.salesforce.writer import SalesforceWriter
 from syncaudit.errors import ConfigError
-from syncaudit.sandbox.salesforce import SalesforceService
 from test_changes_fakes import TinySnapshot, make_world, world_config
 
 EXT = "Intercom_Conversation_Id__c"

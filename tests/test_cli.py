@@ -56,3 +56,29 @@ def test_internal_error_has_no_traceback(monkeypatch: pytest.MonkeyPatch, capsys
     assert code == 1
     assert "internal error: RuntimeError: kaputt" in err
     assert "Traceback" not in err
+
+
+def test_sandbox_subcommand_runs_the_sandbox_package(tmp_path: Path) -> None:
+    """`syncaudit sandbox ...` delegates to crmsandbox's own command line (help, and bad input = exit 2)."""
+    env = {"PYTHONPATH": f"{ROOT / 'lib'}:{ROOT / 'sandbox' / 'src'}", "PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "syncaudit", "sandbox", "serve", "--help"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0 and "--latency-ms" in out.stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "syncaudit",
+            "sandbox",
+            "serve",
+            "--load",
+            str(tmp_path),
+            "--state-dir",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 2 and "not a load folder" in out.stderr and "Traceback" not in out.stderr

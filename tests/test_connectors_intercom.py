@@ -12,6 +12,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from crmsandbox.intercom import IntercomService
+from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.connectors.http import build_http_session
 from syncaudit.connectors.intercom.client import IntercomClient
 from syncaudit.connectors.intercom.streams import (
@@ -21,8 +23,6 @@ from syncaudit.connectors.intercom.streams import (
     ConversationsStream,
     IntercomContext,
 )
-from syncaudit.sandbox.intercom import IntercomService
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import TableWriter
 from test_pull_fixture_data import make_load_dir
 

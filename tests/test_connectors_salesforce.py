@@ -9,13 +9,13 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.config import Config
 from syncaudit.connectors.http import build_http_session
 from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
 from syncaudit.connectors.salesforce.client import SalesforceClient
 from syncaudit.connectors.salesforce.streams import SalesforceObjectStream
 from syncaudit.errors import FatalAPIError
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import TableWriter
 from test_pull_fixture_data import make_load_dir
 

@@ -20,8 +20,8 @@ import orjson
 import phonenumbers
 import pytest
 
+from crmsandbox.generator import generate
 from syncaudit.config import load_config
-from syncaudit.sandbox.generator import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE, SEED = int(os.environ.get("GEN_TEST_SIZE", 1500)), int(os.environ.get("GEN_TEST_SEED", 11))

@@ -10,12 +10,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from crmsandbox.intercom import IntercomService, companies
+from crmsandbox.testing import RunningSandbox, running_sandbox
 from ic_support import http_client, write_load_folder
 from syncaudit.connectors.http import build_http_session
 from syncaudit.connectors.intercom.client import IntercomClient
 from syncaudit.connectors.intercom.streams import CompaniesStream, IntercomContext
-from syncaudit.sandbox.intercom import IntercomService, companies
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import TableWriter
 
 

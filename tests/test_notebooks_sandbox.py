@@ -33,7 +33,7 @@ WITH_CHARTS = ("00_pull", "20_identity_links", "30_field_drift", "40_duplicates"
 
 
 def _hostile_load_dir(tmp: Path) -> Path:
-    from syncaudit.sandbox.testing import generated_load_dir
+    from crmsandbox.testing import generated_load_dir
 
     load = tmp / "load"
     shutil.copytree(generated_load_dir(120, 5), load)
@@ -55,7 +55,7 @@ def _hostile_load_dir(tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    from syncaudit.sandbox.testing import running_sandbox
+    from crmsandbox.testing import running_sandbox
 
     tmp = tmp_path_factory.mktemp("nb-sandbox")
     raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from simple_salesforce import Salesforce
 
+from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.config import Config
 from syncaudit.http import verified_session
 from syncaudit.pull import run_pull
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import Snapshot
 from test_pull_fixture_data import make_load_dir
 

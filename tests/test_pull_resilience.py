@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.config import Config
 from syncaudit.errors import QuotaExhaustedError
 from syncaudit.pull import run_pull
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import Snapshot, latest_snapshot, snapshots_root
 from test_pull_fixture_data import make_load_dir
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit import cli
 from syncaudit.config import Config
 from syncaudit.connect import build_clients
 from syncaudit.pull import run_pull
-from syncaudit.sandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.snapshot import open_snapshot
 from test_pull_fixture_data import make_load_dir
 

@@ -32,8 +32,6 @@ HANDLERS: dict[str, str] = {
     "apply": "syncaudit.changes.apply:cli_apply",
     "rollback": "syncaudit.changes.rollback:cli_rollback",
     "verify": "syncaudit.changes.verify:cli_verify",
-    "sandbox generate": "syncaudit.sandbox.generator:cli_generate",
-    "sandbox serve": "syncaudit.sandbox.server:cli_serve",
 }
 
 
@@ -105,24 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm", metavar="HASH", help="the rollback plan's hash (printed by a first call without it)")
     p.add_argument("--execute", action="store_true")
 
-    p = sub.add_parser("sandbox", help="the built-in HTTPS emulators of Salesforce and Intercom")
-    ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION")
-    g = ssub.add_parser("generate", help="write a synthetic org pair (load folder + truth.json)")
-    g.add_argument("--size", type=int, default=20_000, help="people per system")
-    g.add_argument("--seed", type=int, default=7)
-    g.add_argument("--out", required=True, metavar="DIR")
-    s = ssub.add_parser("serve", help="start the emulators; writes <state-dir>/sandbox.json and prints it")
-    src = s.add_mutually_exclusive_group()
-    src.add_argument("--size", type=int, help="generate this many people per system at start")
-    src.add_argument("--load", metavar="DIR", help="load a folder written by `sandbox generate`")
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--state-dir", default=None, metavar="DIR", help="default: $SYNCAUDIT_SANDBOX_DIR or .sandbox/")
-    s.add_argument("--faults", default="none", metavar="PROFILE", help="none, flaky or chaos")
-    s.add_argument("--fault-seed", type=int, default=0)
-    s.add_argument("--latency-ms", type=float, default=0.0)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--salesforce-port", type=int, default=0)
-    s.add_argument("--intercom-port", type=int, default=0)
+    p = sub.add_parser(
+        "sandbox",
+        help="the HTTPS emulators of Salesforce and Intercom (the crmsandbox package): generate | serve",
+        add_help=False,
+    )
+    p.add_argument("sandbox_args", nargs=argparse.REMAINDER, help="passed to `python -m crmsandbox`")
     return parser
 
 
@@ -141,6 +127,25 @@ def _resolve(command: str) -> Callable[[argparse.Namespace], int]:
     return func
 
 
+def _sandbox(argv: list[str]) -> int:
+    """`syncaudit sandbox ...` runs the sandbox's own command line (a separate package, installed for development).
+
+    The state dir defaults to $SYNCAUDIT_SANDBOX_DIR, the folder config/demo.yaml reads sandbox.json from.
+    """
+    try:
+        from crmsandbox.cli import main as sandbox_main
+    except ModuleNotFoundError:
+        print(
+            "syncaudit: error: the sandbox is not installed\n  fix: `make setup` installs it (pip install -e ./sandbox)",
+            file=sys.stderr,
+        )
+        return 2
+    argv = list(argv)
+    if argv[:1] == ["serve"] and "--state-dir" not in argv and os.environ.get("SYNCAUDIT_SANDBOX_DIR"):
+        argv += ["--state-dir", os.environ["SYNCAUDIT_SANDBOX_DIR"]]
+    return sandbox_main(argv, prog="syncaudit sandbox")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -148,11 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = args.command
-    for nested in ("sandbox_command", "quality_command"):
-        if hasattr(args, nested):
-            if getattr(args, nested) is None:
-                parser.parse_args([command, "--help"])
-            command = f"{command} {getattr(args, nested)}" if command == "sandbox" else command
+    if command == "sandbox":
+        return _sandbox(args.sandbox_args)
+    if hasattr(args, "quality_command") and args.quality_command is None:
+        parser.parse_args([command, "--help"])
     install_log_redaction()
     try:
         if getattr(args, "config", None):

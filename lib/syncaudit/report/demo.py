@@ -43,7 +43,7 @@ def run_demo(
     """Serve a generated sandbox and run the whole audit against it; returns the batch result."""
     if size < 10 or size > 2_000_000:
         raise ConfigError(f"--size {size} is out of range", hint="give between 10 and 2,000,000 people per system")
-    from syncaudit.sandbox.testing import running_sandbox
+    from crmsandbox.testing import running_sandbox
 
     config = cfg or load_config(demo_config_path())
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731

@@ -1,0 +1,3 @@
+from crmsandbox.cli import main
+
+raise SystemExit(main())

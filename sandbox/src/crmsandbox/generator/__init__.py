@@ -1,0 +1,189 @@
+"""The synthetic org pair: a Salesforce + Intercom load folder with planted defects and their truth.
+
+``generate(out_dir, size, seed, rates)`` writes the load folder of ARCHITECTURE.md (Salesforce
+CSVs + schema.json, Intercom JSON in the API's shapes) and ``truth.json``. Size = people per
+system. The same seed and size give byte-identical files.
+
+What truth.json means, so an audit can be scored against it
+-----------------------------------------------------------
+``findings`` lists one entry per finding the planted defects imply, in the vocabulary of
+ARCHITECTURE.md: ``kind, system, object, records, field`` (+ ``id`` as docs/contracts.md computes
+it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first, then Intercom ids.
+
+* Identity. Users (Contact <-> Intercom ``role: user``) link by ``Product_User_Id__c`` =
+  ``external_id``; Leads (Lead <-> Intercom ``role: lead``, which has no external_id) link by email,
+  so both keys empty on a lead pair is normal. Converted Leads (IsConverted) are history, not in
+  scope: they keep the email and key of their Contact, as Salesforce conversion leaves them.
+* ``duplicate``: ``records`` is the whole cluster, original first. Variants: exact,
+  case_whitespace, typo, nickname, transposed (Contact, Lead); lead_and_contact (object
+  ``Lead/Contact``: [Contact, open Lead]); user_and_lead, two_leads (Intercom contact); same_number,
+  no_number (Account). The added member of a duplicate carries no key and is not also listed as
+  an orphan.
+* ``ambiguous_link``: one key matches several records on the other side: an Intercom user whose
+  external_id is on a Contact and an open Lead; an Intercom company whose company_id is on two
+  Accounts; a Lead pair whose email (the lead identity) is on two records of one side.
+* ``orphan``: one record, no counterpart. Accounts only in Salesforce (prospects) take their
+  Contacts with them (no product id); companies only in Intercom take their users.
+* ``identity_gap`` [Contact, contact]: same email, key missing on one side or different.
+* ``stale_link`` [converted Lead, its Contact, Intercom user]: the key is only on the converted Lead.
+* ``field_drift`` [sf, ic] with ``field`` = the mapping name of config/demo.yaml, ``newer``
+  (the system with the newer change), ``changed_by`` (owner | non_owner) and ``within_lag``.
+  A change by the owner less than the configured sync lag before ``as_of`` is in flight, not a
+  defect: it is listed with ``expected: false`` and ``within_lag: true``, so an audit that reports
+  it is wrong. Timestamps are relative to ``generator.as_of``; an audit run on the sandbox should
+  take that as "now" (the sandbox clock).
+  ``field: owner`` (rate ``owner_conflict``): the pair's owners differ — Salesforce ``OwnerId`` moved to
+  another rep with an Intercom seat, or Intercom ``owner_id`` set to another admin (support agents
+  included). Clean pairs agree by email (User.Email = admin email); a rep without an Intercom seat
+  leaves ``owner_id`` empty, which is not drift (nothing the sync could write).
+* ``schema_conflict`` [Intercom contacts holding the values], one entry per field and variant:
+  picklist_value (plan_type outside the restricted picklist), too_long (partner_code > 20),
+  unmapped_value (referral_source outside the picklist map). Each pair also has a field_drift
+  (``cause: schema_conflict``): the sync could not write, so Salesforce kept the old value.
+  With the rate ``schema_type_conflict: 1`` (off by default) Intercom declares ``seats`` as a
+  string attribute (values "12") against Salesforce's number: one entry, ``variant: type``,
+  ``records: []``; the values still agree numerically, so no drift follows from it.
+* ``quality`` one record each side (the bad value is on both sides, so there is no drift):
+  ``expectation`` valid_email | not_null | valid_phone | in_set (lifecycle_stage), plus Accounts
+  and companies without industry.
+* ``conversation_unlogged`` [conversation] and ``conversation_misfiled`` [Task or Case,
+  conversation] (variants wrong_person, converted_lead, case_instead_of_task); ``counterpart``
+  names the record it should be logged on.
+
+Nothing else is a defect: names, emails (compared lower-case, without +tags and Gmail dots),
+phones, keys, company names and domains are unique unless planted; colleagues never have
+look-alike names (see world._separate_lookalikes); clean pairs agree on every mapped field after
+the mapping's normalisers; phone formats differ between systems but every clean number is valid
+(national format only for US numbers). Conversation, tag and admin ids are numeric strings and
+contact/company ids 24-hex, as the wire contract (shared/reference/intercom-api.md) says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crmsandbox.errors import SandboxInputError
+from crmsandbox.generator import intercom_out, salesforce_out
+from crmsandbox.generator.conversations import build_conversations
+from crmsandbox.generator.layout import Layout, build_layout, resolve
+from crmsandbox.generator.plant import DEFAULT_RATES, LAG, check_rates, plant
+from crmsandbox.generator.world import build_world
+
+__all__ = ["DEFAULT_RATES", "cli_generate", "generate"]
+
+MIN_SIZE, MAX_SIZE = 1, 2_000_000
+FORMAT_VERSION = 1
+
+
+def finding_id(e: dict[str, Any]) -> str:
+    """Stable id as docs/contracts.md defines it for findings."""
+    body = "|".join([e["kind"], e["system"], e["object"], e["field"] or "", ",".join(sorted(e["records"]))])
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _check(size: Any, seed: Any) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise SandboxInputError(
+            f"--size must be a whole number of people from {MIN_SIZE} to {MAX_SIZE:,}, got {size!r}",
+            hint="e.g. --size 20000",
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise SandboxInputError(f"--seed must be a non-negative whole number, got {seed!r}", hint="e.g. --seed 7")
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise SandboxInputError(f"{out} exists and is not a folder", hint="pass a new folder for --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / "truth.json").is_file():
+        raise SandboxInputError(
+            f"{out} is not empty and was not written by `sandbox generate`", hint="pass a new or empty folder for --out"
+        )
+
+
+def _resolve_truth(lay: Layout, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for e in entries:
+        e = dict(e)
+        e["records"] = [resolve(lay, r) for r in e["records"]]
+        e = {"id": finding_id(e), **e}
+        out.append(e)
+    return out
+
+
+def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] | None = None) -> Path:
+    """Write the load folder + truth.json into `out_dir` (replaced atomically) and return its path."""
+    _check(size, seed)
+    rates = check_rates(rates)
+    out = Path(out_dir)
+    _prepare_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        world = build_world(seed, size)
+        plan = plant(world, rates, seed)
+        lay = build_layout(world, plan, seed)
+        conv = build_conversations(world, plan, lay, rates, seed)
+        sf, ic = tmp / "salesforce", tmp / "intercom"
+        sf.mkdir()
+        ic.mkdir()
+        counts = {
+            "salesforce": {
+                "User": salesforce_out.write_users(sf, world, lay),
+                "Account": salesforce_out.write_accounts(sf, world, plan, lay),
+                "Contact": salesforce_out.write_contacts(sf, world, plan, lay),
+                "Lead": salesforce_out.write_leads(sf, world, plan, lay),
+            },
+            "intercom": {
+                "contacts": intercom_out.write_contacts(ic, world, plan, lay, seed),
+                "companies": intercom_out.write_companies(ic, world, plan, lay),
+                "conversations": intercom_out.write_conversations(ic, world, lay, conv),
+            },
+        }
+        counts["salesforce"]["Task"], counts["salesforce"]["Case"] = salesforce_out.write_activities(
+            sf, world, lay, conv
+        )
+        salesforce_out.write_schema(sf)
+        intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
+        findings = _resolve_truth(lay, plan.truth + conv.truth)
+        truth = {
+            "generator": {
+                "format_version": FORMAT_VERSION,
+                "seed": seed,
+                "size": size,
+                "rates": rates,
+                "as_of": datetime.fromtimestamp(world.as_of, UTC).isoformat().replace("+00:00", "Z"),
+                "as_of_unix": world.as_of,
+                "intercom_app_id": world.app_id,
+                "sync_lag_s": LAG,
+            },
+            "counts": counts,
+            "summary": dict(sorted(Counter(f["kind"] for f in findings if f["expected"]).items())),
+            "findings": findings,
+        }
+        (tmp / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def cli_generate(args: argparse.Namespace) -> int:
+    """`syncaudit sandbox generate --size N --seed S --out DIR`."""
+    out = generate(args.out, args.size, args.seed)
+    truth = orjson.loads((out / "truth.json").read_bytes())
+    summary = ", ".join(f"{k} {v}" for k, v in truth["summary"].items())
+    print(f"wrote {out} ({args.size} people per system, seed {args.seed}); planted: {summary}", file=sys.stdout)
+    return 0
