@@ -34,11 +34,14 @@ from syncaudit.report.findings import combine_findings
 from syncaudit.report.index import write_index
 from syncaudit.report.masking import mask_text, personal_fields
 from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
-from syncaudit.report.publish import publish_folder
 from syncaudit.report.names import page_title
+from syncaudit.report.permissions import permission_review
+from syncaudit.report.publish import publish_folder
 from syncaudit.report.runner import NotebookRun, run_chain
 from syncaudit.report.sanitize import RUN_LOG
 from syncaudit.report.status import gates_state, run_status
+from syncaudit.report.summary import changes_since, health, planned_changes, previous_findings, top_actions
+from syncaudit.report.worklists import read_links, write_kind_worklists, write_links
 
 PULL_NOTEBOOK = "00_pull"
 
@@ -172,6 +175,8 @@ def run_batch(
         if run.name == PULL_NOTEBOOK and not params["snapshot_id"]:
             recorded = read_json(work / SNAPSHOT_FILE) or {}
             params["snapshot_id"] = str(recorded.get("snapshot_id") or "")
+        if run.name == PULL_NOTEBOOK and params["snapshot_id"]:
+            write_links(cfg, _open_snapshot_quietly(cfg, params["snapshot_id"]), work)
 
     def should_skip(name: str, done: list[NotebookRun]) -> str | None:
         return missing_need(name, done, work, bool(params["snapshot_id"]))
@@ -188,7 +193,7 @@ def run_batch(
             progress=(lambda line: say(str(mask_text(line)))) if mask else say,
         )
         write_run_log(work, runs, removed_by_page)
-        result = _finish(cfg, period, staging, work, runs, params["snapshot_id"] or None)
+        result = _finish(cfg, period, staging, work, runs, params["snapshot_id"] or None, out_dir.name)
     except BaseException:
         for d in (staging, work):
             shutil.rmtree(d, ignore_errors=True)
@@ -207,12 +212,19 @@ def run_batch(
 
 
 def _finish(
-    cfg: Config, period: str, staging: Path, work: Path, runs: list[NotebookRun], snapshot_id: str | None
+    cfg: Config,
+    period: str,
+    staging: Path,
+    work: Path,
+    runs: list[NotebookRun],
+    snapshot_id: str | None,
+    out_name: str | None = None,
 ) -> BatchResult:
     mask = cfg.report.mask_personal_data
     findings = work / "findings.jsonl"
     if findings.is_file():  # without the audit's findings the figures read "not measured", never quality alone
         combine_findings(work)
+        write_kind_worklists(findings, work / "worklists", personal_fields(cfg.mapping.fields), read_links(work))
     published = publish_folder(work, staging, mask=mask, personal=personal_fields(cfg.mapping.fields))
     for r in runs:
         copy = staging / "executed" / Path(r.output).name if r.output else None
@@ -235,12 +247,28 @@ def _finish(
     if metrics["findings"]["total"] is None and cfg.gates.max_findings:
         failures.append("no findings were produced, so gates.max_findings could not be checked")
     metrics["gates"] = gates_state(cfg.gates, failures, run_failed=metrics["run"]["failed"])
+    history = load_history(staging.parent, before=period, exclude=out_name, config=cfg.name)
+    usable = findings if findings.is_file() else None
+    metrics["health"] = health(usable, metrics["audit"])
+    metrics["actions"] = top_actions(usable, {f.name: f.owner for f in cfg.mapping.fields})
+    metrics["changes"] = changes_since(usable, previous_findings(history))
+    metrics["planned"] = planned_changes(metrics["plan"])
+    metrics["permissions"] = permission_review(cfg)
     write_json(metrics, staging / "metrics.json")
-    history = load_history(staging.parent, before=period)
     index = write_index(staging, metrics, shown, history, failures, masked=mask)
     return BatchResult(
         out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures, withheld=published.withheld
     )
+
+
+def _open_snapshot_quietly(cfg: Config, snapshot_id: str) -> Any:
+    """The snapshot (for the Intercom app id in record links), or None when it cannot be opened."""
+    from syncaudit.snapshot import open_snapshot
+
+    try:
+        return open_snapshot(cfg, snapshot_id)
+    except SyncAuditError:
+        return None
 
 
 def check_inputs(cfg: Config, snapshot_id: str | None) -> None:

@@ -38,6 +38,11 @@ _NAME_COLUMNS = {
     "last_name",
     "contact_name",
     "person_name",
+    "owner_name",
+    "survivor_name",
+    "record_name",
+    "survivor_owner",
+    "record_owner",
 }
 # Objects whose Name is a business, not a person.
 _BUSINESS_OBJECTS = {"account", "company", "companies", "opportunity", "campaign"}
@@ -46,6 +51,8 @@ _BUSINESS_OBJECTS = {"account", "company", "companies", "opportunity", "campaign
 def personal_kind(column: str, obj: str | None = None) -> PersonalKind | None:
     """What personal data a column of that name holds (None: not personal)."""
     leaf = column.rsplit(".", 1)[-1].lower().removesuffix("__c")
+    if leaf.startswith("evidence_"):  # a worklist's "same / differs" per field, not the field's value
+        return None
     if "email" in leaf:
         return "email"
     if "phone" in leaf or "mobile" in leaf or leaf in {"fax", "tel", "telephone"}:

@@ -50,7 +50,7 @@ def health(findings_path: str | os.PathLike[str] | None, audit: Mapping[str, Any
         return {"score": None, "affected": None, "weighted": None, "in_scope": scope, "by_severity": {}}
     con = _con()
     try:
-        row = con.sql(
+        row = con.execute(
             f"""with r as (select unnest(records) as rid, {SEVERITY_WEIGHT_SQL} as w from {_source(Path(findings_path))}),
                     worst as (select rid, max(w) as w from r group by rid)
                 select count(*)::BIGINT, coalesce(sum(w), 0)::DOUBLE,
@@ -108,7 +108,7 @@ def top_actions(
         return []
     con = _con()
     try:
-        rows = con.sql(
+        rows = con.execute(
             f"""select kind, system, object, field, count(*)::BIGINT as n,
                        sum(coalesce(record_count, len(records)))::BIGINT as records,
                        sum({SEVERITY_WEIGHT_SQL} * coalesce(record_count, len(records)))::DOUBLE as score,
@@ -148,7 +148,7 @@ def changes_since(
     con = _con()
     try:
         now, before = _source(Path(findings_path)), _source(Path(previous_path))
-        rows = con.sql(
+        rows = con.execute(
             f"""with a as (select distinct id, kind from {now}), b as (select distinct id, kind from {before})
                 select coalesce(a.kind, b.kind) as kind,
                        count(*) filter (where b.id is null)::BIGINT as new,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from syncaudit.config import Config
 from syncaudit.report.findings import _source
+from syncaudit.report.names import kind_label, object_label, system_label
 
 IDENTITY_KINDS = ("orphan", "identity_gap", "ambiguous_link", "stale_link")
 CONVERSATION_KINDS = ("conversation_unlogged", "conversation_misfiled")
@@ -63,23 +64,24 @@ def identity_table(cfg: Config) -> pd.DataFrame:
 
 
 def readable_findings(df: pd.DataFrame) -> pd.DataFrame:
-    """Findings flattened for a table: first record ids, both values side by side."""
+    """Findings flattened for a table: plain kind and system names, record ids (linked when shown), values side by side."""
     if df.empty:
         return pd.DataFrame(columns=["kind", "object", "field", "severity", "records", "detail", "suggested fix"])
+    system = df["system"]
     out = pd.DataFrame(
         {
-            "kind": df["kind"],
-            "system": df["system"],
-            "object": df["object"],
+            "kind": df["kind"].map(kind_label),
+            "system": system.map(system_label),
+            "object": [object_label(o, s) for o, s in zip(df["object"], system, strict=True)],
             "field": df.get("field"),
             "severity": df.get("severity"),
-            "records": df["records"].map(_short_records),
+            "records": df["records"].map(lambda v: list(v) if isinstance(v, list | tuple) else []),
         }
     )
     values = df.get("values")
     if values is not None and values.map(lambda v: isinstance(v, Mapping)).any():
-        out["salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else None)
-        out["intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else None)
+        out["Salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else None)
+        out["Intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else None)
     if "confidence" in df.columns and df["confidence"].notna().any():
         out["confidence"] = df["confidence"].round(2)
     if "suggested_survivor" in df.columns and df["suggested_survivor"].notna().any():
@@ -149,3 +151,52 @@ def records_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"records": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
     )
+
+
+def labelled(counts: pd.DataFrame) -> pd.DataFrame:
+    """A counts frame for a chart: plain kind and system names, one object name per object whatever its case."""
+    out = counts.copy()
+    systems = out["system"] if "system" in out.columns else pd.Series([None] * len(out), index=out.index)
+    if "object" in out.columns:
+        out["object"] = [object_label(o, s) for o, s in zip(out["object"], systems, strict=True)]
+    if "kind" in out.columns:
+        out["kind"] = out["kind"].map(kind_label)
+    if "system" in out.columns:
+        out["system"] = out["system"].map(system_label)
+    keys = [c for c in out.columns if c != "n"]
+    return out.fillna("(none)").groupby(keys, as_index=False)["n"].sum().sort_values("n", ascending=False)
+
+
+def agreement_for_reading(agreement: pd.DataFrame) -> pd.DataFrame:
+    """The agreement table with the rate as a percentage, worst field first."""
+    out = agreement.copy()
+    if "agreement_rate" in out.columns:
+        out = out.sort_values("agreement_rate")
+        out["agreement_rate"] = out["agreement_rate"].map(lambda v: f"{v:.2%}" if isinstance(v, float) else v)
+    return out.rename(columns={"agreement_rate": "agreement", "in_flight": "still syncing"})
+
+
+def key_values(summary: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
+    """A nested summary as readable rows (``what``, ``value``): no Python reprs, no ``None`` or ``{}``."""
+    rows: list[dict[str, str]] = []
+
+    def walk(node: Any, label: str) -> None:
+        if isinstance(node, Mapping):
+            if not node:
+                return
+            for k, v in node.items():
+                walk(v, f"{label} · {str(k).replace('_', ' ')}" if label else str(k).replace("_", " "))
+        elif isinstance(node, list | tuple):
+            if node:
+                rows.append({"what": label, "value": f"{len(node):,} item{'s' if len(node) != 1 else ''}"})
+        elif node is None or node == "":
+            return
+        elif isinstance(node, bool):
+            rows.append({"what": label, "value": "yes" if node else "no"})
+        elif isinstance(node, int | float):
+            rows.append({"what": label, "value": f"{node:,}"})
+        else:
+            rows.append({"what": label, "value": str(node)})
+
+    walk(summary, prefix)
+    return pd.DataFrame(rows, columns=["what", "value"])
