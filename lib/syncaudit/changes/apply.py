@@ -73,7 +73,7 @@ def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str,
     """Refuse unless the confirmation matches, the change count is under the cap and targets are allowed."""
     if not confirm or confirm.strip() != plan.hash:
         raise GuardError(
-            f"confirmation {confirm!r} does not match the plan's hash {plan.hash}",
+            f"confirmation {confirm!r} does not match the plan's hash",  # never reveal the right hash
             hint="review the plan (summary.json), then pass --confirm with the hash `syncaudit plan` printed",
         )
     counts = plan.write_counts() if counts is None else counts
@@ -227,6 +227,11 @@ def print_result(res: RunResult) -> None:
     if res.dry_run:
         for k, v in sorted(res.would_write.items()):
             print(f"  would {k.rsplit('.', 1)[1]} {v} {k.rsplit('.', 1)[0]}")
+        irreversible = {k: v for k, v in res.would_write.items() if k.rsplit(".", 1)[-1] in {"merge", "delete"}}
+        for k, v in sorted(irreversible.items()):
+            print(f"  IRREVERSIBLE: {v} {k.rsplit('.', 1)[0]} {k.rsplit('.', 1)[1]}(s) cannot be undone by rollback")
+        if any(k.startswith("intercom.") and k.endswith(".merge") for k in irreversible):
+            print("  Intercom merges delete the merged lead: no rollback can bring it back")
         return
     for item in res.skipped[:20]:
         print(
