@@ -20,7 +20,7 @@ from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Plan, load_plan
 from syncaudit.changes.writer_api import Writer
 from syncaudit.config import Config
-from syncaudit.errors import GuardError, QuotaExhaustedError, SyncAuditError
+from syncaudit.errors import ConfigError, GuardError, QuotaExhaustedError
 
 
 @dataclass
@@ -58,7 +58,7 @@ def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
     """The journal of this config's data dir; with ``must_exist``, a missing journal is an error, not created."""
     path = cfg.resolve_path(cfg.data_dir) / "journal.sqlite"
     if must_exist and not path.is_file():
-        raise SyncAuditError(
+        raise ConfigError(
             f"no journal at {path}: nothing has been applied with this configuration",
             hint="check --config (its data_dir), or apply a plan first",
         )

@@ -129,13 +129,16 @@ def send_mail(smtp: SmtpOptions, subject: str, body_html: str, attachment: Path 
     if attachment is not None:
         msg.add_attachment(attachment.read_bytes(), maintype="application", subtype="zip", filename=attachment.name)
     context = ssl.create_default_context(cafile=smtp.ca_cert) if smtp.ca_cert else ssl.create_default_context()
+    client: smtplib.SMTP | None = None
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s) as client:
-            if smtp.starttls:
-                client.starttls(context=context)
-            if user and password:
-                client.login(user, password)
-            client.send_message(msg)
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+        if smtp.starttls:
+            client.starttls(context=context)
+        if user and password:
+            client.login(user, password)
+        client.send_message(msg)
+        client.quit()
+        client = None
     except ssl.SSLError as exc:
         raise FatalAPIError(
             f"TLS with {smtp.host}:{smtp.port} failed: {exc.reason or exc}",
@@ -154,6 +157,9 @@ def send_mail(smtp: SmtpOptions, subject: str, body_html: str, attachment: Path 
             system="smtp",
             hint="check delivery.smtp.host and port",
         ) from None
+    finally:
+        if client is not None:  # a failed handshake or refusal: drop the connection, no QUIT to wait on
+            client.close()
 
 
 def post_alert(url_env: str, text: str, *, timeout_s: float = 30) -> None:
