@@ -49,6 +49,17 @@ EXIT_CODES = """exit codes:
 """
 
 
+def _with_exit_codes(add_parser: Callable[..., argparse.ArgumentParser]) -> Callable[..., argparse.ArgumentParser]:
+    """Every command's --help ends with the exit codes."""
+
+    def add(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        kwargs.setdefault("epilog", EXIT_CODES)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        return add_parser(name, **kwargs)
+
+    return add
+
+
 def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "--config", required=required, metavar="FILE", help="the org pair's YAML config (e.g. config/demo.yaml)"
@@ -64,14 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"syncaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_parser = sub.add_parser
-
-    def add_parser(name: str, **kwargs: object) -> argparse.ArgumentParser:
-        kwargs.setdefault("epilog", EXIT_CODES)
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        return _add_parser(name, **kwargs)  # type: ignore[arg-type]
-
-    sub.add_parser = add_parser  # type: ignore[method-assign]
+    sub.add_parser = _with_exit_codes(sub.add_parser)  # type: ignore[method-assign]
 
     p = sub.add_parser("demo", help="sandbox + full audit + dry-run fix-up plan; prints the report path")
     p.add_argument(
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quality", help="Great Expectations suites: run them, or regenerate their generated part")
     qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
+    qsub.add_parser = _with_exit_codes(qsub.add_parser)  # type: ignore[method-assign]
     q = qsub.add_parser("run", help="run every suite on a snapshot")
     _add_config(q)
     q.add_argument("--snapshot", metavar="ID", help="snapshot id (default: the latest complete one)")
