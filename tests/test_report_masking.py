@@ -159,3 +159,16 @@ def test_write_safe_csv_neutralizes_text_but_keeps_numbers(tmp_path) -> None:
     assert not (tmp_path / "out.csv.tmp").exists()
     frame = neutralize_frame(df)
     assert frame["delta"].tolist() == [-5, 3, 0]
+
+
+def test_malformed_addresses_are_masked_too() -> None:
+    """A failing email-format rule shows exactly the malformed addresses: they are personal data all the same."""
+    import pandas as pd
+
+    from syncaudit.report.masking import mask_email, mask_frame, mask_text
+
+    bad = ["meza.dave@icloud", "dustin@@heronfinance.de", "mbarron @ivorywave.in"]
+    assert [mask_email(v) for v in bad] == ["m***@icloud", "d***@heronfinance.de", "m***@ivorywave.in"]
+    assert mask_frame(pd.DataFrame({"Email": bad}))["Email"].tolist() == [mask_email(v) for v in bad]
+    assert "dustin" not in str(mask_text("samples: dustin@@heronfinance.de, meza.dave@icloud"))
+    assert "meza.dave" not in str(mask_text("samples: dustin@@heronfinance.de, meza.dave@icloud"))

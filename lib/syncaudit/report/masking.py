@@ -19,7 +19,8 @@ import pandas as pd
 
 PersonalKind = Literal["email", "phone", "name"]
 
-EMAIL_RE = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@((?:[\w-]+\.)+[\w-]{2,})", re.UNICODE)
+EMAIL_RE = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@+((?:[\w-]+\.)*[\w-]{2,})", re.UNICODE)
+# (also a malformed address: ann@@x.de, dave@icloud -- a failing quality rule shows exactly those)
 # A phone in free text: a leading + and 7+ digits, or groups split by separators holding 9+ digits.
 # Bare digit runs (ids, counts) and ISO dates (8 digits) are left alone.
 PHONE_RE = re.compile(
@@ -74,8 +75,18 @@ def mask_phone_match(m: re.Match[str]) -> str:
 
 
 def mask_email(value: str) -> str:
-    """``jane.doe@example.com`` -> ``j***@example.com`` (the domain stays: it is the company's)."""
-    return EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value) if "@" in value else _stars(value)
+    """``jane.doe@example.com`` -> ``j***@example.com`` (the domain stays: it is the company's).
+
+    A malformed address (``dave@icloud``, ``ann@@x.de``, ``bo @x.io``) is masked too: its first character
+    and what follows the last ``@``.
+    """
+    if "@" not in value:
+        return _stars(value)
+    masked = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
+    if masked == value:
+        local, _, domain = value.rpartition("@")
+        masked = f"{local.strip()[:1]}***@{domain.strip()}"
+    return masked
 
 
 def mask_phone(value: str) -> str:
@@ -138,9 +149,11 @@ def _mask_guess(raw: str) -> str:
 
 def _mask_series(s: pd.Series, kind: PersonalKind) -> pd.Series:
     if kind == "email":
-        return s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True).where(
-            s.str.contains("@", regex=False, na=False), s.str.replace(r"^.+$", "***", regex=True)
-        )
+        valid = s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True)
+        # A malformed address the pattern did not change: its first character and what follows the last @.
+        malformed = s.str.replace(r"^\s*(\S?)[\s\S]*@([^@]*)$", r"\1***@\2", regex=True)
+        masked = valid.where(valid != s, malformed)
+        return masked.where(s.str.contains("@", regex=False, na=False), s.str.replace(r"^.+$", "***", regex=True))
     if kind == "phone":
         digits = s.str.replace(r"\D", "", regex=True)
         return ("***" + digits.str[-2:]).where(digits.str.len() >= 4, "***").where(s.notna() & (s != ""), s)

@@ -14,6 +14,7 @@ import pandas as pd
 from syncaudit.config import Config
 from syncaudit.report.findings import sample_findings
 from syncaudit.report.masking import mask_value, personal_kind
+from syncaudit.report.names import object_label
 
 _RULE = re.compile(r"^#(\d+) (\w+)\((.*)\)$")
 
@@ -124,7 +125,7 @@ def mapped_column_profile(cfg: Config, snapshot: Any, *, mask: bool) -> pd.DataF
                         {
                             "field": f.name,
                             "system": system,
-                            "object": obj if system == "Salesforce" else f"Intercom {obj.rstrip('s')}",
+                            "object": object_label(obj, "salesforce" if system == "Salesforce" else "intercom"),
                             "column": column,
                             "rows": int(n),
                             "empty": f"{nulls / n:.1%}" if n else "—",
