@@ -129,12 +129,22 @@ def replace_known(text: str, known: Iterable[str]) -> str:
     return text
 
 
-def sweep_text(text: str) -> str:
-    """Emails and phone numbers masked by pattern (ISO dates and bare digit runs such as ids stay).
+# A display name before an address, as mail headers and owner lookups write it: "(Jane Doe <jane@x.com>)".
+NAMED_EMAIL_RE = re.compile(r"(?<=[(\[,:'\"])(\s?)([^()\[\]<>,:'\"@]{1,80}?) (<[^<>\s]*@[^<>\s]+>)")
 
-    Safe on JSON text too: neither pattern spans a quote or a backslash, and the masks add none.
+
+def _mask_display_name(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{mask_name(m.group(2))} {m.group(3)}"
+
+
+def sweep_text(text: str) -> str:
+    """Emails, the display names before them, and phone numbers masked by pattern (ISO dates and bare digit
+    runs such as ids stay).
+
+    Safe on JSON text too: no pattern spans a quote or a backslash, and the masks add none.
     """
     if "@" in text:
+        text = NAMED_EMAIL_RE.sub(_mask_display_name, text)
         text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return PHONE_RE.sub(mask_phone_match, text)
 
@@ -178,6 +188,7 @@ def mask_frame(df: pd.DataFrame, obj: str | None = None, extra: dict[str, Person
 
 
 def _mask_free_text(s: pd.Series) -> pd.Series:
+    s = s.str.replace(NAMED_EMAIL_RE, _mask_display_name, regex=True)
     s = s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True)
     return s.str.replace(PHONE_RE, mask_phone_match, regex=True)
 

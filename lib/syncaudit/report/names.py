@@ -103,7 +103,7 @@ def human_duration(seconds: object) -> str:
     for limit, unit, size in ((60, "second", 1), (3600, "minute", 60), (86400 * 2, "hour", 3600)):
         if a < limit:
             v = s / size
-            text = f"{v:.0f}" if unit == "second" or v >= 10 else f"{v:.1f}"
+            text = f"{v:.0f}" if unit == "second" or v >= 10 or v == round(v) else f"{v:.1f}"
             return f"{text} {unit}{'' if text == '1' else 's'}"
     days = round(s / 86400)
     return f"{days:,} day{'' if days == 1 else 's'}"

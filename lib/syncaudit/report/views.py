@@ -7,6 +7,7 @@ pandas frames here.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pandas as pd
 
 from syncaudit.config import Config
 from syncaudit.report.findings import _source
-from syncaudit.report.names import kind_label, object_label, system_label
+from syncaudit.report.names import human_duration, kind_label, object_label, system_label
 
 IDENTITY_KINDS = ("orphan", "identity_gap", "ambiguous_link", "stale_link")
 CONVERSATION_KINDS = ("conversation_unlogged", "conversation_misfiled")
@@ -86,11 +87,21 @@ def readable_findings(df: pd.DataFrame) -> pd.DataFrame:
         out["confidence"] = df["confidence"].round(2)
     if "suggested_survivor" in df.columns and df["suggested_survivor"].notna().any():
         out["suggested survivor"] = df["suggested_survivor"]
-    out["detail"] = df.get("detail")
+    out["detail"] = df["detail"].map(human_seconds) if "detail" in df.columns else None
     out["suggested fix"] = df.get("suggested_fix").map(_text) if "suggested_fix" in df.columns else None
     # A table of one kind (or one system) need not repeat it on every line.
     constant = [c for c in ("kind", "system") if out[c].nunique(dropna=False) <= 1 and len(out) > 1]
     return out.drop(columns=constant).dropna(axis=1, how="all")
+
+
+_SECONDS = re.compile(r"\b(\d{3,}(?:\.\d+)?) s\b")
+
+
+def human_seconds(text: object) -> object:
+    """"changed 9971109 s before the snapshot" -> "changed 115 days before the snapshot"."""
+    if not isinstance(text, str):
+        return text
+    return _SECONDS.sub(lambda m: human_duration(float(m.group(1))), text)
 
 
 def _short_records(records: Any, keep: int = 3) -> str:
