@@ -149,7 +149,7 @@ STYLE = """<style>
 .sa-table{border-collapse:collapse;font-size:.9em}
 .sa-table th,.sa-table td{border-bottom:1px solid #d0d7de;padding:3px 8px;text-align:left !important;vertical-align:top}
 .sa-scroll{overflow-x:auto;max-width:100%}
-.sa-table td{max-width:28em;overflow-wrap:anywhere;white-space:normal}
+.sa-table td{max-width:28em;overflow-wrap:break-word;white-space:normal}
 .jp-OutputArea-output{max-width:100%;overflow-x:auto}
 .sa-note{color:#57606a}.sa-warn{color:#9a6700}.sa-error{color:#cf222e;font-weight:600}
 </style>"""

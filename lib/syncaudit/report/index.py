@@ -32,7 +32,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <title>syncaudit report {{ m.period }} — {{ m.config }}</title>
 <style>
 *{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2328;overflow-wrap:anywhere}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2328;overflow-wrap:break-word}
 header{background:#0d1117;color:#fff;padding:18px 28px}
 header h1{margin:0;font-size:22px} header p{margin:4px 0 0;color:#c9d1d9;font-size:13px}
 main{padding:18px 28px;max-width:1200px}

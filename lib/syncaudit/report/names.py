@@ -143,11 +143,12 @@ def record_url(record_id: str, links: Mapping[str, Any], obj: str | None = None)
         base = links.get("salesforce")
         return f"{base.rstrip('/')}/lightning/r/{sf_obj or obj}/{rid}/view" if base else None
     base = links.get("intercom")
-    if not base or not re.match(r"^[A-Za-z0-9_-]+$", rid):
+    # Intercom ids: 24 hex characters (contacts, companies) or digits (conversations); anything else is no id.
+    if not base or not re.match(r"^(?:[0-9a-f]{24}|\d{1,20})$", rid):
         return None
     if obj and obj.lower() in {"company", "companies", "account"}:
         return f"{base}/companies/{rid}"
-    if obj and obj.lower() in {"conversation", "conversations"}:
+    if rid.isdigit() or (obj and obj.lower() in {"conversation", "conversations"}):
         return f"{base.replace('/a/apps/', '/a/inbox/')}/inbox/conversation/{rid}"
     return f"{base}/users/{rid}/all"
 

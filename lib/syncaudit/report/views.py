@@ -160,7 +160,7 @@ def records_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
     """In-scope records per side, as the audit counted them."""
     recs = audit_metrics.get("records") or {}
     return pd.DataFrame(
-        [{"records": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
+        [{"in scope": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
     )
 
 
