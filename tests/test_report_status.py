@@ -63,7 +63,7 @@ def test_health_actions_changes_and_plan(tmp_path) -> None:
     actions = top_actions(now, {"plan_type": "intercom"})
     assert [a["kind"] for a in actions][:2] == ["field_drift", "quality"]  # 2 high records beat 3 medium (2 > 1.5)
     assert actions[0]["who"] == "Intercom admins (owner of plan_type)"
-    assert actions[0]["action"] == "Correct plan_type on 1 Contact pairs that disagree"
+    assert actions[0]["action"] == "Correct plan_type on 1 Contact pair (the two systems disagree)"
     assert actions[0]["worklist"] == "worklists/field_drift.csv" and actions[0]["page"] == "30_field_drift.html"
     ch = changes_since(now, before)
     assert (ch["new"], ch["resolved"], ch["still_open"]) == (2, 1, 2)

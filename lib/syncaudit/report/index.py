@@ -41,11 +41,11 @@ h2{font-size:18px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:
 .card{border:1px solid #d0d7de;border-radius:6px;padding:10px 16px;min-width:150px;max-width:280px;background:#f6f8fa}
 .card .v{font-size:24px;font-weight:600}.card .l{color:#57606a;font-size:13px}.card .s{font-size:12px;color:#57606a}
 .scroll{overflow-x:auto;max-width:100%}
-table{border-collapse:collapse;font-size:14px}th,td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:14px}th{white-space:nowrap}th,td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}
 td.wrap{max-width:34em}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .up{color:#cf222e}.down{color:#1a7f37}.failed{color:#cf222e;font-weight:600}.skipped{color:#9a6700;font-weight:600}.ok{color:#1a7f37}
-.sev-high{color:#cf222e;font-weight:600}.sev-medium{color:#9a6700}.sev-low{color:#57606a}
+.sev-high,.sev-medium,.sev-low{white-space:nowrap}.sev-high{color:#cf222e;font-weight:600}.sev-medium{color:#9a6700}.sev-low{color:#57606a}
 .bad{background:#ffebe9;border:1px solid #cf222e;border-radius:6px;padding:8px 14px}
 .good{background:#dafbe1;border:1px solid #1a7f37;border-radius:6px;padding:8px 14px}
 .neutral{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:8px 14px}

@@ -71,17 +71,17 @@ def health(findings_path: str | os.PathLike[str] | None, audit: Mapping[str, Any
 
 
 _ACTIONS = {
-    "duplicate": "Review and merge {n:,} duplicate {obj} clusters ({records:,} records)",
-    "orphan": "Create or link {n:,} {obj} records that exist in one system only",
-    "identity_gap": "Fill the missing link key on {n:,} {obj} pairs (the fix-up plan can backfill it)",
-    "ambiguous_link": "Make the link key unique: {n:,} keys match several {obj} records",
-    "stale_link": "Re-point {n:,} {obj} links at the converted or surviving record",
-    "field_drift": "Correct {field} on {n:,} {obj} pairs that disagree",
+    "duplicate": "Review and merge {n:,} duplicate {obj} cluster{s} ({records:,} records)",
+    "orphan": "Create or link {n:,} {obj} record{s} that exist in one system only",
+    "identity_gap": "Fill the missing link key on {n:,} {obj} pair{s} (the fix-up plan can backfill it)",
+    "ambiguous_link": "Make the link key unique: {n:,} key{s} match several {obj} records",
+    "stale_link": "Re-point {n:,} {obj} link{s} at the converted or surviving record",
+    "field_drift": "Correct {field} on {n:,} {obj} pair{s} (the two systems disagree)",
     "schema_conflict": "Fix the field definition of {field} on {obj}",
-    "quality": "Fix {records:,} {obj} records failing {n:,} data-quality rules",
-    "conversation_unlogged": "Log {n:,} closed conversations in Salesforce",
-    "conversation_misfiled": "Move {n:,} conversation logs to the right record",
-    "rule_violation": "Resolve {n:,} {obj} records breaking a business rule",
+    "quality": "Fix {records:,} {obj} records failing {n:,} data-quality rule{s}",
+    "conversation_unlogged": "Log {n:,} closed conversation{s} in Salesforce",
+    "conversation_misfiled": "Move {n:,} conversation log{s} to the right record",
+    "rule_violation": "Resolve {n:,} {obj} record{s} breaking a business rule",
 }
 
 
@@ -126,7 +126,13 @@ def top_actions(
             {
                 "kind": kind,
                 "label": kind_label(kind),
-                "action": words.format(n=n, records=records, obj=object_label(obj, system), field=field or "fields"),
+                "action": words.format(
+                    n=n,
+                    records=records,
+                    obj=object_label(obj, system),
+                    field=field or "fields",
+                    s="" if n == 1 else "s",
+                ),
                 "who": who_fixes(kind, system, field, owners),
                 "severity": {1.0: "high", 0.5: "medium"}.get(worst, "low"),
                 "findings": int(n),
