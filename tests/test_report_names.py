@@ -47,3 +47,12 @@ def test_plain_names() -> None:
         object_label("contact", "intercom") == "Intercom contact" and object_label("Contact", "salesforce") == "Contact"
     )
     assert page_title("40_duplicates") == "Duplicates" and page_title("95_team_extra") == "Team extra"
+
+
+def test_linked_tables_still_mask_names_whatever_the_last_row_is() -> None:
+    df = pd.DataFrame(
+        {"object": ["Contact", "Account"], "survivor": ["003Dn00002wdctZIAQ", "001Dn00006Bv4jbIAB"],
+         "survivor_name": ["Nicholas Small", "Acme Ltd"]}
+    )  # fmt: skip
+    page = table_html(df, mask=True, links=LINKS)
+    assert "Nicholas Small" not in page and "N*** S***" in page

@@ -67,10 +67,10 @@ def table_html(
         objects = shown["object"].tolist() if "object" in shown.columns else [None] * len(shown)
         for col in [c for c in RECORD_COLUMNS if c in shown.columns]:
             cells = []
-            for v, obj in zip(shown[col].tolist(), objects, strict=True):
+            for v, row_obj in zip(shown[col].tolist(), objects, strict=True):
                 ids = list(v) if isinstance(v, list | tuple) else ([v] if isinstance(v, str) and v else [])
                 token = _TOKEN.format(len(linked))
-                linked[token] = record_links_html(ids, links, obj if isinstance(obj, str) else None)
+                linked[token] = record_links_html(ids, links, row_obj if isinstance(row_obj, str) else None)
                 cells.append(token)
             shown[col] = cells
     if mask:
