@@ -163,3 +163,15 @@ def test_audit_without_a_running_sandbox_is_refused_before_any_notebook(
     assert code == 2
     assert "no running sandbox" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+def test_the_dry_run_names_irreversible_operations(capsys: pytest.CaptureFixture[str]) -> None:
+    from syncaudit.changes.apply import RunResult, print_result
+
+    res = RunResult(run_id=None, plan_hash="h", dry_run=True, status="dry_run", message="dry run: nothing written",
+                    would_write={"intercom.contact.merge": 6, "salesforce.Contact.update": 187})  # fmt: skip
+    print_result(res)
+    out = capsys.readouterr().out
+    assert "IRREVERSIBLE: 6 intercom.contact merge(s) cannot be undone" in out
+    assert "Intercom merges delete the merged lead" in out
+    assert "IRREVERSIBLE: 187" not in out

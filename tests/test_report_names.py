@@ -56,3 +56,20 @@ def test_linked_tables_still_mask_names_whatever_the_last_row_is() -> None:
     )  # fmt: skip
     page = table_html(df, mask=True, links=LINKS)
     assert "Nicholas Small" not in page and "N*** S***" in page
+
+
+def test_summaries_read_as_words_and_objects_are_one_bar_each() -> None:
+    from syncaudit.report.views import key_values, labelled
+
+    kv = key_values({"plan_hash": "ab12", "dry_run": True, "would_write": {"intercom.contact.merge": 6}, "skipped": 0,
+                     "counts": {}, "api_calls": None, "message": "dry run"})  # fmt: skip
+    assert kv.to_dict("records") == [
+        {"what": "plan hash", "value": "ab12"},
+        {"what": "dry run", "value": "yes"},
+        {"what": "would write · intercom.contact.merge", "value": "6"},
+        {"what": "skipped", "value": "0"},
+        {"what": "message", "value": "dry run"},
+    ]
+    counts = pd.DataFrame({"kind": ["orphan", "orphan"], "object": ["contact", "Contact"],
+                           "system": ["intercom", "salesforce"], "n": [3, 4]})  # fmt: skip
+    assert labelled(counts)[["object", "n"]].values.tolist() == [["Contact", 4], ["Intercom contact", 3]]
