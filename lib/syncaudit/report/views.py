@@ -98,7 +98,7 @@ _SECONDS = re.compile(r"\b(\d{3,}(?:\.\d+)?) s\b")
 
 
 def human_seconds(text: object) -> object:
-    """"changed 9971109 s before the snapshot" -> "changed 115 days before the snapshot"."""
+    """ "changed 9971109 s before the snapshot" -> "changed 115 days before the snapshot"."""
     if not isinstance(text, str):
         return text
     return _SECONDS.sub(lambda m: human_duration(float(m.group(1))), text)
