@@ -39,7 +39,7 @@ def _cell_text(v: object) -> str:
 
 
 _TOKEN = "SA-LINKS-{}-SA"
-RECORD_COLUMNS = ("records", "record", "survivor")
+RECORD_COLUMNS = ("records", "record", "survivor", "key")
 
 
 def table_html(

@@ -211,3 +211,11 @@ def key_values(summary: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
 
     walk(summary, prefix)
     return pd.DataFrame(rows, columns=["what", "value"])
+
+
+def rates_as_percent(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns named ``*rate`` shown as percentages (0.666667 -> "66.7%")."""
+    out = df.copy()
+    for col in [c for c in out.columns if str(c).endswith("rate")]:
+        out[col] = out[col].map(lambda v: f"{v:.1%}" if isinstance(v, int | float) and v == v else v)
+    return out.rename(columns={c: str(c).replace("_", " ") for c in out.columns if str(c).endswith("rate")})
