@@ -28,6 +28,7 @@ from syncaudit.config import Config
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 from syncaudit.mapping import check_mapping, load_metadata
+from syncaudit.workspace import DataDir
 
 
 @dataclass
@@ -60,7 +61,7 @@ def resolve_snapshot(cfg: Config, snapshot: Any = None) -> Any:
     path is looked up under ``<data_dir>/snapshots``; a load folder is converted next to the snapshots."""
     if snapshot is not None and not isinstance(snapshot, str | os.PathLike):
         return snapshot
-    root = cfg.resolve_path(cfg.data_dir) / "snapshots"
+    root = DataDir(cfg).snapshots
     if snapshot is None:
         latest = root / "LATEST"
         if not latest.is_file():
@@ -129,7 +130,7 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
     paths: dict[str, Path] = {}
     out = None
     if out_dir is not False:
-        out = Path(out_dir) if out_dir else cfg.resolve_path(cfg.data_dir) / "findings" / ctx.snapshot_id
+        out = Path(out_dir) if out_dir else DataDir(cfg).findings_dir(ctx.snapshot_id)
         paths = findings.write_findings(con, out)
         paths["metrics"] = out / "metrics.json"
         tmp = out / ".metrics.json.tmp"

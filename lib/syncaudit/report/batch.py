@@ -35,15 +35,17 @@ from syncaudit.report.index import write_index
 from syncaudit.report.masking import mask_text, personal_fields
 from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
 from syncaudit.report.names import page_title
-from syncaudit.report.permissions import permission_review
+from syncaudit.report.permissions import NOT_CHECKED, permission_review
 from syncaudit.report.publish import publish_folder
 from syncaudit.report.runner import NotebookRun, run_chain
 from syncaudit.report.sanitize import RUN_LOG
 from syncaudit.report.status import gates_state, run_status
 from syncaudit.report.summary import changes_since, health, planned_changes, previous_findings, top_actions
 from syncaudit.report.worklists import read_links, write_kind_worklists, write_links
+from syncaudit.workspace import DataDir
 
 PULL_NOTEBOOK = "00_pull"
+PERMISSIONS_FILE = "permissions.json"
 
 
 @dataclass
@@ -139,7 +141,7 @@ def run_batch(
     out_dir = Path(out) if out else Path(cfg.report.out_dir) / period
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    work_dir = cfg.resolve_path(cfg.data_dir) / "work" / f"report-{out_dir.name}"
+    work_dir = DataDir(cfg).report_work_dir(out_dir.name)
     work = work_dir.parent / f".{work_dir.name}.partial-{os.getpid()}"
     for d in (staging, work):
         shutil.rmtree(d, ignore_errors=True)
@@ -175,6 +177,8 @@ def run_batch(
         if run.name == PULL_NOTEBOOK and not params["snapshot_id"]:
             recorded = read_json(work / SNAPSHOT_FILE) or {}
             params["snapshot_id"] = str(recorded.get("snapshot_id") or "")
+        if run.name == PULL_NOTEBOOK:
+            write_json(_permissions_after_pull(cfg, run, bool(snapshot_id)), work / PERMISSIONS_FILE)
         if run.name == PULL_NOTEBOOK and params["snapshot_id"]:
             write_links(cfg, _open_snapshot_quietly(cfg, params["snapshot_id"]), work)
 
@@ -253,12 +257,21 @@ def _finish(
     metrics["actions"] = top_actions(usable, {f.name: f.owner for f in cfg.mapping.fields})
     metrics["changes"] = changes_since(usable, previous_findings(history))
     metrics["planned"] = planned_changes(metrics["plan"])
-    metrics["permissions"] = permission_review(cfg)
+    metrics["permissions"] = read_json(work / PERMISSIONS_FILE) or NOT_CHECKED
     write_json(metrics, staging / "metrics.json")
     index = write_index(staging, metrics, shown, history, failures, masked=mask)
     return BatchResult(
         out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures, withheld=published.withheld
     )
+
+
+def _permissions_after_pull(cfg: Config, run: NotebookRun, reused_snapshot: bool) -> dict[str, Any]:
+    """The connector permission review, taken right after a pull (the connections just worked)."""
+    if reused_snapshot:
+        return NOT_CHECKED
+    if run.status != "ok":
+        return {"available": False, "rows": [], "note": "not checked: the pull did not complete"}
+    return permission_review(cfg)
 
 
 def _open_snapshot_quietly(cfg: Config, snapshot_id: str) -> Any:

@@ -12,13 +12,14 @@ from typing import Any
 
 from syncaudit.config import Config
 
-# Where the preflight may live (the connector part owns it); the first one found is used.
-_CANDIDATES = (
-    ("syncaudit.check", "preflight"),
-    ("syncaudit.preflight", "preflight"),
-    ("syncaudit.connectors.preflight", "preflight"),
-    ("syncaudit.connectors.check", "preflight"),
-)
+# Where the preflight lives (the connector part owns it): rows of (system, check, status, detail, fix).
+_CANDIDATES = (("syncaudit.connectors.preflight", "preflight_rows"),)
+
+NOT_CHECKED = {
+    "available": False,
+    "rows": [],
+    "note": "not checked in this run (it re-used an existing snapshot and made no API call; run `syncaudit check`)",
+}
 
 
 def permission_review(cfg: Config) -> dict[str, Any]:
@@ -43,18 +44,20 @@ def permission_review(cfg: Config) -> dict[str, Any]:
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
-    items = getattr(result, "checks", None) or getattr(result, "rows", None) or result
+    items = result if isinstance(result, list | tuple) else getattr(result, "rows", None) or result
     if isinstance(items, Mapping):
         items = items.get("checks") or items.get("rows") or []
     rows = []
     for item in items if isinstance(items, list | tuple) else []:
-        d = dict(item) if isinstance(item, Mapping) else dict(getattr(item, "__dict__", {}))
+        d = dict(item) if isinstance(item, Mapping) else (item.as_dict() if hasattr(item, "as_dict") else vars(item))
         rows.append(
             {
                 "check": str(d.get("check") or d.get("name") or d.get("what") or ""),
                 "system": str(d.get("system") or ""),
                 "status": str(d.get("status") or d.get("ok") or ""),
-                "detail": str(d.get("detail") or d.get("message") or d.get("fix") or ""),
+                "detail": " — fix: ".join(
+                    str(x) for x in (d.get("detail") or d.get("message"), d.get("fix")) if x
+                ),
             }
         )
     return rows
