@@ -209,5 +209,7 @@ def test_index_is_an_executive_summary(real_pages) -> None:
         assert section in index, section
     assert "identity_gap" not in index.split('id="files"')[0]  # plain names, not codes, above the file list
     assert ".ipynb" not in index and "metrics.json" not in index  # no links to raw files
+    permissions = index.split('id="permissions"')[1].split("</section>")[0]
+    assert "<th>check</th>" in permissions and "object Contact" in permissions  # preflight rows, not a placeholder
     dups = real_pages["40_duplicates.html"]["dom"]
     assert "/lightning/r/" in dups  # record ids link to the records
