@@ -145,3 +145,22 @@ def test_a_failed_run_looks_failed(failed_chain) -> None:
         assert not has_machine_path(text.split("<script", 1)[0] + text.rsplit("</script>", 1)[-1]), page.name
         assert "pulling…" not in text  # stderr goes to the run log, not to a pink block
     assert "This step failed:" in (out / "10_schema_mapping.html").read_text()
+
+
+def test_index_states_no_gates_and_the_change_by_kind(tmp_path) -> None:
+    from syncaudit.report.index import write_index
+
+    metrics = {
+        "period": "2026-11", "config": "demo", "generated_at": "2026-11-30T06:00:00+00:00",
+        "findings": {"total": 4, "by_kind": {"orphan": 4}},
+        "run": run_status([{"name": "00_pull", "status": "ok"}]),
+        "gates": gates_state(SimpleNamespace(max_findings={}, min_quality_pass_rate=None,
+                                             fail_on_critical_expectations=False), [], run_failed=False),
+        "changes": {"new": 3, "resolved": 2, "still_open": 1,
+                    "by_kind": {"orphan": {"new": 3, "resolved": 2, "still_open": 1}}},
+    }  # fmt: skip
+    page = write_index(tmp_path, metrics, [], [{"period": "2026-10"}], [], masked=True).read_text()
+    assert "No gates are configured" in page and "All configured gates passed" not in page
+    assert "passed" not in page.split('id="gates"')[1].split("</section>")[0]
+    row = page.split('id="changes"')[1].split("</section>")[0]
+    assert 'Missing counterpart</td><td class="n up">3</td><td class="n down">2</td><td class="n">1</td>' in row

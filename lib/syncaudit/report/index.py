@@ -83,6 +83,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 <div class="card"><div class="v up">{{ "{:,}".format(changes.new) }}</div><div class="l">new</div></div>
 <div class="card"><div class="v down">{{ "{:,}".format(changes.resolved) }}</div><div class="l">resolved</div></div>
 <div class="card"><div class="v">{{ "{:,}".format(changes.still_open) }}</div><div class="l">still open</div></div></div>
+{% if change_rows %}<div class="scroll"><table><tr><th>kind</th><th class="n">new</th><th class="n">resolved</th><th class="n">still open</th></tr>
+{% for r in change_rows %}<tr><td>{{ r.label }}</td><td class="n up">{{ "{:,}".format(r.new) }}</td><td class="n down">{{ "{:,}".format(r.resolved) }}</td><td class="n">{{ "{:,}".format(r.still_open) }}</td></tr>{% endfor %}</table></div>{% endif %}
 <p class="muted">Compared with {{ previous_label }} by stable finding id.</p>
 {% else %}<p class="neutral">No earlier run to compare with{% if not m.findings.total is none %} yet: the comparison starts with the next run{% endif %}.</p>{% endif %}
 </section>
@@ -257,6 +259,12 @@ def write_index(
         ),
         planned=metrics.get("planned"),
         changes=metrics.get("changes"),
+        change_rows=[
+            {"label": kind_label(k), **v}
+            for k, v in sorted(
+                ((metrics.get("changes") or {}).get("by_kind") or {}).items(), key=lambda kv: -kv[1]["new"]
+            )
+        ],
         actions=actions,
         gates=gates,
         permissions=metrics.get("permissions") or {"available": False, "rows": [], "note": "not available"},
