@@ -302,9 +302,9 @@ def check_inputs(cfg: Config, snapshot_id: str | None) -> None:
                 hint="pull again (syncaudit pull --full) or pass another --snapshot",
             )
         return
-    from syncaudit.connect import build_clients
+    from syncaudit.connectors.build import connect
 
-    build_clients(cfg, pool=1)  # no network: raises ConfigError when a connection fact or secret is missing
+    connect(cfg, pool=1)  # no network: raises ConfigError when a connection fact or secret is missing
 
 
 def missing_need(name: str, done: list[NotebookRun], work: Path, have_snapshot: bool) -> str | None:

@@ -36,10 +36,10 @@ LINKS_FILE = "links.json"
 def link_bases(cfg: Config, snapshot: Any = None) -> dict[str, str | None]:
     """The bases of record URLs: the Salesforce instance URL and the Intercom app URL (None when unknown)."""
     sf = cfg.salesforce.instance_url if cfg.salesforce else None
-    ic_api = cfg.intercom.base_url if cfg.intercom else None
+    ic_api = cfg.intercom.api_base_url() if cfg.intercom else None
     if cfg.sandbox is not None:
         try:
-            from syncaudit.connect import sandbox_facts
+            from syncaudit.connectors.build import sandbox_facts
 
             facts = sandbox_facts(cfg)
             sf = facts["salesforce"].get("instance_url") or sf
