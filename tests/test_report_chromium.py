@@ -182,6 +182,8 @@ def test_no_traceback_and_no_machine_path_on_any_page(real_pages, real_report) -
         assert "Traceback" not in text, name
         assert root not in text and not has_machine_path(text), (name, has_machine_path(text)[:3])
         assert "{}" not in re.sub(r"<[^>]+>", "", text).replace("{{", ""), f"{name}: a Python repr is shown"
+        clear = re.findall(r"[\w.+-]*[\w+-]{2}@[\w-]+\.[a-z]{2,}", re.sub(r"<[^>]+>", " ", text))
+        assert not clear, f"{name}: unmasked addresses {clear[:3]}"
 
 
 def test_index_and_summary_show_the_same_totals(real_pages, real_report) -> None:

@@ -32,7 +32,7 @@ from syncaudit.report.context import SNAPSHOT_FILE, read_json
 from syncaudit.report.export import export_html
 from syncaudit.report.findings import combine_findings
 from syncaudit.report.index import write_index
-from syncaudit.report.masking import mask_text, personal_fields
+from syncaudit.report.masking import mask_json, mask_text, personal_fields
 from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
 from syncaudit.report.names import page_title
 from syncaudit.report.permissions import NOT_CHECKED, permission_review
@@ -257,12 +257,18 @@ def _finish(
     metrics["actions"] = top_actions(usable, {f.name: f.owner for f in cfg.mapping.fields})
     metrics["changes"] = changes_since(usable, previous_findings(history))
     metrics["planned"] = planned_changes(metrics["plan"])
-    metrics["permissions"] = read_json(work / PERMISSIONS_FILE) or NOT_CHECKED
+    metrics["permissions"] = _masked_json(read_json(work / PERMISSIONS_FILE) or NOT_CHECKED, mask)
     write_json(metrics, staging / "metrics.json")
     index = write_index(staging, metrics, shown, history, failures, masked=mask)
     return BatchResult(
         out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures, withheld=published.withheld
     )
+
+
+def _masked_json(data: dict[str, Any], mask: bool) -> dict[str, Any]:
+    """A JSON object for metrics.json and the index: emails and phones masked wherever they sit (e.g. the
+    admin a token acts as, in the permission review)."""
+    return mask_json(data) if mask else data  # type: ignore[return-value]
 
 
 def _permissions_after_pull(cfg: Config, run: NotebookRun, reused_snapshot: bool) -> dict[str, Any]:
