@@ -168,10 +168,10 @@ def test_audit_without_a_running_sandbox_is_refused_before_any_notebook(
 def test_the_dry_run_names_irreversible_operations(capsys: pytest.CaptureFixture[str]) -> None:
     from syncaudit.changes.apply import RunResult, print_result
 
+    merge = {"object": "contact", "key": "66aa", "into": "66bb", "finding_id": "f1"}
     res = RunResult(run_id=None, plan_hash="h", dry_run=True, status="dry_run", message="dry run: nothing written",
-                    would_write={"intercom.contact.merge": 6, "salesforce.Contact.update": 187})  # fmt: skip
+                    would_write={"intercom.contact.merge": 1, "salesforce.Contact.update": 187}, irreversible=[merge])  # fmt: skip
     print_result(res)
     out = capsys.readouterr().out
-    assert "IRREVERSIBLE: 6 intercom.contact merge(s) cannot be undone" in out
-    assert "Intercom merges delete the merged lead" in out
-    assert "IRREVERSIBLE: 187" not in out
+    assert "irreversible: 1 operation(s) that rollback cannot undo" in out and "66aa into 66bb" in out
+    assert "deletes the merged lead" in out

@@ -235,13 +235,10 @@ def print_result(res: RunResult) -> None:
     print(res.message)
     if res.dry_run:
         print_irreversible(res.irreversible)
+        if res.irreversible:
+            print("  (an Intercom merge deletes the merged lead: no rollback can bring it back)")
         for k, v in sorted(res.would_write.items()):
             print(f"  would {k.rsplit('.', 1)[1]} {v} {k.rsplit('.', 1)[0]}")
-        irreversible = {k: v for k, v in res.would_write.items() if k.rsplit(".", 1)[-1] in {"merge", "delete"}}
-        for k, v in sorted(irreversible.items()):
-            print(f"  IRREVERSIBLE: {v} {k.rsplit('.', 1)[0]} {k.rsplit('.', 1)[1]}(s) cannot be undone by rollback")
-        if any(k.startswith("intercom.") and k.endswith(".merge") for k in irreversible):
-            print("  Intercom merges delete the merged lead: no rollback can bring it back")
         return
     for item in res.skipped[:20]:
         print(
