@@ -55,9 +55,7 @@ def _rows(result: Any) -> list[dict[str, Any]]:
                 "check": str(d.get("check") or d.get("name") or d.get("what") or ""),
                 "system": str(d.get("system") or ""),
                 "status": str(d.get("status") or d.get("ok") or ""),
-                "detail": " — fix: ".join(
-                    str(x) for x in (d.get("detail") or d.get("message"), d.get("fix")) if x
-                ),
+                "detail": " — fix: ".join(str(x) for x in (d.get("detail") or d.get("message"), d.get("fix")) if x),
             }
         )
     return rows
