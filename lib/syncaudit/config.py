@@ -548,6 +548,12 @@ class DeliveryOptions(_Model):
     attach_report: bool = True
 
 
+class ReviewOptions(_Model):
+    reviewer: str | None = Field(
+        None, max_length=200, description="who the review decisions are recorded as (default: the OS user)"
+    )
+
+
 class Config(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     sandbox: SandboxConnection | None = None
@@ -559,6 +565,7 @@ class Config(_Model):
     apply: ApplyOptions = ApplyOptions()
     gates: Gates = Gates()
     report: ReportOptions = ReportOptions()
+    review: ReviewOptions = ReviewOptions()
     quality: QualityOptions = QualityOptions()
     fixes: Fixes = Fixes()
     delivery: DeliveryOptions = DeliveryOptions()
