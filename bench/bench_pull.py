@@ -135,7 +135,9 @@ class Sandbox:
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
             raise SystemExit("the sandbox did not start")
-        self.facts = json.loads(line)
+        from crmsandbox.server import facts_from_ready_line
+
+        self.facts = facts_from_ready_line(line)
         from syncaudit.http import verified_session
 
         self.http = verified_session(self.facts["ca_cert"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ sys.path.insert(0, str(LIB))
 
 from crmsandbox.salesforce import SalesforceService  # noqa: E402
 from crmsandbox.salesforce.ids import make_id  # noqa: E402
+from crmsandbox.server import facts_from_ready_line  # noqa: E402
 from syncaudit.http import verified_session  # noqa: E402
 
 FIELDS = (
@@ -123,7 +123,7 @@ def start_server(load: Path, state: Path) -> tuple[subprocess.Popen, dict, float
     line = proc.stdout.readline()
     if not line:
         raise SystemExit(f"the sandbox did not start (exit {proc.wait()})")
-    return proc, json.loads(line), time.perf_counter() - t
+    return proc, facts_from_ready_line(line), time.perf_counter() - t
 
 
 def app_latency(load: Path, reads: int, n: int) -> float:

@@ -534,6 +534,27 @@ def write_facts(state_dir: Path, facts: dict[str, Any]) -> Path:
     return path
 
 
+READY = "crmsandbox ready"
+
+
+def ready_line(facts: dict[str, Any], facts_path: Path) -> str:
+    """The one line `serve` prints once both emulators listen: their base URLs and where the facts are."""
+    return (
+        f"{READY} · Salesforce {facts['salesforce']['instance_url']} · Intercom {facts['intercom']['base_url']}"
+        f" · connection facts (credentials, CA) in {facts_path.resolve()}"
+    )
+
+
+def facts_from_ready_line(line: str) -> dict[str, Any]:
+    """The connection facts a ready line points at (for scripts that start `serve` and wait for the line)."""
+    if not line.startswith(READY) or " in " not in line:
+        raise SandboxInputError(
+            f"not a ready line: {line.strip()[:200]!r}", hint="start `serve` and read its first line"
+        )
+    path = Path(line.rstrip("\n").rsplit(" in ", 1)[1])
+    return {**json.loads(path.read_text(encoding="utf-8")), "sandbox_json": str(path)}
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("CRMSANDBOX_STATE_DIR") or ".sandbox")
 
@@ -567,7 +588,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         ) from None
     facts["started_at"] = datetime.now(UTC).isoformat()
     path = write_facts(state_dir, facts)
-    print(json.dumps({**facts, "sandbox_json": str(path.resolve())}), flush=True)
+    print(ready_line(facts, path), flush=True)  # the credentials stay in sandbox.json, never on stdout
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
