@@ -180,6 +180,7 @@ def test_duplicates_and_identity_gaps_carry_their_evidence_field_by_field(audite
     kind, extra = next(v for r, v in by.items() if positives[0] <= r)
     ev = extra["evidence"]
     assert kind == "duplicate" and ev["deterministic"] is False and 0.9 <= ev["match_probability"] < 1
+    assert extra["deterministic"] is False
     assert set(ev["weakest_link"]["records"]) <= set(next(r for r in by if positives[0] <= r))
     pair = next(p for p in ev["pairs"] if set(p["records"]) == set(positives[0]))
     fields = {f["field"]: f for f in pair["fields"]}

@@ -230,7 +230,8 @@ def _emit(ctx: AuditContext) -> None:
             CASE WHEN c.n > {mo.max_cluster_size} THEN 'cluster too large to merge automatically: review the matching keys'
                  ELSE 'merge into ' || c.ranked[1] || ' with the field-by-field proposal' END,
             NULL, NULL, w.pmin, 'duplicate_' || replace(w.rules, ', ', '+'),
-            c.ranked[1], json_object('merge', coalesce(mp.merge, '{{}}'::JSON), 'evidence', w.evidence)
+            c.ranked[1], json_object('merge', coalesce(mp.merge, '{{}}'::JSON), 'deterministic', w.deterministic,
+                                'evidence', w.evidence)
         FROM sa_dup_clusters c JOIN sa_dup_why w USING (cluster) LEFT JOIN sa_dup_merge mp USING (cluster)""",
     )
 

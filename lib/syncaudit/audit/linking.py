@@ -202,7 +202,7 @@ def _insert_gaps(ctx: AuditContext, pairs: str, how: str, rule: str) -> None:
                  WHEN s.id_key IS NOT NULL THEN 'set ' || {lit(ikey)} || ' on Intercom contact ' || i.ic_id || ' to ' || s.id_key
                  ELSE 'give both records the product user id' END,
             s.id_key, i.id_key, p.p, {lit(rule)}, NULL,
-            json_object('evidence', json_object('deterministic', p.deterministic, 'match_probability', p.p,
+            json_object('deterministic', p.deterministic, 'evidence', json_object('deterministic', p.deterministic, 'match_probability', p.p,
                 'weakest_link', json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p),
                 'pairs', [json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p,
                           'deterministic', p.deterministic, 'rule', {lit(rule)}, 'fields', p.evidence)]))
@@ -328,7 +328,7 @@ def link_companies(ctx: AuditContext) -> None:
             CASE WHEN i.id_key IS NOT NULL THEN 'set ' || {lit(skey)} || ' on ' || s.sf_id || ' to ' || i.id_key
                  ELSE 'set ' || {lit(ikey)} || ' on the Intercom company to ' || coalesce(s.id_key, 'the AccountNumber') END,
             s.id_key, i.id_key, p.p, 'company_fallback', NULL,
-            json_object('evidence', json_object('deterministic', p.deterministic, 'match_probability', p.p,
+            json_object('deterministic', p.deterministic, 'evidence', json_object('deterministic', p.deterministic, 'match_probability', p.p,
                 'weakest_link', json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p),
                 'pairs', [json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p,
                           'deterministic', p.deterministic, 'rule', 'company_fallback', 'fields', p.evidence)]))

@@ -20,6 +20,7 @@ Nothing in the model is a hand-set probability:
 Two non-empty, different identity keys are near-proof of two people: such pairs are never returned.
 Every returned pair carries its evidence field by field (values, level, match weight).
 """
+
 from __future__ import annotations
 
 import json
