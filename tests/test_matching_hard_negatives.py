@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,16 @@ def test_duplicates_and_identity_gaps_carry_their_evidence_field_by_field(audite
     gaps = [x["evidence"] for k, _, x in ((k, r, json.loads(x)) for k, r, x in extras) if k == "identity_gap"]
     assert gaps and all({"deterministic", "match_probability", "weakest_link", "pairs"} <= set(g) for g in gaps)
     assert all(f.keys() >= {"field", "left", "right", "level", "weight"} for g in gaps for f in g["pairs"][0]["fields"])
+
+
+def test_evidence_values_are_masked_for_stakeholders(audited) -> None:
+    from syncaudit.report.masking import mask_finding, personal_fields
+
+    (_, _, positives, _), _, extras = audited
+    _, records, extra = next((k, r, x) for k, r, x in extras if positives[0] <= set(r))
+    personal = personal_fields(load_config(ROOT / "config" / "demo.yaml").mapping.fields)
+    masked = mask_finding({"kind": "duplicate", "records": records, "extra": extra}, personal)
+    text = json.dumps(masked)
+    assert not {"james", "jim", "smith", "james.smith"} & set(re.findall(r"[a-z.]+", text)), text
+    fields = {f["field"]: f for f in json.loads(masked["extra"])["evidence"]["pairs"][0]["fields"]}
+    assert fields["first_name"]["level"] == "nickname" and fields["first_name"]["left"].endswith("***")
