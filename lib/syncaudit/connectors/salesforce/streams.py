@@ -9,18 +9,16 @@ keeps a full pull and an incremental one comparable row for row.
 
 from __future__ import annotations
 
-import io
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from syncaudit.config import Config
 from syncaudit.connectors.arrow import UTC_US, coerce
+from syncaudit.connectors.salesforce.bulk_csv import BulkQuery
 from syncaudit.connectors.salesforce.client import SalesforceClient
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
@@ -138,6 +136,7 @@ class SalesforceObjectStream:
         self.name = obj
         self.bulk_page = bulk_page
         self.describe: dict[str, Any] | None = None
+        self.should_stop: Callable[[], bool] = lambda: False  # set by the pull runner (Ctrl-C)
 
     @property
     def stream_id(self) -> str:
@@ -209,43 +208,9 @@ class SalesforceObjectStream:
     # -- Bulk API 2.0: one queryAll job, results paged by locator
 
     def _bulk(self, soql: str, schema: pa.Schema) -> Iterator[pa.Table]:
-        body = {
-            "operation": "queryAll",
-            "query": soql,
-            "contentType": "CSV",
-            "columnDelimiter": "COMMA",
-            "lineEnding": "LF",
-        }
-        job = self.client.request("POST", "jobs/query", f"bulk query {self.name}", json=body).json()
-        job_id = job["id"]
-        delay = 0.2
-        while job.get("state") not in {"JobComplete", "Failed", "Aborted"}:
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
-            job = self.client.request("GET", f"jobs/query/{job_id}", f"bulk job {self.name}").json()
-        if job["state"] != "JobComplete":
-            raise FatalAPIError(
-                f"Bulk API query job for {self.name} ended {job['state']}: {job.get('errorMessage', '')}",
-                system="salesforce",
-                hint="check the field list and the user's permissions; the pull can be run again",
-            )
-        locator: str | None = None
-        while True:
-            params: dict[str, Any] = {"maxRecords": self.bulk_page}
-            if locator:
-                params["locator"] = locator
-            resp = self.client.request(
-                "GET",
-                f"jobs/query/{job_id}/results",
-                f"bulk results {self.name}",
-                params=params,
-                headers={"Accept": "text/csv"},
-            )
-            if resp.content.strip():
-                yield self._parse_csv(resp.content, schema)
-            locator = resp.headers.get("Sforce-Locator")
-            if not locator or locator == "null":
-                return
+        """Bulk API 2.0: one queryAll job, result pages streamed to disk and read in blocks (bulk_csv)."""
+        query = BulkQuery(self.client, self.name, page_size=self.bulk_page, should_stop=self.should_stop)
+        yield from query.tables(soql, schema)
 
     def find_removed(self, con: Any, local: str) -> dict[str, str]:
         """Ids in the local view ``local`` that Salesforce no longer has: {id: "purged"}.
@@ -275,25 +240,6 @@ class SalesforceObjectStream:
         ).fetchall()
         con.unregister("server_ids")
         return {r[0]: "purged" for r in gone}
-
-    def _parse_csv(self, data: bytes, schema: pa.Schema) -> pa.Table:
-        names = [f.name for f in schema]
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
-        by_lower = {c.lower(): c for c in table.column_names}
-        cols = []
-        for f in schema:
-            src = by_lower.get(f.name.lower())
-            col = table[src].combine_chunks() if src else pa.nulls(table.num_rows, pa.string())
-            cols.append(coerce(col, f.type, name=f"{self.name}.{f.name}"))
-        return pa.Table.from_arrays(cols, schema=schema)
 
 
 def since_with_lookback(bookmark: str | None, lookback_s: int) -> datetime | None:
