@@ -25,7 +25,7 @@ from syncaudit.connectors.salesforce.streams import SalesforceObjectStream
 from syncaudit.snapshot import TableWriter
 from test_pull_fixture_data import make_load_dir
 
-LONG = ("Line of a long text area with ünïcödé, \"quotes\", commas and 😀 emoji.\n" * 2000)[:131_072]
+LONG = ('Line of a long text area with ünïcödé, "quotes", commas and 😀 emoji.\n' * 2000)[:131_072]
 HOSTILE = [
     "Conversation closed in Intercom.\nCustomer: hi\nAgent: hello, how can I help?",
     'She said "no", then "yes"',
