@@ -372,6 +372,12 @@ class PullOptions(_Model):
     quota_max_share: float = Field(0.8, gt=0, le=1, description="stop before this share of the daily API allocation")
     fields: Literal["mapped", "all"] = "mapped"
     intercom_partitions: int = Field(4, ge=1, le=32)
+    conversation_parts: Literal["off", "changed"] = Field(
+        "off",
+        description="Intercom conversation parts: 'off' reads conversations from list/search pages only (150 a "
+        "call; every analysis works from them); 'changed' also fetches each pulled conversation (in an incremental "
+        "pull: each changed one) for its parts, one call per conversation",
+    )
     purge_check: Literal["count", "ids", "off"] = Field(
         "count",
         description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "

@@ -86,7 +86,7 @@ def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None =
         AdminsStream(ctx),
         CompaniesStream(ctx),
         ContactsStream(ctx, partitions=cfg.pull.intercom_partitions),
-        ConversationsStream(ctx, workers=cfg.pull.intercom_partitions),
+        ConversationsStream(ctx, workers=cfg.pull.intercom_partitions, parts=cfg.pull.conversation_parts),
     ]
     if objects:
         wanted = check_objects(objects)
