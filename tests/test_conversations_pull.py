@@ -105,7 +105,9 @@ def test_incremental_reads_only_what_changed_since_the_bookmark(sandbox: Running
     got = set(delta.column("id").to_pylist())
     assert set(changed.column("id").to_pylist()) <= got
     day_before = datetime.fromtimestamp(EPOCH0 + 269 * DAY, UTC)
-    assert got <= set(full.filter(pc.greater_equal(full["updated_at"], pa.scalar(day_before, UTC_US))).column("id").to_pylist())
+    assert got <= set(
+        full.filter(pc.greater_equal(full["updated_at"], pa.scalar(day_before, UTC_US))).column("id").to_pylist()
+    )
     # Parts fetched for the changed conversations only: one GET each.
     fetched = [r for r in log if r["method"] == "GET" and r["path"].rsplit("/", 1)[-1].isdigit()]
     assert len(fetched) == delta.num_rows == outcome.records

@@ -24,7 +24,6 @@ from typing import Any, Protocol, TextIO
 
 import duckdb
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from syncaudit.config import Config
 from syncaudit.connect import Clients, build_clients
@@ -35,6 +34,7 @@ from syncaudit.connectors.intercom.streams import (
     ConversationsStream,
     IntercomContext,
 )
+from syncaudit.connectors.progress import ProgressBoard, StopFlag, StopRequested, sigint_stops
 from syncaudit.connectors.salesforce.streams import OBJECTS, SalesforceObjectStream, since_with_lookback
 from syncaudit.connectors.stream import PullOutcome
 from syncaudit.errors import ConfigError
@@ -98,12 +98,22 @@ def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None =
 class PullRunner:
     """Runs streams into a SnapshotRun; thread-safe across the two systems."""
 
-    def __init__(self, cfg: Config, run: SnapshotRun, clients: Clients, *, out: TextIO, bars: bool | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        run: SnapshotRun,
+        clients: Clients,
+        *,
+        out: TextIO,
+        bars: bool | None,
+        board: ProgressBoard | None = None,
+    ) -> None:
         self.cfg = cfg
         self.run = run
         self.clients = clients
         self.out = out
         self.bars = bars
+        self.board = board or ProgressBoard(out, StopFlag(), bars=bars)
         self._lock = threading.Lock()
 
     def _client(self, system: str) -> Any:
@@ -113,6 +123,7 @@ class PullRunner:
         run, sid = self.run, stream.stream_id
         if run.is_done(sid):
             return
+        self.board.flag.check()  # Ctrl-C between two streams: start no new one
         system = stream.system
         base = run.base
         prev = run.base_bookmark(sid)
@@ -128,21 +139,13 @@ class PullRunner:
         client = self._client(system)
         calls0 = client.api_calls()
         t0 = time.monotonic()
-        bar = tqdm(
-            desc=f"{system} {stream.name}",
-            unit=" rec",
-            position=position,
-            leave=False,
-            disable=self.bars is False if self.bars is not None else None,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+        bar = self.board.stream(f"{system} {stream.name}", position)  # records, total, rate, ETA; stops on Ctrl-C
 
         def open_writer(name: str, schema: Any) -> Any:
             return run.writer(system, name, schema, staging=incremental)
 
         try:
-            outcome = stream.pull(open_writer, since, bar.update)
+            outcome = stream.pull(open_writer, since, bar)
         finally:
             bar.close()
         records = outcome.records
@@ -283,6 +286,23 @@ def _stream_fields(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def watch_stop_and_waits(clients: Clients, streams: dict[str, list[Any]], flag: StopFlag, board: ProgressBoard) -> None:
+    """Hooks for Ctrl-C and for saying what a wait is for: streams check the flag between pages,
+    sleeps (retry backoff, rate-limit windows) wake up on it, and each wait is announced."""
+    for s in streams["salesforce"] + streams["intercom"]:
+        if hasattr(s, "should_stop"):
+            s.should_stop = flag.is_set
+    for client in (clients.salesforce, clients.intercom):
+        backoff = getattr(client, "backoff", None)
+        if backoff is not None:
+            backoff.sleep = flag.sleep
+            backoff.notify = board.note
+    limiter = getattr(clients.intercom, "limiter", None)
+    if limiter is not None:
+        limiter.sleep = flag.sleep
+        limiter.notify = board.note
+
+
 def run_pull(
     cfg: Config,
     *,
@@ -298,18 +318,26 @@ def run_pull(
         check_objects(objects)  # bad input first, before any connection
     clients = clients or build_clients(cfg)
     streams = build_streams(cfg, clients, objects)
+    flag = StopFlag()
+    board = ProgressBoard(out, flag, bars=bars)
+    watch_stop_and_waits(clients, streams, flag, board)
     run = SnapshotRun.begin(cfg, full=full)
     try:
         if run.resumed:
             print(f"resuming snapshot {run.id} ({len(run.progress['streams'])} streams already pulled)", file=out)
-        runner = PullRunner(cfg, run, clients, out=out, bars=bars)
+        runner = PullRunner(cfg, run, clients, out=out, bars=bars, board=board)
         ctx: IntercomContext = streams["_ctx"][0]
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with sigint_stops(flag), ThreadPoolExecutor(max_workers=2) as pool:
             futures = [
                 pool.submit(runner.run_system, streams["salesforce"], 0),
                 pool.submit(runner.run_system, streams["intercom"], 1),
             ]
             errors = [f.exception() for f in futures]
+        board.close()
+        if flag.is_set():
+            done = len(run.progress["streams"])
+            print(f"stopped: {done} stream(s) finished are kept; run the same command to resume", file=out)
+            raise StopRequested()
         for e in errors:
             if e is not None:
                 raise e

@@ -49,6 +49,8 @@ class IntercomRateLimiter:
         self.waited_s = 0.0
         self._probe = False  # one call in flight to learn the new window's budget
         self._lock = threading.Lock()
+        self.notify: Callable[[str], None] | None = None  # told of waits for a window (the pull's progress)
+        self._told: float | None = None
 
     def _wait_s(self, now: float) -> float:
         reset = self.reset_at or now
@@ -74,6 +76,9 @@ class IntercomRateLimiter:
                     wait = self._wait_s(now)
                     self.waits += 1
                     self.waited_s += wait
+                    if self.notify is not None and wait >= 1.0 and self._told != self.reset_at:
+                        self._told = self.reset_at  # once per window, not once per waiting thread
+                        self.notify(f"Intercom rate limit: window budget spent, waiting {wait:.0f} s for the next one")
                 if self.reset_at is not None and wait >= MAX_WINDOW_WAIT_S:
                     self.reset_at = now + wait  # distrust a far reset: try again after one window
             self.sleep(wait)
@@ -159,6 +164,10 @@ class IntercomClient:
                 self.rate_limited += 1
                 limited += 1
                 self.limiter.update(resp.headers, exhausted=True)
+                if self.limiter.notify is not None:
+                    wait = self.limiter._wait_s(self.limiter.clock())
+                    self.limiter.notify(f"Intercom 429 on {what}: waiting {wait:.0f} s for the rate-limit window")
+                    self.limiter._told = self.limiter.reset_at
                 if limited > self.max_429:
                     raise RetriableAPIError(
                         f"Intercom kept answering 429 to {what} ({limited} times)",

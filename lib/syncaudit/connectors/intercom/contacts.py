@@ -226,9 +226,14 @@ class ContactsStream(_Base):
 
         def worker(q: dict[str, Any] | None) -> None:
             for page in self._pages(q, newer_than):
+                while not stop.is_set():  # never block forever on a consumer that has gone
+                    try:
+                        pages.put(page, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
                 if stop.is_set():
                     return
-                pages.put(page)
 
         contacts_w = open_writer("contacts", schema)
         links_w = open_writer("contact_companies", convert.CONTACT_COMPANY_SCHEMA)

@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from syncaudit.connectors.arrow import coerce
 from syncaudit.connectors.http import TRANSIENT_EXCEPTIONS
+from syncaudit.connectors.progress import StopRequested
 from syncaudit.errors import FatalAPIError, RetriableAPIError
 
 BLOCK_SIZE = 8 << 20  # bytes of CSV per Arrow block (a few thousand transcripts)
@@ -153,6 +154,8 @@ class BulkQuery:
         job_id = job["id"]
         delay = 0.2
         while job.get("state") not in {"JobComplete", "Failed", "Aborted"}:
+            if self.should_stop():
+                raise StopRequested()
             self.sleep(delay)
             delay = min(delay * 1.5, 5.0)
             job = self.client.request("GET", f"jobs/query/{job_id}", f"bulk job {self.what}").json()
