@@ -50,6 +50,13 @@ class StopFlag:
             raise StopRequested()
 
 
+def _stderr_fd() -> int:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced by a capture (tests, notebooks)
+        return 2
+
+
 @contextlib.contextmanager
 def sigint_stops(flag: StopFlag, err_fd: int | None = None) -> Iterator[None]:
     """First SIGINT: set ``flag`` and print the notice at once. Second: exit now (130).
@@ -59,7 +66,7 @@ def sigint_stops(flag: StopFlag, err_fd: int | None = None) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    fd = err_fd if err_fd is not None else sys.stderr.fileno()
+    fd = err_fd if err_fd is not None else _stderr_fd()
 
     def handler(signum: int, frame: Any) -> None:
         if flag.is_set():

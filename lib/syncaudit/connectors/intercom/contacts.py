@@ -219,6 +219,7 @@ class ContactsStream(_Base):
         schema = convert.contact_schema(self.ctx.data_attributes())
         tags = self.ctx.tags()
         queries, expected = self.plan(since)
+        getattr(progress, "set_total", lambda n: None)(expected)
         pages: queue.Queue[Any] = queue.Queue(maxsize=8 * max(1, self.partitions))
         stop = threading.Event()
 

@@ -50,6 +50,7 @@ class ConversationsStream(_Base):
         self.workers = max(1, workers)
         self.parts = parts
         self.should_stop: Callable[[], bool] = lambda: False  # set by the pull runner (Ctrl-C)
+        self.total: int | None = None  # conversations in a full pull, from the first probe
 
     # -- paging
 
@@ -74,6 +75,7 @@ class ConversationsStream(_Base):
             return [None]
         everything = {"field": "created_at", "operator": ">", "value": 0}
         first, total = self._edge("ascending", everything)
+        self.total = total
         if first is None:
             return []
         n = min(self.workers * PARTITIONS_PER_WORKER, -(-total // PER_PAGE) // 2)
@@ -129,7 +131,9 @@ class ConversationsStream(_Base):
     # -- the stream
 
     def pull(self, open_writer: Writer, since: datetime | None, progress: Callable[[int], None]) -> PullOutcome:
+        self.total = None
         queries = self.plan(since)
+        getattr(progress, "set_total", lambda n: None)(self.total)
         newer_than = int(since.timestamp()) if since is not None else None
         pages: queue.Queue[Any] = queue.Queue(maxsize=4 * self.workers)
         stop = threading.Event()

@@ -164,6 +164,7 @@ class SalesforceObjectStream:
             lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}{where}", include_deleted=True),
             f"count {self.name}",
         )["totalSize"]
+        getattr(progress, "set_total", lambda n: None)(count)
         use_bulk = count > self.cfg.pull.bulk_threshold
         pages = self._bulk(soql + where, schema) if use_bulk else self._rest(soql + where, schema)
         writer = open_writer(self.name, schema)
