@@ -56,8 +56,6 @@ def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         if fm.owner == "salesforce":
             value = plain_value(sf_rec.get(fm.salesforce))
             value = _reverse_picklist(value, fm.normalize)
-            if fm.intercom in ("size", "custom_attributes.seats") and isinstance(value, float) and value.is_integer():
-                value = int(value)
             op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {fm.intercom: value}, f, "push_owner_value")
         else:
             if (obj, fm.salesforce) in SF_READ_ONLY:
