@@ -367,6 +367,24 @@ class Mapping(_Model):
 # ---------------------------------------------------------------- runs, gates, reports
 
 
+class ActivityScope(_Model):
+    """Which Tasks and Cases a pull reads: what conversation logging could have created (all when empty).
+
+    Every condition given narrows the pull (they are ANDed), so an org with millions of Tasks logged by
+    other tools reads only the candidates the conversation checks look at.
+    """
+
+    task_subtypes: list[str] = Field(
+        default_factory=list, description="Task.TaskSubtype values to read, e.g. [Task] (calls and emails left out)"
+    )
+    subject_like: str | None = Field(
+        None, description="a SOQL LIKE pattern on Subject for Tasks and Cases, e.g. 'Intercom%'"
+    )
+    with_person: bool = Field(
+        False, description="only Tasks with a WhoId and Cases with a ContactId (logged on a person)"
+    )
+
+
 class PullOptions(_Model):
     bulk_threshold: int = Field(50_000, ge=0, description="objects with more rows than this use Bulk API 2.0")
     quota_max_share: float = Field(0.8, gt=0, le=1, description="stop before this share of the daily API allocation")
@@ -382,6 +400,9 @@ class PullOptions(_Model):
         "count",
         description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "
         "'count' compares one COUNT() per object and lists ids only on a mismatch, 'ids' lists ids every run",
+    )
+    activities: ActivityScope = Field(
+        default_factory=ActivityScope, description="which Tasks and Cases are read (default: all of them)"
     )
     lookback_s: int = Field(
         900,

@@ -20,6 +20,7 @@ from syncaudit.config import Config
 from syncaudit.connectors.arrow import UTC_US, coerce
 from syncaudit.connectors.salesforce.bulk_csv import BulkQuery
 from syncaudit.connectors.salesforce.client import SalesforceClient
+from syncaudit.connectors.salesforce.scope import scope_condition
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -38,9 +39,21 @@ AUDIT_FIELDS = (
     "SystemModstamp",
 )
 # Keys and relationship fields the audit needs whatever the mapping says.
+# Person-account fields (IsPersonAccount, PersonContactId, PersonEmail) exist only in orgs that enabled them;
+# a field the org lacks is simply not selected.
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
-    "Account": ("Name", "AccountNumber", "ParentId", "Website", "Industry", "NumberOfEmployees"),
-    "Contact": ("AccountId", "FirstName", "LastName", "Name", "Email", "Phone"),
+    "Account": (
+        "Name",
+        "AccountNumber",
+        "ParentId",
+        "Website",
+        "Industry",
+        "NumberOfEmployees",
+        "IsPersonAccount",
+        "PersonContactId",
+        "PersonEmail",
+    ),
+    "Contact": ("AccountId", "FirstName", "LastName", "Name", "Email", "Phone", "IsPersonAccount"),
     "Lead": (
         "FirstName",
         "LastName",
@@ -116,7 +129,11 @@ def select_fields(cfg: Config, obj: str, describe: dict[str, Any]) -> list[dict[
     if cfg.pull.fields == "all":
         return fields
     want = {w.lower() for w in wanted_fields(cfg, obj)}
-    return [f for f in fields if f["name"].lower() in want]
+    chosen = [f for f in fields if f["name"].lower() in want]
+    if any(f.get("type") == "currency" for f in chosen):
+        # A multi-currency org: an amount means nothing without its currency, so the ISO code travels with it.
+        chosen += [f for f in fields if f["name"] == "CurrencyIsoCode" and f not in chosen]
+    return chosen
 
 
 def soql_datetime(ts: datetime) -> str:
@@ -147,6 +164,11 @@ class SalesforceObjectStream:
             self.describe = self.client.call(lambda sf: getattr(sf, self.name).describe(), f"describe {self.name}")
         return self.describe
 
+    def scope(self) -> str | None:
+        """The object's scope condition (``pull.activities`` for Task and Case), from describe's field names."""
+        names = {f["name"].lower() for f in self.load_describe().get("fields", [])}
+        return scope_condition(self.cfg, self.name, names)
+
     def replication_key(self, fields: list[dict[str, Any]]) -> str | None:
         names = {f["name"] for f in fields}
         return next((k for k in REPLICATION_KEYS if k in names), None)
@@ -159,7 +181,10 @@ class SalesforceObjectStream:
         repl = self.replication_key(fields)
         schema = pa.schema([(f["name"], arrow_type(f["type"])) for f in fields])
         soql = f"SELECT {', '.join(f['name'] for f in fields)} FROM {self.name}"
-        where = f" WHERE {repl} >= {soql_datetime(since)}" if since is not None and repl else ""
+        conds = [
+            c for c in (self.scope(), f"{repl} >= {soql_datetime(since)}" if since is not None and repl else None) if c
+        ]
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
         count = self.client.call(
             lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}{where}", include_deleted=True),
             f"count {self.name}",
@@ -226,13 +251,15 @@ class SalesforceObjectStream:
         mode = self.cfg.pull.purge_check
         if mode == "off":
             return {}
+        scope = self.scope()
+        where = f" WHERE {scope}" if scope else ""
         count = self.client.call(
-            lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}", include_deleted=True), f"count {self.name}"
+            lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}{where}", include_deleted=True), f"count {self.name}"
         )["totalSize"]
         if mode == "count" and count == con.execute(f"SELECT count(*) FROM {local}").fetchall()[0][0]:
             return {}
         schema = pa.schema([("Id", pa.string())])
-        soql = f"SELECT Id FROM {self.name}"
+        soql = f"SELECT Id FROM {self.name}{where}"
         pages = self._bulk(soql, schema) if count > self.cfg.pull.bulk_threshold else self._rest(soql, schema)
         server = pa.concat_tables([schema.empty_table(), *pages])
         con.register("server_ids", server)
