@@ -71,3 +71,11 @@ def test_planned_intercom_updates_are_typed_from_the_snapshot(tmp_path: Path) ->
         "custom_attributes.code": "4711",
     }
     assert type(op.after["custom_attributes.licences"]) is int
+
+
+def test_standard_references_keep_their_id_form() -> None:
+    from syncaudit.changes.intercom_values import typed_for_write
+
+    assert typed_for_write("owner_id", "991", "integer") == "991"
+    assert typed_for_write("size", 250.0, "integer") == 250
+    assert typed_for_write("custom_attributes.licences", "12", "integer") == 12

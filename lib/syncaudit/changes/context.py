@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from syncaudit.changes.intercom_values import read_attribute_types, to_intercom
+from syncaudit.changes.intercom_values import read_attribute_types, typed_for_write
 from syncaudit.changes.model import Operation
 from syncaudit.config import Config, PicklistMap
 
@@ -90,7 +90,7 @@ class PlanContext:
         if self._ic_types is None:
             self._ic_types = read_attribute_types(getattr(self.snapshot, "path", None))
         types = self._ic_types
-        return {k: to_intercom(v, types.get((obj, k))) for k, v in after.items()}
+        return {k: typed_for_write(k, v, types.get((obj, k))) for k, v in after.items()}
 
     def columns(self, table: str) -> list[str]:
         return [r[0] for r in self.con.execute(f'DESCRIBE "{table}"').fetchall()]

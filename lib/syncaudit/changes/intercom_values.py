@@ -71,3 +71,11 @@ def to_intercom(value: Any, data_type: str | None) -> Any:
     except (TypeError, ValueError):
         return value
     return value
+
+
+def typed_for_write(path: str, value: Any, data_type: str | None) -> Any:
+    """A custom attribute takes its data_type; a standard one only loses Salesforce's float form (``size``
+    12.0 -> 12): references such as ``owner_id`` keep the id form the snapshot and the verify step use."""
+    if path.startswith(CUSTOM) or isinstance(value, float):
+        return to_intercom(value, data_type)
+    return value
