@@ -174,11 +174,27 @@ class PeopleIdentity(_Model):
     salesforce_key: str = Field("Product_User_Id__c", description="Contact/Lead field holding the product user id")
     intercom_key: Literal["external_id", "email", "id"] = "external_id"
     fallback: list[Literal["email"]] = ["email"]
+    salesforce_keys: dict[Literal["Contact", "Lead"], str | None] = Field(
+        default_factory=dict,
+        description="per-object identity field where Contact and Lead differ (null: that object has none); "
+        "objects not named use salesforce_key",
+    )
+    normalize: list[Normalizer] = Field(
+        default_factory=list,
+        description="normalizers applied to both identity keys before they are compared, e.g. [trim, lower]",
+    )
+
+    def key_for(self, obj: str) -> str | None:
+        """The identity field of ``obj`` (Contact or Lead), or None when the object carries none."""
+        return self.salesforce_keys[obj] if obj in self.salesforce_keys else self.salesforce_key  # type: ignore[index]
 
 
 class CompanyIdentity(_Model):
     salesforce_key: str = "AccountNumber"
     intercom_key: str = "company_id"
+    normalize: list[Normalizer] = Field(
+        default_factory=list, description="normalizers applied to both company keys before they are compared"
+    )
 
 
 class Identity(_Model):

@@ -115,7 +115,9 @@ def wanted_fields(cfg: Config, obj: str) -> set[str]:
     want = set(AUDIT_FIELDS) | set(KEY_FIELDS.get(obj, ()))
     want |= {f.salesforce for f in m.fields if obj in f.objects}
     if obj in {"Contact", "Lead"}:
-        want.add(m.identity.people.salesforce_key)
+        key = m.identity.people.key_for(obj)
+        if key:
+            want.add(key)
     if obj == "Account":
         want.add(m.identity.companies.salesforce_key)
     if obj in {"Task", "Case"}:
