@@ -211,6 +211,10 @@ def build_companies(ctx: AuditContext) -> None:
     con = ctx.con
     if has_companies(m) and ctx.has("sf_Account"):
         v = "sf_Account"
+        # A person account is a person (its PersonContact is read with the Contacts), never a company.
+        person_accounts_out = (
+            " WHERE NOT coalesce(IsPersonAccount, false)" if "IsPersonAccount" in ctx.columns(v) else ""
+        )
         con.execute(
             f"""CREATE OR REPLACE TABLE sa_sf_accounts AS SELECT Id AS sf_id,
                 {identity_key_sql(ctx.col(v, m.identity.companies.salesforce_key), m.identity.companies.normalize, "salesforce")} AS id_key,
@@ -222,7 +226,7 @@ def build_companies(ctx: AuditContext) -> None:
                 CAST({_first_col(ctx, v, ["LastModifiedDate", "SystemModstamp"], "TIMESTAMPTZ")} AS TIMESTAMPTZ) AS updated_at,
                 CAST({ctx.col(v, "CreatedDate", cast="TIMESTAMPTZ")} AS TIMESTAMPTZ) AS created_at,
                 CAST({_first_col(ctx, v, ["LastActivityDate", "LastModifiedDate"], "TIMESTAMPTZ")} AS TIMESTAMPTZ) AS activity_at
-            FROM sf_Account"""
+            FROM sf_Account{person_accounts_out}"""
         )
     else:
         con.execute(

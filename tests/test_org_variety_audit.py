@@ -1,4 +1,4 @@
-"""Identity keys per object and normalized by the mapping before they are compared."""
+"""Orgs unlike the demo, in the audit: identity keys per object and normalized, person accounts as people."""
 
 from __future__ import annotations
 
@@ -83,3 +83,30 @@ def test_the_pull_reads_each_objects_own_key(keys: dict, lead_field: str) -> Non
         {"name": "t", "sandbox": {}, "mapping": {"identity": {"people": {"salesforce_keys": {"Lead": None}}}}}
     )
     assert "Product_User_Id__c" not in wanted_fields(none, "Lead")
+
+
+def test_person_accounts_are_people_not_companies(tmp_path: Path) -> None:
+    import json
+
+    from audit_fixtures import SCHEMA, acc
+
+    root = tmp_path / "load"
+    write_empty(root)
+    (root / "salesforce" / "schema.json").write_text(
+        json.dumps({**SCHEMA, "Account": [{"name": "IsPersonAccount", "type": "boolean"}]})
+    )
+    _write_csv(
+        root / "salesforce" / "Account.csv",
+        [
+            dict(Id=acc(1), Name="Ann Lee", AccountNumber="", IsPersonAccount="true"),
+            dict(Id=acc(2), Name="Acme GmbH", AccountNumber="A-2", IsPersonAccount="false"),
+        ],
+        ["Id", "Name", "AccountNumber", "Website", "IsPersonAccount"],
+    )
+    res = run_audit(_cfg(tmp_path), str(root), tmp_path / "out")
+    accounts = {r[0] for r in res.con.execute("SELECT sf_id FROM sa_sf_accounts").fetchall()}
+    assert accounts == {acc(2)}
+    orphans = {
+        tuple(r) for (r,) in res.con.execute("SELECT records FROM findings_final WHERE kind = 'orphan'").fetchall()
+    }
+    assert (acc(2),) in orphans and (acc(1),) not in orphans
