@@ -428,11 +428,26 @@ class PullOptions(_Model):
     )
 
 
+class DuplicateRuleHeader(_Model):
+    """Salesforce's Sforce-Duplicate-Rule-Header on writes: what duplicate rules set to "Allow" may let through.
+
+    Without it, a write that a duplicate rule matches fails with DUPLICATES_DETECTED (journaled with the rule's
+    message). A rule set to "Block" refuses whatever the header says.
+    """
+
+    allow_save: bool = Field(True, description="save despite duplicate rules set to Allow (with alert)")
+    include_record_details: bool = Field(False, description="return the matching records' fields in the error")
+    run_as_current_user: bool = Field(True, description="apply the rules visible to the integration user")
+
+
 class ApplyOptions(_Model):
     max_changes: int = Field(10_000, ge=0)
     allow_production: bool = False
     quota_max_share: float = Field(0.8, gt=0, le=1)
     bulk_threshold: int = Field(200, ge=1, description="Salesforce batches above this go through Bulk API 2.0")
+    duplicate_rule_header: DuplicateRuleHeader | None = Field(
+        None, description="send Sforce-Duplicate-Rule-Header with Salesforce writes (none: the org's rules apply)"
+    )
 
 
 class FixPolicy(_Model):

@@ -28,6 +28,7 @@ from syncaudit.changes.connect import Connection, salesforce_connection
 from syncaudit.changes.model import Operation
 from syncaudit.changes.writer_api import JobHook, WriteResult, version_key
 from syncaudit.config import Config
+from syncaudit.connectors.salesforce.duplicates import duplicate_rule_header, error_detail
 from syncaudit.errors import FatalAPIError, QuotaExhaustedError, RetriableAPIError
 
 COLLECTION_MAX = 200
@@ -60,8 +61,10 @@ class SalesforceWriter:
         bulk_threshold: int = 200,
         poll_s: float = 0.2,
         max_retries: int = 6,
+        duplicate_header: dict[str, str] | None = None,
     ) -> None:
         self.conn = conn
+        self.duplicate_header = duplicate_header or {}  # Sforce-Duplicate-Rule-Header, where configured
         self.http = conn.session()
         self.quota_max_share = quota_max_share
         self.bulk_threshold = bulk_threshold
@@ -78,7 +81,12 @@ class SalesforceWriter:
         conn = salesforce_connection(cfg)
         if cfg.salesforce is not None:
             conn.api_version = cfg.salesforce.api_version
-        return cls(conn, quota_max_share=cfg.apply.quota_max_share, bulk_threshold=cfg.apply.bulk_threshold)
+        return cls(
+            conn,
+            quota_max_share=cfg.apply.quota_max_share,
+            bulk_threshold=cfg.apply.bulk_threshold,
+            duplicate_header=duplicate_rule_header(cfg.apply.duplicate_rule_header),
+        )
 
     # ------------------------------------------------------------ transport
 
@@ -261,12 +269,17 @@ class SalesforceWriter:
                 r = self._call("DELETE", path, write=True, params={"ids": ids, "allOrNone": "false"})
             elif op == "update":
                 records = [{"attributes": {"type": obj}, **o.after, "Id": o.key} for _, o in batch]
-                r = self._call("PATCH", path, write=True, json={"allOrNone": False, "records": records})
+                body = {"allOrNone": False, "records": records}
+                r = self._call("PATCH", path, write=True, json=body, headers=dict(self.duplicate_header))
             elif op == "upsert":
                 field = match_key(batch[0][1])[0]
                 records = [{"attributes": {"type": obj}, **o.after, field: o.key} for _, o in batch]
                 r = self._call(
-                    "PATCH", f"{path}/{obj}/{field}", write=True, json={"allOrNone": False, "records": records}
+                    "PATCH",
+                    f"{path}/{obj}/{field}",
+                    write=True,
+                    json={"allOrNone": False, "records": records},
+                    headers=dict(self.duplicate_header),
                 )
             else:
                 return [WriteResult(s, "failed", "UNSUPPORTED", f"{op} is not a Salesforce write") for s, _ in batch]
@@ -286,9 +299,8 @@ class SalesforceWriter:
                     out.append(WriteResult(seq, {"update": "updated", "delete": "deleted"}[op]))
             else:
                 err = (res.get("errors") or [{}])[0]
-                out.append(
-                    WriteResult(seq, "failed", err.get("statusCode") or err.get("errorCode"), err.get("message"))
-                )
+                code = err.get("statusCode") or err.get("errorCode")
+                out.append(WriteResult(seq, "failed", code, error_detail(err)))
         return out
 
     # ------------------------------------------------------------ Bulk API 2.0

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import duplicates
 from . import exceptions as exc
 from .ids import is_id, make_id, to18
 from .schema import PERSON_NAME_OBJECTS, SObject, build_schema
@@ -38,6 +39,9 @@ class SalesforceBackend:
         self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
+        self.duplicate_rules = duplicates.load_rules(
+            load_dir / "salesforce" / "duplicate_rules.json" if load_dir else None
+        )
         if not self.store.is_initialised():
             self.load()
 
@@ -273,6 +277,7 @@ class SalesforceBackend:
         if o.name == "Case":
             record["CaseNumber"] = f"{self.store.next_seq(c, 'CaseNumber'):08d}"
         self._derive(o, record)
+        duplicates.check(c, o, record, self.duplicate_rules)
         self._write_row(c, o, record, None)
         return record["Id"]
 
@@ -297,6 +302,7 @@ class SalesforceBackend:
             if o.get(derived) is not None and derived in merged:
                 vals[derived] = merged[derived]
         vals["Id"] = row["Id"]
+        duplicates.check(c, o, merged, self.duplicate_rules)
         self._write_row(c, o, vals, rowid)
         return row["Id"]
 

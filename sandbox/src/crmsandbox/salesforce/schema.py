@@ -348,7 +348,9 @@ def _custom_field(obj: str, spec: dict, source: Path) -> Field:
     ftype = str(spec.get("type", "string")).lower()
     ftype = _TYPE_ALIASES.get(ftype, ftype)
     if not name or not isinstance(name, str):
-        raise SandboxInputError("a custom field has no name", file=str(source), key=obj, hint='give every field a "name"')
+        raise SandboxInputError(
+            "a custom field has no name", file=str(source), key=obj, hint='give every field a "name"'
+        )
     if ftype not in SOAP_TYPES or ftype == "id":
         raise SandboxInputError(
             f"unsupported field type {ftype!r}",
@@ -391,7 +393,9 @@ def build_schema(schema_json: Path | None, text: str | None = None) -> dict[str,
     try:
         raw = json.loads(text if text is not None else schema_json.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise SandboxInputError(f"cannot read the schema: {exc}", file=str(schema_json), hint="write valid JSON") from None
+        raise SandboxInputError(
+            f"cannot read the schema: {exc}", file=str(schema_json), hint="write valid JSON"
+        ) from None
     pairs: list[tuple[str, dict]] = []
     if isinstance(raw, dict):
         for obj, specs in raw.items():
