@@ -427,6 +427,11 @@ class PullOptions(_Model):
         "Intercom's day-truncated date search is handled separately",
     )
 
+    @field_validator("conversation_parts", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML reads a bare `off` as false
+
 
 class DuplicateRuleHeader(_Model):
     """Salesforce's Sforce-Duplicate-Rule-Header on writes: what duplicate rules set to "Allow" may let through.
