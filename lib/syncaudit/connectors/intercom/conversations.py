@@ -3,8 +3,11 @@
 A list or search page already holds what the audit reads (contacts, state, tags, timestamps, title,
 assignee, source), so a full pull costs one call per 150 conversations instead of one per
 conversation. A full pull splits the ``created_at`` range into day-aligned partitions searched in
-parallel inside the shared rate limit; an incremental pull searches ``updated_at`` newest first and
-stops at the first conversation older than the lookback point. Parts (``GET /conversations/{id}``)
+parallel inside the shared rate limit; an incremental pull searches ``updated_at`` from the start of the
+lookback day (Intercom's date filters are day-truncated: the upsert absorbs the re-read day). The conversation
+search documents no ``sort``: the probes that place the partitions ask for one, and if it were ignored the
+partitions would only be uneven (the first and last are open-ended, so nothing is missed); no result relies
+on the order. Parts (``GET /conversations/{id}``)
 are fetched only with ``pull.conversation_parts: changed``, and then only for the conversations this
 pull read (in an incremental pull: those changed since the bookmark); no analysis needs them today.
 """
@@ -85,7 +88,7 @@ class ConversationsStream(_Base):
         ranges = day_partitions(first, last or first, n)
         return [date_range_filter("created_at", s, e) for s, e in ranges]
 
-    def _pages(self, query: dict[str, Any] | None, newer_than: int | None) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, query: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
         cursor: str | None = None
         seen: set[str] = set()
         while not self.should_stop():
@@ -95,19 +98,11 @@ class ConversationsStream(_Base):
                     params["starting_after"] = cursor
                 res = self.client.request("GET", "conversations", "list conversations", params=params)
             else:
-                sort = ("updated_at", "descending") if newer_than is not None else None
                 flat = _flat(query)
                 res = self._search(
-                    flat[0] if len(flat) == 1 else {"operator": "AND", "value": flat}, cursor, PER_PAGE, sort
+                    flat[0] if len(flat) == 1 else {"operator": "AND", "value": flat}, cursor, PER_PAGE, None
                 )
-            data = res.get("conversations") or []
-            if newer_than is not None:
-                fresh = [c for c in data if int(c.get("updated_at") or 0) >= newer_than]
-                yield fresh
-                if len(fresh) < len(data):
-                    return  # newest first: the rest was read by an earlier run
-            else:
-                yield data
+            yield res.get("conversations") or []
             nxt = (res.get("pages") or {}).get("next")
             cursor = nxt.get("starting_after") if isinstance(nxt, dict) else None
             if not cursor:
@@ -134,12 +129,11 @@ class ConversationsStream(_Base):
         self.total = None
         queries = self.plan(since)
         getattr(progress, "set_total", lambda n: None)(self.total)
-        newer_than = int(since.timestamp()) if since is not None else None
         pages: queue.Queue[Any] = queue.Queue(maxsize=4 * self.workers)
         stop = threading.Event()
 
         def worker(q: dict[str, Any] | None) -> None:
-            for page in self._pages(q, newer_than):
+            for page in self._pages(q):
                 while not stop.is_set():  # never block forever on a consumer that has gone
                     try:
                         pages.put(page, timeout=0.2)
