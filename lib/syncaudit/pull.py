@@ -146,8 +146,26 @@ class PullRunner:
 
         try:
             outcome = stream.pull(open_writer, since, bar)
-        finally:
+        except BaseException:
             bar.close()
+            raise
+        try:
+            self._finish_stream(stream, position, incremental, outcome, prev, client, calls0, t0)
+        finally:
+            bar.close()  # after the stream's line: a bar closed first leaves the cursor astray
+
+    def _finish_stream(
+        self,
+        stream: Stream,
+        position: int,
+        incremental: bool,
+        outcome: PullOutcome,
+        prev: str | None,
+        client: Any,
+        calls0: int,
+        t0: float,
+    ) -> None:
+        run, sid, system, base = self.run, stream.stream_id, stream.system, self.run.base
         records = outcome.records
         timings = {"read_s": round(time.monotonic() - t0, 3)}
         table_rows: dict[str, int] = {}
@@ -159,9 +177,8 @@ class PullRunner:
             )
             if new_cols:
                 # A field appeared (describe, data attributes): old rows lack it, so read everything again.
-                print(
-                    f"{system} {stream.name}: new column(s) {', '.join(sorted(new_cols))}; pulling it in full",
-                    file=self.out,
+                self.board.note(
+                    f"{system} {stream.name}: new column(s) {', '.join(sorted(new_cols))}; pulling it in full"
                 )
                 self.run_stream(stream, position, allow_incremental=False)
                 return
@@ -212,11 +229,9 @@ class PullRunner:
         with self._lock:
             run.stream_done(sid, result)
             changed = f", {outcome.records} changed" if incremental else ""
-            print(
+            self.board.note(  # above the bars on a terminal
                 f"{system:<10} {stream.name:<18} {records:>10,} records{changed}  {result.api_calls:>7,} API calls  "
-                f"{result.duration_s:8.1f} s  ({result.mode})",
-                file=self.out,
-                flush=True,
+                f"{result.duration_s:8.1f} s  ({result.mode})"
             )
 
     def _find_removed(self, stream: Any, merged: Path) -> dict[str, str]:

@@ -176,3 +176,6 @@ class ProgressBoard:
 
     def close(self) -> None:
         self._stop.set()
+        if self.bars:
+            self.out.write("\r")  # bars closed below the first line leave the cursor mid-line
+            self.out.flush()
