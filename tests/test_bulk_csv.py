@@ -150,3 +150,18 @@ def test_bulk_and_rest_read_multiline_values_identically(sandbox: RunningSandbox
     for name in rest.column_names:
         assert rest[name].equals(bulk[name]), name
     assert LONG in bulk["Description"].to_pylist()
+
+
+def test_a_page_without_the_header_is_read_under_the_first_pages_names(tmp_path: Path) -> None:
+    path = tmp_path / "page2.csv"
+    path.write_bytes(_csv([["00T2", "second\npage", "s2"], ["00T3", "", "s3"]]))
+    tables = list(read_csv_tables(path, _schema(), what="Task", header=["Id", "Description", "Subject"]))
+    rows = pa.concat_tables(tables).to_pylist()
+    assert rows == [
+        {"Id": "00T2", "Description": "second\npage", "Subject": "s2"},
+        {"Id": "00T3", "Description": None, "Subject": "s3"},
+    ]
+    with_header = tmp_path / "page3.csv"
+    with_header.write_bytes(_csv([["ID", "Description", "Subject"], ["00T4", "x", "y"]]))
+    tables = list(read_csv_tables(with_header, _schema(), what="Task", header=["Id", "Description", "Subject"]))
+    assert pa.concat_tables(tables).to_pylist() == [{"Id": "00T4", "Description": "x", "Subject": "y"}]

@@ -39,18 +39,33 @@ def _header(path: Path) -> tuple[list[str], int]:
     return names, skip
 
 
-def read_csv_tables(path: Path, schema: pa.Schema, *, what: str, block_size: int = BLOCK_SIZE) -> Iterator[pa.Table]:
-    """Tables with exactly ``schema`` from one results page on disk; columns found by header name (any case)."""
+def read_csv_tables(
+    path: Path,
+    schema: pa.Schema,
+    *,
+    what: str,
+    block_size: int = BLOCK_SIZE,
+    header: list[str] | None = None,
+) -> Iterator[pa.Table]:
+    """Tables with exactly ``schema`` from one results page on disk; columns found by header name (any case).
+
+    ``header`` is the first page's header: a later page that does not start with it is read as data rows
+    under those names (every page carries the header in Salesforce, but a page without one must not turn
+    its first record into column names and every column into nulls).
+    """
     names, skip = _header(path)
     if not names:
         return
+    headerless = header is not None and [n.lower() for n in names] != [h.lower() for h in header]
+    if headerless:
+        names = list(header or [])
     by_lower = {n.lower(): n for n in names}
     wanted = [by_lower[f.name.lower()] for f in schema if f.name.lower() in by_lower]
     yielded = 0  # rows handed out; skipped when a block overflow makes the read start again
     while True:
         skip_rows = yielded
         try:
-            for table in _blocks(path, skip, names, wanted, block_size):
+            for table in _blocks(path, skip, names, wanted, block_size, headerless):
                 if skip_rows >= table.num_rows:
                     skip_rows -= table.num_rows
                     continue
@@ -71,13 +86,17 @@ def read_csv_tables(path: Path, schema: pa.Schema, *, what: str, block_size: int
             ) from None
 
 
-def _blocks(path: Path, skip: int, names: list[str], wanted: list[str], block_size: int) -> Iterator[pa.Table]:
+def _blocks(
+    path: Path, skip: int, names: list[str], wanted: list[str], block_size: int, headerless: bool
+) -> Iterator[pa.Table]:
     source = pa.OSFile(str(path), "rb")
     try:
         source.seek(skip)
         reader = pacsv.open_csv(
             source,
-            read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
+            read_options=pacsv.ReadOptions(
+                block_size=block_size, use_threads=True, column_names=names if headerless else None
+            ),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -124,12 +143,14 @@ class BulkQuery:
     def tables(self, soql: str, schema: pa.Schema) -> Iterator[pa.Table]:
         job_id = self._run_job(soql)
         locator: str | None = None
+        header: list[str] | None = None
         with tempfile.TemporaryDirectory(prefix="syncaudit-bulk-") as tmp:
             page = Path(tmp) / "page.csv"
             while True:
                 locator, expected = self._download(job_id, locator, page)
+                header = header or _header(page)[0] or None
                 rows = 0
-                for table in read_csv_tables(page, schema, what=self.what):
+                for table in read_csv_tables(page, schema, what=self.what, header=header):
                     rows += table.num_rows
                     yield table
                 if expected is not None and rows != expected:
