@@ -24,6 +24,7 @@ from syncaudit.connectors.intercom import context as _ctx
 from syncaudit.connectors.intercom import convert
 from syncaudit.connectors.intercom.client import IntercomNotFound
 from syncaudit.connectors.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
+from syncaudit.connectors.intercom.pacing import rate_limited_workers, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -76,10 +77,12 @@ class ContactsStream(_Base):
         changed = None
         if since is not None:
             changed = {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - DAY}
-        first, total = self._edge("ascending", changed)
+        (first, total), call_s = timed(lambda: self._edge("ascending", changed))
         if first is None:
             return [], 0
         pages = -(-total // _ctx.PER_PAGE)
+        if changed is None:
+            self.partitions = rate_limited_workers(self.client, self.partitions, call_s, pages)
         n = self.partitions * 4 if changed is None else min(self.partitions, pages // 4)
         if n <= 1:
             return [changed], total

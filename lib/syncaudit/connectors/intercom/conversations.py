@@ -34,11 +34,12 @@ from syncaudit.connectors.intercom.context import (
     date_range_filter,
     day_partitions,
 )
+from syncaudit.connectors.intercom.pacing import rate_limited_workers, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
 _DONE = object()
-PARTITIONS_PER_WORKER = 4  # a slow range does not hold up the end of the pull
+PARTITIONS_PER_WORKER = 2  # a slow range does not hold up the end of the pull
 
 
 class ConversationsStream(_Base):
@@ -77,11 +78,13 @@ class ConversationsStream(_Base):
         if self.workers <= 1:
             return [None]
         everything = {"field": "created_at", "operator": ">", "value": 0}
-        first, total = self._edge("ascending", everything)
+        (first, total), call_s = timed(lambda: self._edge("ascending", everything))
         self.total = total
         if first is None:
             return []
-        n = min(self.workers * PARTITIONS_PER_WORKER, -(-total // PER_PAGE) // 2)
+        self.workers = rate_limited_workers(self.client, self.workers, call_s, -(-total // PER_PAGE))
+        # Each partition ends on a part-filled page: at least 8 pages each keeps that under 1/16 of the calls.
+        n = min(self.workers * PARTITIONS_PER_WORKER, -(-total // PER_PAGE) // 8)
         if n <= 1:
             return [everything]
         last, _ = self._edge("descending", everything)
