@@ -289,7 +289,9 @@ def worker_naive(cfg_path: str) -> dict[str, Any]:
     return {"wall_s": time.monotonic() - t0, "salesforce_s": t_sf, "records": {"salesforce": n_sf, "intercom": n_ic}}
 
 
-def worker_pull(cfg_path: str, full: bool) -> dict[str, Any]:
+def worker_pull(
+    cfg_path: str, full: bool, objects: tuple[str, ...] = ("Contact", "Task", "contacts", "conversations")
+) -> dict[str, Any]:
     import io
 
     from syncaudit.config import load_config
@@ -297,15 +299,14 @@ def worker_pull(cfg_path: str, full: bool) -> dict[str, Any]:
 
     cfg = load_config(cfg_path)
     t0 = time.monotonic()
-    snap = run_pull(
-        cfg, full=full, objects=["Contact", "Task", "contacts", "conversations"], out=io.StringIO(), bars=False
-    )
+    snap = run_pull(cfg, full=full, objects=list(objects), out=io.StringIO(), bars=False)
     m = snap.manifest
+    rows = {k: v["rows"] for k, v in m["tables"].items()}
     return {
         "wall_s": time.monotonic() - t0,
         "records": {
-            "salesforce": m["tables"]["salesforce/Contact"]["rows"] + m["tables"]["salesforce/Task"]["rows"],
-            "intercom": m["tables"]["intercom/contacts"]["rows"] + m["tables"]["intercom/conversations"]["rows"],
+            "salesforce": rows.get("salesforce/Contact", 0) + rows.get("salesforce/Task", 0),
+            "intercom": rows.get("intercom/contacts", 0) + rows.get("intercom/conversations", 0),
         },
         "changed": {k: v.get("changed") for k, v in m["streams"].items()},
         "streams": m["streams"],
@@ -403,11 +404,22 @@ def main() -> None:
         action="store_true",
         help="reuse the sandbox state and snapshots of an earlier run: change another 1 %% and time an incremental",
     )
-    ap.add_argument("--worker", choices=["naive", "full", "incremental"])
+    ap.add_argument(
+        "--intercom-only",
+        action="store_true",
+        help="reuse the sandbox of an earlier run and time a full pull of the Intercom contacts and conversations "
+        "alone (the emulator then serves Intercom only: its rate-limit figure without Salesforce's load)",
+    )
+    ap.add_argument("--worker", choices=["naive", "full", "incremental", "intercom"])
     ap.add_argument("--config")
     args = ap.parse_args()
     if args.worker:
-        res = worker_naive(args.config) if args.worker == "naive" else worker_pull(args.config, args.worker == "full")
+        if args.worker == "naive":
+            res = worker_naive(args.config)
+        elif args.worker == "intercom":
+            res = worker_pull(args.config, True, ("contacts", "conversations"))
+        else:
+            res = worker_pull(args.config, args.worker == "full")
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(res, default=str))
         return
@@ -429,6 +441,24 @@ def main() -> None:
     )
     os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
     results: dict[str, Any] = {}
+    if args.intercom_only:
+        try:
+            seq = sb.last_seq()
+            ic = run_worker("intercom", cfg)
+            ic["calls"] = sb.calls_since(seq)
+        finally:
+            sb.stop()
+        say_streams("intercom-only", ic)
+        need = math.ceil(args.size / 150) + math.ceil(math.ceil(args.size / 4) / 150)
+        floor_s = need / (10_000 / 60)
+        ic_s = sum(ic["streams"][f"intercom/{k}"]["duration_s"] for k in ("contacts", "conversations"))
+        say(f"load average: {os.getloadavg()}")
+        say(
+            f"Intercom alone, {args.size:,} contacts + {-(-args.size // 4):,} conversations: {ic_s:.1f} s, "
+            f"{ic['calls']['intercom']:,} calls (minimum {need:,}); the rate limit allows them in {floor_s:.1f} s "
+            f"-> {ic_s / floor_s:.2f}x (target <= 1.5x), peak {ic['peak_rss_mb']:.0f} MB"
+        )
+        return
     if args.incremental_only:
         try:
             change_one_percent(sb, args.size, offset=int(time.time()) % 50 + 1)
