@@ -420,7 +420,9 @@ def main() -> None:
             res = worker_pull(args.config, True, ("contacts", "conversations"))
         else:
             res = worker_pull(args.config, args.worker == "full")
-        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        res["peak_rss_mb"] = usage.ru_maxrss / 1024
+        res["cpu_s"] = usage.ru_utime + usage.ru_stime  # the client's own CPU: is it the bottleneck?
         print(json.dumps(res, default=str))
         return
 
@@ -456,7 +458,7 @@ def main() -> None:
         say(
             f"Intercom alone, {args.size:,} contacts + {-(-args.size // 4):,} conversations: {ic_s:.1f} s, "
             f"{ic['calls']['intercom']:,} calls (minimum {need:,}); the rate limit allows them in {floor_s:.1f} s "
-            f"-> {ic_s / floor_s:.2f}x (target <= 1.5x), peak {ic['peak_rss_mb']:.0f} MB"
+            f"-> {ic_s / floor_s:.2f}x (target <= 1.5x), peak {ic['peak_rss_mb']:.0f} MB, client CPU {ic['cpu_s']:.0f} s"
         )
         return
     if args.incremental_only:

@@ -110,3 +110,20 @@ def test_person_accounts_are_people_not_companies(tmp_path: Path) -> None:
         tuple(r) for (r,) in res.con.execute("SELECT records FROM findings_final WHERE kind = 'orphan'").fetchall()
     }
     assert (acc(2),) in orphans and (acc(1),) not in orphans
+
+
+def test_generated_suites_check_each_objects_own_key() -> None:
+    from syncaudit.quality.generate import salesforce_expectations
+
+    describe = {"fields": [{"name": "Id", "type": "id"}, {"name": "Lead_Key__c", "type": "string"}]}
+
+    def key_columns(keys: dict) -> set[str]:
+        cfg = Config.model_validate(
+            {"name": "t", "sandbox": {}, "mapping": {"identity": {"people": {"salesforce_keys": keys}}}}
+        )
+        exps = salesforce_expectations(cfg, "Lead", describe)
+        return {e["kwargs"].get("column") for e in exps if "identity key" in str(e.get("meta", ""))}
+
+    assert key_columns({"Lead": "Lead_Key__c"}) == {"Lead_Key__c"}
+    assert key_columns({"Lead": None}) == set()
+    assert key_columns({}) == {"Product_User_Id__c"}
