@@ -136,9 +136,9 @@ def main() -> int:
     t0 = time.perf_counter()
     with running_sandbox(load_dir=tmp / "load", state_dir=tmp / "sb") as sb:
         print(f"sandbox loaded {sf_n:,} Contacts and {ic_n:,} Intercom contacts in {time.perf_counter() - t0:.1f} s")
-        from syncaudit.connectors.salesforce.writer import SalesforceWriter
+        from syncaudit.connectors.build import build_writers
 
-        reader = SalesforceWriter.from_config(cfg)
+        reader = build_writers(cfg, {"salesforce"})["salesforce"]
         ids = [r["Id"] for r in reader.query("SELECT Id FROM Contact")]
         since = datetime.now(UTC)
         time.sleep(1.1)  # versions are compared at second precision in SOQL

@@ -67,6 +67,15 @@ class FakeSalesforce:
                     r.setdefault("Id", self._new_id(obj))
                     r.setdefault("SystemModstamp", sf_stamp(now))
                     table[r["Id"]] = r
+            # The org's facts, read at connect (a sandbox org: writes need no production opt-in).
+            self.db["Organization"] = {
+                ORG_ID: {
+                    "Id": ORG_ID,
+                    "Name": "Fake sandbox",
+                    "IsSandbox": True,
+                    "OrganizationType": "Developer Edition",
+                }
+            }
             self.writes: dict[str, int] = {}
             self.tokens = {"tok-initial"}
             self.used = 0
@@ -210,8 +219,15 @@ class FakeSalesforce:
             return _json(
                 [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], 403, hdr
             )
+        if path.rstrip("/") == "/services/data":
+            return _json([{"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}], 200, hdr)
         m = re.match(r"^/services/data/v\d+\.\d+/(.*)$", path)
         rest = m.group(1).rstrip("/") if m else ""
+        if rest == "limits":
+            daily = {"Max": self.daily_limit, "Remaining": max(0, self.daily_limit - self.used)}
+            return _json({"DailyApiRequests": daily}, 200, hdr)
+        if mm := re.match(r"^sobjects/(\w+)/describe$", rest):
+            return _json(_fake_describe(mm.group(1)), 200, hdr)
         try:
             if rest.startswith("query"):
                 if rest.startswith("query/"):
@@ -453,6 +469,10 @@ class FakeIntercom:
             self.too_many += 1
             return _json(_err("rate_limit_exceeded", "Rate Limit Exceeded"), 429, hdr)
         path, m = req.path, None
+        if path == "/me":
+            return _json({"type": "admin", "id": "1", "email": "admin@fake.test", "app": {"name": "Fake"}}, 200, hdr)
+        if path == "/data_attributes":
+            return _json({"type": "list", "data": _fake_attributes(req.args.get("model", "contact"))}, 200, hdr)
         if path == "/contacts/search" and req.method == "POST":
             return self._search(req.get_json(), environ, hdr)
         if path == "/contacts/merge" and req.method == "POST":
@@ -725,6 +745,32 @@ def world_config(tmp_path: Any, **apply: Any) -> Any:
     return cfg.model_copy(
         update={"data_dir": str(tmp_path / "data"), "fixes": fixes, "apply": cfg.apply.model_copy(update=apply)}
     )
+
+
+ORG_ID = "00D000000000001AAA"
+
+
+def _fake_describe(obj: str) -> dict[str, Any]:
+    """The fake org is set up for the demo mapping: every field it reads or writes exists and is editable."""
+    from syncaudit.config import load_config
+    from syncaudit.connectors.preflight import salesforce_needs
+
+    needs = salesforce_needs(load_config("config/demo.yaml"))
+    names = needs.read.get(obj, set()) | needs.update.get(obj, set()) | needs.create.get(obj, set()) | {"Id"}
+    fields = [{"name": n, "updateable": True, "createable": True} for n in sorted(names)]
+    return {"name": obj, "queryable": True, "updateable": True, "fields": fields}
+
+
+def _fake_attributes(model: str) -> list[dict[str, Any]]:
+    from syncaudit.config import load_config
+    from syncaudit.connectors.preflight import intercom_needs
+
+    needs = intercom_needs(load_config("config/demo.yaml"))
+    return [
+        {"name": n, "model": m, "data_type": "string", "archived": False, "api_writable": True}
+        for m, n in sorted(needs)
+        if m == model
+    ]
 
 
 def world_services(world: dict[str, Any], **ic_kw: Any) -> dict[str, Any]:

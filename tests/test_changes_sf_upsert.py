@@ -15,9 +15,11 @@ import pytest
 
 from crmsandbox.salesforce import SalesforceService
 from sf_https import ANN, BOB, CARL, https_session, serve_https, write_load_dir
-from syncaudit.changes.connect import Connection
 from syncaudit.changes.model import Operation
 from syncaudit.changes.plan import build_change_plan
+from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
+from syncaudit.connectors.salesforce.connector import SalesforceConnector
 from syncaudit.connectors.salesforce.writer import SalesforceWriter
 from syncaudit.errors import ConfigError
 from test_changes_fakes import TinySnapshot, make_world, world_config
@@ -40,8 +42,12 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _writer(org: dict[str, Any], bulk_threshold: int = 200) -> SalesforceWriter:
-    conn = Connection(org["instance_url"], org["ca_cert"], token=org["session_id"])
-    return SalesforceWriter(conn, bulk_threshold=bulk_threshold, poll_s=0.01)
+    creds = SalesforceCredentials(
+        method="session", token_url="", session_id=org["session_id"], instance_url=org["instance_url"]
+    )
+    http = build_http_session(org["ca_cert"], 60)
+    connector = SalesforceConnector(SalesforceAuthenticator(creds, http, 60), http)
+    return SalesforceWriter(connector, bulk_threshold=bulk_threshold, poll_s=0.01)
 
 
 def _task(conv: str, who: str = ANN) -> Operation:

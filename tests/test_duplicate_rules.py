@@ -11,9 +11,11 @@ import pytest
 
 from crmsandbox.salesforce import SalesforceService
 from sf_https import ANN, BOB, LEAD_OPEN, serve_https, write_load_dir
-from syncaudit.changes.connect import Connection
 from syncaudit.changes.model import Operation
 from syncaudit.config import DuplicateRuleHeader
+from syncaudit.connectors.http import build_http_session
+from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, SalesforceCredentials
+from syncaudit.connectors.salesforce.connector import SalesforceConnector
 from syncaudit.connectors.salesforce.duplicates import duplicate_rule_header
 from syncaudit.connectors.salesforce.writer import SalesforceWriter
 
@@ -34,8 +36,12 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _writer(org: dict[str, Any], header: DuplicateRuleHeader | None = None) -> SalesforceWriter:
-    conn = Connection(org["instance_url"], org["ca_cert"], token=org["session_id"])
-    return SalesforceWriter(conn, poll_s=0.01, duplicate_header=duplicate_rule_header(header))
+    creds = SalesforceCredentials(
+        method="session", token_url="", session_id=org["session_id"], instance_url=org["instance_url"]
+    )
+    http = build_http_session(org["ca_cert"], 60)
+    connector = SalesforceConnector(SalesforceAuthenticator(creds, http, 60), http)
+    return SalesforceWriter(connector, poll_s=0.01, duplicate_header=duplicate_rule_header(header))
 
 
 def _update(rid: str, obj: str, **after: Any) -> Operation:

@@ -61,7 +61,9 @@ def test_planned_intercom_updates_are_typed_from_the_snapshot(tmp_path: Path) ->
         """CREATE TABLE ic_contacts AS SELECT 'c1' AS id, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS updated_at,
            3 AS "custom_attributes.licences", false AS "custom_attributes.beta", 'A' AS "custom_attributes.code" """
     )
-    ctx = PlanContext(Config.model_validate({"name": "t", "sandbox": {}}), con, [], snapshot=SimpleNamespace(path=tmp_path))
+    ctx = PlanContext(
+        Config.model_validate({"name": "t", "sandbox": {}}), con, [], snapshot=SimpleNamespace(path=tmp_path)
+    )
     after = {"custom_attributes.licences": 12.0, "custom_attributes.beta": "true", "custom_attributes.code": 4711.0}
     op = update_op(ctx, "intercom", "contact", "c1", after, None, "push_owner_value")
     assert op is not None

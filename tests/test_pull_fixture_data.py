@@ -121,6 +121,10 @@ def make_load_dir(root: Path, *, contacts: int = 420, companies: int = 30, seed:
             f.write(json.dumps(conv) + "\n")
     sf = root / "salesforce"
     sf.mkdir()
+    # The custom fields the default mapping reads and the fix-ups write (preflight checks them).
+    key = {"name": "Product_User_Id__c", "type": "string", "length": 64, "externalId": True, "unique": True}
+    conv = {"name": "Intercom_Conversation_Id__c", "type": "string", "length": 64, "externalId": True, "unique": True}
+    (sf / "schema.json").write_text(json.dumps({"Contact": [key], "Lead": [key], "Task": [conv]}))
     with open(sf / "Account.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["Name", "AccountNumber", "Website", "CreatedDate", "LastModifiedDate"])

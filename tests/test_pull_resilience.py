@@ -139,7 +139,9 @@ def test_kill_mid_pull_leaves_nothing_complete_and_next_run_recovers(
 ) -> None:
     sandbox.control("POST", "latency", {"ms": 15})
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text(f"name: t\nsandbox: {{}}\ndata_dir: {tmp_path}\npull: {{bulk_threshold: 100, conversation_parts: changed}}\n")
+    cfg_file.write_text(
+        f"name: t\nsandbox: {{}}\ndata_dir: {tmp_path}\npull: {{bulk_threshold: 100, conversation_parts: changed}}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "SYNCAUDIT_SANDBOX_DIR": sandbox["state_dir"]}
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncaudit", "pull", "--config", str(cfg_file)],

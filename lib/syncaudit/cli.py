@@ -29,9 +29,10 @@ HANDLERS: dict[str, str] = {
     "findings": "syncaudit.audit.run:cli_findings",
     "quality": "syncaudit.quality.cli:cli_quality",
     "plan": "syncaudit.changes.plan:cli_plan",
-    "apply": "syncaudit.changes.apply:cli_apply",
-    "rollback": "syncaudit.changes.rollback:cli_rollback",
-    "verify": "syncaudit.changes.verify:cli_verify",
+    "apply": "syncaudit.apply_command:cli_apply",
+    "check": "syncaudit.connectors.preflight:cli_check",
+    "rollback": "syncaudit.apply_command:cli_rollback",
+    "verify": "syncaudit.apply_command:cli_verify",
 }
 
 
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--full", action="store_true", help="ignore bookmarks and pull everything")
     p.add_argument("--objects", nargs="*", metavar="OBJ", help="limit to these streams (e.g. Contact contacts)")
+
+    p = sub.add_parser(
+        "check", help="preflight: credentials, API versions, allocation, the user's access against the mapping"
+    )
+    _add_config(p)
 
     p = sub.add_parser("audit", help="the monthly papermill batch run; writes reports/<period>/")
     _add_config(p)

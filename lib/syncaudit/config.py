@@ -29,6 +29,7 @@ from pydantic import (
 
 from syncaudit.errors import ConfigError, SecretError
 from syncaudit.redact import register_secret
+from syncaudit.rulespec import Rule, validate_rules
 
 # Keys whose value would be a secret. They are refused inline; ``<key>_env`` is the way.
 SECRET_KEYS = frozenset(
@@ -74,11 +75,21 @@ EnvName = Annotated[str, Field(pattern=ENV_NAME.pattern, description="name of an
 class SalesforceAuth(_Model):
     """How to obtain a Salesforce session. Secrets are named by environment variable."""
 
-    method: Literal["client_credentials", "password", "refresh_token", "jwt", "session"] = "client_credentials"
+    method: Literal["client_credentials", "password", "soap", "refresh_token", "jwt", "session"] = "client_credentials"
     token_url: str | None = Field(
-        None, description="OAuth token endpoint; defaults to <login_url>/services/oauth2/token"
+        None,
+        description="OAuth token endpoint; defaults to <instance_url>/services/oauth2/token for client_credentials "
+        "(the flow needs the My Domain) and <login_url>/services/oauth2/token otherwise",
     )
-    login_url: str = "https://login.salesforce.com"
+    login_url: str = Field(
+        "https://login.salesforce.com", description="login host: login/test.salesforce.com or the My Domain URL"
+    )
+    audience: str | None = Field(
+        None,
+        description="JWT aud: https://login.salesforce.com (production), https://test.salesforce.com (sandbox) or "
+        "an Experience Cloud site URL; default: test.salesforce.com when login_url is test.salesforce.com or a "
+        "*.sandbox.my.salesforce.com My Domain, else login.salesforce.com",
+    )
     client_id: str | None = None  # a consumer key is not a secret
     client_id_env: EnvName | None = None
     client_secret_env: EnvName | None = None
@@ -90,11 +101,38 @@ class SalesforceAuth(_Model):
     private_key_env: EnvName | None = Field(None, description="env var holding the PEM key (or a path to it) for JWT")
     session_id_env: EnvName | None = None
 
+    @field_validator("login_url", "token_url", "audience")
+    @classmethod
+    def _https_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("https://"):
+            raise ValueError("must start with https:// (TLS is always on)")
+        return v.rstrip("/") if v else v
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, v: str | None) -> str | None:
+        if v is not None and (".my.salesforce.com" in v or "/services/" in v):
+            raise ValueError(
+                "the JWT audience is the authorization server, not the My Domain or token URL: use "
+                "https://login.salesforce.com (production), https://test.salesforce.com (sandbox) or the "
+                "Experience Cloud site URL"
+            )
+        return v
+
+    def jwt_audience(self) -> str:
+        if self.audience:
+            return self.audience
+        host = self.login_url.split("/")[2].lower()
+        if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+            return "https://test.salesforce.com"
+        return "https://login.salesforce.com"
+
     @model_validator(mode="after")
     def _needs(self) -> SalesforceAuth:
         required = {
             "client_credentials": ["client_secret_env"],
             "password": ["password_env"],
+            "soap": ["password_env"],
             "refresh_token": ["refresh_token_env"],
             "jwt": ["private_key_env"],
             "session": ["session_id_env"],
@@ -103,7 +141,7 @@ class SalesforceAuth(_Model):
         if self.method in {"client_credentials", "password", "refresh_token", "jwt"}:
             if self.client_id is None and self.client_id_env is None:
                 missing.append("client_id (or client_id_env)")
-        if self.method in {"password", "jwt"} and self.username is None and self.username_env is None:
+        if self.method in {"password", "soap", "jwt"} and self.username is None and self.username_env is None:
             missing.append("username (or username_env)")
         if missing:
             raise ValueError(f"auth method '{self.method}' needs {', '.join(missing)}")
@@ -118,7 +156,16 @@ class SalesforceConfig(_Model):
     auth: SalesforceAuth = SalesforceAuth(method="session", session_id_env="SF_SESSION_ID")
     ca_cert: str | None = Field(None, description="extra CA bundle to trust (the sandbox's); verification stays on")
     timeout_s: float = Field(60.0, gt=0, le=600)
-    production: bool = Field(False, description="true for a production org: writes then need apply.allow_production")
+    production: bool = Field(
+        False,
+        description="true for a production org (IsSandbox false): writes then need apply.allow_production and "
+        "org_id; a production org configured as false is refused",
+    )
+    org_id: str | None = Field(
+        None,
+        pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$",
+        description="the org's id (00D...); required to write to a production org",
+    )
 
     @field_validator("instance_url")
     @classmethod
@@ -128,20 +175,32 @@ class SalesforceConfig(_Model):
         return v.rstrip("/") if v else v
 
 
+INTERCOM_REGIONS = {
+    "us": "https://api.intercom.io",
+    "eu": "https://api.eu.intercom.io",
+    "au": "https://api.au.intercom.io",
+}
+
+
 class IntercomConfig(_Model):
-    base_url: str = "https://api.intercom.io"
+    region: Literal["us", "eu", "au"] = Field("us", description="where the workspace is hosted: us, eu or au")
+    base_url: str | None = Field(None, description="overrides the region's API host (a proxy, a test server)")
     token_env: EnvName = "INTERCOM_TOKEN"
-    api_version: str = Field("2.11", pattern=r"^2\.(1[1-6])$")
+    api_version: str = Field("2.11", pattern=r"^2\.(1[1-6])$", description="Intercom-Version for reads and writes")
     ca_cert: str | None = None
     timeout_s: float = Field(60.0, gt=0, le=600)
     production: bool = False
 
     @field_validator("base_url")
     @classmethod
-    def _https(cls, v: str) -> str:
-        if not v.startswith("https://"):
+    def _https(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("https://"):
             raise ValueError("must start with https:// (TLS is always on)")
-        return v.rstrip("/")
+        return v.rstrip("/") if v else v
+
+    def api_base_url(self) -> str:
+        """The API host: base_url when given, else the region's."""
+        return self.base_url or INTERCOM_REGIONS[self.region]
 
 
 class SandboxConnection(_Model):
@@ -491,6 +550,9 @@ class Fixes(_Model):
     merge_intercom_leads: FixPolicy = FixPolicy()  # intercom lead+user duplicates -> merge lead into user
     log_conversations: FixPolicy = FixPolicy()  # conversation_unlogged -> create the Task/Case
     duplicate_worklist: FixPolicy = FixPolicy()  # salesforce duplicates -> review items, never merged
+    rule_fixups: FixPolicy = (
+        FixPolicy()
+    )  # rule_violation -> create the missing Case/Task or set the field (rules[].fix)
     migrations: list[FieldMigration] = []
 
     @model_validator(mode="after")
@@ -506,6 +568,14 @@ class Gates(_Model):
     max_findings: dict[str, int] = Field({}, description="kind -> the most findings tolerated")
     min_quality_pass_rate: float | None = Field(None, ge=0, le=1)
     fail_on_critical_expectations: bool = True
+
+
+class QualityOptions(_Model):
+    expectations_dir: str | None = Field(
+        None,
+        description="this org pair's expectation suites; default: expectations/ for the demo config, "
+        "<data_dir>/expectations/ for any other (the demo's suites never run against another org)",
+    )
 
 
 class ReportOptions(_Model):
@@ -525,7 +595,9 @@ class Config(_Model):
     apply: ApplyOptions = ApplyOptions()
     gates: Gates = Gates()
     report: ReportOptions = ReportOptions()
+    quality: QualityOptions = QualityOptions()
     fixes: Fixes = Fixes()
+    rules: list[Rule] = Field([], description="cross-system rules (docs/contracts.md, Cross-system rules)")
 
     # Set by load_config; not part of the file.
     source_path: str | None = Field(None, exclude=True)
@@ -539,6 +611,11 @@ class Config(_Model):
         if self.sandbox is None and self.salesforce and self.salesforce.instance_url is None:
             raise ValueError("salesforce.instance_url is required outside the sandbox")
         return self
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, v: Any) -> list[Rule]:
+        return validate_rules(v)
 
     def config_hash(self) -> str:
         """A stable hash of the effective configuration (no secrets are in it by construction)."""

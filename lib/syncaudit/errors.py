@@ -66,7 +66,10 @@ class APIError(SyncAuditError):
 
 
 class RetriableAPIError(APIError):
-    """Transient: 429, 5xx, a dropped connection. Back off and try again."""
+    """Transient: 429, 5xx, a dropped connection. Back off and try again; still failing after the retries, the
+    API is refused or unreachable (exit 3)."""
+
+    exit_code = 3
 
 
 class FatalAPIError(APIError):

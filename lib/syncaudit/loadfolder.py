@@ -311,6 +311,9 @@ def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> N
     data_attributes = _read_json_file(src / "data_attributes.json")
     (out / "data_attributes.json").write_text(json.dumps(data_attributes, indent=1), encoding="utf-8")
     tags = _read_json_file(src / "tags.json")
+    (out / "tags.json").write_text(
+        json.dumps([{"id": str(t.get("id")), "name": t.get("name")} for t in tags], indent=1), encoding="utf-8"
+    )
     # Tag items on a contact may carry only the tag id: names come from tags.json (small), as a MAP literal.
     pairs = [(str(t.get("id")), t.get("name")) for t in tags if t.get("name") is not None]
     if pairs:

@@ -325,17 +325,33 @@ def run_pull(
     clients: Clients | None = None,
     out: TextIO | None = None,
     bars: bool | None = None,
+    preflight: bool = True,
 ) -> Snapshot:
-    """Pull into a new snapshot and return it (complete), or raise with the run left resumable."""
+    """Pull into a new snapshot and return it (complete), or raise with the run left resumable.
+
+    Preflight (:func:`syncaudit.connectors.preflight.run_preflight`) runs first: a problem stops the pull
+    before any stream is read. A run resumes an unfinished one only if it is the same run (same config, mode,
+    --full and --objects); otherwise it starts afresh and says why."""
     out = out or sys.stderr
     if objects:
         check_objects(objects)  # bad input first, before any connection
     clients = clients or build_clients(cfg)
+    before = {"salesforce": clients.salesforce.api_calls(), "intercom": clients.intercom.api_calls()}
+    if preflight:
+        from syncaudit.connectors.preflight import run_preflight
+
+        run_preflight(cfg, clients)
+    pre_calls = {
+        "salesforce": clients.salesforce.api_calls() - before["salesforce"],
+        "intercom": clients.intercom.api_calls() - before["intercom"],
+    }
     streams = build_streams(cfg, clients, objects)
     flag = StopFlag()
     board = ProgressBoard(out, flag, bars=bars)
     watch_stop_and_waits(clients, streams, flag, board)
-    run = SnapshotRun.begin(cfg, full=full)
+    run = SnapshotRun.begin(cfg, full=full, objects=list(objects) if objects else None)
+    for line in run.discarded:
+        print(f"not resuming unfinished snapshot {line}; starting afresh", file=out)
     try:
         if run.resumed:
             print(f"resuming snapshot {run.id} ({len(run.progress['streams'])} streams already pulled)", file=out)
@@ -357,6 +373,8 @@ def run_pull(
                 raise e
         if streams["intercom"]:
             run.write_json("intercom", "data_attributes.json", ctx.data_attributes())
+            # The workspace's tags (read once per pull already), so rules can name a tag nobody carries this month.
+            run.write_json("intercom", "tags.json", [{"id": k, "name": v} for k, v in sorted(ctx.tags().items())])
         elif run.base is not None and (run.base.path / "intercom" / "data_attributes.json").is_file():
             import json
 
@@ -365,6 +383,10 @@ def run_pull(
                 "data_attributes.json",
                 json.loads((run.base.path / "intercom" / "data_attributes.json").read_text()),
             )
+        if not streams["intercom"] and run.base is not None and (run.base.path / "intercom" / "tags.json").is_file():
+            import json
+
+            run.write_json("intercom", "tags.json", json.loads((run.base.path / "intercom" / "tags.json").read_text()))
         runner.carry_over({s.stream_id for s in streams["salesforce"] + streams["intercom"]})
         if run.base is not None:  # removals found earlier stay on record
             for system in ("salesforce", "intercom"):
@@ -372,8 +394,14 @@ def run_pull(
                 if old.is_file() and not new.exists():
                     new.parent.mkdir(parents=True, exist_ok=True)
                     os.link(old, new)
+        stream_calls = {
+            system: sum(v["api_calls"] for k, v in run.progress["streams"].items() if k.startswith(system + "/"))
+            for system in ("salesforce", "intercom")
+        }
         snap = run.complete(
             extra={
+                "api_calls": {s: stream_calls[s] + pre_calls[s] for s in stream_calls},
+                "preflight_api_calls": pre_calls,
                 "api_versions": {"salesforce": clients.salesforce.api_version, "intercom": clients.intercom.version},
                 "sandbox": cfg.sandbox is not None,
                 "config_name": cfg.name,

@@ -7,8 +7,10 @@ Layout (docs/contracts.md)::
     <data_dir>/snapshots/LATEST          id of the newest complete snapshot
 
 A pull that dies leaves only the ``.partial`` folder: nothing is marked complete.
-The next pull with the same configuration resumes it (finished streams are
-kept, the others are pulled again); a different configuration discards it.
+The next pull resumes it only when it is the same run — same config hash, same
+mode and base, the same ``--full`` flag and the same ``--objects`` — keeping the
+finished streams; anything else discards it, starts afresh and says why
+(:attr:`SnapshotRun.discarded`).
 
 Bookmarks live in the manifest of the complete snapshot, so they only advance
 when a whole snapshot lands; an incremental run reads them from the base
@@ -48,7 +50,9 @@ ID_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def snapshots_root(cfg: Config) -> Path:
-    return cfg.resolve_path(cfg.data_dir) / "snapshots"
+    from syncaudit.workspace import DataDir
+
+    return DataDir(cfg).snapshots
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
@@ -239,14 +243,18 @@ class SnapshotRun:
         self.progress = progress
         self.partial = root / f"{sid}.partial"
         self.resumed = bool(progress.get("streams"))
+        self.discarded: list[str] = []  # why unfinished runs were not resumed (one line each)
         self._lock_fd: int | None = None
         self._plock = threading.Lock()
 
     # -- lifecycle
 
     @classmethod
-    def begin(cls, cfg: Config, *, full: bool, now: datetime | None = None) -> SnapshotRun:
-        """Start a run, or resume the unfinished one of the same configuration and base."""
+    def begin(
+        cls, cfg: Config, *, full: bool, objects: list[str] | None = None, now: datetime | None = None
+    ) -> SnapshotRun:
+        """Start a run, or resume the unfinished one that is the same run: same configuration, mode, base,
+        ``--full`` flag and ``--objects`` (compared case-insensitively, order aside)."""
         root = snapshots_root(cfg)
         root.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -259,17 +267,26 @@ class SnapshotRun:
             ) from None
         base = None if full else latest_snapshot(root)
         mode = "full" if base is None else "incremental"
-        want = {"config_hash": cfg.config_hash(), "mode": mode, "base": base.id if base else None}
+        want = {
+            "config_hash": cfg.config_hash(),
+            "mode": mode,
+            "base": base.id if base else None,
+            "full_requested": bool(full),
+            "objects": sorted({o.lower() for o in objects}) if objects else None,
+        }
         run = None
+        discarded: list[str] = []
         for partial in sorted(root.glob("*.partial")):
             try:
                 prog = json.loads((partial / PROGRESS).read_text(encoding="utf-8"))
             except (FileNotFoundError, json.JSONDecodeError):
                 prog = {}
-            if run is None and all(prog.get(k) == v for k, v in want.items()):
+            differs = [k for k, v in want.items() if prog.get(k) != v]
+            if run is None and not differs:
                 sid = partial.name.removesuffix(".partial")
                 run = cls(root, sid, parse_iso(prog["started_at"]), base, prog)
-            else:  # stale: another config, another base, or unreadable
+            else:  # not the same run: another config, mode, base, --full or --objects, or unreadable
+                discarded.append(f"{partial.name.removesuffix('.partial')}: {_why_not_resumed(prog, want, differs)}")
                 shutil.rmtree(partial, ignore_errors=True)
         if run is None:
             started = (now or datetime.now(UTC)).replace(microsecond=0)
@@ -282,6 +299,7 @@ class SnapshotRun:
             run.partial.mkdir(parents=True)
             run._save_progress()
         run._lock_fd = lock_fd
+        run.discarded = discarded
         return run
 
     @property
@@ -379,6 +397,25 @@ class SnapshotRun:
         os.replace(self.root / (LATEST + ".tmp"), self.root / LATEST)
         self.release()
         return Snapshot(path=final, manifest=manifest)
+
+
+def _describe_request(prog: dict[str, Any]) -> str:
+    objects = prog.get("objects")
+    what = f"--objects {' '.join(objects)}" if objects else "all objects"
+    flag = "--full" if prog.get("full_requested") else "no --full"
+    return f"{prog.get('mode', '?')} pull of {what} ({flag})"
+
+
+def _why_not_resumed(prog: dict[str, Any], want: dict[str, Any], differs: list[str]) -> str:
+    if not prog or "config_hash" not in prog:
+        return "its progress file is unreadable"
+    if not differs:
+        return "another unfinished run was resumed"
+    if "config_hash" in differs:
+        return "the configuration changed since it started"
+    if "base" in differs and not {"mode", "full_requested", "objects"} & set(differs):
+        return "a newer snapshot completed since it started"
+    return f"it was a {_describe_request(prog)}, this is a {_describe_request(want)}"
 
 
 @contextlib.contextmanager

@@ -23,11 +23,14 @@ from syncaudit.audit.conversations import check_conversations
 from syncaudit.audit.drift import profile_drift
 from syncaudit.audit.duplicates import find_duplicates
 from syncaudit.audit.linking import emit_orphans, link_companies, link_people
+from syncaudit.audit.rules import check_rules
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 from syncaudit.mapping import check_mapping, load_metadata
+from syncaudit.mapping_log import mapping_spec
+from syncaudit.workspace import DataDir
 
 
 @dataclass
@@ -60,7 +63,7 @@ def resolve_snapshot(cfg: Config, snapshot: Any = None) -> Any:
     path is looked up under ``<data_dir>/snapshots``; a load folder is converted next to the snapshots."""
     if snapshot is not None and not isinstance(snapshot, str | os.PathLike):
         return snapshot
-    root = cfg.resolve_path(cfg.data_dir) / "snapshots"
+    root = DataDir(cfg).snapshots
     if snapshot is None:
         latest = root / "LATEST"
         if not latest.is_file():
@@ -111,10 +114,12 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
     step("orphans", emit_orphans)
     step("drift", profile_drift, manifest)
     step("conversations", check_conversations)
+    step("rules", check_rules, manifest, snap_path)
     findings.finalize(con, ctx.snapshot_id)
     metrics: dict[str, Any] = {
         "snapshot": ctx.snapshot_id,
         "config_hash": cfg.config_hash(),
+        "mapping_spec": mapping_spec(cfg),
         "findings": findings.count_metrics(con),
         "links": dict(con.execute("SELECT how, count(*) FROM sa_links GROUP BY 1 ORDER BY 1").fetchall()),
         "records": {
@@ -129,7 +134,7 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
     paths: dict[str, Path] = {}
     out = None
     if out_dir is not False:
-        out = Path(out_dir) if out_dir else cfg.resolve_path(cfg.data_dir) / "findings" / ctx.snapshot_id
+        out = Path(out_dir) if out_dir else DataDir(cfg).findings_dir(ctx.snapshot_id)
         paths = findings.write_findings(con, out)
         paths["metrics"] = out / "metrics.json"
         tmp = out / ".metrics.json.tmp"

@@ -6,7 +6,9 @@ Entry points for notebooks 60/70/80 and other callers:
     summarize_plan(plan) -> dict;  operations_frame(plan) -> DataFrame   # syncaudit.changes.model
     load_plan(path) -> Plan;  plan.save(plans_dir(cfg)) -> folder      # a stored plan is read lazily:
     plan.iter_batches(n) / plan.iter_writes() / plan.ops_at(seqs)        # streamed; plan.operations loads all
-    apply_plan(cfg, plan, confirm_hash, dry_run=True) -> RunResult      # syncaudit.changes.apply
+    apply_plan(cfg, plan, confirm_hash, dry_run=True, writers=None)    # syncaudit.changes.apply
+        writers: {system: writer} or a callable systems -> writers (connectors.build.writer_factory); None
+        builds the real ones (syncaudit.writes.resolve_writers). changes/ never imports a connector.
     verify_run(cfg, run_id) -> VerifyReport                             # syncaudit.changes.verify
     plan_rollback(cfg, run_id) -> Plan  (then apply_plan(..., kind="rollback", parent_run=run_id))
     journal_frame(cfg, run_id) -> DataFrame                             # the audit log of one run

@@ -21,6 +21,8 @@ from syncaudit.changes.model import Plan, load_plan
 from syncaudit.changes.writer_api import Writer
 from syncaudit.config import Config
 from syncaudit.errors import GuardError, QuotaExhaustedError, SyncAuditError
+from syncaudit.workspace import DataDir
+from syncaudit.writes import WriterSource, resolve_writers
 
 
 @dataclass
@@ -56,7 +58,7 @@ class RunResult:
 
 def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
     """The journal of this config's data dir; with ``must_exist``, a missing journal is an error, not created."""
-    path = cfg.resolve_path(cfg.data_dir) / "journal.sqlite"
+    path = DataDir(cfg).journal
     if must_exist and not path.is_file():
         raise SyncAuditError(
             f"no journal at {path}: nothing has been applied with this configuration",
@@ -66,7 +68,7 @@ def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
 
 
 def plans_dir(cfg: Config) -> Path:
-    return cfg.resolve_path(cfg.data_dir) / "plans"
+    return DataDir(cfg).plans
 
 
 def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str, int] | None = None) -> None:
@@ -94,33 +96,22 @@ def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str,
             )
 
 
-def build_writers(cfg: Config, systems: set[str]) -> dict[str, Writer]:
-    """The real writers for the systems a plan touches."""
-    out: dict[str, Writer] = {}
-    if "salesforce" in systems:
-        from syncaudit.connectors.salesforce.writer import SalesforceWriter
-
-        out["salesforce"] = SalesforceWriter.from_config(cfg)
-    if "intercom" in systems:
-        from syncaudit.connectors.intercom.writer import IntercomWriter
-
-        out["intercom"] = IntercomWriter.from_config(cfg)
-    return out
-
-
 def apply_plan(
     cfg: Config,
     plan: Plan | str | Path,
     confirm: str | None,
     *,
     dry_run: bool = True,
-    writers: dict[str, Writer] | None = None,
+    writers: WriterSource = None,
     journal: Journal | None = None,
     kind: str = "apply",
     parent_run: str | None = None,
     execute: bool | None = None,
 ) -> RunResult:
     """Apply ``plan`` after checking the guards. Dry run (the default) checks and counts, and writes nothing.
+
+    ``writers``: a mapping system -> writer, or a callable ``systems -> writers``; None builds the real ones
+    (:func:`syncaudit.writes.resolve_writers`), which also checks the org's production facts before any write.
 
     ``execute=True`` is the same as ``dry_run=False`` (the CLI's --execute)."""
     if execute is not None:
@@ -162,7 +153,7 @@ def _execute(
     cfg: Config,
     plan: Plan,
     journal: Journal,
-    writers: dict[str, Writer] | None,
+    writers: WriterSource,
     kind: str,
     parent_run: str | None,
     would: dict[str, int],
@@ -189,11 +180,11 @@ def _execute(
     if open_runs:
         journal.event(run_id, "resumed")
     systems = {k.split(".", 1)[0] for k in would}
-    writers = writers or build_writers(cfg, systems)
-    engine = ApplyEngine(plan, journal, run_id, writers, would)
+    live: dict[str, Writer] = resolve_writers(cfg, writers, systems)
+    engine = ApplyEngine(plan, journal, run_id, live, would)
     batch = {"salesforce": max(cfg.apply.bulk_threshold, 200), "intercom": 100}
-    if "salesforce" in writers:
-        batch["salesforce"] = getattr(writers["salesforce"], "batch_size", batch["salesforce"])
+    if "salesforce" in live:
+        batch["salesforce"] = getattr(live["salesforce"], "batch_size", batch["salesforce"])
     try:
         engine.run(batch)
     except QuotaExhaustedError as exc:
@@ -217,7 +208,7 @@ def _execute(
         skipped=skipped,
         failed=failed,
         concurrent=concurrent,
-        api_calls={s: w.calls for s, w in writers.items()},
+        api_calls={s: w.calls for s, w in live.items()},
         message=f"run {run_id}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
     )
 
@@ -245,7 +236,7 @@ def print_result(res: RunResult) -> None:
 
 
 def cli_apply(args: argparse.Namespace) -> int:
-    """`syncaudit apply --config F --plan P --confirm HASH [--execute]`."""
+    """`syncaudit apply` without preflight (the command itself is :func:`syncaudit.apply_command.cli_apply`)."""
     res = apply_plan(args.cfg, args.plan, args.confirm, dry_run=not args.execute)
     print_result(res)
     return 0 if not res.failed else 7

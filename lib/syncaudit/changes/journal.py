@@ -208,7 +208,9 @@ class Journal:
 
 def list_runs(cfg: Any) -> list[dict[str, Any]]:
     """Every run recorded for this config's data dir, newest first (empty when nothing was applied)."""
-    path = Path(cfg.resolve_path(cfg.data_dir)) / "journal.sqlite"
+    from syncaudit.workspace import DataDir
+
+    path = DataDir(cfg).journal
     if not path.is_file():
         return []
     journal = Journal(path)

@@ -168,11 +168,10 @@ def cli_plan(args: argparse.Namespace) -> int:
 
     cfg: Config = args.cfg
     snap = open_snapshot(cfg, snapshot_id=getattr(args, "snapshot", None))
-    # `syncaudit findings` writes <data_dir>/findings/<snapshot id>/findings.jsonl
-    candidates = [
-        cfg.resolve_path(cfg.data_dir) / "findings" / Path(snap.path).name / "findings.jsonl",
-        Path(snap.path) / "findings.jsonl",
-    ]
+    from syncaudit.workspace import DataDir
+
+    # The audit (`syncaudit findings`, the notebooks, the batch) leaves a snapshot's findings in one place.
+    candidates = [DataDir(cfg).findings_file(snap.id), Path(snap.path) / "findings.jsonl"]
     fpath = next((p for p in candidates if p.is_file()), candidates[0])
     plan = build_change_plan(cfg, snap, read_findings(fpath), getattr(args, "fixes", None))
     from syncaudit.changes.apply import plans_dir

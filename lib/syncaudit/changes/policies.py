@@ -23,6 +23,7 @@ from syncaudit.changes.context import (
     update_op,
 )
 from syncaudit.changes.model import Operation
+from syncaudit.changes.rule_fixups import rule_fixups
 from syncaudit.config import FieldMapping, PicklistMap
 from syncaudit.errors import ConfigError
 from syncaudit.lookups import reference_resolver
@@ -415,4 +416,5 @@ POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation]]
     "log_conversations": log_conversations,
     "merge_intercom_leads": merge_intercom_leads,
     "duplicate_worklist": duplicate_worklist,
+    "rule_fixups": rule_fixups,
 }

@@ -13,18 +13,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncaudit.changes.apply import apply_plan, build_writers, journal_for, plans_dir, print_result
+from syncaudit.changes.apply import apply_plan, journal_for, plans_dir, print_result
 from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Operation, Plan, load_plan
 from syncaudit.changes.verify import read_touched, run_operations
-from syncaudit.changes.writer_api import Writer, same_value
+from syncaudit.changes.writer_api import same_value
 from syncaudit.config import Config
 from syncaudit.errors import GuardError
+from syncaudit.writes import WriterSource, resolve_writers
 
 
-def plan_rollback(
-    cfg: Config, run_id: str, *, writers: dict[str, Writer] | None = None, journal: Journal | None = None
-) -> Plan:
+def plan_rollback(cfg: Config, run_id: str, *, writers: WriterSource = None, journal: Journal | None = None) -> Plan:
     """The plan that undoes ``run_id``; records changed since the run are listed as not restorable."""
     journal = journal or journal_for(cfg, must_exist=True)
     run, rows = run_operations(journal, run_id)
@@ -32,7 +31,7 @@ def plan_rollback(
     now = datetime.now(UTC) - timedelta(seconds=1)
     since = {"salesforce": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "intercom": int(now.timestamp())}
     done = [(row, op) for row, op in rows if row["outcome"] in {"updated", "created", "merged"}]
-    writers = writers or build_writers(cfg, {op.system for _, op in done if op.op != "merge"})
+    writers = resolve_writers(cfg, writers, {op.system for _, op in done if op.op != "merge"})
     ops: list[Operation] = []
     not_restorable: list[dict[str, Any]] = []
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Operation]]] = defaultdict(list)
@@ -112,8 +111,9 @@ def build_rollback_plan(cfg: Config, run_id: str) -> Plan:
 def cli_rollback(args: argparse.Namespace) -> int:
     """Without --confirm: write the rollback plan and print its hash. With it: apply (dry run unless --execute)."""
     cfg: Config = args.cfg
+    writers = getattr(args, "writers", None)  # handed in by the command (syncaudit.apply_command)
     if not args.confirm:
-        plan = plan_rollback(cfg, args.run)
+        plan = plan_rollback(cfg, args.run, writers=writers)
         print(f"rollback plan: {plan.path}")
         print(f"hash: {plan.hash}")
         print(f"{len(plan.writes)} records to restore; {len(plan.header['not_restorable'])} not restorable")
@@ -130,6 +130,8 @@ def cli_rollback(args: argparse.Namespace) -> int:
     plan = load_plan(folder)
     if plan.header.get("of_run") != args.run:
         raise GuardError(f"plan {plan.hash} does not roll back run {args.run}", hint="check --run and --confirm")
-    res = apply_plan(cfg, plan, args.confirm, dry_run=not args.execute, kind="rollback", parent_run=args.run)
+    res = apply_plan(
+        cfg, plan, args.confirm, dry_run=not args.execute, kind="rollback", parent_run=args.run, writers=writers
+    )
     print_result(res)
     return 0 if not res.failed else 7

@@ -7,12 +7,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from syncaudit.changes.apply import build_writers, journal_for
+from syncaudit.changes.apply import journal_for
 from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Operation, load_plan
 from syncaudit.changes.writer_api import Writer, same_value
 from syncaudit.config import Config
 from syncaudit.errors import SyncAuditError
+from syncaudit.writes import WriterSource, resolve_writers
 
 
 @dataclass
@@ -52,13 +53,13 @@ def read_touched(writer: Writer, obj: str, ops: list[Operation], started_at: flo
 
 
 def verify_run(
-    cfg: Config, run_id: str, *, writers: dict[str, Writer] | None = None, journal: Journal | None = None
+    cfg: Config, run_id: str, *, writers: WriterSource = None, journal: Journal | None = None
 ) -> VerifyReport:
     """Read back every created/updated/merged record of ``run_id`` and report each field that differs."""
     journal = journal or journal_for(cfg, must_exist=True)
     run, rows = run_operations(journal, run_id)
     touched = [(row, op) for row, op in rows if row["outcome"] in {"updated", "created", "merged", "deleted"}]
-    writers = writers or build_writers(cfg, {op.system for _, op in touched})
+    writers = resolve_writers(cfg, writers, {op.system for _, op in touched})
     report = VerifyReport(run_id)
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Operation]]] = defaultdict(list)
     for row, op in touched:
@@ -98,7 +99,7 @@ def verify_run(
 
 
 def cli_verify(args: argparse.Namespace) -> int:
-    rep = verify_run(args.cfg, args.run)
+    rep = verify_run(args.cfg, args.run, writers=getattr(args, "writers", None))
     print(f"run {rep.run_id}: {rep.checked} records checked, {rep.matched} as planned, {len(rep.mismatches)} differ")
     for m in rep.mismatches[:50]:
         detail = "; ".join(f"{p['field']}: expected {p['expected']!r}, found {p['actual']!r}" for p in m["problems"])

@@ -15,17 +15,16 @@ from syncaudit.quality.generate import generated_suites, regenerate_all
 from syncaudit.quality.results import write_outputs
 from syncaudit.quality.run import QualityRun, run_quality
 from syncaudit.quality.suites import load_suites
+from syncaudit.workspace import DataDir
 
 
 def expectations_dir(cfg: Config | None = None) -> Path:
-    """$SYNCAUDIT_EXPECTATIONS_DIR, else ./expectations, else expectations/ beside the config's folder."""
-    env = os.environ.get("SYNCAUDIT_EXPECTATIONS_DIR")
-    if env:
-        return Path(env)
-    here = Path("expectations")
-    if here.is_dir() or cfg is None or not cfg.source_path:
-        return here
-    return Path(cfg.source_path).resolve().parent.parent / "expectations"
+    """This org pair's suites (:attr:`syncaudit.workspace.DataDir.expectations`): $SYNCAUDIT_EXPECTATIONS_DIR,
+    else quality.expectations_dir, else the project's expectations/ for the demo, else <data_dir>/expectations."""
+    if cfg is None:
+        env = os.environ.get("SYNCAUDIT_EXPECTATIONS_DIR")
+        return Path(env) if env else Path("expectations")
+    return DataDir(cfg).expectations
 
 
 def metadata(tables: SnapshotTables, cfg: Config) -> tuple[dict, list, dict[str, list[str]]]:
@@ -41,12 +40,13 @@ def run_and_write(cfg: Config, snapshot: str | None, out: Path, suites_dir: Path
     """Run every suite on the snapshot and write the results; returns the run and its gate failures."""
     import json
 
-    suites, problems = load_suites(suites_dir)
+    suites, problems = load_suites(suites_dir) if suites_dir.is_dir() else ([], [])
     if not suites and not problems:
         raise ConfigError(
             "no suite files (*.json) here",
             file=str(suites_dir),
-            hint="run `syncaudit quality regenerate --config ...`, or set SYNCAUDIT_EXPECTATIONS_DIR",
+            hint="suites are per org pair: run `syncaudit quality regenerate --config ...` to generate this org's "
+            "suites here, or name a folder in quality.expectations_dir",
         )
     tables = open_tables(cfg, snapshot)
     run = run_quality(cfg, tables, suites, problems)
@@ -62,6 +62,7 @@ def cli_quality(args: argparse.Namespace) -> int:
     if args.quality_command == "regenerate":
         tables = open_tables(cfg, args.snapshot)
         describes, attributes, columns = metadata(tables, cfg)
+        suites_dir.mkdir(parents=True, exist_ok=True)
         written = regenerate_all(cfg, suites_dir, describes, attributes, columns)
         for p in written:
             print(p)

@@ -36,6 +36,7 @@ from syncaudit.report.masking import mask_text, personal_fields
 from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
 from syncaudit.report.publish import publish_folder
 from syncaudit.report.runner import NotebookRun, run_chain
+from syncaudit.workspace import DataDir
 
 PULL_NOTEBOOK = "00_pull"
 
@@ -63,6 +64,7 @@ CHAIN = (
     "10_schema_mapping",
     "20_identity_links",
     "30_field_drift",
+    "35_rules",
     "40_duplicates",
     "50_data_quality",
     "60_fixup_plan",
@@ -114,7 +116,7 @@ def run_batch(
     out_dir = Path(out) if out else Path(cfg.report.out_dir) / period
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    work_dir = cfg.resolve_path(cfg.data_dir) / "work" / f"report-{out_dir.name}"
+    work_dir = DataDir(cfg).report_work_dir(out_dir.name)
     work = work_dir.parent / f".{work_dir.name}.partial-{os.getpid()}"
     for d in (staging, work):
         shutil.rmtree(d, ignore_errors=True)

@@ -53,7 +53,9 @@ class NotebookContext:
             folder = self.explicit_report_dir
         else:
             sid = self.snapshot_id or snapshot_id_of(self.snapshot)
-            folder = Path(self.cfg.data_dir) / "work" / sid
+            from syncaudit.workspace import DataDir
+
+            folder = DataDir(self.cfg).work_dir(sid)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -51,18 +51,38 @@ def open_snapshot(cfg: Config, snapshot_id: str | None = None) -> Any:
 
 
 def run_audit_into(cfg: Config, snapshot: Any, out_dir: Path) -> Path:
-    """Run the audit on ``snapshot`` and leave findings.jsonl (and audit_metrics.json) in ``out_dir``."""
+    """Run the audit on ``snapshot`` and leave findings.jsonl (and audit_metrics.json) in ``out_dir``.
+
+    The audit itself writes where every part looks for a snapshot's findings (``DataDir.findings_dir``), so
+    ``syncaudit plan`` finds what a notebook or the batch produced; ``out_dir`` gets a copy for the report."""
+    from syncaudit.workspace import DataDir
+
     run_audit = entry_point("syncaudit.audit.run", "run_audit")
     params = inspect.signature(run_audit).parameters
-    # The audit writes its own files (findings, parquet, its metrics.json) into a subfolder of its own.
-    kwargs = {"out_dir": out_dir / "audit"} if "out_dir" in params else {}
+    sid = getattr(snapshot, "id", None) or Path(snapshot.path).name
+    kwargs = {"out_dir": DataDir(cfg).findings_dir(str(sid))} if "out_dir" in params else {}
     result = run_audit(cfg, snapshot, **kwargs)
+    if kwargs:  # the report keeps the audit's own files too (findings.parquet, metrics.json) under audit/
+        _link_tree(kwargs["out_dir"], out_dir / "audit")
     target = out_dir / "findings.jsonl"
     _collect_findings(result, target)
     metrics = _attr(result, "metrics")
     if isinstance(metrics, Mapping):
         write_json(dict(metrics), out_dir / "audit_metrics.json")
     return target
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link (or copy, across file systems) the files of ``src`` into ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file():
+            target = dst / f.name
+            target.unlink(missing_ok=True)
+            try:
+                target.hardlink_to(f)
+            except OSError:
+                shutil.copyfile(f, target)
 
 
 def _attr(obj: Any, name: str) -> Any:

@@ -1,25 +1,22 @@
 """Intercom write path for `syncaudit apply`: contact/company updates and lead merges, paced by rate headers.
 
-Intercom answers every call with X-RateLimit-Limit/Remaining/Reset and a 429 carries no Retry-After, so the
-:class:`IntercomRateLimiter` spends what the window allows and then waits for its reset — no 429 in normal
-running. A 429 or 503 means "not processed": retried. A lost answer or a 500/502 on a write is *in doubt*:
-the apply engine reads the contact before deciding anything.
+Every call goes through the workspace's connector (:meth:`IntercomConnector.send`): its rate limiter spends what
+the window allows and then waits for the reset (a 429 carries no Retry-After) — no 429 in normal running. A 429
+or 503 means "not processed": retried. A lost answer or a 500/502 on a write is *in doubt*: the apply engine
+reads the contact before deciding anything.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 
-from syncaudit.changes.connect import Connection, intercom_connection
-from syncaudit.changes.model import Operation
-from syncaudit.changes.writer_api import JobHook, WriteResult, same_value
-from syncaudit.config import Config
-from syncaudit.errors import FatalAPIError, RetriableAPIError
+from syncaudit.connectors.intercom.connector import InDoubt as _InDoubt
+from syncaudit.connectors.intercom.connector import IntercomConnector
+from syncaudit.errors import FatalAPIError
+from syncaudit.writes import JobHook, WriteOperation, WriteResult, same_value
 
 SEARCH_CHUNK = 100
 TOP_LEVEL = frozenset(
@@ -41,71 +38,6 @@ TOP_LEVEL = frozenset(
         "monthly_spend",
     }
 )
-
-
-class _InDoubt(Exception):
-    pass
-
-
-class IntercomRateLimiter:
-    """Shared by all worker threads: hands out the window's remaining calls, then sleeps to its reset.
-
-    Calls in flight are not yet reflected in the last X-RateLimit-Remaining seen, so they are subtracted;
-    while a window's size is unknown (at start, after a reset) only one call goes out to learn it.
-    """
-
-    def __init__(self, reserve: int = 0, max_wait_s: float = 11.0) -> None:
-        self.reserve = reserve
-        self.max_wait_s = max_wait_s
-        self.remaining: int | None = None
-        self.reset = 0.0
-        self.limit: int | None = None
-        self.inflight = 0
-        self.waited_s = 0.0
-        self._cond = threading.Condition()
-
-    def acquire(self) -> None:
-        with self._cond:
-            while True:
-                if self.remaining is None:
-                    if self.inflight == 0:
-                        break
-                    self._cond.wait(0.05)
-                    continue
-                if self.remaining > self.reserve:
-                    self.remaining -= 1
-                    break
-                wait = min(self.reset - time.time(), self.max_wait_s)
-                if wait > 0:
-                    t0 = time.time()
-                    self._cond.wait(wait + 0.01)
-                    self.waited_s += time.time() - t0
-                    continue
-                self.remaining = None  # a new window: learn its size from the next answer
-            self.inflight += 1
-
-    def release(self) -> None:
-        with self._cond:
-            self.inflight = max(0, self.inflight - 1)
-            self._cond.notify_all()
-
-    def update(self, headers: Any, status: int) -> None:
-        """Learn from an answer's headers (call :meth:`release` first)."""
-        try:
-            remaining = int(headers["X-RateLimit-Remaining"])
-            reset = float(headers["X-RateLimit-Reset"])
-            limit = int(headers.get("X-RateLimit-Limit") or 0) or None
-        except (KeyError, ValueError, TypeError):
-            return
-        with self._cond:
-            left = max(0, remaining - self.inflight)
-            if status == 429:
-                self.remaining, self.reset = 0, max(reset, self.reset)
-            elif reset > self.reset or self.remaining is None:
-                self.remaining, self.reset, self.limit = left, max(reset, self.reset), limit or self.limit
-            elif reset == self.reset:
-                self.remaining = min(self.remaining, left)
-            self._cond.notify_all()
 
 
 def _flatten(contact: dict[str, Any]) -> dict[str, Any]:
@@ -145,80 +77,33 @@ def _body(after: dict[str, Any]) -> dict[str, Any]:
 
 
 class IntercomWriter:
+    """Writes through the workspace's one :class:`IntercomConnector` (its token, version, rate limiter)."""
+
     system = "intercom"
 
-    def __init__(self, conn: Connection, *, workers: int = 8, api_version: str = "2.16", max_retries: int = 8) -> None:
-        self.conn = conn
+    def __init__(self, connector: IntercomConnector, *, workers: int = 8) -> None:
+        self.ic = connector
         self.workers = workers
-        self.api_version = api_version
-        self.max_retries = max_retries
-        self.limiter = IntercomRateLimiter()
-        self.calls = 0
-        self.rate_limited = 0  # 429 answers seen
         self.seen: dict[str, dict[str, Any]] = {}  # key -> the record as last re-read before its write
-        self._local = threading.local()
-        self._count_lock = threading.Lock()
+        self._calls0 = connector.api_calls()
+        self._limited0 = connector.rate_limited
 
-    @classmethod
-    def from_config(cls, cfg: Config) -> IntercomWriter:
-        return cls(intercom_connection(cfg))
+    @property
+    def calls(self) -> int:
+        """API calls made since this writer was built."""
+        return self.ic.api_calls() - self._calls0
 
-    def _session(self) -> requests.Session:
-        s = getattr(self._local, "s", None)
-        if s is None:
-            s = self.conn.session()
-            s.headers.update(
-                {
-                    "Authorization": f"Bearer {self.conn.token}",
-                    "Accept": "application/json",
-                    "Intercom-Version": self.api_version,
-                }
-            )
-            self._local.s = s
-        return s
+    @property
+    def rate_limited(self) -> int:
+        """429 answers seen since this writer was built."""
+        return self.ic.rate_limited - self._limited0
 
     def _call(self, method: str, path: str, *, write: bool = False, **kw: Any) -> requests.Response:
-        for attempt in range(self.max_retries + 1):
-            self.limiter.acquire()
-            try:
-                with self._count_lock:
-                    self.calls += 1
-                r = self._session().request(method, self.conn.base_url + path, timeout=self.conn.timeout_s, **kw)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                self.limiter.release()
-                if write:
-                    raise _InDoubt(type(exc).__name__) from None
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-                continue
-            self.limiter.release()
-            self.limiter.update(r.headers, r.status_code)
-            if r.status_code == 429:
-                with self._count_lock:
-                    self.rate_limited += 1
-                continue  # the limiter now waits for X-RateLimit-Reset
-            if r.status_code == 503 or (r.status_code >= 500 and not write):
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-                continue
-            if r.status_code >= 500:
-                raise _InDoubt(f"HTTP {r.status_code}")
-            if r.status_code == 401:
-                raise FatalAPIError(
-                    "Intercom refused the access token (401)",
-                    status=401,
-                    code="unauthorized",
-                    system="intercom",
-                    hint="check the token in the environment variable",
-                )
-            return r
-        raise RetriableAPIError(
-            f"Intercom kept failing on {method} {path}",
-            system="intercom",
-            hint="run apply again later; it resumes where it stopped",
-        )
+        return self.ic.send(method, path, write=write, **kw)
 
     # ------------------------------------------------------------ reads
 
-    def current(self, obj: str, ops: list[Operation], since: Any) -> dict[str, dict[str, Any] | None]:
+    def current(self, obj: str, ops: list[WriteOperation], since: Any) -> dict[str, dict[str, Any] | None]:
         keys = [o.key for o in ops if o.key]
         out: dict[str, dict[str, Any] | None] = {}
         if obj == "company":
@@ -268,7 +153,7 @@ class IntercomWriter:
     def find_external(self, obj: str, field: str, values: list[str]) -> dict[str, tuple[str, Any]]:
         return {}  # the planner creates nothing in Intercom
 
-    def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
+    def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, WriteOperation]]) -> list[WriteResult] | None:
         return None
 
     def chunk_size(self, kind: str, n: int) -> int:
@@ -279,11 +164,11 @@ class IntercomWriter:
 
     # ------------------------------------------------------------ writes
 
-    def write(self, obj: str, op: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+    def write(self, obj: str, op: str, batch: list[tuple[int, WriteOperation]], on_job: JobHook) -> list[WriteResult]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(lambda item: self._one(obj, op, *item), batch))
 
-    def _concurrent(self, o: Operation, r: requests.Response) -> list[str]:
+    def _concurrent(self, o: WriteOperation, r: requests.Response) -> list[str]:
         seen = self.seen.pop(o.key or "", None)
         if seen is None:
             return []
@@ -293,7 +178,7 @@ class IntercomWriter:
             return []
         return concurrent_fields(seen, now, set(o.after))
 
-    def _one(self, obj: str, op: str, seq: int, o: Operation) -> WriteResult:
+    def _one(self, obj: str, op: str, seq: int, o: WriteOperation) -> WriteResult:
         try:
             if op == "merge":
                 r = self._call("POST", "/contacts/merge", write=True, json={"from": o.key, "into": o.after["into"]})

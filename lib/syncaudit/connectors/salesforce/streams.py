@@ -23,6 +23,7 @@ from syncaudit.connectors.salesforce.client import SalesforceClient
 from syncaudit.connectors.salesforce.scope import scope_condition
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
+from syncaudit.rulespec import salesforce_fields
 
 OBJECTS = ("Account", "Contact", "Lead", "Task", "Case", "User")
 REPLICATION_KEYS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
@@ -122,6 +123,7 @@ def wanted_fields(cfg: Config, obj: str) -> set[str]:
         want.add(m.identity.companies.salesforce_key)
     if obj in {"Task", "Case"}:
         want.add(m.conversations.conversation_id_field)
+    want |= salesforce_fields(cfg.rules, obj)
     return want
 
 

@@ -5,7 +5,8 @@ externalIdFieldName=Id, where an Id that is not found fails its row and never cr
 ID field (Collections upsert ``PATCH /composite/sobjects/{object}/{field}``, or a Bulk ``upsert`` job on that
 field), so a create sent twice updates the record the first one made instead of duplicating it.
 
-Every call passes through :meth:`SalesforceWriter._call`, which keeps the rules that make writes safe:
+Every call goes through the org's connector (:meth:`SalesforceConnector.send`), which keeps the rules that make
+writes safe:
 - the ``Sforce-Limit-Info`` header is read on every answer; no call is made once the configured share of
   the daily allocation would be passed (:class:`QuotaExhaustedError`: the run stops and resumes later);
 - 401 INVALID_SESSION_ID and 503 come before anything is written: re-authenticate or back off, then retry;
@@ -17,26 +18,19 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from syncaudit.changes.connect import Connection, salesforce_connection
-from syncaudit.changes.model import Operation
-from syncaudit.changes.writer_api import JobHook, WriteResult, version_key
-from syncaudit.config import Config
-from syncaudit.connectors.salesforce.duplicates import duplicate_rule_header, error_detail
-from syncaudit.errors import FatalAPIError, QuotaExhaustedError, RetriableAPIError
+from syncaudit.connectors.salesforce.connector import InDoubt as _InDoubt
+from syncaudit.connectors.salesforce.connector import SalesforceConnector
+from syncaudit.connectors.salesforce.duplicates import error_detail
+from syncaudit.errors import FatalAPIError, QuotaExhaustedError
+from syncaudit.writes import JobHook, WriteOperation, WriteResult, version_key
 
 COLLECTION_MAX = 200
-_LIMIT = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-class _InDoubt(Exception):
-    """The request may have been applied; its answer was lost."""
 
 
 def soql_quote(v: str) -> str:
@@ -51,145 +45,32 @@ def soql_datetime(v: Any) -> str:
 
 
 class SalesforceWriter:
+    """Writes through the org's one :class:`SalesforceConnector` (its session, retries, guard and version)."""
+
     system = "salesforce"
 
     def __init__(
         self,
-        conn: Connection,
+        connector: SalesforceConnector,
         *,
-        quota_max_share: float = 0.8,
         bulk_threshold: int = 200,
         poll_s: float = 0.2,
-        max_retries: int = 6,
         duplicate_header: dict[str, str] | None = None,
     ) -> None:
-        self.conn = conn
+        self.sf = connector
         self.duplicate_header = duplicate_header or {}  # Sforce-Duplicate-Rule-Header, where configured
-        self.http = conn.session()
-        self.quota_max_share = quota_max_share
         self.bulk_threshold = bulk_threshold
         self.poll_s = poll_s
-        self.max_retries = max_retries
-        self.calls = 0
-        self.usage: tuple[int, int] | None = None
-        self.v = f"/services/data/v{conn.api_version}"
-        if not conn.token:
-            self._authenticate()
+        self._calls0 = connector.api_calls()
+        self.v = f"/services/data/v{connector.api_version}"
 
-    @classmethod
-    def from_config(cls, cfg: Config) -> SalesforceWriter:
-        conn = salesforce_connection(cfg)
-        if cfg.salesforce is not None:
-            conn.api_version = cfg.salesforce.api_version
-        return cls(
-            conn,
-            quota_max_share=cfg.apply.quota_max_share,
-            bulk_threshold=cfg.apply.bulk_threshold,
-            duplicate_header=duplicate_rule_header(cfg.apply.duplicate_rule_header),
-        )
-
-    # ------------------------------------------------------------ transport
-
-    def _authenticate(self) -> None:
-        c = self.conn
-        if not (c.token_url and c.client_id and c.client_secret):
-            raise FatalAPIError(
-                "the Salesforce session expired and cannot be renewed",
-                system="salesforce",
-                hint="set a fresh session id, or configure the client-credentials flow",
-            )
-        r = self.http.post(
-            c.token_url,
-            data={"grant_type": "client_credentials", "client_id": c.client_id, "client_secret": c.client_secret},
-            timeout=c.timeout_s,
-        )
-        self.calls += 1
-        if r.status_code != 200:
-            raise FatalAPIError(
-                f"Salesforce login failed (HTTP {r.status_code})",
-                status=r.status_code,
-                system="salesforce",
-                hint="check the connected app's client id and secret",
-            )
-        body = r.json()
-        from syncaudit.redact import register_secret
-
-        register_secret(body["access_token"])
-        c.token = body["access_token"]
-        if body.get("instance_url"):
-            c.base_url = body["instance_url"].rstrip("/")
-
-    def _guard_quota(self) -> None:
-        if self.usage is None:
-            return
-        used, limit = self.usage
-        if limit and (used + 1) > self.quota_max_share * limit:
-            raise QuotaExhaustedError(
-                f"Salesforce API usage is {used}/{limit}; the next call would pass apply.quota_max_share "
-                f"({self.quota_max_share:.0%})",
-                system="salesforce",
-                hint="run apply again after the allocation recovers (it resumes where it stopped), "
-                "or raise apply.quota_max_share",
-            )
+    @property
+    def calls(self) -> int:
+        """API calls made since this writer was built."""
+        return self.sf.api_calls() - self._calls0
 
     def _call(self, method: str, path: str, *, write: bool = False, **kw: Any) -> requests.Response:
-        url = path if path.startswith("https://") else self.conn.base_url + path
-        kw.setdefault("timeout", self.conn.timeout_s)
-        for attempt in range(self.max_retries + 1):
-            self._guard_quota()
-            headers = {"Authorization": f"Bearer {self.conn.token}", **kw.pop("headers", {})}
-            try:
-                self.calls += 1
-                r = self.http.request(method, url, headers=headers, **kw)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if write:
-                    raise _InDoubt(str(exc)) from None
-                self._backoff(attempt, f"connection lost: {type(exc).__name__}")
-                kw["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
-                continue
-            m = _LIMIT.search(r.headers.get("Sforce-Limit-Info", ""))
-            if m:
-                self.usage = (int(m.group(1)), int(m.group(2)))
-            extra = {k: v for k, v in headers.items() if k != "Authorization"}
-            if r.status_code == 401:
-                self._authenticate()
-                kw["headers"] = extra
-                continue
-            if r.status_code == 503 or (r.status_code in (500, 502) and not write):
-                self._backoff(attempt, f"HTTP {r.status_code}")
-                kw["headers"] = extra
-                continue
-            if r.status_code in (500, 502):
-                raise _InDoubt(f"HTTP {r.status_code}")
-            if r.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in r.text:
-                raise QuotaExhaustedError(
-                    "the Salesforce daily API allocation is spent",
-                    status=403,
-                    code="REQUEST_LIMIT_EXCEEDED",
-                    system="salesforce",
-                    hint="run apply again tomorrow; it resumes where it stopped",
-                )
-            if r.status_code >= 400:
-                code = _error_code(r)
-                raise FatalAPIError(
-                    f"Salesforce refused {method} {path.split('?')[0]}: {code}",
-                    status=r.status_code,
-                    code=code,
-                    system="salesforce",
-                )
-            return r
-        raise RetriableAPIError(
-            f"Salesforce kept failing on {method} {path.split('?')[0]}",
-            system="salesforce",
-            hint="the service looks unavailable; run apply again later (it resumes)",
-        )
-
-    def _backoff(self, attempt: int, why: str) -> None:
-        if attempt >= self.max_retries:
-            raise RetriableAPIError(
-                f"Salesforce: {why}", system="salesforce", hint="run apply again later; it resumes where it stopped"
-            )
-        time.sleep(min(0.05 * 2**attempt, 2.0))
+        return self.sf.send(method, path, write=write, **kw)
 
     # ------------------------------------------------------------ reads
 
@@ -202,7 +83,7 @@ class SalesforceWriter:
             rows.extend(body.get("records", []))
         return rows
 
-    def current(self, obj: str, ops: list[Operation], since: Any) -> dict[str, dict[str, Any] | None]:
+    def current(self, obj: str, ops: list[WriteOperation], since: Any) -> dict[str, dict[str, Any] | None]:
         fields = sorted({f for o in ops for f in (*o.after, *o.before)} - {"Id", "SystemModstamp"})
         select = ", ".join(["Id", "SystemModstamp", *fields])
         keys = [o.key for o in ops if o.key]
@@ -248,7 +129,7 @@ class SalesforceWriter:
             return 150_000
         return COLLECTION_MAX
 
-    def write(self, obj: str, op: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+    def write(self, obj: str, op: str, batch: list[tuple[int, WriteOperation]], on_job: JobHook) -> list[WriteResult]:
         # Never send an update without its Id: an upsert by Id with a blank Id *creates* a record.
         unkeyed = [WriteResult(s, "failed", "MISSING_KEY", "no record id") for s, o in batch if not match_key(o)[1]]
         batch = [(s, o) for s, o in batch if match_key(o)[1]]
@@ -261,7 +142,7 @@ class SalesforceWriter:
             out.extend(self._collection(obj, op, batch[i : i + COLLECTION_MAX]))
         return out
 
-    def _collection(self, obj: str, op: str, batch: list[tuple[int, Operation]]) -> list[WriteResult]:
+    def _collection(self, obj: str, op: str, batch: list[tuple[int, WriteOperation]]) -> list[WriteResult]:
         path = f"{self.v}/composite/sobjects"
         try:
             if op == "delete":
@@ -305,7 +186,7 @@ class SalesforceWriter:
 
     # ------------------------------------------------------------ Bulk API 2.0
 
-    def _bulk_upsert(self, obj: str, batch: list[tuple[int, Operation]], on_job: JobHook) -> list[WriteResult]:
+    def _bulk_upsert(self, obj: str, batch: list[tuple[int, WriteOperation]], on_job: JobHook) -> list[WriteResult]:
         """One Bulk API 2.0 ``upsert`` job: updates match on Id (a missing Id fails the row, never creates),
         creates on their External ID field (a re-sent row updates the record it made, never duplicates)."""
         field = match_key(batch[0][1])[0]
@@ -352,7 +233,7 @@ class SalesforceWriter:
                 f"{self.v}/jobs/ingest/{job_id}",
                 write=True,
                 json={"state": "UploadComplete"},
-                timeout=max(self.conn.timeout_s, 600),
+                timeout=600,
             )
         except _InDoubt:
             pass  # the poll below tells whether the close landed
@@ -368,7 +249,7 @@ class SalesforceWriter:
         except Exception:  # noqa: BLE001 - an open job that is never closed is not processed either
             pass
 
-    def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, Operation]]) -> list[WriteResult] | None:
+    def finish_job(self, obj: str, job_id: str, batch: list[tuple[int, WriteOperation]]) -> list[WriteResult] | None:
         closed = False
         polls = 0
         while True:
@@ -411,18 +292,9 @@ class SalesforceWriter:
         return [out.get(s) or WriteResult(s, "retry", "UNPROCESSED") for s, _ in batch]
 
 
-def match_key(op: Operation) -> tuple[str, str | None]:
+def match_key(op: WriteOperation) -> tuple[str, str | None]:
     """(match field, value) of a write: ``Id`` and the record id for updates and deletes; for an upsert, its
     External ID field (the one entry of ``op.match``) and ``op.key``."""
     if op.op == "upsert":
         return next(iter(op.match), ""), op.key
     return "Id", op.key
-
-
-def _error_code(r: requests.Response) -> str:
-    try:
-        body = r.json()
-        first = body[0] if isinstance(body, list) else body
-        return str(first.get("errorCode") or first.get("statusCode") or r.status_code)
-    except (ValueError, AttributeError, IndexError, KeyError):
-        return str(r.status_code)

@@ -140,5 +140,35 @@ class SalesforceService:
         self.auth.lifetime = float(seconds)
         return {"token_lifetime_s": self.auth.lifetime}
 
+    def control_login_failure(self, mode: str | None = None) -> dict:
+        """Refuse every login as Salesforce does for a mode (``ip_restricted``), or None to stop."""
+        if mode not in (None, "ip_restricted"):
+            raise ValueError(f"mode must be 'ip_restricted' or null, not {mode!r}")
+        self.auth.login_failure = mode
+        return {"login_failure": mode}
+
+    def control_api_access(self, enabled: bool = True) -> dict:
+        """Switch the user's API access: without it REST calls answer 403 API_DISABLED_FOR_ORG."""
+        if not isinstance(enabled, bool):
+            raise ValueError(f"enabled must be true or false, not {enabled!r}")
+        self.auth.api_disabled = not enabled
+        return {"api_enabled": enabled}
+
+    def control_jwt_certificate(self, pem: str | None = None) -> dict:
+        """Upload the connected app's certificate (PEM): JWT bearer assertions must then be signed by its key
+        while it is valid. None stops checking signatures."""
+        if pem is not None and "BEGIN CERTIFICATE" not in str(pem):
+            raise ValueError("pem must be a PEM certificate or null")
+        self.auth.jwt_certificate = pem
+        return {"jwt_certificate": pem is not None}
+
+    def control_organization(self, is_sandbox: bool = True) -> dict:
+        """Make the org a sandbox (IsSandbox true, the default) or a production org."""
+        if not isinstance(is_sandbox, bool):
+            raise ValueError(f"is_sandbox must be true or false, not {is_sandbox!r}")
+        with self.backend.store.write() as c:
+            c.execute('UPDATE "Organization" SET "IsSandbox" = ?', (1 if is_sandbox else 0,))
+        return {"org_id": self.backend.org_id, "is_sandbox": is_sandbox}
+
     def close(self) -> None:
         self.backend.store.close()

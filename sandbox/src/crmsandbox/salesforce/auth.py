@@ -33,6 +33,10 @@ class Authority:
         self._cache: dict[str, tuple[str, float]] = {}
         self._usage_day = -1
         self._used = 0
+        # Failure modes a test can switch on (control API): the org's answers to an unlucky integration.
+        self.login_failure: str | None = None  # "ip_restricted": every login is refused for the caller's IP
+        self.api_disabled = False  # the user lacks "API Enabled": REST calls answer API_DISABLED_FOR_ORG
+        self.jwt_certificate: str | None = None  # PEM of the connected app's certificate: JWT signatures checked
 
     def mint(self, kind: str = "access") -> str:
         """A new token; access tokens expire after the configured lifetime, refresh tokens never."""
@@ -95,6 +99,9 @@ class Authority:
         with self._lock:
             self._cache.clear()
             self._used = 0
+            self.login_failure = None
+            self.api_disabled = False
+            self.jwt_certificate = None
 
     # -- API usage (per UTC day of the clock; resets at midnight like the rolling window roughly does)
     def count_call(self, n: int = 1) -> int:

@@ -29,6 +29,32 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return Response(body, status=status, content_type="application/json;charset=UTF-8")
 
 
+def _signed_by(assertion: str, cert_pem: str, now: float) -> bool:
+    """Whether ``assertion`` (a JWT) carries an RS256 signature of the certificate's key, and the certificate is
+    valid at ``now``. Differs from Salesforce: it reports an expired certificate the same way as a wrong one."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        head, payload, sig = assertion.split(".")
+        signature = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except (ValueError, binascii.Error):
+        return False
+    when = datetime.fromtimestamp(now, UTC)
+    if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+        return False
+    try:
+        cert.public_key().verify(signature, f"{head}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True
+
+
 class AuthRoutes:
     """Authentication endpoints; expects ``self.backend`` and ``self.auth`` (see SalesforceApp)."""
 
@@ -91,6 +117,8 @@ class AuthRoutes:
             return _oauth_error("invalid_request", "must use HTTP POST", 400)
         form = request.form
         grant = form.get("grant_type", "")
+        if self.auth.login_failure == "ip_restricted":
+            return _oauth_error("invalid_grant", "ip restricted")
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return self._jwt_grant(request, form.get("assertion", ""))
         if grant not in ("password", "client_credentials", "refresh_token"):
@@ -109,7 +137,10 @@ class AuthRoutes:
         return Response(json.dumps(self._token_body(request)), content_type="application/json;charset=UTF-8")
 
     def _jwt_grant(self, request: Request, assertion: str) -> Response:
-        # The sandbox checks the claims, not the RS256 signature (there is no connected-app certificate).
+        # The claims are always checked; the RS256 signature only once a test uploads the connected app's
+        # certificate (control ``jwt_certificate``), which must also be within its validity period.
+        if self.auth.jwt_certificate and not _signed_by(assertion, self.auth.jwt_certificate, self.backend.clock()):
+            return _oauth_error("invalid_grant", "invalid assertion")
         try:
             payload = assertion.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -119,6 +150,13 @@ class AuthRoutes:
             return _oauth_error("invalid_grant", "invalid assertion")
         if claims.get("iss") != creds.CLIENT_ID:
             return _oauth_error("invalid_client_id", "client identifier invalid")
+        # aud names the authorization server: login/test.salesforce.com or a site URL (here: this server).
+        if claims.get("aud") not in (
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+            self._base(request),
+        ):
+            return _oauth_error("invalid_grant", "audience is invalid")
         if claims.get("sub") != ADMIN_USERNAME:
             return _oauth_error("invalid_grant", "user hasn't approved this consumer")
         try:
@@ -157,6 +195,8 @@ class AuthRoutes:
             return self._fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
         if user != ADMIN_USERNAME or password not in (creds.PASSWORD + creds.SECURITY_TOKEN, creds.PASSWORD):
             return self._fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
+        if self.auth.login_failure == "ip_restricted":
+            return self._fault("LOGIN_MUST_USE_SECURITY_TOKEN", "ip restricted: this IP address is not trusted")
         token = self.auth.mint("access")
         base, org, uid = self._base(request), self.backend.org_id, self.backend.admin_id
         xml = (

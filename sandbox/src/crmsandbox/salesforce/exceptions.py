@@ -37,6 +37,9 @@ def _error(name: str, code: str, status: int = 400, message: str = "") -> type[S
     return cls
 
 
+ApiDisabledForOrg = _error(
+    "ApiDisabledForOrg", "API_DISABLED_FOR_ORG", 403, "API is not enabled for this Salesforce Organization or Partner"
+)
 InvalidSessionId = _error("InvalidSessionId", "INVALID_SESSION_ID", 401, "Session expired or invalid")
 RequestLimitExceeded = _error("RequestLimitExceeded", "REQUEST_LIMIT_EXCEEDED", 403, "TotalRequests Limit exceeded.")
 NotFound = _error("NotFound", "NOT_FOUND", 404, "The requested resource does not exist")

@@ -140,6 +140,8 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
                     self._check_version(version)
             if endpoint not in UNAUTHENTICATED:
                 self.auth.check(self._token(request))
+                if self.auth.api_disabled:
+                    raise exc.ApiDisabledForOrg()
                 if endpoint not in ("userinfo", "identity"):
                     limit_header = True
                     self.auth.count_call()
