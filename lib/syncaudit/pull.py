@@ -307,6 +307,10 @@ def watch_stop_and_waits(clients: Clients, streams: dict[str, list[Any]], flag: 
     for s in streams["salesforce"] + streams["intercom"]:
         if hasattr(s, "should_stop"):
             s.should_stop = flag.is_set
+        if getattr(s, "sleep", None) is time.sleep:
+            s.sleep = flag.sleep
+        if hasattr(s, "notify"):
+            s.notify = board.note
     waiters = [getattr(c, "backoff", None) for c in (clients.salesforce, clients.intercom)]
     waiters.append(getattr(clients.intercom, "limiter", None))
     for w in waiters:

@@ -42,11 +42,18 @@ class CompaniesStream(_Base):
     name = "companies"
     incremental = False
 
+    def __init__(self, ctx: IntercomContext) -> None:
+        super().__init__(ctx)
+        # Set by the pull runner: a sleep that ends on Ctrl-C, and where to say what a wait is for.
+        self.sleep: Callable[[float], None] = time.sleep
+        self.notify: Callable[[str], None] = lambda text: None
+
     def pull(self, open_writer: Writer, since: datetime | None, progress: Callable[[int], None]) -> PullOutcome:
         schema = convert.company_schema(self.ctx.data_attributes())
         restarts = 0
         # One scroll per app: one left open (by a killed run, another tool) expires a minute after its last use.
         busy_until = time.monotonic() + SCROLL_EXPIRY_WAIT_S
+        told = False
         while True:
             writer = open_writer("companies", schema)
             try:
@@ -54,7 +61,13 @@ class CompaniesStream(_Base):
             except FatalAPIError as exc:
                 writer.abort()
                 if exc.code == "scroll_exists" and time.monotonic() < busy_until:
-                    time.sleep(5.0)
+                    if not told:
+                        told = True
+                        self.notify(
+                            "Intercom companies: a scroll is still open (an earlier run, another tool); "
+                            f"waiting up to {SCROLL_EXPIRY_WAIT_S:.0f} s for it to expire"
+                        )
+                    self.sleep(5.0)
                     continue
                 # A scroll that failed or expired cannot be resumed: start it again.
                 if (exc.status == 500 or exc.code == "not_found") and restarts < 4:
