@@ -439,6 +439,8 @@ def main() -> None:
     data = OUT / f"data-{args.size}"
     cfg.write_text(
         f"name: bench\nsandbox: {{state_dir_env: BENCH_SANDBOX_DIR}}\ndata_dir: {data}\n"
+        # The bench org has no product-user-id field: people are keyed by email (preflight checks the key).
+        "mapping: {identity: {people: {salesforce_key: Email, intercom_key: email}}}\n"
         f"pull: {{bulk_threshold: 10000, intercom_partitions: {args.partitions}}}\n"
     )
     os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
