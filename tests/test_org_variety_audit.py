@@ -128,3 +128,24 @@ def test_generated_suites_check_each_objects_own_key() -> None:
     assert key_columns({"Lead": "Lead_Key__c"}) == {"Lead_Key__c"}
     assert key_columns({"Lead": None}) == set()
     assert key_columns({}) == {"Product_User_Id__c"}
+
+
+def test_preflight_checks_each_objects_own_key() -> None:
+    from syncaudit.connectors.preflight import salesforce_needs
+
+    cfg = Config.model_validate(
+        {
+            "name": "t",
+            "sandbox": {},
+            "mapping": {
+                "identity": {"people": {"salesforce_keys": {"Lead": None, "Contact": "Contact_Key__c"}}},
+                "objects": [
+                    {"salesforce": "Contact", "intercom": "contact", "role": "user"},
+                    {"salesforce": "Lead", "intercom": "contact", "role": "lead"},
+                ],
+            },
+        }
+    )
+    needs = salesforce_needs(cfg)
+    assert "Contact_Key__c" in needs.read["Contact"]
+    assert "Product_User_Id__c" not in needs.read["Lead"] and "Product_User_Id__c" not in needs.read["Contact"]
