@@ -34,7 +34,7 @@ _COMMON = {
     "OwnerId": "reference",
     "MasterRecordId": "reference",
 }
-# Standard fields whose type is not "string" (names per shared/reference/salesforce-api.md §13.2).
+# Standard fields whose type is not "string" (per the Salesforce object reference).
 _STANDARD_TYPES: dict[str, dict[str, str]] = {
     "Lead": {
         "Email": "email",
@@ -484,9 +484,13 @@ class SnapshotDir:
         return self.path / system / f"{name}.parquet"
 
     def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-        """A connection with one view per table: ``sf_<Object>`` and ``ic_<name>``."""
+        """A connection with one view per table: ``sf_<Object>``, ``ic_<name>`` and ``sy_<name>`` (syncaudit's own
+        writes). A table an incremental pull left with a delta layer is read with it (snapshot_merge.table_sql):
+        the base file alone is the table before that pull."""
+        from syncaudit.snapshot_merge import table_sql
+
         con = con or duckdb.connect()
-        for system, prefix in (("salesforce", "sf_"), ("intercom", "ic_")):
+        for system, prefix in (("salesforce", "sf_"), ("intercom", "ic_"), ("syncaudit", "sy_")):
             for p in sorted((self.path / system).glob("*.parquet")):
-                con.execute(f"CREATE OR REPLACE VIEW {q(prefix + p.stem)} AS SELECT * FROM read_parquet({lit(str(p))})")
+                con.execute(f"CREATE OR REPLACE VIEW {q(prefix + p.stem)} AS {table_sql(p)}")
         return con

@@ -20,7 +20,7 @@ from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Plan, load_plan
 from syncaudit.changes.writer_api import Writer
 from syncaudit.config import Config
-from syncaudit.errors import GuardError, QuotaExhaustedError, SyncAuditError
+from syncaudit.errors import ConfigError, GuardError, QuotaExhaustedError
 from syncaudit.workspace import DataDir
 from syncaudit.writes import WriterSource, resolve_writers
 
@@ -38,6 +38,7 @@ class RunResult:
     concurrent: list[dict[str, Any]] = field(default_factory=list)  # written, but someone wrote it meanwhile
     api_calls: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    irreversible: list[dict[str, Any]] = field(default_factory=list)  # listed by a dry run before any apply
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary for notebooks and reports."""
@@ -53,6 +54,7 @@ class RunResult:
             "concurrent": len(self.concurrent),
             "api_calls": dict(self.api_calls),
             "message": self.message,
+            "irreversible": list(self.irreversible),
         }
 
 
@@ -60,7 +62,7 @@ def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
     """The journal of this config's data dir; with ``must_exist``, a missing journal is an error, not created."""
     path = DataDir(cfg).journal
     if must_exist and not path.is_file():
-        raise SyncAuditError(
+        raise ConfigError(
             f"no journal at {path}: nothing has been applied with this configuration",
             hint="check --config (its data_dir), or apply a plan first",
         )
@@ -75,7 +77,7 @@ def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str,
     """Refuse unless the confirmation matches, the change count is under the cap and targets are allowed."""
     if not confirm or confirm.strip() != plan.hash:
         raise GuardError(
-            f"confirmation {confirm!r} does not match the plan's hash {plan.hash}",
+            f"confirmation {confirm!r} does not match the plan's hash",  # never reveal the right hash
             hint="review the plan (summary.json), then pass --confirm with the hash `syncaudit plan` printed",
         )
     counts = plan.write_counts() if counts is None else counts
@@ -130,6 +132,7 @@ def apply_plan(
             "dry_run",
             would_write=dict(would),
             message="dry run: nothing written; add --execute to apply",
+            irreversible=irreversible_operations(plan),
         )
     own_journal = journal is None
     journal = journal or journal_for(cfg)
@@ -213,9 +216,27 @@ def _execute(
     )
 
 
+def irreversible_operations(plan: Plan) -> list[dict[str, Any]]:
+    """Every operation of the plan that cannot be undone (one streamed pass)."""
+    from syncaudit.changes.model import IRREVERSIBLE, irreversible_item
+
+    return [irreversible_item(seq, op) for seq, op in plan.iter_writes() if op.op in IRREVERSIBLE]
+
+
+def print_irreversible(items: list[dict[str, Any]]) -> None:
+    if not items:
+        return
+    print(f"  irreversible: {len(items)} operation(s) that rollback cannot undo:")
+    for i in items:
+        print(f"    merge Intercom {i['object']} {i['key']} into {i['into']} (finding {i['finding_id']})")
+
+
 def print_result(res: RunResult) -> None:
     print(res.message)
     if res.dry_run:
+        print_irreversible(res.irreversible)
+        if res.irreversible:
+            print("  (an Intercom merge deletes the merged lead: no rollback can bring it back)")
         for k, v in sorted(res.would_write.items()):
             print(f"  would {k.rsplit('.', 1)[1]} {v} {k.rsplit('.', 1)[0]}")
         return

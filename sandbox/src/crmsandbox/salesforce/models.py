@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import duplicates
 from . import exceptions as exc
+from .history import HISTORY_OBJECTS, read_tracking, record_changes, tracked_fields
 from .ids import is_id, make_id, to18
 from .schema import PERSON_NAME_OBJECTS, SObject, build_schema
 from .soql_sql import find_object
@@ -32,10 +33,13 @@ class SalesforceBackend:
         schema_path = load_dir / "salesforce" / "schema.json" if load_dir else None
         self.schema_text = schema_path.read_text(encoding="utf-8") if schema_path and schema_path.exists() else None
         self.store = Store(db_path, {})
+        self.tracking_text = read_tracking(load_dir)
         if self.store.is_initialised():
             # A restart: the tables were made from the schema kept at load time, whatever folder is passed now.
             self.schema_text = self.store.get_meta("schema")
+            self.tracking_text = self.store.get_meta("field_history")
         self.objs: dict[str, SObject] = build_schema(schema_path, self.schema_text)
+        self.tracked = tracked_fields(self.objs, self.tracking_text)
         self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
@@ -44,6 +48,19 @@ class SalesforceBackend:
         )
         if not self.store.is_initialised():
             self.load()
+        with self.store.write() as c:  # state written before the counters existed
+            c.execute("CREATE TABLE IF NOT EXISTS _writes (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+
+    @staticmethod
+    def count_write(c, obj: str, record_id: str) -> None:
+        """One more write of this record, in the caller's transaction (rolled back with it)."""
+        c.execute(
+            "INSERT INTO _writes (key, n) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET n = n + 1",
+            (f"{obj}/{record_id}",),
+        )
+
+    def write_counts(self) -> dict[str, int]:
+        return dict(self.store.conn().execute("SELECT key, n FROM _writes ORDER BY key").fetchall())
 
     # -- time
     def now(self) -> datetime:
@@ -88,6 +105,8 @@ class SalesforceBackend:
             self.store.create_indexes(c)
             if self.schema_text is not None:
                 self.store.set_meta(c, "schema", self.schema_text)
+            if self.tracking_text is not None:
+                self.store.set_meta(c, "field_history", self.tracking_text)
             self.store.set_meta(c, "loaded", now)
 
     def _seed(self, c: sqlite3.Connection, now: str) -> None:
@@ -101,8 +120,10 @@ class SalesforceBackend:
                 + ("Sandbox", "Admin", "Sandbox Admin", "sadmin"),
             )
         c.execute(
-            'INSERT INTO "Organization" ("Id", "Name", "IsSandbox", "OrganizationType") VALUES (?, ?, 1, ?)',
-            (self.org_id, "syncaudit sandbox", "Developer Edition"),
+            'INSERT INTO "Organization" ("Id", "Name", "IsSandbox", "OrganizationType", "InstanceName", '
+            '"LanguageLocaleKey", "DefaultLocaleSidKey", "TimeZoneSidKey", "Country", "CreatedDate") '
+            "VALUES (?, ?, 1, ?, 'CS1', 'en_US', 'en_US', 'GMT', 'US', ?)",
+            (self.org_id, "syncaudit sandbox", "Developer Edition", now),
         )
 
     def counts(self) -> dict[str, int]:
@@ -248,7 +269,7 @@ class SalesforceBackend:
     def insert(self, c, obj: str, values: dict) -> str:
         """Create one record inside the caller's transaction; returns its id."""
         o = self.sobject(obj)
-        if o.name in ("Organization", "User"):
+        if o.name in ("Organization", "User", *HISTORY_OBJECTS):
             raise exc.InvalidType(f"entity type {o.name} does not support insert")
         vals = self._prepare(c, o, {k: v for k, v in values.items() if k.lower() != "id"}, creating=True)
         if any(k.lower() == "id" for k in values) and values.get("Id") is not None:
@@ -279,6 +300,9 @@ class SalesforceBackend:
         self._derive(o, record)
         duplicates.check(c, o, record, self.duplicate_rules)
         self._write_row(c, o, record, None)
+        if self.tracked.get(o.name):
+            record_changes(c, self.store, o, self.tracked[o.name], record["Id"], None, record, self.admin_id, now)
+        self.count_write(c, o.name, record["Id"])
         return record["Id"]
 
     def update(self, c, obj: str, record_id: str, values: dict) -> str:
@@ -304,6 +328,9 @@ class SalesforceBackend:
         vals["Id"] = row["Id"]
         duplicates.check(c, o, merged, self.duplicate_rules)
         self._write_row(c, o, vals, rowid)
+        if self.tracked.get(o.name):
+            record_changes(c, self.store, o, self.tracked[o.name], row["Id"], row, vals, self.admin_id, now)
+        self.count_write(c, o.name, row["Id"])
         return row["Id"]
 
     def delete(self, c, obj: str, record_id: str, *, hard: bool = False) -> str:
@@ -312,9 +339,10 @@ class SalesforceBackend:
         ``hard`` (Bulk hardDelete) removes it for good, bypassing the recycle bin.
         """
         o = self.sobject(obj)
-        if o.name in ("Organization", "User"):
+        if o.name in ("Organization", "User", *HISTORY_OBJECTS):
             raise exc.InvalidType(f"entity type {o.name} does not support delete")
         row = self._existing(o, record_id)
+        self.count_write(c, o.name, row["Id"])
         if hard:
             c.execute(f'DELETE FROM {q(o.name)} WHERE "Id" = ?', (row["Id"],))
             return row["Id"]

@@ -328,9 +328,21 @@ def _standard_objects() -> dict[str, SObject]:
         _s("Name", 80, **_RO),
         Field("IsSandbox", "boolean", nillable=False, **_RO),
         _s("OrganizationType", 40, **_RO),
+        # what the Salesforce CLI's org probe selects (sf org display, sf data query's org check)
+        _s("InstanceName", 5, **_RO),
+        Field("TrialExpirationDate", "datetime", **_RO),
+        _s("NamespacePrefix", 15, **_RO),
+        _s("LanguageLocaleKey", 40, **_RO),
+        _s("DefaultLocaleSidKey", 40, **_RO),
+        _s("TimeZoneSidKey", 40, **_RO),
+        _s("Country", 80, **_RO),
+        Field("CreatedDate", "datetime", **_RO),
     ]:
         org.add(f)
     objs["Organization"] = org
+    from .history import history_objects
+
+    objs.update(history_objects())
     return objs
 
 
@@ -412,7 +424,7 @@ def build_schema(schema_json: Path | None, text: str | None = None) -> dict[str,
         raise SandboxInputError("schema.json must be an object or a list", file=str(schema_json))
     for obj, spec in pairs:
         target = next((o for o in objs.values() if o.name.lower() == str(obj).lower()), None)
-        if target is None or target.name == "Organization":
+        if target is None or target.name == "Organization" or target.name.endswith("History"):
             raise SandboxInputError(
                 f"unknown object {obj!r}",
                 file=str(schema_json),

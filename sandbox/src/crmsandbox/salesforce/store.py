@@ -20,7 +20,7 @@ from crmsandbox.errors import SandboxInputError
 from .ids import is_id, make_id, to18
 from .schema import PERSON_NAME_OBJECTS, SObject
 
-LOAD_ORDER = ["User", "Account", "Contact", "Lead", "Case", "Task"]
+LOAD_ORDER = ["User", "Account", "Contact", "Lead", "Case", "Task", "AccountHistory", "ContactHistory", "LeadHistory"]
 _STAGE_BATCH = 20_000
 csv.field_size_limit(sys.maxsize)
 
@@ -93,6 +93,12 @@ class Store:
         c.execute("CREATE TABLE _cursor_rows (cursor TEXT, seq INTEGER, rid INTEGER, PRIMARY KEY (cursor, seq))")
         c.execute("DROP TABLE IF EXISTS _jobs")
         c.execute("CREATE TABLE _jobs (id TEXT PRIMARY KEY, info TEXT, data BLOB, results BLOB)")
+        c.execute("DROP TABLE IF EXISTS _writes")
+        c.execute("CREATE TABLE _writes (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+        c.execute("DROP TABLE IF EXISTS _v1_batches")
+        c.execute(
+            "CREATE TABLE _v1_batches (id TEXT PRIMARY KEY, job TEXT, seq INTEGER, info TEXT, data BLOB, results BLOB)"
+        )
         c.execute("DELETE FROM _meta")
         for o in self.objs.values():
             c.execute(f"DROP TABLE IF EXISTS {q(o.name)}")
@@ -232,7 +238,10 @@ class Store:
         c.execute(f"INSERT INTO {q(o.name)} ({cols}) SELECT {', '.join(exprs.values())} FROM temp._stage")
         missing = c.execute(f'SELECT rowid FROM {q(o.name)} WHERE "Id" IS NULL').fetchall()
         if missing:
-            first = self.next_seq(c, o.name, len(missing))
+            from .history import HISTORY_OBJECTS, HISTORY_SEQUENCE
+
+            seq_name = HISTORY_SEQUENCE if o.name in HISTORY_OBJECTS else o.name
+            first = self.next_seq(c, seq_name, len(missing))
             c.executemany(
                 f'UPDATE {q(o.name)} SET "Id" = ? WHERE rowid = ?',
                 [(make_id(o.key_prefix, first + k), r[0]) for k, r in enumerate(missing)],
