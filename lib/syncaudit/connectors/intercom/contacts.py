@@ -81,9 +81,14 @@ class ContactsStream(_Base):
         if first is None:
             return [], 0
         pages = -(-total // _ctx.PER_PAGE)
-        if changed is None:
-            self.partitions = rate_limited_workers(self.client, self.partitions, call_s, pages)
         n = self.partitions * 4 if changed is None else min(self.partitions, pages // 4)
+        if changed is None:
+            workers = rate_limited_workers(self.client, self.partitions, call_s, pages)
+            if workers > self.partitions:
+                # More workers for the rate limit, but each partition ends on a part-filled page:
+                # at least 8 pages each keeps those extra calls under 1/16.
+                self.partitions = workers
+                n = min(workers * 4, pages // 8)
         if n <= 1:
             return [changed], total
         last, _ = self._edge("descending", changed)
