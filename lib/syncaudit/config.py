@@ -233,11 +233,27 @@ class PeopleIdentity(_Model):
     salesforce_key: str = Field("Product_User_Id__c", description="Contact/Lead field holding the product user id")
     intercom_key: Literal["external_id", "email", "id"] = "external_id"
     fallback: list[Literal["email"]] = ["email"]
+    salesforce_keys: dict[Literal["Contact", "Lead"], str | None] = Field(
+        default_factory=dict,
+        description="per-object identity field where Contact and Lead differ (null: that object has none); "
+        "objects not named use salesforce_key",
+    )
+    normalize: list[Normalizer] = Field(
+        default_factory=list,
+        description="normalizers applied to both identity keys before they are compared, e.g. [trim, lower]",
+    )
+
+    def key_for(self, obj: str) -> str | None:
+        """The identity field of ``obj`` (Contact or Lead), or None when the object carries none."""
+        return self.salesforce_keys[obj] if obj in self.salesforce_keys else self.salesforce_key  # type: ignore[index]
 
 
 class CompanyIdentity(_Model):
     salesforce_key: str = "AccountNumber"
     intercom_key: str = "company_id"
+    normalize: list[Normalizer] = Field(
+        default_factory=list, description="normalizers applied to both company keys before they are compared"
+    )
 
 
 class Identity(_Model):
@@ -535,15 +551,42 @@ class Mapping(_Model):
 # ---------------------------------------------------------------- runs, gates, reports
 
 
+class ActivityScope(_Model):
+    """Which Tasks and Cases a pull reads: what conversation logging could have created (all when empty).
+
+    Every condition given narrows the pull (they are ANDed), so an org with millions of Tasks logged by
+    other tools reads only the candidates the conversation checks look at.
+    """
+
+    task_subtypes: list[str] = Field(
+        default_factory=list, description="Task.TaskSubtype values to read, e.g. [Task] (calls and emails left out)"
+    )
+    subject_like: str | None = Field(
+        None, description="a SOQL LIKE pattern on Subject for Tasks and Cases, e.g. 'Intercom%'"
+    )
+    with_person: bool = Field(
+        False, description="only Tasks with a WhoId and Cases with a ContactId (logged on a person)"
+    )
+
+
 class PullOptions(_Model):
     bulk_threshold: int = Field(50_000, ge=0, description="objects with more rows than this use Bulk API 2.0")
     quota_max_share: float = Field(0.8, gt=0, le=1, description="stop before this share of the daily API allocation")
     fields: Literal["mapped", "all"] = "mapped"
     intercom_partitions: int = Field(4, ge=1, le=32)
+    conversation_parts: Literal["off", "changed"] = Field(
+        "off",
+        description="Intercom conversation parts: 'off' reads conversations from list/search pages only (150 a "
+        "call; every analysis works from them); 'changed' also fetches each pulled conversation (in an incremental "
+        "pull: each changed one) for its parts, one call per conversation",
+    )
     purge_check: Literal["count", "ids", "off"] = Field(
         "count",
         description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "
         "'count' compares one COUNT() per object and lists ids only on a mismatch, 'ids' lists ids every run",
+    )
+    activities: ActivityScope = Field(
+        default_factory=ActivityScope, description="which Tasks and Cases are read (default: all of them)"
     )
     field_history: list[Literal["Account", "Contact", "Lead"]] = Field(
         ["Account", "Contact", "Lead"],
@@ -557,12 +600,32 @@ class PullOptions(_Model):
         "Intercom's day-truncated date search is handled separately",
     )
 
+    @field_validator("conversation_parts", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML reads a bare `off` as false
+
+
+class DuplicateRuleHeader(_Model):
+    """Salesforce's Sforce-Duplicate-Rule-Header on writes: what duplicate rules set to "Allow" may let through.
+
+    Without it, a write that a duplicate rule matches fails with DUPLICATES_DETECTED (journaled with the rule's
+    message). A rule set to "Block" refuses whatever the header says.
+    """
+
+    allow_save: bool = Field(True, description="save despite duplicate rules set to Allow (with alert)")
+    include_record_details: bool = Field(False, description="return the matching records' fields in the error")
+    run_as_current_user: bool = Field(True, description="apply the rules visible to the integration user")
+
 
 class ApplyOptions(_Model):
     max_changes: int = Field(10_000, ge=0)
     allow_production: bool = False
     quota_max_share: float = Field(0.8, gt=0, le=1)
     bulk_threshold: int = Field(200, ge=1, description="Salesforce batches above this go through Bulk API 2.0")
+    duplicate_rule_header: DuplicateRuleHeader | None = Field(
+        None, description="send Sforce-Duplicate-Rule-Header with Salesforce writes (none: the org's rules apply)"
+    )
 
 
 class FixPolicy(_Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 import duckdb
 
@@ -29,6 +30,7 @@ from syncaudit.mapping import (
     domain_sql,
     email_sql,
     has_companies,
+    normalizer_sql,
     people_objects,
     register_functions,
 )
@@ -163,16 +165,26 @@ def _match_nulls(ctx: AuditContext, kind: str) -> str:
     return "".join(f", NULL::VARCHAR AS {q('mf_' + c.name)}" for c in columns(ctx.mapping, kind))
 
 
+def identity_key_sql(expr: str, normalizers: list[Any], side: str) -> str:
+    """An identity key ready to compare: the mapping's identity normalizers, then trimmed ('' is no key)."""
+    value = normalizer_sql(expr, normalizers, side) if normalizers else f"CAST({expr} AS VARCHAR)"
+    return f"nullif(trim({value}), '')"
+
+
 def build_people(ctx: AuditContext) -> None:
     """``sa_sf_people`` (Contacts and Leads of the mapping) and ``sa_ic_people`` (Intercom contacts)."""
     m = ctx.mapping
     con = ctx.con
-    key = m.identity.people.salesforce_key
+    ident = m.identity.people
     parts = []
     for obj, _role in people_objects(m):
         view = f"sf_{obj}"
         if not ctx.has(view):
             continue
+        key = ident.key_for(obj)  # Contact and Lead may use different fields, or none
+        key_sql = identity_key_sql(
+            ctx.col(view, key) if key else "CAST(NULL AS VARCHAR)", ident.normalize, "salesforce"
+        )
         first = _first_col(ctx, view, ["FirstName"])
         last = _first_col(ctx, view, ["LastName"])
         name = _first_col(ctx, view, ["Name"])
@@ -184,7 +196,7 @@ def build_people(ctx: AuditContext) -> None:
             company = "CAST(NULL AS VARCHAR)"
         parts.append(
             f"""SELECT Id AS sf_id, {lit(obj)} AS sf_object,
-                nullif(trim(CAST({ctx.col(view, key)} AS VARCHAR)), '') AS id_key,
+                {key_sql} AS id_key,
                 {email_sql(_first_col(ctx, view, ["Email"]))} AS email_n,
                 {name_sql(f"coalesce({name}, concat_ws(' ', {first}, {last}))")} AS name_n,
                 {name_sql(first)} AS first_raw, {name_sql(last)} AS last_raw,
@@ -221,7 +233,7 @@ def build_people(ctx: AuditContext) -> None:
         )
         con.execute(
             f"""CREATE OR REPLACE TABLE sa_ic_people_raw AS SELECT id AS ic_id, {ctx.col(v, "role")} AS role,
-                nullif(trim(CAST({ctx.col(v, ikey)} AS VARCHAR)), '') AS id_key,
+                {identity_key_sql(ctx.col(v, ikey), m.identity.people.normalize, "intercom")} AS id_key,
                 {email_sql(ctx.col(v, "email"))} AS email_n,
                 {name_sql(ctx.col(v, "name"))} AS name_n,
                 CAST(NULL AS VARCHAR) AS first_raw, CAST(NULL AS VARCHAR) AS last_raw,
@@ -277,9 +289,13 @@ def build_companies(ctx: AuditContext) -> None:
     con = ctx.con
     if has_companies(m) and ctx.has("sf_Account"):
         v = "sf_Account"
+        # A person account is a person (its PersonContact is read with the Contacts), never a company.
+        person_accounts_out = (
+            " WHERE NOT coalesce(IsPersonAccount, false)" if "IsPersonAccount" in ctx.columns(v) else ""
+        )
         con.execute(
             f"""CREATE OR REPLACE TABLE sa_sf_accounts AS SELECT Id AS sf_id,
-                nullif(trim(CAST({ctx.col(v, m.identity.companies.salesforce_key)} AS VARCHAR)), '') AS id_key,
+                {identity_key_sql(ctx.col(v, m.identity.companies.salesforce_key), m.identity.companies.normalize, "salesforce")} AS id_key,
                 {name_sql(ctx.col(v, "Name"))} AS name_n,
                 {domain_sql(ctx.col(v, "Website"))} AS domain,
                 {phone_key_sql(ctx.col(v, "Phone"))} AS phone_k,
@@ -290,7 +306,7 @@ def build_companies(ctx: AuditContext) -> None:
                 CAST({_first_col(ctx, v, ["LastActivityDate", "LastModifiedDate"], "TIMESTAMPTZ")} AS TIMESTAMPTZ) AS activity_at,
                 {ctx.col(v, "ParentId")} AS parent_id,
                 {_match_cols_sf_company(ctx, v)}
-            FROM sf_Account"""
+            FROM sf_Account{person_accounts_out}"""
         )
     else:
         con.execute(
@@ -303,7 +319,7 @@ def build_companies(ctx: AuditContext) -> None:
     if has_companies(m) and ctx.has(v):
         con.execute(
             f"""CREATE OR REPLACE TABLE sa_ic_companies AS SELECT id AS ic_id,
-                nullif(trim(CAST({ctx.col(v, m.identity.companies.intercom_key)} AS VARCHAR)), '') AS id_key,
+                {identity_key_sql(ctx.col(v, m.identity.companies.intercom_key), m.identity.companies.normalize, "intercom")} AS id_key,
                 {name_sql(ctx.col(v, "name"))} AS name_n,
                 {domain_sql(ctx.col(v, "website"))} AS domain,
                 CAST(NULL AS VARCHAR) AS phone_k,
