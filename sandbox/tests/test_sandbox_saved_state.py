@@ -114,6 +114,9 @@ class RaisingService:
     def connection_facts(self, base_url: str) -> dict[str, Any]:
         return {"base_url": base_url}
 
+    def control_boom(self) -> dict[str, Any]:
+        raise RuntimeError(f"{self.name} control bug")
+
 
 def test_an_exception_escaping_an_emulator_is_answered_in_its_api_shape_and_logged(
     caplog: pytest.LogCaptureFixture,
@@ -130,3 +133,13 @@ def test_an_exception_escaping_an_emulator_is_answered_in_its_api_shape_and_logg
     assert logged == [500, 500]  # the request log records what the client got
     bugs = {str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info}
     assert bugs == {"intercom emulator bug", "salesforce emulator bug"}
+
+
+def test_a_bug_in_a_control_action_answers_json_naming_it_and_logs_the_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running_sandbox(services={"intercom": RaisingService("intercom")}) as sb, caplog.at_level(logging.ERROR):
+        r = ca_session(sb["ca_cert"]).post(f"{sb['control']['intercom']}/service/intercom/boom", json={}, timeout=30)
+    assert r.status_code == 500
+    assert "RuntimeError: intercom control bug" in r.json()["error"]
+    assert any(rec.exc_info and str(rec.exc_info[1]) == "intercom control bug" for rec in caplog.records)

@@ -366,6 +366,10 @@ class Sandbox:
             resp = Response(json.dumps({"error": f"unknown control action: {exc}"}), 404, mimetype="application/json")
         except (ValueError, TypeError) as exc:
             resp = Response(json.dumps({"error": str(exc)}), 400, mimetype="application/json")
+        except Exception as exc:  # a sandbox bug: JSON naming it, the traceback in the log
+            log.exception("sandbox control: %s %s failed", req.method, req.path)
+            body = {"error": f"control action {action!r} failed: {type(exc).__name__}: {exc} (see the sandbox log)"}
+            resp = Response(json.dumps(body), 500, mimetype="application/json")
         return resp(environ, start_response)
 
     def _control_action(self, method: str, action: str, body: dict[str, Any], args: dict[str, str]) -> Any:
