@@ -156,6 +156,7 @@ class Sandbox:
     def __init__(self, load: Path, latency_ms: float | None, size: int, cost: str = "realistic") -> None:
         self.state = OUT / f"sd-{size}"
         env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+        self.log_path = OUT / f"serve-{size}.log"  # the emulators' tracebacks (a 500 is a sandbox bug)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -174,7 +175,7 @@ class Sandbox:
                 *(["--latency-ms", str(latency_ms)] if latency_ms is not None else []),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=open(self.log_path, "a"),  # noqa: SIM115 - the child holds it for its lifetime
             env=env,
             text=True,
         )
@@ -386,6 +387,8 @@ def change_one_percent(sb: Sandbox, size: int, offset: int = 0) -> None:
                 if r.status_code == 429:
                     time.sleep(1)
                     continue
+                if r.status_code >= 500:
+                    raise SystemExit(f"the sandbox answered {r.status_code} to PUT /contacts: see {sb.log_path}")
                 r.raise_for_status()
                 return
 
