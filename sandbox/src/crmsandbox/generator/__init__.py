@@ -152,7 +152,7 @@ def generate(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        world = build_world(seed, size)
+        world = build_world(seed, size, rates["name_frequency"])
         plan = plant(world, rates, seed, mapping)
         lay = build_layout(world, plan, seed)
         conv = build_conversations(world, plan, lay, rates, seed)
