@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from syncaudit.connectors.intercom.convert import LOCATION_PARTS
 from syncaudit.errors import ConfigError
 
 SF_OBJECTS = ("Account", "Contact", "Lead", "Task", "Case", "User")
@@ -338,6 +339,7 @@ def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> N
         f"{_ts('$.signed_up_at')} AS signed_up_at",
         f"{_ts('$.last_seen_at')} AS last_seen_at",
         "coalesce(TRY_CAST(json_extract(j, '$.archived') AS BOOLEAN), false) AS archived",
+        *(f"nullif(trim({_s(f'$.location.{part}')}), '') AS {q(f'location.{part}')}" for part in LOCATION_PARTS),
         *_ic_custom_select(con, "ic_raw", _ic_attrs(data_attributes, "contact")),
         f"coalesce({tag_names}, []::VARCHAR[]) AS tags",
         "coalesce(json_extract_string(j, '$.companies.data[*].id'), []::VARCHAR[]) AS company_ids",
