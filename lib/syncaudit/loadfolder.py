@@ -445,6 +445,7 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
     finally:
         con.close()
     manifest: dict[str, Any] = {
+        "id": out.name,
         "status": "complete",
         "source": "load_folder",
         "load_dir": str(src.resolve()),
