@@ -51,12 +51,12 @@ def step_generate(size: int, seed: int, work: Path) -> dict:
     return {"bytes": sum(p.stat().st_size for p in load.rglob("*") if p.is_file())}
 
 
-def step_snapshot(size: int, seed: int, work: Path) -> dict:
+def step_snapshot(size: int, seed: int, work: Path, memory_limit: str | None) -> dict:
     from syncaudit.snapshot_from_load import snapshot_from_load, table_rows
 
     target = work / f"snap-{size}-{seed}"
     reused = (target / "manifest.json").is_file()  # convert_load_folder reuses a conversion of the same files
-    snap = snapshot_from_load(work / f"load-{size}-{seed}", out=target)
+    snap = snapshot_from_load(work / f"load-{size}-{seed}", cfg=_config(work, memory_limit), out=target)
     return {"rows": table_rows(snap), "reused": reused}
 
 
@@ -116,7 +116,7 @@ def child(args: argparse.Namespace) -> int:
     if args.step == "generate":
         out = step_generate(args.size, args.seed, work)
     elif args.step == "snapshot":
-        out = step_snapshot(args.size, args.seed, work)
+        out = step_snapshot(args.size, args.seed, work, args.memory_limit)
     elif args.step == "audit":
         out = step_audit(args.size, args.seed, work, args.memory_limit)
     else:

@@ -45,7 +45,7 @@ def snapshot_from_load(load_dir: str | Path, *, cfg: Config | None = None, out: 
         raise ConfigError(f"{target} exists and is not a folder", hint="pass a new folder for --out")
     if target.resolve() == src.resolve() or src.resolve() in target.resolve().parents:
         raise ConfigError(f"the snapshot cannot go inside the load folder {src}", hint="pass another --out")
-    snap = convert_load_folder(src, target)
+    snap = convert_load_folder(src, target, cfg)
     if out is None:
         root = target.parent
         tmp = root / (LATEST + ".tmp")

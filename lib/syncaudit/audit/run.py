@@ -68,7 +68,7 @@ def resolve_snapshot(cfg: Config, snapshot: Any = None) -> Any:
     if not p.is_dir():
         raise ConfigError(f"snapshot '{snapshot}' not found", hint=f"give a snapshot id under {root} or a folder path")
     if (p / "salesforce").is_dir() and any((p / "salesforce").glob("*.csv")):
-        return convert_load_folder(p, root / f"load-{p.resolve().name}")
+        return convert_load_folder(p, root / f"load-{p.resolve().name}", cfg)
     if (p / "manifest.json").is_file():
         status = json.loads((p / "manifest.json").read_text(encoding="utf-8")).get("status")
         if status not in (None, "complete"):
