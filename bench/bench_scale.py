@@ -1,7 +1,8 @@
-"""How cost grows with the org pair: generate, snapshot, audit and quality at several sizes.
+"""How cost grows with the org pair: generate, snapshot, audit, quality, plan and publish at several sizes.
 
     .venv/bin/python bench/bench_scale.py [--sizes 100000,1000000] [--seed 11] [--work DIR]
-                                          [--memory-limit 12GB] [--no-quality] [--timeout S]
+                                          [--memory-limit 12GB] [--steps generate,snapshot,audit,...]
+                                          [--timeout S]
 
 Each step of each size runs in a child process of its own, so each peak memory (the child's maximum
 resident set, DuckDB's threads included) is that step's alone. Printed per size and step: wall and CPU
@@ -100,12 +101,47 @@ def _import(step: str) -> None:
     import crmsandbox.generator  # noqa: F401
     import syncaudit.snapshot_from_load  # noqa: F401
 
-    if step in ("audit", "quality"):
+    if step in ("audit", "quality", "plan", "publish"):
         import great_expectations  # noqa: F401
         import splink  # noqa: F401
 
         import syncaudit.audit.run  # noqa: F401
+        import syncaudit.changes.plan  # noqa: F401
         import syncaudit.quality.run  # noqa: F401
+        import syncaudit.report.publish  # noqa: F401
+
+
+def step_plan(size: int, seed: int, work: Path, memory_limit: str | None) -> dict:
+    """`syncaudit plan` on the audit's findings of this size (every enabled fix policy of the demo config)."""
+    from syncaudit.changes.model import summarize_plan
+    from syncaudit.changes.plan import build_change_plan
+    from syncaudit.snapshot import open_snapshot
+
+    cfg = _config(work, memory_limit)
+    snap = open_snapshot(cfg, str(work / f"snap-{size}-{seed}"))
+    plan = build_change_plan(cfg, snap, work / f"out-{size}" / "findings.jsonl", save=False)
+    s = summarize_plan(plan)
+    return {"writes": s.get("writes"), "reviews": s.get("reviews"), "by_target": s.get("by_target")}
+
+
+def step_publish(size: int, seed: int, work: Path, memory_limit: str | None) -> dict:
+    """The report folder's copy of this size's findings.jsonl, personal data masked."""
+    from syncaudit.report.masking import personal_fields
+    from syncaudit.report.publish import publish_folder
+
+    src = work / f"publish-{size}"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir()
+    os.link(work / f"out-{size}" / "findings.jsonl", src / "findings.jsonl")
+    personal = personal_fields(_config(work, memory_limit).mapping.fields)
+    done = publish_folder(src, work / f"published-{size}", mask=True, personal=personal)
+    with (src / "findings.jsonl").open("rb") as fh:
+        lines = sum(1 for _ in fh)
+    return {"findings": lines, "withheld": done.withheld}
+
+
+STEPS = {"plan": step_plan, "publish": step_publish}
+ALL_STEPS = ["generate", "snapshot", "audit", "quality", "plan", "publish"]
 
 
 def child(args: argparse.Namespace) -> int:
@@ -119,8 +155,10 @@ def child(args: argparse.Namespace) -> int:
         out = step_snapshot(args.size, args.seed, work, args.memory_limit)
     elif args.step == "audit":
         out = step_audit(args.size, args.seed, work, args.memory_limit)
-    else:
+    elif args.step == "quality":
         out = step_quality(args.size, args.seed, work, args.memory_limit)
+    else:
+        out = STEPS[args.step](args.size, args.seed, work, args.memory_limit)
     cpu, peak = _usage()
     out.update(wall_s=round(time.perf_counter() - t0, 1), cpu_s=round(cpu - cpu0, 1), peak_gb=round(peak, 2))
     print("RESULT " + json.dumps(out))
@@ -148,9 +186,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--work", type=Path, default=None, help="folder for load folders and snapshots (kept, reused)")
     ap.add_argument("--memory-limit", default=None, help="audit.memory_limit for the audit and quality (e.g. 12GB)")
-    ap.add_argument("--no-quality", action="store_true", help="skip the quality suites")
+    ap.add_argument(
+        "--steps",
+        default="generate,snapshot,audit,quality,plan,publish",
+        help="which steps, in this order (plan and publish read the audit's findings of the same size)",
+    )
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per step before it is stopped")
-    ap.add_argument("--child", choices=["generate", "snapshot", "audit", "quality"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=ALL_STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -159,7 +201,9 @@ def main() -> int:
     args.work = args.work or Path(tempfile.mkdtemp(prefix="syncaudit-scale-"))
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    steps = ["generate", "snapshot", "audit"] + ([] if args.no_quality else ["quality"])
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    if bad := [s for s in steps if s not in ALL_STEPS]:
+        ap.error(f"unknown steps {bad}; choose from {', '.join(ALL_STEPS)}")
     print(f"work={args.work} cpus={os.cpu_count()} load={os.getloadavg()} memory_limit={args.memory_limit or 'config'}")
     rows: dict[tuple[int, str], dict] = {}
     for size in sizes:
