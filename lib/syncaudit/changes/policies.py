@@ -164,7 +164,15 @@ def _key_taken(ctx: PlanContext, table: str, column: str, value: Any) -> bool:
 def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     key = ctx.cfg.mapping.identity.people.salesforce_key
     out = []
-    for f in (f for f in ctx.findings if f.get("kind") == "stale_link"):
+    findings = [f for f in ctx.findings if f.get("kind") == "stale_link"]
+    _prefetch_pairs(ctx, findings)  # one query per object: a look-up per finding scans the table each time
+    leads = [r for f in findings for r in split_records(f.get("records") or [])[0] if sf_object(r) == "Lead"]
+    ctx.prefetch(
+        "salesforce",
+        "Contact",
+        [str((ctx.record("salesforce", "Lead", r) or {}).get("ConvertedContactId") or "") for r in leads],
+    )
+    for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         lead = next((r for r in sf_ids if sf_object(r) == "Lead"), None)
         lead_rec = ctx.record("salesforce", "Lead", lead) if lead else None
@@ -190,9 +198,9 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
 
 def merge_intercom_leads(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     out = []
-    for f in ctx.findings:
-        if f.get("kind") != "duplicate" or f.get("system") != "intercom":
-            continue
+    findings = [f for f in ctx.findings if f.get("kind") == "duplicate" and f.get("system") == "intercom"]
+    ctx.prefetch("intercom", "contact", [r for f in findings for r in f.get("records") or []])
+    for f in findings:
         recs = [ctx.record("intercom", "contact", r) for r in f.get("records") or []]
         if any(r is None for r in recs):
             continue

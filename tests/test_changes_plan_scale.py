@@ -1,0 +1,59 @@
+"""Plan building looks records up in one query per object, never one per finding (each one scans a table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncaudit.changes.context import PlanContext
+from syncaudit.changes.policies import merge_intercom_leads, relink_stale
+from test_changes_fakes import make_world, world_config
+
+
+def _queries(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Calls of PlanContext.prefetch that reach DuckDB (ids not cached yet, table present)."""
+    seen: list[tuple[str, str]] = []
+    original = PlanContext.prefetch
+
+    def spy(self: PlanContext, system: str, obj: str, ids) -> None:  # noqa: ANN001
+        ids = list(ids)
+        if self.table(system, obj) in self.tables and any(i and (system, obj, i) not in self._cache for i in ids):
+            seen.append((system, obj))
+        original(self, system, obj, ids)
+
+    monkeypatch.setattr(PlanContext, "prefetch", spy)
+    return seen
+
+
+def _stale(world: dict, n: int) -> list[dict]:
+    """stale_link findings [converted Lead, its Contact, Intercom user] for the first n people."""
+    out = []
+    for i in range(n):
+        contact, user = world["sf"]["Contact"][i]["Id"], world["ic"][i]["id"]
+        out.append({"id": f"st{i:03d}", "kind": "stale_link", "system": "both", "object": "Lead", "field": None,
+                    "records": [f"00Q00000000{i:04d}AAA", contact, user]})  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("leads", [2, 24])
+def test_merging_intercom_leads_costs_one_lookup_however_many_duplicates(
+    leads: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world(8, leads=leads)
+    ctx = PlanContext(world_config(tmp_path), world["snapshot"].duckdb(), world["findings"], world["snapshot"])
+    queries = _queries(monkeypatch)
+    ops = merge_intercom_leads(ctx, {})
+    assert len([o for o in ops if o.op == "merge"]) == leads  # every lead of person 1 merged into the user
+    assert queries == [("intercom", "contact")]
+
+
+@pytest.mark.parametrize("n", [2, 8])
+def test_relinking_stale_links_costs_one_lookup_per_object(n: int, tmp_path: Path, monkeypatch) -> None:
+    world = make_world(8)
+    findings = world["findings"] + _stale(world, n)
+    ctx = PlanContext(world_config(tmp_path), world["snapshot"].duckdb(), findings, world["snapshot"])
+    queries = _queries(monkeypatch)
+    ops = relink_stale(ctx, {})
+    assert len(ops) == n  # no Lead table in this snapshot: each one is a review item, and still looked up once
+    assert sorted(set(queries)) == sorted(queries) and len(queries) <= 2
