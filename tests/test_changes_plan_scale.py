@@ -57,3 +57,47 @@ def test_relinking_stale_links_costs_one_lookup_per_object(n: int, tmp_path: Pat
     ops = relink_stale(ctx, {})
     assert len(ops) == n  # no Lead table in this snapshot: each one is a review item, and still looked up once
     assert sorted(set(queries)) == sorted(queries) and len(queries) <= 2
+
+
+class CountingConnection:
+    """A DuckDB connection that remembers the SQL it was given."""
+
+    def __init__(self, con) -> None:  # noqa: ANN001
+        self._con, self.sql = con, []
+
+    def execute(self, sql: str, *args):  # noqa: ANN202
+        self.sql.append(sql)
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("convs", [2, 8])
+def test_unlogged_conversations_find_their_person_in_one_join(convs: int, tmp_path: Path) -> None:
+    from syncaudit.changes.policies import log_conversations
+
+    world = make_world(8, convs=convs)
+    findings = [
+        {**f, "records": [r for r in f["records"] if r.isdigit()]} if f["kind"] == "conversation_unlogged" else f
+        for f in world["findings"]
+    ]
+    snap = world["snapshot"]
+    snap.tables["ic_conversations"] = [
+        {"id": str(471 + k), "contact_ids": [world["ic"][k]["id"], world["ic"][(k + 1) % 8]["id"]]}
+        for k in range(convs)
+    ]
+    con = CountingConnection(snap.duckdb())
+    ctx = PlanContext(world_config(tmp_path), con, findings, snap)
+    ops = {o.key: o for o in log_conversations(ctx, {"app_id": "abc123de"}) if o.op == "upsert"}
+    contacts = [c["Id"] for c in world["sf"]["Contact"]]
+    # Person k's key is missing on one side when k % 4 is 2 or 3: the conversation's other contact (k + 1) is
+    # then the only linked one, unless it is unlinked too; of two linked people, the first by Id is taken.
+    linked = {k for k in range(8) if k % 4 in (0, 1)}
+    expected = {}
+    for k in range(convs):
+        people = sorted(contacts[j] for j in (k, (k + 1) % 8) if j in linked)
+        if people:
+            expected[str(471 + k)] = people[0]
+    assert {key: op.after["WhoId"] for key, op in ops.items()} == expected
+    assert len([s for s in con.sql if "ic_conversations" in s]) == 1

@@ -235,18 +235,13 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     findings = [f for f in ctx.findings if f.get("kind") == "conversation_unlogged"]
     if findings:
         check_external_id_field(ctx, conv.log_as, conv.external_id_field)
+    people = _conversation_people(ctx, key, findings)
     for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
         who = next((r for r in sf_ids if sf_object(r) in ("Contact", "Lead")), None)
-        if who is None and conv_id and "ic_conversations" in ctx.tables and "sf_Contact" in ctx.tables:
-            row = ctx.con.execute(
-                f'SELECT s."Id" FROM ic_conversations v, ic_contacts c, "sf_Contact" s '
-                f'WHERE v.id = ? AND list_contains(v.contact_ids, c.id) AND s."{key}" = c.external_id '
-                f'ORDER BY s."Id" LIMIT 1',
-                [conv_id],
-            ).fetchone()
-            who = row[0] if row else None
+        if who is None and conv_id:
+            who = people.get(str(conv_id))
         if not conv_id or not who or not app:
             out.append(
                 review_op(
@@ -280,6 +275,29 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
             )
         )
     return out
+
+
+def _conversation_people(ctx: PlanContext, key: str, findings: list[dict[str, Any]]) -> dict[str, str]:
+    """Conversation id -> the first (by Id) Contact linked by ``key`` to one of its Intercom contacts, for the
+    findings that name no Salesforce person: one join for all of them, not one query per finding."""
+    if "ic_conversations" not in ctx.tables or "ic_contacts" not in ctx.tables or "sf_Contact" not in ctx.tables:
+        return {}
+    want = set()
+    for f in findings:
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
+        if conv_id and not any(sf_object(r) in ("Contact", "Lead") for r in sf_ids):
+            want.add(str(conv_id))
+    if not want:
+        return {}
+    rows = ctx.con.execute(
+        'SELECT v.id, min(s."Id") FROM (SELECT CAST(id AS VARCHAR) AS id, unnest(contact_ids) AS contact_id '
+        "FROM ic_conversations WHERE CAST(id AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))) v "
+        "JOIN ic_contacts c ON c.id = v.contact_id "
+        f'JOIN "sf_Contact" s ON s."{key}" = c.external_id GROUP BY v.id',
+        [sorted(want)],
+    ).fetchall()
+    return {str(cid): str(sid) for cid, sid in rows}
 
 
 def check_external_id_field(ctx: PlanContext, obj: str, field: str) -> None:
