@@ -5,7 +5,8 @@
 For each seed: generate an org pair (load folder + truth.json), run the audit on it, and compare
 findings with the truth's expected entries, matching on (kind, set of records). ``quality``
 findings come from the Great Expectations suites (not the audit) and are left out. Prints a table
-per seed and the minimum over seeds; exits non-zero when a kind misses recall 0.98 or precision 0.95.
+per seed and the minimum over seeds; exits non-zero when a kind misses recall 0.98 or precision 0.95
+(``rule_violation``: 0.97, the issue's target for the rules of config/demo.yaml).
 """
 
 from __future__ import annotations
@@ -36,12 +37,19 @@ AUDIT_KINDS = (
     "schema_conflict",
     "conversation_unlogged",
     "conversation_misfiled",
+    "rule_violation",
 )
 # Fields scored on their own too (a row "field_drift[owner]"): owner drift compares references through
 # lookups, and a kind-level score would hide it among the value fields.
 FIELD_ROWS = ("owner",)
 ROWS = (*AUDIT_KINDS, *(f"field_drift[{f}]" for f in FIELD_ROWS))
 RECALL_MIN, PRECISION_MIN = 0.98, 0.95
+# Kinds with a stricter precision target of their own (the cross-system rules: issue #20).
+PRECISION_MIN_BY_KIND = {"rule_violation": 0.97}
+
+
+def precision_min(kind: str) -> float:
+    return PRECISION_MIN_BY_KIND.get(kind.split("[")[0], PRECISION_MIN)
 
 
 def keys(kind: str, records: list[str], field: str | None) -> list[tuple[str, frozenset[str]]]:
@@ -49,6 +57,8 @@ def keys(kind: str, records: list[str], field: str | None) -> list[tuple[str, fr
     out = [(kind, frozenset(records))]
     if kind == "field_drift" and field in FIELD_ROWS:
         out.append((f"field_drift[{field}]", frozenset(records)))
+    if kind == "rule_violation":  # one row per rule too: rule_violation[<rule name>]
+        out.append((f"rule_violation[{field}]", frozenset(records)))
     return out
 
 
@@ -64,7 +74,8 @@ def truth_set(load_dir: Path) -> set[tuple[str, frozenset[str]]]:
 
 def score(truth: set, found: set) -> dict[str, dict[str, float]]:
     out = {}
-    for kind in ROWS:
+    per_rule = sorted({x[0] for x in truth | found if x[0].startswith("rule_violation[")})
+    for kind in (*ROWS, *per_rule):
         t = {x for x in truth if x[0] == kind}
         f = {x for x in found if x[0] == kind}
         tp = len(t & f)
@@ -91,7 +102,7 @@ def audit_seed(size: int, seed: int, work: Path, cfg, keep_errors: Path | None =
     if keep_errors is not None:
         errs = {
             "missed": sorted([k, sorted(r)] for k, r in truth - found),
-            "false": sorted([k, sorted(r)] for k, r in found - truth if k in ROWS),
+            "false": sorted([k, sorted(r)] for k, r in found - truth if k in ROWS or k.startswith("rule_violation[")),
         }
         keep_errors.write_text(json.dumps(errs, indent=1))
     return {"scores": score(truth, found), "seconds": elapsed}
@@ -114,15 +125,15 @@ def main() -> int:
         print(f"\nseed {seed}, size {args.size}: audit {r['seconds']:.1f} s, load {os.getloadavg()}")
         print(f"{'kind':24} {'truth':>6} {'found':>6} {'tp':>6} {'recall':>7} {'precision':>9}")
         for kind, s in r["scores"].items():
-            print(f"{kind:24} {s['truth']:6d} {s['found']:6d} {s['tp']:6d} {s['recall']:7.3f} {s['precision']:9.3f}")
+            print(f"{kind:40} {s['truth']:6d} {s['found']:6d} {s['tp']:6d} {s['recall']:7.3f} {s['precision']:9.3f}")
             worst[kind]["recall"] = min(worst[kind]["recall"], s["recall"])
             worst[kind]["precision"] = min(worst[kind]["precision"], s["precision"])
     print(f"\nminimum over seeds {args.seeds}:")
     ok = True
     for kind, w in worst.items():
-        flag = "" if w["recall"] >= RECALL_MIN and w["precision"] >= PRECISION_MIN else "  <-- below target"
+        flag = "" if w["recall"] >= RECALL_MIN and w["precision"] >= precision_min(kind) else "  <-- below target"
         ok &= not flag
-        print(f"{kind:24} recall {w['recall']:.3f} precision {w['precision']:.3f}{flag}")
+        print(f"{kind:40} recall {w['recall']:.3f} precision {w['precision']:.3f}{flag}")
     return 0 if ok else 1
 
 

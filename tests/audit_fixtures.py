@@ -317,6 +317,16 @@ def write_org_pair(root: Path, n_filler: int = 150) -> set[tuple[str, tuple[str,
         ),
     ]
     _write_csv(sf / "Contact.csv", contacts + fill_sf, CONTACT_FIELDS)
+    # Field history: someone in Salesforce set Plan_Type__c of contact 11 (Intercom owns it) after Intercom's change.
+    _write_csv(
+        sf / "ContactHistory.csv",
+        [
+            {"ContactId": con_(11), "Field": "Plan_Type__c", "NewValue": "Enterprise", "CreatedDate": T_OLD},
+            # contact 2's plan type was last written (by the sync) before Intercom's owner changed it again
+            {"ContactId": con_(2), "Field": "Plan_Type__c", "NewValue": "Pro", "CreatedDate": T_OLD},
+        ],
+        ["ContactId", "Field", "NewValue", "CreatedDate"],
+    )
     leads = [
         dict(
             Id=lead(1),

@@ -647,6 +647,7 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
         key = f"user-{i}"
         c = {
             "Id": sf_id,
+            "Name": f"Pat Person{i}",
             "Email": f"p{i}@acme.example",
             "Product_User_Id__c": None if i % 4 == 2 else key,
             "Plan_Type__c": "Free" if i % 4 == 0 else "Pro",
@@ -659,6 +660,7 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
             "id": _hex(i),
             "role": "user",
             "external_id": None if i % 4 == 3 else key,
+            "name": f"Pat Person{i}",
             "email": f"p{i}@acme.example",
             "updated_at": int(old),
             "custom_attributes": {"plan_type": "Pro", "lifecycle_stage": "MQL" if i % 4 == 1 else "SQL", "seats": 3},
@@ -679,6 +681,8 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
                 "records": [sf_id, icc["id"]],
                 "field": kinds[1],
                 "severity": "medium",
+                # identity gaps found by the same email (and, here, the same name): proven links
+                **({"rule": "email_fallback"} if kinds[0] == "identity_gap" else {}),
             }
         )
     for k in range(convs):
@@ -697,6 +701,7 @@ def make_world(n: int = 12, *, leads: int = 1, convs: int = 1) -> dict[str, Any]
             "id": _hex(j, salt=7),
             "role": "lead",
             "external_id": None,
+            "name": "Pat Person1",
             "email": "p1@acme.example",
             "updated_at": int(old),
             "custom_attributes": {},

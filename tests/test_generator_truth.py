@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZE, SEED = int(os.environ.get("GEN_TEST_SIZE", 1500)), int(os.environ.get("GEN_TEST_SEED", 11))
 KINDS = {
     "duplicate", "orphan", "identity_gap", "ambiguous_link", "stale_link", "field_drift",
-    "schema_conflict", "quality", "conversation_unlogged", "conversation_misfiled",
+    "schema_conflict", "quality", "conversation_unlogged", "conversation_misfiled", "rule_violation",
 }  # fmt: skip
 LEGAL = re.compile(
     r"[ ,]+(inc|llc|corp|ltd|plc|gmbh|ag|sas|sarl|s\.l\.|s\.a\.( de c\.v\.)?|s\.r\.l\.|s\.p\.a\.|ltda\.|b\.v\.|ab|a\.s\.|"

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = "<script>alert(1)</script>"
 # The library part each notebook needs; a notebook whose part is not built must fail loudly.
 NEEDS = {"60_fixup_plan": "syncaudit.changes.plan", "80_rollback": "syncaudit.changes.journal"}
-WITH_CHARTS = ("00_pull", "20_identity_links", "30_field_drift", "40_duplicates", "90_monthly_summary")
+WITH_CHARTS = ("00_pull", "20_identity_links", "30_field_drift", "35_rules", "40_duplicates", "90_monthly_summary")
 
 
 def _hostile_load_dir(tmp: Path) -> Path:
@@ -81,7 +81,7 @@ def _text(page: str) -> str:
 
 def test_every_notebook_ran_or_failed_loudly(report) -> None:
     statuses = {r.name: (r.status, r.error) for r in report.runs}
-    assert len(statuses) == 10
+    assert len(statuses) == 11
     for name, (status, error) in statuses.items():
         missing = name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None
         if missing:

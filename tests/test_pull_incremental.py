@@ -14,7 +14,7 @@ from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.config import Config
 from syncaudit.http import verified_session
 from syncaudit.pull import run_pull
-from syncaudit.snapshot import Snapshot
+from syncaudit.snapshot import VIEW_PREFIX, Snapshot
 from test_pull_fixture_data import make_load_dir
 
 
@@ -38,7 +38,7 @@ def content(snap: Snapshot, skip: tuple[str, ...] = ("tombstones",)) -> dict[str
     for system, name in snap.tables():
         if name in skip:
             continue
-        view = ("sf_" if system == "salesforce" else "ic_") + name
+        view = f"{VIEW_PREFIX[system]}_{name}"
         out[f"{system}/{name}"] = con.execute(f'SELECT * FROM "{view}" ORDER BY ALL').fetchall()
     return out
 

@@ -22,7 +22,7 @@ from crmsandbox.testing import RunningSandbox, running_sandbox
 from syncaudit.config import Config
 from syncaudit.errors import QuotaExhaustedError
 from syncaudit.pull import run_pull
-from syncaudit.snapshot import Snapshot, latest_snapshot, snapshots_root
+from syncaudit.snapshot import VIEW_PREFIX, Snapshot, latest_snapshot, snapshots_root
 from test_pull_fixture_data import make_load_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def content(snap: Snapshot) -> dict[str, list[tuple]]:
     con = snap.duckdb()
     out = {}
     for system, name in snap.tables():
-        view = ("sf_" if system == "salesforce" else "ic_") + name
+        view = f"{VIEW_PREFIX[system]}_{name}"
         out[f"{system}/{name}"] = con.execute(f'SELECT * FROM "{view}" ORDER BY ALL').fetchall()
     return out
 

@@ -13,7 +13,7 @@ from syncaudit import cli
 from syncaudit.config import Config
 from syncaudit.connect import build_clients
 from syncaudit.pull import run_pull
-from syncaudit.snapshot import open_snapshot
+from syncaudit.snapshot import VIEW_PREFIX, open_snapshot
 from test_pull_fixture_data import make_load_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def make_cfg(sb: RunningSandbox, data: Path, monkeypatch: pytest.MonkeyPatch, **
 
 def snapshot_rows(snap: object, system: str, name: str) -> list[tuple]:
     con = snap.duckdb()  # type: ignore[attr-defined]
-    view = ("sf_" if system == "salesforce" else "ic_") + name
+    view = f"{VIEW_PREFIX[system]}_{name}"
     return con.execute(f"SELECT * FROM {view} ORDER BY ALL").fetchall()
 
 

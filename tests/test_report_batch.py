@@ -236,7 +236,7 @@ def test_every_shipped_notebook_is_thin_and_declares_its_parameters(monkeypatch)
     monkeypatch.chdir(ROOT)
     shipped = find_notebooks()
     assert [p.stem for p in shipped] == [
-        "00_pull", "10_schema_mapping", "20_identity_links", "30_field_drift", "40_duplicates",
+        "00_pull", "10_schema_mapping", "20_identity_links", "30_field_drift", "35_rules", "40_duplicates",
         "50_data_quality", "60_fixup_plan", "70_apply", "80_rollback", "90_monthly_summary",
     ]  # fmt: skip
     for path in shipped:

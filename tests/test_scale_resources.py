@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from audit_fixtures import ROOT, write_org_pair
 from syncaudit.audit.run import run_audit
@@ -17,11 +18,14 @@ from syncaudit.quality.datasets import open_tables
 
 
 def write_config(tmp: Path, audit_yaml: str = "") -> Path:
-    text = (ROOT / "config" / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace("data_dir: data/demo", f"data_dir: {tmp / 'data'}")
-    assert f"data_dir: {tmp / 'data'}" in text
+    """config/demo.yaml with a temporary data_dir, without the demo's rules (the hand-written org pair has no
+    Case Priority, Account Type or tags) and with ``audit_yaml`` as its audit section."""
+    data = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    data.update({"data_dir": str(tmp / "data"), "rules": []})
+    if audit_yaml:
+        data["audit"] = yaml.safe_load(audit_yaml)
     cfg = tmp / "cfg.yaml"
-    cfg.write_text(text + ("\naudit:\n" + audit_yaml if audit_yaml else ""), encoding="utf-8")
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return cfg
 
 
@@ -32,7 +36,7 @@ def with_audit(tmp: Path, **opts):
 
 def test_a_memory_limit_without_a_unit_is_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        load_config(write_config(tmp_path, "  memory_limit: 12\n"))
+        load_config(write_config(tmp_path, "memory_limit: '12'\n"))
     assert "memory_limit" in str(err.value)
     assert load_config(write_config(tmp_path, "  memory_limit: 12GB\n  threads: 2\n")).audit.memory_limit == "12GB"
 

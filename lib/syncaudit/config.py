@@ -29,6 +29,7 @@ from pydantic import (
 
 from syncaudit.errors import ConfigError, SecretError
 from syncaudit.redact import register_secret
+from syncaudit.rulespec import Rule, validate_rules
 
 # Keys whose value would be a secret. They are refused inline; ``<key>_env`` is the way.
 SECRET_KEYS = frozenset(
@@ -435,6 +436,11 @@ class PullOptions(_Model):
         description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "
         "'count' compares one COUNT() per object and lists ids only on a mismatch, 'ids' lists ids every run",
     )
+    field_history: list[Literal["Account", "Contact", "Lead"]] = Field(
+        ["Account", "Contact", "Lead"],
+        description="Salesforce objects whose field history (AccountHistory, ContactHistory, LeadHistory) is pulled: "
+        "the drift audit dates each Salesforce field's last change from it; [] pulls none",
+    )
     lookback_s: int = Field(
         900,
         ge=0,
@@ -486,6 +492,9 @@ class Fixes(_Model):
     merge_intercom_leads: FixPolicy = FixPolicy()  # intercom lead+user duplicates -> merge lead into user
     log_conversations: FixPolicy = FixPolicy()  # conversation_unlogged -> create the Task/Case
     duplicate_worklist: FixPolicy = FixPolicy()  # salesforce duplicates -> review items, never merged
+    rule_fixups: FixPolicy = (
+        FixPolicy()
+    )  # rule_violation -> create the missing Case/Task or set the field (rules[].fix)
     migrations: list[FieldMigration] = []
 
     @model_validator(mode="after")
@@ -545,6 +554,7 @@ class Config(_Model):
     report: ReportOptions = ReportOptions()
     quality: QualityOptions = QualityOptions()
     fixes: Fixes = Fixes()
+    rules: list[Rule] = Field([], description="cross-system rules (docs/contracts.md, Cross-system rules)")
     audit: AuditOptions = AuditOptions()
 
     # Set by load_config; not part of the file.
@@ -559,6 +569,11 @@ class Config(_Model):
         if self.sandbox is None and self.salesforce and self.salesforce.instance_url is None:
             raise ValueError("salesforce.instance_url is required outside the sandbox")
         return self
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, v: Any) -> list[Rule]:
+        return validate_rules(v)
 
     def config_hash(self) -> str:
         """A stable hash of the effective configuration (no secrets are in it by construction)."""

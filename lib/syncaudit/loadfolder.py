@@ -311,6 +311,9 @@ def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> N
     data_attributes = _read_json_file(src / "data_attributes.json")
     (out / "data_attributes.json").write_text(json.dumps(data_attributes, indent=1), encoding="utf-8")
     tags = _read_json_file(src / "tags.json")
+    (out / "tags.json").write_text(
+        json.dumps([{"id": str(t.get("id")), "name": t.get("name")} for t in tags], indent=1), encoding="utf-8"
+    )
     # Tag items on a contact may carry only the tag id: names come from tags.json (small), as a MAP literal.
     pairs = [(str(t.get("id")), t.get("name")) for t in tags if t.get("name") is not None]
     if pairs:
@@ -491,9 +494,13 @@ class SnapshotDir:
         return self.path / system / f"{name}.parquet"
 
     def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-        """A connection with one view per table: ``sf_<Object>`` and ``ic_<name>``."""
+        """A connection with one view per table: ``sf_<Object>``, ``ic_<name>`` and ``sy_<name>`` (syncaudit's own
+        writes). A table an incremental pull left with a delta layer is read with it (snapshot_merge.table_sql):
+        the base file alone is the table before that pull."""
+        from syncaudit.snapshot_merge import table_sql
+
         con = con or duckdb.connect()
-        for system, prefix in (("salesforce", "sf_"), ("intercom", "ic_")):
+        for system, prefix in (("salesforce", "sf_"), ("intercom", "ic_"), ("syncaudit", "sy_")):
             for p in sorted((self.path / system).glob("*.parquet")):
-                con.execute(f"CREATE OR REPLACE VIEW {q(prefix + p.stem)} AS SELECT * FROM read_parquet({lit(str(p))})")
+                con.execute(f"CREATE OR REPLACE VIEW {q(prefix + p.stem)} AS {table_sql(p)}")
         return con

@@ -35,7 +35,13 @@ from syncaudit.connectors.intercom.streams import (
     ConversationsStream,
     IntercomContext,
 )
-from syncaudit.connectors.salesforce.streams import OBJECTS, SalesforceObjectStream, since_with_lookback
+from syncaudit.connectors.salesforce.streams import (
+    HISTORY_OBJECTS,
+    OBJECTS,
+    SalesforceHistoryStream,
+    SalesforceObjectStream,
+    since_with_lookback,
+)
 from syncaudit.connectors.stream import PullOutcome
 from syncaudit.errors import ConfigError
 from syncaudit.snapshot import Snapshot, SnapshotRun, StreamResult, iso, parse_iso
@@ -64,7 +70,7 @@ def advance_bookmark(previous: str | None, seen: str | None, started: datetime) 
     return iso(cand) if cand is not None else previous
 
 
-STREAM_NAMES = (*OBJECTS, "admins", "companies", "contacts", "conversations")
+STREAM_NAMES = (*OBJECTS, *HISTORY_OBJECTS, "admins", "companies", "contacts", "conversations")
 
 
 def check_objects(objects: Iterable[str]) -> set[str]:
@@ -82,6 +88,7 @@ def check_objects(objects: Iterable[str]) -> set[str]:
 def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None = None) -> dict[str, list[Any]]:
     ctx = IntercomContext(clients.intercom)
     sf: list[Any] = [SalesforceObjectStream(clients.salesforce, cfg, o) for o in OBJECTS]
+    sf += [SalesforceHistoryStream(clients.salesforce, cfg, f"{o}History") for o in cfg.pull.field_history]
     ic: list[Any] = [
         AdminsStream(ctx),
         CompaniesStream(ctx),
@@ -331,6 +338,8 @@ def run_pull(
                 raise e
         if streams["intercom"]:
             run.write_json("intercom", "data_attributes.json", ctx.data_attributes())
+            # The workspace's tags (read once per pull already), so rules can name a tag nobody carries this month.
+            run.write_json("intercom", "tags.json", [{"id": k, "name": v} for k, v in sorted(ctx.tags().items())])
         elif run.base is not None and (run.base.path / "intercom" / "data_attributes.json").is_file():
             import json
 
@@ -339,7 +348,15 @@ def run_pull(
                 "data_attributes.json",
                 json.loads((run.base.path / "intercom" / "data_attributes.json").read_text()),
             )
+        if not streams["intercom"] and run.base is not None and (run.base.path / "intercom" / "tags.json").is_file():
+            import json
+
+            run.write_json("intercom", "tags.json", json.loads((run.base.path / "intercom" / "tags.json").read_text()))
         runner.carry_over({s.stream_id for s in streams["salesforce"] + streams["intercom"]})
+        from syncaudit.own_writes import copy_own_writes
+        from syncaudit.workspace import DataDir
+
+        copy_own_writes(DataDir(cfg).journal, run.table_path("syncaudit", "own_writes"))
         if run.base is not None:  # removals found earlier stay on record
             for system in ("salesforce", "intercom"):
                 old, new = run.base.table_path(system, "tombstones"), run.table_path(system, "tombstones")

@@ -47,6 +47,9 @@ PROGRESS = "progress.json"
 LATEST = "LATEST"
 FORMAT_VERSION = 1
 ID_FORMAT = "%Y%m%dT%H%M%SZ"
+# Table folders of a snapshot and the DuckDB view prefix of each: sf_Contact, ic_contacts, sy_own_writes
+# (syncaudit's own writes, copied from the apply journal by the pull: own_writes.py).
+VIEW_PREFIX = {"salesforce": "sf", "intercom": "ic", "syncaudit": "sy"}
 
 
 def snapshots_root(cfg: Config) -> Path:
@@ -104,7 +107,7 @@ class Snapshot:
 
     def tables(self) -> list[tuple[str, str]]:
         out = []
-        for system in ("salesforce", "intercom"):
+        for system in VIEW_PREFIX:
             d = self.path / system
             if d.is_dir():
                 out += [(system, p.stem) for p in sorted(d.glob("*.parquet"))]
@@ -114,10 +117,10 @@ class Snapshot:
         return (self.manifest.get("streams", {}).get(stream) or {}).get("bookmark")
 
     def duckdb(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with one view per table: ``sf_<Object>``, ``ic_<name>``."""
+        """An in-memory DuckDB connection with one view per table: ``sf_<Object>``, ``ic_<name>``, ``sy_<name>``."""
         con = duckdb.connect()
         for system, name in self.tables():
-            prefix = "sf" if system == "salesforce" else "ic"
+            prefix = VIEW_PREFIX[system]
             con.execute(f'CREATE VIEW "{prefix}_{name}" AS {self.table_sql(system, name)}')
         return con
 

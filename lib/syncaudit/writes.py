@@ -39,6 +39,7 @@ class WriteResult:
     code: str | None = None
     detail: str | None = None
     new_id: str | None = None
+    version: Any = None  # the record's version after the write, when the answer carries it (Intercom updated_at)
 
 
 JobHook = Callable[[str, str], None]  # (job_id, state) -> journal it

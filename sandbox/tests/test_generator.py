@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +286,36 @@ def test_type_conflict_is_planted_on_request(tmp_path: Path) -> None:
 def test_type_conflict_is_off_by_default(small: Path) -> None:
     attrs = {a["name"]: a for a in orjson.loads((small / "intercom" / "data_attributes.json").read_bytes())["data"]}
     assert attrs["seats"]["data_type"] == "integer"
+
+
+def test_field_history_dates_each_planted_drift_on_the_salesforce_side(small: Path, tmp_path: Path) -> None:
+    """Every planted drift (defects and in-flight decoys) has the Salesforce field's last change, at the time the
+    truth implies: the change itself when Salesforce is newer, before the Intercom change otherwise; and the
+    sandbox loads the rows."""
+    truth = orjson.loads((small / "truth.json").read_bytes())
+    hist: dict[tuple[str, str], str] = {}
+    for obj in ("Contact", "Lead", "Account"):
+        for r in read_csv(small / "salesforce" / f"{obj}History.csv"):
+            hist[(r[f"{obj}Id"], r["Field"])] = r["CreatedDate"]
+    drifts = [f for f in truth["findings"] if f["kind"] == "field_drift"]
+    assert drifts and any(not f["expected"] for f in drifts)
+    contacts = {r["Id"]: r for r in read_csv(small / "salesforce" / "Contact.csv")}
+    ic = {c["id"]: c for c in map(orjson.loads, open(small / "intercom" / "contacts.jsonl", "rb"))}
+    from crmsandbox.generator.history import HISTORY_NAME, SF_FIELD
+
+    for f in drifts:
+        api = SF_FIELD[f["field"]]
+        at = hist[(f["records"][0], HISTORY_NAME.get(api, api))]
+        sf_id, ic_id = f["records"]
+        if sf_id in contacts:
+            assert at == contacts[sf_id]["LastModifiedDate"]
+            ic_t = ic[ic_id]["updated_at"]
+            at_unix = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+            assert (at_unix > ic_t) == (f["newer"] == "salesforce"), f
+    from crmsandbox.salesforce import SalesforceService
+
+    svc = SalesforceService(tmp_path / "state", small)
+    n = svc.backend.store.conn().execute("SELECT COUNT(*) FROM ContactHistory").fetchone()[0]
+    assert n == sum(1 for k in hist if k[0].startswith("003"))
+    assert svc.backend.tracked["Contact"] >= {"Email", "Plan_Type__c", "OwnerId"}
+    svc.close()

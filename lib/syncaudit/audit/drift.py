@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
+from syncaudit.audit.drift_newer import DRIFT_FINDINGS_SQL, build_drift_eval, newer_side_metrics
 from syncaudit.loadfolder import lit, q
 from syncaudit.lookups import build_reference_table, describe_target, missing_target
 from syncaudit.mapping import comparable_sql
@@ -23,7 +24,12 @@ from syncaudit.mapping import comparable_sql
 DRIFT_DDL = """CREATE OR REPLACE TABLE sa_drift (
     field VARCHAR, object VARCHAR, sf_id VARCHAR, ic_id VARCHAR, sf_raw VARCHAR, ic_raw VARCHAR,
     sf_norm VARCHAR, ic_norm VARCHAR, sf_ts TIMESTAMPTZ, ic_ts TIMESTAMPTZ, owner VARCHAR, direction VARCHAR,
-    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR)"""
+    lag_s INTEGER, sf_desc VARCHAR, ic_desc VARCHAR, sf_field VARCHAR, ic_field VARCHAR, sf_created TIMESTAMPTZ,
+    linked BOOLEAN)"""
+# Links the connector really syncs; the other links (identity gaps: same email, probabilistic, company fallback)
+# are compared too, but their disagreements go on the identity_gap finding (extra.unsynced_fields) so that a plan
+# that links the pair also syncs those fields, instead of being reported as drift of a pair nobody syncs.
+SYNCED_LINKS = ("key", "email_identity")
 
 
 def snapshot_time(ctx: AuditContext, manifest: dict) -> datetime:
@@ -105,8 +111,9 @@ def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, la
         SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, sf_raw, ic_raw, sf_norm, ic_norm, __sf_ts, __ic_ts,
                {lit(f.owner)}, {lit(f.direction)}, {lag},
                sf_desc || CASE WHEN sf_norm IS NOT NULL AND NOT {s_fits} THEN {no_ic} ELSE '' END,
-               ic_desc || CASE WHEN ic_norm IS NOT NULL AND NOT {i_fits} THEN {no_sf} ELSE '' END
-        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, CAST(p.{sc} AS VARCHAR) AS sf_raw,
+               ic_desc || CASE WHEN ic_norm IS NOT NULL AND NOT {i_fits} THEN {no_sf} ELSE '' END,
+               {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created, __linked
+        FROM (SELECT p.sf_id, p.ic_id, p.__sf_ts, p.__ic_ts, p.__sf_created, p.__linked, CAST(p.{sc} AS VARCHAR) AS sf_raw,
                      CAST(p.{ic} AS VARCHAR) AS ic_raw, {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
                      {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling,
                      {s["desc"]} AS sf_desc, {i["desc"]} AS ic_desc
@@ -125,7 +132,7 @@ def _insert_lookup_drift(ctx: AuditContext, f, obj: str, sf_type: str | None, la
                                   AND NOT (CASE WHEN sf_norm IS NOT NULL THEN {s_fits} ELSE {i_fits} END))
         FROM (SELECT {s["norm"]} AS sf_norm, {i["norm"]} AS ic_norm,
                      {s["dangling"]} AS sf_dangling, {i["dangling"]} AS ic_dangling
-              FROM sa_dpairs p {s["join"]} {i["join"]})"""
+              FROM sa_dpairs p {s["join"]} {i["join"]} WHERE p.__linked)"""
     )
 
 
@@ -145,6 +152,66 @@ def _lookup_metrics(ctx: AuditContext, pairs_per_object: dict[str, int]) -> dict
     }
 
 
+def _drift_links(ctx: AuditContext) -> None:
+    """``sa_drift_links``: the links, plus each stale link's successor (the converted Contact, the merge survivor)
+    with its Intercom contact — the pair that moving the key will link."""
+    con = ctx.con
+    stale = ""
+    if ctx.has("sa_ic_hits"):
+        stale = """UNION ALL SELECT h.successors[1], p.sf_object, h.ic_id, 'stale_successor'
+            FROM sa_ic_hits h JOIN sa_sf_people p ON p.sf_id = h.successors[1]
+            WHERE h.n_active = 0 AND NOT h.archived AND h.successors[1] IS NOT NULL"""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE sa_drift_links AS SELECT sf_id, sf_object, ic_id, how FROM sa_links {stale}"
+    )
+
+
+def _mark_refused_values(ctx: AuditContext) -> None:
+    """``sa_drift_eval.target_refuses``: why Salesforce cannot take the owner's (Intercom's) value, per its describe
+    (a restricted picklist without the value, a value longer than the field): such drift is not fixed by syncing,
+    and the finding says so."""
+    con = ctx.con
+    con.execute("ALTER TABLE sa_drift_eval ADD COLUMN target_refuses VARCHAR")
+    for f in ctx.mapping.fields:
+        if f.owner != "intercom" or f.lookup is not None:
+            continue
+        for obj in f.objects:
+            desc = ctx.md.sf_field(obj, f.salesforce) or {}
+            checks = []
+            if desc.get("restrictedPicklist"):
+                allowed = [
+                    str(p.get("value")).lower() for p in desc.get("picklistValues") or [] if p.get("active", True)
+                ]
+                if allowed:
+                    where = f"{obj}.{f.salesforce}"
+                    checks.append(
+                        f"CASE WHEN lower(ic_norm) NOT IN ({', '.join(lit(a) for a in allowed)}) "
+                        f"THEN concat(chr(39), ic_norm, chr(39), {lit(' is not a value of the restricted picklist ' + where)}) END"
+                    )
+            length = int(desc.get("length") or 0)
+            if length and desc.get("type") in ("string", "textarea", "email", "phone", "url", "picklist"):
+                msg = f"{obj}.{f.salesforce} holds at most {length} characters"
+                checks.append(f"CASE WHEN length(ic_norm) > {length} THEN {lit(msg)} END")
+            if checks:
+                con.execute(
+                    f"""UPDATE sa_drift_eval SET target_refuses = coalesce({", ".join(checks)})
+                    WHERE field = {lit(f.name)} AND object = {lit(obj)} AND ic_norm IS NOT NULL"""
+                )
+
+
+def _note_unsynced_fields(con) -> None:  # noqa: ANN001
+    """On each identity_gap and stale_link finding, the mapped fields its pair (for a stale link: the successor and
+    the Intercom contact) disagrees on (``extra.unsynced_fields``)."""
+    con.execute(
+        """UPDATE findings SET extra = json_merge_patch(coalesce(findings.extra, '{}'::JSON),
+                                                        json_object('unsynced_fields', u.fields))
+        FROM (SELECT sf_id, ic_id, list(DISTINCT field ORDER BY field) AS fields
+              FROM sa_drift_eval WHERE NOT linked GROUP BY ALL) u
+        WHERE findings.kind IN ('identity_gap', 'stale_link') AND findings.records[-1] = u.ic_id
+          AND list_contains(findings.records, u.sf_id)"""
+    )
+
+
 def profile_drift(ctx: AuditContext, manifest: dict) -> None:
     con, m = ctx.con, ctx.mapping
     con.execute(DRIFT_DDL)
@@ -153,6 +220,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         "unresolved_intercom BIGINT, no_counterpart BIGINT)"
     )
     t_snap = snapshot_time(ctx, manifest)
+    _drift_links(ctx)
     region = m.default_phone_region
     pairs_per_object: dict[str, int] = {}
     for obj in ("Contact", "Lead", "Account"):
@@ -161,6 +229,7 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             continue
         sf_view, ic_view = f"sf_{obj}", ("ic_companies" if obj == "Account" else "ic_contacts")
         sf_ts = "s.LastModifiedDate" if "LastModifiedDate" in ctx.columns(sf_view) else "NULL"
+        sf_created = "s.CreatedDate" if "CreatedDate" in ctx.columns(sf_view) else "NULL"
         ic_ts = "i.updated_at" if "updated_at" in ctx.columns(ic_view) else "NULL"
         # One join per object; SF and IC columns are prefixed (DuckDB names are case-insensitive: Name = name).
         sf_cols = sorted({f.salesforce for f in fields})
@@ -168,12 +237,14 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE sa_dpairs AS
             SELECT l.sf_id, l.ic_id, CAST({sf_ts} AS TIMESTAMPTZ) AS __sf_ts, CAST({ic_ts} AS TIMESTAMPTZ) AS __ic_ts,
+                   CAST({sf_created} AS TIMESTAMPTZ) AS __sf_created,
+                   l.how IN ({", ".join(lit(h) for h in SYNCED_LINKS)}) AS __linked,
                    {", ".join(f"s.{q(c)} AS {q('s__' + c)}" for c in sf_cols)},
                    {", ".join(f"i.{q(c)} AS {q('i__' + c)}" for c in ic_cols)}
-            FROM sa_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
-            WHERE l.how IN ('key', 'email_identity') AND l.sf_object = {lit(obj)}"""
+            FROM sa_drift_links l JOIN {q(sf_view)} s ON s.Id = l.sf_id JOIN {q(ic_view)} i ON i.id = l.ic_id
+            WHERE l.sf_object = {lit(obj)}"""
         )
-        pairs_per_object[obj] = ctx.count("sa_dpairs")
+        pairs_per_object[obj] = ctx.con.execute("SELECT count(*) FROM sa_dpairs WHERE __linked").fetchall()[0][0]
         for f in fields:
             sf_type = (ctx.md.sf_field(obj, f.salesforce) or {}).get("type")
             lag = (
@@ -191,56 +262,21 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
             con.execute(
                 f"""INSERT INTO sa_drift
                 SELECT {lit(f.name)}, {lit(obj)}, sf_id, ic_id, CAST({sc} AS VARCHAR), CAST({ic} AS VARCHAR),
-                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}, NULL, NULL
+                       sf_norm, ic_norm, __sf_ts, __ic_ts, {lit(f.owner)}, {lit(f.direction)}, {lag}, NULL, NULL,
+                       {lit(f.salesforce)}, {lit(f.intercom)}, __sf_created, __linked
                 FROM (SELECT *, {a} AS sf_norm, {b} AS ic_norm FROM sa_dpairs)
                 WHERE sf_norm IS DISTINCT FROM ic_norm"""
             )
-    con.execute(
-        f"""CREATE OR REPLACE TABLE sa_drift_eval AS
-        SELECT *, true AS differs,
-            CASE WHEN sf_ts IS NULL OR ic_ts IS NULL THEN NULL
-                 WHEN sf_ts > ic_ts THEN 'salesforce' WHEN ic_ts > sf_ts THEN 'intercom' ELSE 'same' END AS newer,
-            epoch(TIMESTAMPTZ {lit(t_snap.isoformat())} - greatest(sf_ts, ic_ts)) AS age_s
-        FROM sa_drift"""
-    )
-    # In flight: the side that syncs (the owner, or either for 'both') changed less than the lag ago.
-    con.execute(
-        """CREATE OR REPLACE TABLE sa_drift_eval AS SELECT *,
-            newer IS NOT NULL AND (newer = owner OR direction = 'both') AND age_s <= lag_s AS in_flight
-        FROM sa_drift_eval"""
-    )
-    findings.insert(
-        con,
-        """SELECT 'field_drift', 'both', object, [sf_id, ic_id], field,
-            CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same' THEN 'high' ELSE 'medium' END,
-            object || ' ' || sf_id || ' and Intercom ' || CASE WHEN object = 'Account' THEN 'company ' ELSE 'contact ' END ||
-            ic_id || ' disagree on ' || field || ': Salesforce ' || coalesce(sf_desc, '''' || sf_raw || '''', 'empty') ||
-            ' vs Intercom ' || coalesce(ic_desc, '''' || ic_raw || '''', 'empty') ||
-            CASE WHEN sf_desc IS NOT NULL OR ic_desc IS NOT NULL THEN ''
-                 WHEN sf_raw IS DISTINCT FROM sf_norm OR ic_raw IS DISTINCT FROM ic_norm
-                 THEN ' (normalized: ' || coalesce(sf_norm, 'empty') || ' vs ' || coalesce(ic_norm, 'empty') || ')' ELSE '' END ||
-            '; ' || CASE
-                WHEN newer IS NULL THEN 'which side is newer is unknown'
-                WHEN newer = 'same' THEN 'both sides changed at the same time'
-                ELSE (CASE newer WHEN 'salesforce' THEN 'Salesforce' ELSE 'Intercom' END) || ' is newer (' ||
-                     CASE WHEN newer = owner THEN 'the owner' ELSE 'the non-owner side' END || ' changed it, ' ||
-                     CAST(round(age_s) AS BIGINT) || ' s before the snapshot, beyond the ' || lag_s || ' s sync lag)' END ||
-            '; ' || owner || ' owns the field (' || direction || ')',
-            CASE WHEN newer IS NOT NULL AND newer <> owner AND newer <> 'same'
-                 THEN 'the non-owner side was edited: copy the owner''s value back to it, or make the change in ' || owner
-                 ELSE 'copy the ' || owner || ' value to ' || CASE owner WHEN 'salesforce' THEN 'Intercom' ELSE 'Salesforce' END END ||
-            CASE WHEN sf_desc IS NOT NULL OR ic_desc IS NOT NULL
-                 THEN ' (a reference: write the id of the record it resolves to on that side)' ELSE '' END,
-            sf_raw, ic_raw, NULL, 'field_drift', NULL,
-            json_object('newer', newer, 'owner', owner, 'normalized', json_object('salesforce', sf_norm, 'intercom', ic_norm))
-        FROM sa_drift_eval WHERE differs AND NOT coalesce(in_flight, false)""",
-    )
+    build_drift_eval(ctx, t_snap)
+    _mark_refused_values(ctx)
+    findings.insert(con, DRIFT_FINDINGS_SQL)
+    _note_unsynced_fields(con)
     counts = {
         (fld, obj): (dr, fl)
         for fld, obj, dr, fl in con.execute(
             """SELECT field, object, count(*) FILTER (WHERE NOT coalesce(in_flight, false)),
                       count(*) FILTER (WHERE coalesce(in_flight, false))
-               FROM sa_drift_eval GROUP BY 1, 2"""
+               FROM sa_drift_eval WHERE linked GROUP BY 1, 2"""
         ).fetchall()
     }
     rows = []
@@ -270,6 +306,12 @@ def profile_drift(ctx: AuditContext, manifest: dict) -> None:
         "comparisons": total,
         "drifted": drifted,
         "in_flight": sum(r[5] for r in rows),
+        "newer_side": newer_side_metrics(ctx),
+        # reported drift whose owner value the target's describe refuses: syncing cannot fix it
+        "target_cannot_accept": con.execute(
+            "SELECT count(*) FROM sa_drift_eval WHERE linked AND target_refuses IS NOT NULL "
+            "AND NOT coalesce(in_flight, false)"
+        ).fetchall()[0][0],
         # Share of compared (pair, field) values that disagree beyond the sync lag: 0 is perfect.
         "drift_score": round(drifted / total, 6) if total else 0.0,
     }

@@ -32,6 +32,7 @@ KINDS = (
     "quality",
     "conversation_unlogged",
     "conversation_misfiled",
+    "rule_violation",
 )
 
 FINDINGS_DDL = """

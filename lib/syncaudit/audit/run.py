@@ -22,12 +22,14 @@ from syncaudit.audit.conversations import check_conversations
 from syncaudit.audit.drift import profile_drift
 from syncaudit.audit.duplicates import find_duplicates
 from syncaudit.audit.linking import emit_orphans, link_companies, link_people
+from syncaudit.audit.rules import check_rules
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
 from syncaudit.duckdb_resources import configure_duckdb, out_of_memory
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 from syncaudit.mapping import check_mapping, load_metadata
+from syncaudit.mapping_log import mapping_spec
 from syncaudit.workspace import DataDir
 
 
@@ -113,10 +115,12 @@ def _run_audit(cfg: Config, snapshot: Any, out_dir: str | Path | None) -> AuditR
     step("orphans", emit_orphans)
     step("drift", profile_drift, manifest)
     step("conversations", check_conversations)
+    step("rules", check_rules, manifest, snap_path)
     findings.finalize(con, ctx.snapshot_id)
     metrics: dict[str, Any] = {
         "snapshot": ctx.snapshot_id,
         "config_hash": cfg.config_hash(),
+        "mapping_spec": mapping_spec(cfg),
         "findings": findings.count_metrics(con),
         "links": dict(con.execute("SELECT how, count(*) FROM sa_links GROUP BY 1 ORDER BY 1").fetchall()),
         "records": {

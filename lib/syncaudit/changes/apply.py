@@ -38,6 +38,7 @@ class RunResult:
     concurrent: list[dict[str, Any]] = field(default_factory=list)  # written, but someone wrote it meanwhile
     api_calls: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    irreversible: list[dict[str, Any]] = field(default_factory=list)  # listed by a dry run before any apply
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary for notebooks and reports."""
@@ -53,6 +54,7 @@ class RunResult:
             "concurrent": len(self.concurrent),
             "api_calls": dict(self.api_calls),
             "message": self.message,
+            "irreversible": list(self.irreversible),
         }
 
 
@@ -130,6 +132,7 @@ def apply_plan(
             "dry_run",
             would_write=dict(would),
             message="dry run: nothing written; add --execute to apply",
+            irreversible=irreversible_operations(plan),
         )
     own_journal = journal is None
     journal = journal or journal_for(cfg)
@@ -213,9 +216,25 @@ def _execute(
     )
 
 
+def irreversible_operations(plan: Plan) -> list[dict[str, Any]]:
+    """Every operation of the plan that cannot be undone (one streamed pass)."""
+    from syncaudit.changes.model import IRREVERSIBLE, irreversible_item
+
+    return [irreversible_item(seq, op) for seq, op in plan.iter_writes() if op.op in IRREVERSIBLE]
+
+
+def print_irreversible(items: list[dict[str, Any]]) -> None:
+    if not items:
+        return
+    print(f"  irreversible: {len(items)} operation(s) that rollback cannot undo:")
+    for i in items:
+        print(f"    merge Intercom {i['object']} {i['key']} into {i['into']} (finding {i['finding_id']})")
+
+
 def print_result(res: RunResult) -> None:
     print(res.message)
     if res.dry_run:
+        print_irreversible(res.irreversible)
         for k, v in sorted(res.would_write.items()):
             print(f"  would {k.rsplit('.', 1)[1]} {v} {k.rsplit('.', 1)[0]}")
         return

@@ -218,18 +218,47 @@ def update_op(
     )
 
 
-def review_op(finding: dict[str, Any], policy: str, note: str) -> Operation:
+def review_op(
+    finding: dict[str, Any],
+    policy: str,
+    note: str,
+    *,
+    evidence: list[dict[str, Any]] | None = None,
+    action: dict[str, Any] | None = None,
+) -> Operation:
+    """A review item: never applied; a person decides. ``after`` holds what the review needs, with a stable
+    ``review_id`` (the same finding and policy always give the same id): kind, records, evidence (field by field)
+    and the suggested action (the write that would be made if the person accepts it)."""
     recs = finding.get("records") or []
     return Operation(
         finding.get("system", "both"),
         finding.get("object", ""),
         str(recs[0]) if recs else None,
         "review",
-        {"records": recs, "suggested_survivor": finding.get("suggested_survivor")},
+        {
+            "review_id": synthetic_finding_id("review", policy, finding.get("id"), *recs),
+            "kind": finding.get("kind"),
+            "records": recs,
+            "suggested_survivor": finding.get("suggested_survivor"),
+            "evidence": evidence if evidence is not None else _finding_evidence(finding),
+            "suggested_action": action or {"description": finding.get("suggested_fix") or policy},
+        },
         finding_id=finding.get("id"),
         policy=policy,
         note=note,
     )
+
+
+def _finding_evidence(finding: dict[str, Any]) -> list[dict[str, Any]]:
+    """The evidence the audit put on a finding (``extra.evidence``), if any."""
+    extra = finding.get("extra")
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            return []
+    ev = extra.get("evidence") if isinstance(extra, dict) else None
+    return ev if isinstance(ev, list) else []
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -165,6 +165,9 @@ class ApplyEngine:
             else:
                 final.append((r.seq, op, r.outcome, r.code, r.detail, r.new_id))
         self._record(final)
+        versions = [(r.seq, r.version) for r in results if r.version is not None]
+        if versions:
+            self.journal.versions(self.run_id, versions)
         _kill_hook("outcome")
         if doubt:
             resend = self._settle(writer, obj, doubt)

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS ops (
     system TEXT NOT NULL, object TEXT NOT NULL, record_key TEXT, op TEXT NOT NULL,
     state TEXT NOT NULL, outcome TEXT, error_code TEXT, detail TEXT, new_id TEXT,
     attempts INTEGER NOT NULL DEFAULT 0, intent_at REAL, outcome_at REAL, finding_id TEXT,
+    fields TEXT, version_after TEXT,
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS ops_state ON ops (run_id, state);
@@ -54,6 +55,11 @@ class Journal:
         # FULL: an intent must be on disk before the request leaves, or a crash could forget it.
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        # Journals written before these columns existed get them (the audit reads them to recognise our writes).
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(ops)")}
+        for col in ("fields", "version_after"):
+            if col not in have:
+                self.db.execute(f"ALTER TABLE ops ADD COLUMN {col} TEXT")
         self.db.row_factory = sqlite3.Row
 
     def close(self) -> None:
@@ -115,13 +121,13 @@ class Journal:
         """Record that these operations are about to be sent (committed before the request)."""
         now = time.time()
         rows = [
-            (run_id, seq, op.idempotency_key, op.system, op.object, op.key, op.op, now, op.finding_id)
+            (run_id, seq, op.idempotency_key, op.system, op.object, op.key, op.op, now, op.finding_id, _fields(op))
             for seq, op in items
         ]
         with self._tx() as db:
             db.executemany(
                 "INSERT INTO ops (run_id, seq, idempotency_key, system, object, record_key, op, state, attempts,"
-                " intent_at, finding_id) VALUES (?,?,?,?,?,?,?,'intent',1,?,?)"
+                " intent_at, finding_id, fields) VALUES (?,?,?,?,?,?,?,'intent',1,?,?,?)"
                 " ON CONFLICT (run_id, seq) DO UPDATE SET state='intent', attempts=attempts+1,"
                 " intent_at=excluded.intent_at, outcome=NULL, error_code=NULL",
                 rows,
@@ -151,17 +157,27 @@ class Journal:
                     new_id,
                     now,
                     op.finding_id,
+                    _fields(op),
                 )
             )
         with self._tx() as db:
             db.executemany(
                 "INSERT INTO ops (run_id, seq, idempotency_key, system, object, record_key, op, state, outcome,"
-                " error_code, detail, new_id, outcome_at, finding_id) VALUES (?,?,?,?,?,?,?,'done',?,?,?,?,?,?)"
+                " error_code, detail, new_id, outcome_at, finding_id, fields)"
+                " VALUES (?,?,?,?,?,?,?,'done',?,?,?,?,?,?,?)"
                 " ON CONFLICT (run_id, seq) DO UPDATE SET state='done', outcome=excluded.outcome,"
                 " error_code=excluded.error_code, detail=excluded.detail,"
                 " new_id=COALESCE(excluded.new_id, ops.new_id), outcome_at=excluded.outcome_at",
                 rows,
             )
+
+    def versions(self, run_id: str, items: Iterable[tuple[int, Any]]) -> None:
+        """The record's version (Intercom updated_at) that a write's answer reported: how the audit of a later
+        snapshot tells syncaudit's own write from someone else's edit."""
+        rows = [(None if v is None else str(v), run_id, seq) for seq, v in items]
+        if rows:
+            with self._tx() as db:
+                db.executemany("UPDATE ops SET version_after=? WHERE run_id=? AND seq=?", rows)
 
     def state_map(self, run_id: str) -> dict[int, tuple[str, int]]:
         """seq -> (state, attempts): the light form for large runs."""
@@ -204,6 +220,11 @@ class Journal:
     def open_jobs(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM jobs WHERE run_id=? AND state NOT IN ('done','aborted')", (run_id,))
         return [{**dict(r), "seqs": json.loads(r["seqs"])} for r in rows]
+
+
+def _fields(op: Operation) -> str:
+    """The fields an operation writes, as a JSON list (empty for merges and deletes)."""
+    return json.dumps(sorted(op.after) if op.op in ("update", "upsert") else [])
 
 
 def list_runs(cfg: Any) -> list[dict[str, Any]]:

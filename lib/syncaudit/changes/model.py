@@ -28,6 +28,20 @@ from syncaudit.errors import GuardError, SyncAuditError
 OPS = ("update", "upsert", "delete", "merge", "review")
 WRITE_OPS = frozenset({"update", "upsert", "delete", "merge"})
 VERSION_FIELD = {"salesforce": "SystemModstamp", "intercom": "updated_at"}
+IRREVERSIBLE = frozenset({"merge"})  # Intercom cannot un-merge contacts; rollback cannot restore them
+
+
+def irreversible_item(seq: int, op: Operation) -> dict[str, Any]:
+    """One irreversible operation as the summary and the dry run list it."""
+    return {
+        "seq": seq,
+        "system": op.system,
+        "object": op.object,
+        "key": op.key,
+        "op": op.op,
+        "into": op.after.get("into"),
+        "finding_id": op.finding_id,
+    }
 
 
 def canonical(obj: Any) -> str:
@@ -270,9 +284,12 @@ def summarize_plan(plan: Plan, samples: int = 5) -> dict[str, Any]:
     by_target: Counter[str] = Counter()
     by_policy: Counter[str] = Counter()
     sample: dict[str, list[dict[str, Any]]] = {}
+    irreversible: list[dict[str, Any]] = []
     n = writes = reviews = 0
     for batch in plan.iter_batches():
-        for _, o in batch:
+        for seq, o in batch:
+            if o.op in IRREVERSIBLE:
+                irreversible.append(irreversible_item(seq, o))
             n += 1
             writes += o.op in WRITE_OPS
             reviews += o.op == "review"
@@ -290,6 +307,7 @@ def summarize_plan(plan: Plan, samples: int = 5) -> dict[str, Any]:
         "by_target": dict(sorted(by_target.items())),
         "by_policy": dict(sorted(by_policy.items())),
         "samples": sample,
+        "irreversible": irreversible,
     }
 
 

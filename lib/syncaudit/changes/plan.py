@@ -184,5 +184,8 @@ def cli_plan(args: argparse.Namespace) -> int:
         f"{s['writes']} writes, {s['reviews']} review items; "
         + ", ".join(f"{k} {v}" for k, v in s["by_target"].items())
     )
+    from syncaudit.changes.apply import print_irreversible
+
+    print_irreversible(s.get("irreversible") or [])
     print(f"review it, then: syncaudit apply --config {cfg.source_path} --plan {folder} --confirm {plan.hash}")
     return 0

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from syncaudit.changes.model import Operation, canonical
+from syncaudit.changes.model import IRREVERSIBLE, Operation, canonical, irreversible_item
 
 BATCH = 10_000
 KIND_ORDER = {"update": 0, "upsert": 1, "delete": 2, "merge": 3, "review": 4}
@@ -190,12 +190,15 @@ class PlanFileWriter:
         self.by_policy: Counter[str] = Counter()
         self.samples: dict[str, list[dict[str, Any]]] = {}
         self.n_samples = samples
+        self.irreversible: list[dict[str, Any]] = []
 
     def write(self, ops: Iterable[Operation]) -> None:
         lines = []
         for op in ops:
             d = op.to_dict()
             lines.append(canonical({"seq": self.seq, **d}) + "\n")
+            if op.op in IRREVERSIBLE:
+                self.irreversible.append(irreversible_item(self.seq, op))
             self.seq += 1
             self.by_target[f"{op.system}.{op.object}.{op.op}"] += 1
             self.by_policy[op.policy] += 1
@@ -224,6 +227,8 @@ class PlanFileWriter:
             "by_target": dict(sorted(self.by_target.items())),
             "by_policy": dict(sorted(self.by_policy.items())),
             "samples": self.samples,
+            # Every operation that cannot be undone (Intercom merges), listed in full for review before apply.
+            "irreversible": self.irreversible,
         }
 
 

@@ -22,7 +22,15 @@ from syncaudit.changes.context import (
     synthetic_finding_id,
     update_op,
 )
+from syncaudit.changes.evidence import (
+    duplicate_evidence,
+    duplicate_is_deterministic,
+    finding_extra,
+    is_deterministic,
+    link_evidence,
+)
 from syncaudit.changes.model import Operation
+from syncaudit.changes.rule_fixups import rule_fixups
 from syncaudit.config import FieldMapping, PicklistMap
 from syncaudit.errors import ConfigError
 from syncaudit.lookups import reference_resolver
@@ -45,34 +53,41 @@ def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         if len(sf_ids) != 1 or len(ic_ids) != 1:
             out.append(review_op(f, "push_owner_value", "not a single linked pair"))
             continue
-        obj = sf_object(sf_ids[0])
-        ic_obj = "company" if obj == "Account" else "contact"
-        sf_rec, ic_rec = ctx.record("salesforce", obj, sf_ids[0]), ctx.record("intercom", ic_obj, ic_ids[0])
-        if obj not in fm.objects or sf_rec is None or ic_rec is None:
-            continue
-        if fm.lookup is not None:  # a reference (owner): write the other system's id of the same user, by email
-            out.extend(_push_reference(ctx, fm, f, (obj, sf_ids[0], sf_rec), (ic_obj, ic_ids[0], ic_rec), resolvers))
-            continue
-        if fm.owner == "salesforce":
-            value = plain_value(sf_rec.get(fm.salesforce))
-            value = _reverse_picklist(value, fm.normalize)
-            if fm.intercom in ("size", "custom_attributes.seats") and isinstance(value, float) and value.is_integer():
-                value = int(value)
-            op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {fm.intercom: value}, f, "push_owner_value")
-        else:
-            if (obj, fm.salesforce) in SF_READ_ONLY:
-                out.append(review_op(f, "push_owner_value", f"{obj}.{fm.salesforce} cannot be written through the API"))
-                continue
-            value = plain_value(ic_rec.get(fm.intercom))
-            pick = [n for n in fm.normalize if isinstance(n, PicklistMap)]
-            value = normalize_text(value, pick) if pick else value
-            op = update_op(ctx, "salesforce", obj, sf_ids[0], {fm.salesforce: value}, f, "push_owner_value")
-        if op:
-            out.append(op)
+        out.extend(owner_value_ops(ctx, fm, f, sf_ids[0], ic_ids[0], resolvers, "push_owner_value"))
     return out
 
 
-def _push_reference(ctx: PlanContext, fm: FieldMapping, f: dict, sf: tuple, ic: tuple, resolvers: dict) -> list:
+def owner_value_ops(
+    ctx: PlanContext, fm: FieldMapping, f: dict, sf_id: str, ic_id: str, resolvers: dict, policy: str
+) -> list[Operation]:
+    """The write that copies the owner's value of ``fm`` to the other side of the pair (sf_id, ic_id), or a
+    review when the target cannot take it; empty when a record is missing or the values already agree."""
+    obj = sf_object(sf_id)
+    ic_obj = "company" if obj == "Account" else "contact"
+    sf_rec, ic_rec = ctx.record("salesforce", obj, sf_id), ctx.record("intercom", ic_obj, ic_id)
+    if obj not in fm.objects or sf_rec is None or ic_rec is None:
+        return []
+    if fm.lookup is not None:  # a reference (owner): write the other system's id of the same user, by email
+        return _push_reference(ctx, fm, f, (obj, sf_id, sf_rec), (ic_obj, ic_id, ic_rec), resolvers, policy)
+    if fm.owner == "salesforce":
+        value = plain_value(sf_rec.get(fm.salesforce))
+        value = _reverse_picklist(value, fm.normalize)
+        if fm.intercom in ("size", "custom_attributes.seats") and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        op = update_op(ctx, "intercom", ic_obj, ic_id, {fm.intercom: value}, f, policy)
+    else:
+        if (obj, fm.salesforce) in SF_READ_ONLY:
+            return [review_op(f, policy, f"{obj}.{fm.salesforce} cannot be written through the API")]
+        value = plain_value(ic_rec.get(fm.intercom))
+        pick = [n for n in fm.normalize if isinstance(n, PicklistMap)]
+        value = normalize_text(value, pick) if pick else value
+        op = update_op(ctx, "salesforce", obj, sf_id, {fm.salesforce: value}, f, policy)
+    return [op] if op else []
+
+
+def _push_reference(
+    ctx: PlanContext, fm: FieldMapping, f: dict, sf: tuple, ic: tuple, resolvers: dict, policy: str
+) -> list:
     """The owner's reference translated through the lookup (User Id -> admin id with that email, or back);
     a review when nothing, or more than one record, matches: an id of the wrong system is never written."""
     src, dst = (sf, ic) if fm.owner == "salesforce" else (ic, sf)
@@ -86,9 +101,9 @@ def _push_reference(ctx: PlanContext, fm: FieldMapping, f: dict, sf: tuple, ic: 
     column = fm.salesforce if fm.owner == "salesforce" else fm.intercom
     target, note = resolvers[fm.name](plain_value(src[2].get(column)))
     if target is None:
-        return [review_op(f, "push_owner_value", f"{fm.name}: {note}")]
+        return [review_op(f, policy, f"{fm.name}: {note}")]
     dst_column = fm.intercom if dst_system == "intercom" else fm.salesforce
-    op = update_op(ctx, dst_system, dst[0], dst[1], {dst_column: target}, f, "push_owner_value", note=note)
+    op = update_op(ctx, dst_system, dst[0], dst[1], {dst_column: target}, f, policy, note=note)
     return [op] if op else []
 
 
@@ -114,9 +129,14 @@ def _prefetch_pairs(ctx: PlanContext, findings: list[dict[str, Any]]) -> None:
 
 
 def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    """Identity keys for identity gaps, written only on deterministic evidence (evidence.py); a fuzzy link is
+    a review item showing its evidence field by field. A pair this plan links also gets its mapped fields synced
+    by the owner rules (the finding's ``unsynced_fields``), so linking it does not surface new drift."""
     ident = ctx.cfg.mapping.identity
     prefer = opts.get("prefer", "review")  # when both keys are set and differ: intercom | salesforce | review
-    out = []
+    maps = {m.name: m for m in ctx.cfg.mapping.fields}
+    out: list[Operation] = []
+    resolvers: dict[str, Any] = {}
     findings = [f for f in ctx.findings if f.get("kind") == "identity_gap"]
     _prefetch_pairs(ctx, findings)
     for f in findings:
@@ -133,25 +153,45 @@ def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
         if sf_rec is None or ic_rec is None:
             continue
         sv, iv = sf_rec.get(sf_key), ic_rec.get(ic_key)
+        write: tuple[str, str, str, dict[str, Any]] | None = None
+        refusal = ""
         if iv and not sv:
             if _key_taken(ctx, f"sf_{obj}", sf_key, iv):
-                out.append(review_op(f, "backfill_identity", f"{sf_key}={iv} is already used by another {obj}"))
-                continue
-            op = update_op(ctx, "salesforce", obj, sf_ids[0], {sf_key: iv}, f, "backfill_identity")
+                refusal = f"{sf_key}={iv} is already used by another {obj}"
+            else:
+                write = ("salesforce", obj, sf_ids[0], {sf_key: iv})
         elif sv and not iv and ic_key == "external_id":
             if _key_taken(ctx, "ic_contacts", "external_id", sv):
-                out.append(review_op(f, "backfill_identity", f"external_id={sv} is already used by another contact"))
-                continue
-            op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {"external_id": sv}, f, "backfill_identity")
+                refusal = f"external_id={sv} is already used by another contact"
+            else:
+                write = ("intercom", ic_obj, ic_ids[0], {"external_id": sv})
         elif sv and iv and sv != iv and prefer == "intercom":
-            op = update_op(ctx, "salesforce", obj, sf_ids[0], {sf_key: iv}, f, "backfill_identity")
+            write = ("salesforce", obj, sf_ids[0], {sf_key: iv})
         elif sv and iv and sv != iv and prefer == "salesforce" and ic_key == "external_id":
-            op = update_op(ctx, "intercom", ic_obj, ic_ids[0], {"external_id": sv}, f, "backfill_identity")
+            write = ("intercom", ic_obj, ic_ids[0], {"external_id": sv})
         else:
-            out.append(review_op(f, "backfill_identity", "keys conflict or cannot be written; decide by hand"))
+            refusal = "keys conflict or cannot be written; decide by hand"
+        evidence = link_evidence(ctx, f)
+        action = (
+            {"write": {"system": write[0], "object": write[1], "record": write[2], "values": write[3]}}
+            if write
+            else None
+        )
+        if refusal or write is None:
+            out.append(review_op(f, "backfill_identity", refusal, evidence=evidence, action=action))
             continue
+        if not is_deterministic(ctx, f, evidence):
+            note = "a probable match, not a proven one: link it only after a person checks the evidence"
+            out.append(review_op(f, "backfill_identity", note, evidence=evidence, action=action))
+            continue
+        op = update_op(ctx, write[0], write[1], write[2], write[3], f, "backfill_identity")
         if op:
             out.append(op)
+        # The pair is linked from now on: copy each field it disagrees on from its owner.
+        for name in finding_extra(f).get("unsynced_fields") or []:
+            fm = maps.get(name)
+            if fm is not None and fm.direction != "display_only":
+                out.extend(owner_value_ops(ctx, fm, f, sf_ids[0], ic_ids[0], resolvers, "backfill_identity"))
     return out
 
 
@@ -162,7 +202,10 @@ def _key_taken(ctx: PlanContext, table: str, column: str, value: Any) -> bool:
 
 
 def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
+    """The key moved from a converted Lead to its Contact; the newly linked pair's disagreeing fields synced."""
     key = ctx.cfg.mapping.identity.people.salesforce_key
+    maps = {m.name: m for m in ctx.cfg.mapping.fields}
+    resolvers: dict[str, Any] = {}
     out = []
     findings = [f for f in ctx.findings if f.get("kind") == "stale_link"]
     _prefetch_pairs(ctx, findings)  # one query per object: a look-up per finding scans the table each time
@@ -193,6 +236,10 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         )
         if op:
             out.append(op)
+        for name in finding_extra(f).get("unsynced_fields") or []:
+            fm = maps.get(name)
+            if fm is not None and fm.direction != "display_only":
+                out.extend(owner_value_ops(ctx, fm, f, str(contact), ic_ids[0], resolvers, "relink_stale"))
     return out
 
 
@@ -206,8 +253,16 @@ def merge_intercom_leads(ctx: PlanContext, opts: dict[str, Any]) -> list[Operati
             continue
         users = [r for r in recs if r and r.get("role") == "user"]
         leads = [r for r in recs if r and r.get("role") == "lead"]
+        evidence = duplicate_evidence([r for r in recs if r])
         if len(users) != 1 or not leads:
-            out.append(review_op(f, "merge_intercom_leads", "needs exactly one user and at least one lead"))
+            out.append(
+                review_op(f, "merge_intercom_leads", "needs exactly one user and at least one lead", evidence=evidence)
+            )
+            continue
+        if not duplicate_is_deterministic(ctx, f, [r for r in recs if r]):
+            action = {"merge": {"into": str(users[0]["id"]), "from": sorted(str(r["id"]) for r in leads)}}
+            note = "not proven the same person (email and name must agree): an Intercom merge cannot be undone"
+            out.append(review_op(f, "merge_intercom_leads", note, evidence=evidence, action=action))
             continue
         for lead in sorted(leads, key=lambda r: str(r["id"])):
             out.append(
@@ -439,4 +494,5 @@ POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation]]
     "log_conversations": log_conversations,
     "merge_intercom_leads": merge_intercom_leads,
     "duplicate_worklist": duplicate_worklist,
+    "rule_fixups": rule_fixups,
 }

@@ -64,6 +64,7 @@ CHAIN = (
     "10_schema_mapping",
     "20_identity_links",
     "30_field_drift",
+    "35_rules",
     "40_duplicates",
     "50_data_quality",
     "60_fixup_plan",

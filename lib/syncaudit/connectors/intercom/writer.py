@@ -196,10 +196,19 @@ class IntercomWriter:
                 changed = self._concurrent(o, r)
                 if changed:
                     detail = f"changed by someone else between the re-read and this write: {', '.join(changed)}"
-                    return WriteResult(seq, done, "CONCURRENT_CHANGE", detail)
+                    return WriteResult(seq, done, "CONCURRENT_CHANGE", detail, version=_updated_at(r))
+                return WriteResult(seq, done, version=_updated_at(r))
             return WriteResult(seq, done)
         try:
             err = (r.json().get("errors") or [{}])[0]
         except ValueError:
             err = {}
         return WriteResult(seq, "failed", err.get("code") or str(r.status_code), err.get("message"))
+
+
+def _updated_at(r: requests.Response) -> Any:
+    """The updated_at an update's answer reports (the record's version after our write), or None."""
+    try:
+        return r.json().get("updated_at")
+    except (ValueError, AttributeError):
+        return None

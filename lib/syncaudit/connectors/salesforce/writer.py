@@ -181,8 +181,9 @@ class SalesforceWriter:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([field, *fields])
-        # Empty means "leave unchanged" in Bulk 2.0; #N/A sets null.
-        w.writerows([o.key, *("#N/A" if o.after.get(f) is None else o.after[f] for f in fields)] for _, o in batch)
+        # Empty means "leave unchanged" in Bulk 2.0; #N/A sets null. A row leaves the fields other rows of the
+        # batch write empty: only a field this operation writes as None is set to null.
+        w.writerows([o.key, *_bulk_cells(o.after, fields)] for _, o in batch)
         body = {
             "object": obj,
             "operation": "upsert",
@@ -285,3 +286,8 @@ def match_key(op: WriteOperation) -> tuple[str, str | None]:
     if op.op == "upsert":
         return next(iter(op.match), ""), op.key
     return "Id", op.key
+
+
+def _bulk_cells(after: dict[str, Any], fields: list[str]) -> list[Any]:
+    """One Bulk API 2.0 CSV row's values: "" (unchanged) for a field this row does not write, #N/A for null."""
+    return ["" if f not in after else "#N/A" if after[f] is None else after[f] for f in fields]

@@ -49,6 +49,10 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
 * ``conversation_unlogged`` [conversation] and ``conversation_misfiled`` [Task or Case,
   conversation] (variants wrong_person, converted_lead, case_instead_of_task); ``counterpart``
   names the record it should be logged on.
+* ``rule_violation`` [Account, conversation] or [Account, company], ``field`` = the rule's name of
+  config/demo.yaml (churn_risk_case, customer_company_plan, plan_means_customer): records that should
+  have been routed by a cross-system rule and were not; correctly routed look-alikes carry
+  ``expected: false`` (plant_rules.py). Rate ``rule_violation: 0`` plants none and changes nothing.
 
 Nothing else is a defect: names, emails (compared lower-case, without +tags and Gmail dots),
 phones, keys, company names and domains are unique unless planted; colleagues never have
@@ -73,10 +77,11 @@ from typing import Any
 import orjson
 
 from crmsandbox.errors import SandboxInputError
-from crmsandbox.generator import intercom_out, salesforce_out
+from crmsandbox.generator import history, intercom_out, salesforce_out
 from crmsandbox.generator.conversations import build_conversations
 from crmsandbox.generator.layout import Layout, build_layout, resolve
 from crmsandbox.generator.plant import DEFAULT_RATES, LAG, check_rates, plant
+from crmsandbox.generator.plant_rules import plant_rules
 from crmsandbox.generator.world import build_world
 
 __all__ = ["DEFAULT_RATES", "cli_generate", "generate"]
@@ -133,6 +138,7 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
         plan = plant(world, rates, seed)
         lay = build_layout(world, plan, seed)
         conv = build_conversations(world, plan, lay, rates, seed)
+        rule_truth = plant_rules(world, plan, lay, conv, rates["rule_violation"], seed)
         sf, ic = tmp / "salesforce", tmp / "intercom"
         sf.mkdir()
         ic.mkdir()
@@ -153,8 +159,10 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
             sf, world, lay, conv
         )
         salesforce_out.write_schema(sf)
+        # Field history last and in files of its own: the files above stay byte-identical per seed.
+        history.write_history(sf, plan, lay)
         intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
-        findings = _resolve_truth(lay, plan.truth + conv.truth)
+        findings = _resolve_truth(lay, plan.truth + conv.truth + rule_truth)
         truth = {
             "generator": {
                 "format_version": FORMAT_VERSION,

@@ -59,6 +59,7 @@ class Activities:
     conv: list[int] = field(default_factory=list)  # conversation row, -1 when not from Intercom
     kind: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    overrides: dict[int, dict[str, Any]] = field(default_factory=dict)  # row -> column values (plant_rules)
 
 
 @dataclass

@@ -236,7 +236,7 @@ def write_companies(out: Path, w: World, pl: Plan, lay: Layout) -> int:
                         "size": f["employees"][j],
                         "website": website_ic(f["domain"][j]),
                         "industry": f["industry"][j],
-                        "plan": {},
+                        "plan": _plan(pl.company_plan.get(int(c))),
                         "custom_attributes": {},
                         "tags": {"type": "tag.list", "tags": []},
                         "segments": {"type": "segment.list", "segments": []},
@@ -245,6 +245,13 @@ def write_companies(out: Path, w: World, pl: Plan, lay: Layout) -> int:
                 buf += b"\n"
             fh.write(buf)
     return len(cidx)
+
+
+def _plan(name: str | None) -> dict[str, Any]:
+    """A company's plan as the API shows it; ``{}`` when none."""
+    if name is None:
+        return {}
+    return {"type": "plan", "id": str(1000 + sum(map(ord, name))), "name": name}
 
 
 def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -> int:

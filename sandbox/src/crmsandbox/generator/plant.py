@@ -44,13 +44,15 @@ DEFAULT_RATES: dict[str, float] = {
     # conversations: share of the closed conversations that should be logged
     "conversation_unlogged": 0.03,
     "conversation_misfiled": 0.02,
+    # cross-system rules of config/demo.yaml (plant_rules.py): the share of eligible records that break one
+    "rule_violation": 0.2,
     # 1 = Intercom declares `seats` as a string attribute while Salesforce has a number (off by default)
     "schema_type_conflict": 0,
     # how drift splits (shares of the drifted pairs)
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
 }
-SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict"}
+SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation"}
 
 # The sync lags the generated world assumes (seconds): Intercom -> Salesforce is immediate (allow 60 s),
 # Salesforce -> Intercom is polled every 5 minutes. truth.json records them (``sync_lag_s``), and a tool
@@ -111,6 +113,8 @@ class Plan:
     sync_delay: np.ndarray | None = None
     seats_as_string: bool = False  # Intercom's `seats` attribute is a string (schema_type_conflict)
     co_delay: np.ndarray | None = None
+    company_plan: dict[int, str] = field(default_factory=dict)  # Intercom company plan names (plant_rules)
+    account_type: dict[int, str] = field(default_factory=dict)  # Account Type other than Customer/Prospect by presence
 
 
 def check_rates(rates: dict[str, float] | None) -> dict[str, float]:
@@ -118,10 +122,14 @@ def check_rates(rates: dict[str, float] | None) -> dict[str, float]:
     out = dict(DEFAULT_RATES)
     for k, v in (rates or {}).items():
         if k not in DEFAULT_RATES:
-            raise SandboxInputError(f"unknown defect rate '{k}'", hint=f"use one of: {', '.join(sorted(DEFAULT_RATES))}")
+            raise SandboxInputError(
+                f"unknown defect rate '{k}'", hint=f"use one of: {', '.join(sorted(DEFAULT_RATES))}"
+            )
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= (1 if k in SHARES else 0.2):
             top = 1 if k in SHARES else 0.2
-            raise SandboxInputError(f"defect rate '{k}' must be a number from 0 to {top}, got {v!r}", hint="e.g. 0.02 for 2%")
+            raise SandboxInputError(
+                f"defect rate '{k}' must be a number from 0 to {top}, got {v!r}", hint="e.g. 0.02 for 2%"
+            )
         out[k] = float(v)
     people = [
         k

@@ -190,7 +190,11 @@ def write_accounts(out: Path, w: World, pl: Plan, lay: Layout) -> int:
                     "Id": lay.ids["Account"][row : row + len(idx)],
                     "Name": f["name"],
                     "AccountNumber": f["number"],
-                    "Type": ["Customer" if pl.co_ic[c] else "Prospect" for c in idx],
+                    "Type": [
+                        (pl.account_type.get(int(c)) if extras is None else None)
+                        or ("Customer" if pl.co_ic[c] else "Prospect")
+                        for c in idx
+                    ],
                     "Industry": f["industry"],
                     "Website": [website_sf(d, s) for d, s in zip(f["domain"], f["website_style"], strict=True)],
                     "BillingCountry": [COUNTRY[w.pools[lc].region] for lc in f["loc"]],
@@ -439,27 +443,28 @@ def write_activities(out: Path, w: World, lay: Layout, conv: Conversations) -> t
     created = np.asarray(cs.created, dtype=np.int64)
     m = len(created)
     owners = [lay.user_ids[o] for o in cs.owner]
-    t.write(
-        {
-            "Id": cs.ids,
-            "ContactId": cs.who,
-            "AccountId": cs.what,
-            "OwnerId": owners,
-            "Subject": [f"Intercom: {TITLES[conv.title[c]]}" if c >= 0 else "Customer request" for c in cs.conv],
-            "Description": [
-                conversation_url(w.app_id, conv.ids[c]) if c >= 0 else "Customer called about an invoice."
-                for c in cs.conv
-            ],
-            "Status": ["Closed"] * m,
-            "Priority": ["Medium"] * m,
-            "Origin": [
-                "Web" if c >= 0 else ("Phone" if k == "phone" else "Web") for c, k in zip(cs.conv, cs.kind, strict=True)
-            ],
-            "IsClosed": [True] * m,
-            "ClosedDate": dt(created),
-            **_audit_cols(lay, created, created, owners, np.ones(m, bool)),
-        }
-    )
+    cols = {
+        "Id": cs.ids,
+        "ContactId": cs.who,
+        "AccountId": cs.what,
+        "OwnerId": owners,
+        "Subject": [f"Intercom: {TITLES[conv.title[c]]}" if c >= 0 else "Customer request" for c in cs.conv],
+        "Description": [
+            conversation_url(w.app_id, conv.ids[c]) if c >= 0 else "Customer called about an invoice." for c in cs.conv
+        ],
+        "Status": ["Closed"] * m,
+        "Priority": ["Medium"] * m,
+        "Origin": [
+            "Web" if c >= 0 else ("Phone" if k == "phone" else "Web") for c, k in zip(cs.conv, cs.kind, strict=True)
+        ],
+        "IsClosed": [True] * m,
+        "ClosedDate": dt(created),
+        **_audit_cols(lay, created, created, owners, np.ones(m, bool)),
+    }
+    for j, ov in cs.overrides.items():  # planted rule Cases (plant_rules): their own status and priority
+        for k, v in ov.items():
+            cols[k][j] = cols["CreatedDate"][j] if v == "__created__" else v
+    t.write(cols)
     t.close()
     return n, m
 

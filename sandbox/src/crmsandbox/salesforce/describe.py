@@ -74,7 +74,7 @@ def field_describe(f: Field) -> dict:
 def describe_global_entry(o: SObject, version: str) -> dict:
     """One entry of describeGlobal (also the top of a full describe)."""
     base = f"/services/data/v{version}/sobjects/{o.name}"
-    writable = o.name != "Organization"
+    writable = o.name != "Organization" and not o.name.endswith("History")
     return {
         "activateable": False,
         "createable": writable and o.name != "User",

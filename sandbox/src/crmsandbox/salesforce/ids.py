@@ -24,6 +24,10 @@ KEY_PREFIXES = {
     "Organization": "00D",
     "QueryLocator": "01g",
     "Job": "750",
+    # Field history objects share one prefix, as in Salesforce.
+    "AccountHistory": "017",
+    "ContactHistory": "017",
+    "LeadHistory": "017",
 }
 
 # A pod-like marker so ids minted by the sandbox never collide with the generator's (which use other markers).

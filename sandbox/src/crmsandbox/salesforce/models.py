@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import exceptions as exc
+from .history import HISTORY_OBJECTS, read_tracking, record_changes, tracked_fields
 from .ids import is_id, make_id, to18
 from .schema import PERSON_NAME_OBJECTS, SObject, build_schema
 from .soql_sql import find_object
@@ -31,10 +32,13 @@ class SalesforceBackend:
         schema_path = load_dir / "salesforce" / "schema.json" if load_dir else None
         self.schema_text = schema_path.read_text(encoding="utf-8") if schema_path and schema_path.exists() else None
         self.store = Store(db_path, {})
+        self.tracking_text = read_tracking(load_dir)
         if self.store.is_initialised():
             # A restart: the tables were made from the schema kept at load time, whatever folder is passed now.
             self.schema_text = self.store.get_meta("schema")
+            self.tracking_text = self.store.get_meta("field_history")
         self.objs: dict[str, SObject] = build_schema(schema_path, self.schema_text)
+        self.tracked = tracked_fields(self.objs, self.tracking_text)
         self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
@@ -84,6 +88,8 @@ class SalesforceBackend:
             self.store.create_indexes(c)
             if self.schema_text is not None:
                 self.store.set_meta(c, "schema", self.schema_text)
+            if self.tracking_text is not None:
+                self.store.set_meta(c, "field_history", self.tracking_text)
             self.store.set_meta(c, "loaded", now)
 
     def _seed(self, c: sqlite3.Connection, now: str) -> None:
@@ -244,7 +250,7 @@ class SalesforceBackend:
     def insert(self, c, obj: str, values: dict) -> str:
         """Create one record inside the caller's transaction; returns its id."""
         o = self.sobject(obj)
-        if o.name in ("Organization", "User"):
+        if o.name in ("Organization", "User", *HISTORY_OBJECTS):
             raise exc.InvalidType(f"entity type {o.name} does not support insert")
         vals = self._prepare(c, o, {k: v for k, v in values.items() if k.lower() != "id"}, creating=True)
         if any(k.lower() == "id" for k in values) and values.get("Id") is not None:
@@ -274,6 +280,8 @@ class SalesforceBackend:
             record["CaseNumber"] = f"{self.store.next_seq(c, 'CaseNumber'):08d}"
         self._derive(o, record)
         self._write_row(c, o, record, None)
+        if self.tracked.get(o.name):
+            record_changes(c, self.store, o, self.tracked[o.name], record["Id"], None, record, self.admin_id, now)
         return record["Id"]
 
     def update(self, c, obj: str, record_id: str, values: dict) -> str:
@@ -298,6 +306,8 @@ class SalesforceBackend:
                 vals[derived] = merged[derived]
         vals["Id"] = row["Id"]
         self._write_row(c, o, vals, rowid)
+        if self.tracked.get(o.name):
+            record_changes(c, self.store, o, self.tracked[o.name], row["Id"], row, vals, self.admin_id, now)
         return row["Id"]
 
     def delete(self, c, obj: str, record_id: str, *, hard: bool = False) -> str:
@@ -306,7 +316,7 @@ class SalesforceBackend:
         ``hard`` (Bulk hardDelete) removes it for good, bypassing the recycle bin.
         """
         o = self.sobject(obj)
-        if o.name in ("Organization", "User"):
+        if o.name in ("Organization", "User", *HISTORY_OBJECTS):
             raise exc.InvalidType(f"entity type {o.name} does not support delete")
         row = self._existing(o, record_id)
         if hard:

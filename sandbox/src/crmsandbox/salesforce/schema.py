@@ -331,6 +331,9 @@ def _standard_objects() -> dict[str, SObject]:
     ]:
         org.add(f)
     objs["Organization"] = org
+    from .history import history_objects
+
+    objs.update(history_objects())
     return objs
 
 
@@ -412,7 +415,7 @@ def build_schema(schema_json: Path | None, text: str | None = None) -> dict[str,
         raise SandboxInputError("schema.json must be an object or a list", file=str(schema_json))
     for obj, spec in pairs:
         target = next((o for o in objs.values() if o.name.lower() == str(obj).lower()), None)
-        if target is None or target.name == "Organization":
+        if target is None or target.name == "Organization" or target.name.endswith("History"):
             raise SandboxInputError(
                 f"unknown object {obj!r}",
                 file=str(schema_json),

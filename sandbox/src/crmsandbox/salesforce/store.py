@@ -20,7 +20,7 @@ from crmsandbox.errors import SandboxInputError
 from .ids import is_id, make_id, to18
 from .schema import PERSON_NAME_OBJECTS, SObject
 
-LOAD_ORDER = ["User", "Account", "Contact", "Lead", "Case", "Task"]
+LOAD_ORDER = ["User", "Account", "Contact", "Lead", "Case", "Task", "AccountHistory", "ContactHistory", "LeadHistory"]
 _STAGE_BATCH = 20_000
 csv.field_size_limit(sys.maxsize)
 
@@ -232,7 +232,10 @@ class Store:
         c.execute(f"INSERT INTO {q(o.name)} ({cols}) SELECT {', '.join(exprs.values())} FROM temp._stage")
         missing = c.execute(f'SELECT rowid FROM {q(o.name)} WHERE "Id" IS NULL').fetchall()
         if missing:
-            first = self.next_seq(c, o.name, len(missing))
+            from .history import HISTORY_OBJECTS, HISTORY_SEQUENCE
+
+            seq_name = HISTORY_SEQUENCE if o.name in HISTORY_OBJECTS else o.name
+            first = self.next_seq(c, seq_name, len(missing))
             c.executemany(
                 f'UPDATE {q(o.name)} SET "Id" = ? WHERE rowid = ?',
                 [(make_id(o.key_prefix, first + k), r[0]) for k, r in enumerate(missing)],
