@@ -175,7 +175,9 @@ def run_step(step: str, size: int, args: argparse.Namespace) -> dict:
         return {"error": f"timed out after {args.timeout} s", "load": load}
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode or line is None:
-        tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        lines = proc.stderr.strip().splitlines() or ["(no message)"]
+        # The exception's own line (DuckDB adds advice lines after it), else the last line.
+        tail = next((ln for ln in reversed(lines) if "Error" in ln or "Exception" in ln), lines[-1])[:300]
         return {"error": f"exit {proc.returncode}: {tail}", "load": load}
     return {**json.loads(line.removeprefix("RESULT ")), "load": load}
 
