@@ -101,3 +101,31 @@ def test_unlogged_conversations_find_their_person_in_one_join(convs: int, tmp_pa
             expected[str(471 + k)] = people[0]
     assert {key: op.after["WhoId"] for key, op in ops.items()} == expected
     assert len([s for s in con.sql if "ic_conversations" in s]) == 1
+
+
+def test_resolving_a_plan_larger_than_the_spools_memory_cap_spills(tmp_path: Path) -> None:
+    from syncaudit.changes.model import Operation
+    from syncaudit.changes.planfile import PlanSpool
+
+    spool = PlanSpool(tmp_path, memory_limit="32MB")
+    n = 30_000  # ~50 MB of operation bodies: more than the cap
+    ops = [
+        Operation(
+            "intercom",
+            "contact",
+            f"{(i * 7919) % n:024x}",
+            "update",
+            {"name": str(i % 5)},
+            {"name": "x" * 1500},
+            1,
+            f"f{i}",
+            "p",
+        )  # fmt: skip
+        for i in range(n)
+    ]
+    spool.add(0, ops)
+    assert spool.resolve() == 0
+    spool.con.execute("SET memory_limit = '1GB'")  # writing the plan out is not what this test is about
+    keys = [o.key for batch in spool.ordered() for o in batch]
+    assert keys == sorted(f"{i:024x}" for i in range(n))  # plan order: by record key within one policy and op
+    spool.close()
