@@ -109,6 +109,7 @@ def audit_seed(size: int, seed: int, work: Path, cfg, keep_errors: Path | None =
 
 
 def main() -> int:
+    print("sandbox cost model: n/a (no API calls: this runs offline on generated data or snapshots)")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=20_000, help="people per system (default 20000)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

@@ -95,6 +95,7 @@ def run(cfg, snap: Path, out: Path) -> dict:  # noqa: ANN001
 
 
 def main() -> int:
+    print("sandbox cost model: n/a (no API calls: this runs offline on generated data or snapshots)")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1_000_000, help="people per system (default 1000000)")
     ap.add_argument("--seed", type=int, default=11)

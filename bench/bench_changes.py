@@ -133,6 +133,7 @@ def main() -> int:
         update={"data_dir": str(tmp / "data"), "apply": cfg.apply.model_copy(update={"max_changes": sf_n + ic_n + 1})}
     )
     print(f"load average before: {os.getloadavg()}")
+    print("sandbox cost model: none (loopback: calls, not network time, are what this counts)")
     t0 = time.perf_counter()
     with running_sandbox(load_dir=tmp / "load", state_dir=tmp / "sb") as sb:
         print(f"sandbox loaded {sf_n:,} Contacts and {ic_n:,} Intercom contacts in {time.perf_counter() - t0:.1f} s")

@@ -46,6 +46,7 @@ def run(size: int, seed: int, out: Path) -> dict:
 
 
 def main() -> int:
+    print("sandbox cost model: n/a (no API calls: this runs offline on generated data or snapshots)")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)

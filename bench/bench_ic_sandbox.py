@@ -240,6 +240,7 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-ic-"))
     proc = psutil.Process()
     print(f"loadavg at start: {os.getloadavg()}")
+    print("sandbox cost model: none (this measures the emulator itself, at loopback speed)")
     t0 = time.perf_counter()
     if not (work / "load" / "intercom" / "contacts.jsonl").exists():  # --workdir reuses folder and state
         synthesize(work / "load", args.size)

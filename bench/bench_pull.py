@@ -107,7 +107,7 @@ def make_load_dir(size: int, seed: int = 1) -> Path:
 
 
 class Sandbox:
-    def __init__(self, load: Path, latency_ms: float, size: int) -> None:
+    def __init__(self, load: Path, latency_ms: float | None, size: int, cost: str = "realistic") -> None:
         self.state = OUT / f"sd-{size}"
         env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
         self.proc = subprocess.Popen(
@@ -121,8 +121,11 @@ class Sandbox:
                 str(load),
                 "--state-dir",
                 str(self.state),
-                "--latency-ms",
-                str(latency_ms),
+                "--as-of",
+                "original",  # reuse the state between runs (--incremental-only)
+                "--cost-model",
+                cost,
+                *(["--latency-ms", str(latency_ms)] if latency_ms is not None else []),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -132,7 +135,9 @@ class Sandbox:
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
             raise SystemExit("the sandbox did not start")
-        self.facts = json.loads(line)
+        from crmsandbox.server import facts_from_ready_line
+
+        self.facts = facts_from_ready_line(line)
         from syncaudit.http import verified_session
 
         self.http = verified_session(self.facts["ca_cert"])
@@ -328,7 +333,10 @@ def change_one_percent(sb: Sandbox, size: int, offset: int = 0) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=1_000_000)
-    ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--latency-ms", type=float, default=None, help="per-call latency; default: the cost model's")
+    ap.add_argument(
+        "--cost-model", default="realistic", help="the sandbox cost model: realistic (default) or none (loopback)"
+    )
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument(
@@ -351,9 +359,12 @@ def main() -> None:
     say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
     t = time.monotonic()
     reused = (OUT / f"sd-{args.size}" / "salesforce").is_dir()
-    sb = Sandbox(load, args.latency_ms, args.size)
-    sb.latency_ms = args.latency_ms  # type: ignore[attr-defined]
-    say(f"sandbox ready ({time.monotonic() - t:.0f} s), latency {args.latency_ms} ms/call")
+    from crmsandbox.costmodel import cost_model
+
+    model = cost_model(args.cost_model, **({"call_ms": args.latency_ms} if args.latency_ms is not None else {}))
+    sb = Sandbox(load, args.latency_ms, args.size, args.cost_model)
+    sb.latency_ms = model.call_ms  # type: ignore[attr-defined]
+    say(f"sandbox ready ({time.monotonic() - t:.0f} s), {model.summary()}")
     cfg = OUT / f"bench-{args.size}.yaml"
     data = OUT / f"data-{args.size}"
     cfg.write_text(
@@ -409,10 +420,8 @@ def main() -> None:
     minimum = {"salesforce": 2 + math.ceil(n / BULK_PAGE), "intercom": math.ceil(n / 150)}
     used = full["calls"]
     say("")
-    say(
-        f"== bench_pull: {n:,} Salesforce Contacts + {n:,} Intercom contacts, {args.latency_ms:.0f} ms/call, "
-        f"{args.partitions} Intercom partitions"
-    )
+    say(f"== bench_pull: {n:,} Salesforce Contacts + {n:,} Intercom contacts, {args.partitions} Intercom partitions")
+    say(model.summary())
     say(f"load average: {os.getloadavg()}")
     say(f"records pulled (full): {full['records']}")
     say(

@@ -61,6 +61,7 @@ def baseline(tables, suite) -> float:
 
 
 def main() -> None:
+    print("sandbox cost model: n/a (no API calls: this runs offline on generated data or snapshots)")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1_000_000, help="rows per main object (default 1,000,000)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the naive baseline run")

@@ -27,6 +27,7 @@ TARGET_S = 300
 
 
 def main() -> int:
+    print("sandbox cost model: n/a (no API calls: this runs offline on generated data or snapshots)")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--size", type=int, default=20_000, help="people per system (default 20000, the issue's target)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ sys.path.insert(0, str(LIB))
 
 from crmsandbox.salesforce import SalesforceService  # noqa: E402
 from crmsandbox.salesforce.ids import make_id  # noqa: E402
+from crmsandbox.server import facts_from_ready_line  # noqa: E402
 from syncaudit.http import verified_session  # noqa: E402
 
 FIELDS = (
@@ -101,7 +101,21 @@ def start_server(load: Path, state: Path) -> tuple[subprocess.Popen, dict, float
     env = dict(os.environ, PYTHONPATH=str(LIB))
     t = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncaudit", "sandbox", "serve", "--load", str(load), "--state-dir", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "syncaudit",
+            "sandbox",
+            "serve",
+            "--load",
+            str(load),
+            "--state-dir",
+            str(state),
+            "--as-of",
+            "original",
+            "--cost-model",
+            "none",
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         env=env,
         text=True,
@@ -109,7 +123,7 @@ def start_server(load: Path, state: Path) -> tuple[subprocess.Popen, dict, float
     line = proc.stdout.readline()
     if not line:
         raise SystemExit(f"the sandbox did not start (exit {proc.wait()})")
-    return proc, json.loads(line), time.perf_counter() - t
+    return proc, facts_from_ready_line(line), time.perf_counter() - t
 
 
 def app_latency(load: Path, reads: int, n: int) -> float:
@@ -135,6 +149,7 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=500, help="single-record GETs to time")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}")
+    print("sandbox cost model: none (this measures the emulator itself, at loopback speed)")
     with tempfile.TemporaryDirectory(prefix="bench-sf-") as tmp:
         root = Path(tmp)
         t = time.perf_counter()

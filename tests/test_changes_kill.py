@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
+from changes_world import make_world, world_config, world_services
 from crmsandbox.testing import running_sandbox
 from syncaudit.changes.apply import journal_for, plans_dir
 from syncaudit.changes.plan import build_change_plan
-from test_changes_fakes import make_world, world_config, world_services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,7 +66,7 @@ def test_killed_apply_resumes_exactly_once(tmp_path: Path, kill_at: str, bulk: b
     plan = build_change_plan(cfg, world["snapshot"], world["findings"])
     plan.save(plans_dir(cfg))
     sbdir = tmp_path / "sb"
-    with running_sandbox(services=world_services(world), state_dir=sbdir) as sb:
+    with running_sandbox(services=world_services(world, tmp_path), state_dir=sbdir) as sb:
         first = _apply(cfg_file, plan, sbdir, kill_at)
         assert first.returncode == -signal.SIGKILL, first.stderr
         second = _apply(cfg_file, plan, sbdir, None)
@@ -77,7 +77,7 @@ def test_killed_apply_resumes_exactly_once(tmp_path: Path, kill_at: str, bulk: b
         counts = {**state["salesforce"]["writes"], **state["intercom"]["writes"]}
         assert len(counts) == len(plan.writes) and set(counts.values()) == {1}, counts
         tasks = [k for k in state["salesforce"]["writes"] if k.startswith("Task/")]
-        assert len(tasks) == 4 and state["salesforce"]["objects"]["Task"] == 4  # no duplicate created
+        assert len(tasks) == 4 and state["salesforce"]["objects"]["Task"]["records"] == 4  # no duplicate created
         ingest = [r for r in sb.requests() if r["method"] == "POST" and r["path"].endswith("/jobs/ingest")]
         assert len(ingest) == (2 if bulk else 0)  # bulk: one upsert job by Id, one by the External ID
 

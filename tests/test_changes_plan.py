@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from changes_world import make_world, world_config
 from syncaudit.changes.model import Plan, load_plan, summarize_plan
 from syncaudit.changes.plan import build_change_plan, snapshot_since
 from syncaudit.config import Config, FieldMigration, load_config
 from syncaudit.errors import ConfigError, GuardError
-from test_changes_fakes import make_world, world_config
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from changes_world import make_world, world_config
 from syncaudit.changes.context import PlanContext
 from syncaudit.changes.policies import merge_intercom_leads, relink_stale
-from test_changes_fakes import make_world, world_config
 
 
 def _queries(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:

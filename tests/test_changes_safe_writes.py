@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from changes_world import make_world, world_config
 from syncaudit.changes.apply import apply_plan, print_result
 from syncaudit.changes.plan import build_change_plan
-from test_changes_fakes import make_world, world_config
 
 
 def _world_with(findings_edit) -> dict:  # noqa: ANN001

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from changes_world import TinySnapshot, make_world, world_config
 from crmsandbox.salesforce import SalesforceService
 from sf_https import ANN, BOB, CARL, https_session, serve_https, write_load_dir
 from syncaudit.changes.model import Operation
@@ -22,7 +23,6 @@ from syncaudit.connectors.salesforce.auth import SalesforceAuthenticator, Salesf
 from syncaudit.connectors.salesforce.connector import SalesforceConnector
 from syncaudit.connectors.salesforce.writer import SalesforceWriter
 from syncaudit.errors import ConfigError
-from test_changes_fakes import TinySnapshot, make_world, world_config
 
 EXT = "Intercom_Conversation_Id__c"
 GONE = "003000000000099AAA"  # a well-formed Contact id that does not exist

@@ -94,6 +94,22 @@ def _chain(d: Path, *, pull_fails: bool = False) -> Path:
     return d
 
 
+def offline_sandbox_facts(tmp: Path, mp: pytest.MonkeyPatch) -> None:
+    """A sandbox.json for the batch's preflight (connection facts present); nothing listens: the chains here
+    are small notebooks that never call an API."""
+    from crmsandbox.tls import ensure_tls
+
+    state = tmp / "sandbox-state"
+    ca = ensure_tls(state / "tls").ca_cert
+    facts = {
+        "salesforce": {"instance_url": "https://127.0.0.1:9", "client_id": "c", "client_secret": "s"},
+        "intercom": {"base_url": "https://127.0.0.1:9", "token": "t"},
+        "ca_cert": str(ca),
+    }
+    (state / "sandbox.json").write_text(json.dumps(facts))
+    mp.setenv("SYNCAUDIT_SANDBOX_DIR", str(state))
+
+
 def _config(tmp: Path, **gates) -> Path:
     raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     raw["data_dir"] = str(tmp / "data")
@@ -111,6 +127,7 @@ def batch_run(tmp_path_factory):
     cfg = _config(tmp, max_findings={"duplicate": 1})
     mp = pytest.MonkeyPatch()
     mp.setenv("SYNCAUDIT_NOTEBOOKS_DIR", str(chain))
+    offline_sandbox_facts(tmp, mp)
     mp.chdir(tmp)
     # An earlier month, for the trend; and an earlier run of this month, which the new one replaces.
     (tmp / "reports" / "2026-10").mkdir(parents=True)
@@ -155,9 +172,14 @@ def test_failed_notebook_page_shows_the_error_and_index_marks_it(batch_run) -> N
     page = (out / "10_broken.html").read_text()
     assert "ValueError" in page and "is bad" in page
     assert "bob.smith@corp.io" not in page  # masked even inside a traceback
+    assert "Traceback" not in page and "ipykernel" not in page  # one sentence, the traceback went to run.log
     index = (out / "index.html").read_text()
-    assert "1 notebook failed: 10_broken" in index
+    assert "The run FAILED at step 10_broken (Broken): ValueError: row of b***@corp.io is bad" in index
     assert 'class="failed">failed' in index
+    assert "All configured gates passed" not in index
+    log = (batch_run["tmp"] / "data" / "work" / "report-2026-11" / "run.log").read_text()
+    assert "Traceback" in log and "10_broken" in log
+    assert not (out / "run.log").exists()
     assert "exceed the gate" in index
     assert "Plotly.newPlot" in index  # trend against 2026-10
 
@@ -202,6 +224,7 @@ def test_failed_pull_skips_the_rest(tmp_path, monkeypatch, capsys) -> None:
     chain = _chain(tmp_path / "nbs", pull_fails=True)
     cfg = _config(tmp_path)
     monkeypatch.setenv("SYNCAUDIT_NOTEBOOKS_DIR", str(chain))
+    offline_sandbox_facts(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     code = main(["audit", "--config", str(cfg), "--period", "2026-11", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err

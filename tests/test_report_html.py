@@ -288,12 +288,12 @@ def test_index_page(tmp_path: Path) -> None:
     ]
     page = write_index(out, now, runs, [prev], ["2 field_drift findings exceed the gate of 1"], masked=True).read_text()
     assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert 'class="failed"' in page and "1 notebook failed: 40_duplicates" in page
-    assert 'href="40_duplicates.html"' in page and 'href="executed/40_duplicates.ipynb"' in page
-    assert 'href="findings.jsonl"' in page
+    assert 'class="failed"' in page and "The run FAILED at step 40_duplicates (Duplicates): ValueError:" in page
+    assert 'href="40_duplicates.html"' in page
+    assert ".ipynb" not in page and 'href="findings.jsonl"' not in page  # no links to raw files
     assert "1 gate failed" in page and "exceed the gate" in page
-    assert "Plotly.newPlot" in page  # the trend chart against 2026-10
-    assert re.search(r"field_drift</td><td class=\"n\">2</td><td class=\"n\">—</td>", page)
-    assert re.search(r"duplicate</td><td class=\"n\">1</td><td class=\"n\">1</td><td class=\"n \">\+0", page)
+    assert "Plotly.newPlot" in page  # the findings-by-kind chart
+    assert re.search(r"Values that disagree</td><td class=\"n\">2</td><td class=\"n\">—</td>", page)
+    assert re.search(r"Duplicate records</td><td class=\"n\">1</td><td class=\"n\">1</td><td class=\"n \">\+0", page)
     assert external_references(page) == []
     assert json.loads((tmp_path / "report" / "findings.jsonl").read_text() or "{}") == {}

@@ -159,3 +159,40 @@ def test_write_safe_csv_neutralizes_text_but_keeps_numbers(tmp_path) -> None:
     assert not (tmp_path / "out.csv.tmp").exists()
     frame = neutralize_frame(df)
     assert frame["delta"].tolist() == [-5, 3, 0]
+
+
+def test_malformed_addresses_are_masked_too() -> None:
+    """A failing email-format rule shows exactly the malformed addresses: they are personal data all the same."""
+    import pandas as pd
+
+    from syncaudit.report.masking import mask_email, mask_frame, mask_text
+
+    bad = ["meza.dave@icloud", "dustin@@heronfinance.de", "mbarron @ivorywave.in"]
+    assert [mask_email(v) for v in bad] == ["m***@icloud", "d***@heronfinance.de", "m***@ivorywave.in"]
+    assert mask_frame(pd.DataFrame({"Email": bad}))["Email"].tolist() == [mask_email(v) for v in bad]
+    assert "dustin" not in str(mask_text("samples: dustin@@heronfinance.de, meza.dave@icloud"))
+    assert "meza.dave" not in str(mask_text("samples: dustin@@heronfinance.de, meza.dave@icloud"))
+
+
+def test_owner_names_beside_addresses_are_masked_like_other_names() -> None:
+    import pandas as pd
+
+    from syncaudit.report.masking import _mask_free_text, mask_text
+
+    detail = "owner: Salesforce '005A' (Jasmine Schmitt <jasmine.schmitt@northwind.example>) vs Intercom '99' (Bo Li <b@x.io>)"
+    for masked in (str(mask_text(detail)), _mask_free_text(pd.Series([detail], dtype="string"))[0]):
+        assert "Jasmine" not in masked and "Schmitt" not in masked and "Bo Li" not in masked, masked
+        assert "(J*** S*** <j***@northwind.example>)" in masked and "'005A'" in masked
+
+
+def test_durations_in_finding_details_read_as_durations() -> None:
+    from syncaudit.report.names import human_duration
+    from syncaudit.report.views import human_seconds
+
+    assert human_duration(37883339) == "438 days" and human_duration(300) == "5 minutes"
+    assert human_duration(95) == "1.6 minutes" and human_duration(None) == "—"
+    text = "changed it 9971109 s before the snapshot, beyond the 300 s sync lag; record 20261206 stays"
+    assert (
+        human_seconds(text)
+        == "changed it 115 days before the snapshot, beyond the 5 minutes sync lag; record 20261206 stays"
+    )

@@ -319,3 +319,12 @@ def test_apply_executes_the_approved_merge_and_the_card_shows_it(env: dict[str, 
     assert journal_for(cfg).ops(res.run_id)[0]["record_key"] == lead
     card = Workspace(cfg).snapshot().person(user)
     assert any(h["record"] == lead and "merge merged" in h["event"] for h in card.history)
+
+
+def test_the_reviewer_named_in_the_config_is_recorded(env: dict[str, Any]) -> None:
+    from syncaudit.changes.decisions import reviewer
+
+    cfg = env["cfg"]
+    named = cfg.model_copy(update={"review": cfg.review.model_copy(update={"reviewer": "  Dana (RevOps) "})})
+    assert reviewer(named) == "Dana (RevOps)"
+    assert reviewer(cfg) not in ("", "Dana (RevOps)")  # none named: the OS user

@@ -33,8 +33,33 @@ HANDLERS: dict[str, str] = {
     "check": "syncaudit.connectors.preflight:cli_check",
     "rollback": "syncaudit.apply_command:cli_rollback",
     "verify": "syncaudit.apply_command:cli_verify",
+    "send": "syncaudit.report.delivery:cli_send",
     "snapshot": "syncaudit.snapshot_from_load:cli_snapshot",
 }
+
+
+EXIT_CODES = """exit codes:
+  0  ok
+  1  a notebook failed, or an internal error
+  2  bad input: config, period, or a plan, run or snapshot that does not exist
+  3  an API (Salesforce, Intercom, SMTP, webhook) refused
+  4  allocation guard: the configured share of the API allocation is spent
+  5  safety guard refused (hash not confirmed, change cap, production target)
+  6  a gate failed
+  7  some records failed to write
+  8  verify found records that differ from the plan
+"""
+
+
+def _with_exit_codes(add_parser: Callable[..., argparse.ArgumentParser]) -> Callable[..., argparse.ArgumentParser]:
+    """Every command's --help ends with the exit codes."""
+
+    def add(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        kwargs.setdefault("epilog", EXIT_CODES)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        return add_parser(name, **kwargs)
+
+    return add
 
 
 def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -47,15 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncaudit",
         description="Audit and fix the drift between Salesforce and Intercom.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"syncaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser = _with_exit_codes(sub.add_parser)  # type: ignore[method-assign]
 
     p = sub.add_parser("demo", help="sandbox + full audit + dry-run fix-up plan; prints the report path")
     p.add_argument(
         "--size", type=int, default=20_000, help="people per system in the generated sandbox (default 20000)"
     )
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=7, help="seed of the generated org pair (default 7: same data each run)")
     p.add_argument("--out", metavar="DIR", default=None, help="report folder (default reports/demo-<date>)")
 
     p = sub.add_parser("pull", help="pull both systems into a snapshot (incremental by default); prints its path")
@@ -77,20 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("findings", help="run the audit analyses on a snapshot and write findings.jsonl")
     _add_config(p)
     p.add_argument("--snapshot", metavar="ID", help="snapshot id or path (default: the latest complete one)")
-    p.add_argument("--out", metavar="DIR")
+    p.add_argument("--out", metavar="DIR", help="folder for findings.jsonl and findings.parquet")
 
     p = sub.add_parser("quality", help="Great Expectations suites: run them, or regenerate their generated part")
     qsub = p.add_subparsers(dest="quality_command", metavar="ACTION")
+    qsub.add_parser = _with_exit_codes(qsub.add_parser)  # type: ignore[method-assign]
     q = qsub.add_parser("run", help="run every suite on a snapshot")
     _add_config(q)
-    q.add_argument("--snapshot", metavar="ID")
-    q.add_argument("--out", metavar="DIR")
+    q.add_argument("--snapshot", metavar="ID", help="snapshot id (default: the latest complete one)")
+    q.add_argument("--out", metavar="DIR", help="folder for the results and the offline Data Docs")
     q = qsub.add_parser("regenerate", help="rewrite the generated expectations; hand-written ones are kept")
     _add_config(q)
-    q.add_argument("--snapshot", metavar="ID")
+    q.add_argument("--snapshot", metavar="ID", help="snapshot to profile (default: the latest complete one)")
 
     p = sub.add_parser("snapshot", help="snapshots without a pull: from-load turns a generated load folder into one")
     ssub = p.add_subparsers(dest="snapshot_command", metavar="ACTION")
+    ssub.add_parser = _with_exit_codes(ssub.add_parser)  # type: ignore[method-assign]
     q = ssub.add_parser("from-load", help="convert a load folder (sandbox generate) into a ready snapshot")
     q.add_argument("load_dir", metavar="DIR", help="the load folder")
     _add_config(q, required=False)
@@ -98,24 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="write a change plan from a snapshot's findings; prints its path and hash")
     _add_config(p)
-    p.add_argument("--snapshot", metavar="ID")
+    p.add_argument("--snapshot", metavar="ID", help="snapshot whose findings to fix (default: the latest complete one)")
     p.add_argument("--fixes", nargs="*", metavar="FIX", help="only these fix policies")
 
     p = sub.add_parser("apply", help="apply a confirmed plan with guards (dry-run unless --execute)")
     _add_config(p)
-    p.add_argument("--plan", required=True, metavar="PATH")
-    p.add_argument("--confirm", required=True, metavar="HASH", help="the plan's hash, as `plan` printed it")
+    p.add_argument("--plan", required=True, metavar="PATH", help="the plan folder `syncaudit plan` printed")
+    p.add_argument(
+        "--confirm", required=True, metavar="HASH", help="the plan's hash, as `plan` printed it (after your review)"
+    )
     p.add_argument("--execute", action="store_true", help="really write (default is a dry run)")
 
     p = sub.add_parser("verify", help="re-read every record a run touched and compare with the plan")
     _add_config(p)
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run id `syncaudit apply` printed")
 
     p = sub.add_parser("rollback", help="restore the before-images of an applied run")
     _add_config(p)
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="the applied run to undo (its id, as apply printed)")
     p.add_argument("--confirm", metavar="HASH", help="the rollback plan's hash (printed by a first call without it)")
-    p.add_argument("--execute", action="store_true")
+    p.add_argument("--execute", action="store_true", help="really restore (default is a dry run)")
+
+    p = sub.add_parser("send", help="mail the report summary (zip attached) and post an alert when something failed")
+    _add_config(p)
+    p.add_argument("--period", metavar="YYYY-MM", help="the report to send (default: this month's)")
 
     p = sub.add_parser(
         "sandbox",

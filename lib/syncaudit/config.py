@@ -541,6 +541,34 @@ class ReportOptions(_Model):
     sample_rows: int = Field(20, ge=0, le=1000)
 
 
+class SmtpOptions(_Model):
+    """Where `syncaudit send` mails the summary. The user and password come from the environment."""
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = Field(True, description="upgrade with STARTTLS (required unless the host is loopback)")
+    user_env: EnvName | None = None
+    password_env: EnvName | None = None
+    ca_cert: str | None = Field(None, description="extra CA bundle to trust; verification stays on")
+    from_addr: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[str] = Field(min_length=1)
+    timeout_s: float = Field(60.0, gt=0, le=600)
+
+
+class DeliveryOptions(_Model):
+    """`syncaudit send`: mail the summary and post alerts."""
+
+    smtp: SmtpOptions | None = None
+    webhook_url_env: EnvName | None = Field(None, description="env var with a Slack-compatible webhook URL")
+    attach_report: bool = True
+
+
+class ReviewOptions(_Model):
+    reviewer: str | None = Field(
+        None, max_length=200, description="who the review decisions are recorded as (default: the OS user)"
+    )
+
+
 class Config(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     sandbox: SandboxConnection | None = None
@@ -552,8 +580,10 @@ class Config(_Model):
     apply: ApplyOptions = ApplyOptions()
     gates: Gates = Gates()
     report: ReportOptions = ReportOptions()
+    review: ReviewOptions = ReviewOptions()
     quality: QualityOptions = QualityOptions()
     fixes: Fixes = Fixes()
+    delivery: DeliveryOptions = DeliveryOptions()
     rules: list[Rule] = Field([], description="cross-system rules (docs/contracts.md, Cross-system rules)")
     audit: AuditOptions = AuditOptions()
 
@@ -578,7 +608,7 @@ class Config(_Model):
     def config_hash(self) -> str:
         """A stable hash of the effective configuration (no secrets are in it by construction)."""
         # Resource settings (audit: memory, spill folder, threads) change where a run computes, not what.
-        body = json.dumps(self.model_dump(mode="json", exclude={"source_path", "audit"}), sort_keys=True)
+        body = json.dumps(self.model_dump(mode="json", exclude={"source_path", "delivery", "audit"}), sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def resolve_path(self, p: str) -> Path:

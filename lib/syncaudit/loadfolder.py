@@ -34,7 +34,7 @@ _COMMON = {
     "OwnerId": "reference",
     "MasterRecordId": "reference",
 }
-# Standard fields whose type is not "string" (names per shared/reference/salesforce-api.md §13.2).
+# Standard fields whose type is not "string" (per the Salesforce object reference).
 _STANDARD_TYPES: dict[str, dict[str, str]] = {
     "Lead": {
         "Email": "email",

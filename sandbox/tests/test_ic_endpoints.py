@@ -260,12 +260,12 @@ def test_companies_create_update_find_delete(api):
 def test_company_lists_hide_empty_companies_and_page(api):
     body = api.post("/companies/list", params={"per_page": 2}).json()
     assert body["total_count"] == 5 and len(body["data"]) == 2  # LONELY has no contacts
-    assert body["pages"]["next"] == "/companies/list?page=2&per_page=2"
+    assert body["pages"]["next"] == {"page": 2, "per_page": 2, "starting_after": None}  # the documented object
     assert [c["last_request_at"] for c in body["data"]] == sorted(
         (c["last_request_at"] for c in body["data"]), reverse=True
     )
     past = api.post("/companies/list", params={"page": 9, "per_page": 2}).json()
-    assert past["data"] == [] and past["pages"]["next"] is None
+    assert past["data"] == [] and "next" not in past["pages"]
     listed = api.get("/companies", params={"page": 1, "per_page": 50}).json()
     assert {c["company_id"] for c in listed["data"]} == {f"ACME-{i:03d}" for i in range(5)}
     assert api.get("/companies", params={"tag_id": "81"}).json()["data"] == []
@@ -498,6 +498,67 @@ def test_attribute_updates(api):
         a["name"] for a in api.get("/data_attributes", params={"include_archived": "true"}).json()["data"]
     }
     assert api.put("/data_attributes/999", json={"archived": True}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/contacts", {"email": "t@y.example", "unsubscribed_from_emails": "nope"}, "unsubscribed_from_emails"),
+        ("PUT", f"/contacts/c{0:023x}", {"unsubscribed_from_emails": "nope"}, "unsubscribed_from_emails"),
+        ("PUT", f"/contacts/c{0:023x}", {"email_verified": 1}, "email_verified"),
+        ("PUT", f"/contacts/c{0:023x}", {"owner_id": 1.5}, "owner_id"),
+        ("POST", "/companies", {"company_id": True}, "company_id"),
+        ("POST", "/companies", {"company_id": "Z", "name": ["x"]}, "name"),
+        ("PUT", f"/companies/{1:024x}", {"website": 7}, "website"),
+        ("PUT", "/data_attributes/12", {"archived": "yes"}, "archived"),
+        ("PUT", "/data_attributes/12", {"messenger_writable": 0}, "messenger_writable"),
+        ("PUT", "/data_attributes/12", {"description": False}, "description"),
+        ("PUT", "/data_attributes/12", {"options": -3.2e102}, "options"),
+        ("PUT", "/data_attributes/12", {"options": [{"value": "a"}, {"value": 5}]}, "options"),
+        (
+            "POST",
+            "/data_attributes",
+            {"name": "n2", "model": "contact", "data_type": "string", "archived": 1},
+            "archived",
+        ),
+    ],
+)
+def test_wrongly_typed_writes_are_refused_not_stored(api, method, path, body, field):
+    before = api.get(path).json() if method == "PUT" and "/data_attributes/" not in path else None
+    r = api.request(method, path, json=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["errors"][0]
+    assert error["code"] == "parameter_invalid" and error.get("field") == field, error
+    if before is not None:
+        after = api.get(path).json()
+        assert after == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"query": {"field": "role", "operator": ["="], "value": "user"}},
+        {"query": {"field": "role", "operator": {"op": "="}, "value": "user"}},
+        {"query": {"operator": 1, "value": []}},
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "sort": {"field": ["email"]}},
+        {"query": {"field": "role", "operator": "=", "value": "user"}, "sort": {"field": "email", "order": 1}},
+    ],
+)
+@pytest.mark.parametrize("path", ["/contacts/search", "/conversations/search"])
+def test_search_with_non_string_operator_or_sort_is_a_400(api, path, query):
+    r = api.post(path, json=query)
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == "error.list"
+
+
+def test_avatar_is_the_avatar_object(api):
+    made = api.post("/contacts", json={"email": "av@y.example", "avatar": "https://example.org/a.png"}).json()
+    assert made["avatar"] == {"type": "avatar", "image_url": "https://example.org/a.png"}
+    again = api.put(f"/contacts/{made['id']}", json={"avatar": "https://example.org/b.png"}).json()
+    assert again["avatar"] == {"type": "avatar", "image_url": "https://example.org/b.png"}
+    assert api.get(f"/contacts/{made['id']}").json()["avatar"]["image_url"] == "https://example.org/b.png"
+    cleared = api.put(f"/contacts/{made['id']}", json={"avatar": None}).json()
+    assert cleared.get("avatar") is None
 
 
 def test_every_route_answered_and_was_validated_against_the_document(api):

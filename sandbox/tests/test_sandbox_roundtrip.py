@@ -16,6 +16,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from crmsandbox.http import ca_session as verified_session
+from crmsandbox.server import facts_from_ready_line
 from crmsandbox.testing import generated_load_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,11 +31,19 @@ def start_serve(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
         text=True,
         env=env,
     )
-    line = proc.stdout.readline()  # one JSON line once ready
+    line = proc.stdout.readline()  # one ready line: base URLs and where the facts are, no credentials
     if not line:
         proc.kill()
         raise AssertionError(f"serve did not start: {proc.stderr.read()}")
-    return proc, json.loads(line)
+    facts = facts_from_ready_line(line)
+    assert facts["salesforce"]["instance_url"] in line and facts["intercom"]["base_url"] in line
+    for secret in (
+        facts["salesforce"].get("client_secret"),
+        facts["salesforce"].get("password"),
+        facts["intercom"]["token"],
+    ):
+        assert not secret or secret not in line, "serve printed a credential"
+    return proc, facts
 
 
 def stop_serve(proc: subprocess.Popen[str]) -> None:

@@ -213,3 +213,81 @@ def test_bulk_query_locator_headers(sb):
     assert len(names) == total and names == sorted(names, key=str.lower)
     bad = http.get(url, params={"locator": "!!"}, headers=h)
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_version_labels_name_each_release():
+    """v59.0 is Winter '24 (released autumn 2023): a Winter release carries the next year's number."""
+    from crmsandbox.salesforce.responses import versions
+
+    labels = {v["version"]: v["label"] for v in versions()}
+    assert labels["31.0"] == "Summer '14" and labels["32.0"] == "Winter '15" and labels["33.0"] == "Spring '15"
+    assert labels["58.0"] == "Summer '23" and labels["59.0"] == "Winter '24" and labels["60.0"] == "Spring '24"
+    assert labels["61.0"] == "Summer '24" and labels["62.0"] == "Winter '25"
+    assert all(v["url"] == f"/services/data/v{v['version']}" for v in versions())
+
+
+def test_trailing_slash_instance_url_reaches_the_app(sb):
+    """The Salesforce CLI keeps instance URLs with a trailing slash and asks for //services/data/..."""
+    http, base = sb["http"], sb["instance_url"]
+    r = http.get(f"{base}//services/data/v59.0/query", params={"q": "SELECT Id FROM Contact"}, headers=sb["auth"])
+    assert r.status_code == 200, r.text
+    assert r.json()["totalSize"] == 3
+    r = http.get(f"{base}///services/data", headers=sb["auth"])
+    assert r.status_code == 200 and r.json()[0]["version"] == "31.0"
+    assert http.get(f"{base}//nowhere", headers=sb["auth"]).json()[0]["errorCode"] == "NOT_FOUND"
+
+
+def test_identity_url_answers_in_the_identity_shape(sb):
+    """jsforce identity(): the resources list names the identity URL, which takes ?oauth_token=."""
+    http, base = sb["http"], sb["instance_url"]
+    res = http.get(f"{base}{V}", headers=sb["auth"]).json()
+    ident_url = res["identity"]
+    assert ident_url.startswith(f"{base}/id/00D")
+    anon = http.get(ident_url, params={"format": "json"})
+    assert anon.status_code == 401 and anon.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+    ident = http.get(ident_url, params={"format": "json", "oauth_token": sb["session_id"]}).json()
+    assert ident["id"] == ident_url and ident["asserted_user"] is True
+    assert ident["user_id"].startswith("005") and ident["organization_id"].startswith("00D")
+    assert ident["username"] == sb["username"] and ident["display_name"] == "Sandbox Admin"
+    assert ident["urls"]["rest"] == f"{base}/services/data/v{{version}}/"
+    assert "sub" not in ident and "preferred_username" not in ident  # not the OpenID userinfo shape
+    pinned = http.get(ident_url, params={"version": "59.0"}, headers=sb["auth"]).json()
+    assert pinned["urls"]["query"] == f"{base}/services/data/v59.0/query/"
+    wrong = http.get(f"{base}/id/00D000000000001AAA/005000000000001AAA", headers=sb["auth"])
+    assert wrong.status_code == 404
+
+
+def test_organization_has_the_fields_the_cli_probes(sb):
+    http, base = sb["http"], sb["instance_url"]
+    q = "SELECT Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, OrganizationType FROM Organization"
+    (org,) = http.get(f"{base}{V}/query", params={"q": q}, headers=sb["auth"]).json()["records"]
+    assert org["IsSandbox"] is True and org["InstanceName"] and org["TrialExpirationDate"] is None
+    assert org["NamespacePrefix"] is None and org["OrganizationType"] == "Developer Edition"
+
+
+def test_query_columns_true_answers_column_metadata(sb):
+    """`sf data query` asks for the SELECT list's metadata with columns=true."""
+    http, base = sb["http"], sb["instance_url"]
+
+    def columns(q: str) -> dict:
+        r = http.get(f"{base}{V}/query", params={"q": q, "columns": "true"}, headers=sb["auth"])
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    body = columns("SELECT Id, Email, Account.Name, Account.Owner.Email, Account.AccountNumber FROM Contact")
+    assert "records" not in body and body["entityName"] == "Contact" and body["idSelected"] is True
+    cols = body["columnMetadata"]
+    assert [c["columnName"] for c in cols] == ["Id", "Email", "Account"]
+    account = cols[2]
+    assert [c["columnName"] for c in account["joinColumns"]] == ["Name", "Owner", "AccountNumber"]
+    assert account["joinColumns"][1]["joinColumns"][0]["columnName"] == "Email"
+    assert cols[1]["textType"] is True and cols[1]["aggregate"] is False
+    agg = columns("SELECT AccountId a, COUNT(Id) FROM Contact GROUP BY AccountId")
+    assert agg["groupBy"] is True
+    assert [(c["columnName"], c["displayName"], c["aggregate"]) for c in agg["columnMetadata"]] == [
+        ("a", "AccountId", False),
+        ("expr0", "COUNT(Id)", True),
+    ]
+    sub = columns("SELECT Name, (SELECT Email FROM Contacts) FROM Account")["columnMetadata"]
+    assert sub[1]["columnName"] == "Contacts" and sub[1]["aggregate"] is True
+    assert sub[1]["joinColumns"][0]["columnName"] == "Email"

@@ -297,3 +297,57 @@ def test_parent_to_child_subqueries(run):
         f"SELECT Id, (SELECT Id FROM Tasks WHERE Status = 'Completed' LIMIT 1) FROM Contact WHERE Id = '{ANN}'"
     )
     assert ann["Tasks"]["totalSize"] == 1
+
+
+def test_grouped_field_alias_having_and_order_by_an_aggregate(run):
+    """Valid SOQL that simple-salesforce users send: aliases on grouped fields, HAVING, ORDER BY COUNT()."""
+    rows = run("SELECT AccountId acct, COUNT(Id) cnt FROM Contact GROUP BY AccountId ORDER BY COUNT(Id) DESC")
+    assert [(r["acct"], r["cnt"]) for r in rows] == [(ACME, 2), (None, 1)]
+    assert "AccountId" not in rows[0]
+    rows = run("SELECT AccountId, COUNT(Id) FROM Contact GROUP BY AccountId HAVING COUNT(Id) > 1")
+    assert [(r["AccountId"], r["expr0"]) for r in rows] == [(ACME, 2)]
+    rows = run("SELECT AccountId FROM Contact GROUP BY AccountId HAVING COUNT(Id) > 5 OR AccountId = null")
+    assert [r["AccountId"] for r in rows] == [None]
+    rows = run("SELECT AccountId, MAX(Seats__c) top FROM Contact GROUP BY AccountId ORDER BY MAX(Seats__c) ASC")
+    assert [r["top"] for r in rows] == [1.5, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SELECT Email e FROM Contact", "Only aggregate expressions use field aliasing"),
+        ("SELECT Id FROM Contact WHERE COUNT(Id) > 1", "HAVING"),
+        ("SELECT Id FROM Contact ORDER BY COUNT(Id)", "aggregate query"),
+        ("SELECT AccountId, COUNT(Id) n, MAX(Seats__c) n FROM Contact GROUP BY AccountId", "duplicate alias"),
+    ],
+)
+def test_aliases_and_aggregates_where_salesforce_refuses_them(run, text, message):
+    with pytest.raises(MalformedQuery, match=message):
+        run(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("SELECT Id, Nope FROM Contact", 12),
+        ("SELECT Id FROM Contact WHERE Email = 'a' AND Nope__c = 1", 46),
+        ("SELECT Id FROM Contact ORDER BY Bogus", 33),
+        ("SELECT Id, Account.Nope FROM Contact", 12),
+        ("SELECT Id, Bogus.Name FROM Contact", 12),
+        ("SELECT AccountId, COUNT(Nope) FROM Contact GROUP BY AccountId", 25),
+    ],
+)
+def test_invalid_field_names_the_row_and_column(run, text, column):
+    with pytest.raises(InvalidField) as info:
+        run(text)
+    message = info.value.message
+    assert f"ERROR at Row:1:Column:{column}\n" in message
+    snippet, caret = message.split("\n")[1:3]
+    assert snippet == text and caret == " " * (column - 1) + "^"
+
+
+def test_unknown_object_names_its_column(run):
+    from crmsandbox.salesforce.exceptions import InvalidType
+
+    with pytest.raises(InvalidType, match="Row:1:Column:16\n"):
+        run("SELECT Id FROM Contactz")

@@ -20,7 +20,7 @@ from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Plan, load_plan
 from syncaudit.changes.writer_api import Writer
 from syncaudit.config import Config
-from syncaudit.errors import GuardError, QuotaExhaustedError, SyncAuditError
+from syncaudit.errors import ConfigError, GuardError, QuotaExhaustedError
 from syncaudit.workspace import DataDir
 from syncaudit.writes import WriterSource, resolve_writers
 
@@ -62,7 +62,7 @@ def journal_for(cfg: Config, *, must_exist: bool = False) -> Journal:
     """The journal of this config's data dir; with ``must_exist``, a missing journal is an error, not created."""
     path = DataDir(cfg).journal
     if must_exist and not path.is_file():
-        raise SyncAuditError(
+        raise ConfigError(
             f"no journal at {path}: nothing has been applied with this configuration",
             hint="check --config (its data_dir), or apply a plan first",
         )
@@ -77,7 +77,7 @@ def check_guards(cfg: Config, plan: Plan, confirm: str | None, counts: dict[str,
     """Refuse unless the confirmation matches, the change count is under the cap and targets are allowed."""
     if not confirm or confirm.strip() != plan.hash:
         raise GuardError(
-            f"confirmation {confirm!r} does not match the plan's hash {plan.hash}",
+            f"confirmation {confirm!r} does not match the plan's hash",  # never reveal the right hash
             hint="review the plan (summary.json), then pass --confirm with the hash `syncaudit plan` printed",
         )
     counts = plan.write_counts() if counts is None else counts
@@ -235,6 +235,8 @@ def print_result(res: RunResult) -> None:
     print(res.message)
     if res.dry_run:
         print_irreversible(res.irreversible)
+        if res.irreversible:
+            print("  (an Intercom merge deletes the merged lead: no rollback can bring it back)")
         for k, v in sorted(res.would_write.items()):
             print(f"  would {k.rsplit('.', 1)[1]} {v} {k.rsplit('.', 1)[0]}")
         return

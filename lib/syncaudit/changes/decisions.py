@@ -44,11 +44,10 @@ class Decision:
 
 
 def reviewer(cfg: Any = None) -> str:
-    """Who decides: the config's reviewer (``review.reviewer`` or ``reviewer``) if it names one, else the OS user."""
-    for holder in (getattr(cfg, "review", None), cfg):
-        who = getattr(holder, "reviewer", None) if holder is not None else None
-        if isinstance(who, str) and who.strip():
-            return who.strip()
+    """Who decides: the config's ``review.reviewer`` if it names one, else the OS user."""
+    who = getattr(getattr(cfg, "review", None), "reviewer", None)
+    if isinstance(who, str) and who.strip():
+        return who.strip()
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from syncaudit.errors import GuardError, SyncAuditError
+from syncaudit.errors import ConfigError, GuardError, SyncAuditError
 
 OPS = ("update", "upsert", "delete", "merge", "review")
 WRITE_OPS = frozenset({"update", "upsert", "delete", "merge"})
@@ -242,7 +242,7 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
     folder = p.parent if p.name in {"plan.jsonl", "plan.json", "summary.json"} else p
     header_file, ops_file = folder / "plan.json", folder / "plan.jsonl"
     if not header_file.is_file() or not ops_file.is_file():
-        raise SyncAuditError(
+        raise ConfigError(
             f"no change plan at {folder}", hint="pass --plan with the folder that `syncaudit plan` printed"
         )
     try:

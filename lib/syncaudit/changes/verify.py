@@ -12,7 +12,7 @@ from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Operation, load_plan
 from syncaudit.changes.writer_api import Writer, same_value
 from syncaudit.config import Config
-from syncaudit.errors import SyncAuditError
+from syncaudit.errors import ConfigError
 from syncaudit.writes import WriterSource, resolve_writers
 
 
@@ -32,9 +32,7 @@ def run_operations(journal: Journal, run_id: str) -> tuple[dict[str, Any], list[
     """The run's journal rows joined with the plan's operations (rows with an outcome only)."""
     run = journal.run(run_id)
     if run is None:
-        raise SyncAuditError(
-            f"no run {run_id!r} in the journal", hint="pass --run with an id `syncaudit apply` printed"
-        )
+        raise ConfigError(f"no run {run_id!r} in the journal", hint="pass --run with an id `syncaudit apply` printed")
     plan = load_plan(run["plan_path"])
     rows = [row for row in journal.ops(run_id) if row["state"] == "done"]
     ops = plan.ops_at(row["seq"] for row in rows)

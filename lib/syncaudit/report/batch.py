@@ -30,15 +30,22 @@ from syncaudit.config import Config
 from syncaudit.errors import ConfigError, GateFailed, SyncAuditError
 from syncaudit.report.context import SNAPSHOT_FILE, read_json
 from syncaudit.report.export import export_html
-from syncaudit.report.findings import append_findings
+from syncaudit.report.findings import combine_findings
 from syncaudit.report.index import write_index
-from syncaudit.report.masking import mask_text, personal_fields
+from syncaudit.report.masking import mask_json, mask_text, personal_fields
 from syncaudit.report.metrics import build_metrics, check_period, evaluate_gates, load_history, write_json
+from syncaudit.report.names import page_title
+from syncaudit.report.permissions import NOT_CHECKED, permission_review
 from syncaudit.report.publish import publish_folder
 from syncaudit.report.runner import NotebookRun, run_chain
+from syncaudit.report.sanitize import RUN_LOG
+from syncaudit.report.status import gates_state, run_status
+from syncaudit.report.summary import changes_since, health, planned_changes, previous_findings, top_actions
+from syncaudit.report.worklists import read_links, write_kind_worklists, write_links
 from syncaudit.workspace import DataDir
 
 PULL_NOTEBOOK = "00_pull"
+PERMISSIONS_FILE = "permissions.json"
 
 
 @dataclass
@@ -57,6 +64,24 @@ class BatchResult:
     def failed(self) -> list[str]:
         return [r.name for r in self.runs if r.status != "ok"]
 
+
+# What each notebook of the chain needs from the ones before it; a need that is missing skips the notebook
+# (shown as skipped, never "ok"). A team's own notebooks need the snapshot only.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "00_pull": (),
+    "10_schema_mapping": ("snapshot",),
+    "20_identity_links": ("snapshot", "findings"),
+    "30_field_drift": ("snapshot", "findings"),
+    "40_duplicates": ("snapshot", "findings"),
+    "50_data_quality": ("snapshot",),
+    "60_fixup_plan": ("snapshot", "findings"),
+    "70_apply": ("snapshot", "plan"),
+    "80_rollback": ("snapshot",),
+    "90_monthly_summary": ("snapshot", "findings", "quality"),
+}
+# The file of the work folder that shows a need was met, and the step that makes it.
+_NEED_FILES = {"findings": ("findings.jsonl", "the audit"), "quality": ("quality_summary.json", "the quality checks"),
+               "plan": ("plan_summary.json", "the fix-up plan")}  # fmt: skip
 
 # The monthly chain, in order. Other notebooks in notebooks/ (e.g. the suite editor) are interactive tools.
 CHAIN = (
@@ -113,6 +138,7 @@ def run_batch(
     if not cfg.source_path:
         raise ConfigError("the config has no file path", hint="load it with syncaudit.config.load_config")
     chain = notebooks or find_notebooks()
+    check_inputs(cfg, snapshot_id)  # before any notebook starts: a bad input is exit 2, not a red report
     out_dir = Path(out) if out else Path(cfg.report.out_dir) / period
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
@@ -132,11 +158,19 @@ def run_batch(
     if snapshot_id:
         write_json({"snapshot_id": snapshot_id}, work / SNAPSHOT_FILE)
 
+    removed_by_page: dict[str, list[str]] = {}
+
     def after_each(run: NotebookRun) -> None:
         if run.output and Path(run.output).is_file():
             html = staging / f"{run.name}.html"
             try:
-                export_html(run.output, html, mask=mask, banner=f"syncaudit · {cfg.name} · {period} · {run.name}")
+                export_html(
+                    run.output,
+                    html,
+                    mask=mask,
+                    banner=f"syncaudit · {cfg.name} · {period} · {page_title(run.name)}",
+                    removed=removed_by_page.setdefault(run.name, []),
+                )
                 run.html = str(html)
             except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered is reported, the run goes on
                 run.error = (run.error + "\n" if run.error else "") + f"HTML export failed: {type(exc).__name__}: {exc}"
@@ -144,11 +178,13 @@ def run_batch(
         if run.name == PULL_NOTEBOOK and not params["snapshot_id"]:
             recorded = read_json(work / SNAPSHOT_FILE) or {}
             params["snapshot_id"] = str(recorded.get("snapshot_id") or "")
+        if run.name == PULL_NOTEBOOK:
+            write_json(_permissions_after_pull(cfg, run, bool(snapshot_id)), work / PERMISSIONS_FILE)
+        if run.name == PULL_NOTEBOOK and params["snapshot_id"]:
+            write_links(cfg, _open_snapshot_quietly(cfg, params["snapshot_id"]), work)
 
     def should_skip(name: str, done: list[NotebookRun]) -> str | None:
-        if name != PULL_NOTEBOOK and not params["snapshot_id"]:
-            return "no snapshot: the pull did not complete"
-        return None
+        return missing_need(name, done, work, bool(params["snapshot_id"]))
 
     try:
         runs = run_chain(
@@ -161,7 +197,8 @@ def run_batch(
             # A failed notebook's line quotes its error; the log (e.g. reports/cron.log) is masked like the report.
             progress=(lambda line: say(str(mask_text(line)))) if mask else say,
         )
-        result = _finish(cfg, period, staging, work, runs, params["snapshot_id"] or None)
+        write_run_log(work, runs, removed_by_page)
+        result = _finish(cfg, period, staging, work, runs, params["snapshot_id"] or None, out_dir.name)
     except BaseException:
         for d in (staging, work):
             shutil.rmtree(d, ignore_errors=True)
@@ -180,13 +217,19 @@ def run_batch(
 
 
 def _finish(
-    cfg: Config, period: str, staging: Path, work: Path, runs: list[NotebookRun], snapshot_id: str | None
+    cfg: Config,
+    period: str,
+    staging: Path,
+    work: Path,
+    runs: list[NotebookRun],
+    snapshot_id: str | None,
+    out_name: str | None = None,
 ) -> BatchResult:
     mask = cfg.report.mask_personal_data
     findings = work / "findings.jsonl"
-    quality_findings = work / "quality" / "findings.jsonl"
-    if quality_findings.is_file():
-        append_findings(quality_findings, findings)
+    if findings.is_file():  # without the audit's findings the figures read "not measured", never quality alone
+        combine_findings(work)
+        write_kind_worklists(findings, work / "worklists", personal_fields(cfg.mapping.fields), read_links(work))
     published = publish_folder(work, staging, mask=mask, personal=personal_fields(cfg.mapping.fields))
     for r in runs:
         copy = staging / "executed" / Path(r.output).name if r.output else None
@@ -204,16 +247,99 @@ def _finish(
         audit=read_json(work / "audit_metrics.json"),
         plan=read_json(work / "plan_summary.json"),
     )
+    metrics["run"] = run_status(shown)
     failures = evaluate_gates(cfg.gates, metrics)
     if metrics["findings"]["total"] is None and cfg.gates.max_findings:
         failures.append("no findings were produced, so gates.max_findings could not be checked")
-    metrics["gates"] = {"passed": not failures, "failures": failures}
+    metrics["gates"] = gates_state(cfg.gates, failures, run_failed=metrics["run"]["failed"])
+    history = load_history(staging.parent, before=period, exclude=out_name, config=cfg.name)
+    usable = findings if findings.is_file() else None
+    metrics["health"] = health(usable, metrics["audit"])
+    metrics["actions"] = top_actions(usable, {f.name: f.owner for f in cfg.mapping.fields})
+    metrics["changes"] = changes_since(usable, previous_findings(history))
+    metrics["planned"] = planned_changes(metrics["plan"])
+    metrics["permissions"] = _masked_json(read_json(work / PERMISSIONS_FILE) or NOT_CHECKED, mask)
     write_json(metrics, staging / "metrics.json")
-    history = load_history(staging.parent, before=period)
     index = write_index(staging, metrics, shown, history, failures, masked=mask)
     return BatchResult(
         out_dir=staging, index=index, runs=runs, metrics=metrics, gate_failures=failures, withheld=published.withheld
     )
+
+
+def _masked_json(data: dict[str, Any], mask: bool) -> dict[str, Any]:
+    """A JSON object for metrics.json and the index: emails and phones masked wherever they sit (e.g. the
+    admin a token acts as, in the permission review)."""
+    return mask_json(data) if mask else data  # type: ignore[return-value]
+
+
+def _permissions_after_pull(cfg: Config, run: NotebookRun, reused_snapshot: bool) -> dict[str, Any]:
+    """The connector permission review, taken right after a pull (the connections just worked)."""
+    if reused_snapshot:
+        return NOT_CHECKED
+    if run.status != "ok":
+        return {"available": False, "rows": [], "note": "not checked: the pull did not complete"}
+    return permission_review(cfg)
+
+
+def _open_snapshot_quietly(cfg: Config, snapshot_id: str) -> Any:
+    """The snapshot (for the Intercom app id in record links), or None when it cannot be opened."""
+    from syncaudit.snapshot import open_snapshot
+
+    try:
+        return open_snapshot(cfg, snapshot_id)
+    except SyncAuditError:
+        return None
+
+
+def check_inputs(cfg: Config, snapshot_id: str | None) -> None:
+    """The inputs a run needs, checked before any notebook starts (ConfigError, exit 2, names the fix).
+
+    With ``snapshot_id``: it must name a complete snapshot that holds tables. Without: the connections
+    the pull will use must be configured (the sandbox's facts file, or the secrets in the environment).
+    """
+    if snapshot_id is not None and not str(snapshot_id).strip():
+        raise ConfigError("--snapshot is empty", hint="name a snapshot id, or leave --snapshot out to pull a new one")
+    if snapshot_id:
+        from syncaudit.snapshot import open_snapshot
+
+        snap = open_snapshot(cfg, snapshot_id)
+        if not snap.tables():
+            raise ConfigError(
+                f"snapshot {snapshot_id!r} holds no tables",
+                hint="pull again (syncaudit pull --full) or pass another --snapshot",
+            )
+        return
+    from syncaudit.connectors.build import connect
+
+    connect(cfg, pool=1)  # no network: raises ConfigError when a connection fact or secret is missing
+
+
+def missing_need(name: str, done: list[NotebookRun], work: Path, have_snapshot: bool) -> str | None:
+    """Why ``name`` cannot run (a need an earlier step did not produce), or None."""
+    needs = NEEDS.get(name, () if name == PULL_NOTEBOOK else ("snapshot",))
+    failed = [r.name for r in done if r.status != "ok"]
+    because = f" ({failed[0]} did not complete)" if failed else ""
+    for need in needs:
+        if need == "snapshot" and not have_snapshot:
+            return "no snapshot: the pull did not complete"
+        if need in _NEED_FILES and not (work / _NEED_FILES[need][0]).is_file():
+            return f"needs the results of {_NEED_FILES[need][1]}{because}"
+    return None
+
+
+def write_run_log(work: Path, runs: list[NotebookRun], removed: dict[str, list[str]]) -> Path:
+    """The run's log in the work folder: each step's outcome, full tracebacks and stderr (never published)."""
+    lines = []
+    for r in runs:
+        lines.append(f"== {r.name}: {r.status} in {r.duration_s:.1f} s" + (f" — {r.error}" if r.error else ""))
+        if r.traceback:
+            lines.append(r.traceback)
+        for text in removed.get(r.name, []):
+            if text.strip() and text.strip() not in (r.traceback or ""):
+                lines.append(text.rstrip())
+    path = work / RUN_LOG  # publish_folder never copies it to the report folder
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _shown(run: NotebookRun, mask: bool) -> dict[str, Any]:

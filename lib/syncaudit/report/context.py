@@ -119,10 +119,31 @@ class NotebookContext:
 
     # ------------------------------------------------------------ display
 
+    @cached_property
+    def links(self) -> dict[str, Any]:
+        """Record URL bases (Salesforce instance, Intercom app) recorded for this run, or learnt now."""
+        from syncaudit.report.worklists import link_bases, read_links
+
+        found = read_links(self.report_dir)
+        if not found:
+            try:
+                found = link_bases(self.cfg, self.snapshot)
+            except Exception:  # noqa: BLE001 - without a base, record ids are shown as plain text
+                found = {}
+        return found
+
     def table(self, df: pd.DataFrame, **kwargs: Any) -> None:
         kwargs.setdefault("mask", self.mask)
+        kwargs.setdefault("links", self.links)
         kwargs.setdefault("max_rows", max(self.cfg.report.sample_rows, 1))
         display.show_table(df, **kwargs)
+
+    def link(self, href: str, text: str) -> None:
+        """A link to a file of the report folder (relative, so the folder can be moved), when it exists."""
+        if (self.report_dir / href).is_file():
+            display.show_link(href, text)
+        else:
+            display.show_note(f"{text}: not available in this run.")
 
     def figure(self, fig: Any) -> None:
         display.show_figure(fig)

@@ -10,7 +10,6 @@ they survive papermill and nbconvert and display with no network.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,9 +29,17 @@ def _display_html(fragment: str) -> None:
 def _cell_text(v: object) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
         return ""
-    if isinstance(v, list | dict | tuple):
-        return json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(v, list | tuple):
+        return ", ".join(_cell_text(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_cell_text(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:,.2f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v):,}"
     return str(v)
+
+
+_TOKEN = "SA-LINKS-{}-SA"
+RECORD_COLUMNS = ("records", "record", "survivor", "key")
 
 
 def table_html(
@@ -43,14 +50,35 @@ def table_html(
     personal: dict[str, PersonalKind] | None = None,
     max_rows: int = 20,
     caption: str | None = None,
+    links: Mapping[str, Any] | None = None,
 ) -> str:
-    """An escaped HTML table of at most ``max_rows`` rows (personal data masked when ``mask``)."""
+    """An escaped HTML table of at most ``max_rows`` rows (personal data masked when ``mask``).
+
+    With ``links`` (record URL bases, see names.record_url), record-id columns (``records``, ``record``,
+    ``survivor``) become links to the records in their systems' apps.
+    """
+    from syncaudit.report.names import record_links_html
+
     total = len(df)
     shown = df.head(max_rows)
+    linked: dict[str, str] = {}
+    if links and len(shown):
+        shown = shown.copy()
+        objects = shown["object"].tolist() if "object" in shown.columns else [None] * len(shown)
+        for col in [c for c in RECORD_COLUMNS if c in shown.columns]:
+            cells = []
+            for v, row_obj in zip(shown[col].tolist(), objects, strict=True):
+                ids = list(v) if isinstance(v, list | tuple) else ([v] if isinstance(v, str) and v else [])
+                token = _TOKEN.format(len(linked))
+                linked[token] = record_links_html(ids, links, row_obj if isinstance(row_obj, str) else None)
+                cells.append(token)
+            shown[col] = cells
     if mask:
         shown = mask_frame(shown, obj=obj, extra=personal)
     shown = shown.map(_cell_text) if len(shown.columns) else shown
     body = shown.to_html(index=False, escape=True, border=0, classes="sa-table", na_rep="")
+    for token, fragment in linked.items():
+        body = body.replace(token, fragment)
     parts = [STYLE]
     if caption:
         parts.append(f"<p class='sa-caption'>{html.escape(caption)}</p>")
@@ -103,6 +131,11 @@ def show_headline(figures: Mapping[str, object]) -> None:
     _display_html(STYLE + headline_html(figures))
 
 
+def show_link(href: str, text: str) -> None:
+    """An escaped link (relative to the page)."""
+    _display_html(f"<p class='sa-note'><a href='{html.escape(href)}'>{html.escape(text)}</a></p>")
+
+
 def show_note(text: str, level: str = "info") -> None:
     """A short escaped message box (level: info, warn, error)."""
     _display_html(f"<div class='sa-note sa-{html.escape(level)}'>{html.escape(text)}</div>")
@@ -116,6 +149,7 @@ STYLE = """<style>
 .sa-table{border-collapse:collapse;font-size:.9em}
 .sa-table th,.sa-table td{border-bottom:1px solid #d0d7de;padding:3px 8px;text-align:left !important;vertical-align:top}
 .sa-scroll{overflow-x:auto;max-width:100%}
-.sa-table td{max-width:28em;overflow-wrap:break-word}
+.sa-table td{max-width:28em;overflow-wrap:break-word;white-space:normal}
+.jp-OutputArea-output{max-width:100%;overflow-x:auto}
 .sa-note{color:#57606a}.sa-warn{color:#9a6700}.sa-error{color:#cf222e;font-weight:600}
 </style>"""

@@ -21,6 +21,7 @@ from nbconvert import HTMLExporter
 
 from syncaudit.report.masking import EMAIL_RE, PHONE_RE, mask_phone_match
 from syncaudit.report.plotlyjs import inline_library
+from syncaudit.report.sanitize import clean_for_stakeholders, strip_paths_in_html
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -62,10 +63,18 @@ def export_html(
     mask: bool = True,
     banner: str | None = None,
     index_href: str | None = "index.html",
+    removed: list[str] | None = None,
 ) -> Path:
-    """Write the stakeholder HTML of an executed notebook (atomically) and return its path."""
+    """Write the stakeholder HTML of an executed notebook (atomically) and return its path.
+
+    Tracebacks become one sentence and stderr streams are dropped (see sanitize.py); what was removed is
+    appended to ``removed`` when given, for the run's log.
+    """
     nb = nbformat.read(str(notebook_path), as_version=4)
     _drop_parameter_cells(nb)
+    taken = clean_for_stakeholders(nb)
+    if removed is not None:
+        removed.extend(taken)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     resources = {
         "metadata": {"name": Path(notebook_path).stem},
@@ -75,6 +84,7 @@ def export_html(
     body, _ = build_exporter().from_notebook_node(nb, resources=resources)
     if mask:
         body = sweep_personal_data(body)
+    body = strip_paths_in_html(body)
     body = inline_library(body)  # once per page with charts, the smallest bundle that draws them
     target = Path(html_path)
     tmp = target.with_name(target.name + ".tmp")

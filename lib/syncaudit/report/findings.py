@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ FINDINGS_COLUMNS: dict[str, str] = {
     "rule": "VARCHAR",
     "suggested_survivor": "VARCHAR",
     "first_seen": "VARCHAR",
+    "record_count": "BIGINT",
+    "suite": "VARCHAR",
+    "expectation": "VARCHAR",
+    "extra": "JSON",
 }
 
 
@@ -105,7 +110,7 @@ def sample_findings(
         "case severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end, id"
     )
     df = _query(Path(path), f"select * from {{findings}} {cond} order by {order} limit {int(limit)}")
-    for col in ("values", "suggested_fix"):
+    for col in ("values", "suggested_fix", "extra"):
         if col in df.columns:
             df[col] = df[col].map(_decode)
     if "records" in df.columns:
@@ -148,6 +153,55 @@ def append_findings(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -
                     if part.stat().st_size and not _ends_with_newline(part):
                         out.write(b"\n")
     os.replace(tmp, d)
+
+
+def combine_findings(work: str | os.PathLike[str]) -> Path:
+    """``work/findings.jsonl`` := the audit's findings + the quality findings: the one file every figure reads.
+
+    Rebuilt from its two sources each time (``audit/findings.jsonl`` and ``quality/findings.jsonl``), so it
+    can be called after the quality step and again at the end of a run without counting anything twice.
+    When the audit left no file of its own (an older layout), the current findings.jsonl minus its quality
+    lines is kept as the audit's part.
+    """
+    folder = Path(work)
+    target = folder / "findings.jsonl"
+    audit = folder / "audit" / "findings.jsonl"
+    quality = folder / "quality" / "findings.jsonl"
+    if not audit.is_file():
+        if not target.is_file():
+            if quality.is_file():
+                shutil.copyfile(quality, target)
+            return target
+        if not quality.is_file():
+            return target
+        keep = folder / "audit_findings.jsonl"
+        if not keep.is_file():
+            _copy_without_kind(target, keep, "quality")
+        audit = keep
+    tmp = target.with_name(target.name + ".combine.tmp")
+    with tmp.open("wb") as out:
+        for part in (audit, quality):
+            if part.is_file() and part.stat().st_size:
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+                if not _ends_with_newline(part):
+                    out.write(b"\n")
+    os.replace(tmp, target)
+    return target
+
+
+def _copy_without_kind(src: Path, dst: Path, kind: str) -> None:
+    """Copy a findings file without the lines of one kind (DuckDB, streamed; no row reaches Python)."""
+    con = duckdb.connect()
+    try:
+        tmp = dst.with_name(dst.name + ".tmp")
+        con.execute(
+            f"copy (select * from read_json_auto('{_quote(src)}', format='newline_delimited') "
+            f"where kind <> '{kind}') to '{_quote(tmp)}' (format json)"
+        )
+        os.replace(tmp, dst)
+    finally:
+        con.close()
 
 
 def _ends_with_newline(p: Path) -> bool:

@@ -19,7 +19,8 @@ import pandas as pd
 
 PersonalKind = Literal["email", "phone", "name"]
 
-EMAIL_RE = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@((?:[\w-]+\.)+[\w-]{2,})", re.UNICODE)
+EMAIL_RE = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@+((?:[\w-]+\.)*[\w-]{2,})", re.UNICODE)
+# (also a malformed address: ann@@x.de, dave@icloud -- a failing quality rule shows exactly those)
 # A phone in free text: a leading + and 7+ digits, or groups split by separators holding 9+ digits.
 # Bare digit runs (ids, counts) and ISO dates (8 digits) are left alone.
 PHONE_RE = re.compile(
@@ -38,6 +39,11 @@ _NAME_COLUMNS = {
     "last_name",
     "contact_name",
     "person_name",
+    "owner_name",
+    "survivor_name",
+    "record_name",
+    "survivor_owner",
+    "record_owner",
 }
 # Objects whose Name is a business, not a person.
 _BUSINESS_OBJECTS = {"account", "company", "companies", "opportunity", "campaign"}
@@ -46,6 +52,8 @@ _BUSINESS_OBJECTS = {"account", "company", "companies", "opportunity", "campaign
 def personal_kind(column: str, obj: str | None = None) -> PersonalKind | None:
     """What personal data a column of that name holds (None: not personal)."""
     leaf = column.rsplit(".", 1)[-1].lower().removesuffix("__c")
+    if leaf.startswith("evidence_"):  # a worklist's "same / differs" per field, not the field's value
+        return None
     if "email" in leaf:
         return "email"
     if "phone" in leaf or "mobile" in leaf or leaf in {"fax", "tel", "telephone"}:
@@ -67,8 +75,18 @@ def mask_phone_match(m: re.Match[str]) -> str:
 
 
 def mask_email(value: str) -> str:
-    """``jane.doe@example.com`` -> ``j***@example.com`` (the domain stays: it is the company's)."""
-    return EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value) if "@" in value else _stars(value)
+    """``jane.doe@example.com`` -> ``j***@example.com`` (the domain stays: it is the company's).
+
+    A malformed address (``dave@icloud``, ``ann@@x.de``, ``bo @x.io``) is masked too: its first character
+    and what follows the last ``@``.
+    """
+    if "@" not in value:
+        return _stars(value)
+    masked = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
+    if masked == value:
+        local, _, domain = value.rpartition("@")
+        masked = f"{local.strip()[:1]}***@{domain.strip()}"
+    return masked
 
 
 def mask_phone(value: str) -> str:
@@ -111,12 +129,22 @@ def replace_known(text: str, known: Iterable[str]) -> str:
     return text
 
 
-def sweep_text(text: str) -> str:
-    """Emails and phone numbers masked by pattern (ISO dates and bare digit runs such as ids stay).
+# A display name before an address, as mail headers and owner lookups write it: "(Jane Doe <jane@x.com>)".
+NAMED_EMAIL_RE = re.compile(r"(?<=[(\[,:'\"])(\s?)([^()\[\]<>,:'\"@]{1,80}?) (<[^<>\s]*@[^<>\s]+>)")
 
-    Safe on JSON text too: neither pattern spans a quote or a backslash, and the masks add none.
+
+def _mask_display_name(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{mask_name(m.group(2))} {m.group(3)}"
+
+
+def sweep_text(text: str) -> str:
+    """Emails, the display names before them, and phone numbers masked by pattern (ISO dates and bare digit
+    runs such as ids stay).
+
+    Safe on JSON text too: no pattern spans a quote or a backslash, and the masks add none.
     """
     if "@" in text:
+        text = NAMED_EMAIL_RE.sub(_mask_display_name, text)
         text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return PHONE_RE.sub(mask_phone_match, text)
 
@@ -131,9 +159,11 @@ def _mask_guess(raw: str) -> str:
 
 def _mask_series(s: pd.Series, kind: PersonalKind) -> pd.Series:
     if kind == "email":
-        return s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True).where(
-            s.str.contains("@", regex=False, na=False), s.str.replace(r"^.+$", "***", regex=True)
-        )
+        valid = s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True)
+        # A malformed address the pattern did not change: its first character and what follows the last @.
+        malformed = s.str.replace(r"^\s*(\S?)[\s\S]*@([^@]*)$", r"\1***@\2", regex=True)
+        masked = valid.where(valid != s, malformed)
+        return masked.where(s.str.contains("@", regex=False, na=False), s.str.replace(r"^.+$", "***", regex=True))
     if kind == "phone":
         digits = s.str.replace(r"\D", "", regex=True)
         return ("***" + digits.str[-2:]).where(digits.str.len() >= 4, "***").where(s.notna() & (s != ""), s)
@@ -158,6 +188,7 @@ def mask_frame(df: pd.DataFrame, obj: str | None = None, extra: dict[str, Person
 
 
 def _mask_free_text(s: pd.Series) -> pd.Series:
+    s = s.str.replace(NAMED_EMAIL_RE, _mask_display_name, regex=True)
     s = s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True)
     return s.str.replace(PHONE_RE, mask_phone_match, regex=True)
 

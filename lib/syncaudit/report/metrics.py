@@ -136,20 +136,40 @@ def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load_history(out_root: str | os.PathLike[str], before: str, limit: int = 12) -> list[dict[str, Any]]:
-    """metrics.json of earlier periods under ``out_root`` (oldest first), skipping unreadable ones."""
+def load_history(
+    out_root: str | os.PathLike[str],
+    before: str,
+    limit: int = 12,
+    *,
+    exclude: str | None = None,
+    config: str | None = None,
+) -> list[dict[str, Any]]:
+    """metrics.json of earlier runs under ``out_root`` (oldest first), skipping unreadable ones.
+
+    Earlier runs are the period folders before ``before`` and, when ``exclude`` (the current folder's name) is
+    given, every other run folder of the same ``config`` whose period is not after ``before`` (e.g. two demo
+    runs of one month). Each entry carries its folder as ``_folder`` (for the change since the previous run).
+    """
     root = Path(out_root)
     found: list[dict[str, Any]] = []
     if not root.is_dir():
         return found
     for sub in sorted(root.iterdir()):
-        if not (sub.is_dir() and PERIOD_RE.match(sub.name) and sub.name < before):
+        if not sub.is_dir() or sub.name.startswith(".") or sub.name == exclude:
+            continue
+        by_period = bool(PERIOD_RE.match(sub.name)) and sub.name < before
+        if not by_period and exclude is None:
             continue
         try:
             data = json.loads((sub / "metrics.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict):
-            data.setdefault("period", sub.name)
-            found.append(data)
+        if not isinstance(data, dict):
+            continue
+        data.setdefault("period", sub.name)
+        if not by_period and (str(data.get("period")) > before or (config and data.get("config") != config)):
+            continue
+        data["_folder"] = str(sub)
+        found.append(data)
+    found.sort(key=lambda m: (str(m.get("period")), str(m.get("generated_at") or "")))
     return found[-limit:]

@@ -37,6 +37,7 @@ from syncaudit.report.export import sweep_personal_data
 from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
 from syncaudit.report.plotlyjs import strip_library
 from syncaudit.report.safe_csv import write_safe_csv
+from syncaudit.report.sanitize import RUN_LOG
 
 _TEXT_SUFFIXES = {".txt", ".md", ".log"}
 _BATCH_ROWS = 50_000
@@ -56,6 +57,8 @@ def publish_folder(work: Path, target: Path, *, mask: bool, personal: dict[str, 
     for src in sorted(work.rglob("*")):
         rel = src.relative_to(work)
         if not src.is_file() or any(part.startswith(".") for part in rel.parts) or src.suffix == ".tmp":
+            continue
+        if rel.as_posix() == RUN_LOG:  # tracebacks and machine paths: for analysts, never for stakeholders
             continue
         dst = target / rel
         dst.parent.mkdir(parents=True, exist_ok=True)

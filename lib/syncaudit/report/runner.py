@@ -10,8 +10,10 @@ its PYTHONPATH), so a worktree or a checkout runs its own code.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
+import traceback as tb
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,9 +41,20 @@ class NotebookRun:
     duration_s: float = 0.0
     html: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    traceback: str | None = None  # for the run's log in the work folder, never for a stakeholder page
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        shown = asdict(self)
+        shown.pop("traceback", None)
+        return shown
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """Terminal colour codes removed (IPython colours its tracebacks)."""
+    return _ANSI.sub("", text)
 
 
 def kernel_environment() -> None:
@@ -104,9 +117,11 @@ def run_notebook(
     except PapermillExecutionError as exc:
         run.status = "failed"
         run.error = redact(f"{exc.ename}: {exc.evalue}")[:2000]
+        run.traceback = redact(strip_ansi("\n".join(exc.traceback or [])))
     except Exception as exc:  # noqa: BLE001 - a kernel that dies or will not start is a failed notebook too
         run.status = "failed"
         run.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
+        run.traceback = redact("".join(tb.format_exception(exc)))
         _write_error_notebook(src, out, run.error)
     run.duration_s = round(time.monotonic() - start, 2)
     return run

@@ -20,7 +20,7 @@ from typing import Any
 
 from syncaudit.config import Config
 from syncaudit.errors import NotBuiltError
-from syncaudit.report.findings import write_findings
+from syncaudit.report.findings import combine_findings, write_findings
 from syncaudit.report.metrics import write_json
 
 
@@ -187,6 +187,8 @@ def run_quality_into(cfg: Config, snapshot: Any, out_dir: Path) -> dict[str, Any
         "docs": "quality/index.html",
     }
     write_json(summary, out_dir / "quality_summary.json")
+    if (out_dir / "findings.jsonl").is_file():  # one source of truth: the quality findings join the audit's
+        combine_findings(out_dir)
     return summary
 
 

@@ -7,6 +7,7 @@ pandas frames here.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pandas as pd
 
 from syncaudit.config import Config
 from syncaudit.report.findings import _source
+from syncaudit.report.names import human_duration, kind_label, object_label, system_label
 
 IDENTITY_KINDS = ("orphan", "identity_gap", "ambiguous_link", "stale_link")
 CONVERSATION_KINDS = ("conversation_unlogged", "conversation_misfiled")
@@ -63,32 +65,43 @@ def identity_table(cfg: Config) -> pd.DataFrame:
 
 
 def readable_findings(df: pd.DataFrame) -> pd.DataFrame:
-    """Findings flattened for a table: first record ids, both values side by side."""
+    """Findings flattened for a table: plain kind and system names, record ids (linked when shown), values side by side."""
     if df.empty:
         return pd.DataFrame(columns=["kind", "object", "field", "severity", "records", "detail", "suggested fix"])
+    system = df["system"]
     out = pd.DataFrame(
         {
-            "kind": df["kind"],
-            "system": df["system"],
-            "object": df["object"],
+            "kind": df["kind"].map(kind_label),
+            "system": system.map(system_label),
+            "object": [object_label(o, s) for o, s in zip(df["object"], system, strict=True)],
             "field": df.get("field"),
             "severity": df.get("severity"),
-            "records": df["records"].map(_short_records),
+            "records": df["records"].map(lambda v: list(v) if isinstance(v, list | tuple) else []),
         }
     )
     values = df.get("values")
     if values is not None and values.map(lambda v: isinstance(v, Mapping)).any():
-        out["salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else None)
-        out["intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else None)
+        out["Salesforce value"] = values.map(lambda v: _text(v.get("salesforce")) if isinstance(v, Mapping) else None)
+        out["Intercom value"] = values.map(lambda v: _text(v.get("intercom")) if isinstance(v, Mapping) else None)
     if "confidence" in df.columns and df["confidence"].notna().any():
         out["confidence"] = df["confidence"].round(2)
     if "suggested_survivor" in df.columns and df["suggested_survivor"].notna().any():
         out["suggested survivor"] = df["suggested_survivor"]
-    out["detail"] = df.get("detail")
+    out["detail"] = df["detail"].map(human_seconds) if "detail" in df.columns else None
     out["suggested fix"] = df.get("suggested_fix").map(_text) if "suggested_fix" in df.columns else None
     # A table of one kind (or one system) need not repeat it on every line.
     constant = [c for c in ("kind", "system") if out[c].nunique(dropna=False) <= 1 and len(out) > 1]
     return out.drop(columns=constant).dropna(axis=1, how="all")
+
+
+_SECONDS = re.compile(r"\b(\d{3,}(?:\.\d+)?) s\b")
+
+
+def human_seconds(text: object) -> object:
+    """ "changed 9971109 s before the snapshot" -> "changed 115 days before the snapshot"."""
+    if not isinstance(text, str):
+        return text
+    return _SECONDS.sub(lambda m: human_duration(float(m.group(1))), text)
 
 
 def _short_records(records: Any, keep: int = 3) -> str:
@@ -147,5 +160,62 @@ def records_table(audit_metrics: Mapping[str, Any]) -> pd.DataFrame:
     """In-scope records per side, as the audit counted them."""
     recs = audit_metrics.get("records") or {}
     return pd.DataFrame(
-        [{"records": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
+        [{"in scope": str(k).replace("_", " "), "count": int(v)} for k, v in recs.items() if isinstance(v, int | float)]
     )
+
+
+def labelled(counts: pd.DataFrame) -> pd.DataFrame:
+    """A counts frame for a chart: plain kind and system names, one object name per object whatever its case."""
+    out = counts.copy()
+    systems = out["system"] if "system" in out.columns else pd.Series([None] * len(out), index=out.index)
+    if "object" in out.columns:
+        out["object"] = [object_label(o, s) for o, s in zip(out["object"], systems, strict=True)]
+    if "kind" in out.columns:
+        out["kind"] = out["kind"].map(kind_label)
+    if "system" in out.columns:
+        out["system"] = out["system"].map(system_label)
+    keys = [c for c in out.columns if c != "n"]
+    return out.fillna("(none)").groupby(keys, as_index=False)["n"].sum().sort_values("n", ascending=False)
+
+
+def agreement_for_reading(agreement: pd.DataFrame) -> pd.DataFrame:
+    """The agreement table with the rate as a percentage, worst field first."""
+    out = agreement.copy()
+    if "agreement_rate" in out.columns:
+        out = out.sort_values("agreement_rate")
+        out["agreement_rate"] = out["agreement_rate"].map(lambda v: f"{v:.2%}" if isinstance(v, float) else v)
+    return out.rename(columns={"agreement_rate": "agreement", "in_flight": "still syncing"})
+
+
+def key_values(summary: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
+    """A nested summary as readable rows (``what``, ``value``): no Python reprs, no ``None`` or ``{}``."""
+    rows: list[dict[str, str]] = []
+
+    def walk(node: Any, label: str) -> None:
+        if isinstance(node, Mapping):
+            if not node:
+                return
+            for k, v in node.items():
+                walk(v, f"{label} · {str(k).replace('_', ' ')}" if label else str(k).replace("_", " "))
+        elif isinstance(node, list | tuple):
+            if node:
+                rows.append({"what": label, "value": f"{len(node):,} item{'s' if len(node) != 1 else ''}"})
+        elif node is None or node == "":
+            return
+        elif isinstance(node, bool):
+            rows.append({"what": label, "value": "yes" if node else "no"})
+        elif isinstance(node, int | float):
+            rows.append({"what": label, "value": f"{node:,}"})
+        else:
+            rows.append({"what": label, "value": str(node)})
+
+    walk(summary, prefix)
+    return pd.DataFrame(rows, columns=["what", "value"])
+
+
+def rates_as_percent(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns named ``*rate`` shown as percentages (0.666667 -> "66.7%")."""
+    out = df.copy()
+    for col in [c for c in out.columns if str(c).endswith("rate")]:
+        out[col] = out[col].map(lambda v: f"{v:.1%}" if isinstance(v, int | float) and v == v else v)
+    return out.rename(columns={c: str(c).replace("_", " ") for c in out.columns if str(c).endswith("rate")})

@@ -25,6 +25,12 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, default=20_000, help="people per system (default 20000)")
     g.add_argument("--seed", type=int, default=7, help="random seed; the same seed writes the same bytes")
     g.add_argument("--out", required=True, metavar="DIR", help="the load folder to write")
+    g.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="YAML/JSON with the mapped fields (name, owner, direction, objects) and sync_timing to plant drift "
+        "against (e.g. syncaudit's config/demo.yaml); default: the demo mapping",
+    )
     s = sub.add_parser("serve", help="start the emulators; writes <state-dir>/sandbox.json while they run")
     src = s.add_mutually_exclusive_group()
     src.add_argument("--size", type=int, help="generate this many people per system at start (default 20000)")
@@ -36,9 +42,26 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
         metavar="DIR",
         help="where state and sandbox.json live (default: $CRMSANDBOX_STATE_DIR or .sandbox/)",
     )
+    s.add_argument(
+        "--as-of",
+        default="auto",
+        metavar="WHEN",
+        help="now: shift the data's timestamps so its as-of moment is the start (planted in-flight drift is in "
+        "flight); original: keep them; or an ISO datetime. Default: now for a generated folder, original for "
+        "a hand-written one (no truth.json)",
+    )
     s.add_argument("--faults", default="none", metavar="PROFILE", help="fault profile: none, flaky or chaos")
     s.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injector (reproducible faults)")
-    s.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every API call")
+    s.add_argument(
+        "--latency-ms", type=float, default=0.0, help="latency added to every API call (overrides the model's)"
+    )
+    s.add_argument(
+        "--cost-model",
+        default="none",
+        metavar="MODEL",
+        help="none (default: loopback speed) or realistic: per-call latency, transfer time per payload size, "
+        "Bulk 2.0 jobs that take time in proportion to their rows (see the README)",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
     s.add_argument("--salesforce-port", type=int, default=0, help="0 = a free port")
     s.add_argument("--intercom-port", type=int, default=0, help="0 = a free port")

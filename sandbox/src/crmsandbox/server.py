@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,10 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cheroot import server as cheroot_server
 from cheroot import wsgi as cheroot_wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.wrappers import Request, Response
 
+from crmsandbox.costmodel import CostModel, cost_model
 from crmsandbox.errors import SandboxInputError
 from crmsandbox.faults import FaultInjector, error_response, profile
 from crmsandbox.service import ENV_FAULTS, ENV_RECORDS, ENV_SEQ, SandboxService
@@ -89,6 +92,41 @@ class _Gateway(cheroot_wsgi.Gateway_10):
         return env
 
 
+_LEADING_SLASHES = re.compile(rb"^(\S+ )//+")
+
+
+class _RequestLineWithSlashes:
+    """The connection's input, whose first line is read with the request-target's leading slashes merged.
+
+    Clients that keep an instance URL with a trailing slash (the Salesforce CLI does) ask for
+    ``//services/data/...``. The real APIs answer it; cheroot would read ``//services`` as an authority and
+    refuse the request (400 "Absolute URI not allowed") before the application sees it.
+    """
+
+    def __init__(self, rfile: Any) -> None:
+        self._rfile = rfile
+
+    def readline(self, *args: Any) -> bytes:
+        return _LEADING_SLASHES.sub(rb"\1/", self._rfile.readline(*args), count=1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
+class _Request(cheroot_server.HTTPRequest):
+    def read_request_line(self) -> bool:
+        rfile = self.rfile
+        self.rfile = _RequestLineWithSlashes(rfile)
+        try:
+            return super().read_request_line()
+        finally:
+            self.rfile = rfile
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
+
+
 class _DropConnection(ConnectionError):
     pass
 
@@ -99,6 +137,25 @@ def _drop(environ: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             conn.socket.shutdown(socket.SHUT_RDWR)
     raise _DropConnection("injected: connection dropped")
+
+
+class _Paced:
+    """A response body sent no faster than the cost model's transfer rate."""
+
+    def __init__(self, inner: Iterable[bytes], cost: CostModel) -> None:
+        self._inner, self._cost = inner, cost
+
+    def __iter__(self):
+        for chunk in self._inner:
+            pause = self._cost.transfer_s(len(chunk))
+            if pause:
+                time.sleep(pause)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
 
 
 def _quiet_stop(server: cheroot_wsgi.Server) -> None:
@@ -120,6 +177,7 @@ class Sandbox:
         faults: FaultInjector | None = None,
         latency_ms: float = 0.0,
         threads: int = 16,
+        cost: CostModel | None = None,
     ) -> None:
         self.services = services
         self.state_dir = state_dir
@@ -127,13 +185,21 @@ class Sandbox:
         self.host = host
         self.ports = dict(ports or {})
         self.faults = faults or FaultInjector()
-        self.latency_ms = latency_ms
+        self.cost = cost or CostModel()
+        self.latency_ms = latency_ms or self.cost.call_ms  # the per-call part of the cost model
+        self._apply_cost()
         self.threads = threads
         self.log = RequestLog()
         self._servers: dict[str, cheroot_wsgi.Server] = {}
         self._threads: list[threading.Thread] = []
         self.base_urls: dict[str, str] = {}
         self.tls = ensure_tls(state_dir / "tls")
+
+    def _apply_cost(self) -> None:
+        for service in self.services.values():
+            hook = getattr(service, "set_cost_model", None)
+            if callable(hook):
+                hook(self.cost)
 
     # ------------------------------------------------------------ serving
 
@@ -142,6 +208,7 @@ class Sandbox:
             app = self._wrap(name, service.wsgi_app())
             server = cheroot_wsgi.Server((self.host, self.ports.get(name, 0)), app, numthreads=self.threads)
             server.gateway = _Gateway
+            server.ConnectionClass = _Connection
             server.expiration_interval = 0.05  # how often the accept loop notices stop()
             server.ssl_adapter = BuiltinSSLAdapter(str(self.tls.server_cert), str(self.tls.server_key))
             server.prepare()
@@ -191,6 +258,9 @@ class Sandbox:
             environ[ENV_FAULTS] = self.faults
             if self.latency_ms > 0:
                 time.sleep(self.latency_ms / 1000)
+            upload_s = self.cost.transfer_s(int(environ.get("CONTENT_LENGTH") or 0))
+            if upload_s:
+                time.sleep(upload_s)
             auth_path = path.startswith(("/services/oauth2", "/services/Soap"))
             fault = self.faults.decide(seq, system, auth_path=auth_path)
             entry: dict[str, Any] = {
@@ -241,6 +311,8 @@ class Sandbox:
                 self.log.add(entry)
                 _drop(environ)
             result = inner(environ, sr)
+            if self.cost.bytes_per_s > 0:
+                result = _Paced(result, self.cost)
             entry["status"] = captured.get("status")
             entry["records"] = int(environ.get(ENV_RECORDS, 0) or 0)
             entry["ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -270,6 +342,7 @@ class Sandbox:
                 **{name: s.dump() for name, s in self.services.items()},
                 "faults": self.faults.describe(),
                 "latency_ms": self.latency_ms,
+                "cost_model": self.cost.describe(),
                 "clock_offset_s": self.clock.offset_s,
                 "requests_logged": self.log.last_n(),
             }
@@ -291,6 +364,12 @@ class Sandbox:
             rates = profile(name, **(body.get("rates") or {}))
             self.faults.configure(rates, int(body.get("seed", 0)), name)
             return self.faults.describe()
+        if action == "cost" and method == "POST":
+            figures = {k: v for k, v in body.items() if k != "profile"}
+            self.cost = cost_model(str(body.get("profile", "none")), **figures)
+            self.latency_ms = self.cost.call_ms
+            self._apply_cost()
+            return self.cost.describe()
         if action == "latency" and method == "POST":
             self.latency_ms = float(body["ms"])
             return {"latency_ms": self.latency_ms}
@@ -324,8 +403,46 @@ def _load_services(state_dir: Path, load_dir: Path | None, clock: SandboxClock) 
     }
 
 
-def prepare_load_dir(state_dir: Path, *, load: str | None, size: int | None, seed: int) -> Path | None:
-    """Decide what to load; (re)generate data when asked. Wipes old state when the source changed."""
+def prepare_load_dir(
+    state_dir: Path,
+    *,
+    load: str | None,
+    size: int | None,
+    seed: int,
+    as_of: str = "original",
+    started: float | None = None,
+) -> Path | None:
+    """Decide what to load; (re)generate data when asked; shift its timestamps for ``as_of`` (see asof.py).
+
+    Wipes old state when the source changed, which includes a different shift: ``--as-of now`` with
+    ``--load`` or ``--size`` serves the folder afresh, as of that start; a restart on the saved state (neither
+    given) resumes it with the shift of its first start.
+    """
+    from crmsandbox.asof import folder_shift, shift_for, shifted_load_folder
+
+    load_dir = _source_load_dir(state_dir, load=load, size=size, seed=seed)
+    if load_dir is None:
+        return None
+    marker = state_dir / "source.json"
+    source = json.loads(marker.read_text())
+    if as_of in ("now", "auto") and load is None and size is None and source.get("as_of_shift_s"):
+        shift = int(source["as_of_shift_s"])  # a restart on saved state resumes it, as of its first start
+    elif as_of == "original":
+        shift = 0
+    else:
+        shift = shift_for(as_of, load_dir, time.time() if started is None else started)
+    if source.get("as_of_shift_s", 0) != shift:  # the state holds the data at another moment: load afresh
+        for sub in ("salesforce", "intercom"):
+            shutil.rmtree(state_dir / sub, ignore_errors=True)
+        source.pop("as_of_shift_s", None)
+        marker.write_text(json.dumps({**source, "as_of_shift_s": shift} if shift else source))
+    if shift == 0:
+        return load_dir
+    out = state_dir / "load-as-of"
+    return out if folder_shift(out) == shift else shifted_load_folder(load_dir, shift, out)
+
+
+def _source_load_dir(state_dir: Path, *, load: str | None, size: int | None, seed: int) -> Path | None:
     marker = state_dir / "source.json"
     if load:
         source = {"load": str(Path(load).resolve())}
@@ -333,7 +450,7 @@ def prepare_load_dir(state_dir: Path, *, load: str | None, size: int | None, see
         if not (load_dir / "salesforce").is_dir() and not (load_dir / "intercom").is_dir():
             raise SandboxInputError(
                 f"{load} is not a load folder (no salesforce/ or intercom/ inside)",
-                hint="pass a folder written by `syncaudit sandbox generate`",
+                hint="pass a folder written by `python -m crmsandbox generate` (or `syncaudit sandbox generate`)",
             )
     elif size is not None:
         source = {"size": size, "seed": seed}
@@ -347,15 +464,24 @@ def prepare_load_dir(state_dir: Path, *, load: str | None, size: int | None, see
     else:
         if marker.exists():
             source = json.loads(marker.read_text())
+            if source.get("empty"):
+                return None
             load_dir = (
                 Path(source["load"]) if "load" in source else state_dir / f"load-{source['size']}-{source['seed']}"
             )
             return load_dir
         source, load_dir = {"empty": True}, None
-    if marker.exists() and json.loads(marker.read_text()) != source:
-        for sub in ("salesforce", "intercom"):
+    previous = json.loads(marker.read_text()) if marker.exists() else None
+    if previous is not None and {k: v for k, v in previous.items() if k != "as_of_shift_s"} != source:
+        for sub in ("salesforce", "intercom", "load-as-of"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
+    if (
+        previous is not None
+        and previous.get("as_of_shift_s")
+        and {k: v for k, v in previous.items() if k != "as_of_shift_s"} == source
+    ):
+        source = {**source, "as_of_shift_s": previous["as_of_shift_s"]}  # prepare_load_dir decides about it
     marker.write_text(json.dumps(source))
     return load_dir
 
@@ -371,14 +497,21 @@ def build_sandbox(
     latency_ms: float = 0.0,
     host: str = "127.0.0.1",
     ports: dict[str, int] | None = None,
+    as_of: str = "original",
+    cost: str = "none",
 ) -> Sandbox:
+    """A sandbox over a load folder (or generated data); ``as_of``: ``original``, ``now`` or an ISO datetime."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    load_dir = prepare_load_dir(state_dir, load=load, size=size, seed=seed)
+    load_dir = prepare_load_dir(state_dir, load=load, size=size, seed=seed, as_of=as_of)
     clock = SandboxClock()
     try:
         rates = profile(faults)
     except ValueError as exc:
         raise SandboxInputError(str(exc), key="--faults", hint="use none, flaky or chaos") from None
+    try:
+        model = cost_model(cost)
+    except ValueError as exc:
+        raise SandboxInputError(str(exc), key="--cost-model", hint="use none or realistic") from None
     return Sandbox(
         _load_services(state_dir, load_dir, clock),
         state_dir,
@@ -387,6 +520,7 @@ def build_sandbox(
         ports=ports,
         faults=FaultInjector(rates, fault_seed, faults),
         latency_ms=latency_ms,
+        cost=model,
     )
 
 
@@ -398,6 +532,27 @@ def write_facts(state_dir: Path, facts: dict[str, Any]) -> Path:
         json.dump(facts, f, indent=2)
     os.replace(tmp, path)
     return path
+
+
+READY = "crmsandbox ready"
+
+
+def ready_line(facts: dict[str, Any], facts_path: Path) -> str:
+    """The one line `serve` prints once both emulators listen: their base URLs and where the facts are."""
+    return (
+        f"{READY} · Salesforce {facts['salesforce']['instance_url']} · Intercom {facts['intercom']['base_url']}"
+        f" · connection facts (credentials, CA) in {facts_path.resolve()}"
+    )
+
+
+def facts_from_ready_line(line: str) -> dict[str, Any]:
+    """The connection facts a ready line points at (for scripts that start `serve` and wait for the line)."""
+    if not line.startswith(READY) or " in " not in line:
+        raise SandboxInputError(
+            f"not a ready line: {line.strip()[:200]!r}", hint="start `serve` and read its first line"
+        )
+    path = Path(line.rstrip("\n").rsplit(" in ", 1)[1])
+    return {**json.loads(path.read_text(encoding="utf-8")), "sandbox_json": str(path)}
 
 
 def default_state_dir() -> Path:
@@ -422,6 +577,8 @@ def cli_serve(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         host=args.host,
         ports={"salesforce": args.salesforce_port, "intercom": args.intercom_port},
+        as_of=args.as_of,
+        cost=args.cost_model,
     )
     try:
         facts = sandbox.start()
@@ -431,7 +588,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         ) from None
     facts["started_at"] = datetime.now(UTC).isoformat()
     path = write_facts(state_dir, facts)
-    print(json.dumps({**facts, "sandbox_json": str(path.resolve())}), flush=True)
+    print(ready_line(facts, path), flush=True)  # the credentials stay in sandbox.json, never on stdout
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 
+from crmsandbox.costmodel import cost_model as named_cost
 from crmsandbox.http import ca_session
 from crmsandbox.server import Sandbox, SandboxClock, build_sandbox, write_facts
 from crmsandbox.service import SandboxService
@@ -81,19 +82,28 @@ def running_sandbox(
     latency_ms: float = 0.0,
     state_dir: Path | None = None,
     services: dict[str, SandboxService] | None = None,
+    as_of: str = "original",
+    cost_model: str = "none",
 ) -> Iterator[RunningSandbox]:
     """Serve the sandbox on free loopback ports for the duration of the block."""
     own_dir = state_dir is None
     sd = Path(tempfile.mkdtemp(prefix="syncaudit-sandbox-")) if own_dir else Path(state_dir)
     try:
         if services is not None:
-            sandbox = Sandbox(services, sd, clock=SandboxClock(), latency_ms=latency_ms)
+            sandbox = Sandbox(services, sd, clock=SandboxClock(), latency_ms=latency_ms, cost=named_cost(cost_model))
         else:
             load = str(load_dir) if load_dir is not None else None
             if load is None and size is not None:
                 load = str(generated_load_dir(size, seed))
             sandbox = build_sandbox(
-                sd, load=load, seed=seed, faults=faults, fault_seed=fault_seed, latency_ms=latency_ms
+                sd,
+                load=load,
+                seed=seed,
+                faults=faults,
+                fault_seed=fault_seed,
+                latency_ms=latency_ms,
+                as_of=as_of,
+                cost=cost_model,
             )
         facts = sandbox.start()
         try:

@@ -80,7 +80,8 @@ from crmsandbox.errors import SandboxInputError
 from crmsandbox.generator import history, intercom_out, salesforce_out
 from crmsandbox.generator.conversations import build_conversations
 from crmsandbox.generator.layout import Layout, build_layout, resolve
-from crmsandbox.generator.plant import DEFAULT_RATES, LAG, check_rates, plant
+from crmsandbox.generator.mapping import MappingInputs, mapping_from_file
+from crmsandbox.generator.plant import DEFAULT_RATES, check_rates, plant
 from crmsandbox.generator.plant_rules import plant_rules
 from crmsandbox.generator.world import build_world
 
@@ -125,9 +126,19 @@ def _resolve_truth(lay: Layout, entries: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
-def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] | None = None) -> Path:
-    """Write the load folder + truth.json into `out_dir` (replaced atomically) and return its path."""
+def generate(
+    out_dir: str | Path,
+    size: int,
+    seed: int,
+    rates: dict[str, float] | None = None,
+    mapping: MappingInputs | None = None,
+) -> Path:
+    """Write the load folder + truth.json into `out_dir` (replaced atomically) and return its path.
+
+    ``mapping``: the mapped fields and sync lags to plant drift against (default: the demo mapping).
+    """
     _check(size, seed)
+    mapping = mapping or MappingInputs()
     rates = check_rates(rates)
     out = Path(out_dir)
     _prepare_out(out)
@@ -135,7 +146,7 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         world = build_world(seed, size)
-        plan = plant(world, rates, seed)
+        plan = plant(world, rates, seed, mapping)
         lay = build_layout(world, plan, seed)
         conv = build_conversations(world, plan, lay, rates, seed)
         rule_truth = plant_rules(world, plan, lay, conv, rates["rule_violation"], seed)
@@ -172,7 +183,8 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
                 "as_of": datetime.fromtimestamp(world.as_of, UTC).isoformat().replace("+00:00", "Z"),
                 "as_of_unix": world.as_of,
                 "intercom_app_id": world.app_id,
-                "sync_lag_s": LAG,
+                "sync_lag_s": dict(mapping.sync_lag_s),
+                "mapping": mapping.describe(),
             },
             "counts": counts,
             "summary": dict(sorted(Counter(f["kind"] for f in findings if f["expected"]).items())),
@@ -190,7 +202,8 @@ def generate(out_dir: str | Path, size: int, seed: int, rates: dict[str, float] 
 
 def cli_generate(args: argparse.Namespace) -> int:
     """`syncaudit sandbox generate --size N --seed S --out DIR`."""
-    out = generate(args.out, args.size, args.seed)
+    mapping = mapping_from_file(args.mapping) if getattr(args, "mapping", None) else None
+    out = generate(args.out, args.size, args.seed, mapping=mapping)
     truth = orjson.loads((out / "truth.json").read_bytes())
     summary = ", ".join(f"{k} {v}" for k, v in truth["summary"].items())
     print(f"wrote {out} ({args.size} people per system, seed {args.seed}); planted: {summary}", file=sys.stdout)

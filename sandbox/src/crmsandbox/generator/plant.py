@@ -17,8 +17,15 @@ import numpy as np
 import phonenumbers
 
 from crmsandbox.errors import SandboxInputError
+from crmsandbox.generator.mapping import (
+    DEFAULT_ACCOUNT_FIELDS,
+    DEFAULT_LAG,
+    DEFAULT_PEOPLE_FIELDS,
+    DEFAULT_REFERENCE_FIELDS,
+    MappingInputs,
+)
 from crmsandbox.generator.pools import fold
-from crmsandbox.generator.world import DAY, LEAD, USER, World, email_key, phone_key
+from crmsandbox.generator.world import DAY, USER, World, email_key, phone_key
 
 DEFAULT_RATES: dict[str, float] = {
     # people: share of the people of the eligible role
@@ -54,34 +61,12 @@ DEFAULT_RATES: dict[str, float] = {
 }
 SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation"}
 
-# The sync lags the generated world assumes (seconds): Intercom -> Salesforce is immediate (allow 60 s),
-# Salesforce -> Intercom is polled every 5 minutes. truth.json records them (``sync_lag_s``), and a tool
-# auditing the generated pair should be configured with the same lags.
-LAG = {
-    "intercom_to_salesforce": 60,
-    "salesforce_to_intercom": 300,
-}
-
-# mapping field name -> (owner system, direction, objects); mirrors config/demo.yaml
-PEOPLE_FIELDS = {
-    "email": ("salesforce", "salesforce_to_intercom", (USER,)),
-    "full_name": ("salesforce", "salesforce_to_intercom", (USER, LEAD)),
-    "phone": ("intercom", "intercom_to_salesforce", (USER, LEAD)),
-    "plan_type": ("intercom", "intercom_to_salesforce", (USER,)),
-    "trial_status": ("intercom", "intercom_to_salesforce", (USER,)),
-    "referral_source": ("intercom", "intercom_to_salesforce", (USER, LEAD)),
-    "lifecycle_stage": ("salesforce", "salesforce_to_intercom", (USER, LEAD)),
-    "partner_code": ("intercom", "intercom_to_salesforce", (USER,)),
-    "seats": ("intercom", "intercom_to_salesforce", (USER,)),
-}
-# reference fields, compared through a lookup (owner: Salesforce User <-> Intercom admin, by email)
-REFERENCE_FIELDS = {"owner": ("salesforce", "salesforce_to_intercom", (USER, LEAD))}
-ACCOUNT_FIELDS = {
-    "company_name": "salesforce",
-    "website": "salesforce",
-    "industry": "salesforce",
-    "employees": "salesforce",
-}
+# The mapped fields and sync lags are the generator's inputs (generator/mapping.py): these are the defaults,
+# the demo mapping. truth.json records the ones used (``generator.mapping``, ``generator.sync_lag_s``).
+LAG = DEFAULT_LAG
+PEOPLE_FIELDS = DEFAULT_PEOPLE_FIELDS
+REFERENCE_FIELDS = DEFAULT_REFERENCE_FIELDS  # compared through a lookup (User <-> admin, by email)
+ACCOUNT_FIELDS = DEFAULT_ACCOUNT_FIELDS
 
 Ref = tuple[str, tuple[str, int]]
 
@@ -186,8 +171,11 @@ def sf_obj(role: int) -> str:
 class PlanterBase:
     """Holds the world, the rng and the uniqueness sets while scenarios are planted."""
 
-    def __init__(self, world: World, rates: dict[str, float], rng: np.random.Generator) -> None:
+    def __init__(
+        self, world: World, rates: dict[str, float], rng: np.random.Generator, mapping: MappingInputs | None = None
+    ) -> None:
         self.w, self.r, self.rng = world, rates, rng
+        self.m = mapping or MappingInputs()
         p = world.people
         n = p.n
         co = world.companies
@@ -278,7 +266,7 @@ class PlanterBase:
         return "owner"
 
 
-def plant(world: World, rates: dict[str, float], seed: int) -> Plan:
+def plant(world: World, rates: dict[str, float], seed: int, mapping: MappingInputs | None = None) -> Plan:
     """Plant every scenario; the same world, rates and seed give the same plan."""
     rng = np.random.Generator(np.random.PCG64([seed, 1]))
     from crmsandbox.generator.plant_companies import CompanyScenarios
@@ -288,7 +276,7 @@ def plant(world: World, rates: dict[str, float], seed: int) -> Plan:
     class Planter(CompanyScenarios, PeopleScenarios, ValueScenarios):
         """Every scenario, on one world and one rng."""
 
-    planter = Planter(world, rates, rng)
+    planter = Planter(world, rates, rng, mapping)
     orphan_companies = planter.companies()
     planter.people(orphan_companies)
     if rates["schema_type_conflict"] >= 0.5:

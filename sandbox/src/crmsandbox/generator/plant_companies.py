@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from crmsandbox.generator.plant import ACCOUNT_FIELDS, LAG, Extra, PlanterBase, Ref, _entry, _Picker
+from crmsandbox.generator.plant import Extra, PlanterBase, Ref, _entry, _Picker
 from crmsandbox.generator.pools import INDUSTRIES
 
 
@@ -72,7 +72,10 @@ class CompanyScenarios(PlanterBase):
 
     def _drift_account(self, c: int) -> None:
         co, pl, rng = self.w.companies, self.plan, self.rng
-        fld = list(ACCOUNT_FIELDS)[int(rng.integers(0, 4))]
+        fields = list(self.m.account_fields)
+        if not fields:
+            return  # no Account field is mapped
+        fld = fields[int(rng.integers(0, len(fields)))]
         if fld == "company_name":
             core, _, legal = str(co.name[c]).rpartition(" ")
             new: Any = f"{core} Group {legal}"
@@ -83,7 +86,7 @@ class CompanyScenarios(PlanterBase):
         else:
             new = int(co.employees[c] * rng.uniform(1.3, 3.0)) + 5
         mode = self._mode()
-        lag = LAG["salesforce_to_intercom"]
+        lag = self.m.lag(self.m.account_fields[fld][1])
         created, as_of = int(co.created[c]), self.w.as_of
         window = as_of - created
         old_t = created + int(window * rng.uniform(0.05, 0.4))

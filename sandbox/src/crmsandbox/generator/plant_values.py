@@ -8,9 +8,6 @@ from typing import Any
 import numpy as np
 
 from crmsandbox.generator.plant import (
-    LAG,
-    PEOPLE_FIELDS,
-    REFERENCE_FIELDS,
     PlanterBase,
     _entry,
     _valid_phone,
@@ -87,17 +84,22 @@ class ValueScenarios(PlanterBase):
     def _drift_person(self, role: int, i: int, fld: str | None = None) -> None:
         """A linked pair that disagrees on `fld` (a random mapped value field when None)."""
         pl, rng = self.plan, self.rng
+        mapped = {**self.m.people_fields, **self.m.reference_fields}
         if fld is None:
-            fields = [f for f, (_, _, objs) in PEOPLE_FIELDS.items() if role in objs]
-            if role == USER and self.w.people.phone_region[i] < 0:
+            fields = [f for f, (_, _, objs) in self.m.people_fields.items() if role in objs]
+            if role == USER and self.w.people.phone_region[i] < 0 and "phone" in fields:
                 fields.remove("phone")
+            if not fields:
+                return  # nothing of this role is mapped: drift here would be invisible to the audit
             fld = fields[int(rng.integers(0, len(fields)))]
-        owner, direction, _ = PEOPLE_FIELDS.get(fld) or REFERENCE_FIELDS[fld]
+        if fld not in mapped or role not in mapped[fld][2]:
+            return
+        owner, direction, _ = mapped[fld]
         key, sf_val, ic_val = self._new_value(fld, i)
         mode = self._mode()
         old_t, new_t = self.times(i)
         if mode == "within":
-            new_t = self.w.as_of - int(LAG[direction] * rng.uniform(0.1, 0.8))
+            new_t = self.w.as_of - int(self.m.lag(direction) * rng.uniform(0.1, 0.8))
         changed = owner if mode != "non_owner" else ("intercom" if owner == "salesforce" else "salesforce")
         other = "intercom" if changed == "salesforce" else "salesforce"
         ov_changed, ov_other = (pl.sf_ov, pl.ic_ov) if changed == "salesforce" else (pl.ic_ov, pl.sf_ov)

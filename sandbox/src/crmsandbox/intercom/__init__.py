@@ -84,6 +84,8 @@ class IntercomService:
         """Back to the loaded state: data, rate-limit windows and the open scroll."""
         self.store.restore_baseline()
         self.limiter.reset()
+        self.backend._interleaved.clear()
+        self._app.rate_limited = 0
         self.backend.reset_scroll()
 
     def dump(self) -> dict:
@@ -103,6 +105,8 @@ class IntercomService:
                 "data_attributes": q("SELECT count(*) FROM data_attributes WHERE custom = 1"),
                 "rate_limit_per_minute": self.limiter.per_minute,
                 "default_version": self.default_version,
+                "writes": dict(db.execute("SELECT key, n FROM write_counts ORDER BY key").fetchall()),
+                "429": self._app.rate_limited,  # calls answered 429 by the rate limit (not injected faults)
             }
             if out["contacts"] + out["contacts_archived"] + out["contacts_merged"] <= SMALL_DUMP:
                 out["records"] = {
@@ -119,10 +123,53 @@ class IntercomService:
         """Change the per-minute budget at run time; None lifts the limit."""
         self.limiter.set_limit(per_minute)
 
-    def control_rate_limit(self, per_minute: int | None = None) -> dict:
-        """Control API: POST /__sandbox__/service/intercom/rate_limit {"per_minute": N | null}."""
-        self.set_rate_limit(per_minute)
-        return {"rate_limit_per_minute": self.limiter.per_minute, "per_window": self.limiter.per_window}
+    def control_rate_limit(
+        self, per_minute: int | None = None, per_window: int | None = None, window_s: float = 10
+    ) -> dict:
+        """Control API: POST /__sandbox__/service/intercom/rate_limit {"per_minute": N | null}.
+
+        Tests may shorten the windows: ``{"per_window": 8, "window_s": 1}`` allows 8 calls a second.
+        """
+        if per_window is not None:
+            if isinstance(per_window, bool) or not isinstance(per_window, int) or per_window < 1:
+                raise ValueError(f"per_window must be a positive whole number, got {per_window!r}")
+            per_minute = max(1, round(per_window * 60 / window_s))
+        self.limiter.set_limit(per_minute, window_s=window_s)
+        return {
+            "rate_limit_per_minute": self.limiter.per_minute,
+            "per_window": self.limiter.per_window,
+            "window_s": self.limiter.window_s,
+        }
+
+    def control_contact(self, id: str) -> dict | None:  # noqa: A002 - the control API's argument name
+        """POST .../contact {id}: the contact as 2.16 renders it, or None."""
+        from crmsandbox.intercom.exceptions import IntercomError
+
+        try:
+            return self.backend.get_contact(str(id), "2.16")[0]
+        except IntercomError:
+            return None
+
+    def control_touch(self, id: str, fields: dict) -> dict:  # noqa: A002
+        """POST .../touch {id, fields}: someone else edits the contact now (its updated_at moves)."""
+        from crmsandbox.intercom.exceptions import IntercomError
+
+        if not isinstance(fields, dict):
+            raise ValueError("fields must be an object of contact fields")
+        try:
+            contact = self.backend.update_contact(str(id), dict(fields), "2.16")[0]
+        except IntercomError as e:
+            raise ValueError(f"{e.code}: {e.message}") from None
+        with self.store.transaction() as db:  # not a write of the client under test
+            self.backend.count_write(db, str(contact["id"]), -1)
+        return contact
+
+    def control_interleave(self, id: str, fields: dict) -> dict:  # noqa: A002
+        """POST .../interleave {id, fields}: another writer's change lands just before the next PUT of it."""
+        if not isinstance(fields, dict):
+            raise ValueError("fields must be an object of contact fields")
+        self.backend.interleave(str(id), fields)
+        return {"ok": True}
 
     def close(self) -> None:
         self.store.close()

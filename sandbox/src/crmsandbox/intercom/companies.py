@@ -175,8 +175,11 @@ class CompaniesMixin:
             rows = db.execute(sql, [*params, limit, offset]).fetchall()
             data = self.render_companies(db, rows, version)
         reachable = min(total, LIST_CAP)
-        nxt = f"{path}?page={page + 1}&per_page={size}" if offset + size < reachable else None
-        body = {"type": "list", "data": data, "total_count": total, "pages": offset_pages(page, size, reachable, nxt)}
+        pages = offset_pages(page, size, reachable, None)
+        pages.pop("next")
+        if offset + size < reachable:  # the documented cursor_pages object; this list pages by number
+            pages["next"] = {"page": page + 1, "per_page": size, "starting_after": None}
+        body = {"type": "list", "data": data, "total_count": total, "pages": pages}
         return body, len(data)
 
     def scroll_companies(self, scroll_param: str | None, version: str) -> tuple[dict, int]:
@@ -246,6 +249,14 @@ class CompaniesMixin:
         for key in body:
             if key not in COMPANY_WRITABLE:
                 raise BadRequest(f"bad '{key}' parameter")
+        for key in ("company_id", "name", "plan", "website", "industry"):
+            v = body.get(key)
+            if v is not None and not isinstance(v, str):
+                raise ParameterInvalid(f"{key} must be a string", field=key)
+        if body.get("update_last_request_at") is not None and not isinstance(body["update_last_request_at"], bool):
+            raise ParameterInvalid("update_last_request_at must be a boolean", field="update_last_request_at")
+        if body.get("custom_attributes") is not None and not isinstance(body["custom_attributes"], dict):
+            raise ParameterInvalid("custom_attributes must be an object", field="custom_attributes")
         for key in ("size", "remote_created_at"):
             v = body.get(key)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or abs(v) > 2**62):
@@ -264,7 +275,7 @@ class CompaniesMixin:
             if key in ("id", "company_id", "update_last_request_at"):
                 continue
             if key == "custom_attributes":
-                for k, v in value.items():
+                for k, v in (value or {}).items():
                     if v is None:
                         doc["custom_attributes"].pop(k, None)
                     else:

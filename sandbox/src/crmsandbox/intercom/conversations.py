@@ -44,6 +44,8 @@ class ConversationsMixin:
         sort = body.get("sort") or {}
         if not isinstance(sort, dict):
             raise ParameterInvalid("sort must be an object with field and order", field="sort")
+        if not isinstance(sort.get("field") or "", str) or not isinstance(sort.get("order") or "", str):
+            raise ParameterInvalid("sort.field and sort.order must be strings", field="sort.field")
         field = resolve_conversation_field(sort.get("field") or "created_at")
         if field is None or field.kind == "exists":
             raise ParameterInvalid(f"cannot sort by {sort.get('field')!r}", field="sort.field")
@@ -154,12 +156,10 @@ class ConversationsMixin:
             raise ParameterInvalid("model must be contact or company", field="model")
         if data_type not in catalog.CREATE_DATA_TYPES:
             raise ParameterInvalid("Data Type isn't an option", field="data_type")
+        _check_attribute_fields(body)
         extra: dict = {"description": body.get("description") or ""}
         if data_type == "options":
-            options = body.get("options")
-            if not isinstance(options, list) or len(options) < 2:
-                raise ParameterInvalid("options attributes need at least two options", field="options")
-            extra["options"] = [o.get("value") if isinstance(o, dict) else str(o) for o in options]
+            extra["options"] = _option_values(body.get("options"))
         if "messenger_writable" in body:
             extra["messenger_writable"] = bool(body["messenger_writable"])
         stored_type = {"datetime": "date", "options": "string"}.get(data_type, data_type)
@@ -191,11 +191,34 @@ class ConversationsMixin:
             if row is None:
                 raise NotFound("Resource Not Found")
             doc = json.loads(row[0])
+            _check_attribute_fields(body)
             for key in ("archived", "description", "messenger_writable"):
-                if key in body:
+                if body.get(key) is not None:  # null leaves the field as it is
                     doc[key] = body[key]
             if "options" in body:
-                doc["options"] = [o.get("value") if isinstance(o, dict) else str(o) for o in body["options"] or []]
+                doc["options"] = _option_values(body["options"])
             doc["updated_at"] = self.now()
             db.execute("UPDATE data_attributes SET doc = ? WHERE seq = ?", (dumps(doc), attr_id))
             return catalog.render_attribute(int(attr_id), 1, dumps(doc)), 1
+
+
+def _check_attribute_fields(body: dict) -> None:
+    """400 parameter_invalid for a wrongly typed data attribute field (the description types each)."""
+    for key in ("archived", "messenger_writable"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            raise ParameterInvalid(f"{key} must be a boolean (true or false)", field=key)
+    if body.get("description") is not None and not isinstance(body["description"], str):
+        raise ParameterInvalid("description must be a string", field="description")
+
+
+def _option_values(options: object) -> list[str]:
+    """The values of an ``options`` list (``[{"value": "1-10"}, ...]``, at least two)."""
+    if not isinstance(options, list) or len(options) < 2:
+        raise ParameterInvalid('options must be a list of at least two {"value": ...} objects', field="options")
+    values = []
+    for o in options:
+        value = o.get("value") if isinstance(o, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ParameterInvalid("each option must be an object with a non-empty string value", field="options")
+        values.append(value)
+    return values

@@ -136,10 +136,20 @@ def version_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
+def avatar_object(value: object) -> dict | None:
+    """The contact's avatar as Intercom sends it: ``{"type": "avatar", "image_url": ...}`` (writes send a URL)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        return {"type": "avatar", "image_url": value.get("image_url")}
+    return {"type": "avatar", "image_url": str(value)}
+
+
 def normalize_contact(obj: dict, app_id: str) -> dict:
     """A complete stored contact document from an API-shaped object (embedded lists dropped)."""
     doc = {k: obj.get(k, v) for k, v in CONTACT_FIELDS.items()}
     doc["type"] = "contact"
+    doc["avatar"] = avatar_object(doc["avatar"])
     doc["workspace_id"] = obj.get("workspace_id") or app_id
     if doc["owner_id"] is not None:
         doc["owner_id"] = str(doc["owner_id"])
@@ -308,6 +318,12 @@ def render_company(
     return out
 
 
+def _blank_email_is_null(author: object) -> None:
+    """An author without an email has ``"email": null`` on the wire (the description: an email or null)."""
+    if isinstance(author, dict) and author.get("email") == "":
+        author["email"] = None
+
+
 def normalize_conversation(obj: dict) -> tuple[dict, list[dict]]:
     """Split an API-shaped conversation into its stored document and its parts."""
     doc = dict(obj)
@@ -318,6 +334,8 @@ def normalize_conversation(obj: dict) -> tuple[dict, list[dict]]:
     for p in parts:
         p.setdefault("type", "conversation_part")
         p["id"] = str(p.get("id"))
+        _blank_email_is_null(p.get("author"))
+    _blank_email_is_null((doc.get("source") or {}).get("author"))
     doc.setdefault("state", "open")
     doc.setdefault("open", doc["state"] == "open")
     doc.setdefault("read", False)

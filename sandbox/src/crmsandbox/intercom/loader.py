@@ -160,7 +160,9 @@ def _load_companies(db: sqlite3.Connection, path: Path, app_id: str, now: int, s
         for obj in iter_jsonl(path):
             obj.setdefault("id", new_hex_id())
             if obj.get("company_id") is None:
-                raise SandboxInputError(f"{path}: company {obj['id']} has no company_id", hint="every company needs one")
+                raise SandboxInputError(
+                    f"{path}: company {obj['id']} has no company_id", hint="every company needs one"
+                )
             obj.setdefault("created_at", now)
             obj.setdefault("updated_at", obj["created_at"])
             doc = normalize_company(obj, app_id)
@@ -276,7 +278,9 @@ def _load_contacts(
                 db.execute(_INSERT_STAGED)
             except sqlite3.IntegrityError as exc:
                 if "UNIQUE" in str(exc):
-                    raise SandboxInputError(f"{path}: duplicate contact ids", hint="contact ids must be unique") from None
+                    raise SandboxInputError(
+                        f"{path}: duplicate contact ids", hint="contact ids must be unique"
+                    ) from None
                 raise SandboxInputError(
                     f"{path}: a contact lacks a required value ({exc})", hint="check the lines of this file"
                 ) from None
@@ -293,7 +297,9 @@ def _check_stage(db: sqlite3.Connection, path: Path) -> None:
         "SELECT n FROM stage WHERE NOT json_valid(line) OR json_type(line) != 'object' ORDER BY n LIMIT 1"
     ).fetchone()
     if bad:
-        raise SandboxInputError(f"{path}:{bad[0]}: expected one JSON object per line", hint="regenerate the load folder")
+        raise SandboxInputError(
+            f"{path}:{bad[0]}: expected one JSON object per line", hint="regenerate the load folder"
+        )
     bad = db.execute(
         "SELECT n, json_extract(line, '$.role') FROM stage"
         " WHERE coalesce(json_extract(line, '$.role'), 'user') NOT IN ('user', 'lead') ORDER BY n LIMIT 1"
@@ -313,7 +319,9 @@ def _load_conversations(db: sqlite3.Connection, path: Path, now: int) -> int:
         rows, contacts = [], []
         for obj in chunk:
             if obj.get("id") is None:
-                raise SandboxInputError(f"{path}: a conversation has no id", hint="conversation ids are numeric strings")
+                raise SandboxInputError(
+                    f"{path}: a conversation has no id", hint="conversation ids are numeric strings"
+                )
             obj.setdefault("created_at", now)
             obj.setdefault("updated_at", obj["created_at"])
             doc, parts = normalize_conversation(obj)

@@ -22,6 +22,7 @@ from crmsandbox.intercom.conversations import ConversationsMixin
 from crmsandbox.intercom.documents import (
     CONTACT_WRITABLE,
     RawJSON,
+    avatar_object,
     contact_from_text,
     contact_text,
     dumps,
@@ -80,6 +81,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         self.clock = clock
         self.timezone = timezone
         self.counts = CountCache()
+        self._interleaved: dict[str, dict] = {}
         self.app_id = store.get_meta("app_id") or "sbx1c0m9"
         CompaniesMixin.__init__(self)
 
@@ -197,6 +199,8 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         sort = body.get("sort") or {}
         if not isinstance(sort, dict):
             raise ParameterInvalid("sort must be an object with field and order", field="sort")
+        if not isinstance(sort.get("field") or "", str) or not isinstance(sort.get("order") or "", str):
+            raise ParameterInvalid("sort.field and sort.order must be strings", field="sort.field")
         sort_field = resolve(sort.get("field") or "created_at")
         if sort_field is None or sort_field.kind == "exists":
             raise ParameterInvalid(f"cannot sort by {sort.get('field')!r}", field="sort.field")
@@ -250,6 +254,24 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         body = RawJSON(f'{{"type":"list","data":[{",".join(data)}],"total_count":{total},"pages":{pages}}}')
         return body, len(data)
 
+    # -- write counters and injected concurrent writes (control API) -------------------------------
+    @staticmethod
+    def count_write(db: sqlite3.Connection, key: str, n: int = 1) -> None:
+        """``n`` more writes of a record, in the caller's transaction (rolled back with it)."""
+        db.execute(
+            "INSERT INTO write_counts(key, n) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET n = n + excluded.n",
+            (key, n),
+        )
+        db.execute("DELETE FROM write_counts WHERE n <= 0")
+
+    def write_counts(self) -> dict[str, int]:
+        with self.store.connection() as db:
+            return dict(db.execute("SELECT key, n FROM write_counts ORDER BY key").fetchall())
+
+    def interleave(self, contact_id: str, fields: dict) -> None:
+        """Someone else's write to this contact lands just before the next PUT of it (after a client re-read)."""
+        self._interleaved[str(contact_id)] = fields
+
     # -- contact writes -------------------------------------------------------------------------
     def _check_contact_payload(self, db: sqlite3.Connection, body: object) -> dict:
         if not isinstance(body, dict):
@@ -269,8 +291,15 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             v = body.get(key)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**37):
                 raise ParameterInvalid(f"{key} must be a Unix timestamp (integer seconds)", field=key)
-        if body.get("owner_id") is not None and (isinstance(body["owner_id"], (bool, dict, list))):
+        if body.get("owner_id") is not None and (isinstance(body["owner_id"], (bool, dict, list, float))):
             raise ParameterInvalid("owner_id must be an admin id", field="owner_id")
+        for key in ("unsubscribed_from_emails", "email_verified"):
+            if body.get(key) is not None and not isinstance(body[key], bool):
+                raise ParameterInvalid(f"{key} must be a boolean (true or false)", field=key)
+            if key in body and body[key] is None:  # null leaves the flag as it is (it is never null)
+                del body[key]
+        if body.get("custom_attributes") is not None and not isinstance(body["custom_attributes"], dict):
+            raise ParameterInvalid("custom_attributes must be an object", field="custom_attributes")
         if "custom_attributes" in body and body["custom_attributes"] is not None:
             catalog.check_custom_attributes(body["custom_attributes"], catalog.custom_attribute_types(db, "contact"))
         return body
@@ -308,6 +337,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             obj["custom_attributes"] = {k: v for k, v in (body.get("custom_attributes") or {}).items() if v is not None}
             doc = normalize_contact(obj, self.app_id)
             db.execute(CONTACT_INSERT, contact_row(doc))
+            self.count_write(db, doc["id"])
             seq = db.execute("SELECT seq FROM contacts WHERE id = ?", (doc["id"],)).fetchone()[0]
             return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version)[0], 1
 
@@ -319,6 +349,13 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
             seq, doc_json, archived, _ = self._live_contact(db, contact_id, version)
             body = self._check_contact_payload(db, body)
             doc = contact_from_text(doc_json)
+            pending = self._interleaved.pop(str(contact_id), None)
+            if pending:  # another writer's change, applied first (it is not one of this client's writes)
+                for key, value in pending.items():
+                    if key == "custom_attributes":
+                        doc["custom_attributes"].update(value)
+                    else:
+                        doc[key] = value
             role = body.get("role") or doc["role"]
             ext = body["external_id"] if "external_id" in body else doc["external_id"]
             email = body["email"] if "email" in body else doc["email"]
@@ -331,12 +368,15 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
                             attrs.pop(k, None)
                         else:
                             attrs[k] = v
+                elif key == "avatar":
+                    doc[key] = avatar_object(value)
                 elif key != "email_verified":
                     doc[key] = str(value) if key == "owner_id" and value is not None else value
             if "email" in body:
                 doc["email_domain"] = email.rpartition("@")[2] if email else None
             doc["updated_at"] = self.now()
             self._write_contact(db, seq, doc, archived)
+            self.count_write(db, doc["id"])
             return self.render_contacts(db, [(seq, contact_text(doc), doc["id"])], version, merge_history)[0], 1
 
     def _write_contact(self, db: sqlite3.Connection, seq: int, doc: dict, archived: int) -> None:
@@ -362,6 +402,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
         with self.store.transaction() as db:
             seq, doc, _, _ = self._live_contact(db, contact_id, version)
             db.execute("UPDATE contacts SET archived = ? WHERE seq = ?", (int(archived), seq))
+            self.count_write(db, str(contact_id))
             ext = json.loads(doc).get("external_id")
         return {"type": "contact", "id": str(contact_id), "external_id": ext, "archived": archived}, 1
 
@@ -413,6 +454,7 @@ class IntercomBackend(CompaniesMixin, ConversationsMixin, NotesMixin):
                 (user["id"], lead["id"]),
             )
             db.execute("UPDATE contacts SET merged_into = ? WHERE seq = ?", (user["id"], lseq))
+            self.count_write(db, lead["id"])  # a merge is a write of the lead it removes
             self._write_contact(db, useq, user, uarch)
             db.execute("UPDATE notes SET contact_seq = ? WHERE contact_seq = ?", (useq, lseq))
             db.execute(

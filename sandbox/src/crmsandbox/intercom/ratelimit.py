@@ -41,13 +41,20 @@ class IntercomRateLimiter:
         self._windows: dict[str, tuple[int, int]] = {}  # key -> (window start, used)
         self.set_limit(per_minute)
 
-    def set_limit(self, per_minute: int | None) -> None:
-        """Change the budget at run time (None lifts it); open windows keep their usage."""
+    def set_limit(self, per_minute: int | None, *, window_s: float = WINDOW_S) -> None:
+        """Change the budget at run time (None lifts it); open windows keep their usage.
+
+        ``window_s`` shortens the windows for tests (Intercom's are 10 s): the per-minute budget is spread
+        over them evenly all the same.
+        """
         if per_minute is not None and (not isinstance(per_minute, int) or per_minute < 1):
             raise ValueError(f"rate limit must be a positive number of calls per minute or None, got {per_minute!r}")
+        if isinstance(window_s, bool) or not isinstance(window_s, (int, float)) or not 0 < window_s <= 60:
+            raise ValueError(f"window_s must be a number of seconds from 0 to 60, got {window_s!r}")
         self.per_minute = per_minute
+        self.window_s = float(window_s)
         # "spread evenly over 10-second windows": 10,000/min -> 1,666 per window, at least 1
-        self.per_window = None if per_minute is None else max(1, math.floor(per_minute * WINDOW_S / 60))
+        self.per_window = None if per_minute is None else max(1, math.floor(per_minute * self.window_s / 60))
 
     def reset(self) -> None:
         with self._lock:
@@ -56,8 +63,8 @@ class IntercomRateLimiter:
     def consume(self, key: str) -> RateDecision:
         """Count one call for ``key`` and say whether it is allowed."""
         now = self.clock()
-        start = int(now // WINDOW_S * WINDOW_S)
-        reset_at = start + WINDOW_S
+        start = now // self.window_s * self.window_s
+        reset_at = math.ceil(start + self.window_s)
         with self._lock:
             if self.per_window is None:
                 return RateDecision(True, UNLIMITED_WINDOW, UNLIMITED_WINDOW - 1, reset_at)

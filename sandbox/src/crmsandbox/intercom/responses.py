@@ -123,6 +123,7 @@ class IntercomApp:
         self.limiter = limiter
         self.tokens = tokens
         self.default_version = default_version
+        self.rate_limited = 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -134,6 +135,7 @@ class IntercomApp:
             decision = self.limiter.consume(token or "anonymous")
             headers.update(decision.headers())
             if not decision.allowed:
+                self.rate_limited += 1
                 raise RateLimitExceeded()
             if token is None or not any(hmac.compare_digest(token, t) for t in self.tokens()):
                 raise Unauthorized()
@@ -147,7 +149,7 @@ class IntercomApp:
             except MethodNotAllowed:
                 raise NotFound(f"{request.method} {request.path} is not supported") from None
             except HTTPException:
-                raise NotFound(f"{request.path} is not implemented by the syncaudit Intercom sandbox") from None
+                raise NotFound(f"{request.path} is not implemented by the crmsandbox Intercom emulator") from None
             body, records = getattr(self, "on_" + endpoint)(request, version, **values)
             status = 200
         except IntercomError as exc:

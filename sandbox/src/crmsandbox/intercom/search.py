@@ -144,6 +144,8 @@ class QueryCompiler:
         if not isinstance(node, dict):
             raise BadRequest(f"{path}: expected an object with field/operator/value or operator/value")
         op = node.get("operator")
+        if not isinstance(op, str):
+            raise BadRequest(f"{path}: 'operator' must be a string such as =, ~, IN, AND or OR, not {op!r}")
         if "field" not in node and op in ("AND", "OR"):
             return self._group(node, depth + 1, path)
         if "field" not in node:

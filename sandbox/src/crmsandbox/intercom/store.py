@@ -27,6 +27,7 @@ SCHEMA_VERSION = "3"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS write_counts(key TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS contacts(
   seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -271,7 +272,7 @@ def load_folder_fingerprint(load_dir: Path) -> str:
     if not folder.is_dir():
         raise SandboxInputError(
             f"{folder} does not exist",
-            hint="pass the folder written by `syncaudit sandbox generate` (it holds an intercom/ subfolder)",
+            hint="pass the folder written by `python -m crmsandbox generate` (or `syncaudit sandbox generate`) (it holds an intercom/ subfolder)",
         )
     h = hashlib.sha256()
     for p in sorted(folder.iterdir()):
@@ -309,7 +310,9 @@ def iter_jsonl(path: Path) -> Iterator[dict]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise SandboxInputError(f"{path}:{n}: not valid JSON ({exc.msg})", hint="regenerate the load folder") from exc
+                raise SandboxInputError(
+                    f"{path}:{n}: not valid JSON ({exc.msg})", hint="regenerate the load folder"
+                ) from exc
             if not isinstance(obj, dict):
                 raise SandboxInputError(f"{path}:{n}: expected a JSON object per line")
             yield obj

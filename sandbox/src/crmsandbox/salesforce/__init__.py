@@ -26,6 +26,7 @@ from pathlib import Path
 from . import auth as creds
 from .auth import Authority
 from .bulk import BulkJobs
+from .bulk_v1 import BulkV1
 from .models import ADMIN_USERNAME, SalesforceBackend
 from .query import QueryEngine
 
@@ -58,6 +59,7 @@ class SalesforceService:
         self.auth = Authority(self.backend.store, self.backend.org_id, self.clock, token_lifetime_s, daily_api_limit)
         self.engine = QueryEngine(self.backend)
         self.bulk = BulkJobs(self.backend, self.engine)
+        self.bulk_v1 = BulkV1(self.bulk)
         self._refresh_token: str | None = None
         self._app = None
 
@@ -68,6 +70,47 @@ class SalesforceService:
         if self._app is None:
             self._app = SalesforceApp(self)
         return self._app
+
+    # -- control operations for tests: read and change records the way another user would
+    def control_record(self, obj: str, id: str) -> dict | None:  # noqa: A002 - the control API's argument name
+        """POST /__sandbox__/service/salesforce/record {obj, id}: the record as REST returns it, or None."""
+        from .exceptions import SalesforceError
+
+        try:
+            return self.backend.get(obj, id, "59.0")
+        except SalesforceError:
+            return None
+
+    def control_find(self, obj: str, field: str, value: object) -> list[dict]:
+        """POST .../find {obj, field, value}: the live records whose field equals value."""
+        o = self.backend.sobject(obj)
+        f = o.get(field)
+        if f is None:
+            raise ValueError(f"{obj} has no field {field!r}")
+        rows = self.backend.store.conn().execute(
+            f'SELECT "Id" FROM "{o.name}" WHERE "{f.name}" = ? AND "IsDeleted" = 0', (value,)
+        )
+        return [self.backend.get(o.name, r[0], "59.0") for r in rows.fetchall()]
+
+    def control_touch(self, obj: str, id: str, fields: dict) -> dict:  # noqa: A002
+        """POST .../touch {obj, id, fields}: someone else edits the record now (its SystemModstamp moves)."""
+        from .exceptions import SalesforceError
+
+        if not isinstance(fields, dict):
+            raise ValueError("fields must be an object of field values")
+        try:
+            with self.backend.store.write() as c:
+                rid = self.backend.update(c, obj, id, fields)
+                key = f"{self.backend.sobject(obj).name}/{rid}"  # not a write of the client under test
+                c.execute("UPDATE _writes SET n = n - 1 WHERE key = ?", (key,))
+                c.execute("DELETE FROM _writes WHERE n <= 0")
+            return self.backend.get(obj, rid, "59.0")
+        except SalesforceError as e:
+            raise ValueError(f"{e.code}: {e.message}") from None
+
+    def set_cost_model(self, cost) -> None:
+        """The sandbox's cost model: Bulk API 2.0 jobs stay InProgress for their processing time."""
+        self.bulk.cost = cost
 
     def reset(self) -> None:
         """Back to the loaded state: tables reloaded from the load folder; tokens and cursors forgotten."""
@@ -93,6 +136,7 @@ class SalesforceService:
         jobs = conn.execute("SELECT COUNT(*) FROM _jobs").fetchone()[0]
         return {
             "objects": objects,
+            "writes": self.backend.write_counts(),  # "Object/Id" -> times written (insert, update, delete)
             "api_usage": {"used": self.auth.used, "limit": self.auth.daily_limit},
             "bulk_jobs": jobs,
             "loaded_at": self.backend.store.get_meta("loaded"),

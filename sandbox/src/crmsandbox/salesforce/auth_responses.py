@@ -178,7 +178,75 @@ class AuthRoutes:
         return Response(json.dumps(self._identity(request)), content_type="application/json;charset=UTF-8")
 
     def on_identity(self, request: Request, version: str, org: str, user: str) -> Response:
-        return self.on_userinfo(request, version)
+        """The identity URL (``/id/<org>/<user>``): the identity-service shape, not OpenID userinfo.
+
+        Differs from the real service: JSON only (``format=xml`` is answered in JSON), one user.
+        """
+        b = self.backend
+        if request.method not in ("GET", "HEAD"):
+            return _oauth_error("invalid_request", "must use HTTP GET", 405)
+        if org[:15] != b.org_id[:15] or user[:15] != b.admin_id[:15]:
+            return _oauth_error("Bad_Id", "Bad Id: no such organization and user", 404)
+        base = self._base(request)
+        wanted = request.args.get("version", "")
+        ver = wanted if wanted and wanted != "latest" else "{version}"
+        if wanted == "latest":
+            ver = "62.0"
+
+        def api(path: str) -> str:
+            return f"{base}{path.replace('{version}', ver)}"
+
+        body = {
+            "id": f"{base}/id/{b.org_id}/{b.admin_id}",
+            "asserted_user": True,
+            "user_id": b.admin_id,
+            "organization_id": b.org_id,
+            "username": ADMIN_USERNAME,
+            "nick_name": "sadmin",
+            "display_name": "Sandbox Admin",
+            "email": ADMIN_USERNAME,
+            "email_verified": True,
+            "first_name": "Sandbox",
+            "last_name": "Admin",
+            "timezone": "GMT",
+            "photos": {"picture": f"{base}/profilephoto/005/F", "thumbnail": f"{base}/profilephoto/005/T"},
+            "addr_street": None,
+            "addr_city": None,
+            "addr_state": None,
+            "addr_country": None,
+            "addr_zip": None,
+            "mobile_phone": None,
+            "mobile_phone_verified": False,
+            "is_lightning_login_user": False,
+            "status": {"created_date": None, "body": None},
+            "urls": {
+                "enterprise": api(f"/services/Soap/c/{{version}}/{b.org_id[:15]}"),
+                "metadata": api(f"/services/Soap/m/{{version}}/{b.org_id[:15]}"),
+                "partner": api(f"/services/Soap/u/{{version}}/{b.org_id[:15]}"),
+                "rest": api("/services/data/v{version}/"),
+                "sobjects": api("/services/data/v{version}/sobjects/"),
+                "search": api("/services/data/v{version}/search/"),
+                "query": api("/services/data/v{version}/query/"),
+                "recent": api("/services/data/v{version}/recent/"),
+                "tooling_soap": api(f"/services/Soap/T/{{version}}/{b.org_id[:15]}"),
+                "tooling_rest": api("/services/data/v{version}/tooling/"),
+                "profile": f"{base}/{b.admin_id[:15]}",
+                "feeds": api("/services/data/v{version}/chatter/feeds"),
+                "groups": api("/services/data/v{version}/chatter/groups"),
+                "users": api("/services/data/v{version}/chatter/users"),
+                "feed_items": api("/services/data/v{version}/chatter/feed-items"),
+                "feed_elements": api("/services/data/v{version}/chatter/feed-elements"),
+                "custom_domain": base,
+            },
+            "active": True,
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": 0,
+            "last_modified_date": "2024-01-01T00:00:00.000+0000",
+            "is_app_installed": True,
+        }
+        return Response(json.dumps(body), content_type="application/json;charset=UTF-8")
 
     def on_soap_login(self, request: Request, version: str) -> Response:
         body = request.get_data()

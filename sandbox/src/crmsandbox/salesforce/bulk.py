@@ -42,9 +42,12 @@ class BulkJobs:
     """Bulk API 2.0 job state and processing."""
 
     def __init__(self, backend, engine) -> None:
+        from crmsandbox.costmodel import CostModel
+
         self.backend = backend
         self.engine = engine
         self._cursors: dict[str, object] = {}
+        self.cost = CostModel()  # the sandbox sets it: Bulk jobs take time in proportion to their rows
 
     # -- storage
     def _save(self, info: dict, data: bytes | None = None, results: dict | None = None, *, new: bool = False) -> None:
@@ -62,7 +65,25 @@ class BulkJobs:
         info = json.loads(row[0]) if row else None
         if info is None or info["jobType"] != job_type:
             raise exc.NotFound(f"Job with id {job_id} does not exist")
-        return info
+        return self._as_of_now(info)
+
+    def _as_of_now(self, info: dict) -> dict:
+        """A completed job is InProgress until the cost model's processing time has passed (``_ready_at``)."""
+        ready = info.get("_ready_at")
+        if ready is None or info["state"] != "JobComplete":
+            return info
+        now = self.backend.clock()
+        if now >= ready:
+            return info
+        started = info.get("_started_at", now)
+        done = max(0.0, min(1.0, (now - started) / max(ready - started, 1e-9)))
+        return dict(info, state="InProgress", numberRecordsProcessed=int(info["numberRecordsProcessed"] * done))
+
+    def _processing(self, info: dict, rows: int, kind: str) -> None:
+        seconds = self.cost.bulk_s(rows, kind)
+        if seconds > 0:
+            now = self.backend.clock()
+            info["_started_at"], info["_ready_at"] = now, now + seconds
 
     @staticmethod
     def public(info: dict) -> dict:
@@ -70,7 +91,7 @@ class BulkJobs:
 
     def list(self, job_type: str) -> dict:
         rows = self.backend.store.conn().execute("SELECT info FROM _jobs ORDER BY rowid").fetchall()
-        jobs = [self.public(json.loads(r[0])) for r in rows]
+        jobs = [self.public(self._as_of_now(json.loads(r[0]))) for r in rows]
         return {"done": True, "records": [j for j in jobs if j["jobType"] == job_type], "nextRecordsUrl": None}
 
     def _new_info(self, body: dict, job_type: str, version: str) -> dict:
@@ -138,8 +159,10 @@ class BulkJobs:
         cur = self.engine.open(cq, "csv", 0)
         self._cursors[info["id"]] = cur
         info["numberRecordsProcessed"] = cur.total
-        # The query is answered from the live table as it is paged; the job is complete at once.
+        # The query is answered from the live table as it is paged; the job is complete at once, or after the
+        # cost model's processing time (InProgress until then).
         stored = dict(info, state="JobComplete")
+        self._processing(stored, cur.total, "query")
         self._save(stored, new=True)
         return self.public(info)
 
@@ -262,6 +285,7 @@ class BulkJobs:
             numberRecordsProcessed=len(rows),
             numberRecordsFailed=len(failed),
         )
+        self._processing(info, len(rows), "ingest")
         self._touch(info)
         self._save(info, results={"header": header, "ok": ok, "failed": failed})
 
@@ -306,6 +330,8 @@ class BulkJobs:
 
     def ingest_results(self, job_id: str, kind: str) -> bytes:
         info = self.info(job_id, "V2Ingest")
+        if info["state"] == "InProgress":
+            raise exc.InvalidJobState(f"Job {job_id} is InProgress; its results are available when it is JobComplete")
         row = self.backend.store.conn().execute("SELECT results, data FROM _jobs WHERE id = ?", (job_id,)).fetchone()
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)

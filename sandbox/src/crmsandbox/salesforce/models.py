@@ -44,6 +44,19 @@ class SalesforceBackend:
         self.admin_id = make_id("005", 1)
         if not self.store.is_initialised():
             self.load()
+        with self.store.write() as c:  # state written before the counters existed
+            c.execute("CREATE TABLE IF NOT EXISTS _writes (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+
+    @staticmethod
+    def count_write(c, obj: str, record_id: str) -> None:
+        """One more write of this record, in the caller's transaction (rolled back with it)."""
+        c.execute(
+            "INSERT INTO _writes (key, n) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET n = n + 1",
+            (f"{obj}/{record_id}",),
+        )
+
+    def write_counts(self) -> dict[str, int]:
+        return dict(self.store.conn().execute("SELECT key, n FROM _writes ORDER BY key").fetchall())
 
     # -- time
     def now(self) -> datetime:
@@ -103,8 +116,10 @@ class SalesforceBackend:
                 + ("Sandbox", "Admin", "Sandbox Admin", "sadmin"),
             )
         c.execute(
-            'INSERT INTO "Organization" ("Id", "Name", "IsSandbox", "OrganizationType") VALUES (?, ?, 1, ?)',
-            (self.org_id, "syncaudit sandbox", "Developer Edition"),
+            'INSERT INTO "Organization" ("Id", "Name", "IsSandbox", "OrganizationType", "InstanceName", '
+            '"LanguageLocaleKey", "DefaultLocaleSidKey", "TimeZoneSidKey", "Country", "CreatedDate") '
+            "VALUES (?, ?, 1, ?, 'CS1', 'en_US', 'en_US', 'GMT', 'US', ?)",
+            (self.org_id, "syncaudit sandbox", "Developer Edition", now),
         )
 
     def counts(self) -> dict[str, int]:
@@ -282,6 +297,7 @@ class SalesforceBackend:
         self._write_row(c, o, record, None)
         if self.tracked.get(o.name):
             record_changes(c, self.store, o, self.tracked[o.name], record["Id"], None, record, self.admin_id, now)
+        self.count_write(c, o.name, record["Id"])
         return record["Id"]
 
     def update(self, c, obj: str, record_id: str, values: dict) -> str:
@@ -308,6 +324,7 @@ class SalesforceBackend:
         self._write_row(c, o, vals, rowid)
         if self.tracked.get(o.name):
             record_changes(c, self.store, o, self.tracked[o.name], row["Id"], row, vals, self.admin_id, now)
+        self.count_write(c, o.name, row["Id"])
         return row["Id"]
 
     def delete(self, c, obj: str, record_id: str, *, hard: bool = False) -> str:
@@ -319,6 +336,7 @@ class SalesforceBackend:
         if o.name in ("Organization", "User", *HISTORY_OBJECTS):
             raise exc.InvalidType(f"entity type {o.name} does not support delete")
         row = self._existing(o, record_id)
+        self.count_write(c, o.name, row["Id"])
         if hard:
             c.execute(f'DELETE FROM {q(o.name)} WHERE "Id" = ?', (row["Id"],))
             return row["Id"]

@@ -128,6 +128,8 @@ class QueryEngine:
         sql = f"SELECT {cq.select_sql(mode)} FROM {cq.from_sql} WHERE {cq.where_sql}"
         if cq.group_sql:
             sql += f" GROUP BY {cq.group_sql}"
+        if cq.having_sql:
+            sql += f" HAVING {cq.having_sql}"
         if cq.order_sql:
             sql += f" ORDER BY {cq.order_sql}"
         if cq.limit is not None:

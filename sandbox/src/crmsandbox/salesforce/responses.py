@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import exceptions as exc
 from .auth_responses import AuthRoutes
+from .bulk_v1_responses import AsyncRoutes
 from .rest_composite import CompositeRoutes
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ def versions() -> list[dict]:
     v = MIN_VERSION
     while v <= MAX_VERSION:
         # three releases a year starting Spring '15 at 33.0
-        idx = int(v - 33)
-        season, year = _SEASONS[idx % 3], 15 + (idx + 0) // 3
+        idx = int(v - 33)  # Winter releases carry the next year's number: v59.0 is Winter '24 (autumn 2023)
+        season = _SEASONS[idx % 3]
+        year = 15 + idx // 3 + (season == "Winter")
         out.append({"label": f"{season} '{year:02d}", "url": f"/services/data/v{v:.1f}", "version": f"{v:.1f}"})
         v += 1
     return out
@@ -82,11 +84,12 @@ URL_MAP = Map(
         Rule("/services/oauth2/revoke", endpoint="revoke"),
         Rule("/id/<org>/<user>", endpoint="identity"),
         Rule("/services/Soap/u/<ver>", endpoint="soap_login"),
+        Rule("/services/async/<ver>/<path:rest>", endpoint="async"),
     ],
     strict_slashes=False,
     merge_slashes=False,
 )
-UNAUTHENTICATED = {"versions", "token", "revoke", "soap_login"}
+UNAUTHENTICATED = {"versions", "token", "revoke", "soap_login", "async"}  # async checks its own session header
 
 
 def read_json(request: Request):
@@ -98,13 +101,16 @@ def read_json(request: Request):
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         line, col = getattr(e, "lineno", 1), getattr(e, "colno", 1)
-        ch = raw[getattr(e, "pos", 0) : getattr(e, "pos", 0) + 1].decode("utf-8", "replace")
+        pos = getattr(e, "pos", 0)
+        if pos >= len(raw.rstrip()):
+            raise exc.JsonParserError(f"Unexpected end-of-input at [line:{line}, column:{col}]") from None
+        ch = raw[pos : pos + 1].decode("utf-8", "replace")
         raise exc.JsonParserError(
             f"Unexpected character ('{ch}'): was expecting a JSON value at [line:{line}, column:{col}]"
         ) from None
 
 
-class SalesforceApp(AuthRoutes, CompositeRoutes):
+class SalesforceApp(AuthRoutes, CompositeRoutes, AsyncRoutes):
     """The WSGI application over a backend (models), query engine and bulk jobs."""
 
     def __init__(self, service) -> None:
@@ -113,6 +119,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         self.auth = service.auth
         self.engine = service.engine
         self.bulk = service.bulk
+        self.bulk_v1 = service.bulk_v1
         self._describe_cache: dict[tuple[str, str], dict] = {}
 
     def __call__(self, environ, start_response):
@@ -138,7 +145,10 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
                 if endpoint != "soap_login":
                     self._check_version(version)
             if endpoint not in UNAUTHENTICATED:
-                self.auth.check(self._token(request))
+                token = self._token(request)
+                if endpoint == "identity" and token is None:  # the identity URL also takes ?oauth_token=
+                    token = request.args.get("oauth_token")
+                self.auth.check(token)
                 if self.auth.api_disabled:
                     raise exc.ApiDisabledForOrg()
                 if endpoint not in ("userinfo", "identity"):
@@ -187,7 +197,9 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         self._methods(request, "GET")
         base = f"/services/data/v{version}"
         names = ["sobjects", "query", "queryAll", "limits", "composite", "jobs", "search", "tooling"]
-        return json_response({n: f"{base}/{n}" for n in names})
+        body = {n: f"{base}/{n}" for n in names}
+        body["identity"] = f"{self._base(request)}/id/{self.backend.org_id}/{self.backend.admin_id}"
+        return json_response(dict(sorted(body.items())))
 
     def on_limits(self, request: Request, version: str) -> Response:
         self._methods(request, "GET")
@@ -306,6 +318,10 @@ class SalesforceApp(AuthRoutes, CompositeRoutes):
         if text is None:
             raise exc.MalformedQuery("A query string has to be specified: pass it as the q parameter")
         cq = self.engine.compile(text, include_deleted)
+        if request.args.get("columns", "").lower() == "true":
+            from .columns import column_metadata
+
+            return json_response(column_metadata(cq))
         size = self._page_size(request)
         cur = self.engine.open_rest(cq, size, version)
         if cq.count_only:

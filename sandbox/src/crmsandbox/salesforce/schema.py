@@ -328,6 +328,15 @@ def _standard_objects() -> dict[str, SObject]:
         _s("Name", 80, **_RO),
         Field("IsSandbox", "boolean", nillable=False, **_RO),
         _s("OrganizationType", 40, **_RO),
+        # what the Salesforce CLI's org probe selects (sf org display, sf data query's org check)
+        _s("InstanceName", 5, **_RO),
+        Field("TrialExpirationDate", "datetime", **_RO),
+        _s("NamespacePrefix", 15, **_RO),
+        _s("LanguageLocaleKey", 40, **_RO),
+        _s("DefaultLocaleSidKey", 40, **_RO),
+        _s("TimeZoneSidKey", 40, **_RO),
+        _s("Country", 80, **_RO),
+        Field("CreatedDate", "datetime", **_RO),
     ]:
         org.add(f)
     objs["Organization"] = org

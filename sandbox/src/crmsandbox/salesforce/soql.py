@@ -2,13 +2,15 @@
 
 Grammar (the subset clients send; keywords are case-insensitive):
 
-    query     := SELECT select_list FROM ident [ident] [WHERE cond] [GROUP BY paths]
+    query     := SELECT select_list FROM ident [ident] [WHERE cond] [GROUP BY paths [HAVING cond]]
                  [ORDER BY order (, order)*] [LIMIT int] [OFFSET int]
-    select    := path | COUNT() | agg '(' [path] ')' [alias] | FIELDS '(' ALL|STANDARD|CUSTOM ')'
+    select    := path [alias] | COUNT() | agg '(' [path] ')' [alias] | FIELDS '(' ALL|STANDARD|CUSTOM ')'
                | '(' query ')'                       -- parent-to-child, by relationship name
+    order     := (path | agg '(' path ')') [ASC|DESC] [NULLS FIRST|LAST]
     cond      := and_expr (OR and_expr)*
     and_expr  := not_expr (AND not_expr)*
-    not_expr  := NOT not_expr | '(' cond ')' | path op value | path [NOT] IN '(' values | query ')'
+    not_expr  := NOT not_expr | '(' cond ')' | operand op value | operand [NOT] IN '(' values | query ')'
+    operand   := path | agg '(' path ')'             -- an aggregate only in HAVING
     value     := 'string' | number | true | false | null | date | datetime | DATE_LITERAL[:n]
 
 The compiler (soql_sql.py) resolves names against the schema and emits SQLite SQL.
@@ -83,6 +85,8 @@ class Literal:
 @dataclass
 class FieldRef:
     path: str  # dotted, as written
+    alias: str | None = None  # only aggregate queries may alias a field (a grouped one)
+    pos: int = field(default=0, compare=False)  # offset in the query text, for the error's Row:Column
 
 
 @dataclass
@@ -90,6 +94,7 @@ class Aggregate:
     func: str  # COUNT, MAX, ...
     path: str | None
     alias: str | None = None
+    pos: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -106,9 +111,10 @@ class SubQuery:
 
 @dataclass
 class Condition:
-    path: str
+    path: str | Aggregate  # an Aggregate only in HAVING
     op: str  # = != < <= > >= LIKE IN NOT IN INCLUDES EXCLUDES
     value: Literal | list[Literal] | Query
+    pos: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -119,18 +125,22 @@ class BoolOp:
 
 @dataclass
 class OrderItem:
-    path: str
+    path: str | Aggregate
     desc: bool = False
     nulls_first: bool | None = None
+    pos: int = field(default=0, compare=False)
 
 
 @dataclass
 class Query:
     select: list = field(default_factory=list)
     sobject: str = ""
+    sobject_pos: int = 0
     alias: str | None = None
     where: object | None = None
     group_by: list[str] = field(default_factory=list)
+    group_pos: list[int] = field(default_factory=list)
+    having: object | None = None
     order_by: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
@@ -242,6 +252,7 @@ class _Parser:
         self.expect_kw("SELECT")
         q.select = self.select_list()
         self.expect_kw("FROM")
+        q.sobject_pos = self.tok.pos
         q.sobject = self.ident()
         if self.tok.kind == "ident" and self.tok.upper not in _RESERVED and "." not in self.tok.text:
             q.alias = self.next().text
@@ -251,10 +262,15 @@ class _Parser:
         if self.at_kw("GROUP"):
             self.next()
             self.expect_kw("BY")
+            q.group_pos.append(self.tok.pos)
             q.group_by.append(self.ident())
             while self.tok.kind == "punct" and self.tok.text == ",":
                 self.next()
+                q.group_pos.append(self.tok.pos)
                 q.group_by.append(self.ident())
+            if self.at_kw("HAVING"):
+                self.next()
+                q.having = self.condition()
         if self.at_kw("ORDER"):
             self.next()
             self.expect_kw("BY")
@@ -304,21 +320,36 @@ class _Parser:
             self.expect_punct(")")
             return FieldsMacro(which)
         if t.kind == "ident" and is_call and t.upper in AGGREGATES:
+            agg = self.aggregate(allow_count_all=True)
+            if agg.func != "COUNT()":
+                agg.alias = self.alias()
+            return agg
+        return FieldRef(self.ident(), self.alias(), t.pos)
+
+    def alias(self) -> str | None:
+        if self.tok.kind == "ident" and self.tok.upper not in _RESERVED and "." not in self.tok.text:
+            return self.next().text
+        return None
+
+    def at_aggregate(self) -> bool:
+        after = self.toks[min(self.i + 1, len(self.toks) - 1)]
+        return self.tok.kind == "ident" and self.tok.upper in AGGREGATES and after.text == "(" and after.kind == "punct"
+
+    def aggregate(self, allow_count_all: bool = False) -> Aggregate:
+        t = self.next()
+        self.expect_punct("(")
+        if t.upper == "COUNT" and self.tok.kind == "punct" and self.tok.text == ")":
+            if not allow_count_all:
+                raise self.error("a field")
             self.next()
-            self.expect_punct("(")
-            if t.upper == "COUNT" and self.tok.kind == "punct" and self.tok.text == ")":
-                self.next()
-                return Aggregate("COUNT()", None)
-            path = self.ident()
-            self.expect_punct(")")
-            alias = None
-            if self.tok.kind == "ident" and self.tok.upper not in _RESERVED:
-                alias = self.next().text
-            return Aggregate(t.upper, path, alias)
-        return FieldRef(self.ident())
+            return Aggregate("COUNT()", None, pos=t.pos)
+        path = self.ident()
+        self.expect_punct(")")
+        return Aggregate(t.upper, path, pos=t.pos)
 
     def order_item(self) -> OrderItem:
-        item = OrderItem(self.ident())
+        pos = self.tok.pos
+        item = OrderItem(self.aggregate() if self.at_aggregate() else self.ident(), pos=pos)
         if self.at_kw("ASC", "DESC"):
             item.desc = self.next().upper == "DESC"
         if self.at_kw("NULLS"):
@@ -363,15 +394,16 @@ class _Parser:
         return self.comparison()
 
     def comparison(self) -> Condition:
-        path = self.ident()
+        pos = self.tok.pos
+        path = self.aggregate() if self.at_aggregate() else self.ident()
         t = self.tok
         if t.kind == "op":
             self.next()
             op = "!=" if t.text == "<>" else t.text
-            return Condition(path, op, self.value())
+            return Condition(path, op, self.value(), pos)
         if self.at_kw("LIKE"):
             self.next()
-            return Condition(path, "LIKE", self.value())
+            return Condition(path, "LIKE", self.value(), pos)
         negate = False
         if self.at_kw("NOT"):
             self.next()
@@ -386,13 +418,13 @@ class _Parser:
                     raise self.error()
                 sub = self.query(nested=True)
                 self.expect_punct(")")
-                return Condition(path, "NOT IN" if negate else "IN", sub)
+                return Condition(path, "NOT IN" if negate else "IN", sub, pos)
             values = [self.value()]
             while self.tok.kind == "punct" and self.tok.text == ",":
                 self.next()
                 values.append(self.value())
             self.expect_punct(")")
-            return Condition(path, ("NOT " if negate else "") + op, values)
+            return Condition(path, ("NOT " if negate else "") + op, values, pos)
         raise self.error("an operator")
 
     def value(self) -> Literal:

@@ -43,6 +43,7 @@ class Column:
     json_sql: str
     csv_sql: str
     child: CompiledQuery | None = None  # a parent-to-child subquery: the row holds the parent Id
+    display: str | None = None  # an aggregate's call as written, e.g. COUNT(Id)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class CompiledQuery:
     aggregate: bool
     id_index: int  # index of the root Id in a row
     root: str = "t1"  # SQL alias of the queried object's table
+    having_sql: str | None = None
 
     def select_sql(self, mode: str) -> str:
         cols = [c.json_sql if mode == "json" else c.csv_sql for c in self.columns]
@@ -73,6 +75,7 @@ class CompiledQuery:
 class _Ctx:
     objs: dict[str, SObject]
     now: datetime
+    text: str = ""  # the whole query, for errors that point at a row and column
     counter: list[int] = field(default_factory=lambda: [0])
 
     def alias(self) -> str:
@@ -80,14 +83,15 @@ class _Ctx:
         return f"t{self.counter[0]}"
 
 
-def find_object(objs: dict[str, SObject], name: str) -> SObject:
+def find_object(objs: dict[str, SObject], name: str, text: str = "", pos: int = 0) -> SObject:
     """The object named ``name`` (case-insensitive); INVALID_TYPE when it does not exist."""
     low = name.lower()
     for o in objs.values():
         if o.name.lower() == low:
             return o
+    line = (text or name).replace("\n", " ")
     raise InvalidType(
-        f"\n{name}\n^\nERROR at Row:1:Column:1\nsObject type '{name}' is not supported. If you are attempting to use a "
+        f"\n{line}\n{' ' * pos}^\nERROR at Row:1:Column:{pos + 1}\nsObject type '{name}' is not supported. If you are attempting to use a "
         "custom object, be sure to append the '__c' after the entity name."
     )
 
@@ -110,7 +114,14 @@ class _Scope:
             self.joins.append(f'LEFT JOIN {q(target)} {a} ON {a}."Id" = {parent_alias}.{q(fk)}')
         return self.join_alias[key]
 
-    def resolve(self, path: str) -> tuple[str, Field, list[tuple[str, str, str | None]], str]:
+    def where(self, pos: int | None) -> str:
+        """The ``ERROR at Row:Column`` preamble Salesforce puts before a message about a name."""
+        if pos is None:
+            return ""
+        line = self.ctx.text.replace("\n", " ")
+        return f"\n{line}\n{' ' * pos}^\nERROR at Row:1:Column:{pos + 1}\n"
+
+    def resolve(self, path: str, pos: int | None = None) -> tuple[str, Field, list[tuple[str, str, str | None]], str]:
         """(SQL expression, field, [(relationship name, fk SQL, target or None)], canonical header)."""
         parts = path.split(".")
         if len(parts) > 1 and parts[0].lower() in (self.obj.name.lower(), (self.user_alias or "").lower()):
@@ -124,7 +135,7 @@ class _Scope:
             ref = obj.relationship(rel_name)
             if ref is None:
                 raise InvalidField(
-                    f"\n{path}\n^\nERROR at Row:1:Column:1\nDidn't understand relationship '{rel_name}' in field path. "
+                    f"{self.where(pos)}Didn't understand relationship '{rel_name}' in field path. "
                     "If you are attempting to use a custom relationship, be sure to append the '__r' after the custom "
                     "relationship name. Please reference your WSDL or the describe call for the appropriate names."
                 )
@@ -155,9 +166,7 @@ class _Scope:
             return sql, fmeta, rels, header
         f = obj.get(parts[-1])
         if f is None:
-            raise InvalidField(
-                f"\n{path}\n^\nERROR at Row:1:Column:1\nNo such column '{parts[-1]}' on entity '{obj.name}'. {_hint()}"
-            )
+            raise InvalidField(f"{self.where(pos)}No such column '{parts[-1]}' on entity '{obj.name}'. {_hint()}")
         header = ".".join([r[0] for r in rels] + [f.name])
         return f"{alias}.{q(f.name)}", f, rels, header
 
@@ -284,18 +293,39 @@ def _bound(f: Field, d: date) -> str:
 # --- conditions -------------------------------------------------------------------------------------------
 
 
+def aggregate_sql(scope: _Scope, item: soql.Aggregate) -> tuple[str, Field]:
+    """The SQL of one aggregate call and the field describing its result."""
+    if item.func == "COUNT" and item.path.lower() == "id":
+        sql, f = f'{scope.root}."Id"', scope.obj.get("Id")
+    else:
+        sql, f, _, _ = scope.resolve(item.path, item.pos + len(item.func) + 1)
+    func = {"COUNT_DISTINCT": "COUNT(DISTINCT "}.get(item.func, item.func + "(")
+    result = (
+        f if item.func in ("MIN", "MAX") else Field(item.alias or "expr", "int" if "COUNT" in item.func else "double")
+    )
+    return f"{func}{sql})", result
+
+
 class _Compiler:
-    def __init__(self, ctx: _Ctx, scope: _Scope) -> None:
+    def __init__(self, ctx: _Ctx, scope: _Scope, *, having: bool = False) -> None:
         self.ctx = ctx
         self.scope = scope
         self.params: list = []
+        self.having = having  # HAVING: aggregates allowed on the left of a comparison
 
     def cond(self, node) -> str:
         if isinstance(node, soql.BoolOp):
             if node.op == "NOT":
                 return f"NOT ({self.cond(node.args[0])})"
             return "(" + f" {node.op} ".join(self.cond(a) for a in node.args) + ")"
-        sql, f, _, _ = self.scope.resolve(node.path)
+        if isinstance(node.path, soql.Aggregate):
+            if not self.having:
+                raise MalformedQuery(
+                    f"{self.scope.where(node.pos)}Aggregate functions are not allowed in a WHERE clause: use HAVING"
+                )
+            sql, f = aggregate_sql(self.scope, node.path)
+        else:
+            sql, f, _, _ = self.scope.resolve(node.path, node.pos)
         op, val = node.op, node.value
         if isinstance(val, soql.Query):
             return self.semi_join(sql, f, op, val)
@@ -359,11 +389,11 @@ class _Compiler:
     def semi_join(self, sql: str, f: Field, op: str, sub: soql.Query) -> str:
         if f.type not in ("id", "reference"):
             raise InvalidField(f"semi-join subselects need an id field on the left, not '{f.name}'")
-        obj = find_object(self.ctx.objs, sub.sobject)
+        obj = find_object(self.ctx.objs, sub.sobject, self.ctx.text, sub.sobject_pos)
         scope = _Scope(self.ctx, obj, sub.alias)
         if len(sub.select) != 1 or not isinstance(sub.select[0], soql.FieldRef):
             raise MalformedQuery("a semi-join subselect must select exactly one id field")
-        col, cf, _, _ = scope.resolve(sub.select[0].path)
+        col, cf, _, _ = scope.resolve(sub.select[0].path, sub.select[0].pos)
         if cf.type not in ("id", "reference"):
             raise InvalidField(f"a semi-join subselect must select an id field, not '{cf.name}'")
         inner = _Compiler(self.ctx, scope)
@@ -394,18 +424,24 @@ def child_relationship(objs: dict[str, SObject], parent: SObject, name: str) -> 
 
 def compile_query(text: str, objs: dict[str, SObject], now: datetime, *, include_deleted: bool) -> CompiledQuery:
     """Parse and compile one SOQL statement."""
-    return _compile_ast(soql.parse(text), objs, now, include_deleted=include_deleted)
+    return _compile_ast(soql.parse(text), objs, now, include_deleted=include_deleted, text=text)
 
 
 def _compile_ast(
-    ast: soql.Query, objs: dict[str, SObject], now: datetime, *, include_deleted: bool, child_of: SObject | None = None
+    ast: soql.Query,
+    objs: dict[str, SObject],
+    now: datetime,
+    *,
+    include_deleted: bool,
+    child_of: SObject | None = None,
+    text: str = "",
 ) -> CompiledQuery:
-    ctx = _Ctx(objs, now)
+    ctx = _Ctx(objs, now, text)
     link: Field | None = None
     if child_of is not None:
         obj, link = child_relationship(objs, child_of, ast.sobject)
     else:
-        obj = find_object(objs, ast.sobject)
+        obj = find_object(objs, ast.sobject, text, ast.sobject_pos if text else 0)
     scope = _Scope(ctx, obj, ast.alias)
     comp = _Compiler(ctx, scope)
 
@@ -435,7 +471,7 @@ def _compile_ast(
         if isinstance(item, soql.SubQuery):
             if aggregate:
                 raise MalformedQuery("a parent-to-child subquery cannot be used with aggregates")
-            sub = _compile_ast(item.query, objs, now, include_deleted=include_deleted, child_of=obj)
+            sub = _compile_ast(item.query, objs, now, include_deleted=include_deleted, child_of=obj, text=text)
             if sub.aggregate or sub.count_only:
                 raise MalformedQuery("aggregate functions are not supported in a parent-to-child subquery")
             key = item.query.sobject
@@ -449,24 +485,26 @@ def _compile_ast(
         if isinstance(item, soql.Aggregate):
             if item.func == "COUNT()":
                 continue
-            if item.func == "COUNT" and item.path.lower() == "id":
-                sql, f = f'{scope.root}."Id"', obj.get("Id")
-            else:
-                sql, f, _, _ = scope.resolve(item.path)
-            func = {"COUNT_DISTINCT": "COUNT(DISTINCT "}.get(item.func, item.func + "(")
+            out, ftype = aggregate_sql(scope, item)
             name = item.alias or f"expr{expr_n}"
             if not item.alias:
                 expr_n += 1
-            out = f"{func}{sql})"
-            ftype = f if item.func in ("MIN", "MAX") else Field(name, "int" if "COUNT" in item.func else "double")
-            columns.append(Column(name, name, ftype, [], _json_expr(out, ftype), _csv_expr(out, ftype)))
+            if name.lower() in seen:
+                raise MalformedQuery(f"{scope.where(item.pos)}duplicate alias: {name}")
+            seen.add(name.lower())
+            display = f"{item.func}({item.path})"
+            columns.append(Column(name, name, ftype, [], _json_expr(out, ftype), _csv_expr(out, ftype), None, display))
             continue
-        sql, f, rels, header = scope.resolve(item.path)
+        sql, f, rels, header = scope.resolve(item.path, item.pos)
+        if item.alias and not aggregate:
+            raise MalformedQuery(f"{scope.where(item.pos)}Only aggregate expressions use field aliasing")
+        if item.alias:
+            header = item.alias
         if header.lower() in seen:
             raise MalformedQuery(f"duplicate field selected: {header}")
         seen.add(header.lower())
-        if aggregate and item.path.lower() not in group_keys and header.lower() not in group_keys:
-            raise MalformedQuery(f"Field must be grouped or aggregated: {f.name}")
+        if aggregate and item.path.lower() not in group_keys and f.name.lower() not in group_keys:
+            raise MalformedQuery(f"{scope.where(item.pos)}Field must be grouped or aggregated: {f.name}")
         steps = []
         for rel_name, fk_sql, target in rels:
             if fk_sql not in fk_index:
@@ -491,16 +529,25 @@ def _compile_ast(
         comp.params.append(None)
     order_parts = []
     for o in ast.order_by:
-        sql, f, _, _ = scope.resolve(o.path)
+        if isinstance(o.path, soql.Aggregate):
+            if not aggregate:
+                raise MalformedQuery(f"{scope.where(o.pos)}Aggregate functions can only order an aggregate query")
+            sql, f = aggregate_sql(scope, o.path)
+        else:
+            sql, f, _, _ = scope.resolve(o.path, o.pos)
         if f.type in ("textarea",) and f.length > 255:
             raise MalformedQuery(f"field '{f.name}' can not be sorted in a query call")
         part = f"{sql} {'DESC' if o.desc else 'ASC'}"
         if o.nulls_first is not None:
             part += " NULLS FIRST" if o.nulls_first else " NULLS LAST"
         order_parts.append(part)
-    group_sql = None
+    group_sql = having_sql = None
     if ast.group_by:
-        group_sql = ", ".join(scope.resolve(g)[0] for g in ast.group_by)
+        group_sql = ", ".join(scope.resolve(g, p)[0] for g, p in zip(ast.group_by, ast.group_pos, strict=True))
+    if ast.having is not None:
+        having = _Compiler(ctx, scope, having=True)
+        having_sql = having.cond(ast.having)
+        comp.params.extend(having.params)
     if ast.offset is not None and ast.offset > 2000:
         raise MalformedQuery("Maximum SOQL offset allowed is 2000")
     return CompiledQuery(
@@ -512,6 +559,7 @@ def _compile_ast(
         params=comp.params,
         order_sql=", ".join(order_parts) or None,
         group_sql=group_sql,
+        having_sql=having_sql,
         limit=ast.limit,
         offset=ast.offset or 0,
         count_only=ast.count_only,

@@ -93,6 +93,12 @@ class Store:
         c.execute("CREATE TABLE _cursor_rows (cursor TEXT, seq INTEGER, rid INTEGER, PRIMARY KEY (cursor, seq))")
         c.execute("DROP TABLE IF EXISTS _jobs")
         c.execute("CREATE TABLE _jobs (id TEXT PRIMARY KEY, info TEXT, data BLOB, results BLOB)")
+        c.execute("DROP TABLE IF EXISTS _writes")
+        c.execute("CREATE TABLE _writes (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+        c.execute("DROP TABLE IF EXISTS _v1_batches")
+        c.execute(
+            "CREATE TABLE _v1_batches (id TEXT PRIMARY KEY, job TEXT, seq INTEGER, info TEXT, data BLOB, results BLOB)"
+        )
         c.execute("DELETE FROM _meta")
         for o in self.objs.values():
             c.execute(f"DROP TABLE IF EXISTS {q(o.name)}")
