@@ -9,13 +9,14 @@ export GX_ANALYTICS_ENABLED := false
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt sandbox/requirements.txt constraints.txt pyproject.toml sandbox/pyproject.toml lib/syncaudit/report/assets.py
+$(STAMP): requirements.txt requirements-dev.txt sandbox/requirements.txt constraints.txt pyproject.toml sandbox/pyproject.toml lib/syncaudit/report/assets.py bench/febrl.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r sandbox/requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps -e . -e ./sandbox
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	$(PY) -m syncaudit.report.assets
+	$(PY) bench/febrl.py --fetch
 	@touch $(STAMP)
 
 # --dist loadfile: a module runs in one worker, in order (tests/test_ic_endpoints.py checks, last, what its other tests validated)

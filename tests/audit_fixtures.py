@@ -169,22 +169,25 @@ LASTS = (
 
 def filler(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """n correctly linked, clean people (same key, email and name on both sides): realistic background
-    so the probabilistic model's u probabilities are estimated from more than a handful of records."""
+    so the probabilistic model's u probabilities are estimated from more than a handful of records (most
+    people have their own phone number, as in a real org)."""
     sf_rows, ic_rows = [], []
     for i in range(n):
         first, last = FIRSTS[i % 30], LASTS[(i // 30 + i) % 30]
         email = f"{first}.{last}.{i}@filler{i % 7}.example".lower()
+        phone = f"+1 212 555 {1000 + i:04d}" if i % 5 else None
         sf_rows.append(
             dict(
                 Id=con_(100 + i),
                 FirstName=first,
                 LastName=last,
                 Email=email,
+                Phone=phone,
                 Product_User_Id__c=f"f{i}",
                 LastModifiedDate=T_OLD,
             )
         )
-        ic_rows.append(contact_json(f"f{i}", f"f{i}", f"{first} {last}", email))
+        ic_rows.append(contact_json(f"f{i}", f"f{i}", f"{first} {last}", email, phone=phone))
     return sf_rows, ic_rows
 
 

@@ -98,6 +98,10 @@ def test_companies_conversations_admins(client: IntercomClient, tmp_path: Path) 
     assert "custom_attributes.tier" in t.column_names
     conv, outv = pull(ConversationsStream(ctx), tmp_path)
     c = pq.read_table(conv["conversations"])
+    assert c.num_rows == 12 and outv.records == 12
+    assert pq.read_table(conv["conversation_parts"]).num_rows == 0  # parts only when configured
+    conv, outv = pull(ConversationsStream(ctx, parts="changed"), tmp_path / "with-parts")
+    c = pq.read_table(conv["conversations"])
     parts = pq.read_table(conv["conversation_parts"])
     assert c.num_rows == 12 and outv.records == 12
     assert parts.num_rows == sum(c.column("parts_count").to_pylist())

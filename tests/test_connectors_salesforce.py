@@ -133,4 +133,6 @@ def test_mapped_fields_by_default(sandbox: RunningSandbox, tmp_path: Path) -> No
     table, _ = pull_object(c, cfg, "Contact", tmp_path)
     cols = set(table.column_names)
     assert {"Id", "IsDeleted", "SystemModstamp", "Email", "AccountId", "Title"} <= cols
-    assert "MailingCity" not in cols and "MailingAddress" not in cols
+    assert "Department" not in cols and "MailingAddress" not in cols
+    # The matching fields of the pair are read too (mapping.objects[].match_fields, defaults here).
+    assert {"MailingCity", "MailingPostalCode", "Birthdate"} <= cols

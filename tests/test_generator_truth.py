@@ -219,6 +219,8 @@ def test_every_planted_record_exists(org: Org) -> None:
 
 def test_duplicates(org: Org) -> None:
     for f in org.of("duplicate"):
+        if f.get("hard_negative"):
+            continue
         recs = f["records"]
         if f["system"] == "intercom":
             rows = [org.ic["contacts"][r] for r in recs]
@@ -258,6 +260,39 @@ def test_duplicates(org: Org) -> None:
             assert a["Phone"] == b["Phone"]
 
 
+def test_hard_negatives_look_alike_but_are_other_people(org: Org) -> None:
+    """Namesakes, look-alike names and family members: expected false, own email, phone and key."""
+    negs = [f for f in org.findings if f.get("hard_negative")]
+    variants = {f["variant"] for f in negs}
+    assert variants == {"namesake_colleague", "namesake_elsewhere", "lookalike_colleague", "family_member"}
+    assert all(not f["expected"] for f in negs)
+    for f in negs:
+        if f["kind"] != "duplicate" or f["system"] != "salesforce":
+            continue
+        (_, a), (_, b) = (org.sf_record(r) for r in f["records"])
+        fa, la, fb, lb = (fold(x) for x in (a["FirstName"], a["LastName"], b["FirstName"], b["LastName"]))
+        assert la == lb and norm_email(a["Email"]) != norm_email(b["Email"])
+        assert (
+            a["Product_User_Id__c"] and b["Product_User_Id__c"] and a["Product_User_Id__c"] != b["Product_User_Id__c"]
+        )
+        v = f["variant"]
+        assert (fa == fb) == v.startswith("namesake")
+        assert (a["AccountId"] == b["AccountId"]) == v.endswith("colleague"), v
+        assert (e164(a["Phone"]) == e164(b["Phone"])) == (v == "family_member")
+        if v == "lookalike_colleague":
+            assert _edits(fa, fb) == 1, (fa, fb)
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
 def test_orphans(org: Org) -> None:
     keys = {c["Product_User_Id__c"] for c in org.sf["Contact"].values()} | {
         c["Product_User_Id__c"] for c in org.sf["Lead"].values()
@@ -285,6 +320,8 @@ def test_orphans(org: Org) -> None:
 
 def test_identity_gaps(org: Org) -> None:
     for f in org.of("identity_gap"):
+        if f.get("hard_negative"):
+            continue
         sf, ic = org.sf["Contact"][f["records"][0]], org.ic["contacts"][f["records"][1]]
         assert norm_email(sf["Email"]) == norm_email(ic["email"])
         assert sf["Product_User_Id__c"] != ic["external_id"]

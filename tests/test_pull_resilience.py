@@ -38,7 +38,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
 def cfg_for(sb: RunningSandbox, data: Path, monkeypatch: pytest.MonkeyPatch, **pull: object) -> Config:
     monkeypatch.setenv("SYNCAUDIT_SANDBOX_DIR", sb["state_dir"])
     return Config.model_validate(
-        {"name": "t", "sandbox": {}, "data_dir": str(data), "pull": {"bulk_threshold": 100, **pull}}
+        {
+            "name": "t",
+            "sandbox": {},
+            "data_dir": str(data),
+            # Conversation parts on: one call per conversation, so the fault profiles meet enough calls.
+            "pull": {"bulk_threshold": 100, "conversation_parts": "changed", **pull},
+        }
     )
 
 
@@ -133,7 +139,9 @@ def test_kill_mid_pull_leaves_nothing_complete_and_next_run_recovers(
 ) -> None:
     sandbox.control("POST", "latency", {"ms": 15})
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text(f"name: t\nsandbox: {{}}\ndata_dir: {tmp_path}\npull: {{bulk_threshold: 100}}\n")
+    cfg_file.write_text(
+        f"name: t\nsandbox: {{}}\ndata_dir: {tmp_path}\npull: {{bulk_threshold: 100, conversation_parts: changed}}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "SYNCAUDIT_SANDBOX_DIR": sandbox["state_dir"]}
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncaudit", "pull", "--config", str(cfg_file)],

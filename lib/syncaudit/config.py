@@ -233,16 +233,107 @@ class PeopleIdentity(_Model):
     salesforce_key: str = Field("Product_User_Id__c", description="Contact/Lead field holding the product user id")
     intercom_key: Literal["external_id", "email", "id"] = "external_id"
     fallback: list[Literal["email"]] = ["email"]
+    salesforce_keys: dict[Literal["Contact", "Lead"], str | None] = Field(
+        default_factory=dict,
+        description="per-object identity field where Contact and Lead differ (null: that object has none); "
+        "objects not named use salesforce_key",
+    )
+    normalize: list[Normalizer] = Field(
+        default_factory=list,
+        description="normalizers applied to both identity keys before they are compared, e.g. [trim, lower]",
+    )
+
+    def key_for(self, obj: str) -> str | None:
+        """The identity field of ``obj`` (Contact or Lead), or None when the object carries none."""
+        return self.salesforce_keys[obj] if obj in self.salesforce_keys else self.salesforce_key  # type: ignore[index]
 
 
 class CompanyIdentity(_Model):
     salesforce_key: str = "AccountNumber"
     intercom_key: str = "company_id"
+    normalize: list[Normalizer] = Field(
+        default_factory=list, description="normalizers applied to both company keys before they are compared"
+    )
 
 
 class Identity(_Model):
     people: PeopleIdentity = PeopleIdentity()
     companies: CompanyIdentity = CompanyIdentity()
+
+
+Comparison = Literal[
+    "first_name", "last_name", "email", "phone", "street", "city", "postal_code", "state", "country", "date",
+    "text", "identifier", "company_name", "domain",
+]  # fmt: skip
+
+
+class MatchField(_Model):
+    """One field the probabilistic matching compares, with how it is compared.
+
+    ``name`` is the comparison's column: fields of several pairs with one name (Contact's MailingCity and
+    Lead's City as ``city``) are compared with each other. ``salesforce`` is a field of the pair's object,
+    or ``Account.Name`` (the field of the record a Contact's AccountId points to); ``intercom`` is a
+    snapshot column of the contact or company (``name`` as a first/last name is split into its first and
+    last word; ``companies.name`` is the contact's first company's name). A side left out gives no
+    evidence on that side; an empty value gives no evidence.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    compare: Comparison
+    salesforce: str | None = None
+    intercom: str | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> MatchField:
+        if self.salesforce is None and self.intercom is None:
+            raise ValueError(f"match field '{self.name}' names no field: give salesforce:, intercom: or both")
+        return self
+
+
+def _mf(name: str, compare: str, salesforce: str | None, intercom: str | None = None) -> MatchField:
+    return MatchField(name=name, compare=compare, salesforce=salesforce, intercom=intercom)
+
+
+_PERSON_TAIL = [
+    _mf("email", "email", "Email", "email"),
+    _mf("phone", "phone", "Phone", "phone"),
+    _mf("mobile", "phone", "MobilePhone"),
+]
+DEFAULT_MATCH_FIELDS: dict[str, list[MatchField]] = {
+    "Contact": [
+        _mf("first_name", "first_name", "FirstName", "name"),
+        _mf("last_name", "last_name", "LastName", "name"),
+        *_PERSON_TAIL,
+        _mf("street", "street", "MailingStreet"),
+        _mf("city", "city", "MailingCity", "location.city"),
+        _mf("postal_code", "postal_code", "MailingPostalCode"),
+        _mf("state", "state", "MailingState", "location.region"),
+        _mf("country", "country", "MailingCountry", "location.country"),
+        _mf("birth_date", "date", "Birthdate"),
+        _mf("title", "text", "Title"),
+        _mf("company", "company_name", "Account.Name", "companies.name"),
+    ],
+    "Lead": [
+        _mf("first_name", "first_name", "FirstName", "name"),
+        _mf("last_name", "last_name", "LastName", "name"),
+        *_PERSON_TAIL,
+        _mf("street", "street", "Street"),
+        _mf("city", "city", "City", "location.city"),
+        _mf("postal_code", "postal_code", "PostalCode"),
+        _mf("state", "state", "State", "location.region"),
+        _mf("country", "country", "Country", "location.country"),
+        _mf("title", "text", "Title"),
+        _mf("company", "company_name", "Company", "companies.name"),
+    ],
+    "Account": [
+        _mf("name", "company_name", "Name", "name"),
+        _mf("domain", "domain", "Website", "website"),
+        _mf("phone", "phone", "Phone"),
+        _mf("city", "city", "BillingCity"),
+        _mf("postal_code", "postal_code", "BillingPostalCode"),
+        _mf("country", "country", "BillingCountry"),
+    ],
+}
 
 
 class ObjectPair(_Model):
@@ -254,11 +345,41 @@ class ObjectPair(_Model):
         description="how the pair's records are identified: the identity key pair, or email (Intercom leads have "
         "no external_id, so lead pairs default to email)",
     )
+    match_fields: list[MatchField] | None = Field(
+        None,
+        description="the fields the probabilistic matching compares for this pair; default: the standard fields "
+        "(names, email, phone and mobile, address, birth date, title, company); fields an org lacks give no evidence",
+    )
 
     def effective_match_on(self) -> str:
         if self.match_on:
             return self.match_on
         return "email" if self.role == "lead" else "identity_key"
+
+    def effective_match_fields(self) -> list[MatchField]:
+        return list(self.match_fields) if self.match_fields is not None else list(DEFAULT_MATCH_FIELDS[self.salesforce])
+
+    @model_validator(mode="after")
+    def _match_fields_fit(self) -> ObjectPair:
+        if self.match_fields is not None:
+            if not self.match_fields:
+                raise ValueError(
+                    f"match_fields of the {self.salesforce} pair is empty: list the fields to compare, "
+                    "or leave match_fields out for the defaults"
+                )
+            seen: set[str] = set()
+            for f in self.match_fields:
+                if f.name in seen:
+                    raise ValueError(f"match field '{f.name}' is listed twice in the {self.salesforce} pair")
+                seen.add(f.name)
+                company = self.salesforce == "Account"
+                if company and f.compare in PERSON_ONLY or not company and f.compare in COMPANY_ONLY:
+                    raise ValueError(
+                        f"match field '{f.name}': comparison '{f.compare}' does not apply to "
+                        f"{'companies' if company else 'people'}; use one of "
+                        f"{', '.join(sorted(set(Comparison.__args__) - (PERSON_ONLY if company else COMPANY_ONLY)))}"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> ObjectPair:
@@ -267,6 +388,10 @@ class ObjectPair(_Model):
         if self.salesforce in {"Contact", "Lead"} and self.intercom != "contact":
             raise ValueError(f"{self.salesforce} pairs with the Intercom contact")
         return self
+
+
+PERSON_ONLY = {"first_name", "last_name", "date"}
+COMPANY_ONLY = {"domain"}
 
 
 class ConversationLogging(_Model):
@@ -426,15 +551,42 @@ class Mapping(_Model):
 # ---------------------------------------------------------------- runs, gates, reports
 
 
+class ActivityScope(_Model):
+    """Which Tasks and Cases a pull reads: what conversation logging could have created (all when empty).
+
+    Every condition given narrows the pull (they are ANDed), so an org with millions of Tasks logged by
+    other tools reads only the candidates the conversation checks look at.
+    """
+
+    task_subtypes: list[str] = Field(
+        default_factory=list, description="Task.TaskSubtype values to read, e.g. [Task] (calls and emails left out)"
+    )
+    subject_like: str | None = Field(
+        None, description="a SOQL LIKE pattern on Subject for Tasks and Cases, e.g. 'Intercom%'"
+    )
+    with_person: bool = Field(
+        False, description="only Tasks with a WhoId and Cases with a ContactId (logged on a person)"
+    )
+
+
 class PullOptions(_Model):
     bulk_threshold: int = Field(50_000, ge=0, description="objects with more rows than this use Bulk API 2.0")
     quota_max_share: float = Field(0.8, gt=0, le=1, description="stop before this share of the daily API allocation")
     fields: Literal["mapped", "all"] = "mapped"
     intercom_partitions: int = Field(4, ge=1, le=32)
+    conversation_parts: Literal["off", "changed"] = Field(
+        "off",
+        description="Intercom conversation parts: 'off' reads conversations from list/search pages only (150 a "
+        "call; every analysis works from them); 'changed' also fetches each pulled conversation (in an incremental "
+        "pull: each changed one) for its parts, one call per conversation",
+    )
     purge_check: Literal["count", "ids", "off"] = Field(
         "count",
         description="Salesforce records purged from the recycle bin (invisible to queryAll) in incremental pulls: "
         "'count' compares one COUNT() per object and lists ids only on a mismatch, 'ids' lists ids every run",
+    )
+    activities: ActivityScope = Field(
+        default_factory=ActivityScope, description="which Tasks and Cases are read (default: all of them)"
     )
     field_history: list[Literal["Account", "Contact", "Lead"]] = Field(
         ["Account", "Contact", "Lead"],
@@ -448,12 +600,32 @@ class PullOptions(_Model):
         "Intercom's day-truncated date search is handled separately",
     )
 
+    @field_validator("conversation_parts", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML reads a bare `off` as false
+
+
+class DuplicateRuleHeader(_Model):
+    """Salesforce's Sforce-Duplicate-Rule-Header on writes: what duplicate rules set to "Allow" may let through.
+
+    Without it, a write that a duplicate rule matches fails with DUPLICATES_DETECTED (journaled with the rule's
+    message). A rule set to "Block" refuses whatever the header says.
+    """
+
+    allow_save: bool = Field(True, description="save despite duplicate rules set to Allow (with alert)")
+    include_record_details: bool = Field(False, description="return the matching records' fields in the error")
+    run_as_current_user: bool = Field(True, description="apply the rules visible to the integration user")
+
 
 class ApplyOptions(_Model):
     max_changes: int = Field(10_000, ge=0)
     allow_production: bool = False
     quota_max_share: float = Field(0.8, gt=0, le=1)
     bulk_threshold: int = Field(200, ge=1, description="Salesforce batches above this go through Bulk API 2.0")
+    duplicate_rule_header: DuplicateRuleHeader | None = Field(
+        None, description="send Sforce-Duplicate-Rule-Header with Salesforce writes (none: the org's rules apply)"
+    )
 
 
 class FixPolicy(_Model):

@@ -94,10 +94,11 @@ def check_mapping(m: Mapping, md: Metadata) -> None:
     problems: list[str] = []
     ppl = people_objects(m)
     for obj, _ in ppl:
-        if md.salesforce.get(obj) and md.sf_field(obj, m.identity.people.salesforce_key) is None:
+        key = m.identity.people.key_for(obj)
+        if key and md.salesforce.get(obj) and md.sf_field(obj, key) is None:
+            setting = f"salesforce_keys.{obj}" if obj in m.identity.people.salesforce_keys else "salesforce_key"
             problems.append(
-                f"identity.people.salesforce_key: {obj} has no field '{m.identity.people.salesforce_key}'"
-                + _suggest(m.identity.people.salesforce_key, md.salesforce.get(obj, {}))
+                f"identity.people.{setting}: {obj} has no field '{key}'" + _suggest(key, md.salesforce.get(obj, {}))
             )
     if has_companies(m) and md.salesforce.get("Account"):
         if md.sf_field("Account", m.identity.companies.salesforce_key) is None:

@@ -24,7 +24,6 @@ from typing import Any, Protocol, TextIO
 
 import duckdb
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from syncaudit.config import Config
 from syncaudit.connect import Clients, build_clients
@@ -35,6 +34,7 @@ from syncaudit.connectors.intercom.streams import (
     ConversationsStream,
     IntercomContext,
 )
+from syncaudit.connectors.progress import ProgressBoard, StopFlag, StopRequested, sigint_stops
 from syncaudit.connectors.salesforce.streams import (
     HISTORY_OBJECTS,
     OBJECTS,
@@ -93,7 +93,7 @@ def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None =
         AdminsStream(ctx),
         CompaniesStream(ctx),
         ContactsStream(ctx, partitions=cfg.pull.intercom_partitions),
-        ConversationsStream(ctx, workers=cfg.pull.intercom_partitions),
+        ConversationsStream(ctx, workers=cfg.pull.intercom_partitions, parts=cfg.pull.conversation_parts),
     ]
     if objects:
         wanted = check_objects(objects)
@@ -105,12 +105,22 @@ def build_streams(cfg: Config, clients: Clients, objects: Iterable[str] | None =
 class PullRunner:
     """Runs streams into a SnapshotRun; thread-safe across the two systems."""
 
-    def __init__(self, cfg: Config, run: SnapshotRun, clients: Clients, *, out: TextIO, bars: bool | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        run: SnapshotRun,
+        clients: Clients,
+        *,
+        out: TextIO,
+        bars: bool | None,
+        board: ProgressBoard | None = None,
+    ) -> None:
         self.cfg = cfg
         self.run = run
         self.clients = clients
         self.out = out
         self.bars = bars
+        self.board = board or ProgressBoard(out, StopFlag(), bars=bars)
         self._lock = threading.Lock()
 
     def _client(self, system: str) -> Any:
@@ -120,6 +130,7 @@ class PullRunner:
         run, sid = self.run, stream.stream_id
         if run.is_done(sid):
             return
+        self.board.flag.check()  # Ctrl-C between two streams: start no new one
         system = stream.system
         base = run.base
         prev = run.base_bookmark(sid)
@@ -135,23 +146,33 @@ class PullRunner:
         client = self._client(system)
         calls0 = client.api_calls()
         t0 = time.monotonic()
-        bar = tqdm(
-            desc=f"{system} {stream.name}",
-            unit=" rec",
-            position=position,
-            leave=False,
-            disable=self.bars is False if self.bars is not None else None,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+        bar = self.board.stream(f"{system} {stream.name}", position)  # records, total, rate, ETA; stops on Ctrl-C
 
         def open_writer(name: str, schema: Any) -> Any:
             return run.writer(system, name, schema, staging=incremental)
 
         try:
-            outcome = stream.pull(open_writer, since, bar.update)
-        finally:
+            outcome = stream.pull(open_writer, since, bar)
+        except BaseException:
             bar.close()
+            raise
+        try:
+            self._finish_stream(stream, position, incremental, outcome, prev, client, calls0, t0)
+        finally:
+            bar.close()  # after the stream's line: a bar closed first leaves the cursor astray
+
+    def _finish_stream(
+        self,
+        stream: Stream,
+        position: int,
+        incremental: bool,
+        outcome: PullOutcome,
+        prev: str | None,
+        client: Any,
+        calls0: int,
+        t0: float,
+    ) -> None:
+        run, sid, system, base = self.run, stream.stream_id, stream.system, self.run.base
         records = outcome.records
         timings = {"read_s": round(time.monotonic() - t0, 3)}
         table_rows: dict[str, int] = {}
@@ -163,9 +184,8 @@ class PullRunner:
             )
             if new_cols:
                 # A field appeared (describe, data attributes): old rows lack it, so read everything again.
-                print(
-                    f"{system} {stream.name}: new column(s) {', '.join(sorted(new_cols))}; pulling it in full",
-                    file=self.out,
+                self.board.note(
+                    f"{system} {stream.name}: new column(s) {', '.join(sorted(new_cols))}; pulling it in full"
                 )
                 self.run_stream(stream, position, allow_incremental=False)
                 return
@@ -216,11 +236,9 @@ class PullRunner:
         with self._lock:
             run.stream_done(sid, result)
             changed = f", {outcome.records} changed" if incremental else ""
-            print(
+            self.board.note(  # above the bars on a terminal
                 f"{system:<10} {stream.name:<18} {records:>10,} records{changed}  {result.api_calls:>7,} API calls  "
-                f"{result.duration_s:8.1f} s  ({result.mode})",
-                file=self.out,
-                flush=True,
+                f"{result.duration_s:8.1f} s  ({result.mode})"
             )
 
     def _find_removed(self, stream: Any, merged: Path) -> dict[str, str]:
@@ -290,6 +308,26 @@ def _stream_fields(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def watch_stop_and_waits(clients: Clients, streams: dict[str, list[Any]], flag: StopFlag, board: ProgressBoard) -> None:
+    """Hooks for Ctrl-C and for saying what a wait is for: streams check the flag between pages,
+    sleeps (retry backoff, rate-limit windows) wake up on it, and each wait is announced."""
+    for s in streams["salesforce"] + streams["intercom"]:
+        if hasattr(s, "should_stop"):
+            s.should_stop = flag.is_set
+        if getattr(s, "sleep", None) is time.sleep:
+            s.sleep = flag.sleep
+        if hasattr(s, "notify"):
+            s.notify = board.note
+    waiters = [getattr(c, "backoff", None) for c in (clients.salesforce, clients.intercom)]
+    waiters.append(getattr(clients.intercom, "limiter", None))
+    for w in waiters:
+        if w is None:
+            continue
+        if getattr(w, "sleep", None) is time.sleep:  # an injected clock (tests) is left alone
+            w.sleep = flag.sleep
+        w.notify = board.note
+
+
 def run_pull(
     cfg: Config,
     *,
@@ -319,20 +357,28 @@ def run_pull(
         "intercom": clients.intercom.api_calls() - before["intercom"],
     }
     streams = build_streams(cfg, clients, objects)
+    flag = StopFlag()
+    board = ProgressBoard(out, flag, bars=bars)
+    watch_stop_and_waits(clients, streams, flag, board)
     run = SnapshotRun.begin(cfg, full=full, objects=list(objects) if objects else None)
     for line in run.discarded:
         print(f"not resuming unfinished snapshot {line}; starting afresh", file=out)
     try:
         if run.resumed:
             print(f"resuming snapshot {run.id} ({len(run.progress['streams'])} streams already pulled)", file=out)
-        runner = PullRunner(cfg, run, clients, out=out, bars=bars)
+        runner = PullRunner(cfg, run, clients, out=out, bars=bars, board=board)
         ctx: IntercomContext = streams["_ctx"][0]
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with sigint_stops(flag), ThreadPoolExecutor(max_workers=2) as pool:
             futures = [
                 pool.submit(runner.run_system, streams["salesforce"], 0),
                 pool.submit(runner.run_system, streams["intercom"], 1),
             ]
             errors = [f.exception() for f in futures]
+        board.close()
+        if flag.is_set():
+            done = len(run.progress["streams"])
+            print(f"stopped: {done} stream(s) finished are kept; run the same command to resume", file=out)
+            raise StopRequested()
         for e in errors:
             if e is not None:
                 raise e

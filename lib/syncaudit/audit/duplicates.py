@@ -2,17 +2,30 @@
 
 Groups: Salesforce people (Contacts and open Leads together, so Lead↔Contact
 duplicates are found), Intercom contacts, Accounts, Intercom companies. Edges come
-from equal normalized email / identity key / AccountNumber / website domain and
-from Splink pairs above ``mapping.matching.duplicate_threshold``; clusters are the
-connected components (label propagation in SQL). Each cluster gets a suggested
-survivor (configurable rules) and a field-by-field merge proposal.
+from equal identity keys (product user id, AccountNumber / company_id), equal
+normalized emails and website domains that are not shared (a role mailbox, a domain
+of a parent and its subsidiaries), never between two different identity keys, and
+from Splink pairs above ``mapping.matching.duplicate_threshold``. Clusters join the
+edges strongest first and never put two different identity keys together
+(audit.evidence.constrained_clusters); each shows its weakest link. Each
+cluster gets its evidence pair by pair, a suggested survivor (configurable rules) and
+a field-by-field merge proposal.
 """
 
 from __future__ import annotations
 
 from syncaudit.audit import findings
+from syncaudit.audit.comparisons import Model
 from syncaudit.audit.context import AuditContext
-from syncaudit.audit.matching import COMPANY_COLUMNS, PEOPLE_COLUMNS, predict_pairs
+from syncaudit.audit.evidence import (
+    constrained_clusters,
+    key_evidence_sql,
+    name_agrees_sql,
+    role_mailbox_sql,
+    weakest_links,
+)
+from syncaudit.audit.match_fields import columns
+from syncaudit.audit.matching import input_sql, predict_pairs, train
 from syncaudit.loadfolder import lit, q
 from syncaudit.mapping import field_mappings
 
@@ -66,50 +79,83 @@ def _groups(ctx: AuditContext) -> list[dict[str, object]]:
     ]
 
 
-def _components(con) -> None:  # noqa: ANN001
-    """Connected components of ``sa_dup_edges(a, b)`` into ``sa_dup_members(rid, cluster)``."""
+def _deterministic(ctx: AuditContext, key: str) -> None:
+    """Pairs of ``sa_dup_in`` sharing ``key`` (not a shared value, no conflicting identity keys)."""
+    con = ctx.con
+    if key == "email_n":
+        usable = f"NOT {role_mailbox_sql('email_n')}"
+        has_first = "mf_first_name" in ctx.columns("sa_dup_in")
+        det = name_agrees_sql("a", "b", has_first) if "mf_last_name" in ctx.columns("sa_dup_in") else "false"
+        field, level = "email", "same address"
+    elif key == "domain":
+        # A domain shared by a parent and its subsidiaries (ParentId inside the group) is no duplicate key.
+        usable = "domain NOT IN (SELECT domain FROM sa_dup_in WHERE parent_id IS NOT NULL AND domain IS NOT NULL)"
+        det, field, level = "true", "domain", "same domain"
+    else:
+        usable, det, field, level = "true", "true", "identity key", "same identity key"
     con.execute(
-        """CREATE OR REPLACE TABLE sa_cc_e AS
-        SELECT a, b FROM sa_dup_edges UNION SELECT b, a FROM sa_dup_edges"""
+        f"""CREATE OR REPLACE TEMP TABLE sa_dup_k AS SELECT *, count(*) OVER (PARTITION BY {key}) AS n_key,
+            min(uid) OVER (PARTITION BY {key}) AS first_uid
+        FROM sa_dup_in WHERE {key} IS NOT NULL AND {usable} QUALIFY n_key > 1"""
     )
-    con.execute("CREATE OR REPLACE TABLE sa_cc AS SELECT DISTINCT a AS rid, a AS label FROM sa_cc_e")
-    for _ in range(64):
-        con.execute(
-            """CREATE OR REPLACE TABLE sa_cc_next AS
-            SELECT c.rid, least(c.label, coalesce(min(n.label), c.label)) AS label
-            FROM sa_cc c LEFT JOIN sa_cc_e e ON e.a = c.rid LEFT JOIN sa_cc n ON n.rid = e.b
-            GROUP BY c.rid, c.label"""
-        )
-        changed = con.execute(
-            "SELECT count(*) FROM sa_cc_next x JOIN sa_cc c USING (rid) WHERE x.label <> c.label"
-        ).fetchall()[0][0]
-        con.execute("CREATE OR REPLACE TABLE sa_cc AS SELECT * FROM sa_cc_next")
-        if changed == 0:
-            break
-    con.execute("INSERT INTO sa_dup_members SELECT rid, label FROM sa_cc")
+    # Every pair of a key group, or for a group too large to merge (reported as such) each record with the
+    # group's first, so the pairs stay linear in the data.
+    big = ctx.mapping.matching.max_cluster_size
+    con.execute(
+        f"""INSERT INTO sa_dup_pairs
+        SELECT a.uid, b.uid, 1.0, {lit("same_" + key)}, {det}, {key_evidence_sql(field, "a." + key, "b." + key, level)}
+        FROM sa_dup_k a JOIN sa_dup_k b ON a.{key} = b.{key} AND a.uid < b.uid
+            AND (a.n_key <= {big} OR a.uid = a.first_uid)
+        WHERE NOT coalesce(a.id_key <> b.id_key, false)"""
+    )
 
 
 def find_duplicates(ctx: AuditContext) -> None:
     con, mo = ctx.con, ctx.mapping.matching
     con.execute("CREATE OR REPLACE TABLE sa_dup_members(rid VARCHAR, cluster VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE sa_dup_pairs(a VARCHAR, b VARCHAR, p DOUBLE, rule VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TABLE sa_dup_pairs(a VARCHAR, b VARCHAR, p DOUBLE, rule VARCHAR, deterministic BOOLEAN, "
+        "evidence JSON)"
+    )
+    con.execute("CREATE OR REPLACE TABLE sa_dup_keys(rid VARCHAR, id_key VARCHAR)")
     for g in _groups(ctx):
         src, rid = g["src"], g["id"]
         con.execute(f"CREATE OR REPLACE TABLE sa_dup_in AS SELECT *, {rid} AS uid FROM {src}")
-        # Deterministic keys: every record of a key group is joined to the group's smallest id.
+        con.execute("INSERT INTO sa_dup_keys SELECT uid, id_key FROM sa_dup_in WHERE id_key IS NOT NULL")
         for key in g["keys"]:
-            con.execute(
-                f"""INSERT INTO sa_dup_pairs
-                SELECT min(uid) OVER (PARTITION BY {key}) AS a, uid AS b, 1.0, {lit("same_" + key)}
-                FROM sa_dup_in WHERE {key} IS NOT NULL
-                QUALIFY count(*) OVER (PARTITION BY {key}) > 1 AND a <> b"""
-            )
-        cols = PEOPLE_COLUMNS if g["kind"] == "people" else COMPANY_COLUMNS
-        con.execute(f"CREATE OR REPLACE TABLE sa_dup_model AS SELECT uid, {', '.join(cols)} FROM sa_dup_in")
-        predict_pairs(con, ["sa_dup_model"], kind=str(g["kind"]), threshold=mo.duplicate_threshold, out_table="sa_dp")
-        con.execute("INSERT INTO sa_dup_pairs SELECT uid_l, uid_r, p, 'probabilistic' FROM sa_dp")
-    con.execute("CREATE OR REPLACE TABLE sa_dup_edges AS SELECT DISTINCT a, b FROM sa_dup_pairs")
-    _components(con)
+            _deterministic(ctx, key)
+        # m and u from this system's own records: within one system a copy often carries another address or
+        # number, which pairs the sync keeps equal across the systems would not show.
+        base = Model(str(g["kind"]), columns(ctx.mapping, str(g["kind"])))
+        con.execute(f"CREATE OR REPLACE TABLE sa_dup_model AS {input_sql(base, 'sa_dup_in', 'uid')}")
+        model = train(con, base, ["sa_dup_model"])
+        ctx.metrics.setdefault("matching", {})[str(g["group"])] = {"columns": [c.name for c in model.columns]}
+        predict_pairs(con, model, ["sa_dup_model"], threshold=mo.duplicate_threshold, out_table="sa_dp")
+        # A key pair the model also scored keeps the model's field-by-field evidence (and its probability,
+        # unless the key decides it: an equal email whose names disagree is fuzzy evidence).
+        con.execute(
+            """UPDATE sa_dup_pairs SET evidence = d.evidence,
+                p = CASE WHEN sa_dup_pairs.deterministic THEN sa_dup_pairs.p ELSE d.p END FROM sa_dp d
+            WHERE least(d.uid_l, d.uid_r) = sa_dup_pairs.a AND greatest(d.uid_l, d.uid_r) = sa_dup_pairs.b"""
+        )
+        con.execute(
+            """INSERT INTO sa_dup_pairs SELECT least(uid_l, uid_r), greatest(uid_l, uid_r), p, 'probabilistic', false,
+            evidence FROM sa_dp"""
+        )
+    con.execute(
+        """CREATE OR REPLACE TABLE sa_dup_edge_best AS
+        SELECT a, b, max(p) AS p, bool_or(deterministic) AS deterministic,
+               string_agg(DISTINCT rule, ', ' ORDER BY rule) AS rules,
+               arg_max(evidence, CASE WHEN rule = 'probabilistic' THEN 1 ELSE 0 END) AS evidence
+        FROM sa_dup_pairs GROUP BY a, b"""
+    )
+    constrained_clusters(con, "sa_dup_edge_best", "sa_dup_keys", "sa_dup_cc")
+    con.execute("INSERT INTO sa_dup_members SELECT rid, cluster FROM sa_dup_cc")
+    # Edges the constraint cut (between two clusters) are no part of either cluster's evidence.
+    con.execute(
+        """DELETE FROM sa_dup_edge_best WHERE NOT EXISTS (SELECT 1 FROM sa_dup_cc x JOIN sa_dup_cc y
+           ON x.cluster = y.cluster WHERE x.rid = sa_dup_edge_best.a AND y.rid = sa_dup_edge_best.b)"""
+    )
     _emit(ctx)
 
 
@@ -158,11 +204,18 @@ def _emit(ctx: AuditContext) -> None:
                list(rid ORDER BY {order}) AS ranked
         FROM sa_dup_info m GROUP BY cluster HAVING count(*) > 1"""
     )
+    weakest_links(con, "sa_dup_edge_best", "sa_dup_members", "sa_dup_weak")
     con.execute(
         """CREATE OR REPLACE TABLE sa_dup_why AS
-        SELECT m.cluster, string_agg(DISTINCT p.rule, ', ' ORDER BY p.rule) AS rules, max(p.p) AS pmax,
-               min(p.p) AS pmin, bool_or(p.rule <> 'probabilistic') AS deterministic
-        FROM sa_dup_pairs p JOIN sa_dup_members m ON m.rid = p.a GROUP BY m.cluster"""
+        SELECT m.cluster, string_agg(DISTINCT e.rules, ', ' ORDER BY e.rules) AS rules, max(e.p) AS pmax,
+               any_value(w.p) AS pmin, bool_and(e.deterministic) AS deterministic,
+               json_object('deterministic', bool_and(e.deterministic), 'match_probability', any_value(w.p),
+                   'weakest_link', json_object('records', [any_value(w.a), any_value(w.b)], 'match_probability',
+                                               any_value(w.p)),
+                   'pairs', json_group_array(json_object('records', [e.a, e.b], 'match_probability', e.p,
+                       'deterministic', e.deterministic, 'rule', e.rules, 'fields', e.evidence))) AS evidence
+        FROM sa_dup_edge_best e JOIN sa_dup_members m ON m.rid = e.a JOIN sa_dup_weak w ON w.cluster = m.cluster
+        GROUP BY m.cluster"""
     )
     _merge_proposals(ctx)
     findings.insert(
@@ -171,13 +224,14 @@ def _emit(ctx: AuditContext) -> None:
             CASE WHEN c.n > {mo.max_cluster_size} THEN 'high' ELSE 'medium' END,
             c.n || ' ' || c.system || ' ' || c.object || ' records are the same ' ||
             CASE WHEN c.object IN ('Account', 'company') THEN 'company' ELSE 'person' END ||
-            ' (' || w.rules || CASE WHEN NOT w.deterministic THEN ', match probability ' || printf('%.2f', w.pmin) ELSE '' END ||
+            ' (' || w.rules || CASE WHEN NOT w.deterministic THEN ', fuzzy, weakest link ' || printf('%.2f', w.pmin) ELSE ', deterministic' END ||
             '): ' || array_to_string(c.records, ', ') || '; suggested survivor ' || c.ranked[1] ||
             ' (' || {lit(", ".join(mo.survivor_rules))} || ')',
             CASE WHEN c.n > {mo.max_cluster_size} THEN 'cluster too large to merge automatically: review the matching keys'
                  ELSE 'merge into ' || c.ranked[1] || ' with the field-by-field proposal' END,
-            NULL, NULL, CASE WHEN w.deterministic THEN 1.0 ELSE w.pmin END, 'duplicate_' || replace(w.rules, ', ', '+'),
-            c.ranked[1], json_object('merge', coalesce(mp.merge, '{{}}'::JSON))
+            NULL, NULL, w.pmin, 'duplicate_' || replace(w.rules, ', ', '+'),
+            c.ranked[1], json_object('merge', coalesce(mp.merge, '{{}}'::JSON), 'deterministic', w.deterministic,
+                                'evidence', w.evidence)
         FROM sa_dup_clusters c JOIN sa_dup_why w USING (cluster) LEFT JOIN sa_dup_merge mp USING (cluster)""",
     )
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from syncaudit.audit import findings
 from syncaudit.audit.context import AuditContext
-from syncaudit.audit.matching import PEOPLE_COLUMNS, predict_pairs
+from syncaudit.audit.evidence import key_evidence_sql, name_agrees_sql, role_mailbox_sql
+from syncaudit.audit.matching import input_sql, predict_pairs
+from syncaudit.audit.models import model_for
 from syncaudit.loadfolder import lit
 
 # The Intercom connector prefers a Contact to a Lead, then the most recently updated record.
@@ -187,18 +189,23 @@ def _gap_detail(how: str) -> str:
 
 
 def _insert_gaps(ctx: AuditContext, pairs: str, how: str, rule: str) -> None:
-    """identity_gap findings and links for ``pairs(sf_id, ic_id, p)`` (one-to-one already)."""
+    """identity_gap findings and links for ``pairs(sf_id, ic_id, p, deterministic, evidence)`` (one-to-one)."""
     m = ctx.mapping
     skey, ikey = m.identity.people.salesforce_key, m.identity.people.intercom_key
     detail = _gap_detail(how).replace("$skey", lit(skey)).replace("$ikey", lit(ikey))
     findings.insert(
         ctx.con,
         f"""SELECT 'identity_gap', 'both', s.sf_object, [s.sf_id, i.ic_id], NULL, 'medium',
-            {detail},
+            {detail} || CASE WHEN p.deterministic THEN ' (deterministic evidence)'
+                             ELSE ' (fuzzy evidence, match probability ' || printf('%.2f', p.p) || ': review before writing)' END,
             CASE WHEN i.id_key IS NOT NULL THEN 'set ' || {lit(skey)} || ' on ' || s.sf_id || ' to ' || i.id_key
                  WHEN s.id_key IS NOT NULL THEN 'set ' || {lit(ikey)} || ' on Intercom contact ' || i.ic_id || ' to ' || s.id_key
                  ELSE 'give both records the product user id' END,
-            s.id_key, i.id_key, p.p, {lit(rule)}, NULL, NULL
+            s.id_key, i.id_key, p.p, {lit(rule)}, NULL,
+            json_object('deterministic', p.deterministic, 'evidence', json_object('deterministic', p.deterministic, 'match_probability', p.p,
+                'weakest_link', json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p),
+                'pairs', [json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p,
+                          'deterministic', p.deterministic, 'rule', {lit(rule)}, 'fields', p.evidence)]))
         FROM {pairs} p JOIN sa_sf_pool s ON s.sf_id = p.sf_id JOIN sa_ic_pool i ON i.ic_id = p.ic_id""",
     )
     ctx.con.execute(
@@ -210,43 +217,47 @@ def _insert_gaps(ctx: AuditContext, pairs: str, how: str, rule: str) -> None:
 
 
 def _one_to_one(con, candidates: str, out: str) -> None:  # noqa: ANN001
-    """Keep mutual best pairs of ``candidates(sf_id, ic_id, p, pick)`` (pick: lower is better)."""
+    """Keep mutual best pairs of ``candidates(sf_id, ic_id, p, pick, deterministic, evidence)`` (pick: lower is better)."""
     con.execute(
         f"""CREATE OR REPLACE TABLE {out} AS
         WITH r AS (SELECT *, row_number() OVER (PARTITION BY ic_id ORDER BY p DESC, pick, sf_id) AS ri,
                              row_number() OVER (PARTITION BY sf_id ORDER BY p DESC, ic_id) AS rs FROM {candidates})
-        SELECT sf_id, ic_id, p FROM r WHERE ri = 1 AND rs = 1"""
+        SELECT sf_id, ic_id, p, deterministic, evidence FROM r WHERE ri = 1 AND rs = 1"""
     )
 
 
 def _fallback_people(ctx: AuditContext, objects: list[str], roles_sql: str) -> None:
-    """Key-identified pairs whose key is missing or differs but whose email agrees: identity gaps."""
+    """Key-identified pairs whose key is missing or differs but whose email agrees: identity gaps.
+    A role mailbox (info@, support@, ...) is no identity; the evidence is deterministic when the names agree
+    and no two different keys are set (different keys need a person's review before either is written)."""
     con = ctx.con
+    agree = name_agrees_sql("s", "i", "mf_first_name" in ctx.columns("sa_sf_pool"))
+    if "mf_last_name" not in ctx.columns("sa_sf_pool"):
+        agree = "false"
     con.execute(
         f"""CREATE OR REPLACE TABLE sa_cand AS
-        SELECT s.sf_id, i.ic_id, 1.0::DOUBLE AS p, row_number() OVER (PARTITION BY i.ic_id ORDER BY {PEOPLE_PICK}) AS pick
+        SELECT s.sf_id, i.ic_id, 1.0::DOUBLE AS p, row_number() OVER (PARTITION BY i.ic_id ORDER BY {PEOPLE_PICK}) AS pick,
+               coalesce({agree}, false) AND NOT coalesce(s.id_key <> i.id_key, false) AS deterministic,
+               {key_evidence_sql("email", "s.email_n", "i.email_n", "same address")} AS evidence
         FROM sa_ic_pool i JOIN sa_sf_pool s ON s.email_n = i.email_n
-        WHERE {_in("s.sf_object", objects)} AND {roles_sql}"""
+        WHERE {_in("s.sf_object", objects)} AND {roles_sql} AND NOT {role_mailbox_sql("s.email_n")}"""
     )
     _one_to_one(con, "sa_cand", "sa_pairs")
     _insert_gaps(ctx, "sa_pairs", "same email", "email_fallback")
 
 
-def _uid_table(con, src: str, dst: str, idcol: str, cols: tuple[str, ...]) -> None:  # noqa: ANN001
-    con.execute(f"CREATE OR REPLACE TABLE {dst} AS SELECT {idcol} AS uid, {', '.join(cols)} FROM {src}")
-
-
 def _fuzzy_people(ctx: AuditContext) -> None:
     con, mo = ctx.con, ctx.mapping.matching
-    cols = PEOPLE_COLUMNS
-    _uid_table(con, "sa_sf_pool", "sa_fz_l", "sf_id", cols)
-    _uid_table(con, "sa_ic_pool", "sa_fz_r", "ic_id", cols)
-    predict_pairs(con, ["sa_fz_l", "sa_fz_r"], kind="people", threshold=mo.suggest_threshold, out_table="sa_fz")
+    model = model_for(ctx, "people")
+    con.execute(f"CREATE OR REPLACE TABLE sa_fz_l AS {input_sql(model, 'sa_sf_pool', 'sf_id')}")
+    con.execute(f"CREATE OR REPLACE TABLE sa_fz_r AS {input_sql(model, 'sa_ic_pool', 'ic_id')}")
+    predict_pairs(con, model, ["sa_fz_l", "sa_fz_r"], threshold=mo.suggest_threshold, out_table="sa_fz")
     # Splink orders a pair by source; keep (sf, ic) whichever side each id came from.
     con.execute(
         """CREATE OR REPLACE TABLE sa_cand AS
         SELECT CASE WHEN l.uid IS NOT NULL THEN f.uid_l ELSE f.uid_r END AS sf_id,
-               CASE WHEN l.uid IS NOT NULL THEN f.uid_r ELSE f.uid_l END AS ic_id, f.p, 0 AS pick
+               CASE WHEN l.uid IS NOT NULL THEN f.uid_r ELSE f.uid_l END AS ic_id, f.p, 0 AS pick,
+               false AS deterministic, f.evidence
         FROM sa_fz f LEFT JOIN sa_fz_l l ON l.uid = f.uid_l"""
     )
     _one_to_one(con, "sa_cand", "sa_pairs_all")
@@ -289,11 +300,20 @@ def link_companies(ctx: AuditContext) -> None:
     con.execute(
         """CREATE OR REPLACE TABLE sa_cand AS
         SELECT s.sf_id, i.ic_id, 1.0::DOUBLE AS p,
-               row_number() OVER (PARTITION BY i.ic_id ORDER BY s.updated_at DESC NULLS LAST) AS pick
+               row_number() OVER (PARTITION BY i.ic_id ORDER BY s.updated_at DESC NULLS LAST) AS pick,
+               s.name_n = i.name_n AS deterministic,
+               to_json([json_object('field', 'domain', 'left', s.domain, 'right', i.domain, 'level', 'same domain',
+                                    'weight', NULL),
+                        json_object('field', 'name', 'left', s.name_n, 'right', i.name_n, 'level',
+                                    CASE WHEN s.name_n = i.name_n THEN 'same company' ELSE 'different' END,
+                                    'weight', NULL)]) AS evidence
         FROM sa_co_ic_pool i JOIN sa_co_sf_pool s ON s.domain = i.domain
         UNION ALL
         SELECT s.sf_id, i.ic_id, 0.99::DOUBLE AS p,
-               row_number() OVER (PARTITION BY i.ic_id ORDER BY s.updated_at DESC NULLS LAST) AS pick
+               row_number() OVER (PARTITION BY i.ic_id ORDER BY s.updated_at DESC NULLS LAST) AS pick,
+               false AS deterministic,
+               to_json([json_object('field', 'name', 'left', s.name_n, 'right', i.name_n, 'level', 'same company',
+                                    'weight', NULL)]) AS evidence
         FROM sa_co_ic_pool i JOIN sa_co_sf_pool s ON s.name_n = i.name_n"""
     )
     _one_to_one(con, "sa_cand", "sa_pairs")
@@ -307,7 +327,11 @@ def link_companies(ctx: AuditContext) -> None:
                              ELSE 'the keys differ: ' || s.id_key || ' vs ' || i.id_key END,
             CASE WHEN i.id_key IS NOT NULL THEN 'set ' || {lit(skey)} || ' on ' || s.sf_id || ' to ' || i.id_key
                  ELSE 'set ' || {lit(ikey)} || ' on the Intercom company to ' || coalesce(s.id_key, 'the AccountNumber') END,
-            s.id_key, i.id_key, 1.0, 'company_fallback', NULL, NULL
+            s.id_key, i.id_key, p.p, 'company_fallback', NULL,
+            json_object('deterministic', p.deterministic, 'evidence', json_object('deterministic', p.deterministic, 'match_probability', p.p,
+                'weakest_link', json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p),
+                'pairs', [json_object('records', [s.sf_id, i.ic_id], 'match_probability', p.p,
+                          'deterministic', p.deterministic, 'rule', 'company_fallback', 'fields', p.evidence)]))
         FROM sa_pairs p JOIN sa_co_sf_pool s ON s.sf_id = p.sf_id JOIN sa_co_ic_pool i ON i.ic_id = p.ic_id""",
     )
     con.execute("INSERT INTO sa_links SELECT sf_id, 'Account', ic_id, 'fallback', 1.0 FROM sa_pairs")

@@ -1,223 +1,323 @@
-"""Probabilistic record matching with Splink on the audit's DuckDB connection.
+"""Probabilistic record matching with Splink on the audit's DuckDB connection: training and scoring.
 
-One model shape serves people (first/last name with nicknames and typos, email,
-phone, company) and companies (name, domain, phone), within one system (dedupe)
-or across the two (link). It is written to generalise, not to fit a generator:
+The model is built from the mapping's matching fields (``ObjectPair.match_fields``; the comparisons are
+in :mod:`syncaudit.audit.comparisons`). A field that is empty on either record gives no evidence.
+Nothing in the model is a hand-set probability:
 
-- comparisons are Jaro-Winkler / exact levels with term-frequency adjustment on
-  names (a shared rare surname is stronger evidence than a shared "smith");
-- u probabilities are estimated from random pairs of the data at hand, the prior
-  from a deterministic rule; m probabilities are fixed at documented, conservative
-  values (how often true matches agree at each level), so no labelled data and no
-  unstable EM run is needed;
-- blocking on normalized email, phone digits, and name/company parts keeps the
-  candidate pairs linear in the data size.
+- u (how often two different records agree at a level) comes from random pairs of the data at hand
+  (a fixed number of pairs from a sample of rows, so training costs the same at any size);
+- m (how often one record seen twice agrees at a level) is estimated by Splink's EM over blocking rules
+  on a sample of the blocks: for identity gaps on the two systems' people together (the identity keys
+  link most of them, so EM sees many true pairs), for duplicates on each system's own records (a copy
+  inside one system often carries another address, which pairs the sync keeps equal would not show);
+  every level's m and u are add-one smoothed, so a level no training pair showed is not proof;
+- the prior comes from the pairs a deterministic key joins, else from EM's own estimate;
+- term-frequency adjustments weigh a shared rare name or employer above a shared common one;
+- shared values are weak evidence by construction: an email at a role mailbox (info@, support@, ...) or
+  held by three or more records, a phone held by three or more records (a switchboard), a website domain
+  shared by a parent and its subsidiaries each have their own level, whose m and u the data estimate.
+
+Two non-empty, different identity keys are near-proof of two people: such pairs are never returned.
+Every returned pair carries its evidence field by field (values, level, match weight).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from typing import Any
 
 import duckdb
 
+from syncaudit.audit.comparisons import (
+    ADDRESS_TYPES,
+    ROLE_MAILBOXES,
+    SHARED_MIN,
+    Model,
+    blocking,
+    comparisons,
+    key_sql,
+    training_rules,
+)
+from syncaudit.loadfolder import lit, q
+
 logging.getLogger("splink").setLevel(logging.ERROR)
 
-PEOPLE_COLUMNS = (
-    "email_n",
-    "email_local",
-    "first_n",
-    "first_canon",
-    "last_n",
-    "company_n",
-    "phone_k",
-    "left(first_n, 1) AS first_i",
-    "left(last_n, 1) AS last_i",
-)
-COMPANY_COLUMNS = ("name_n", "domain", "phone_k")
+# Training reads a sample: rows per table for the random pairs (u), block keys per EM rule and rows per key.
+TRAIN_ROWS = 200_000
+EM_KEYS = 50_000
+EM_GROUP_MAX = 20
+# Random pairs for u: a level with u = 1e-5 is seen about twice (and smoothed); more only costs time.
+U_PAIRS = 2e5
 
 
-def _prior(con: duckdb.DuckDBPyConnection, tables: list[str], sizes: list[int], key: str) -> float:
-    """P(two random records match), from pairs sharing ``key`` assumed to be 60% of the true matches.
+def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
+    """SELECT of a model input table from ``src`` (rows with a ``uid``, ``id_key`` and the ``mf_*`` columns)."""
+    cols = [f"{uid} AS uid", "id_key", *(f"mf_{c.name}" for c in model.columns)]
+    if model.has("first_name"):
+        cols += ["mf_first_name_groups", "mf_first_name_key"]
+    if model.kind == "company":
+        cols.append("parent_id")
+    return f"SELECT {', '.join(cols)}{extra} FROM {src}"
 
-    Without any such pair (a pool left after the deterministic steps) assume a small share of records
-    have a match: 20% of the smaller side for links, 2% for dedupe.
-    """
+
+def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
+    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak)."""
+    for c in model.columns:
+        if c.compare not in ("email", "phone", "domain"):
+            continue
+        col = f"mf_{c.name}"
+        if all(f"{col}_shared" in _columns(con, t) for t in tables):
+            continue  # flagged already (the duplicate search trains and predicts on one table)
+        union = " UNION ALL ".join(f"SELECT {col} AS v, {'parent_id' if c.compare == 'domain' else 'NULL'} AS p, uid "
+                                   f"FROM {t}" for t in tables)  # fmt: skip
+        family = "OR count(p) > 0" if c.compare == "domain" else ""
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE sa_m_shared AS SELECT v FROM ({union}) WHERE v IS NOT NULL
+            GROUP BY v HAVING count(*) >= {SHARED_MIN} {family}"""
+        )
+        role = (
+            f"OR split_part(t.{col}, '@', 1) IN ({', '.join(lit(r) for r in ROLE_MAILBOXES)})"
+            if c.compare == "email"
+            else ""
+        )
+        for t in tables:
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {t} AS SELECT t.*,
+                    (t.{col} IS NOT NULL AND (t.{col} IN (SELECT v FROM sa_m_shared) {role})) AS {col}_shared,
+                    CASE WHEN NOT (t.{col} IS NOT NULL AND (t.{col} IN (SELECT v FROM sa_m_shared) {role}))
+                         THEN t.{col} END AS {col}_own
+                FROM {t} t"""
+            )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+def _non_empty(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Model:
+    """The model without columns that are empty in every input table (they could give no evidence)."""
+    keep = []
+    for c in model.columns:
+        n = sum(con.execute(f"SELECT count(mf_{c.name}) FROM {t}").fetchall()[0][0] for t in tables)
+        if n:
+            keep.append(c)
+    return Model(model.kind, keep, model.trained, model.labels)
+
+
+def _settings(model: Model, link_type: str, prior: float) -> Any:
+    from splink import SettingsCreator
+
+    return SettingsCreator(
+        link_type=link_type,
+        probability_two_random_records_match=prior,
+        unique_id_column_name="uid",
+        comparisons=comparisons(model),
+        blocking_rules_to_generate_predictions=blocking(model),
+        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=True,
+        additional_columns_to_retain=["id_key"],
+    )
+
+
+def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: list[list[str]]) -> tuple[list, list]:
+    """(u tables, EM tables): a deterministic sample of rows for the random pairs, and the rows of a sample of
+    the training blocks (keys shared within the data, at most EM_GROUP_MAX rows each) for EM, so training
+    costs the same on a million records as on a hundred thousand."""
+    u_tables, em_tables = [], []
+    for i, t in enumerate(tables):
+        u = f"sa_m_u_{i}"
+        con.execute(f"CREATE OR REPLACE TABLE {u} AS SELECT * FROM {t} ORDER BY hash(uid) LIMIT {TRAIN_ROWS}")
+        u_tables.append(u)
+    link = len(tables) == 2
+    for r, cols in enumerate(rules):
+        union = " UNION ALL ".join(f"SELECT {i} AS s, {key_sql(cols)} AS key FROM {t}" for i, t in enumerate(tables))
+        con.execute(
+            f"""CREATE OR REPLACE TABLE sa_m_keys_{r} AS SELECT key FROM ({union}) WHERE key IS NOT NULL
+            GROUP BY key HAVING count(*) BETWEEN 2 AND {EM_GROUP_MAX} {"AND count(DISTINCT s) = 2" if link else ""}
+            ORDER BY hash(key) LIMIT {EM_KEYS}"""
+        )
+    for i, t in enumerate(tables):
+        em = f"sa_m_em_{i}"
+        cond = " OR ".join(f"{key_sql(cols)} IN (SELECT key FROM sa_m_keys_{r})" for r, cols in enumerate(rules))
+        con.execute(f"CREATE OR REPLACE TABLE {em} AS SELECT * FROM {t} WHERE {cond or 'false'}")
+        em_tables.append(em)
+    return u_tables, em_tables
+
+
+def _prior(
+    con: duckdb.DuckDBPyConnection, model: Model, tables: list[str], sizes: list[int], trained: float | None = None
+) -> float:
+    """P(two random records match): from the pairs a deterministic key joins (the identity key across the
+    systems, an own email or domain within one), taken as 60% of the true matches; without any, the share
+    EM estimated (``trained``); without that, a small share of records with a match (20% of the smaller
+    side for links, 2% for dedupe)."""
     if len(tables) == 1:
         n = sizes[0]
         total = n * (n - 1) / 2
-        det = con.execute(
-            f"SELECT coalesce(sum(c * (c - 1) / 2), 0) FROM (SELECT count(*) c FROM {tables[0]} "
-            f"WHERE {key} IS NOT NULL GROUP BY {key})"
-        ).fetchall()[0][0]
+        own = [f"mf_{c.name}_own" for c in model.columns if c.compare in ("email", "domain")]
+        det = 0
+        if own:
+            det = con.execute(
+                f"SELECT coalesce(sum(c * (c - 1) / 2), 0) FROM (SELECT count(*) c FROM {tables[0]} "
+                f"WHERE {own[0]} IS NOT NULL GROUP BY {own[0]})"
+            ).fetchall()[0][0]
         fallback = 0.02 * n
     else:
         total = sizes[0] * sizes[1]
-        det = con.execute(f"SELECT count(*) FROM {tables[0]} a JOIN {tables[1]} b ON a.{key} = b.{key}").fetchall()[0][
+        det = con.execute(f"SELECT count(*) FROM {tables[0]} a JOIN {tables[1]} b ON a.id_key = b.id_key").fetchall()[
             0
-        ]
+        ][0]
         fallback = 0.2 * min(sizes)
+    if not det and trained:
+        return float(min(max(trained, 1e-9), 0.5))
     expected = det / 0.6 if det else fallback
     return float(min(max(expected / max(total, 1), 1e-9), 0.5))
 
 
-def _people_settings(link_type: str, prior: float):  # noqa: ANN202 - splink SettingsCreator
-    import splink.comparison_level_library as cll
-    import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
+def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Model:
+    """Estimate u (random pairs) and m (EM over blocking rules) on ``tables`` (one = dedupe, two = link)."""
+    from splink import DuckDBAPI, Linker, block_on
 
-    def lvl(level, m):  # noqa: ANN001, ANN202
-        return level.configure(m_probability=m)
+    _shared_flags(con, model, tables)
+    model = _non_empty(con, model, tables)
+    sizes = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
+    if not model.columns or min(sizes) == 0 or sum(sizes) < 3:
+        return model
+    link_type = "dedupe_only" if len(tables) == 1 else "link_only"
+    rules = training_rules(model)
+    u_tables, em_tables = _training_inputs(con, tables, rules)
+    db_api = DuckDBAPI(connection=con)
 
-    email = cl.CustomComparison(
-        output_column_name="email",
-        comparison_levels=[
-            cll.NullLevel("email_n"),
-            # The same person often has a second address (work/personal), so "different" stays plausible.
-            lvl(cll.ExactMatchLevel("email_n"), 0.68),
-            # No level for a similar or equal mailbox name at another domain: mailbox names are built from
-            # the person's name ("rjorda", "susan"), so it would count the name evidence twice (naive Bayes
-            # assumes independent comparisons) and join namesakes.
-            lvl(cll.ElseLevel(), 0.32),
-        ],
-    )
-    first = cl.CustomComparison(
-        output_column_name="first_name",
-        comparison_levels=[
-            cll.NullLevel("first_n"),
-            lvl(cll.ExactMatchLevel("first_n").configure(tf_adjustment_column="first_n"), 0.80),
-            lvl(cll.ExactMatchLevel("first_canon"), 0.07),
-            # First and last name swapped (a common data-entry error).
-            lvl(cll.CustomLevel('"first_n_l" = "last_n_r" AND "last_n_l" = "first_n_r"', "first_n"), 0.02),
-            lvl(cll.JaroWinklerLevel("first_n", 0.9), 0.07),
-            lvl(cll.JaroWinklerLevel("first_n", 0.75), 0.03),
-            lvl(cll.ElseLevel(), 0.03),
-        ],
-    )
-    last = cl.CustomComparison(
-        output_column_name="last_name",
-        comparison_levels=[
-            cll.NullLevel("last_n"),
-            lvl(cll.ExactMatchLevel("last_n").configure(tf_adjustment_column="last_n"), 0.85),
-            lvl(cll.CustomLevel('"first_n_l" = "last_n_r" AND "last_n_l" = "first_n_r"', "last_n"), 0.02),
-            lvl(cll.JaroWinklerLevel("last_n", 0.9), 0.08),
-            lvl(cll.JaroWinklerLevel("last_n", 0.75), 0.03),
-            lvl(cll.ElseLevel(), 0.04),
-        ],
-    )
-    company = cl.CustomComparison(
-        output_column_name="company",
-        comparison_levels=[
-            cll.NullLevel("company_n"),
-            # Term frequency: sharing a 5,000-person employer says less than sharing a 5-person one.
-            lvl(cll.ExactMatchLevel("company_n").configure(tf_adjustment_column="company_n"), 0.75),
-            lvl(cll.JaroWinklerLevel("company_n", 0.88), 0.1),
-            lvl(cll.ElseLevel(), 0.15),
-        ],
-    )
-    phone = cl.CustomComparison(
-        output_column_name="phone",
-        comparison_levels=[
-            cll.NullLevel("phone_k"),
-            # Two different numbers are real evidence against: duplicates are usually copies.
-            lvl(cll.ExactMatchLevel("phone_k"), 0.88),
-            lvl(cll.ElseLevel(), 0.12),
-        ],
-    )
-    return SettingsCreator(
-        link_type=link_type,
-        probability_two_random_records_match=prior,
-        unique_id_column_name="uid",
-        comparisons=[email, first, last, company, phone],
-        blocking_rules_to_generate_predictions=[
-            block_on("email_n"),
-            block_on("phone_k"),
-            block_on("first_canon", "last_n"),
-            # Typos and nicknames at one employer; the initial keeps a 100,000-person employer's blocks small.
-            block_on("first_canon", "company_n", "last_i"),
-            block_on("last_n", "company_n", "first_i"),
-        ],
-        retain_intermediate_calculation_columns=False,
-        retain_matching_columns=False,
-    )
+    def linker_on(names: list[str], settings: Any) -> Any:
+        sdfs = [db_api.register(t, table_name=f"__sa_tr_{t}") for t in names]
+        return Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
+
+    n_u = min(U_PAIRS, max(1e5, sum(min(s, TRAIN_ROWS) for s in sizes) * 2.0))
+    linker = linker_on(u_tables, _settings(model, link_type, _prior(con, model, tables, sizes)))
+    linker.training.estimate_u_using_random_sampling(max_pairs=n_u, seed=1, num_chunks=1)
+    with_u = linker.misc.save_model_to_json()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    linker = linker_on(em_tables, with_u) if all(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                                                  for t in em_tables) else None  # fmt: skip
+    for cols in rules if linker is not None else []:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
+        except Exception as e:  # noqa: BLE001 - too few pairs in a block: the other rule still trains
+            logging.getLogger(__name__).info("EM on %s skipped: %s", cols, e)
+    trained = with_u
+    if linker is not None:
+        try:  # the share of matches EM saw in its blocks, carried back to all pairs (Splink's own estimate)
+            linker._populate_probability_two_random_records_match_from_trained_values()  # noqa: SLF001
+        except Exception as e:  # noqa: BLE001 - no EM session trained: keep the prior from the keys
+            logging.getLogger(__name__).info("no trained prior: %s", e)
+        trained = linker.misc.save_model_to_json()
+        linker.table_management.delete_tables_created_by_splink_from_db()
+    lam = trained.get("probability_two_random_records_match")
+    if not isinstance(lam, int | float) or not math.isfinite(lam) or not 0 < lam < 1:
+        # EM gave no usable share (a block without evidence either way): keep the prior from the keys.
+        trained["probability_two_random_records_match"] = _prior(con, model, tables, sizes)
+    for t in [*u_tables, *em_tables, *(f"sa_m_keys_{r}" for r in range(len(rules)))]:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    _smooth(trained, _known_matches(con, model, tables), n_u)
+    return Model(model.kind, model.columns, trained, _labels(trained))
 
 
-def _company_settings(link_type: str, prior: float):  # noqa: ANN202
-    import splink.comparison_level_library as cll
-    import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
+def _known_matches(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> int:
+    """How many true pairs the training data shows for sure (equal identity keys across the systems, or an
+    own email within one): the sample size behind the estimated m."""
+    sizes = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
+    p = _prior(con, model, tables, sizes)
+    total = sizes[0] * sizes[1] if len(tables) == 2 else sizes[0] * (sizes[0] - 1) / 2
+    return int(p * total * 0.6)
 
-    def lvl(level, m):  # noqa: ANN001, ANN202
-        return level.configure(m_probability=m)
 
-    name = cl.CustomComparison(
-        output_column_name="name",
-        comparison_levels=[
-            cll.NullLevel("name_n"),
-            lvl(cll.ExactMatchLevel("name_n").configure(tf_adjustment_column="name_n"), 0.7),
-            lvl(cll.JaroWinklerLevel("name_n", 0.92), 0.15),
-            lvl(cll.JaroWinklerLevel("name_n", 0.8), 0.08),
-            lvl(cll.ElseLevel(), 0.07),
-        ],
-    )
-    domain = cl.CustomComparison(
-        output_column_name="domain",
-        comparison_levels=[
-            cll.NullLevel("domain"),
-            lvl(cll.ExactMatchLevel("domain"), 0.8),
-            lvl(cll.JaroWinklerLevel("domain", 0.9), 0.08),
-            lvl(cll.ElseLevel(), 0.12),
-        ],
-    )
-    phone = cl.CustomComparison(
-        output_column_name="phone",
-        comparison_levels=[
-            cll.NullLevel("phone_k"),
-            lvl(cll.ExactMatchLevel("phone_k"), 0.7),
-            lvl(cll.ElseLevel(), 0.3),
-        ],
-    )
-    return SettingsCreator(
-        link_type=link_type,
-        probability_two_random_records_match=prior,
-        unique_id_column_name="uid",
-        comparisons=[name, domain, phone],
-        blocking_rules_to_generate_predictions=[block_on("name_n"), block_on("domain"), block_on("phone_k")],
-        retain_intermediate_calculation_columns=False,
-        retain_matching_columns=False,
-    )
+def _smooth(trained: dict[str, Any], n_m: float, n_u: float) -> None:
+    """Add-one (Laplace) smoothing of each comparison's m and u over its levels.
+
+    EM on a small org, or u from random pairs, leaves rare levels unobserved; Splink would then use 1e-6,
+    which turns one nickname or one swapped name into near-proof for or against a match. With one pseudo
+    observation per level, a level seen in no training pair weighs what one observation in ``n`` would.
+    """
+    for comp in trained["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        k = len(levels)
+        for key, n in (("m_probability", n_m), ("u_probability", n_u)):
+            vals = [lv.get(key) if isinstance(lv.get(key), int | float) else 0.0 for lv in levels]
+            total = sum(vals) or 1.0
+            for lv, v in zip(levels, vals, strict=True):
+                lv[key] = (v / total * n + 1.0) / (n + k)
+
+
+def _labels(trained: dict[str, Any]) -> dict[str, dict[int, str]]:
+    """comparison -> gamma value -> level label (Splink numbers non-null levels from the top down)."""
+    out = {}
+    for comp in trained["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        out[comp["output_column_name"]] = {
+            len(levels) - 1 - i: lv.get("label_for_charts", "") for i, lv in enumerate(levels)
+        }
+    return out
+
+
+def _evidence_sql(model: Model, trained: dict[str, Any]) -> str:
+    """A JSON list of {field, left, right, level, weight} per comparison with evidence (non-null level)."""
+    items = []
+    for comp in trained["comparisons"]:
+        name = comp["output_column_name"]
+        labels = model.labels.get(name, {})
+        case = " ".join(f"WHEN {g} THEN {lit(lbl)}" for g, lbl in labels.items())
+        if name == "address":
+            parts = [f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES]
+            left = "concat_ws(', ', " + ", ".join(f"{p}_l" for p in parts) + ")"
+            right = "concat_ws(', ', " + ", ".join(f"{p}_r" for p in parts) + ")"
+        else:
+            left, right = f"mf_{name}_l", f"mf_{name}_r"
+        tf = any(lv.get("tf_adjustment_column") for lv in comp["comparison_levels"])
+        mw = f"mw_{name}" + (f" + coalesce(mw_tf_adj_{name}, 0)" if tf else "")
+        items.append(
+            f"CASE WHEN gamma_{name} <> -1 THEN json_object('field', {lit(name)}, 'left', {left}, 'right', {right}, "
+            f"'level', CASE gamma_{name} {case} END, 'weight', round({mw}, 2)) END"
+        )
+    return f"to_json(list_filter([{', '.join(items)}], lambda x: x IS NOT NULL))"
 
 
 def predict_pairs(
     con: duckdb.DuckDBPyConnection,
+    model: Model,
     tables: list[str],
     *,
-    kind: str,
     threshold: float,
     out_table: str,
 ) -> int:
-    """Score candidate pairs and write ``out_table(uid_l, uid_r, p)`` with p >= threshold.
+    """Score candidate pairs and write ``out_table(uid_l, uid_r, p, evidence)`` with p >= threshold.
 
-    ``tables`` are names of tables on ``con`` with a ``uid`` column and the model's columns:
-    one table = dedupe, two tables = link (left, right). Returns the number of pairs.
+    ``tables`` hold ``input_sql`` rows: one table = dedupe, two tables = link (left, right). Pairs whose
+    identity keys are both set and differ are left out (near-proof of two people). Returns the number of pairs.
     """
     from splink import DuckDBAPI, Linker
 
-    con.execute(f"CREATE OR REPLACE TABLE {out_table}(uid_l VARCHAR, uid_r VARCHAR, p DOUBLE)")
+    con.execute(f"CREATE OR REPLACE TABLE {out_table}(uid_l VARCHAR, uid_r VARCHAR, p DOUBLE, evidence JSON)")
     sizes = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
-    if min(sizes) == 0 or (len(tables) == 1 and sizes[0] < 2):
+    if model.trained is None or min(sizes) == 0 or (len(tables) == 1 and sizes[0] < 2):
         return 0
+    _shared_flags(con, model, tables)
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
-    prior = _prior(con, tables, sizes, "email_n" if kind == "people" else "domain")
-    settings = _people_settings(link_type, prior) if kind == "people" else _company_settings(link_type, prior)
+    settings = json.loads(json.dumps(model.trained))
+    settings["link_type"] = link_type
+    settings["probability_two_random_records_match"] = _prior(
+        con, model, tables, sizes, model.trained.get("probability_two_random_records_match")
+    )
     db_api = DuckDBAPI(connection=con)
     sdfs = [db_api.register(t, table_name=f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
-    n = sum(sizes)
-    linker.training.estimate_u_using_random_sampling(max_pairs=min(2e6, max(1e4, n * 5.0)), seed=1, num_chunks=1)
     pred = linker.inference.predict(threshold_match_probability=threshold)
     name = pred.physical_name
     con.execute(
-        f"INSERT INTO {out_table} SELECT CAST(uid_l AS VARCHAR), CAST(uid_r AS VARCHAR), match_probability FROM {name}"
+        f"""INSERT INTO {out_table}
+        SELECT CAST(uid_l AS VARCHAR), CAST(uid_r AS VARCHAR), match_probability, {_evidence_sql(model, model.trained)}
+        FROM {q(name)} WHERE NOT coalesce(id_key_l <> id_key_r, false)"""
     )
     linker.table_management.delete_tables_created_by_splink_from_db()
     return con.execute(f"SELECT count(*) FROM {out_table}").fetchall()[0][0]

@@ -22,6 +22,7 @@ from syncaudit.audit.conversations import check_conversations
 from syncaudit.audit.drift import profile_drift
 from syncaudit.audit.duplicates import find_duplicates
 from syncaudit.audit.linking import emit_orphans, link_companies, link_people
+from syncaudit.audit.match_fields import check_match_fields
 from syncaudit.audit.rules import check_rules
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
@@ -93,6 +94,7 @@ def _run_audit(cfg: Config, snapshot: Any, out_dir: str | Path | None) -> AuditR
     snap_path = Path(snap.path)
     md = load_metadata(snap_path)
     check_mapping(cfg.mapping, md)
+    check_match_fields(cfg.mapping, md)
     con = duckdb.connect()
     configure_duckdb(con, cfg)
     snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)

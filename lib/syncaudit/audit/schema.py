@@ -186,8 +186,9 @@ def _identifiers(ctx: AuditContext) -> None:
     """Salesforce allows only email or text fields as the identifier of the link."""
     m, md = ctx.mapping, ctx.md
     checks = [
-        (o, m.identity.people.salesforce_key)
-        for o, _ in [(p.salesforce, p.role) for p in m.objects if p.intercom == "contact"]
+        (p.salesforce, key)
+        for p in m.objects
+        if p.intercom == "contact" and (key := m.identity.people.key_for(p.salesforce))
     ]
     if any(p.salesforce == "Account" for p in m.objects):
         checks.append(("Account", m.identity.companies.salesforce_key))

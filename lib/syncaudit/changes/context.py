@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from syncaudit.changes.intercom_values import read_attribute_types, typed_for_write
 from syncaudit.changes.model import Operation
 from syncaudit.config import Config, PicklistMap
 
@@ -76,12 +77,20 @@ class PlanContext:
     snapshot: Any = None
     tables: set[str] = field(default_factory=set)
     _describe: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _ic_types: dict[tuple[str, str], str] | None = None
     _cache: dict[tuple[str, str, str], dict[str, Any] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rows = self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         rows += self.con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         self.tables = {r[0] for r in rows}
+
+    def intercom_typed(self, obj: str, after: dict[str, Any]) -> dict[str, Any]:
+        """Values for an Intercom write, converted by each attribute's data_type (intercom_values)."""
+        if self._ic_types is None:
+            self._ic_types = read_attribute_types(getattr(self.snapshot, "path", None))
+        types = self._ic_types
+        return {k: typed_for_write(k, v, types.get((obj, k))) for k, v in after.items()}
 
     def columns(self, table: str) -> list[str]:
         return [r[0] for r in self.con.execute(f'DESCRIBE "{table}"').fetchall()]
@@ -186,6 +195,8 @@ def update_op(
     rec = ctx.record(system, obj, rid)
     if rec is None:
         return None
+    if system == "intercom":
+        after = ctx.intercom_typed(obj, after)
     before = {f: plain_value(rec.get(f)) for f in after}
     if all(_same(before[f], v) for f, v in after.items()):
         return None

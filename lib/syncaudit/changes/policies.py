@@ -72,8 +72,6 @@ def owner_value_ops(
     if fm.owner == "salesforce":
         value = plain_value(sf_rec.get(fm.salesforce))
         value = _reverse_picklist(value, fm.normalize)
-        if fm.intercom in ("size", "custom_attributes.seats") and isinstance(value, float) and value.is_integer():
-            value = int(value)
         op = update_op(ctx, "intercom", ic_obj, ic_id, {fm.intercom: value}, f, policy)
     else:
         if (obj, fm.salesforce) in SF_READ_ONLY:
@@ -146,9 +144,12 @@ def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
             continue
         obj = sf_object(sf_ids[0]) or ""
         people = obj in ("Contact", "Lead")
-        sf_key = ident.people.salesforce_key if people else ident.companies.salesforce_key
+        sf_key = ident.people.key_for(obj) if people else ident.companies.salesforce_key
         ic_key = ident.people.intercom_key if people else ident.companies.intercom_key
         ic_obj = "contact" if people else "company"
+        if sf_key is None:  # identity.people.salesforce_keys says this object carries no key
+            out.append(review_op(f, "backfill_identity", f"{obj} has no identity field in the mapping"))
+            continue
         sf_rec, ic_rec = ctx.record("salesforce", obj, sf_ids[0]), ctx.record("intercom", ic_obj, ic_ids[0])
         if sf_rec is None or ic_rec is None:
             continue
@@ -203,7 +204,7 @@ def _key_taken(ctx: PlanContext, table: str, column: str, value: Any) -> bool:
 
 def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     """The key moved from a converted Lead to its Contact; the newly linked pair's disagreeing fields synced."""
-    key = ctx.cfg.mapping.identity.people.salesforce_key
+    key = ctx.cfg.mapping.identity.people.key_for("Contact")
     maps = {m.name: m for m in ctx.cfg.mapping.fields}
     resolvers: dict[str, Any] = {}
     out = []
@@ -221,7 +222,7 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
         lead_rec = ctx.record("salesforce", "Lead", lead) if lead else None
         contact = (lead_rec or {}).get("ConvertedContactId")
         ic_rec = ctx.record("intercom", "contact", ic_ids[0]) if len(ic_ids) == 1 else None
-        if not contact or ic_rec is None or not ic_rec.get("external_id"):
+        if not key or not contact or ic_rec is None or not ic_rec.get("external_id"):
             out.append(review_op(f, "relink_stale", "no converted Contact or no Intercom key to relink"))
             continue
         op = update_op(
@@ -284,7 +285,7 @@ def merge_intercom_leads(ctx: PlanContext, opts: dict[str, Any]) -> list[Operati
 
 def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     conv = ctx.cfg.mapping.conversations
-    key = ctx.cfg.mapping.identity.people.salesforce_key
+    key = ctx.cfg.mapping.identity.people.key_for("Contact")
     app = opts.get("app_id") or _learn_app_id(ctx, conv.log_as, conv.conversation_id_field)
     out = []
     findings = [f for f in ctx.findings if f.get("kind") == "conversation_unlogged"]
@@ -332,10 +333,12 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     return out
 
 
-def _conversation_people(ctx: PlanContext, key: str, findings: list[dict[str, Any]]) -> dict[str, str]:
+def _conversation_people(ctx: PlanContext, key: str | None, findings: list[dict[str, Any]]) -> dict[str, str]:
     """Conversation id -> the first (by Id) Contact linked by ``key`` to one of its Intercom contacts, for the
     findings that name no Salesforce person: one join for all of them, not one query per finding."""
-    if "ic_conversations" not in ctx.tables or "ic_contacts" not in ctx.tables or "sf_Contact" not in ctx.tables:
+    if not key or "ic_conversations" not in ctx.tables or "ic_contacts" not in ctx.tables:
+        return {}
+    if "sf_Contact" not in ctx.tables:
         return {}
     want = set()
     for f in findings:
@@ -460,7 +463,8 @@ def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
     for m in ctx.cfg.fixes.migrations:
         for obj in m.objects:
             sf_t = f"sf_{obj}"
-            if sf_t not in ctx.tables or "ic_contacts" not in ctx.tables:
+            sf_key = ident.key_for(obj)
+            if sf_t not in ctx.tables or "ic_contacts" not in ctx.tables or not sf_key:
                 continue
             role = "lead" if obj == "Lead" else "user"
             src = f's."{m.source_field}"' if m.source_system == "salesforce" else f'c."{m.source_field}"'
@@ -470,7 +474,7 @@ def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
             )
             tsys, tobj = m.target_system, (obj if m.target_system == "salesforce" else "contact")
             for rows in ctx.batches(
-                f'SELECT s."Id", c.id, {src} FROM "{sf_t}" s JOIN ic_contacts c ON s."{ident.salesforce_key}" = '
+                f'SELECT s."Id", c.id, {src} FROM "{sf_t}" s JOIN ic_contacts c ON s."{sf_key}" = '
                 f'c."{ident.intercom_key}" WHERE c.role = ? AND {cond} ORDER BY s."Id"',
                 [role],
             ):

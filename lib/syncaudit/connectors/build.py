@@ -159,6 +159,7 @@ def build_writers(
     (:func:`syncaudit.connectors.production.check_production`)."""
     from syncaudit.connectors.intercom.writer import IntercomWriter
     from syncaudit.connectors.production import check_production
+    from syncaudit.connectors.salesforce.duplicates import duplicate_rule_header
     from syncaudit.connectors.salesforce.writer import SalesforceWriter
 
     systems = set(systems)
@@ -170,7 +171,11 @@ def build_writers(
     out: dict[str, Writer] = {}
     if "salesforce" in systems:
         check_production(cfg, conns.salesforce.org(), writing=True)
-        out["salesforce"] = SalesforceWriter(conns.salesforce, bulk_threshold=cfg.apply.bulk_threshold)
+        out["salesforce"] = SalesforceWriter(
+            conns.salesforce,
+            bulk_threshold=cfg.apply.bulk_threshold,
+            duplicate_header=duplicate_rule_header(cfg.apply.duplicate_rule_header),
+        )
     if "intercom" in systems:
         check_production(cfg, None, writing=True, system="intercom")
         out["intercom"] = IntercomWriter(conns.intercom)

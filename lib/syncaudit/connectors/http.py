@@ -78,6 +78,7 @@ class Backoff:
         self.cap_s = cap_s
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.notify: Callable[[str], None] | None = None  # told what each retry waits for (the pull's progress)
 
     def delay(self, attempt: int) -> float:
         return self.rng.uniform(0, min(self.cap_s, self.base_s * (2**attempt)))
@@ -96,4 +97,8 @@ class Backoff:
                 f"{what}: still failing after {self.attempts} attempts: {type(err).__name__}",
                 hint="check the network; run the pull again later (finished streams are kept)",
             ) from err
-        self.sleep(self.delay(attempt))
+        delay = self.delay(attempt)
+        if self.notify is not None:
+            reason = err.message if isinstance(err, RetriableAPIError) else type(err).__name__
+            self.notify(f"{what}: {reason}; retrying in {delay:.1f} s (attempt {attempt + 2} of {self.attempts})")
+        self.sleep(delay)

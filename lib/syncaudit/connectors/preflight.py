@@ -79,10 +79,11 @@ def salesforce_needs(cfg: Config) -> SalesforceNeeds:
     create: dict[str, set[str]] = {}
     fixes = cfg.fixes
     for obj in ("Contact", "Lead"):
-        if obj in read:
-            read[obj].add(m.identity.people.salesforce_key)
+        key = m.identity.people.key_for(obj)  # per object; None: the object carries no identity key
+        if obj in read and key:
+            read[obj].add(key)
             if fixes.backfill_identity.enabled:
-                update.setdefault(obj, set()).add(m.identity.people.salesforce_key)
+                update.setdefault(obj, set()).add(key)
     if "Account" in read:
         read["Account"].add(m.identity.companies.salesforce_key)
     for f in m.fields:

@@ -100,7 +100,8 @@ def linked_sql(cfg: Config, dataset: str, views: set[str], con: duckdb.DuckDBPyC
         parts = []
         for pair in cfg.mapping.objects:
             view = f"sf_{pair.salesforce}"
-            if pair.intercom != "contact" or view not in views:
+            key = ident.people.key_for(pair.salesforce)
+            if pair.intercom != "contact" or view not in views or not key:
                 continue
             role = f"'{pair.role}'" if pair.role else "NULL"
             # A converted Lead keeps its key but is no longer the live record: its Contact is.
@@ -108,7 +109,7 @@ def linked_sql(cfg: Config, dataset: str, views: set[str], con: duckdb.DuckDBPyC
             parts.append(
                 f"SELECT '{pair.salesforce}' AS sf_object, s.Id AS sf_id, i.id AS ic_id, i.role AS ic_role, "
                 f"{role} AS expected_role, lower(trim(s.Email)) AS sf_email, lower(trim(i.email)) AS ic_email "
-                f"FROM {_q(view)} s JOIN ic_contacts i ON s.{_q(ident.people.salesforce_key)} = "
+                f"FROM {_q(view)} s JOIN ic_contacts i ON s.{_q(key)} = "
                 f"i.{_q(ident.people.intercom_key)} WHERE NOT coalesce(s.IsDeleted, false){converted}"
             )
         return " UNION ALL ".join(parts) or None

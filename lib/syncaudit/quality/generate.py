@@ -106,8 +106,8 @@ def salesforce_expectations(cfg: Config, sobject: str, describe: dict[str, Any] 
     out = [_not_null("Id", True, "every record has an id"), _unique("Id", True, "ids are unique")]
     ident = cfg.mapping.identity
     pairs = {p.salesforce: p for p in cfg.mapping.objects}
-    key = {"Account": ident.companies.salesforce_key}.get(sobject, ident.people.salesforce_key)
-    if sobject in pairs:
+    key = ident.companies.salesforce_key if sobject == "Account" else ident.people.key_for(sobject)
+    if sobject in pairs and key:
         if pairs[sobject].role != "lead":
             out.append(_not_null(key, False, "identity key present: the record can be linked"))
         out.append(_key_unique(key, "identity key unique: upserts by external id need it"))

@@ -287,6 +287,9 @@ def mask_finding(finding: dict, personal: dict[str, PersonalKind]) -> dict:
 
 
 _SIDES = {"salesforce", "intercom"}
+# Evidence fields (extra.evidence.pairs[].fields) whose values are not personal; any other field's values (names,
+# emails, phones, addresses, birth dates) are masked.
+_EVIDENCE_PLAIN = {"company", "title", "country", "state", "domain", "identity key"}
 
 
 def _mask_extra(
@@ -295,6 +298,10 @@ def _mask_extra(
     if isinstance(node, dict):
         if field_kind and node and set(node) <= _SIDES:  # the finding's field on both sides (e.g. normalized values)
             return mask_json(node, field_kind, known)
+        if {"field", "left", "right"} <= set(node):  # a match's evidence: the two records' values of one field
+            f = str(node.get("field"))
+            kind = None if f in _EVIDENCE_PLAIN else (personal.get(f) or personal_kind(f) or "name")
+            return {k: mask_json(v, kind, known) if k in ("left", "right") else v for k, v in node.items()}
         out = {}
         for k, v in node.items():
             kind = personal.get(k) or (personal_kind(k) if k not in _STRUCTURAL_KEYS else None)

@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -41,6 +43,23 @@ from crmsandbox.tls import ensure_tls
 
 CONTROL_PREFIX = "/__sandbox__"
 ENV_CONN = "crmsandbox.conn"
+
+log = logging.getLogger("crmsandbox.server")
+
+
+def unexpected_error_response(system: str, seq: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A 500 in the real API's own error shape, for an exception that escaped an emulator (a sandbox bug)."""
+    if system == "salesforce":
+        body: Any = [
+            {"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred. See the sandbox log."}
+        ]
+        return 500, [("Content-Type", "application/json;charset=UTF-8")], json.dumps(body).encode()
+    body = {
+        "type": "error.list",
+        "request_id": f"sandbox-{seq}",
+        "errors": [{"code": "server_error", "message": "Request failed due to an internal error"}],
+    }
+    return 500, [("Content-Type", "application/json; charset=utf-8")], json.dumps(body).encode()
 
 
 class SandboxClock:
@@ -310,7 +329,20 @@ class Sandbox:
                 entry["ms"] = round((time.perf_counter() - t0) * 1000, 3)
                 self.log.add(entry)
                 _drop(environ)
-            result = inner(environ, sr)
+            try:
+                result = inner(environ, sr)
+            except _DropConnection:
+                raise
+            except Exception:  # a bug that escaped the emulator: logged, answered in the API's 500 shape
+                log.exception("%s sandbox: %s %s failed", system, entry["method"], path)
+                status, headers, body = unexpected_error_response(system, seq)
+                start_response(
+                    f"{status} Internal Server Error",
+                    [*headers, ("Content-Length", str(len(body)))],
+                    sys.exc_info() if "status" in captured else None,
+                )
+                captured["status"], environ[ENV_RECORDS] = status, 0
+                result = [body]
             if self.cost.bytes_per_s > 0:
                 result = _Paced(result, self.cost)
             entry["status"] = captured.get("status")
@@ -334,6 +366,10 @@ class Sandbox:
             resp = Response(json.dumps({"error": f"unknown control action: {exc}"}), 404, mimetype="application/json")
         except (ValueError, TypeError) as exc:
             resp = Response(json.dumps({"error": str(exc)}), 400, mimetype="application/json")
+        except Exception as exc:  # a sandbox bug: JSON naming it, the traceback in the log
+            log.exception("sandbox control: %s %s failed", req.method, req.path)
+            body = {"error": f"control action {action!r} failed: {type(exc).__name__}: {exc} (see the sandbox log)"}
+            resp = Response(json.dumps(body), 500, mimetype="application/json")
         return resp(environ, start_response)
 
     def _control_action(self, method: str, action: str, body: dict[str, Any], args: dict[str, str]) -> Any:
@@ -562,6 +598,10 @@ def default_state_dir() -> Path:
 def cli_serve(args: argparse.Namespace) -> int:
     """`syncaudit sandbox serve`: run until interrupted; sandbox.json exists while it runs."""
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    # An emulator's unexpected error (answered 500 in the API's shape) leaves its traceback on stderr.
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     size = args.size
     if size is not None and size < 0:
         raise SandboxInputError("--size must be zero or more", key="--size")

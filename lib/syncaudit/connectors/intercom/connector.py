@@ -57,6 +57,14 @@ class IntercomRateLimiter:
         self.waited_s = 0.0
         self._probe = False  # one call in flight to learn the new window's budget
         self._lock = threading.Lock()
+        self.notify: Callable[[str], None] | None = None  # told of waits for a window (the pull's progress)
+        self._told: float | None = None
+
+    def refused(self, what: str) -> None:
+        """After a 429: say what the wait is for (once per window)."""
+        if self.notify is not None and self._told != self.reset_at:
+            self._told = self.reset_at
+            self.notify(f"Intercom 429 on {what}: waiting {self._wait_s(self.clock()):.0f} s for the rate-limit window")
 
     def _wait_s(self, now: float) -> float:
         reset = self.reset_at or now
@@ -82,6 +90,9 @@ class IntercomRateLimiter:
                     wait = self._wait_s(now)
                     self.waits += 1
                     self.waited_s += wait
+                    if self.notify is not None and wait >= 1.0 and self._told != self.reset_at:
+                        self._told = self.reset_at  # once per window, not once per waiting thread
+                        self.notify(f"Intercom rate limit: window budget spent, waiting {wait:.0f} s for the next one")
                 if self.reset_at is not None and wait >= MAX_WINDOW_WAIT_S:
                     self.reset_at = now + wait  # distrust a far reset: try again after one window
             self.sleep(wait)
@@ -190,6 +201,7 @@ class IntercomConnector:
                 self.rate_limited += 1
                 limited += 1
                 self.limiter.update(r.headers, exhausted=True)
+                self.limiter.refused(f"{method} {path}")
                 if limited > self.max_429:
                     raise RetriableAPIError(
                         f"Intercom kept answering 429 to {method} {path} ({limited} times)",
@@ -236,6 +248,7 @@ class IntercomConnector:
                 self.rate_limited += 1
                 limited += 1
                 self.limiter.update(resp.headers, exhausted=True)
+                self.limiter.refused(what)
                 if limited > self.max_429:
                     raise RetriableAPIError(
                         f"Intercom kept answering 429 to {what} ({limited} times)",

@@ -24,6 +24,7 @@ from syncaudit.connectors.intercom import context as _ctx
 from syncaudit.connectors.intercom import convert
 from syncaudit.connectors.intercom.client import IntercomNotFound
 from syncaudit.connectors.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
+from syncaudit.connectors.intercom.pacing import rate_limited_workers, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -76,11 +77,18 @@ class ContactsStream(_Base):
         changed = None
         if since is not None:
             changed = {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - DAY}
-        first, total = self._edge("ascending", changed)
+        (first, total), call_s = timed(lambda: self._edge("ascending", changed))
         if first is None:
             return [], 0
         pages = -(-total // _ctx.PER_PAGE)
         n = self.partitions * 4 if changed is None else min(self.partitions, pages // 4)
+        if changed is None:
+            workers = rate_limited_workers(self.client, self.partitions, call_s, pages)
+            if workers > self.partitions:
+                # More workers for the rate limit, but each partition ends on a part-filled page:
+                # at least 8 pages each keeps those extra calls under 1/16.
+                self.partitions = workers
+                n = min(workers * 4, pages // 8)
         if n <= 1:
             return [changed], total
         last, _ = self._edge("descending", changed)
@@ -219,6 +227,7 @@ class ContactsStream(_Base):
         schema = convert.contact_schema(self.ctx.data_attributes())
         tags = self.ctx.tags()
         queries, expected = self.plan(since)
+        getattr(progress, "set_total", lambda n: None)(expected)
         pages: queue.Queue[Any] = queue.Queue(maxsize=8 * max(1, self.partitions))
         stop = threading.Event()
 
@@ -226,9 +235,14 @@ class ContactsStream(_Base):
 
         def worker(q: dict[str, Any] | None) -> None:
             for page in self._pages(q, newer_than):
+                while not stop.is_set():  # never block forever on a consumer that has gone
+                    try:
+                        pages.put(page, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
                 if stop.is_set():
                     return
-                pages.put(page)
 
         contacts_w = open_writer("contacts", schema)
         links_w = open_writer("contact_companies", convert.CONTACT_COMPANY_SCHEMA)

@@ -162,8 +162,17 @@ def companies_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return table_from_columns(cols, schema)
 
 
+def _parts_count(row: dict[str, Any], parts: list[dict[str, Any]]) -> int | None:
+    """From the parts when fetched, else from the list page's statistics (null when neither says)."""
+    cp = row.get("conversation_parts")
+    if isinstance(cp, dict):
+        return cp.get("total_count", len(parts))
+    stats = row.get("statistics")
+    return stats.get("count_conversation_parts") if isinstance(stats, dict) else None
+
+
 def conversations_table(rows: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
-    """Conversations (fetched one by one, with parts) as (conversations, conversation_parts)."""
+    """Conversations (from list/search pages, or fetched with parts) as (conversations, conversation_parts)."""
     cols: dict[str, Any] = {
         n: [r.get(n) for r in rows] for n in ("id", "state", "open", "created_at", "updated_at", "title")
     }
@@ -173,12 +182,7 @@ def conversations_table(rows: list[dict[str, Any]]) -> tuple[pa.Table, pa.Table]
     cols["tags"] = [sorted(str(t.get("name")) for t in _sublist(r.get("tags"), "tags")) for r in rows]
     cols["source_type"] = [(r.get("source") or {}).get("type") for r in rows]
     parts_lists = [_sublist(r.get("conversation_parts"), "conversation_parts") for r in rows]
-    cols["parts_count"] = [
-        (r.get("conversation_parts") or {}).get("total_count", len(p))
-        if isinstance(r.get("conversation_parts"), dict)
-        else None
-        for r, p in zip(rows, parts_lists, strict=True)
-    ]
+    cols["parts_count"] = [_parts_count(r, p) for r, p in zip(rows, parts_lists, strict=True)]
     conversations = table_from_columns(cols, CONVERSATION_SCHEMA)
     flat = [(str(r.get("id")), p) for r, ps in zip(rows, parts_lists, strict=True) for p in ps]
     parts = table_from_columns(

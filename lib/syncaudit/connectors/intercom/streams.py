@@ -1,27 +1,24 @@
-"""Intercom streams: contacts (see contacts.py), companies (scroll), conversations with parts, admins."""
+"""Intercom streams: contacts (contacts.py), conversations (conversations.py), companies (scroll), admins."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from syncaudit.connectors.intercom import convert
-from syncaudit.connectors.intercom.client import IntercomNotFound
 from syncaudit.connectors.intercom.contacts import ContactsStream
 from syncaudit.connectors.intercom.context import (
     DAY,
-    PER_PAGE,
     IntercomContext,
     _Base,
     date_range_filter,
     day_partitions,
 )
+from syncaudit.connectors.intercom.conversations import ConversationsStream
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -45,11 +42,18 @@ class CompaniesStream(_Base):
     name = "companies"
     incremental = False
 
+    def __init__(self, ctx: IntercomContext) -> None:
+        super().__init__(ctx)
+        # Set by the pull runner: a sleep that ends on Ctrl-C, and where to say what a wait is for.
+        self.sleep: Callable[[float], None] = time.sleep
+        self.notify: Callable[[str], None] = lambda text: None
+
     def pull(self, open_writer: Writer, since: datetime | None, progress: Callable[[int], None]) -> PullOutcome:
         schema = convert.company_schema(self.ctx.data_attributes())
         restarts = 0
         # One scroll per app: one left open (by a killed run, another tool) expires a minute after its last use.
         busy_until = time.monotonic() + SCROLL_EXPIRY_WAIT_S
+        told = False
         while True:
             writer = open_writer("companies", schema)
             try:
@@ -57,7 +61,13 @@ class CompaniesStream(_Base):
             except FatalAPIError as exc:
                 writer.abort()
                 if exc.code == "scroll_exists" and time.monotonic() < busy_until:
-                    time.sleep(5.0)
+                    if not told:
+                        told = True
+                        self.notify(
+                            "Intercom companies: a scroll is still open (an earlier run, another tool); "
+                            f"waiting up to {SCROLL_EXPIRY_WAIT_S:.0f} s for it to expire"
+                        )
+                    self.sleep(5.0)
                     continue
                 # A scroll that failed or expired cannot be resumed: start it again.
                 if (exc.status == 500 or exc.code == "not_found") and restarts < 4:
@@ -87,73 +97,6 @@ class CompaniesStream(_Base):
             param = res.get("scroll_param") or param
             if not param:
                 return n
-
-
-class ConversationsStream(_Base):
-    """Conversations (list or updated_at search) and each one's parts (fetched in parallel)."""
-
-    name = "conversations"
-    children = {"conversation_parts": "conversation_id"}
-    incremental = True
-
-    def __init__(self, ctx: IntercomContext, workers: int = 4) -> None:
-        super().__init__(ctx)
-        self.workers = workers
-
-    def _ids(self, since: datetime | None) -> Iterator[list[str]]:
-        cursor = None
-        while True:
-            if since is None:
-                params: dict[str, Any] = {"per_page": PER_PAGE}
-                if cursor:
-                    params["starting_after"] = cursor
-                res = self.client.request("GET", "conversations", "list conversations", params=params)
-            else:
-                body: dict[str, Any] = {
-                    "query": {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - DAY},
-                    "pagination": {"per_page": PER_PAGE},
-                }
-                if cursor:
-                    body["pagination"]["starting_after"] = cursor
-                res = self.client.request("POST", "conversations/search", "search conversations", json=body)
-            yield [str(c["id"]) for c in res.get("conversations") or []]
-            nxt = (res.get("pages") or {}).get("next")
-            cursor = nxt.get("starting_after") if isinstance(nxt, dict) else None
-            if not cursor:
-                return
-
-    def _fetch(self, cid: str) -> dict[str, Any] | None:
-        try:
-            return self.client.request("GET", f"conversations/{cid}", "conversation")
-        except IntercomNotFound:
-            return None  # deleted between list and fetch
-
-    def pull(self, open_writer: Writer, since: datetime | None, progress: Callable[[int], None]) -> PullOutcome:
-        conv_w = open_writer("conversations", convert.CONVERSATION_SCHEMA)
-        parts_w = open_writer("conversation_parts", convert.PART_SCHEMA)
-        out = PullOutcome()
-        latest = None
-        try:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for ids in self._ids(since):
-                    rows = [r for r in pool.map(self._fetch, ids) if r is not None]
-                    if not rows:
-                        continue
-                    conv, parts = convert.conversations_table(rows)
-                    conv_w.write(conv)
-                    parts_w.write(parts)
-                    m = pc.max(conv["updated_at"]).as_py()
-                    latest = m if latest is None or (m is not None and m > latest) else latest
-                    out.records += conv.num_rows
-                    progress(conv.num_rows)
-        except BaseException:
-            conv_w.abort()
-            parts_w.abort()
-            raise
-        conv_w.close()
-        parts_w.close()
-        out.bookmark = latest.isoformat() if latest is not None else None
-        return out
 
 
 class AdminsStream(_Base):

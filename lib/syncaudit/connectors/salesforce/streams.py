@@ -9,19 +9,18 @@ keeps a full pull and an incremental one comparable row for row.
 
 from __future__ import annotations
 
-import io
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from syncaudit.config import Config
 from syncaudit.connectors.arrow import UTC_US, coerce
+from syncaudit.connectors.salesforce.bulk_csv import BulkQuery
 from syncaudit.connectors.salesforce.client import SalesforceClient
+from syncaudit.connectors.salesforce.scope import scope_condition
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 from syncaudit.rulespec import salesforce_fields
@@ -44,9 +43,21 @@ AUDIT_FIELDS = (
     "SystemModstamp",
 )
 # Keys and relationship fields the audit needs whatever the mapping says.
+# Person-account fields (IsPersonAccount, PersonContactId, PersonEmail) exist only in orgs that enabled them;
+# a field the org lacks is simply not selected.
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
-    "Account": ("Name", "AccountNumber", "ParentId", "Website", "Industry", "NumberOfEmployees"),
-    "Contact": ("AccountId", "FirstName", "LastName", "Name", "Email", "Phone"),
+    "Account": (
+        "Name",
+        "AccountNumber",
+        "ParentId",
+        "Website",
+        "Industry",
+        "NumberOfEmployees",
+        "IsPersonAccount",
+        "PersonContactId",
+        "PersonEmail",
+    ),
+    "Contact": ("AccountId", "FirstName", "LastName", "Name", "Email", "Phone", "IsPersonAccount"),
     "Lead": (
         "FirstName",
         "LastName",
@@ -110,8 +121,14 @@ def wanted_fields(cfg: Config, obj: str) -> set[str]:
     if obj in HISTORY_OBJECTS:
         return want
     want |= {f.salesforce for f in m.fields if obj in f.objects}
+    # The matching fields of the object's pairs (Account.Name through AccountId is read from the Account).
+    for pair in m.objects:
+        if pair.salesforce == obj:
+            want |= {f.salesforce for f in pair.effective_match_fields() if f.salesforce and "." not in f.salesforce}
     if obj in {"Contact", "Lead"}:
-        want.add(m.identity.people.salesforce_key)
+        key = m.identity.people.key_for(obj)
+        if key:
+            want.add(key)
     if obj == "Account":
         want.add(m.identity.companies.salesforce_key)
     if obj in {"Task", "Case"}:
@@ -126,7 +143,11 @@ def select_fields(cfg: Config, obj: str, describe: dict[str, Any]) -> list[dict[
     if cfg.pull.fields == "all" and obj not in HISTORY_OBJECTS:
         return fields
     want = {w.lower() for w in wanted_fields(cfg, obj)}
-    return [f for f in fields if f["name"].lower() in want]
+    chosen = [f for f in fields if f["name"].lower() in want]
+    if any(f.get("type") == "currency" for f in chosen):
+        # A multi-currency org: an amount means nothing without its currency, so the ISO code travels with it.
+        chosen += [f for f in fields if f["name"] == "CurrencyIsoCode" and f not in chosen]
+    return chosen
 
 
 def soql_datetime(ts: datetime) -> str:
@@ -146,6 +167,7 @@ class SalesforceObjectStream:
         self.name = obj
         self.bulk_page = bulk_page
         self.describe: dict[str, Any] | None = None
+        self.should_stop: Callable[[], bool] = lambda: False  # set by the pull runner (Ctrl-C)
 
     @property
     def stream_id(self) -> str:
@@ -155,6 +177,11 @@ class SalesforceObjectStream:
         if self.describe is None:
             self.describe = self.client.call(lambda sf: getattr(sf, self.name).describe(), f"describe {self.name}")
         return self.describe
+
+    def scope(self) -> str | None:
+        """The object's scope condition (``pull.activities`` for Task and Case), from describe's field names."""
+        names = {f["name"].lower() for f in self.load_describe().get("fields", [])}
+        return scope_condition(self.cfg, self.name, names)
 
     def replication_key(self, fields: list[dict[str, Any]]) -> str | None:
         names = {f["name"] for f in fields}
@@ -168,11 +195,15 @@ class SalesforceObjectStream:
         repl = self.replication_key(fields)
         schema = pa.schema([(f["name"], arrow_type(f["type"])) for f in fields])
         soql = f"SELECT {', '.join(f['name'] for f in fields)} FROM {self.name}"
-        where = f" WHERE {repl} >= {soql_datetime(since)}" if since is not None and repl else ""
+        conds = [
+            c for c in (self.scope(), f"{repl} >= {soql_datetime(since)}" if since is not None and repl else None) if c
+        ]
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
         count = self.client.call(
             lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}{where}", include_deleted=True),
             f"count {self.name}",
         )["totalSize"]
+        getattr(progress, "set_total", lambda n: None)(count)
         use_bulk = count > self.cfg.pull.bulk_threshold
         pages = self._bulk(soql + where, schema) if use_bulk else self._rest(soql + where, schema)
         writer = open_writer(self.name, schema)
@@ -217,43 +248,9 @@ class SalesforceObjectStream:
     # -- Bulk API 2.0: one queryAll job, results paged by locator
 
     def _bulk(self, soql: str, schema: pa.Schema) -> Iterator[pa.Table]:
-        body = {
-            "operation": "queryAll",
-            "query": soql,
-            "contentType": "CSV",
-            "columnDelimiter": "COMMA",
-            "lineEnding": "LF",
-        }
-        job = self.client.request("POST", "jobs/query", f"bulk query {self.name}", json=body).json()
-        job_id = job["id"]
-        delay = 0.2
-        while job.get("state") not in {"JobComplete", "Failed", "Aborted"}:
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
-            job = self.client.request("GET", f"jobs/query/{job_id}", f"bulk job {self.name}").json()
-        if job["state"] != "JobComplete":
-            raise FatalAPIError(
-                f"Bulk API query job for {self.name} ended {job['state']}: {job.get('errorMessage', '')}",
-                system="salesforce",
-                hint="check the field list and the user's permissions; the pull can be run again",
-            )
-        locator: str | None = None
-        while True:
-            params: dict[str, Any] = {"maxRecords": self.bulk_page}
-            if locator:
-                params["locator"] = locator
-            resp = self.client.request(
-                "GET",
-                f"jobs/query/{job_id}/results",
-                f"bulk results {self.name}",
-                params=params,
-                headers={"Accept": "text/csv"},
-            )
-            if resp.content.strip():
-                yield self._parse_csv(resp.content, schema)
-            locator = resp.headers.get("Sforce-Locator")
-            if not locator or locator == "null":
-                return
+        """Bulk API 2.0: one queryAll job, result pages streamed to disk and read in blocks (bulk_csv)."""
+        query = BulkQuery(self.client, self.name, page_size=self.bulk_page, should_stop=self.should_stop)
+        yield from query.tables(soql, schema)
 
     def find_removed(self, con: Any, local: str) -> dict[str, str]:
         """Ids in the local view ``local`` that Salesforce no longer has: {id: "purged"}.
@@ -268,13 +265,15 @@ class SalesforceObjectStream:
         mode = self.cfg.pull.purge_check
         if mode == "off":
             return {}
+        scope = self.scope()
+        where = f" WHERE {scope}" if scope else ""
         count = self.client.call(
-            lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}", include_deleted=True), f"count {self.name}"
+            lambda sf: sf.query(f"SELECT COUNT() FROM {self.name}{where}", include_deleted=True), f"count {self.name}"
         )["totalSize"]
         if mode == "count" and count == con.execute(f"SELECT count(*) FROM {local}").fetchall()[0][0]:
             return {}
         schema = pa.schema([("Id", pa.string())])
-        soql = f"SELECT Id FROM {self.name}"
+        soql = f"SELECT Id FROM {self.name}{where}"
         pages = self._bulk(soql, schema) if count > self.cfg.pull.bulk_threshold else self._rest(soql, schema)
         server = pa.concat_tables([schema.empty_table(), *pages])
         con.register("server_ids", server)
@@ -283,25 +282,6 @@ class SalesforceObjectStream:
         ).fetchall()
         con.unregister("server_ids")
         return {r[0]: "purged" for r in gone}
-
-    def _parse_csv(self, data: bytes, schema: pa.Schema) -> pa.Table:
-        names = [f.name for f in schema]
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
-        by_lower = {c.lower(): c for c in table.column_names}
-        cols = []
-        for f in schema:
-            src = by_lower.get(f.name.lower())
-            col = table[src].combine_chunks() if src else pa.nulls(table.num_rows, pa.string())
-            cols.append(coerce(col, f.type, name=f"{self.name}.{f.name}"))
-        return pa.Table.from_arrays(cols, schema=schema)
 
 
 def since_with_lookback(bookmark: str | None, lookback_s: int) -> datetime | None:

@@ -26,6 +26,7 @@ import requests
 
 from syncaudit.connectors.salesforce.connector import InDoubt as _InDoubt
 from syncaudit.connectors.salesforce.connector import SalesforceConnector
+from syncaudit.connectors.salesforce.duplicates import error_detail
 from syncaudit.errors import FatalAPIError, QuotaExhaustedError
 from syncaudit.writes import JobHook, WriteOperation, WriteResult, version_key
 
@@ -48,8 +49,16 @@ class SalesforceWriter:
 
     system = "salesforce"
 
-    def __init__(self, connector: SalesforceConnector, *, bulk_threshold: int = 200, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        connector: SalesforceConnector,
+        *,
+        bulk_threshold: int = 200,
+        poll_s: float = 0.2,
+        duplicate_header: dict[str, str] | None = None,
+    ) -> None:
         self.sf = connector
+        self.duplicate_header = duplicate_header or {}  # Sforce-Duplicate-Rule-Header, where configured
         self.bulk_threshold = bulk_threshold
         self.poll_s = poll_s
         self._calls0 = connector.api_calls()
@@ -141,12 +150,17 @@ class SalesforceWriter:
                 r = self._call("DELETE", path, write=True, params={"ids": ids, "allOrNone": "false"})
             elif op == "update":
                 records = [{"attributes": {"type": obj}, **o.after, "Id": o.key} for _, o in batch]
-                r = self._call("PATCH", path, write=True, json={"allOrNone": False, "records": records})
+                body = {"allOrNone": False, "records": records}
+                r = self._call("PATCH", path, write=True, json=body, headers=dict(self.duplicate_header))
             elif op == "upsert":
                 field = match_key(batch[0][1])[0]
                 records = [{"attributes": {"type": obj}, **o.after, field: o.key} for _, o in batch]
                 r = self._call(
-                    "PATCH", f"{path}/{obj}/{field}", write=True, json={"allOrNone": False, "records": records}
+                    "PATCH",
+                    f"{path}/{obj}/{field}",
+                    write=True,
+                    json={"allOrNone": False, "records": records},
+                    headers=dict(self.duplicate_header),
                 )
             else:
                 return [WriteResult(s, "failed", "UNSUPPORTED", f"{op} is not a Salesforce write") for s, _ in batch]
@@ -166,9 +180,8 @@ class SalesforceWriter:
                     out.append(WriteResult(seq, {"update": "updated", "delete": "deleted"}[op]))
             else:
                 err = (res.get("errors") or [{}])[0]
-                out.append(
-                    WriteResult(seq, "failed", err.get("statusCode") or err.get("errorCode"), err.get("message"))
-                )
+                code = err.get("statusCode") or err.get("errorCode")
+                out.append(WriteResult(seq, "failed", code, error_detail(err)))
         return out
 
     # ------------------------------------------------------------ Bulk API 2.0

@@ -54,6 +54,13 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
   have been routed by a cross-system rule and were not; correctly routed look-alikes carry
   ``expected: false`` (plant_rules.py). Rate ``rule_violation: 0`` plants none and changes nothing.
 
+* Hard negatives (plant_hard.py; ``expected: false``, ``hard_negative: true``): new, correctly linked
+  people who look like an existing clean person: ``namesake_colleague`` (same name, same Account),
+  ``namesake_elsewhere`` (same name, other company), ``lookalike_colleague`` (a first name one letter
+  apart, same last name and Account), ``family_member`` (same last name and home phone). Each has its own
+  email, phone and product user id, and is listed as ``duplicate`` in each system and ``identity_gap``
+  across, [like, new]: an audit that reports one of them is wrong.
+
 Nothing else is a defect: names, emails (compared lower-case, without +tags and Gmail dots),
 phones, keys, company names and domains are unique unless planted; colleagues never have
 look-alike names (see world._separate_lookalikes); clean pairs agree on every mapped field after

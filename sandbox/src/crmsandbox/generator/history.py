@@ -93,6 +93,7 @@ def _current(out: Path, obj: str, ids: set[str], cols: set[str]) -> dict[str, di
     names = sorted(cols | {"Id", "OwnerId", "CreatedDate"})
     table = pacsv.read_csv(
         path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),  # mailing streets and transcripts span lines
         convert_options=pacsv.ConvertOptions(
             include_columns=names, column_types={n: "string" for n in names}, strings_can_be_null=True
         ),

@@ -58,8 +58,14 @@ DEFAULT_RATES: dict[str, float] = {
     # how drift splits (shares of the drifted pairs)
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
+    # hard negatives (share of the users): look-alikes that are not defects, listed with expected: false
+    "namesake_colleague": 0.004,
+    "namesake_elsewhere": 0.004,
+    "lookalike_colleague": 0.004,
+    "family_member": 0.004,
 }
 SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation"}
+HARD_NEGATIVES = ("namesake_colleague", "namesake_elsewhere", "lookalike_colleague", "family_member")
 
 # The mapped fields and sync lags are the generator's inputs (generator/mapping.py): these are the defaults,
 # the demo mapping. truth.json records the ones used (``generator.mapping``, ``generator.sync_lag_s``).
@@ -121,6 +127,7 @@ def check_rates(rates: dict[str, float] | None) -> dict[str, float]:
         for k in DEFAULT_RATES
         if k not in SHARES
         and not k.startswith(("account", "orphan_account", "orphan_company", "duplicate_account", "conversation"))
+        and k not in HARD_NEGATIVES
     ]
     if sum(out[k] for k in people) > 0.6:
         raise SandboxInputError("the people defect rates add up to more than 60%", hint="lower some rates")
@@ -152,7 +159,7 @@ def _entry(
     kind: str, system: str, obj: str, records: list[Ref], fld: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     e = {"kind": kind, "system": system, "object": obj, "records": records, "field": fld, "expected": True}
-    e.update(extra)
+    e.update(extra)  # expected=False marks a hard negative or decoy
     return e
 
 
@@ -279,6 +286,9 @@ def plant(world: World, rates: dict[str, float], seed: int, mapping: MappingInpu
     planter = Planter(world, rates, rng, mapping)
     orphan_companies = planter.companies()
     planter.people(orphan_companies)
+    from crmsandbox.generator.plant_hard import HardNegatives
+
+    HardNegatives(planter, seed).plant()
     if rates["schema_type_conflict"] >= 0.5:
         planter.plan.seats_as_string = True
         planter.plan.truth.append(_entry("schema_conflict", "both", "Contact", [], "seats", variant="type"))

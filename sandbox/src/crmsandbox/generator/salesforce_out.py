@@ -13,6 +13,7 @@ from crmsandbox.generator.conversations import TITLES, Conversations, conversati
 from crmsandbox.generator.frames import apply_extras, apply_overrides, chunks, company_frame, person_frame
 from crmsandbox.generator.layout import Layout
 from crmsandbox.generator.plant import Plan
+from crmsandbox.generator.texts import case_note, mailing_street, transcript
 from crmsandbox.generator.values import website_sf
 from crmsandbox.generator.world import LIFECYCLE, PLANS, TRIALS, World
 
@@ -235,6 +236,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout) -> int:
         "Email",
         "Phone",
         "Title",
+        "MailingStreet",
         "MailingCountry",
         "LeadSource",
         *SF_PEOPLE_CUSTOM,
@@ -265,6 +267,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout) -> int:
                 {
                     "Id": lay.ids["Contact"][row : row + len(idx)],
                     "AccountId": [lay.ids["Account"][r] if r >= 0 else None for r in rows],
+                    "MailingStreet": [mailing_street(int(i)) for i in idx],
                     "MailingCountry": [COUNTRY[w.pools[lc].region] for lc in f["loc"]],
                     "LeadSource": [LEAD_SOURCE.get(v) for v in f["referral"]],
                     "Trial_Status__c": f["trial"],
@@ -390,7 +393,8 @@ def write_activities(out: Path, w: World, lay: Layout, conv: Conversations) -> t
     for c, kind in zip(tk.conv, tk.kind, strict=True):
         if c >= 0:
             subject.append(f"Intercom conversation: {TITLES[conv.title[c]]}")
-            desc.append(f"Conversation closed in Intercom.\n{conversation_url(w.app_id, conv.ids[c])}")
+            url = conversation_url(w.app_id, conv.ids[c])
+            desc.append(transcript("Conversation closed in Intercom.", url, TITLES[conv.title[c]], c))
             subtype.append("Task")
         else:
             subject.append("Call" if kind == "call" else "Email: follow-up")
@@ -450,7 +454,7 @@ def write_activities(out: Path, w: World, lay: Layout, conv: Conversations) -> t
         "OwnerId": owners,
         "Subject": [f"Intercom: {TITLES[conv.title[c]]}" if c >= 0 else "Customer request" for c in cs.conv],
         "Description": [
-            conversation_url(w.app_id, conv.ids[c]) if c >= 0 else "Customer called about an invoice." for c in cs.conv
+            conversation_url(w.app_id, conv.ids[c]) if c >= 0 else case_note(i) for i, c in enumerate(cs.conv)
         ],
         "Status": ["Closed"] * m,
         "Priority": ["Medium"] * m,

@@ -151,15 +151,15 @@ class IntercomApp:
             except HTTPException:
                 raise NotFound(f"{request.path} is not implemented by the crmsandbox Intercom emulator") from None
             body, records = getattr(self, "on_" + endpoint)(request, version, **values)
-            status = 200
+            text, status = dumps(body), 200  # rendered here: a body that cannot be sent is a bug answered below
         except IntercomError as exc:
-            body, status = exc.body(request_id), exc.status
+            text, status = dumps(exc.body(request_id)), exc.status
             headers.update(exc.headers)
         except Exception:  # a bug of the emulator: log it, answer Intercom's 500 shape
             log.exception("intercom sandbox: %s %s failed", request.method, request.path)
-            body, status = ServerError().body(request_id), 500
+            text, status, records = dumps(ServerError().body(request_id)), 500, 0
         environ["crmsandbox.records"] = records
-        response = Response(dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8")
+        response = Response(text, status=status, headers=headers, content_type="application/json; charset=utf-8")
         return response(environ, start_response)
 
     def injected_fault(self, environ: dict, status: int) -> None:

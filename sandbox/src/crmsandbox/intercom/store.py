@@ -167,12 +167,7 @@ class Store:
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self.generation = 0  # bumped on every write; keys the count caches
         with self.connection() as db:
-            db.executescript(SCHEMA)
-            db.executescript(buckets.TABLE)
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None or row[0] == SCHEMA_VERSION:  # else a reload follows, which builds them
-                db.executescript(INDEXES)
-                buckets.create_triggers(db)
+            ensure_schema(db)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -240,6 +235,9 @@ class Store:
             try:
                 with self.connection() as db:
                     src.backup(db)
+                    # A baseline saved by an older emulator lacks what was added since (write_counts):
+                    # bring the restored state up to the current schema, as opening the store does.
+                    ensure_schema(db)
             finally:
                 src.close()
             self.generation += 1
@@ -264,6 +262,17 @@ class Store:
                 break
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def ensure_schema(db: sqlite3.Connection) -> None:
+    """Create whatever the current schema has and this database lacks (tables, and for a current
+    ``schema_version`` its indexes and count triggers; an older one is reloaded, which builds them)."""
+    db.executescript(SCHEMA)
+    db.executescript(buckets.TABLE)
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None or row[0] == SCHEMA_VERSION:
+        db.executescript(INDEXES)
+        buckets.create_triggers(db)
 
 
 def load_folder_fingerprint(load_dir: Path) -> str:

@@ -4,8 +4,9 @@
 ``reset()``, ``dump()`` and ``connection_facts(base_url)``. The shared server adds TLS, faults, latency,
 the request log and the control API around it.
 
-Where it differs from Salesforce: one org, one API user; no sharing rules, triggers, validation rules or
-duplicate rules; deletes do not cascade (an Account's Contacts stay) and the recycle bin is never emptied;
+Where it differs from Salesforce: one org, one API user; no sharing rules, triggers or validation rules;
+duplicate rules only as exact matches declared in the load folder's ``salesforce/duplicate_rules.json``
+(duplicates.py); deletes do not cascade (an Account's Contacts stay) and the recycle bin is never emptied;
 unordered query cursors page over the live table (rows written after a query started may show up); Bulk 2.0
 query jobs are complete at once and ingest jobs run when the upload is marked complete; JWT signatures are not
 checked; no SOSL, Bulk API v1 or lead conversion call (load converted leads); parent-to-child subqueries

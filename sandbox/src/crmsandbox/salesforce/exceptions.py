@@ -52,6 +52,36 @@ JsonParserError = _error("JsonParserError", "JSON_PARSER_ERROR")
 RequiredFieldMissing = _error("RequiredFieldMissing", "REQUIRED_FIELD_MISSING")
 InvalidFieldForInsertUpdate = _error("InvalidFieldForInsertUpdate", "INVALID_FIELD_FOR_INSERT_UPDATE")
 DuplicateValue = _error("DuplicateValue", "DUPLICATE_VALUE")
+
+
+class DuplicatesDetected(SalesforceError):
+    """Salesforce errorCode DUPLICATES_DETECTED (HTTP 400): a duplicate rule refused the save."""
+
+    code = "DUPLICATES_DETECTED"
+    default_message = "Use one of these records?"
+
+    def __init__(
+        self, message: str | None = None, fields: list[str] | None = None, *, rule: str = "", match: str = ""
+    ) -> None:
+        super().__init__(message, fields)
+        self.rule, self.match = rule, match
+
+    def _result(self) -> dict:
+        return {
+            "allowSave": False,
+            "duplicateRule": self.rule,
+            "duplicateRuleEntityType": self.rule.split(":")[0],
+            "errorMessage": self.message,
+            "matchResults": [{"matchRecords": [{"record": {"Id": self.match}}], "size": 1, "success": True}],
+        }
+
+    def body(self) -> list[dict]:
+        return [{**super().body()[0], "duplicateResult": self._result()}]
+
+    def record_error(self) -> dict:
+        return {**super().record_error(), "duplicateResult": self._result()}
+
+
 DuplicateExternalId = _error("DuplicateExternalId", "DUPLICATE_EXTERNAL_ID")
 StringTooLong = _error("StringTooLong", "STRING_TOO_LONG")
 InvalidEmailAddress = _error("InvalidEmailAddress", "INVALID_EMAIL_ADDRESS")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import duplicates
 from . import exceptions as exc
 from .history import HISTORY_OBJECTS, read_tracking, record_changes, tracked_fields
 from .ids import is_id, make_id, to18
@@ -42,6 +43,9 @@ class SalesforceBackend:
         self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
+        self.duplicate_rules = duplicates.load_rules(
+            load_dir / "salesforce" / "duplicate_rules.json" if load_dir else None
+        )
         if not self.store.is_initialised():
             self.load()
         with self.store.write() as c:  # state written before the counters existed
@@ -294,6 +298,7 @@ class SalesforceBackend:
         if o.name == "Case":
             record["CaseNumber"] = f"{self.store.next_seq(c, 'CaseNumber'):08d}"
         self._derive(o, record)
+        duplicates.check(c, o, record, self.duplicate_rules)
         self._write_row(c, o, record, None)
         if self.tracked.get(o.name):
             record_changes(c, self.store, o, self.tracked[o.name], record["Id"], None, record, self.admin_id, now)
@@ -321,6 +326,7 @@ class SalesforceBackend:
             if o.get(derived) is not None and derived in merged:
                 vals[derived] = merged[derived]
         vals["Id"] = row["Id"]
+        duplicates.check(c, o, merged, self.duplicate_rules)
         self._write_row(c, o, vals, rowid)
         if self.tracked.get(o.name):
             record_changes(c, self.store, o, self.tracked[o.name], row["Id"], row, vals, self.admin_id, now)

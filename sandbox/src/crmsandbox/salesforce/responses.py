@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import duplicates
 from . import exceptions as exc
 from .auth_responses import AuthRoutes
 from .bulk_v1_responses import AsyncRoutes
@@ -155,7 +156,11 @@ class SalesforceApp(AuthRoutes, CompositeRoutes, AsyncRoutes):
                     limit_header = True
                     self.auth.count_call()
             handler = getattr(self, "on_" + endpoint)
-            response = handler(request, version, **args)
+            allow = duplicates.ALLOW_SAVE.set(duplicates.allow_save_from(request.headers.get(duplicates.HEADER)))
+            try:
+                response = handler(request, version, **args)
+            finally:
+                duplicates.ALLOW_SAVE.reset(allow)
         except exc.SalesforceError as e:
             if isinstance(e, exc.RequestLimitExceeded):
                 limit_header = True

@@ -1,0 +1,209 @@
+"""The comparisons of the matching model: levels per comparison type, blocking and training rules.
+
+One Splink comparison per matching field, from its comparison type, levels ordered strongest first:
+names (exact with term frequencies, nicknames many-to-many, swapped first/last, an initial, one edit,
+similar), emails, phones and domains (a shared value has its own, weak level), one address comparison
+for all address parts (they are not independent evidence), dates (exact, one digit or day/month
+swapped), free text and exact identifiers. A field empty on either record is Splink's null level: no
+evidence. Blocking keeps candidate pairs linear in the data: an own (unshared) email, phone or domain,
+or name parts narrowed by a company, postal code, date or city (or two of those together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncaudit.audit.match_fields import Column
+
+# Mailbox names that belong to a role or a team, not a person (compared on the local part, lower case).
+ROLE_MAILBOXES = (
+    "info", "support", "sales", "admin", "administrator", "contact", "contacts", "hello", "office", "billing",
+    "accounts", "accounting", "finance", "team", "help", "helpdesk", "service", "marketing", "hr", "jobs",
+    "careers", "noreply", "no-reply", "enquiries", "inquiries", "mail", "post", "reception", "webmaster",
+    "security", "legal", "press", "media", "orders", "purchasing", "it", "ops", "operations", "customerservice",
+)  # fmt: skip
+# A value held by more records than this (in the data at hand) is a shared value, not a personal one.
+SHARED_MIN = 3
+NAME_TYPES = ("first_name", "last_name", "company_name")
+ADDRESS_TYPES = ("street", "city", "postal_code", "state", "country")
+
+
+@dataclass
+class Model:
+    """The comparison columns of a model and the parameters trained for them (Splink settings dict)."""
+
+    kind: str
+    columns: list[Column]
+    trained: dict[str, Any] | None = None
+    labels: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    def has(self, compare: str) -> list[str]:
+        return [c.name for c in self.columns if c.compare == compare]
+
+
+def comparisons(model: Model) -> list[Any]:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    def custom(name: str, levels: list[Any]) -> Any:
+        return cl.CustomComparison(output_column_name=name, comparison_levels=levels)
+
+    def lab(level: Any, label: str, tf: str | None = None) -> Any:
+        return level.configure(label_for_charts=label, **({"tf_adjustment_column": tf} if tf else {}))
+
+    first, last = model.has("first_name"), model.has("last_name")
+    out = []
+    for c in model.columns:
+        col = f"mf_{c.name}"
+        if c.compare in ADDRESS_TYPES:
+            continue
+        lv: list[Any] = [cll.NullLevel(col)]
+        if c.compare == "first_name":
+            lv.append(lab(cll.ExactMatchLevel(col), "same first name", col))
+            lv.append(lab(cll.CustomLevel(f"list_has_any({col}_groups_l, {col}_groups_r)"), "nickname"))
+            if last:
+                lv.append(
+                    lab(cll.CustomLevel(f"{col}_l = mf_{last[0]}_r AND mf_{last[0]}_l = {col}_r"), "swapped with last")
+                )
+            lv.append(
+                lab(
+                    cll.CustomLevel(
+                        f"(length({col}_l) = 1 OR length({col}_r) = 1) AND left({col}_l, 1) = left({col}_r, 1)"
+                    ),
+                    "initial agrees",
+                )
+            )
+            lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
+            lv.append(lab(cll.JaroWinklerLevel(col, 0.88), "similar"))
+        elif c.compare in ("last_name", "company_name"):
+            what = "last name" if c.compare == "last_name" else "company"
+            lv.append(lab(cll.ExactMatchLevel(col), f"same {what}", col))
+            if c.compare == "last_name" and first:
+                lv.append(
+                    lab(
+                        cll.CustomLevel(f"{col}_l = mf_{first[0]}_r AND mf_{first[0]}_l = {col}_r"),
+                        "swapped with first",
+                    )
+                )
+            if c.compare == "last_name":  # (edit distance on long company names costs more than it tells)
+                lv.append(lab(cll.CustomLevel(f"damerau_levenshtein({col}_l, {col}_r) <= 1"), "one edit apart"))
+            lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
+        elif c.compare in ("email", "phone", "domain"):
+            what = {"email": "mailbox", "phone": "number", "domain": "domain"}[c.compare]
+            lv.append(
+                lab(cll.CustomLevel(f"{col}_l = {col}_r AND ({col}_shared_l OR {col}_shared_r)"), f"same shared {what}")
+            )
+            lv.append(lab(cll.ExactMatchLevel(col), f"same {what}"))
+            if c.compare == "email":
+                lv.append(
+                    lab(
+                        cll.CustomLevel(f"split_part({col}_l, '@', 1) = split_part({col}_r, '@', 1)"),
+                        "same mailbox name, other domain",
+                    )
+                )
+        elif c.compare == "date":
+            lv.append(lab(cll.ExactMatchLevel(col), "same date"))
+            lv.append(
+                lab(
+                    cll.CustomLevel(
+                        f"damerau_levenshtein({col}_l, {col}_r) <= 1 OR (left({col}_l, 4) = left({col}_r, 4) AND "
+                        f"substr({col}_l, 6, 2) = substr({col}_r, 9, 2) AND substr({col}_l, 9, 2) = substr({col}_r, 6, 2))"
+                    ),
+                    "one digit or day/month swapped",
+                )
+            )
+        elif c.compare == "text":
+            lv.append(lab(cll.ExactMatchLevel(col), "same text"))
+            lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
+        else:  # identifier
+            lv.append(lab(cll.ExactMatchLevel(col), "same identifier"))
+        lv.append(lab(cll.ElseLevel(), "different"))
+        out.append(custom(c.name, lv))
+    parts = [f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES]
+    if parts:
+        out.append(custom("address", address_levels(model)))
+    return out
+
+
+def address_levels(model: Model) -> list[Any]:
+    """One comparison for the address parts (they are not independent evidence: a postal code implies a city)."""
+    import splink.comparison_level_library as cll
+
+    def col(t: str) -> str | None:
+        names = model.has(t)
+        return f"mf_{names[0]}" if names else None
+
+    street, city, postal, state, country = (col(t) for t in ADDRESS_TYPES)
+    parts = [p for p in (street, city, postal, state, country) if p]
+    null = " OR ".join(f"({' AND '.join(f'{p}_{s} IS NULL' for p in parts)})" for s in ("l", "r"))
+    place = " OR ".join(f"({p}_l = {p}_r)" for p in (postal, city) if p) or "false"
+    levels = [cll.CustomLevel(null).configure(is_null_level=True)]
+
+    def add(sql: str, label: str) -> None:
+        levels.append(cll.CustomLevel(sql).configure(label_for_charts=label))
+
+    if street:
+        add(f"{street}_l = {street}_r AND ({place})", "same street address")
+        add(f"jaro_winkler_similarity({street}_l, {street}_r) >= 0.9 AND ({place})", "similar street, same place")
+    if postal:
+        add(f"{postal}_l = {postal}_r", "same postal code")
+    if city:
+        add(f"{city}_l = {city}_r", "same city")
+    region = " OR ".join(f"({p}_l = {p}_r)" for p in (state, country) if p)
+    if region:
+        add(region, "same region")
+    levels.append(cll.ElseLevel().configure(label_for_charts="different"))
+    return levels
+
+
+def blocking(model: Model) -> list[Any]:
+    """Candidate pairs: an own (unshared) email or phone, or name parts with a narrowing field."""
+    from splink import block_on
+
+    rules: list[Any] = []
+    for c in model.columns:
+        if c.compare in ("email", "phone", "domain"):
+            rules.append(block_on(f"mf_{c.name}_own"))
+        if c.compare == "identifier":
+            rules.append(block_on(f"mf_{c.name}"))
+    first, last = model.has("first_name"), model.has("last_name")
+    narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
+    if last:
+        ln = f"mf_{last[0]}"
+        if first:
+            rules.append(block_on("mf_first_name_key", ln))
+            for n in narrow:
+                rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
+                rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
+        for n in narrow:
+            rules.append(block_on(ln, n))
+    # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
+    for i, a in enumerate(narrow):
+        for b in narrow[i + 1 :]:
+            rules.append(block_on(a, b))
+    if model.kind == "company":
+        for c in model.columns:
+            if c.compare == "company_name":
+                rules.append(block_on(f"mf_{c.name}"))
+    return rules
+
+
+def training_rules(model: Model) -> list[list[str]]:
+    """EM blocking rules (column lists): each leaves the other fields free to be estimated (Splink skips the
+    blocked ones)."""
+    rules: list[list[str]] = []
+    email = [c.name for c in model.columns if c.compare == "email"]
+    first, last = model.has("first_name"), model.has("last_name")
+    if email:
+        rules.append([f"mf_{email[0]}_own"])
+    if first and last:
+        rules.append([f"mf_{first[0]}", f"mf_{last[0]}"])
+    for c in model.columns:
+        if c.compare in ("company_name", "domain", "phone", "postal_code", "date") and len(rules) < 2:
+            rules.append([f"mf_{c.name}_own" if c.compare in ("domain", "phone") else f"mf_{c.name}"])
+    return rules
+
+
+def key_sql(cols: list[str]) -> str:
+    return f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in cols)} THEN concat_ws('|', {', '.join(cols)}) END"
