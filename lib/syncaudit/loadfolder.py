@@ -416,10 +416,11 @@ def _fingerprint(src: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDir:
+def convert_load_folder(load_dir: str | Path, out_dir: str | Path, cfg: Any = None) -> SnapshotDir:
     """Convert a load folder into the snapshot layout at ``out_dir`` and open it.
 
     Written into ``<out_dir>.partial`` and renamed at the end, so a failed run leaves nothing half-written.
+    DuckDB works within ``audit.memory_limit`` of ``cfg`` (the default limit without one), spilling above it.
     """
     src, out = Path(load_dir), Path(out_dir)
     fingerprint = _fingerprint(src)
@@ -438,10 +439,18 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "salesforce").mkdir(parents=True)
+    from syncaudit.duckdb_resources import configure_duckdb
+
     con = duckdb.connect()
     try:
+        configure_duckdb(con, cfg, keep_order=True)  # ids are numbered in file order
         _convert_salesforce(con, src / "salesforce", partial / "salesforce")
         _convert_intercom(con, src / "intercom", partial / "intercom")
+    except duckdb.OutOfMemoryException as exc:
+        from syncaudit.duckdb_resources import out_of_memory
+
+        shutil.rmtree(partial, ignore_errors=True)
+        raise out_of_memory(exc, cfg) from None
     except duckdb.Error as exc:
         shutil.rmtree(partial, ignore_errors=True)
         raise ConfigError(
@@ -450,6 +459,7 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
     finally:
         con.close()
     manifest: dict[str, Any] = {
+        "id": out.name,
         "status": "complete",
         "source": "load_folder",
         "load_dir": str(src.resolve()),
