@@ -302,6 +302,8 @@ def predict_pairs(
     sizes = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
     if model.trained is None or min(sizes) == 0 or (len(tables) == 1 and sizes[0] < 2):
         return 0
+    if not model.trained.get("comparisons"):  # every matching field empty here: no evidence, so no pairs
+        return 0
     _shared_flags(con, model, tables)
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
     settings = json.loads(json.dumps(model.trained))
