@@ -1,6 +1,6 @@
 """Recall and precision of the audit per finding kind, against the generator's truth.json.
 
-    .venv/bin/python bench/bench_accuracy.py [--size 20000] [--seeds 1 2 3] [--work DIR]
+    .venv/bin/python bench/bench_accuracy.py [--size 20000] [--seeds 1 2 3] [--work DIR] [--rate NAME=VALUE]
 
 For each seed: generate an org pair (load folder + truth.json), run the audit on it, and compare
 findings with the truth's expected entries, matching on (kind, set of records). ``quality``
@@ -106,10 +106,13 @@ def score(truth: set, found: set) -> dict[str, dict[str, float]]:
     return out
 
 
-def audit_seed(size: int, seed: int, work: Path, cfg, keep_errors: Path | None = None) -> dict:  # noqa: ANN001
-    load = work / f"load-{size}-{seed}"
+def audit_seed(  # noqa: ANN001
+    size: int, seed: int, work: Path, cfg, keep_errors: Path | None = None, rates: dict[str, float] | None = None
+) -> dict:
+    tag = "".join(f"-{k}{v:g}" for k, v in sorted((rates or {}).items()))
+    load = work / f"load-{size}-{seed}{tag}"
     if not (load / "truth.json").is_file():
-        generate(load, size, seed)
+        generate(load, size, seed, rates)
     t0 = time.perf_counter()
     res = run_audit(cfg, str(load), work / f"out-{size}-{seed}")
     elapsed = time.perf_counter() - t0
@@ -132,7 +135,9 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--work", type=Path, default=None, help="keep load folders here (reused when present)")
     ap.add_argument("--errors", action="store_true", help="write missed/false findings per seed to the work dir")
+    ap.add_argument("--rate", action="append", default=[], metavar="NAME=VALUE", help="a generator rate (repeatable)")
     args = ap.parse_args()
+    rates = {k: float(v) for k, _, v in (r.partition("=") for r in args.rate)}
     work = args.work or Path(tempfile.mkdtemp(prefix="syncaudit-acc-"))
     work.mkdir(parents=True, exist_ok=True)
     cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(work / "data")})
@@ -140,7 +145,7 @@ def main() -> int:
     worst_hn = 0.0
     for seed in args.seeds:
         errs = work / f"errors-{args.size}-{seed}.json" if args.errors else None
-        r = audit_seed(args.size, seed, work, cfg, errs)
+        r = audit_seed(args.size, seed, work, cfg, errs, rates)
         print(f"\nseed {seed}, size {args.size}: audit {r['seconds']:.1f} s, load {os.getloadavg()}")
         print(f"{'kind':24} {'truth':>6} {'found':>6} {'tp':>6} {'recall':>7} {'precision':>9}")
         for kind, s in r["scores"].items():

@@ -5,6 +5,7 @@ message, and a rejection does not survive a change of its evidence."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Iterator
@@ -223,8 +224,25 @@ def test_evidence_from_the_audit_is_used_when_recorded_else_compared_from_the_re
         ("name", "Ann", "Anne", "jaro 0.92", 2.0),
     ]
     assert normalize_evidence(None) == [] and normalize_evidence("not json") == []
+    audit_shape = {  # the audit's match evidence (docs/contracts.md, "Findings"): the weakest link is shown
+        "deterministic": False,
+        "match_probability": 0.71,
+        "weakest_link": {"records": ["b", "a"], "match_probability": 0.71},
+        "pairs": [
+            {"records": ["a", "c"], "fields": [{"field": "phone", "left": 1, "right": 2, "level": "x", "weight": 6}]},
+            {
+                "records": ["a", "b"],
+                "fields": [{"field": "email", "left": "p", "right": "p", "level": "y", "weight": 9}],
+            },
+        ],
+    }
+    assert [(e["field"], e["weight"]) for e in normalize_evidence(audit_shape)] == [("email", 9.0)]
     dup = next(i for i in review.page(0, size=100, kind="duplicate") if i.system == "salesforce")
-    assert dup.evidence == []  # the audit recorded none for this item: compared here, without weights
+    assert dup.evidence and all(e["field"] and e["level"] for e in dup.evidence)  # recorded by the audit
+    assert all(e["field"] not in ("deterministic", "pairs") for e in dup.evidence)
+    assert review.comparison(dup)[2] == dup.evidence  # the side-by-side view shows the audit's evidence
+    # an item whose finding recorded none: its records' mapped fields are compared here, without weights
+    dup = dataclasses.replace(dup, evidence=[])
     ids, rows, evidence = review.comparison(dup)
     assert ids == dup.records and rows[0] == ("id", dup.records)
     email = next(e for e in evidence if e["field"] == "email")

@@ -34,6 +34,7 @@ HANDLERS: dict[str, str] = {
     "rollback": "syncaudit.apply_command:cli_rollback",
     "verify": "syncaudit.apply_command:cli_verify",
     "send": "syncaudit.report.delivery:cli_send",
+    "snapshot": "syncaudit.snapshot_from_load:cli_snapshot",
 }
 
 
@@ -117,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(q)
     q.add_argument("--snapshot", metavar="ID", help="snapshot to profile (default: the latest complete one)")
 
+    p = sub.add_parser("snapshot", help="snapshots without a pull: from-load turns a generated load folder into one")
+    ssub = p.add_subparsers(dest="snapshot_command", metavar="ACTION")
+    ssub.add_parser = _with_exit_codes(ssub.add_parser)  # type: ignore[method-assign]
+    q = ssub.add_parser("from-load", help="convert a load folder (sandbox generate) into a ready snapshot")
+    q.add_argument("load_dir", metavar="DIR", help="the load folder")
+    _add_config(q, required=False)
+    q.add_argument("--out", metavar="DIR", help="write the snapshot here (default: <data_dir>/snapshots/load-<name>)")
+
     p = sub.add_parser("plan", help="write a change plan from a snapshot's findings; prints its path and hash")
     _add_config(p)
     p.add_argument("--snapshot", metavar="ID", help="snapshot whose findings to fix (default: the latest complete one)")
@@ -196,8 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command
     if command == "sandbox":
         return _sandbox(args.sandbox_args)
-    if hasattr(args, "quality_command") and args.quality_command is None:
-        parser.parse_args([command, "--help"])
+    for sub_command in ("quality_command", "snapshot_command"):
+        if hasattr(args, sub_command) and getattr(args, sub_command) is None:
+            parser.parse_args([command, "--help"])
     install_log_redaction()
     try:
         if getattr(args, "config", None):

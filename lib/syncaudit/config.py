@@ -692,6 +692,21 @@ class QualityOptions(_Model):
     )
 
 
+class AuditOptions(_Model):
+    """Where and in how much memory the audit and the quality suites run; what they compute does not depend on it."""
+
+    memory_limit: str = Field(
+        "5GB",
+        pattern=r"^[0-9]+(\.[0-9]+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit (e.g. 12GB); above it, joins, sorts and aggregates spill to temp_dir. "
+        "The environment variable SYNCAUDIT_DUCKDB_MEMORY overrides it for one run",
+    )
+    temp_dir: str | None = Field(
+        None, description="the folder DuckDB spills to (default: <system temp>/syncaudit-duckdb); needs free disk"
+    )
+    threads: int | None = Field(None, ge=1, le=1024, description="DuckDB worker threads (default: one per core)")
+
+
 class ReportOptions(_Model):
     out_dir: str = "reports"
     mask_personal_data: bool = True
@@ -742,6 +757,7 @@ class Config(_Model):
     fixes: Fixes = Fixes()
     delivery: DeliveryOptions = DeliveryOptions()
     rules: list[Rule] = Field([], description="cross-system rules (docs/contracts.md, Cross-system rules)")
+    audit: AuditOptions = AuditOptions()
 
     # Set by load_config; not part of the file.
     source_path: str | None = Field(None, exclude=True)
@@ -763,7 +779,8 @@ class Config(_Model):
 
     def config_hash(self) -> str:
         """A stable hash of the effective configuration (no secrets are in it by construction)."""
-        body = json.dumps(self.model_dump(mode="json", exclude={"source_path", "delivery"}), sort_keys=True)
+        # Resource settings (audit: memory, spill folder, threads) change where a run computes, not what.
+        body = json.dumps(self.model_dump(mode="json", exclude={"source_path", "delivery", "audit"}), sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def resolve_path(self, p: str) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from syncaudit.connectors.intercom.convert import LOCATION_PARTS
 from syncaudit.errors import ConfigError
 
 SF_OBJECTS = ("Account", "Contact", "Lead", "Task", "Case", "User")
@@ -338,6 +339,7 @@ def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> N
         f"{_ts('$.signed_up_at')} AS signed_up_at",
         f"{_ts('$.last_seen_at')} AS last_seen_at",
         "coalesce(TRY_CAST(json_extract(j, '$.archived') AS BOOLEAN), false) AS archived",
+        *(f"nullif(trim({_s(f'$.location.{part}')}), '') AS {q(f'location.{part}')}" for part in LOCATION_PARTS),
         *_ic_custom_select(con, "ic_raw", _ic_attrs(data_attributes, "contact")),
         f"coalesce({tag_names}, []::VARCHAR[]) AS tags",
         "coalesce(json_extract_string(j, '$.companies.data[*].id'), []::VARCHAR[]) AS company_ids",
@@ -414,10 +416,11 @@ def _fingerprint(src: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDir:
+def convert_load_folder(load_dir: str | Path, out_dir: str | Path, cfg: Any = None) -> SnapshotDir:
     """Convert a load folder into the snapshot layout at ``out_dir`` and open it.
 
     Written into ``<out_dir>.partial`` and renamed at the end, so a failed run leaves nothing half-written.
+    DuckDB works within ``audit.memory_limit`` of ``cfg`` (the default limit without one), spilling above it.
     """
     src, out = Path(load_dir), Path(out_dir)
     fingerprint = _fingerprint(src)
@@ -436,10 +439,18 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "salesforce").mkdir(parents=True)
+    from syncaudit.duckdb_resources import configure_duckdb
+
     con = duckdb.connect()
     try:
+        configure_duckdb(con, cfg, keep_order=True)  # ids are numbered in file order
         _convert_salesforce(con, src / "salesforce", partial / "salesforce")
         _convert_intercom(con, src / "intercom", partial / "intercom")
+    except duckdb.OutOfMemoryException as exc:
+        from syncaudit.duckdb_resources import out_of_memory
+
+        shutil.rmtree(partial, ignore_errors=True)
+        raise out_of_memory(exc, cfg) from None
     except duckdb.Error as exc:
         shutil.rmtree(partial, ignore_errors=True)
         raise ConfigError(
@@ -448,6 +459,7 @@ def convert_load_folder(load_dir: str | Path, out_dir: str | Path) -> SnapshotDi
     finally:
         con.close()
     manifest: dict[str, Any] = {
+        "id": out.name,
         "status": "complete",
         "source": "load_folder",
         "load_dir": str(src.resolve()),

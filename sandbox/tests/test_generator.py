@@ -319,3 +319,48 @@ def test_field_history_dates_each_planted_drift_on_the_salesforce_side(small: Pa
     assert n == sum(1 for k in hist if k[0].startswith("003"))
     assert svc.backend.tracked["Contact"] >= {"Email", "Plan_Type__c", "OwnerId"}
     svc.close()
+
+
+def _contacts(folder: Path) -> list[dict[str, str]]:
+    with (folder / "salesforce" / "Contact.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _full_names(folder: Path) -> list[tuple[str, str]]:
+    """The folded full name of each person with a product user id (one per id)."""
+    from crmsandbox.generator.pools import fold
+
+    people = {c["Product_User_Id__c"]: c for c in _contacts(folder) if c["Product_User_Id__c"]}
+    return [(fold(c["FirstName"]).strip(), fold(c["LastName"]).strip()) for c in people.values()]
+
+
+def test_name_frequency_repeats_common_names_and_lists_the_namesakes(tmp_path: Path) -> None:
+    """Rate name_frequency 1: names drawn by how common they are, deterministic per seed; the namesakes this
+    makes are different people (own email and key) and truth.json lists them as expected: false."""
+    import json
+    from collections import Counter
+
+    from crmsandbox.generator.pools import fold
+
+    rates = {"name_frequency": 1}
+    real = generate(tmp_path / "real", 4000, 3, rates)
+    assert digest(real) == digest(generate(tmp_path / "again", 4000, 3, rates))
+    uniform = generate(tmp_path / "uniform", 4000, 3)
+    # full names held by two or more people (Contacts with distinct product user ids)
+    full = {k: Counter(_full_names(f)) for k, f in (("real", real), ("uniform", uniform))}
+    last = Counter(fold(c["LastName"]).strip() for c in _contacts(real))
+    assert last["smith"] >= 12 and last.most_common(1)[0][1] >= 20, last.most_common(5)
+    shared = sum(n for n in full["real"].values() if n > 1)
+    assert shared >= 50 and shared > 2 * sum(n for n in full["uniform"].values() if n > 1)
+    truth = json.loads((real / "truth.json").read_text())["findings"]
+    natural = [f for f in truth if f.get("variant") == "natural_namesake"]
+    assert natural and all(f["hard_negative"] and f["expected"] is False for f in natural)
+    by_id = {c["Id"]: c for c in _contacts(real)}
+    pairs = [f["records"] for f in natural if f["kind"] == "duplicate" and f["system"] == "salesforce"]
+    assert len(pairs) * 4 == len(natural)
+    for a, b in (map(by_id.get, p) for p in pairs):
+        assert (fold(a["FirstName"]), fold(a["LastName"])) == (fold(b["FirstName"]), fold(b["LastName"]))
+        assert a["Email"].lower() != b["Email"].lower()
+        assert (
+            a["Product_User_Id__c"] and b["Product_User_Id__c"] and a["Product_User_Id__c"] != b["Product_User_Id__c"]
+        )

@@ -91,6 +91,8 @@ def comparisons(model: Model) -> list[Any]:
             lv.append(lab(cll.JaroWinklerLevel(col, 0.9), "similar"))
         elif c.compare in ("email", "phone", "domain"):
             what = {"email": "mailbox", "phone": "number", "domain": "domain"}[c.compare]
+            if c.compare == "email" and last:
+                lv[0] = name_made_mailbox_null(col, f"mf_{first[0]}" if first else None, f"mf_{last[0]}")
             lv.append(
                 lab(cll.CustomLevel(f"{col}_l = {col}_r AND ({col}_shared_l OR {col}_shared_r)"), f"same shared {what}")
             )
@@ -124,6 +126,28 @@ def comparisons(model: Model) -> list[Any]:
     if parts:
         out.append(custom("address", address_levels(model)))
     return out
+
+
+def name_made_mailbox_null(col: str, first: str | None, last: str) -> Any:
+    """The email comparison's no-evidence level: an empty email, or one mailbox name at two domains when the
+    two records' names agree and the mailbox name is spelled from them (jane.smith@a.com, jane.smith@b.org,
+    or the same name in a script the mailbox transliterates). Such a mailbox name repeats the name
+    comparisons' evidence: namesakes at two companies get it as readily as one person with two addresses,
+    and random pairs (which give u) almost never share a name, so as a level of its own it would count the
+    names a second time."""
+    import splink.comparison_level_library as cll
+
+    def letters(x: str) -> str:
+        return f"regexp_replace({x}, '[^a-z]', '', 'g')"
+
+    local = f"split_part({col}_l, '@', 1)"
+    same_last = f"{last}_l = {last}_r"
+    spelled = f"(length({letters(f'{last}_l')}) >= 2 AND contains({letters(local)}, {letters(f'{last}_l')}))"
+    if first:  # the whole name agrees: whatever the mailbox name is made of, the names already said it
+        spelled = f"({spelled} OR {first}_l = {first}_r)"
+    made = f"{local} = split_part({col}_r, '@', 1) AND {col}_l <> {col}_r AND {same_last} AND {spelled}"
+    null = f"{col}_l IS NULL OR {col}_r IS NULL OR ({made})"
+    return cll.CustomLevel(null).configure(is_null_level=True, label_for_charts="no evidence")
 
 
 def address_levels(model: Model) -> list[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from syncaudit.audit.match_fields import check_match_fields
 from syncaudit.audit.rules import check_rules
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
+from syncaudit.duckdb_resources import configure_duckdb, out_of_memory
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 from syncaudit.mapping import check_mapping, load_metadata
@@ -51,14 +51,6 @@ class AuditResult:
         return dict(self.metrics["findings"]["by_kind"])
 
 
-def _configure(con: duckdb.DuckDBPyConnection) -> None:
-    # Bounded memory with spilling, so a million-record org pair fits the 8 GB budget.
-    limit = os.environ.get("SYNCAUDIT_DUCKDB_MEMORY", "5GB")
-    con.execute(f"SET memory_limit = '{limit}'")
-    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/syncaudit-duckdb'")
-    con.execute("SET preserve_insertion_order = false")
-
-
 def resolve_snapshot(cfg: Config, snapshot: Any = None) -> Any:
     """An object with ``.path``, ``.manifest`` and ``.duckdb()``: a snapshot object is used as is; an id or
     path is looked up under ``<data_dir>/snapshots``; a load folder is converted next to the snapshots."""
@@ -79,7 +71,7 @@ def resolve_snapshot(cfg: Config, snapshot: Any = None) -> Any:
     if not p.is_dir():
         raise ConfigError(f"snapshot '{snapshot}' not found", hint=f"give a snapshot id under {root} or a folder path")
     if (p / "salesforce").is_dir() and any((p / "salesforce").glob("*.csv")):
-        return convert_load_folder(p, root / f"load-{p.resolve().name}")
+        return convert_load_folder(p, root / f"load-{p.resolve().name}", cfg)
     if (p / "manifest.json").is_file():
         status = json.loads((p / "manifest.json").read_text(encoding="utf-8")).get("status")
         if status not in (None, "complete"):
@@ -88,14 +80,23 @@ def resolve_snapshot(cfg: Config, snapshot: Any = None) -> Any:
 
 
 def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = None) -> AuditResult:
-    """Run all analyses on ``snapshot`` (object, id, path or load folder) and write findings + metrics."""
+    """Run all analyses on ``snapshot`` (object, id, path or load folder) and write findings + metrics.
+
+    DuckDB runs within ``audit.memory_limit`` and spills to ``audit.temp_dir`` above it."""
+    try:
+        return _run_audit(cfg, snapshot, out_dir)
+    except duckdb.OutOfMemoryException as exc:
+        raise out_of_memory(exc, cfg) from None
+
+
+def _run_audit(cfg: Config, snapshot: Any, out_dir: str | Path | None) -> AuditResult:
     snap = resolve_snapshot(cfg, snapshot)
     snap_path = Path(snap.path)
     md = load_metadata(snap_path)
     check_mapping(cfg.mapping, md)
     check_match_fields(cfg.mapping, md)
     con = duckdb.connect()
-    _configure(con)
+    configure_duckdb(con, cfg)
     snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)
     snapshot_id = getattr(snap, "id", None) or snap_path.name
     ctx = AuditContext(con=con, cfg=cfg, md=md, snapshot_id=str(snapshot_id))

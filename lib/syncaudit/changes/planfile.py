@@ -91,10 +91,18 @@ class PlanSpool:
     def resolve(self) -> int:
         """Drop overlapping and superseded updates; returns how many overlaps were dropped."""
         c = self.con
+        # Positions come from a sort into a table of row ids (the n-th row stored is the n-th in order; a sort
+        # spills to disk) joined back to the bodies: a window over the whole spool holds it in memory and ran
+        # out of the spool's memory cap at half a million operations.
         c.execute(
-            "CREATE OR REPLACE TABLE _plan_ops AS SELECT *, row_number() OVER "
-            "(ORDER BY pidx, kind, system, object, key, after_sort) AS pos FROM _plan_spool"
+            "CREATE OR REPLACE TABLE _plan_pos AS SELECT rowid AS rid FROM _plan_spool "
+            "ORDER BY pidx, kind, system, object, key, after_sort"
         )
+        c.execute(
+            "CREATE OR REPLACE TABLE _plan_ops AS SELECT s.*, p.rowid + 1 AS pos FROM _plan_spool s "
+            "JOIN _plan_pos p ON s.rowid = p.rid"
+        )
+        c.execute("DROP TABLE _plan_pos")
         c.execute("DROP TABLE _plan_spool")
         # The first update of a (record, field) wins it; any update that loses one of its fields is dropped.
         c.execute(

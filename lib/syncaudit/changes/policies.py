@@ -208,7 +208,15 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     maps = {m.name: m for m in ctx.cfg.mapping.fields}
     resolvers: dict[str, Any] = {}
     out = []
-    for f in (f for f in ctx.findings if f.get("kind") == "stale_link"):
+    findings = [f for f in ctx.findings if f.get("kind") == "stale_link"]
+    _prefetch_pairs(ctx, findings)  # one query per object: a look-up per finding scans the table each time
+    leads = [r for f in findings for r in split_records(f.get("records") or [])[0] if sf_object(r) == "Lead"]
+    ctx.prefetch(
+        "salesforce",
+        "Contact",
+        [str((ctx.record("salesforce", "Lead", r) or {}).get("ConvertedContactId") or "") for r in leads],
+    )
+    for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         lead = next((r for r in sf_ids if sf_object(r) == "Lead"), None)
         lead_rec = ctx.record("salesforce", "Lead", lead) if lead else None
@@ -238,9 +246,9 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
 
 def merge_intercom_leads(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     out = []
-    for f in ctx.findings:
-        if f.get("kind") != "duplicate" or f.get("system") != "intercom":
-            continue
+    findings = [f for f in ctx.findings if f.get("kind") == "duplicate" and f.get("system") == "intercom"]
+    ctx.prefetch("intercom", "contact", [r for f in findings for r in f.get("records") or []])
+    for f in findings:
         recs = [ctx.record("intercom", "contact", r) for r in f.get("records") or []]
         if any(r is None for r in recs):
             continue
@@ -283,18 +291,13 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     findings = [f for f in ctx.findings if f.get("kind") == "conversation_unlogged"]
     if findings:
         check_external_id_field(ctx, conv.log_as, conv.external_id_field)
+    people = _conversation_people(ctx, key, findings)
     for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
         who = next((r for r in sf_ids if sf_object(r) in ("Contact", "Lead")), None)
-        if who is None and key and conv_id and "ic_conversations" in ctx.tables and "sf_Contact" in ctx.tables:
-            row = ctx.con.execute(
-                f'SELECT s."Id" FROM ic_conversations v, ic_contacts c, "sf_Contact" s '
-                f'WHERE v.id = ? AND list_contains(v.contact_ids, c.id) AND s."{key}" = c.external_id '
-                f'ORDER BY s."Id" LIMIT 1',
-                [conv_id],
-            ).fetchone()
-            who = row[0] if row else None
+        if who is None and conv_id:
+            who = people.get(str(conv_id))
         if not conv_id or not who or not app:
             out.append(
                 review_op(
@@ -328,6 +331,31 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
             )
         )
     return out
+
+
+def _conversation_people(ctx: PlanContext, key: str | None, findings: list[dict[str, Any]]) -> dict[str, str]:
+    """Conversation id -> the first (by Id) Contact linked by ``key`` to one of its Intercom contacts, for the
+    findings that name no Salesforce person: one join for all of them, not one query per finding."""
+    if not key or "ic_conversations" not in ctx.tables or "ic_contacts" not in ctx.tables:
+        return {}
+    if "sf_Contact" not in ctx.tables:
+        return {}
+    want = set()
+    for f in findings:
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        conv_id = next((r for r in ic_ids if str(r).isdigit()), None)
+        if conv_id and not any(sf_object(r) in ("Contact", "Lead") for r in sf_ids):
+            want.add(str(conv_id))
+    if not want:
+        return {}
+    rows = ctx.con.execute(
+        'SELECT v.id, min(s."Id") FROM (SELECT CAST(id AS VARCHAR) AS id, unnest(contact_ids) AS contact_id '
+        "FROM ic_conversations WHERE CAST(id AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))) v "
+        "JOIN ic_contacts c ON c.id = v.contact_id "
+        f'JOIN "sf_Contact" s ON s."{key}" = c.external_id GROUP BY v.id',
+        [sorted(want)],
+    ).fetchall()
+    return {str(cid): str(sid) for cid, sid in rows}
 
 
 def check_external_id_field(ctx: PlanContext, obj: str, field: str) -> None:

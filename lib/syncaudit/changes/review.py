@@ -110,7 +110,9 @@ class ReviewItem:
 
 def normalize_evidence(raw: Any) -> list[dict[str, Any]]:
     """Evidence as ``[{field, left, right, level, weight}]``, from a list of such rows (aliases accepted:
-    comparison_level / label_for_charts, match_weight / log2_bayes_factor) or a ``{field: row}`` mapping."""
+    comparison_level / label_for_charts, match_weight / log2_bayes_factor), the audit's match evidence
+    (``{deterministic, match_probability, weakest_link, pairs: [{records, fields}]}``: the weakest link's
+    fields) or a ``{field: row}`` mapping."""
     if raw is None:
         return []
     if isinstance(raw, str):
@@ -118,7 +120,14 @@ def normalize_evidence(raw: Any) -> list[dict[str, Any]]:
             raw = json.loads(raw)
         except ValueError:
             return []
-    if isinstance(raw, dict):
+    if isinstance(raw, dict) and isinstance(raw.get("pairs"), list):
+        # the audit's match evidence (docs/contracts.md, "Findings"): show the cluster's weakest link, the pair
+        # a reviewer has most reason to doubt
+        weakest = sorted((raw.get("weakest_link") or {}).get("records") or [])
+        pairs = [p for p in raw["pairs"] if isinstance(p, dict)]
+        pair = next((p for p in pairs if sorted(p.get("records") or []) == weakest), pairs[0] if pairs else {})
+        raw = pair.get("fields") or []
+    elif isinstance(raw, dict):
         raw = [{"field": k, **(v if isinstance(v, dict) else {"left": v})} for k, v in raw.items()]
     out = []
     for e in raw if isinstance(raw, list) else []:

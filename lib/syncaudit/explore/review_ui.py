@@ -222,10 +222,17 @@ class ReviewWidget:
             self.survivor.options = []
             return
         self.detail.value = item_html(self.review, item)
-        self.survivor.options = [
-            (f"{r}{' (suggested)' if r == item.suggested_survivor else ''}", r) for r in item.records
-        ]
-        self.survivor.value = item.survivor or item.suggested_survivor or (item.records[0] if item.records else None)
+        if item.suggested_survivor is None and item.survivor is None:
+            # nothing is merged (an identity link, a worklist item): there is no survivor to choose
+            self.survivor.options = [("(no survivor: nothing is merged)", None)]
+            self.survivor.value = None
+            self.survivor.disabled = True
+        else:
+            self.survivor.disabled = False
+            self.survivor.options = [
+                (f"{r}{' (suggested)' if r == item.suggested_survivor else ''}", r) for r in item.records
+            ]
+            self.survivor.value = item.survivor or item.suggested_survivor
         if item.weighted:
             from syncaudit.explore.splink_charts import waterfall
 
@@ -243,7 +250,7 @@ class ReviewWidget:
         if item is None:
             return
         try:
-            survivor = self.survivor.value if decision == "approve" and len(item.records) > 1 else None
+            survivor = self.survivor.value if decision == "approve" and not self.survivor.disabled else None
             d = self.review.decide(item.id, decision, survivor=survivor)
         except SyncAuditError as exc:
             self.message.value = f'<span class="sa-neg">{esc(exc.message)}</span>'

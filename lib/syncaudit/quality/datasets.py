@@ -61,11 +61,16 @@ class SnapshotTables:
 def open_tables(cfg: Config, snapshot: str | None = None) -> SnapshotTables:
     """Open a pulled snapshot (by id or path; default the newest complete one) through ``open_snapshot``, whose
     views also apply an incremental snapshot's delta layers."""
+    from syncaudit.duckdb_resources import configure_duckdb
     from syncaudit.snapshot import open_snapshot
 
     snap = open_snapshot(cfg, snapshot_id=snapshot)
     path = Path(snap.path)
-    return SnapshotTables(str(getattr(snap, "id", path.name)), path, snap.duckdb(), dict(snap.manifest or {}))
+    con = snap.duckdb()
+    configure_duckdb(
+        con, cfg, keep_order=True
+    )  # audit.memory_limit / temp_dir / threads: the suites' queries spill, too
+    return SnapshotTables(str(getattr(snap, "id", path.name)), path, con, dict(snap.manifest or {}))
 
 
 def tables_from_folder(path: Path) -> SnapshotTables:

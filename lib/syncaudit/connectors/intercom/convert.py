@@ -24,7 +24,12 @@ CONTACT_BASE = [
     ("signed_up_at", UTC_US),
     ("last_seen_at", UTC_US),
     ("archived", pa.bool_()),
+    # The contact's location object (Intercom's geo-IP guess), one column per part: matching evidence.
+    ("location.city", STR),
+    ("location.region", STR),
+    ("location.country", STR),
 ]
+LOCATION_PARTS = ("city", "region", "country")
 COMPANY_BASE = [
     ("id", STR),
     ("company_id", STR),
@@ -116,6 +121,13 @@ def _str_id(v: Any) -> str | None:
     return str(v)
 
 
+def _text(v: Any) -> str | None:
+    """A location part as text: None for a missing or empty one."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    return str(v)
+
+
 def _sublist(obj: Any, key: str = "data") -> list[dict[str, Any]]:
     if isinstance(obj, dict):
         items = obj.get(key)
@@ -135,6 +147,9 @@ def contacts_table(
 ) -> tuple[pa.Table, pa.Table]:
     """The contacts page as (contacts, contact_companies)."""
     cols: dict[str, Any] = {name: [r.get(name) for r in rows] for name, _ in CONTACT_BASE}
+    locations = [r.get("location") if isinstance(r.get("location"), dict) else {} for r in rows]
+    for part in LOCATION_PARTS:
+        cols[f"location.{part}"] = [_text(loc.get(part)) for loc in locations]
     cols["owner_id"] = [_str_id(v) for v in cols["owner_id"]]
     cols["archived"] = [bool(v) for v in cols["archived"]]
     cols.update(_custom(rows, schema))

@@ -61,8 +61,14 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
   email, phone and product user id, and is listed as ``duplicate`` in each system and ``identity_gap``
   across, [like, new]: an audit that reports one of them is wrong.
 
-Nothing else is a defect: names, emails (compared lower-case, without +tags and Gmail dots),
-phones, keys, company names and domains are unique unless planted; colleagues never have
+* Rate ``name_frequency`` (off by default): names are drawn by how common they are (Faker's census
+  frequencies where a locale has them, else a Zipf-Mandelbrot law), so common names repeat and different
+  people share a full name; every pair of clean, linked users sharing one is listed like the hard negatives
+  above, ``variant: natural_namesake`` (namesakes among Leads or touched people are not listed: an audit
+  reporting them loses precision instead).
+
+Nothing else is a defect: names (unless ``name_frequency`` is on), emails (compared lower-case, without
++tags and Gmail dots), phones, keys, company names and domains are unique unless planted; colleagues never have
 look-alike names (see world._separate_lookalikes); clean pairs agree on every mapped field after
 the mapping's normalisers; phone formats differ between systems but every clean number is valid
 (national format only for US numbers). Conversation, tag and admin ids are numeric strings and
@@ -152,7 +158,7 @@ def generate(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        world = build_world(seed, size)
+        world = build_world(seed, size, rates["name_frequency"])
         plan = plant(world, rates, seed, mapping)
         lay = build_layout(world, plan, seed)
         conv = build_conversations(world, plan, lay, rates, seed)

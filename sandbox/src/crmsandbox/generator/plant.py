@@ -58,13 +58,16 @@ DEFAULT_RATES: dict[str, float] = {
     # how drift splits (shares of the drifted pairs)
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
+    # 1 = names drawn by how common they are (common names repeat, namesakes occur naturally and are listed
+    # as hard negatives); 0 = every full name unique; between: a blend with the uniform law
+    "name_frequency": 0,
     # hard negatives (share of the users): look-alikes that are not defects, listed with expected: false
     "namesake_colleague": 0.004,
     "namesake_elsewhere": 0.004,
     "lookalike_colleague": 0.004,
     "family_member": 0.004,
 }
-SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation"}
+SHARES = {"drift_within_lag", "drift_non_owner", "schema_type_conflict", "rule_violation", "name_frequency"}
 HARD_NEGATIVES = ("namesake_colleague", "namesake_elsewhere", "lookalike_colleague", "family_member")
 
 # The mapped fields and sync lags are the generator's inputs (generator/mapping.py): these are the defaults,

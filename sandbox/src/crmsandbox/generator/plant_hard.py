@@ -8,7 +8,10 @@ reports it is wrong:
 * ``namesake_colleague``: the same first and last name at the same company;
 * ``namesake_elsewhere``: the same first and last name at another company;
 * ``lookalike_colleague``: a first name one letter from a colleague's (Maria / Marie), same last name;
-* ``family_member``: the same last name and home phone (a household), another first name, own email.
+* ``family_member``: the same last name and home phone (a household), another first name, own email;
+* ``natural_namesake``: with the rate ``name_frequency`` above 0 names are drawn by how common they are, so
+  different people share a full name by chance; every such pair of clean, linked users is listed too
+  (nothing is added for it).
 
 Planted after every other scenario with an rng of its own, from people no other scenario touched.
 """
@@ -60,7 +63,10 @@ class HardNegatives:
 
     def plant(self) -> None:
         r = self.pl.r
-        pool = self.rng.permutation(self._untouched())
+        untouched = self._untouched()
+        if r.get("name_frequency", 0) > 0:
+            self._natural_namesakes(untouched)
+        pool = self.rng.permutation(untouched)
         pos = 0
         n_users = int((self.pl.w.people.role == USER).sum())
         puids = set(self.pl.w.people.puid[self.pl.w.people.role == USER].tolist())
@@ -104,13 +110,30 @@ class HardNegatives:
         sf_new: Ref = ("Contact", ("x", k_sf))
         ic_new: Ref = ("ic_contact", ("x", k_ic))
         sf_like, ic_like = pl.ref(USER, like, "salesforce"), pl.ref(USER, like, "intercom")
-        truth = pl.plan.truth
-        truth.append(_entry("duplicate", "salesforce", "Contact", [sf_like, sf_new], expected=False, variant=variant))
-        truth.append(_entry("duplicate", "intercom", "contact", [ic_like, ic_new], expected=False, variant=variant))
-        truth.append(_entry("identity_gap", "both", "Contact", [sf_like, ic_new], expected=False, variant=variant))
-        truth.append(_entry("identity_gap", "both", "Contact", [sf_new, ic_like], expected=False, variant=variant))
+        self._truth(sf_like, sf_new, ic_like, ic_new, variant)
+
+    def _truth(self, a: Ref, b: Ref, c: Ref, d: Ref, variant: str) -> None:
+        """The four expected-false entries of a look-alike pair: (a, b) in Salesforce, (c, d) in Intercom."""
+        truth = self.pl.plan.truth
+        truth.append(_entry("duplicate", "salesforce", "Contact", [a, b], expected=False, variant=variant))
+        truth.append(_entry("duplicate", "intercom", "contact", [c, d], expected=False, variant=variant))
+        truth.append(_entry("identity_gap", "both", "Contact", [a, d], expected=False, variant=variant))
+        truth.append(_entry("identity_gap", "both", "Contact", [b, c], expected=False, variant=variant))
         for e in truth[-4:]:
             e["hard_negative"] = True
+
+    def _natural_namesakes(self, untouched: np.ndarray) -> None:
+        """List every pair of clean users (``untouched``) who share a full name (folded) as expected false."""
+        p, pl = self.pl.w.people, self.pl
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i in untouched.tolist():
+            groups.setdefault((fold(str(p.first[i])), fold(str(p.last[i]))), []).append(i)
+        for members in groups.values():
+            for x, i in enumerate(members):
+                for j in members[x + 1 :]:
+                    sf_i, sf_j = pl.ref(USER, i, "salesforce"), pl.ref(USER, j, "salesforce")
+                    ic_i, ic_j = pl.ref(USER, i, "intercom"), pl.ref(USER, j, "intercom")
+                    self._truth(sf_i, sf_j, ic_i, ic_j, "natural_namesake")
 
     def _work_email(self, src: int) -> str:
         domain = str(self.pl.w.companies.domain[self.pl.w.people.company[src]])

@@ -7,6 +7,7 @@ seed). Everything random is drawn later with numpy.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 import unicodedata
@@ -228,10 +229,41 @@ class LocalePool:
     first_ascii: list[str]
     last_ascii: list[str]
     aliases: list[str] = field(default_factory=list)  # ASCII handles for scripts without a table
+    first_weight: list[float] = field(default_factory=list)  # how common each first name is (sums to 1)
+    last_weight: list[float] = field(default_factory=list)
 
     @property
     def capacity(self) -> int:
         return len(self.first) * len(self.last)
+
+
+# Zipf-Mandelbrot shape for lists without frequencies: weight 1 / (rank + ZIPF_Q) ** ZIPF_S.
+ZIPF_S, ZIPF_Q = 1.0, 5.0
+
+
+def name_weights(provider: type, attrs: tuple[str, ...], names: list[str]) -> list[float]:
+    """How common each of ``names`` is: Faker's own frequencies where the locale has them (census-like
+    tables such as en_US), else a Zipf-Mandelbrot law over the list's order (lists not in alphabetical order
+    are ordered by frequency) or, for alphabetical lists, over a fixed order hashed from the names."""
+    freq: dict[str, float] = {}
+    for a in attrs:
+        v = getattr(provider, a, None)
+        if isinstance(v, dict):
+            for k, w in v.items():
+                if isinstance(w, int | float) and w > 0:
+                    freq[k] = freq.get(k, 0.0) + float(w)
+    if freq and all(x in freq for x in names):
+        raw = [freq[x] for x in names]
+    else:
+        order = list(range(len(names)))
+        folded = [fold(x) for x in names]
+        in_order = sum(a <= b for a, b in zip(folded, folded[1:], strict=False))
+        if in_order >= 0.8 * (len(names) - 1):  # alphabetical: the order says nothing about frequency
+            order = sorted(order, key=lambda i: hashlib.sha256(names[i].encode()).hexdigest())
+        rank = {i: r for r, i in enumerate(order)}
+        raw = [1.0 / (rank[i] + ZIPF_Q) ** ZIPF_S for i in range(len(names))]
+    total = sum(raw)
+    return [x / total for x in raw]
 
 
 def _names(provider: type, attr: str) -> list[str]:
@@ -247,8 +279,10 @@ def locale_pools() -> list[LocalePool]:
     for loc, weight, region, free, tld, legal in LOCALES:
         prov = importlib.import_module(f"faker.providers.person.{loc}").Provider
         first = _names(prov, "first_names")
+        first_attrs: tuple[str, ...] = ("first_names",)
         if len(first) < 50:
             first = list(dict.fromkeys(_names(prov, "first_names_male") + _names(prov, "first_names_female")))
+            first_attrs = ("first_names_male", "first_names_female")
         last = _names(prov, "last_names")
         fa = [ascii_slug(x) for x in first]
         la = [ascii_slug(x) for x in last]
@@ -256,5 +290,7 @@ def locale_pools() -> list[LocalePool]:
         aliases += list(dict.fromkeys(a.lower() for a in getattr(prov, "last_romanized_names", ()) or ()))
         if not aliases:
             aliases = [x.lower() for x in en_first]
-        pools.append(LocalePool(loc, weight, region, free, tld, legal, first, last, fa, la, aliases))
+        fw = name_weights(prov, first_attrs, first)
+        lw = name_weights(prov, ("last_names",), last)
+        pools.append(LocalePool(loc, weight, region, free, tld, legal, first, last, fa, la, aliases, fw, lw))
     return pools

@@ -208,8 +208,14 @@ def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) ->
 
 
 def _draw_names(
-    rng: np.random.Generator, pools: list[LocalePool], n: int
+    rng: np.random.Generator, pools: list[LocalePool], n: int, name_frequency: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, NameKeys]:
+    """Locale and first/last name indexes of ``n`` people.
+
+    ``name_frequency`` 0: every (first, last) name is unique, drawn uniformly from the pools. Above 0: names
+    are drawn by how common they are (pools.name_weights, blended with the uniform law by this share), as
+    in a real population: common names repeat and different people share a full name (namesakes).
+    """
     counts = _locale_counts(rng, pools, n)
     loc = np.repeat(np.arange(len(pools), dtype=np.int16), counts)
     loc = loc[rng.permutation(n)]
@@ -219,16 +225,29 @@ def _draw_names(
     gid: dict[str, int] = {}
     fgid = [np.array([gid.setdefault(fold(x), len(gid)) for x in p.first], dtype=np.int64) for p in pools]
     lgid = [np.array([gid.setdefault(fold(x), len(gid)) for x in p.last], dtype=np.int64) for p in pools]
+
+    def keys() -> np.ndarray:
+        key = np.empty(n, dtype=np.int64)
+        for k in range(len(pools)):
+            m = loc == k
+            key[m] = (fgid[k][fi[m]] << 32) | lgid[k][li[m]]
+        return key
+
+    if name_frequency > 0:
+        for k, p in enumerate(pools):
+            sel = np.flatnonzero(loc == k)
+            pf = name_frequency * np.asarray(p.first_weight) + (1 - name_frequency) / len(p.first)
+            pl = name_frequency * np.asarray(p.last_weight) + (1 - name_frequency) / len(p.last)
+            fi[sel] = rng.choice(len(p.first), size=len(sel), p=pf / pf.sum())
+            li[sel] = rng.choice(len(p.last), size=len(sel), p=pl / pl.sum())
+        return loc, fi, li, NameKeys(gid, keys())
     todo = np.arange(n)
     for _ in range(60):
         for k, p in enumerate(pools):
             sel = todo[loc[todo] == k]
             fi[sel] = rng.integers(0, len(p.first), size=len(sel))
             li[sel] = rng.integers(0, len(p.last), size=len(sel))
-        key = np.empty(n, dtype=np.int64)
-        for k in range(len(pools)):
-            m = loc == k
-            key[m] = (fgid[k][fi[m]] << 32) | lgid[k][li[m]]
+        key = keys()
         _, first_idx = np.unique(key, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first_idx] = True
@@ -340,8 +359,9 @@ def _owners(rng: np.random.Generator, pools: list[LocalePool], n_people: int) ->
     return Owners(first, last, email, has_sf, has_ic, created)
 
 
-def build_world(seed: int, size: int) -> World:
-    """Draw the clean org pair: `size` people, their companies and the owners."""
+def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
+    """Draw the clean org pair: `size` people, their companies and the owners (``name_frequency``: see
+    _draw_names)."""
     rng = np.random.Generator(np.random.PCG64(seed))
     pools = locale_pools()
     regions = sorted({p.region for p in pools})
@@ -349,7 +369,7 @@ def build_world(seed: int, size: int) -> World:
     owners = _owners(rng, pools, n)
 
     # ---- people: names, roles, companies
-    loc, fi, li, name_keys = _draw_names(rng, pools, n)
+    loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency)
     first = np.empty(n, dtype=object)
     last = np.empty(n, dtype=object)
     for k, p in enumerate(pools):

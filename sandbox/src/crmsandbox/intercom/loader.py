@@ -201,7 +201,8 @@ _NORMALIZE_STEPS = [
           '$.type', 'contact', '$.workspace_id', :app_id, '$.role', 'user', '$.created_at', :now,
           '$.has_hard_bounced', json('false'), '$.marked_email_as_spam', json('false'),
           '$.unsubscribed_from_emails', json('false'),
-          '$.social_profiles', json('{{"type":"list","data":[]}}'), '$.location', json('{_LOCATION}'),
+          '$.social_profiles', json('{{"type":"list","data":[]}}'),
+          '$.location', json(coalesce(json_extract(line, '$.location'), '{_LOCATION}')),
           {_DEFAULTS}),
           '$.custom_attributes', coalesce(json_extract(line, '$.custom_attributes'), json('{{}}')))""",
     # updated_at defaults to created_at (step 1 may have inserted it as null, so coalesce, not json_insert)
