@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,23 @@ def test_cli_findings(tmp_path: Path) -> None:
     assert json.loads(p.stdout.splitlines()[1])["findings"]["stale_link"] == 1
     p = subprocess.run([*cmd, "--snapshot", "nope"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and "snapshot 'nope' not found" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_ids_are_stable_across_two_pulls_of_unchanged_data(audited, tmp_path: Path) -> None:
+    """A second pull of the same records pages in another order: the same findings, by the same ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp, _, res = audited
+    first = tmp / "data" / "snapshots" / "load-load"
+    second = tmp_path / "snapshots" / "second-pull"
+    shutil.copytree(first, second)
+    for f in second.rglob("*.parquet"):
+        table = pq.read_table(f)
+        pq.write_table(table.take(pa.array(range(table.num_rows - 1, -1, -1), pa.int64())), f)
+    assert any(pq.read_metadata(f).num_rows > 1 for f in second.rglob("*.parquet"))
+    again = run_audit(demo_cfg(tmp), PullStyleSnapshot(second), tmp_path / "out2")
+    query = "SELECT id, kind, list_sort(records) FROM findings_final"
+    rows1 = {(i, k, tuple(r)) for i, k, r in res.con.execute(query).fetchall()}
+    rows2 = {(i, k, tuple(r)) for i, k, r in again.con.execute(query).fetchall()}
+    assert rows1 == rows2 and len(rows1) == res.metrics["findings"]["total"]

@@ -53,13 +53,16 @@ U_PAIRS = 2e5
 
 
 def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
-    """SELECT of a model input table from ``src`` (rows with a ``uid``, ``id_key`` and the ``mf_*`` columns)."""
+    """SELECT of a model input table from ``src`` (rows with a ``uid``, ``id_key`` and the ``mf_*`` columns).
+
+    In ``uid`` order: training and scoring read the table in its stored order, and a second pull of the same
+    records (paged in another order) otherwise trained another model and found other fuzzy pairs."""
     cols = [f"{uid} AS uid", "id_key", *(f"mf_{c.name}" for c in model.columns)]
     if model.has("first_name"):
         cols += ["mf_first_name_groups", "mf_first_name_key"]
     if model.kind == "company":
         cols.append("parent_id")
-    return f"SELECT {', '.join(cols)}{extra} FROM {src}"
+    return f"SELECT {', '.join(cols)}{extra} FROM {src} ORDER BY 1"
 
 
 def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:

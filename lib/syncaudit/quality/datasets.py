@@ -136,13 +136,21 @@ def dataset_columns(tables: SnapshotTables, cfg: Config, dataset: str) -> list[s
     return tables.columns(dataset) if dataset in views else None
 
 
-def load_dataset(tables: SnapshotTables, cfg: Config, dataset: str, columns: list[str]) -> pd.DataFrame:
-    """The rows of a dataset with just these columns, as pandas (GX's surface)."""
+def load_dataset(
+    tables: SnapshotTables, cfg: Config, dataset: str, columns: list[str], order_by: list[str] | None = None
+) -> pd.DataFrame:
+    """The rows of a dataset with just these columns, as pandas (GX's surface).
+
+    ``order_by`` (the record id columns) fixes the row order in DuckDB: a pull pages in whatever order the API
+    answers and a join's output order varies between runs, so without it the sample of failing record ids
+    a quality finding names would change between two runs over the same records."""
     cols = ", ".join(_q(c) for c in dict.fromkeys(columns)) or "1 AS _"
+    order = " ORDER BY " + ", ".join(_q(c) + " NULLS LAST" for c in order_by) if order_by else ""
     if dataset in LINKED:
         sql = f"SELECT {cols} FROM ({linked_sql(cfg, dataset, tables.views(), tables.con)})"
     else:
         where = " WHERE NOT coalesce(IsDeleted, false)" if "IsDeleted" in tables.columns(dataset) else ""
         sql = f"SELECT {cols} FROM {_q(dataset)}{where}"
+    sql += order
     # Through Arrow: 4x faster than .df() for string columns; nullable ints and bools stay nullable (not float).
     return tables.con.sql(sql).to_arrow_table().to_pandas(types_mapper=_NULLABLE.get)

@@ -34,6 +34,23 @@ def finding_id(kind: str, system: str, obj: str, fld: str | None, records: list[
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
+def expectation_key(o: ExpectationOutcome) -> str:
+    """What identifies an expectation across runs and snapshots: suite, type and its kwargs (canonical JSON).
+
+    Not its position in the suite file (a regenerated suite renumbers) and not the records it failed on."""
+    kwargs = json.dumps(o.kwargs, sort_keys=True, separators=(",", ":"), default=str)
+    return f"quality:{o.suite}:{o.type}:{kwargs}"
+
+
+def quality_finding_id(system: str, obj: str, fld: str | None, o: ExpectationOutcome) -> str:
+    """A quality finding's id: the contract's hash with no records and the expectation as its rule.
+
+    A quality finding is one failed expectation; its ``records`` are a bounded sample (which rows GX names
+    depends on row order and on which other rows fail), so they must not enter the id. Same expectation
+    failing on the same snapshot or the next one: same id (still open); passing again: resolved."""
+    return finding_id("quality", system, obj, fld, [], expectation_key(o))
+
+
 def _mapping_field(cfg: Config, system: str, obj: str, columns: list[str]) -> str | None:
     """The mapping field name for the expectation's column, where one applies."""
     for f in cfg.mapping.fields:
@@ -71,7 +88,7 @@ def build_findings(run: QualityRun, cfg: Config) -> list[dict[str, Any]]:
             rule = f"quality:{o.suite}:{o.label}"
             findings.append(
                 {
-                    "id": finding_id("quality", system, obj, fld, records, rule),
+                    "id": quality_finding_id(system, obj, fld, o),
                     "kind": "quality",
                     "system": system,
                     "object": obj,

@@ -177,7 +177,7 @@ def run_suite(ctx: Any, suite: Suite, tables: SnapshotTables, cfg: Config, param
         else:
             to_run.append((i, exp))
     needed = id_cols + [c for _, e in to_run for c in expectation_columns(e)]
-    df = load_dataset(tables, cfg, suite.dataset, needed)
+    df = load_dataset(tables, cfg, suite.dataset, needed, order_by=id_cols)
     out.rows = len(df)
     if to_run:
         out.outcomes += _validate(ctx, suite, to_run, df, id_cols, params)
