@@ -24,7 +24,7 @@ from syncaudit.connectors.intercom import context as _ctx
 from syncaudit.connectors.intercom import convert
 from syncaudit.connectors.intercom.client import IntercomNotFound
 from syncaudit.connectors.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
-from syncaudit.connectors.intercom.pacing import rate_limited_workers, timed
+from syncaudit.connectors.intercom.pacing import rate_limited_workers, signal_when_done, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -253,16 +253,7 @@ class ContactsStream(_Base):
         try:
             futures = [pool.submit(worker, q) for q in queries]
 
-            def closer() -> None:
-                for f in futures:
-                    try:
-                        f.result()
-                    except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-                        pages.put(exc)
-                        return
-                pages.put(_DONE)
-
-            threading.Thread(target=closer, daemon=True).start()
+            signal_when_done(futures, pages, _DONE)
             buf: list[dict[str, Any]] = []
             while True:
                 item = pages.get()

@@ -34,7 +34,7 @@ from syncaudit.connectors.intercom.context import (
     date_range_filter,
     day_partitions,
 )
-from syncaudit.connectors.intercom.pacing import rate_limited_workers, timed
+from syncaudit.connectors.intercom.pacing import rate_limited_workers, signal_when_done, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -155,16 +155,7 @@ class ConversationsStream(_Base):
         try:
             futures = [readers.submit(worker, q) for q in queries]
 
-            def closer() -> None:
-                for f in futures:
-                    try:
-                        f.result()
-                    except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-                        pages.put(exc)
-                        return
-                pages.put(_DONE)
-
-            threading.Thread(target=closer, daemon=True).start()
+            signal_when_done(futures, pages, _DONE)
             while True:
                 item = pages.get()
                 if isinstance(item, BaseException):

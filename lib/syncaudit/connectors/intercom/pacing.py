@@ -8,6 +8,8 @@ call takes) workers; fewer leave the limit unused on a slow network, more only q
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,3 +35,19 @@ def rate_limited_workers(client: Any, configured: int, call_s: float, pages: int
         return configured
     need = math.ceil(limit / WINDOW_S * call_s * HEADROOM)
     return max(configured, min(MAX_WORKERS, need))
+
+
+def signal_when_done(futures: list[Any], pages: queue.Queue, done: object) -> None:
+    """From a daemon thread, put the first exception of ``futures`` on ``pages``, or ``done`` once every one has
+    finished: the consumer reading ``pages`` then knows when the readers are through (or failed)."""
+
+    def closer() -> None:
+        for f in futures:
+            try:
+                f.result()
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+                pages.put(exc)
+                return
+        pages.put(done)
+
+    threading.Thread(target=closer, daemon=True).start()
