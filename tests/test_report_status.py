@@ -96,7 +96,7 @@ def test_gates_are_stated_as_they_are() -> None:
 
 
 def test_machine_paths_are_cut_to_file_names() -> None:
-    text = 'File "/work/wt/x/.venv/lib/python3.12/site-packages/duckdb/__init__.py", line 3 in /tmp/a b'
+    text = 'File "/srv/wt/x/.venv/lib/python3.12/site-packages/duckdb/__init__.py", line 3 in /tmp/a b'
     assert strip_machine_paths(text) == 'File "__init__.py", line 3 in a b'
     kept = "https://example.com/home/x data:image/png;base64,AAA/tmp/BBB reports/2026-11/index.html"
     assert strip_machine_paths(kept) == kept and not has_machine_path(kept)

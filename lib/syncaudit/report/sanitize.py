@@ -16,7 +16,7 @@ import nbformat
 
 RUN_LOG = "run.log"
 
-# An absolute path under a usual root of this or another machine: /tmp/x/y, /home/u/p, /work/..., C:\\Users\\...
+# An absolute path under a usual root of this or another machine: /tmp/x/y, /home/u/p, /srv/..., C:\\Users\\...
 # Preceded by nothing that makes it part of a URL, base64 data or a relative path.
 _POSIX_PATH = re.compile(
     r"(?<![\w/+=.:-])/(?:tmp|work|home|root|usr|var|opt|etc|srv|mnt|media|Users|private|run|data|proc)"
