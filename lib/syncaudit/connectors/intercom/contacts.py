@@ -24,7 +24,7 @@ from syncaudit.connectors.intercom import context as _ctx
 from syncaudit.connectors.intercom import convert
 from syncaudit.connectors.intercom.client import IntercomNotFound
 from syncaudit.connectors.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
-from syncaudit.connectors.intercom.pacing import rate_limited_workers, signal_when_done, timed
+from syncaudit.connectors.intercom.pacing import feed_pages, rate_limited_workers, signal_when_done, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -234,15 +234,7 @@ class ContactsStream(_Base):
         newer_than = int(since.timestamp()) if since is not None else None
 
         def worker(q: dict[str, Any] | None) -> None:
-            for page in self._pages(q, newer_than):
-                while not stop.is_set():  # never block forever on a consumer that has gone
-                    try:
-                        pages.put(page, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
+            feed_pages(pages, self._pages(q, newer_than), stop)
 
         contacts_w = open_writer("contacts", schema)
         links_w = open_writer("contact_companies", convert.CONTACT_COMPANY_SCHEMA)

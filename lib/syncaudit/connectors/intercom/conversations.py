@@ -34,7 +34,7 @@ from syncaudit.connectors.intercom.context import (
     date_range_filter,
     day_partitions,
 )
-from syncaudit.connectors.intercom.pacing import rate_limited_workers, signal_when_done, timed
+from syncaudit.connectors.intercom.pacing import feed_pages, rate_limited_workers, signal_when_done, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -136,15 +136,7 @@ class ConversationsStream(_Base):
         stop = threading.Event()
 
         def worker(q: dict[str, Any] | None) -> None:
-            for page in self._pages(q):
-                while not stop.is_set():  # never block forever on a consumer that has gone
-                    try:
-                        pages.put(page, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
+            feed_pages(pages, self._pages(q), stop)
 
         conv_w = open_writer("conversations", convert.CONVERSATION_SCHEMA)
         parts_w = open_writer("conversation_parts", convert.PART_SCHEMA)

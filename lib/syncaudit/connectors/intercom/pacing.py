@@ -11,7 +11,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 WINDOW_S = 10.0
@@ -51,3 +51,17 @@ def signal_when_done(futures: list[Any], pages: queue.Queue, done: object) -> No
         pages.put(done)
 
     threading.Thread(target=closer, daemon=True).start()
+
+
+def feed_pages(pages: queue.Queue, source: Iterable[Any], stop: threading.Event) -> None:
+    """Put each page of ``source`` on ``pages`` until ``stop`` is set; never blocks for good on a consumer that
+    has gone (a full queue is retried every 0.2 s while the run goes on)."""
+    for page in source:
+        while not stop.is_set():
+            try:
+                pages.put(page, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        if stop.is_set():
+            return
