@@ -278,7 +278,7 @@ def _conditions(ctx: AuditContext, rule: Rule, now: datetime) -> bool:
     system = system_of(w.object)
     preds = _live(ctx, view)
     if w.tags:
-        preds.append(f"len(list_intersect(coalesce(tags, []::VARCHAR[]), [{', '.join(lit(t) for t in w.tags)}])) > 0")
+        preds.append(f"list_has_any(coalesce(tags, []::VARCHAR[]), [{', '.join(lit(t) for t in w.tags)}])")
     preds += [condition_sql(ctx, view, c) for c in w.where]
     seconds = w.within_seconds()
     if seconds is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from syncaudit.audit import findings
+from syncaudit.audit import engine, findings
 from syncaudit.audit.context import AuditContext, prepare
 from syncaudit.audit.conversations import check_conversations
 from syncaudit.audit.drift import profile_drift
@@ -26,7 +26,7 @@ from syncaudit.audit.match_fields import check_match_fields
 from syncaudit.audit.rules import check_rules
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
-from syncaudit.duckdb_resources import configure_duckdb, out_of_memory
+from syncaudit.duckdb_resources import out_of_memory
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 from syncaudit.mapping import check_mapping, load_metadata
@@ -95,10 +95,9 @@ def _run_audit(cfg: Config, snapshot: Any, out_dir: str | Path | None) -> AuditR
     md = load_metadata(snap_path)
     check_mapping(cfg.mapping, md)
     check_match_fields(cfg.mapping, md)
-    con = duckdb.connect()
-    configure_duckdb(con, cfg)
-    snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)
     snapshot_id = getattr(snap, "id", None) or snap_path.name
+    con = engine.connect(cfg, DataDir(cfg).spark_work_dir(str(snapshot_id)))
+    snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)
     ctx = AuditContext(con=con, cfg=cfg, md=md, snapshot_id=str(snapshot_id))
     findings.create_table(con)
     durations: dict[str, float] = {}

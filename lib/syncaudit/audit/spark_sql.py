@@ -1,0 +1,434 @@
+"""The audit's DuckDB-dialect statements on Spark: a connection-shaped object over a SparkSession.
+
+Each statement is parsed with SQLGlot (``read="duckdb"``), rewritten where the dialects differ in meaning (see
+:func:`to_spark`), and run as Spark SQL. ``CREATE TABLE ... AS``, ``INSERT INTO`` and ``CREATE TABLE (...)``
+write Parquet under the work folder and register a temporary view of that name, so every intermediate table is
+materialized once (lineage cut, out of core, on storage every executor reaches); views stay lazy; ``DESCRIBE``,
+``DROP`` and queries answer like DuckDB's (rows as tuples, structs as dicts, ``df()`` as pandas).
+Python scalar functions registered with ``create_function`` become Spark UDFs of the same name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from syncaudit.config import Config
+
+
+def spark_session(cfg: Config) -> Any:
+    """The Spark session: the running one (spark-submit, Databricks, EMR) or one built from ``audit.spark``.
+
+    Splink's similarity functions (jaro_winkler, ...) come from the jar shipped with Splink; it is added to a
+    session built here. A session that exists already must have it (docs/spark.md)."""
+    from syncaudit.audit.engine import EngineUnavailableError
+
+    try:
+        from pyspark.sql import SparkSession
+        from splink.backends.spark import similarity_jar_location
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"audit.engine is spark, but pyspark cannot be imported ({exc})",
+            key="audit.engine",
+            hint="pip install -r requirements-spark.txt (and Java 17: apt-get install openjdk-17-jre-headless), "
+            "or set audit.engine: duckdb",
+        ) from None
+    if not os.environ.get("JAVA_HOME") and not shutil.which("java"):
+        raise EngineUnavailableError(
+            "audit.engine is spark, but no Java runtime was found (JAVA_HOME unset, no java on PATH)",
+            key="audit.engine",
+            hint="install Java 17 (apt-get install openjdk-17-jre-headless) or set audit.engine: duckdb",
+        )
+    opts = cfg.audit.spark
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _configure(active, opts)
+        return active
+    b = SparkSession.builder.appName("syncaudit-audit")
+    if opts.master:
+        b = b.master(opts.master)
+    if opts.driver_memory:
+        b = b.config("spark.driver.memory", opts.driver_memory)
+    b = b.config("spark.jars", similarity_jar_location()).config("spark.sql.session.timeZone", "UTC")
+    # The Python workers run the UDFs: in a session built here, this interpreter (it has syncaudit).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    b = (
+        b.config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.ansi.enabled", "false")
+    )
+    for k, v in opts.conf.items():
+        b = b.config(k, v)
+    try:
+        spark = b.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - the JVM did not start: one message, no Java stack
+        raise EngineUnavailableError(
+            f"audit.engine is spark, but the Spark session did not start: {str(exc).splitlines()[0][:300]}",
+            key="audit.spark",
+            hint="check Java 17 (java -version), audit.spark.master and audit.spark.conf; or set audit.engine: duckdb",
+        ) from None
+    spark.sparkContext.setLogLevel("ERROR")
+    _configure(spark, opts)
+    return spark
+
+
+def _configure(spark: Any, opts: Any) -> None:
+    if opts.shuffle_partitions:
+        spark.conf.set("spark.sql.shuffle.partitions", str(opts.shuffle_partitions))
+    # DuckDB's semantics the audit relies on: UTC times, NULL (not an error) for a failed cast or a bad index.
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.ansi.enabled", "false")
+
+
+def _nfc(v: str | None) -> str | None:
+    return unicodedata.normalize("NFC", v) if isinstance(v, str) else None
+
+
+def _strip_accents(v: str | None) -> str | None:
+    """DuckDB's strip_accents: the letters without their combining marks."""
+    if not isinstance(v, str):
+        return None
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in unicodedata.normalize("NFD", v) if not unicodedata.combining(c))
+    )
+
+
+def _register_text_functions(spark: Any) -> None:
+    """DuckDB's text functions that Spark lacks, as vectorized (Arrow) UDFs of the same name."""
+    from pyspark.sql.functions import udf
+
+    spark.udf.register("nfc_normalize", udf(_nfc, "string", useArrow=True))
+    spark.udf.register("strip_accents", udf(_strip_accents, "string", useArrow=True))
+
+
+class SparkResult:
+    """The rows of a query, shaped like DuckDB's result (tuples; structs as dicts; lists as lists)."""
+
+    def __init__(self, df: Any = None) -> None:
+        self._df = df
+        self._rows: list[tuple] | None = None
+
+    def _all(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = [] if self._df is None else [tuple(_py(v) for v in r) for r in self._df.collect()]
+        return self._rows
+
+    def fetchall(self) -> list[tuple]:
+        return list(self._all())
+
+    def fetchone(self) -> tuple | None:
+        rows = self._all()
+        return rows[0] if rows else None
+
+    def df(self) -> Any:
+        import pandas as pd
+
+        cols = [] if self._df is None else self._df.columns
+        return pd.DataFrame(self._all(), columns=cols)
+
+    @property
+    def description(self) -> list[tuple]:
+        return [] if self._df is None else [(c, None, None, None, None, None, None) for c in self._df.columns]
+
+
+def _py(v: Any) -> Any:
+    from pyspark.sql import Row
+
+    if isinstance(v, Row):
+        return {k: _py(x) for k, x in v.asDict(recursive=False).items()}
+    if isinstance(v, list):
+        return [_py(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _py(x) for k, x in v.items()}
+    return v
+
+
+class SparkConnection:
+    """DuckDB-dialect SQL on a SparkSession; tables are Parquet folders under ``work_dir``."""
+
+    def __init__(self, spark: Any, work_dir: Path) -> None:
+        self.spark = spark
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._seq = itertools.count()
+        self._views: set[str] = set()
+        self._udfs: set[str] = set()
+        _register_text_functions(spark)
+
+    # -- what the audit calls ---------------------------------------------------------------------------------
+    def execute(self, sql: str, params: list | tuple | None = None) -> SparkResult:
+        if params:
+            sql = _bind(sql, params)
+        stmt = sqlglot.parse_one(sql, read="duckdb")
+        if isinstance(stmt, exp.Create):
+            return self._create(stmt)
+        if isinstance(stmt, exp.Insert):
+            return self._insert(stmt)
+        if isinstance(stmt, exp.Drop):
+            for t in stmt.args.get("tables") or [stmt.this]:
+                self._drop(t.name)
+            return SparkResult()
+        if isinstance(stmt, exp.Describe):
+            df = self.table(stmt.this.name)
+            return _rows_result(self.spark, [(f.name, f.dataType.simpleString()) for f in df.schema.fields])
+        if isinstance(stmt, exp.Set | exp.Command) and sql.lstrip().upper().startswith(("SET ", "PRAGMA ")):
+            return SparkResult()
+        return SparkResult(self._query(stmt))
+
+    def _query(self, q: exp.Expression) -> Any:
+        """A query's DataFrame; DuckDB's ``UNION ALL BY NAME`` (no Spark SQL spelling) is ``unionByName``."""
+        if isinstance(q, exp.Union) and q.args.get("by_name") and not q.args.get("distinct"):
+            left, right = self._query(q.this), self._query(q.expression)
+            return left.unionByName(right, allowMissingColumns=True)
+        return self.spark.sql(to_spark(q))
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        stmt = sqlglot.parse_one(sql, read="duckdb")
+        if not isinstance(stmt, exp.Insert) or not isinstance(stmt.expression, exp.Values):
+            raise ValueError(f"executemany takes INSERT ... VALUES only: {sql[:80]}")
+        name = _table_name(stmt.this)
+        target = self.table(name)
+        new = self.spark.createDataFrame([tuple(r) for r in rows], schema=target.schema)
+        self._materialize(name, target.unionByName(new))
+
+    def create_function(self, name: str, fn: Any, *_a: Any, **_k: Any) -> None:
+        from pyspark.sql.functions import udf
+
+        def nulls_as_none(*args: Any) -> Any:  # Arrow hands a missing value over as NaN
+            return fn(*(None if isinstance(a, float) and a != a else a for a in args))
+
+        self.spark.udf.register(name, udf(nulls_as_none, "string", useArrow=True))
+        self._udfs.add(name)
+
+    def remove_function(self, name: str) -> None:
+        if name not in self._udfs:
+            raise duckdb.CatalogException(f"function {name} does not exist")
+
+    def table(self, name: str) -> Any:
+        """The Spark DataFrame of a table or view (DuckDB's CatalogException when there is none)."""
+        if not self.spark.catalog.tableExists(name):
+            raise duckdb.CatalogException(f"Table with name {name} does not exist!")
+        return self.spark.table(name)
+
+    def splink_api(self) -> Any:
+        from splink.backends.spark import SparkAPI
+
+        return SparkAPI(spark_session=self.spark, break_lineage_method="parquet", register_udfs_automatically=True)
+
+    def write_parquet(self, select_sql: str, path: Path) -> None:
+        """Write a query's rows as a Parquet folder (Spark's part files) at ``path``."""
+        self.spark.sql(to_spark(sqlglot.parse_one(select_sql, read="duckdb"))).write.mode("overwrite").parquet(
+            str(path)
+        )
+
+    def close(self) -> None:
+        for v in list(self._views):
+            self.spark.catalog.dropTempView(v)
+        self._views.clear()
+
+    # -- statements -------------------------------------------------------------------------------------------
+    def _create(self, stmt: exp.Create) -> SparkResult:
+        kind = (stmt.args.get("kind") or "").upper()
+        target = stmt.this
+        if isinstance(target, exp.Schema) and stmt.expression is None:  # CREATE TABLE t (col TYPE, ...): empty
+            cols = [c for c in target.expressions if isinstance(c, exp.ColumnDef)]
+            select = exp.select(
+                *(exp.alias_(exp.cast(exp.null(), _spark_type(c.args["kind"])), c.name, quoted=True) for c in cols)
+            ).where(exp.false())
+            self._materialize(_table_name(target), self.spark.sql(select.sql(dialect="spark")))
+            return SparkResult()
+        name = _table_name(target)
+        df = self._query(stmt.expression)
+        if kind == "VIEW":
+            df.createOrReplaceTempView(name)
+            self._views.add(name)
+        else:
+            self._materialize(name, df)
+        return SparkResult()
+
+    def _insert(self, stmt: exp.Insert) -> SparkResult:
+        target = stmt.this
+        name = _table_name(target)
+        existing = self.table(name)
+        cols = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else list(existing.columns)
+        new = self._query(stmt.expression).toDF(*cols)
+        types = {f.name: f.dataType for f in existing.schema.fields}
+        new = new.select(*(new[c].cast(types[c]).alias(c) for c in cols))
+        self._materialize(name, existing.unionByName(new, allowMissingColumns=True))
+        return SparkResult()
+
+    def _drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+        self._views.discard(name)
+
+    def _materialize(self, name: str, df: Any) -> None:
+        """Write ``df`` as Parquet (a new folder per version: a view defined on the old one still reads it)."""
+        path = self.work_dir / f"{name}-{next(self._seq)}"
+        df.write.mode("overwrite").parquet(str(path))
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self._views.add(name)
+
+
+def _rows_result(spark: Any, rows: list[tuple]) -> SparkResult:
+    res = SparkResult()
+    res._rows = rows  # noqa: SLF001 - a result built here, not by a query
+    return res
+
+
+def _table_name(node: exp.Expression) -> str:
+    return (node.this if isinstance(node, exp.Schema) else node).name
+
+
+def _bind(sql: str, params: list | tuple) -> str:
+    """Inline ``?`` parameters as SQL literals (the audit passes a few strings and numbers)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    it = iter(params)
+
+    def sub(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder):
+            return _literal(next(it))
+        return node
+
+    return tree.transform(sub).sql(dialect="duckdb")
+
+
+def _literal(v: Any) -> exp.Expression:
+    if v is None:
+        return exp.null()
+    if isinstance(v, bool):
+        return exp.true() if v else exp.false()
+    if isinstance(v, int | float):
+        return exp.Literal.number(v)
+    return exp.Literal.string(str(v))
+
+
+def _spark_type(t: exp.DataType) -> exp.DataType:
+    """DuckDB column types in Spark: JSON is text, TIMESTAMPTZ is Spark's (UTC session) TIMESTAMP."""
+
+    def sub(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DataType):
+            if node.this == exp.DataType.Type.JSON:
+                return exp.DataType.build("TEXT")
+            if node.this == exp.DataType.Type.TIMESTAMPTZ:
+                return exp.DataType.build("TIMESTAMP")
+        return node
+
+    return t.copy().transform(sub)
+
+
+def to_spark(stmt: exp.Expression) -> str:
+    """One DuckDB query as Spark SQL: SQLGlot's transpilation plus the rewrites where the meaning differs."""
+    tree, before = stmt.copy(), None
+    for _ in range(8):  # SQLGlot does not descend into a node a rewrite replaced: repeat until nothing changes
+        tree = tree.transform(_rewrite)
+        now = tree.sql(dialect="spark")
+        if now == before:
+            return now
+        before = now
+    return before
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+# DuckDB functions Spark spells otherwise (SQLGlot keeps the DuckDB name).
+_RENAMED = {"list_intersect": "array_intersect"}
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    # DuckDB's read_parquet('path') in FROM: Spark's parquet.`path`.
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.ReadParquet | exp.Anonymous):
+        fn = node.this
+        fname = fn.sql_name().lower() if isinstance(fn, exp.ReadParquet) else str(fn.this).lower()
+        if fname == "read_parquet":
+            path = fn.expressions[0].name if fn.expressions else fn.this.name
+            return exp.Table(
+                this=exp.to_identifier(path, quoted=True), db=exp.to_identifier("parquet"), alias=node.args.get("alias")
+            )
+    if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.JSON, exp.DataType.Type.TIMESTAMPTZ):
+        if node.to.this == exp.DataType.Type.JSON:  # JSON is text on Spark
+            return node.this
+        return exp.cast(node.this, "TIMESTAMP")
+    if isinstance(node, exp.DataType):
+        return _spark_type(node)
+    if isinstance(node, exp.SimilarTo):  # a whole-string regular expression match
+        pattern = node.expression
+        if isinstance(pattern, exp.Literal):
+            pattern = exp.Literal.string(f"^(?:{pattern.this})$")
+        return exp.RegexpLike(this=node.this, expression=pattern)
+    if isinstance(node, exp.JSONObject):  # json_object(k, v, ...): Spark writes a struct as JSON
+        pairs = []
+        for kv in node.expressions:
+            pairs += [kv.this, kv.expression]
+        return _fn("to_json", _fn("named_struct", *pairs))
+    if isinstance(node, exp.ArrayOverlaps):
+        return _fn("arrays_overlap", node.this, node.expression)
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() in _RENAMED:
+        return _fn(_RENAMED[str(node.this).lower()], *node.expressions)
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.ArrayAgg | exp.GroupConcat):
+        return _list_agg(node.this, node.expression.this)  # agg FILTER (WHERE c): the filter moves inside
+    if isinstance(node, exp.ArrayAgg | exp.GroupConcat):
+        return _list_agg(node, None)
+    if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch(): seconds with their fraction
+        return exp.Div(
+            this=_fn("unix_micros", exp.cast(node.this, "TIMESTAMP")), expression=exp.Literal.number("1000000.0")
+        )
+    return node
+
+
+def _list_agg(agg: exp.Expression, where: exp.Expression | None) -> exp.Expression:
+    """``list(...)`` / ``string_agg(...)`` with their ORDER BY, DISTINCT and FILTER, in Spark's terms."""
+    body = agg.this
+    order = body if isinstance(body, exp.Order) else None
+    value = order.this if order else body
+    distinct = isinstance(value, exp.Distinct)
+    if distinct:
+        value = value.expressions[0]
+    if order is not None:
+        out = _ordered_list(value, order.expressions, distinct, where)
+    else:
+        arg = value if where is None else exp.If(this=where, true=value)
+        out = _fn("collect_set" if distinct else "collect_list", arg)
+    if isinstance(agg, exp.GroupConcat):  # string_agg skips NULLs; so does array_join
+        sep = agg.args.get("separator") or exp.Literal.string(",")
+        out = _fn("array_join", out, sep)
+    return out
+
+
+def _ordered_list(value: exp.Expression, keys: list, distinct: bool, where: exp.Expression | None) -> exp.Expression:
+    """DuckDB's ``list(v ORDER BY k...)``: Spark collects structs (nulls kept, like DuckDB) and sorts them with a
+    comparator that follows each key's direction and null placement."""
+    fields: list[exp.Expression] = []
+    for i, k in enumerate(keys):
+        fields += [exp.Literal.string(f"k{i}"), k.this]
+    fields += [exp.Literal.string("v"), value]
+    item: exp.Expression = _fn("named_struct", *fields)
+    if where is not None:  # collect_list skips the NULL of a row the filter leaves out
+        item = exp.If(this=where, true=item)
+    collected = _fn("collect_list", item)
+    cmps = []
+    for i, k in enumerate(keys):
+        desc = bool(k.args.get("desc"))
+        nf = bool(k.args.get("nulls_first"))
+        lk, rk = f"sa_l.k{i}", f"sa_r.k{i}"
+        cmps.append(
+            f"CASE WHEN {lk} IS NULL AND {rk} IS NULL THEN 0 WHEN {lk} IS NULL THEN {-1 if nf else 1} "
+            f"WHEN {rk} IS NULL THEN {1 if nf else -1} WHEN {lk} < {rk} THEN {1 if desc else -1} "
+            f"WHEN {lk} > {rk} THEN {-1 if desc else 1} ELSE 0 END"
+        )
+    comparator = "CASE " + " ".join(f"WHEN ({c}) <> 0 THEN ({c})" for c in cmps) + " ELSE 0 END"
+    sorted_sql = f"transform(array_sort(__collected__, (sa_l, sa_r) -> {comparator}), sa_s -> sa_s.v)"
+    if distinct:
+        sorted_sql = f"array_distinct({sorted_sql})"
+    tree = sqlglot.parse_one(sorted_sql, read="spark")
+    return tree.transform(lambda n: collected if isinstance(n, exp.Column) and n.name == "__collected__" else n)
