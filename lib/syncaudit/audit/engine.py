@@ -24,6 +24,14 @@ class EngineUnavailableError(ConfigError):
     """``audit.engine: spark`` without pyspark or Java on this machine (exit 2): install them or pick duckdb."""
 
 
+def require(cfg: Config) -> None:
+    """Fail fast, before any work, when the configured engine cannot run here (exit 2, naming the fix)."""
+    if cfg.audit.engine == "spark":
+        from syncaudit.audit.spark_sql import require_spark
+
+        require_spark()
+
+
 def connect(cfg: Config, work_dir: Path) -> Any:
     """A connection for the audit on the configured engine (``work_dir``: the Spark engine's table folder)."""
     if cfg.audit.engine == "spark":

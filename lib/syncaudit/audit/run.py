@@ -90,6 +90,7 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
 
 
 def _run_audit(cfg: Config, snapshot: Any, out_dir: str | Path | None) -> AuditResult:
+    engine.require(cfg)
     snap = resolve_snapshot(cfg, snapshot)
     snap_path = Path(snap.path)
     md = load_metadata(snap_path)

@@ -25,22 +25,19 @@ from sqlglot import exp
 from syncaudit.config import Config
 
 
-def spark_session(cfg: Config) -> Any:
-    """The Spark session: the running one (spark-submit, Databricks, EMR) or one built from ``audit.spark``.
-
-    Splink's similarity functions (jaro_winkler, ...) come from the jar shipped with Splink; it is added to a
-    session built here. A session that exists already must have it (docs/spark.md)."""
+def require_spark() -> None:
+    """pyspark importable and a Java runtime present, or one clear message (exit 2) saying what to install."""
     from syncaudit.audit.engine import EngineUnavailableError
 
     try:
-        from pyspark.sql import SparkSession
-        from splink.backends.spark import similarity_jar_location
+        import pyspark.sql  # noqa: F401
+        from splink.backends.spark import similarity_jar_location  # noqa: F401
     except ImportError as exc:
         raise EngineUnavailableError(
             f"audit.engine is spark, but pyspark cannot be imported ({exc})",
             key="audit.engine",
-            hint="pip install -r requirements-spark.txt (and Java 17: apt-get install openjdk-17-jre-headless), "
-            "or set audit.engine: duckdb",
+            hint="pip install pyspark (the version in requirements.txt) and Java 17 "
+            "(apt-get install openjdk-17-jre-headless), or set audit.engine: duckdb",
         ) from None
     if not os.environ.get("JAVA_HOME") and not shutil.which("java"):
         raise EngineUnavailableError(
@@ -48,6 +45,19 @@ def spark_session(cfg: Config) -> Any:
             key="audit.engine",
             hint="install Java 17 (apt-get install openjdk-17-jre-headless) or set audit.engine: duckdb",
         )
+
+
+def spark_session(cfg: Config) -> Any:
+    """The Spark session: the running one (spark-submit, Databricks, EMR) or one built from ``audit.spark``.
+
+    Splink's similarity functions (jaro_winkler, ...) come from the jar shipped with Splink; it is added to a
+    session built here. A session that exists already must have it (docs/spark.md)."""
+    from syncaudit.audit.engine import EngineUnavailableError
+
+    require_spark()
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
     opts = cfg.audit.spark
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -87,6 +97,7 @@ def _configure(spark: Any, opts: Any) -> None:
     # DuckDB's semantics the audit relies on: UTC times, NULL (not an error) for a failed cast or a bad index.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.ansi.enabled", "false")
+    spark.conf.set("spark.sql.jsonGenerator.ignoreNullFields", "false")  # json_object keeps "k": null
 
 
 def _nfc(v: str | None) -> str | None:
@@ -173,6 +184,20 @@ class SparkConnection:
             return self._create(stmt)
         if isinstance(stmt, exp.Insert):
             return self._insert(stmt)
+        if isinstance(stmt, exp.Delete):  # keep the rows the condition does not hold for
+            name = _table_name(stmt.this)
+            cond = stmt.args["where"].this
+            keep = exp.select("*").from_(name).where(exp.not_(exp.func("coalesce", cond, exp.false())))
+            self._materialize(name, self._query(keep))
+            return SparkResult()
+        if isinstance(stmt, exp.Alter):  # ADD COLUMN c TYPE: NULLs
+            name = _table_name(stmt.this)
+            add = [a for a in stmt.args.get("actions") or [] if isinstance(a, exp.ColumnDef)]
+            sel = exp.select("*", *(exp.alias_(exp.cast(exp.null(), _spark_type(c.args["kind"])), c.name) for c in add))
+            self._materialize(name, self._query(sel.from_(name)))
+            return SparkResult()
+        if isinstance(stmt, exp.Update):
+            return self._update(stmt)
         if isinstance(stmt, exp.Drop):
             for t in stmt.args.get("tables") or [stmt.this]:
                 self._drop(t.name)
@@ -266,6 +291,39 @@ class SparkConnection:
         self._materialize(name, existing.unionByName(new, allowMissingColumns=True))
         return SparkResult()
 
+    def _update(self, stmt: exp.Update) -> SparkResult:
+        """``UPDATE t SET c = e, ... [FROM s] WHERE w``: each row of t that w matches (with the first row of s it
+        matches) gets the new values, computed from the old ones; the table is rewritten."""
+        name = _table_name(stmt.this)
+        target = self.table(name)
+        cols = list(target.columns)
+        rid = "__sa_rid"
+        self._materialize("__sa_upd", target.withColumn(rid, _row_id()))
+        sets = [(e.this.name, e.expression) for e in stmt.expressions]
+        matched = exp.select(
+            exp.column(rid, table=name), *(exp.alias_(v, f"__sa_v{i}") for i, (_, v) in enumerate(sets))
+        ).from_(exp.to_table("__sa_upd").as_(name))
+        src = stmt.args.get("from_") or stmt.args.get("from")
+        if src is not None:
+            matched = matched.join(src.this.copy(), join_type="cross")
+        where = stmt.args.get("where")
+        if where is not None:
+            matched = matched.where(where.this.copy())
+        self.spark.sql(to_spark(matched)).dropDuplicates([rid]).createOrReplaceTempView("__sa_upd_m")
+        new_cols = {c: i for i, (c, _) in enumerate(sets)}
+        proj = ", ".join(
+            f"CASE WHEN m.{rid} IS NOT NULL THEN m.__sa_v{new_cols[c]} ELSE u.`{c}` END AS `{c}`"
+            if c in new_cols
+            else f"u.`{c}`"
+            for c in cols
+        )
+        df = self.spark.sql(f"SELECT {proj} FROM __sa_upd u LEFT JOIN __sa_upd_m m ON m.{rid} = u.{rid}")
+        types = {f.name: f.dataType for f in target.schema.fields}
+        self._materialize(name, df.select(*(df[c].cast(types[c]).alias(c) for c in cols)))
+        self._drop("__sa_upd")
+        self._drop("__sa_upd_m")
+        return SparkResult()
+
     def _drop(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
         self._views.discard(name)
@@ -276,6 +334,12 @@ class SparkConnection:
         df.write.mode("overwrite").parquet(str(path))
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
         self._views.add(name)
+
+
+def _row_id() -> Any:
+    from pyspark.sql.functions import monotonically_increasing_id
+
+    return monotonically_increasing_id()
 
 
 def _rows_result(spark: Any, rows: list[tuple]) -> SparkResult:
@@ -379,6 +443,25 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _list_agg(node.this, node.expression.this)  # agg FILTER (WHERE c): the filter moves inside
     if isinstance(node, exp.ArrayAgg | exp.GroupConcat):
         return _list_agg(node, None)
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Neg):
+        # DuckDB's l[-1] (the last element; SQLGlot made it the 0-based -2): Spark's element_at counts from 1
+        n = int(node.expressions[0].this.this)
+        return _fn("element_at", node.this, exp.Literal.number(-(n - 1)))
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "json_merge_patch":
+        # two JSON objects as text (the audit merges objects with distinct keys): the second's keys appended
+        a, b = node.expressions
+        merged = sqlglot.parse_one(
+            "CASE WHEN __a IS NULL OR __a = '{}' THEN __b WHEN __b IS NULL OR __b = '{}' THEN __a "
+            "ELSE concat(substr(__a, 1, length(__a) - 1), ',', substr(__b, 2)) END",
+            read="spark",
+        )
+        return merged.transform(
+            lambda n: (
+                (a.copy() if n.name == "__a" else b.copy())
+                if isinstance(n, exp.Column) and n.name in ("__a", "__b")
+                else n
+            )
+        )
     if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch(): seconds with their fraction
         return exp.Div(
             this=_fn("unix_micros", exp.cast(node.this, "TIMESTAMP")), expression=exp.Literal.number("1000000.0")
@@ -397,7 +480,7 @@ def _list_agg(agg: exp.Expression, where: exp.Expression | None) -> exp.Expressi
     if order is not None:
         out = _ordered_list(value, order.expressions, distinct, where)
     else:
-        arg = value if where is None else exp.If(this=where, true=value)
+        arg = value if where is None else _fn("if", where, value, exp.null())
         out = _fn("collect_set" if distinct else "collect_list", arg)
     if isinstance(agg, exp.GroupConcat):  # string_agg skips NULLs; so does array_join
         sep = agg.args.get("separator") or exp.Literal.string(",")
@@ -414,7 +497,7 @@ def _ordered_list(value: exp.Expression, keys: list, distinct: bool, where: exp.
     fields += [exp.Literal.string("v"), value]
     item: exp.Expression = _fn("named_struct", *fields)
     if where is not None:  # collect_list skips the NULL of a row the filter leaves out
-        item = exp.If(this=where, true=item)
+        item = _fn("if", where, item, exp.null())
     collected = _fn("collect_list", item)
     cmps = []
     for i, k in enumerate(keys):
