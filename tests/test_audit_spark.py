@@ -127,18 +127,24 @@ STATEMENTS = [
 ]
 
 
+@pytest.mark.parametrize("on_cluster", [False, True], ids=["local-checkpoint", "parquet-work-dir"])
 @pytest.mark.parametrize("stmt", STATEMENTS)
-def test_duckdb_statements_change_the_table_alike_on_spark(stmt: str, spark_con) -> None:
+def test_duckdb_statements_change_the_table_alike_on_spark(
+    stmt: str, on_cluster: bool, spark_con, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spark_con, "local", not on_cluster)  # off local mode, tables are Parquet in work_dir
     create = (
         "CREATE OR REPLACE TABLE t AS SELECT * FROM (VALUES ('a', 1, 'x'), ('a', 2, NULL), ('a', 3, 'y'), "
         "('b', 4, 'z')) AS x(g, k, v)"
     )
     duck = duckdb.connect()
+    before = len(list(spark_con.work_dir.glob("t-*")))
     for con in (duck, spark_con):
         con.execute(create)
         con.execute(stmt)
     q = "SELECT * FROM t ORDER BY k"
     assert spark_con.execute(q).fetchall() == duck.execute(q).fetchall()
+    assert (len(list(spark_con.work_dir.glob("t-*"))) > before) == on_cluster
 
 
 def test_json_merge_patch_and_negative_index_on_spark(spark_con) -> None:

@@ -61,8 +61,19 @@ def splink_input(con: Any, table: str) -> Any:
     return con.table(table) if is_spark(con) else table
 
 
+def splink_settings(con: Any, settings: Any) -> Any:
+    """Splink settings for the engine: as written (DuckDB SQL) on DuckDB; transpiled for Spark (a dict)."""
+    if is_spark(con) and not isinstance(settings, dict):
+        from syncaudit.audit.spark_sql import splink_settings_for_spark
+
+        return splink_settings_for_spark(settings)
+    return settings
+
+
 def close(con: Any) -> None:
     """Release the engine's working tables (Spark: the work folder; the session is left to its owner)."""
     if is_spark(con):
         con.close()
         shutil.rmtree(con.work_dir, ignore_errors=True)
+    else:
+        con.close()

@@ -40,7 +40,7 @@ from syncaudit.audit.comparisons import (
     key_sql,
     training_rules,
 )
-from syncaudit.audit.engine import splink_api, splink_input
+from syncaudit.audit.engine import splink_api, splink_input, splink_settings
 from syncaudit.loadfolder import lit, q
 
 logging.getLogger("splink").setLevel(logging.ERROR)
@@ -211,7 +211,7 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
 
     def linker_on(names: list[str], settings: Any) -> Any:
         sdfs = [db_api.register(splink_input(con, t), table_name=f"__sa_tr_{t}") for t in names]
-        return Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
+        return Linker(sdfs if len(sdfs) > 1 else sdfs[0], splink_settings(con, settings), log_level=None)
 
     linker = linker_on(u_tables, _settings(model, link_type, _prior(con, model, tables, sizes)))
     linker.training.estimate_u_using_random_sampling(max_pairs=n_u, seed=1, num_chunks=1)

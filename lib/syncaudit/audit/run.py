@@ -47,6 +47,10 @@ class AuditResult:
     def findings_df(self):  # noqa: ANN201 - pandas.DataFrame
         return self.con.execute("SELECT * FROM findings_final").df()
 
+    def close(self) -> None:
+        """Release the working tables (Spark: its work folder; DuckDB: the in-memory connection)."""
+        engine.close(self.con)
+
     def counts(self) -> dict[str, int]:
         return dict(self.metrics["findings"]["by_kind"])
 
@@ -169,6 +173,7 @@ def _copy_views(snap: Any, con: duckdb.DuckDBPyConnection) -> None:
 def cli_findings(args: argparse.Namespace) -> int:
     """``syncaudit findings --config F [--snapshot ID] [--out DIR]``: prints the findings file and counts."""
     res = run_audit(args.cfg, args.snapshot, args.out)
+    res.close()
     counts = {k: v for k, v in res.counts().items() if v}
     print(res.paths["jsonl"])
     print(json.dumps({"snapshot": res.snapshot_id, "findings": counts}, ensure_ascii=False))

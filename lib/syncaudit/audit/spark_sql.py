@@ -10,10 +10,13 @@ Python scalar functions registered with ``create_function`` become Spark UDFs of
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import logging
 import os
 import shutil
 import sys
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ import sqlglot
 from sqlglot import exp
 
 from syncaudit.config import Config
+
+log = logging.getLogger(__name__)
 
 
 def require_spark() -> None:
@@ -170,13 +175,24 @@ class SparkConnection:
         self.spark = spark
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # The tables live as long as the connection's user needs them (a notebook reads them after the audit):
+        # the folder goes when this process ends, or at close().
+        atexit.register(shutil.rmtree, self.work_dir, True)
         self._seq = itertools.count()
         self._views: set[str] = set()
         self._udfs: set[str] = set()
+        self.local = spark.sparkContext.master.startswith("local")
         _register_text_functions(spark)
 
     # -- what the audit calls ---------------------------------------------------------------------------------
     def execute(self, sql: str, params: list | tuple | None = None) -> SparkResult:
+        t0 = time.perf_counter()
+        try:
+            return self._execute(sql, params)
+        finally:
+            log.debug("%.2f s  %s", time.perf_counter() - t0, " ".join(sql.split())[:100])
+
+    def _execute(self, sql: str, params: list | tuple | None) -> SparkResult:
         if params:
             sql = _bind(sql, params)
         stmt = sqlglot.parse_one(sql, read="duckdb")
@@ -247,7 +263,9 @@ class SparkConnection:
     def splink_api(self) -> Any:
         from splink.backends.spark import SparkAPI
 
-        return SparkAPI(spark_session=self.spark, break_lineage_method="parquet", register_udfs_automatically=True)
+        if not self.spark.sparkContext.getCheckpointDir():  # Splink writes its own tables under it
+            self.spark.sparkContext.setCheckpointDir(str(self.work_dir / "splink"))
+        return SparkAPI(spark_session=self.spark, register_udfs_automatically=True)
 
     def write_parquet(self, select_sql: str, path: Path) -> None:
         """Write a query's rows as a Parquet folder (Spark's part files) at ``path``."""
@@ -329,7 +347,12 @@ class SparkConnection:
         self._views.discard(name)
 
     def _materialize(self, name: str, df: Any) -> None:
-        """Write ``df`` as Parquet (a new folder per version: a view defined on the old one still reads it)."""
+        """Write ``df`` as Parquet (a new folder per version: a view defined on the old one still reads it); in
+        local mode, where every block is on this machine anyway, a local checkpoint (no file commit) instead."""
+        if self.local:
+            df.localCheckpoint(eager=True).createOrReplaceTempView(name)
+            self._views.add(name)
+            return
         path = self.work_dir / f"{name}-{next(self._seq)}"
         df.write.mode("overwrite").parquet(str(path))
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
@@ -462,6 +485,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
                 else n
             )
         )
+    if isinstance(node, exp.JarowinklerSimilarity):  # Splink's Spark jar registers it as jaro_winkler
+        return _fn("jaro_winkler", node.this, node.expression)
     if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch(): seconds with their fraction
         return exp.Div(
             this=_fn("unix_micros", exp.cast(node.this, "TIMESTAMP")), expression=exp.Literal.number("1000000.0")
@@ -515,3 +540,26 @@ def _ordered_list(value: exp.Expression, keys: list, distinct: bool, where: exp.
         sorted_sql = f"array_distinct({sorted_sql})"
     tree = sqlglot.parse_one(sorted_sql, read="spark")
     return tree.transform(lambda n: collected if isinstance(n, exp.Column) and n.name == "__collected__" else n)
+
+
+def spark_condition(sql: str) -> str:
+    """A DuckDB SQL condition (a Splink comparison level or blocking rule) as Spark SQL."""
+    return to_spark(sqlglot.parse_one(sql, read="duckdb"))
+
+
+def splink_settings_for_spark(settings: Any) -> dict:
+    """Splink settings written for DuckDB, for Splink's Spark backend.
+
+    Splink writes its own comparison levels in the backend's dialect; the audit's custom levels and blocking
+    rules are DuckDB SQL. A level whose SQL is the same in both of Splink's renderings is ours: it is
+    transpiled; Splink's own are taken from its Spark rendering."""
+    duck, spark = settings.create_settings_dict("duckdb"), settings.create_settings_dict("spark")
+    for cd, cs in zip(duck["comparisons"], spark["comparisons"], strict=True):
+        for ld, ls in zip(cd["comparison_levels"], cs["comparison_levels"], strict=True):
+            if ld["sql_condition"] == ls["sql_condition"] and ld["sql_condition"].strip().upper() != "ELSE":
+                ls["sql_condition"] = spark_condition(ld["sql_condition"])
+    key = "blocking_rules_to_generate_predictions"
+    for bd, bs in zip(duck.get(key) or [], spark.get(key) or [], strict=True):
+        if bd["blocking_rule"] == bs["blocking_rule"]:
+            bs["blocking_rule"] = spark_condition(bd["blocking_rule"])
+    return spark
