@@ -600,7 +600,9 @@ def main() -> None:
             say(f"sandbox reset to the loaded state ({time.monotonic() - t:.0f} s)")
         for kind in ["full"] if args.skip_naive else ["naive", "full"]:
             seq = sb.last_seq()
+            server0 = sb.cpu_s()
             results[kind] = run_worker(kind, cfg)
+            results[kind]["server_cpu_s"] = sb.cpu_s() - server0
             results[kind]["calls"] = sb.calls_since(seq)
             say(
                 f"{kind}: {results[kind]['wall_s']:.1f} s, calls {results[kind]['calls']}, peak {results[kind]['peak_rss_mb']:.0f} MB, load {os.getloadavg()}"
@@ -653,6 +655,13 @@ def main() -> None:
     say(
         f"Intercom contacts + conversations: {ic_s:.1f} s vs {floor_s:.1f} s that the rate limit allows for "
         f"{minimum['intercom']:,} calls -> {ic_s / floor_s:.2f}x (target <= 1.5x)"
+    )
+    conv_need = math.ceil(math.ceil(n / 4) / 150)
+    conv_s = full["streams"].get("intercom/conversations", {}).get("duration_s", 0)
+    say(
+        f"Intercom conversations alone: {conv_s:.1f} s vs {conv_need / (10_000 / 60):.1f} s for the {conv_need:,} "
+        f"pages they need -> {conv_s / (conv_need / (10_000 / 60)):.2f}x (target <= 1.5x); CPU s of the full pull: "
+        f"client {full['cpu_s']:.0f}, sandbox {full['server_cpu_s']:.0f}"
     )
     say(
         f"incremental after 1% change: {inc['wall_s']:.1f} s = {100 * inc['wall_s'] / full['wall_s']:.1f}% of full "
