@@ -157,3 +157,18 @@ def test_json_merge_patch_and_negative_index_on_spark(spark_con) -> None:
     assert [(str(a).replace(" ", ""), str(b).replace(" ", ""), c) for a, b, c in got] == [
         (str(a).replace(" ", ""), str(b).replace(" ", ""), c) for a, b, c in exp_rows
     ]
+
+
+def test_arrow_rows_from_python_are_appended_alike(spark_con) -> None:
+    import pyarrow as pa
+
+    from syncaudit.audit.engine import insert_arrow
+
+    duck = duckdb.connect()
+    rows = pa.table({"rid": ["r2", "r1"], "cluster": ["c", None]})
+    for con in (duck, spark_con):
+        con.execute("CREATE OR REPLACE TABLE cc(rid VARCHAR, cluster VARCHAR)")
+        con.execute("INSERT INTO cc VALUES ('r0', 'c0')")
+        insert_arrow(con, "cc", rows)
+    q = "SELECT * FROM cc ORDER BY rid"
+    assert spark_con.execute(q).fetchall() == duck.execute(q).fetchall() == [("r0", "c0"), ("r1", None), ("r2", "c")]

@@ -56,9 +56,25 @@ def splink_api(con: Any) -> Any:
     return DuckDBAPI(connection=con)
 
 
-def splink_input(con: Any, table: str) -> Any:
-    """What Splink's ``db_api.register`` takes for an audit table: its name (DuckDB) or its DataFrame (Spark)."""
-    return con.table(table) if is_spark(con) else table
+def splink_register(db_api: Any, con: Any, table: str, name: str) -> Any:
+    """Hand an audit table to Splink as ``name``: by its name on DuckDB, as a DataFrame on Spark (a view left
+    under that name by an earlier training is replaced: Splink refuses to register over it)."""
+    if is_spark(con):
+        con.spark.catalog.dropTempView(name)
+        return db_api.register(con.table(table), table_name=name)
+    return db_api.register(table, table_name=name)
+
+
+def insert_arrow(con: Any, table: str, rows: Any) -> None:
+    """Append a small Arrow table (computed in Python) to ``table``, columns in the table's order."""
+    if is_spark(con):
+        con.insert_arrow(table, rows)
+        return
+    con.register("__sa_arrow", rows)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM __sa_arrow")
+    finally:
+        con.unregister("__sa_arrow")
 
 
 def splink_settings(con: Any, settings: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from syncaudit.audit.comparisons import ROLE_MAILBOXES
+from syncaudit.audit.engine import insert_arrow
 from syncaudit.loadfolder import lit
 
 
@@ -104,5 +105,4 @@ def constrained_clusters(con: duckdb.DuckDBPyConnection, edges: str, keys: str, 
     if pairs:
         import pyarrow as pa
 
-        tbl = pa.table({"rid": [p[0] for p in pairs], "cluster": [p[1] for p in pairs]})  # noqa: F841
-        con.execute(f"INSERT INTO {out} SELECT rid, cluster FROM tbl")
+        insert_arrow(con, out, pa.table({"rid": [p[0] for p in pairs], "cluster": [p[1] for p in pairs]}))

@@ -40,7 +40,7 @@ from syncaudit.audit.comparisons import (
     key_sql,
     training_rules,
 )
-from syncaudit.audit.engine import splink_api, splink_input, splink_settings
+from syncaudit.audit.engine import splink_api, splink_register, splink_settings
 from syncaudit.loadfolder import lit, q
 
 logging.getLogger("splink").setLevel(logging.ERROR)
@@ -210,7 +210,7 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
     db_api = splink_api(con)
 
     def linker_on(names: list[str], settings: Any) -> Any:
-        sdfs = [db_api.register(splink_input(con, t), table_name=f"__sa_tr_{t}") for t in names]
+        sdfs = [splink_register(db_api, con, t, f"__sa_tr_{t}") for t in names]
         return Linker(sdfs if len(sdfs) > 1 else sdfs[0], splink_settings(con, settings), log_level=None)
 
     linker = linker_on(u_tables, _settings(model, link_type, _prior(con, model, tables, sizes)))
@@ -330,7 +330,7 @@ def predict_pairs(
         con, model, tables, sizes, model.trained.get("probability_two_random_records_match")
     )
     db_api = splink_api(con)
-    sdfs = [db_api.register(splink_input(con, t), table_name=f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
+    sdfs = [splink_register(db_api, con, t, f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
     pred = linker.inference.predict(threshold_match_probability=threshold)
     name = pred.physical_name

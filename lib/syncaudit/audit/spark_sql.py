@@ -241,6 +241,13 @@ class SparkConnection:
         new = self.spark.createDataFrame([tuple(r) for r in rows], schema=target.schema)
         self._materialize(name, target.unionByName(new))
 
+    def insert_arrow(self, name: str, rows: Any) -> None:
+        """Append an Arrow table (columns in the table's order) to ``name``."""
+        target = self.table(name)
+        new = self.spark.createDataFrame(rows.to_pandas()).toDF(*target.columns)
+        new = new.select(*(new[f.name].cast(f.dataType) for f in target.schema.fields))
+        self._materialize(name, target.unionByName(new))
+
     def create_function(self, name: str, fn: Any, *_a: Any, **_k: Any) -> None:
         from pyspark.sql.functions import udf
 
