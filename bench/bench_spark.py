@@ -70,7 +70,11 @@ def child(args: argparse.Namespace) -> None:
     res = run_audit(cfg, args.load, Path(args.work) / f"out-{args.engine}")
     wall = time.perf_counter() - t0
     ids = sorted(r[0] for r in res.con.execute("SELECT id FROM findings_final").fetchall())
-    print(json.dumps({"wall": wall, "findings": len(ids), "ids_hash": hash(tuple(ids)), "steps": res.metrics["durations_s"]}))
+    print(
+        json.dumps(
+            {"wall": wall, "findings": len(ids), "ids_hash": hash(tuple(ids)), "steps": res.metrics["durations_s"]}
+        )
+    )
 
 
 def main() -> None:
@@ -128,7 +132,9 @@ def main() -> None:
         if len(results) == 2:
             d, s = results["duckdb"], results["spark"]
             same = d["ids_hash"] == s["ids_hash"] and d["findings"] == s["findings"]
-            print(f"           same finding ids on both engines: {same}; spark/duckdb wall x{s['wall'] / d['wall']:.1f}")
+            print(
+                f"           same finding ids on both engines: {same}; spark/duckdb wall x{s['wall'] / d['wall']:.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -71,6 +71,8 @@ CASES = [
     "SELECT k, json_object('v', v, 'k', k) AS j FROM t ORDER BY k",
     "SELECT k, list_sort([v, 'zz'])[1] AS first FROM t ORDER BY k",
     "SELECT k, v FROM t WHERE k < 2 UNION ALL BY NAME SELECT v, k FROM t WHERE k >= 4 ORDER BY k",
+    "WITH u AS (SELECT k, v FROM t WHERE k < 2 UNION ALL BY NAME SELECT g, k FROM t WHERE k >= 4) "
+    "SELECT * FROM u ORDER BY k",
 ]
 ROWS = [
     ("a", 1, "ab", "2026-11-30 10:00:00.25"),

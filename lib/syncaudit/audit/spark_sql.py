@@ -230,7 +230,40 @@ class SparkConnection:
         if isinstance(q, exp.Union) and q.args.get("by_name") and not q.args.get("distinct"):
             left, right = self._query(q.this), self._query(q.expression)
             return left.unionByName(right, allowMissingColumns=True)
-        return self.spark.sql(to_spark(q))
+        return self.spark.sql(to_spark(q.transform(self._by_name)))
+
+    def _by_name(self, node: exp.Expression) -> exp.Expression:
+        """A ``UNION ALL BY NAME`` inside a query (a CTE, a subquery): each branch selects every column of the
+        union by name (NULL where it has none), then a plain ``UNION ALL``. The branches' columns come from
+        Spark's analysis of each branch on its own."""
+        if not (isinstance(node, exp.Union) and node.args.get("by_name") and not node.args.get("distinct")):
+            return node
+        branches: list[exp.Expression] = []
+
+        def flatten(n: exp.Expression) -> None:
+            if isinstance(n, exp.Union) and n.args.get("by_name") and not n.args.get("distinct"):
+                flatten(n.this)
+                flatten(n.expression)
+            else:
+                branches.append(n)
+
+        flatten(node)
+        cols = [self.spark.sql(to_spark(b.transform(self._by_name))).columns for b in branches]
+        names: list[str] = []
+        for cs in cols:
+            names += [c for c in cs if c.lower() not in {n.lower() for n in names}]
+        selects = []
+        for b, cs in zip(branches, cols, strict=True):
+            have = {c.lower() for c in cs}
+            proj = [
+                exp.column(n, quoted=True) if n.lower() in have else exp.alias_(exp.null(), n, quoted=True)
+                for n in names
+            ]
+            selects.append(exp.select(*proj).from_(b.subquery("__sa_by_name")))
+        out = selects[0]
+        for sel in selects[1:]:
+            out = exp.union(out, sel, distinct=False)
+        return out
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         stmt = sqlglot.parse_one(sql, read="duckdb")
@@ -244,9 +277,8 @@ class SparkConnection:
     def insert_arrow(self, name: str, rows: Any) -> None:
         """Append an Arrow table (columns in the table's order) to ``name``."""
         target = self.table(name)
-        new = self.spark.createDataFrame(rows.to_pandas()).toDF(*target.columns)
-        new = new.select(*(new[f.name].cast(f.dataType) for f in target.schema.fields))
-        self._materialize(name, target.unionByName(new))
+        data = [tuple(r.values()) for r in rows.to_pylist()]  # not via pandas: a missing string stays None
+        self._materialize(name, target.unionByName(self.spark.createDataFrame(data, schema=target.schema)))
 
     def create_function(self, name: str, fn: Any, *_a: Any, **_k: Any) -> None:
         from pyspark.sql.functions import udf
