@@ -248,7 +248,8 @@ class SparkConnection:
                 branches.append(n)
 
         flatten(node)
-        cols = [self.spark.sql(to_spark(b.transform(self._by_name))).columns for b in branches]
+        branches = [b.transform(self._by_name) for b in branches]  # a branch may hold a by-name union itself
+        cols = [self.spark.sql(to_spark(b)).columns for b in branches]
         names: list[str] = []
         for cs in cols:
             names += [c for c in cs if c.lower() not in {n.lower() for n in names}]
