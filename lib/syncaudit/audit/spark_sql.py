@@ -500,6 +500,16 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _fn("to_json", _fn("named_struct", *pairs))
     if isinstance(node, exp.ArrayOverlaps):
         return _fn("arrays_overlap", node.this, node.expression)
+    if isinstance(node, exp.Anonymous | exp.ArrayPosition) and (
+        isinstance(node, exp.ArrayPosition) or str(node.this).lower() in ("list_position", "list_indexof")
+    ):  # 1-based, NULL when absent (Spark's array_position says 0)
+        args = [node.this, node.expression] if isinstance(node, exp.ArrayPosition) else node.expressions
+        return exp.func("nullif", _fn("array_position", *args), exp.Literal.number(0))
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "json_group_array":
+        return _fn("to_json", _fn("collect_list", *node.expressions))
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "json_group_object":
+        k, v = node.expressions
+        return _fn("to_json", _fn("map_from_entries", _fn("collect_list", _fn("struct", k, v))))
     if isinstance(node, exp.Anonymous) and str(node.this).lower() in _RENAMED:
         return _fn(_RENAMED[str(node.this).lower()], *node.expressions)
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.ArrayAgg | exp.GroupConcat):
