@@ -71,6 +71,7 @@ CASES = [
     "SELECT k, json_object('v', v, 'k', k) AS j FROM t ORDER BY k",
     "SELECT k, list_sort([v, 'zz'])[1] AS first FROM t ORDER BY k",
     "SELECT k, list_position(['ab', 'b'], v) AS p FROM t ORDER BY k",
+    "SELECT k, 'at ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ') AS s FROM t ORDER BY k",
     "SELECT g, json_group_array(v) AS a FROM t WHERE k IN (1, 4) GROUP BY g ORDER BY g",
     "SELECT k, v FROM t WHERE k < 2 UNION ALL BY NAME SELECT v, k FROM t WHERE k >= 4 ORDER BY k",
     "WITH u AS (SELECT k, v FROM t WHERE k < 2 UNION ALL BY NAME SELECT g, k FROM t WHERE k >= 4) "

@@ -537,11 +537,35 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         )
     if isinstance(node, exp.JarowinklerSimilarity):  # Splink's Spark jar registers it as jaro_winkler
         return _fn("jaro_winkler", node.this, node.expression)
+    if isinstance(node, exp.TimeToStr) and isinstance(node.args.get("format"), exp.Literal):
+        return _fn("date_format", node.this, exp.Literal.string(_java_pattern(node.args["format"].this)))
     if isinstance(node, exp.TimeToUnix):  # DuckDB's epoch(): seconds with their fraction
         return exp.Div(
             this=_fn("unix_micros", exp.cast(node.this, "TIMESTAMP")), expression=exp.Literal.number("1000000.0")
         )
     return node
+
+
+_STRFTIME = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%f": "SSSSSS"}
+
+
+def _java_pattern(fmt: str) -> str:
+    """A strftime format as a Java date pattern, literal text quoted (DuckDB's '%Y-%m-%dT%H:%M:%SZ')."""
+    out, lit_buf, i = [], "", 0
+    while i < len(fmt):
+        code = fmt[i : i + 2]
+        if code in _STRFTIME:
+            if lit_buf:
+                out.append("'" + lit_buf.replace("'", "''") + "'")
+                lit_buf = ""
+            out.append(_STRFTIME[code])
+            i += 2
+        else:
+            lit_buf += fmt[i]
+            i += 1
+    if lit_buf:
+        out.append("'" + lit_buf.replace("'", "''") + "'")
+    return "".join(out)
 
 
 def _list_agg(agg: exp.Expression, where: exp.Expression | None) -> exp.Expression:
