@@ -1,8 +1,8 @@
 """The tables suites check: snapshot views, and linked pairs built in DuckDB.
 
-Only the columns a suite reads are pulled out of Parquet (column pruning keeps a
-1M-row table to a few hundred MB at most), and Salesforce tombstones
-(``IsDeleted``) are left out: quality is about live records.
+Only the columns a suite reads are pulled out of Parquet, streamed in bounded
+batches (:func:`stream_dataset`), and Salesforce tombstones (``IsDeleted``) are
+left out: quality is about live records.
 """
 
 from __future__ import annotations

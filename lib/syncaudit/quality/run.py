@@ -1,11 +1,14 @@
-"""Run the suites on a snapshot through Great Expectations Core (ephemeral context, pandas).
+"""Run the suites on a snapshot through Great Expectations Core (ephemeral context, pandas), out of core.
 
-Each suite reads one dataset with only the columns its expectations use, and
-GX validates the whole suite in one pass (GX shares metrics between
-expectations, so a suite costs far less than its expectations one by one).
-Results keep counts for every failing record (pass 1, whole table) and a
-bounded sample of record ids (pass 2: GX's ``partial_unexpected_index_list`` on
-a leading slice just big enough), never the data values.
+Each suite reads one dataset with only the columns its expectations use. DuckDB streams it in batches of
+BATCH_ROWS rows (sorting and spilling within ``audit.memory_limit``) and GX validates the suite's row-by-row
+expectations on each batch in one pass (GX shares metrics between expectations, so a suite costs far less
+than its expectations one by one). GX's counts are summed over the batches and GX's own ``_validate`` decides
+each expectation on the sums, so verdicts, counts and percentages equal one pass over the whole table.
+Uniqueness runs on the dataset sorted by its column(s), cut between values; the row count is summed.
+Results keep counts for every failing record (pass 1, BASIC) and a bounded sample of record ids (pass 2:
+GX's ``partial_unexpected_index_list`` on a leading slice of a batch with failures), never the data values.
+A table of at most one batch runs the whole suite in one GX pass, as before.
 """
 
 from __future__ import annotations
