@@ -143,3 +143,20 @@ def test_an_empty_table_still_runs_every_expectation(tmp_path: Path, monkeypatch
     assert run.problems == [] and run.suites[0].rows == 0
     assert unique.success is True and regex.success is True and unique.element_count == 0
     assert count.success is False and count.observed_value == 0
+
+
+def test_too_small_a_memory_limit_stops_with_the_setting_to_change(tmp_path: Path, monkeypatch) -> None:
+    """DuckDB's sort runs within audit.memory_limit; one that cannot fit even spilling names the setting."""
+    from syncaudit.config import AuditOptions
+    from syncaudit.duckdb_resources import OutOfMemoryError, configure_duckdb
+
+    write_snapshot(tmp_path, 3_000)
+    suites, problems = load_suites(ROOT / "expectations")
+    cfg = _cfg(tmp_path)
+    cfg = cfg.model_copy(update={"audit": AuditOptions(memory_limit="2MB", threads=1, temp_dir=str(tmp_path / "s"))})
+    tables = open_tables(cfg)
+    configure_duckdb(tables.con, cfg, keep_order=True)
+    monkeypatch.setattr(run_module, "BATCH_ROWS", 500)
+    with pytest.raises(OutOfMemoryError) as err:
+        run_quality(cfg, tables, [s for s in suites if s.name == "sf_Contact"], problems)
+    assert err.value.exit_code == 2 and "audit.memory_limit" in str(err.value)

@@ -181,7 +181,7 @@ def stream_dataset(
     DuckDB sorts within ``audit.memory_limit`` (spilling to ``audit.temp_dir``) and hands the result over in
     Arrow batches, so memory holds one frame, not the table. An empty dataset still gives one (empty) frame
     with its columns and types."""
-    reader = tables.con.sql(dataset_sql(tables, cfg, dataset, columns, order_by)).fetch_arrow_reader(batch_rows)
+    reader = tables.con.sql(dataset_sql(tables, cfg, dataset, columns, order_by)).to_arrow_reader(batch_rows)
     pending: list[pa.RecordBatch] = []
     size = 0
     emitted = False

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
+
 from syncaudit.config import Config
+from syncaudit.duckdb_resources import out_of_memory
 from syncaudit.quality.datasets import SnapshotTables, dataset_columns, dataset_sql, load_dataset, stream_dataset
 from syncaudit.quality.suites import (
     Suite,
@@ -526,6 +529,8 @@ def run_quality(cfg: Config, tables: SnapshotTables, suites: list[Suite], proble
         before = len(suite.problems)
         try:
             run.suites.append(run_suite(ctx, suite, tables, cfg, params))
+        except duckdb.OutOfMemoryException as exc:  # the setting is the fix, for every suite: stop with it
+            raise out_of_memory(exc, cfg) from None
         except Exception as exc:  # noqa: BLE001 - one failing suite must not stop the others
             suite.problems.append(SuiteProblem(str(suite.path), None, f"the suite could not run: {exc}"))
         run.problems += suite.problems[before:]
