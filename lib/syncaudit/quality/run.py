@@ -336,6 +336,13 @@ def _validate(
             for df in stream_dataset(tables, cfg, suite.dataset, needed, id_cols, BATCH_ROWS):
                 _run_batch(batch_def, gx_suite, df, members, tallies, id_cols, params, sort_cols)
             kinds = ["done"] * len(kinds)
+        # Uniqueness of the first record-id column: the id-ordered pass already has equal ids side by side, so it
+        # runs there (its batches then cut only between two ids) instead of in a sorted pass of its own.
+        cut: list[str] = []
+        for pos, k in enumerate(kinds):
+            exp = to_run[pos][1]
+            if k == "grouped" and id_cols and expectation_columns(exp) == _key_columns(exp) == id_cols[:1]:
+                kinds[pos], cut = "local", id_cols[:1]
         maps = [pos for pos, k in enumerate(kinds) if k == "local"]
         if maps:
             # Pass 1, batch by batch in record-id order, counts only (BASIC); record ids come from a bounded slice
@@ -346,7 +353,8 @@ def _validate(
             )
             members = list(zip(maps, sub.expectations, strict=True))
             try:
-                for df in stream_dataset(tables, cfg, suite.dataset, needed, id_cols, BATCH_ROWS):
+                frames = stream_dataset(tables, cfg, suite.dataset, needed, id_cols, BATCH_ROWS)
+                for df in _cut_between(frames, cut) if cut else frames:
                     _run_batch(batch_def, sub, df, members, tallies, id_cols, params)
                     del df  # let the batch go before DuckDB hands over the next
             finally:
@@ -358,7 +366,9 @@ def _validate(
             elif kind == "grouped":
                 key = _key_columns(to_run[pos][1])
                 cols = expectation_columns(to_run[pos][1])
-                for df in _grouped(tables, cfg, suite.dataset, id_cols, cols, key):
+                keep = list(dict.fromkeys(id_cols + cols))
+                frames = stream_dataset(tables, cfg, suite.dataset, keep, cols + id_cols, BATCH_ROWS)
+                for df in _cut_between(frames, key):
                     _run_batch(batch_def, exp, df, [(pos, exp)], tallies, id_cols, params)
                     del df
             elif kind == "whole":
@@ -441,19 +451,19 @@ def _key_columns(exp: dict[str, Any]) -> list[str]:
     return [c for c in kwargs.get("column_list") or [] if isinstance(c, str)]
 
 
-def _grouped(
-    tables: SnapshotTables, cfg: Config, dataset: str, id_cols: list[str], cols: list[str], key: list[str]
-) -> Iterator[Any]:
-    """The dataset sorted by the expectation's columns (record ids break ties), in batches of about BATCH_ROWS
-    rows cut only where the key changes, so rows sharing a key value are always in the same batch. Rows whose
+def _cut_between(frames: Iterator[Any], key: list[str]) -> Iterator[Any]:
+    """Frames of a dataset sorted by ``key`` first, re-cut only where the key changes, so rows sharing a key
+    value are always in the same batch (a value on more rows than a batch makes that batch larger). Rows whose
     key is all missing are never duplicates to GX; they may be cut anywhere."""
     import pandas as pd
 
     carry = None
-    keep = list(dict.fromkeys(id_cols + cols))
-    for df in stream_dataset(tables, cfg, dataset, keep, cols + id_cols, BATCH_ROWS):
+    for df in frames:
         frame = df if carry is None else pd.concat([carry, df], ignore_index=True)
         del df
+        if frame.empty:
+            yield frame
+            continue
         last = frame[key].iloc[-1]
         if last.isna().all():
             carry = None
