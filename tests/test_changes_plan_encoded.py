@@ -39,7 +39,6 @@ def _count_update_ops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A generated org pair (300 people a side) converted to a Parquet snapshot."""
     from crmsandbox.generator import generate
-
     from syncaudit.config import load_config
     from syncaudit.snapshot_from_load import snapshot_from_load
 

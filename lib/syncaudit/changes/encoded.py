@@ -122,14 +122,14 @@ def update_rows_sql(
     after = f"'{{{col}:' || {json_sql(a)} || '}}'"
     head = " || ".join(
         [
-            f"'{{\"after\":' || {after} || ',\"also_resolves\":[],\"before\":{{{col}:' || {json_sql(b)}",
-            "'},\"finding_id\":\"' || left(sha256("
+            f'\'{{"after":\' || {after} || \',"also_resolves":[],"before":{{{col}:\' || {json_sql(b)}',
+            '\'},"finding_id":"\' || left(sha256('
             + sql_text(finding_prefix)
             + f" || {k} || {sql_text('|' + column)}), 16)",
-            "'\",\"idempotency_key\":\"' || left(sha256("
+            '\'","idempotency_key":"\' || left(sha256('
             + sql_text(canonical([system, obj])[:-1] + ",")
             + f" || {json_sql(k)} || ',\"update\",' || {after} || ',{{}}]'), 32)",
-            f"'\",\"key\":' || {json_sql(k)}",
+            f'\'","key":\' || {json_sql(k)}',
             sql_text(',"match":{},"note":' + canonical(note) + ',"object":' + canonical(obj) + ',"op":"update"'),
             sql_text(',"policy":' + canonical(policy)),
         ]
