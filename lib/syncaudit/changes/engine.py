@@ -231,9 +231,10 @@ class ApplyEngine:
             first.setdefault((op.system, op.object, op.op), i)
         yield from sorted(writes, key=lambda w: (first[(w[1].system, w[1].object, w[1].op)], w[0]))
 
-    def _open_writes(self, page: int = PAGE_KEYS) -> Iterator[tuple[int, Operation]]:
+    def _open_writes(self, page: int | None = None) -> Iterator[tuple[int, Operation]]:
         """The writes not done yet (a resumed run skips those with an outcome), in plan order: the journal is
         asked about ``page`` operations at a time, so neither the plan nor the journal is held whole."""
+        page = page or PAGE_KEYS
         window: list[tuple[int, Operation]] = []
 
         def flush() -> Iterator[tuple[int, Operation]]:
