@@ -205,12 +205,14 @@ class Journal:
         rows = self.db.execute("SELECT seq, attempts FROM ops WHERE run_id=? AND state=? ORDER BY seq", (run_id, state))
         return {r[0]: r[1] for r in rows}
 
-    def done_rows(self, run_id: str, page: int = 5_000) -> Iterator[list[dict[str, Any]]]:
-        """The run's operations with an outcome, in seq order, a keyset page at a time (never all at once)."""
+    def done_rows(self, run_id: str, page: int = 5_000, columns: str = "*") -> Iterator[list[dict[str, Any]]]:
+        """The run's operations with an outcome, in seq order, a keyset page at a time (never all at once);
+        ``columns`` (SQL, seq included) narrows each row to what the caller reads."""
         last = -1
         while True:
             rows = self.db.execute(
-                "SELECT * FROM ops WHERE run_id=? AND seq>? AND state='done' ORDER BY seq LIMIT ?", (run_id, last, page)
+                f"SELECT {columns} FROM ops WHERE run_id=? AND seq>? AND state='done' ORDER BY seq LIMIT ?",
+                (run_id, last, page),
             ).fetchall()
             if not rows:
                 return
