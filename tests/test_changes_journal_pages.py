@@ -77,7 +77,9 @@ def test_verify_in_windows_finds_what_one_window_finds(applied: dict, monkeypatc
     cfg, plan, sb = applied["cfg"], applied["plan"], applied["sb"]
     res = apply_plan(cfg, plan, plan.hash, dry_run=False)
     edited = "003000000000001AAA"
-    sb.control("POST", "service/salesforce/touch", {"obj": "Contact", "id": edited, "fields": {"Plan_Type__c": "Starter"}})
+    sb.control(
+        "POST", "service/salesforce/touch", {"obj": "Contact", "id": edited, "fields": {"Plan_Type__c": "Starter"}}
+    )
     whole = verify_run(cfg, res.run_id)
     monkeypatch.setattr(verify_module, "WINDOW", 3)
     windows = verify_run(cfg, res.run_id)
