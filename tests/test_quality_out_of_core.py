@@ -160,3 +160,29 @@ def test_too_small_a_memory_limit_stops_with_the_setting_to_change(tmp_path: Pat
     with pytest.raises(OutOfMemoryError) as err:
         run_quality(cfg, tables, [s for s in suites if s.name == "sf_Contact"], problems)
     assert err.value.exit_code == 2 and "audit.memory_limit" in str(err.value)
+
+
+def test_an_order_dependent_expectation_sees_the_row_across_a_batch_boundary(tmp_path: Path, monkeypatch) -> None:
+    """`increasing` compares each row with the one before: a drop right at a batch boundary still counts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 3_000
+    seq = list(range(n))
+    seq[1_000] = 500  # lower than row 999: the first row of the second batch
+    snap = tmp_path / "snap"
+    (snap / "salesforce").mkdir(parents=True)
+    ids = [f"003{i:015d}" for i in range(n)]
+    pq.write_table(pa.table({"Id": ids, "Seq": seq}), snap / "salesforce" / "Task.parquet")
+    suite = {
+        "name": "s",
+        "meta": {"dataset": "sf_Task", "id_columns": ["Id"]},
+        "expectations": [{"type": "expect_column_values_to_be_increasing", "kwargs": {"column": "Seq"}}],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(suite))
+    whole = run_quality(_cfg(tmp_path), tables_from_folder(snap), *load_suites(tmp_path))
+    monkeypatch.setattr(run_module, "BATCH_ROWS", 1_000)
+    run = run_quality(_cfg(tmp_path), tables_from_folder(snap), *load_suites(tmp_path))
+    [o] = run.suites[0].outcomes
+    assert o.success is False and o.unexpected_count >= 1 and {"Id": ids[1_000]} in o.sample_ids
+    assert _outcomes(run) == _outcomes(whole)

@@ -205,6 +205,9 @@ NON_LOCAL = {
     "expect_compound_columns_to_be_unique",
     "expect_multicolumn_values_to_be_unique",
 }
+# Map expectations whose verdict on a row depends on the row before it (in the table's order): they see the
+# whole table, as an aggregate does.
+ORDERED = {"expect_column_values_to_be_increasing", "expect_column_values_to_be_decreasing"}
 # Map expectations that decide on the column's type unless it is `object` (then row by row).
 TYPE_CHECKS = {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
 # Table-level expectations whose one metric is the row count: GX decides them on the summed count.
@@ -213,7 +216,8 @@ ROW_COUNT = {"table.row_count"}
 
 def _kind(gx_exp: Any) -> str:
     """How an expectation runs out of core: 'local' (row by row, any batch), 'grouped' (NON_LOCAL),
-    'rows' (on the row count), or 'whole' (an aggregate over all rows: its columns are loaded whole)."""
+    'rows' (on the row count), or 'whole' (an aggregate over all rows, or ORDERED: its columns are loaded
+    whole)."""
     from great_expectations.expectations.expectation import (
         ColumnMapExpectation,
         ColumnPairMapExpectation,
@@ -222,6 +226,8 @@ def _kind(gx_exp: Any) -> str:
 
     if gx_exp.expectation_type in NON_LOCAL:
         return "grouped"
+    if gx_exp.expectation_type in ORDERED:
+        return "whole"
     if isinstance(gx_exp, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation):
         return "local"
     deps = set(getattr(gx_exp, "metric_dependencies", ()) or ())
