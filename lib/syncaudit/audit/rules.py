@@ -263,7 +263,7 @@ def _helpers(ctx: AuditContext) -> None:
     if {"id", "company_ids"} <= set(ctx.columns("ic_contacts")):
         con.execute(
             "CREATE OR REPLACE TABLE sa_rule_contact_companies AS SELECT id, company_ids FROM ic_contacts "
-            "WHERE len(company_ids) > 0"
+            "WHERE array_length(company_ids) > 0"
         )
     else:
         con.execute("CREATE OR REPLACE TABLE sa_rule_contact_companies(id VARCHAR, company_ids VARCHAR[])")
