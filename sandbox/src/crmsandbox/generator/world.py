@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from crmsandbox.generator.pools import (
     fold,
     locale_pools,
 )
+
+if TYPE_CHECKING:
+    from crmsandbox.generator.partition import Part
 
 AS_OF = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 DAY = 86_400
@@ -257,21 +261,39 @@ def _draw_names(
     raise RuntimeError("could not draw unique names; lower the size")  # pragma: no cover
 
 
-def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, loc: np.ndarray) -> tuple[list, list]:
+def _company_names(
+    rng: np.random.Generator, pools: list[LocalePool], k: int, loc: np.ndarray, part: Part | None = None
+) -> tuple[list, list]:
+    """``k`` company names and website domains whose keys (the domain's name, [a-z]+) are unique.
+
+    One partition of a large org pair (``part``) also draws two-brand names ("Cedar Harbor Labs") and avoids
+    the keys of the partitions before it, so the names never run out and never repeat across partitions."""
     names: list[str] = []
     domains: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = part.taken.company_keys() if part else set()
     latin = [i for i, p in enumerate(pools) if p.last_ascii and all(p.last_ascii[:5])]
-    style = rng.integers(0, 3, size=k * 3)
+    n_styles = 4 if part else 3
+    style = rng.integers(0, n_styles, size=k * 3)
     picks = rng.integers(0, 1 << 30, size=(k * 3, 3))
-    i = 0
+    i = tries = 0
     for c in range(k):
         p = pools[loc[c]]
         while True:
+            tries += 1
+            if tries > k * 3 + 10_000_000:
+                raise RuntimeError("company name space exhausted")
+            if i == len(picks) and part:  # a fresh batch: cycling would only repeat rejected keys
+                style = rng.integers(0, n_styles, size=k * 3)
+                picks = rng.integers(0, 1 << 30, size=(k * 3, 3))
+                i = 0
             s, (a, b, d) = style[i % len(style)], picks[i % len(picks)]
             i += 1
             noun = NOUNS[b % len(NOUNS)]
-            if s == 1:
+            if s == 3:
+                head, second = BRANDS[a % len(BRANDS)], BRANDS[(a >> 10) % len(BRANDS)]
+                core, key = f"{head} {second} {noun}", (head + second + noun).lower()
+                key = key if head != second else ""
+            elif s == 1:
                 lp = pools[latin[d % len(latin)]] if not all(p.last_ascii[:5]) else p
                 head = lp.last[a % len(lp.last)]
                 core, key = f"{head} {noun}", lp.last_ascii[a % len(lp.last)] + noun.lower()
@@ -283,8 +305,6 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
             # key is already [a-z]+: brands and nouns are ASCII, last_ascii is transliterated
             if key and key not in seen:
                 break
-            if i > k * 3 + 10_000_000:
-                raise RuntimeError("company name space exhausted")
         seen.add(key)
         names.append(f"{core} {p.legal[(a + b) % len(p.legal)]}")
         domains.append(f"{key}.{p.tld}" if d % 4 else f"{key}.com")
@@ -359,14 +379,16 @@ def _owners(rng: np.random.Generator, pools: list[LocalePool], n_people: int) ->
     return Owners(first, last, email, has_sf, has_ic, created)
 
 
-def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
+def build_world(seed: int, size: int, name_frequency: float = 0.0, part: Part | None = None) -> World:
     """Draw the clean org pair: `size` people, their companies and the owners (``name_frequency``: see
-    _draw_names)."""
+    _draw_names). ``part``: this world is one partition of a larger org pair (partition.py): the owners and
+    the Intercom app are the whole pair's, and emails, phones, company names, keys and account numbers avoid
+    those of the partitions before it."""
     rng = np.random.Generator(np.random.PCG64(seed))
     pools = locale_pools()
     regions = sorted({p.region for p in pools})
     n = size
-    owners = _owners(rng, pools, n)
+    owners = part.owners if part else _owners(rng, pools, n)
 
     # ---- people: names, roles, companies
     loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency)
@@ -380,7 +402,7 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
 
     k_companies = max(8, n // 8)
     c_loc = loc[rng.integers(0, n, size=k_companies)]
-    c_names, c_domains = _company_names(rng, pools, k_companies, c_loc)
+    c_names, c_domains = _company_names(rng, pools, k_companies, c_loc, part)
     weight = rng.pareto(1.1, size=k_companies) + 1.0
     company = rng.choice(k_companies, size=n, p=weight / weight.sum()).astype(np.int32)
     _separate_lookalikes(rng, first, last, company, k_companies)
@@ -417,9 +439,12 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
 
     # ---- product user ids (users only), unique
     puid = np.full(n, None, dtype=object)
-    raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
+    hi = 36**12 // part.count if part else 36**12
+    raw = rng.integers(0, hi, size=n, dtype=np.int64)
     while len(np.unique(raw)) < n:
-        raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
+        raw = rng.integers(0, hi, size=n, dtype=np.int64)
+    if part:  # the residue modulo the partition count names the partition: unique across partitions
+        raw = raw * part.count + part.index
     puid[role == USER] = [f"usr_{v}" for v in base36(raw[role == USER], 12)]
 
     # ---- emails, unique by canonical key
@@ -430,7 +455,7 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
     free_dom = rng.integers(0, 1 << 20, size=n)
     alias = rng.integers(0, 1 << 20, size=n)
     email = np.empty(n, dtype=object)
-    email_keys: set[str] = set()
+    email_keys: set[str] = part.taken.email_keys() if part else set()
     for i in range(n):
         p = pools[loc[i]]
         f, lname = p.first_ascii[fi[i]], p.last_ascii[li[i]]
@@ -468,14 +493,20 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
     phone_prefixes = []
     for r, name in enumerate(regions):
         m = np.flatnonzero(phone_region == r)
-        k = phones.prefixes_needed(len(m))
+        # a partition sizes the number space for the whole org pair's people of this region
+        # (at most 999: phone_key keeps three digits for the prefix index)
+        k = phones.prefixes_needed(len(m) * part.total // n, cap=999) if part else phones.prefixes_needed(len(m))
         phone_prefixes.append(min(k, len(phones.region_numbers(name, k).prefixes)))
         pi, su = phones.draw_numbers(rng, name, len(m), phone_prefixes[-1])
+        if part:
+            pi, su = part.taken.redraw_phones(rng, r, name, pi, su, phone_prefixes[-1])
         phone_prefix[m], phone_suffix[m] = pi, su
     phone_fmt_sf = rng.choice(5, size=n, p=[0.3, 0.3, 0.1, 0.2, 0.1]).astype(np.int8)
     phone_fmt_ic = rng.choice(5, size=n, p=[0.6, 0.3, 0.05, 0.0, 0.05]).astype(np.int8)
     has_phone = phone_region >= 0
     phone_keys = set(phone_key(phone_region[has_phone], phone_prefix[has_phone], phone_suffix[has_phone]).tolist())
+    if part:
+        phone_keys = part.taken.phone_keys(phone_keys)
 
     # ---- companies
     c_first_user = np.full(k_companies, AS_OF, dtype=np.int64)
@@ -483,6 +514,8 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
     c_created = np.minimum(c_first_user, AS_OF - 30 * DAY) - rng.integers(DAY, 90 * DAY, size=k_companies)
     c_updated = c_created + ((AS_OF - 3600 - c_created) * rng.random(k_companies) ** 2).astype(np.int64)
     num_raw = rng.permutation(k_companies) + rng.integers(10_000, 90_000)
+    if part:  # the residue modulo the partition count names the partition: unique across partitions
+        num_raw = num_raw * part.count + part.index
     companies = Companies(
         name=np.asarray(c_names, dtype=object),
         domain=np.asarray(c_domains, dtype=object),
@@ -525,6 +558,7 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
         email_case_sf=email_case_sf,
     )
     app_id = "".join(np.asarray(list("abcdefghijklmnopqrstuvwxyz0123456789"))[rng.integers(0, 36, size=8)])
+    app_id = part.app_id if part else app_id
     return World(
         seed,
         size,
