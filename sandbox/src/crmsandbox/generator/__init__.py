@@ -209,14 +209,14 @@ def generate(
     """
     _check(size, seed)
     mapping = mapping or MappingInputs()
-    rates = check_rates(rates)
+    asked, rates = rates, check_rates(rates)
     out = Path(out_dir)
     _prepare_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         if size > partition_people:
-            _generate_partitioned(tmp, size, seed, rates, mapping, partition_people)
+            _generate_partitioned(tmp, size, seed, asked, mapping, partition_people)
         else:
             world, counts, findings = _write_org(tmp, size, seed, rates, mapping)
             truth = {
@@ -275,7 +275,7 @@ def generate_partitions(
 
 
 def _generate_partitioned(
-    tmp: Path, size: int, seed: int, rates: dict[str, float], mapping: MappingInputs, per: int
+    tmp: Path, size: int, seed: int, rates: dict[str, float] | None, mapping: MappingInputs, per: int
 ) -> None:
     """The load folder of a pair larger than one partition: each partition's files appended to the output."""
     work = tmp / ".partitions"
