@@ -56,8 +56,18 @@ def _hash64(keys: Iterable[str]) -> np.ndarray:
 
 
 def _in_sorted(arr: np.ndarray, value: int) -> bool:
-    i = int(np.searchsorted(arr, value))
-    return i < len(arr) and int(arr[i]) == value
+    v = arr.dtype.type(value)  # of the array's type: a Python int would make numpy convert the whole array
+    i = int(arr.searchsorted(v))
+    return i < len(arr) and arr[i] == v
+
+
+def _members(arr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in the sorted ``arr`` (binary search: no pass over ``arr``, unlike np.isin)."""
+    if not len(arr):
+        return np.zeros(len(values), dtype=bool)
+    values = values.astype(arr.dtype)
+    i = np.minimum(arr.searchsorted(values), len(arr) - 1)
+    return arr[i] == values
 
 
 class TakenSet(set):
@@ -105,7 +115,7 @@ class TakenKeys:
         space = min(n_prefixes, len(phones.region_numbers(name, n_prefixes).prefixes)) * 10**phones.SUFFIX_DIGITS
         for _ in range(1000):
             keys = np.asarray(phone_key(region, prefix, suffix), dtype=np.int64)
-            clash = np.isin(keys, self.phones)
+            clash = _members(self.phones, keys)
             _, first = np.unique(keys, return_index=True)
             dup = np.ones(len(keys), dtype=bool)
             dup[first] = False
