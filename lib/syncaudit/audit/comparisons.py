@@ -196,7 +196,7 @@ def blocking(model: Model) -> list[Any]:
     if last:
         ln = f"mf_{last[0]}"
         if first:
-            rules.append(block_on("mf_first_name_key", ln))
+            rules.append(block_on("mf_name_block"))  # the name, unless it is a common one (matching._name_blocks)
             for n in narrow:
                 rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
