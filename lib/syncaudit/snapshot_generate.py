@@ -20,14 +20,17 @@ import argparse
 import csv as _csv
 import json
 import os
+import re
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
 
-from syncaudit.config import Config
+from syncaudit.config import AuditOptions, Config
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder, generated_id_sql, lit
 from syncaudit.snapshot_from_load import LATEST, table_rows
@@ -59,7 +62,7 @@ def _numbered(load: Path) -> set[str]:
     return out
 
 
-def _merge(parts: list[Path], target: Path, cfg: Config | None, numbered: set[str]) -> None:
+def _merge(parts: list[Path], target: Path, cfg: Any, numbered: set[str]) -> None:
     """One Parquet file per table from the partitions' (in partition order); small JSON files from the first."""
     from syncaudit.duckdb_resources import configure_duckdb
 
@@ -88,6 +91,31 @@ def _merge(parts: list[Path], target: Path, cfg: Config | None, numbered: set[st
         con.close()
 
 
+def _convert(load: Path, out: Path, cfg: Any) -> Path:
+    path = convert_load_folder(load, out, cfg).path
+    shutil.rmtree(load)
+    return path
+
+
+# one partition converts within this much (or the configured limit when lower): more only holds more cache
+CONVERSION_MEMORY = "2GB"
+
+
+def _conversion_config(cfg: Config | None) -> Any:
+    """The config's DuckDB settings with the memory limit of one partition's conversion."""
+    opts = cfg.audit if cfg is not None else AuditOptions()
+    limit = CONVERSION_MEMORY
+    if _bytes(opts.memory_limit) < _bytes(CONVERSION_MEMORY):
+        limit = opts.memory_limit
+    return SimpleNamespace(audit=opts.model_copy(update={"memory_limit": limit}))
+
+
+def _bytes(size: str) -> float:
+    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    m = re.match(r"^\s*([0-9.]+)\s*([A-Za-z]+)\s*$", size or "")
+    return float(m.group(1)) * units.get(m.group(2).upper(), 1e9) if m else float("inf")
+
+
 def generate_snapshot(
     size: int,
     seed: int,
@@ -111,14 +139,24 @@ def generate_snapshot(
     converted: list[Path] = []
     numbered: set[str] = set()
     kwargs = {"partition_people": partition_people} if partition_people else {}
+    conv_cfg = _conversion_config(cfg)
     try:
-        try:
-            for i, folder in enumerate(gen.generate_partitions(work / "load", size, seed, rates, **kwargs)):
-                numbered |= _numbered(folder)
-                converted.append(convert_load_folder(folder, work / f"snap-{i:04d}", cfg).path)
-        except gen.SandboxInputError as exc:
-            raise ConfigError(exc.message, hint=exc.hint or "see `syncaudit snapshot generate --help`") from None
-        _merge(converted, partial, cfg, numbered)
+        # Each partition is converted in a thread (DuckDB releases the GIL) while the generator draws the next
+        # one: one partition converting and one being drawn at most, so memory and disk stay bounded.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending: Future | None = None
+            try:
+                for i, folder in enumerate(gen.generate_partitions(work / "load", size, seed, rates, **kwargs)):
+                    numbered |= _numbered(folder)
+                    mine = folder.rename(work / f"load-{i:04d}")  # the generator drops its folder when it goes on
+                    if pending is not None:
+                        converted.append(pending.result())
+                    pending = pool.submit(_convert, mine, work / f"snap-{i:04d}", conv_cfg)
+            except gen.SandboxInputError as exc:
+                raise ConfigError(exc.message, hint=exc.hint or "see `syncaudit snapshot generate --help`") from None
+            if pending is not None:
+                converted.append(pending.result())
+        _merge(converted, partial, conv_cfg, numbered)
         (work / "load" / "truth.json").rename(partial / "truth.json")
         head = gen.read_summary(partial / "truth.json")
         manifest = {
