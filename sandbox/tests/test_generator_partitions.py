@@ -81,6 +81,21 @@ def test_keys_never_repeat_across_partitions(pair: Path) -> None:
         assert clash == [], (key, clash[:5])
 
 
+def test_names_are_unique_across_partitions_while_the_pools_have_room(pair: Path) -> None:
+    """With uniform names (name_frequency off) a person's full name is unique in the whole pair unless a
+    defect or a hard negative is planted on it, which happens inside one partition."""
+    db = duckdb.connect()
+    sf = pair / "salesforce"
+    people = (
+        f"select Id, lower(FirstName) || ' ' || lower(LastName) as k from {_csv(sf / 'Contact.csv')} "
+        f"union all select Id, lower(FirstName) || ' ' || lower(LastName) from {_csv(sf / 'Lead.csv')}"
+    )
+    clash = db.execute(
+        f"select k from (select k, substr(Id, 4, 2) as pod from ({people})) group by k having count(distinct pod) > 1"
+    ).fetchall()
+    assert clash == []
+
+
 def test_truth_refers_to_records_that_exist_and_adds_up(pair: Path) -> None:
     truth = orjson.loads((pair / "truth.json").read_bytes())
     db = duckdb.connect()
@@ -93,7 +108,9 @@ def test_truth_refers_to_records_that_exist_and_adds_up(pair: Path) -> None:
     for name in ("contacts", "companies", "conversations"):
         ids |= {
             r[0]
-            for r in db.execute(f"select json_extract_string(json, '$.id') from {_json(ic / f'{name}.jsonl')}").fetchall()
+            for r in db.execute(
+                f"select json_extract_string(json, '$.id') from {_json(ic / f'{name}.jsonl')}"
+            ).fetchall()
         }
     findings = truth["findings"]
     assert len({f["id"] for f in findings}) == len(findings)

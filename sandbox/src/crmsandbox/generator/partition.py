@@ -11,11 +11,14 @@ appended to the output and dropped, so the peak memory is one partition's. What 
   partition in their residue modulo the partition count;
 * emails, phone numbers and company names (domains) unique across the whole pair: a partition avoids the
   keys of the partitions before it (kept as sorted 64-bit hashes: 8 bytes a key, the only state that grows
-  with size, about 160 MB at ten million people a side).
+  with size, about 250 MB at ten million people a side);
 
-What is not shared: people of two partitions may share a full name (with ``name_frequency`` on, common names
-repeat anyway); only the namesakes within a partition are listed as hard negatives, so an audit reporting a
-cross-partition pair loses precision, as for the unlisted namesakes among leads.
+* full names, while the pools have room (``world.name_room``: about 2.2 million people a side) and
+  ``name_frequency`` is off.
+
+Beyond that room, and with ``name_frequency`` on, people of two partitions may share a full name; only the
+namesakes within a partition are listed as hard negatives, so an audit reporting a cross-partition pair loses
+precision, as for the unlisted namesakes among leads.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 from crmsandbox.generator import phones
 from crmsandbox.generator.ids import BASE62, numeric_ids, sf_id_counters, sf_ids
 from crmsandbox.generator.pools import locale_pools
-from crmsandbox.generator.world import Owners, World, _owners, phone_key
+from crmsandbox.generator.world import Owners, World, _owners, members_sorted, phone_key
 
 PARTITION_PEOPLE = 500_000
 
@@ -61,15 +64,6 @@ def _in_sorted(arr: np.ndarray, value: int) -> bool:
     return i < len(arr) and arr[i] == v
 
 
-def _members(arr: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which ``values`` are in the sorted ``arr`` (binary search: no pass over ``arr``, unlike np.isin)."""
-    if not len(arr):
-        return np.zeros(len(values), dtype=bool)
-    values = values.astype(arr.dtype)
-    i = np.minimum(arr.searchsorted(values), len(arr) - 1)
-    return arr[i] == values
-
-
 class TakenSet(set):
     """This partition's keys (a set) plus the earlier partitions' (a sorted array): ``in`` checks both."""
 
@@ -97,6 +91,7 @@ class TakenKeys:
     emails: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     companies: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     phones: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    names: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def email_keys(self) -> TakenSet:
         return TakenSet((), self.emails)
@@ -115,7 +110,7 @@ class TakenKeys:
         space = min(n_prefixes, len(phones.region_numbers(name, n_prefixes).prefixes)) * 10**phones.SUFFIX_DIGITS
         for _ in range(1000):
             keys = np.asarray(phone_key(region, prefix, suffix), dtype=np.int64)
-            clash = _members(self.phones, keys)
+            clash = members_sorted(self.phones, keys)
             _, first = np.unique(keys, return_index=True)
             dup = np.ones(len(keys), dtype=bool)
             dup[first] = False
@@ -133,6 +128,7 @@ class TakenKeys:
         self.companies = np.union1d(self.companies, _hash64(d.split(".", 1)[0] for d in w.companies.domain))
         own_phones = np.fromiter(set.__iter__(w.phone_keys), dtype=np.int64)
         self.phones = np.union1d(self.phones, own_phones)
+        self.names = np.union1d(self.names, w.name_keys.own_keys())
 
 
 @dataclass

@@ -65,9 +65,11 @@ USER, LEAD = 0, 1
 class NameKeys:
     """The set of (first, last) names in use, compared folded (accents and case ignored), kept compact."""
 
-    def __init__(self, ids: dict[str, int], keys: np.ndarray) -> None:
+    def __init__(self, ids: dict[str, int], keys: np.ndarray, earlier: np.ndarray | None = None) -> None:
         self._ids = ids  # folded name part -> id
         self._keys: set[int] = set(keys.tolist())  # id(first) << 32 | id(last)
+        # the names of earlier partitions (partition.py), sorted; ids of pool names are the same in every one
+        self._earlier = earlier if earlier is not None else np.empty(0, dtype=np.int64)
 
     def _key(self, first: str, last: str) -> int:
         ids = self._ids
@@ -79,7 +81,22 @@ class NameKeys:
         self._keys.add(self._key(first, last))
 
     def __contains__(self, name: tuple[str, str]) -> bool:
-        return self._key(*name) in self._keys
+        key = self._key(*name)
+        if key in self._keys:
+            return True
+        return len(self._earlier) > 0 and bool(members_sorted(self._earlier, np.array([key]))[0])
+
+    def own_keys(self) -> np.ndarray:
+        return np.fromiter(self._keys, dtype=np.int64)
+
+
+def members_sorted(arr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in the sorted ``arr`` (binary search: no pass over ``arr``, unlike np.isin)."""
+    if not len(arr):
+        return np.zeros(len(values), dtype=bool)
+    values = np.asarray(values).astype(arr.dtype)
+    i = np.minimum(arr.searchsorted(values), len(arr) - 1)
+    return arr[i] == values
 
 
 @dataclass
@@ -194,10 +211,15 @@ def email_key(email: str) -> str:
     return f"{local}@{domain}"
 
 
-def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) -> np.ndarray:
+def name_room(pools: list[LocalePool]) -> int:
+    """How many people the pools give unique names to (30% of each locale's first x last names)."""
+    return sum(int(p.capacity * 0.3) for p in pools)
+
+
+def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int, share: float = 1.0) -> np.ndarray:
     w = np.array([p.weight for p in pools])
     counts = rng.multinomial(n, w / w.sum())
-    cap = np.array([int(p.capacity * 0.3) for p in pools])
+    cap = np.array([int(p.capacity * 0.3 * share) for p in pools])
     over = np.maximum(counts - cap, 0)
     counts -= over
     spare = np.maximum(cap - counts, 0).astype(float)
@@ -212,7 +234,12 @@ def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) ->
 
 
 def _draw_names(
-    rng: np.random.Generator, pools: list[LocalePool], n: int, name_frequency: float = 0.0
+    rng: np.random.Generator,
+    pools: list[LocalePool],
+    n: int,
+    name_frequency: float = 0.0,
+    earlier: np.ndarray | None = None,
+    share: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, NameKeys]:
     """Locale and first/last name indexes of ``n`` people.
 
@@ -220,7 +247,7 @@ def _draw_names(
     are drawn by how common they are (pools.name_weights, blended with the uniform law by this share), as
     in a real population: common names repeat and different people share a full name (namesakes).
     """
-    counts = _locale_counts(rng, pools, n)
+    counts = _locale_counts(rng, pools, n, share)
     loc = np.repeat(np.arange(len(pools), dtype=np.int16), counts)
     loc = loc[rng.permutation(n)]
     fi = np.zeros(n, dtype=np.int32)
@@ -255,9 +282,11 @@ def _draw_names(
         _, first_idx = np.unique(key, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first_idx] = True
+        if earlier is not None:  # a partition: also unique against the partitions before it
+            keep &= ~members_sorted(earlier, key)
         todo = np.flatnonzero(~keep)
         if len(todo) == 0:
-            return loc, fi, li, NameKeys(gid, key)
+            return loc, fi, li, NameKeys(gid, key, earlier)
     raise RuntimeError("could not draw unique names; lower the size")  # pragma: no cover
 
 
@@ -391,7 +420,12 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0, part: Part | 
     owners = part.owners if part else _owners(rng, pools, n)
 
     # ---- people: names, roles, companies
-    loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency)
+    if part and name_frequency <= 0 and part.total <= name_room(pools):
+        # names unique across partitions too, while the pools have room (beyond about 2.2 million people a
+        # side they cannot: names then repeat across partitions, as they do with name_frequency)
+        loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency, part.taken.names, n / part.total)
+    else:
+        loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency)
     first = np.empty(n, dtype=object)
     last = np.empty(n, dtype=object)
     for k, p in enumerate(pools):
