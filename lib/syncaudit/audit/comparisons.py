@@ -196,21 +196,36 @@ def blocking(model: Model) -> list[Any]:
     if last:
         ln = f"mf_{last[0]}"
         if first:
-            rules.append(block_on("mf_name_block"))  # the name, unless it is a common one (matching._name_blocks)
+            rules.append(block_on("mf_name_block"))  # the name, unless it is a common one (matching._capped_blocks)
             for n in narrow:
                 rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
         for n in narrow:
             rules.append(block_on(ln, n))
-    # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
-    for i, a in enumerate(narrow):
-        for b in narrow[i + 1 :]:
-            rules.append(block_on(a, b))
+    # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code);
+    # like a name alone, capped (a city and its postal code hold thousands of people at ten million).
+    for column, _parts in capped_blocks(model)[1:]:
+        rules.append(block_on(column))
     if model.kind == "company":
         for c in model.columns:
             if c.compare == "company_name":
                 rules.append(block_on(f"mf_{c.name}"))
     return rules
+
+
+def capped_blocks(model: Model) -> list[tuple[str, list[str]]]:
+    """(column, the columns it joins) of the blocking keys that are no block when too common
+    (matching._capped_blocks empties a key held by more than NAME_BLOCK_MAX records): the full name first,
+    then each pair of narrowing fields."""
+    first, last = model.has("first_name"), model.has("last_name")
+    out: list[tuple[str, list[str]]] = [
+        ("mf_name_block", ["mf_first_name_key", f"mf_{last[0]}"] if first and last else [])
+    ]
+    narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
+    for i, a in enumerate(narrow):
+        for b in narrow[i + 1 :]:
+            out.append((f"mf_blk_{a[3:]}__{b[3:]}", [a, b]))
+    return out
 
 
 def training_rules(model: Model) -> list[list[str]]:
