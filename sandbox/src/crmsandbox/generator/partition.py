@@ -32,7 +32,7 @@ import numpy as np
 from crmsandbox.generator import phones
 from crmsandbox.generator.ids import BASE62, numeric_ids, sf_id_counters, sf_ids
 from crmsandbox.generator.pools import locale_pools
-from crmsandbox.generator.world import Owners, World, _owners, members_sorted, phone_key
+from crmsandbox.generator.world import Owners, World, _owners, in_sorted, members_sorted, phone_key
 
 PARTITION_PEOPLE = 500_000
 
@@ -58,12 +58,6 @@ def _hash64(keys: Iterable[str]) -> np.ndarray:
     return np.unique(out)
 
 
-def _in_sorted(arr: np.ndarray, value: int) -> bool:
-    v = arr.dtype.type(value)  # of the array's type: a Python int would make numpy convert the whole array
-    i = int(arr.searchsorted(v))
-    return i < len(arr) and arr[i] == v
-
-
 class TakenSet(set):
     """This partition's keys (a set) plus the earlier partitions' (a sorted array): ``in`` checks both."""
 
@@ -81,7 +75,7 @@ class TakenSet(set):
             value = int.from_bytes(hashlib.blake2b(str(key).encode(), digest_size=8).digest(), "little")
         else:
             value = int(key)  # type: ignore[call-overload]
-        return _in_sorted(self._earlier, value)
+        return in_sorted(self._earlier, value)
 
 
 @dataclass

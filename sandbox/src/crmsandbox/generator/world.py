@@ -84,10 +84,19 @@ class NameKeys:
         key = self._key(*name)
         if key in self._keys:
             return True
-        return len(self._earlier) > 0 and bool(members_sorted(self._earlier, np.array([key]))[0])
+        return in_sorted(self._earlier, key)
 
     def own_keys(self) -> np.ndarray:
         return np.fromiter(self._keys, dtype=np.int64)
+
+
+def in_sorted(arr: np.ndarray, value: int) -> bool:
+    """Whether ``value`` is in the sorted ``arr`` (one binary search; called per name or email, so scalar)."""
+    if not len(arr):
+        return False
+    v = arr.dtype.type(value)  # of the array's type: a Python int would make numpy convert the whole array
+    i = int(arr.searchsorted(v))
+    return i < len(arr) and arr[i] == v
 
 
 def members_sorted(arr: np.ndarray, values: np.ndarray) -> np.ndarray:
