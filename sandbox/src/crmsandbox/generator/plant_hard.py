@@ -8,11 +8,13 @@ reports it is wrong:
 * ``namesake_colleague``: the same first and last name at the same company;
 * ``namesake_elsewhere``: the same first and last name at another company;
 * ``lookalike_colleague``: a first name one letter from a colleague's (Maria / Marie), same last name;
-* ``family_member``: the same last name and home phone (a household), another first name, own email;
+* ``family_member``: the same last name, home phone and home address (a household), another first name,
+  own email;
 * ``natural_namesake``: with the rate ``name_frequency`` above 0 names are drawn by how common they are, so
   different people share a full name by chance; every such pair of clean, linked users is listed too
   (nothing is added for it).
 
+Every other look-alike lives at an address of its own (addresses.py: an index past the people's).
 Planted after every other scenario with an rng of its own, from people no other scenario touched.
 """
 
@@ -96,7 +98,9 @@ class HardNegatives:
         if phone is None:
             phone = pl.new_phone(src)
         reg, a, b = phone
+        k_sf, k_ic = len(pl.plan.extras["Contact"]), len(pl.plan.extras["ic_contact"])
         base = {
+            "addr": p.n + k_sf,  # an address of its own (a household passes the one it shares)
             **ov,
             "puid": self._puid(),
             "created": pl.later(p.created[src], 200),
@@ -104,7 +108,6 @@ class HardNegatives:
         }
         sf_ov = {**base, "phone": phone_text(w.regions, reg, a, b, int(p.phone_fmt_sf[src]))}
         ic_ov = {**base, "phone": phone_text(w.regions, reg, a, b, int(p.phone_fmt_ic[src]))}
-        k_sf, k_ic = len(pl.plan.extras["Contact"]), len(pl.plan.extras["ic_contact"])
         pl.plan.extras["Contact"].append(Extra(src, sf_ov, "hard_negative"))
         pl.plan.extras["ic_contact"].append(Extra(src, ic_ov, "hard_negative"))
         sf_new: Ref = ("Contact", ("x", k_sf))
@@ -178,5 +181,6 @@ class HardNegatives:
         new = firsts[int(self.rng.integers(0, len(firsts)))]
         self.pl.claim_name(new, last)
         home = (int(p.phone_region[i]), int(p.phone_prefix[i]), int(p.phone_suffix[i]))
-        self._add(j, i, {"first": new, "last": last, "email": self._work_email(j)}, "family_member", home)
+        ov = {"first": new, "last": last, "email": self._work_email(j), "addr": i}
+        self._add(j, i, ov, "family_member", home)
         return True
