@@ -176,7 +176,7 @@ class HardNegatives:
         if not firsts:
             return False
         j = int(pool[int(self.rng.integers(0, len(pool)))])
-        if p.loc[j] != p.loc[i] or j == i:
+        if p.loc[j] != p.loc[i] or p.company[j] == p.company[i]:  # works elsewhere (a colleague is another case)
             return False
         new = firsts[int(self.rng.integers(0, len(firsts)))]
         self.pl.claim_name(new, last)
