@@ -106,7 +106,28 @@ def make_load_dir(size: int, seed: int = 1) -> Path:
                     iso(t + rng.randrange(DAY)),
                 ]
             )
-    with open(d / "intercom" / "conversations.jsonl", "w") as f:
+    write_conversations(d / "intercom" / "conversations.jsonl", size, start, end)
+    with open(d / "intercom" / "contacts.jsonl", "w") as f:
+        for i in range(size):
+            t = start + (i * (end - start)) // size
+            doc = {
+                "id": f"{i:024x}",
+                "role": "user",
+                "external_id": f"u{i}",
+                "email": f"p{i}@bench.test",
+                "name": f"First{i} Last{i % 997}",
+                "created_at": t,
+                "updated_at": t + rng.randrange(DAY),
+                "custom_attributes": {"plan_type": "Pro", "seats": i % 40},
+            }
+            f.write(json.dumps(doc) + "\n")
+    (d / "done").write_text("ok")
+    return d
+
+
+def write_conversations(path: Path, size: int, start: int, end: int) -> None:
+    """One closed conversation for every fourth of ``size`` people, dated over [start, end)."""
+    with open(path, "w") as f:
         for i in range(0, size, 4):
             t = start + (i * (end - start)) // size
             doc = {
@@ -131,20 +152,16 @@ def make_load_dir(size: int, seed: int = 1) -> Path:
                 },
             }
             f.write(json.dumps(doc) + "\n")
-    with open(d / "intercom" / "contacts.jsonl", "w") as f:
-        for i in range(size):
-            t = start + (i * (end - start)) // size
-            doc = {
-                "id": f"{i:024x}",
-                "role": "user",
-                "external_id": f"u{i}",
-                "email": f"p{i}@bench.test",
-                "name": f"First{i} Last{i % 997}",
-                "created_at": t,
-                "updated_at": t + rng.randrange(DAY),
-                "custom_attributes": {"plan_type": "Pro", "seats": i % 40},
-            }
-            f.write(json.dumps(doc) + "\n")
+
+
+def make_conversations_load_dir(size: int) -> Path:
+    """The conversations of ``size`` people alone (size / 4 of them), as in the full load folder."""
+    d = OUT / f"load-conversations-{size}"
+    if (d / "done").exists():
+        return d
+    (d / "intercom").mkdir(parents=True, exist_ok=True)
+    end = int(time.time()) - 30 * DAY
+    write_conversations(d / "intercom" / "conversations.jsonl", size, end - 3 * 365 * DAY, end)
     (d / "done").write_text("ok")
     return d
 
@@ -153,8 +170,10 @@ def make_load_dir(size: int, seed: int = 1) -> Path:
 
 
 class Sandbox:
-    def __init__(self, load: Path, latency_ms: float | None, size: int, cost: str = "realistic") -> None:
-        self.state = OUT / f"sd-{size}"
+    def __init__(
+        self, load: Path, latency_ms: float | None, size: int, cost: str = "realistic", tag: str = "sd"
+    ) -> None:
+        self.state = OUT / f"{tag}-{size}"
         env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
         self.log_path = OUT / f"serve-{size}.log"  # the emulators' tracebacks (a 500 is a sandbox bug)
         self.proc = subprocess.Popen(
@@ -209,6 +228,20 @@ class Sandbox:
 
     def last_seq(self) -> int:
         return int(self.control("GET", "requests", since=10**12)["last"])
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of the sandbox process and any processes it started."""
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -401,6 +434,58 @@ def change_one_percent(sb: Sandbox, size: int, offset: int = 0) -> None:
 # ---------------------------------------------------------------- main
 
 
+def bench_conversations(args: argparse.Namespace) -> None:
+    """The conversations stream alone at ``size`` people (size / 4 conversations) against the rate-limit floor.
+
+    The floor is the time Intercom's limit (10,000 calls a minute) allows for the calls the pull truly needs: one
+    search or list page per 150 conversations. Probe calls, retries and 429s count against the pull, not the floor.
+    """
+    from crmsandbox.costmodel import cost_model
+
+    t = time.monotonic()
+    load = make_conversations_load_dir(args.size)
+    say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
+    model = cost_model(args.cost_model, **({"call_ms": args.latency_ms} if args.latency_ms is not None else {}))
+    t = time.monotonic()
+    sb = Sandbox(load, args.latency_ms, args.size, args.cost_model, tag="sd-conversations")
+    say(f"sandbox ready ({time.monotonic() - t:.0f} s), {model.summary()}")
+    cfg = OUT / f"bench-conversations-{args.size}.yaml"
+    data = OUT / f"data-conversations-{args.size}"
+    cfg.write_text(
+        f"name: bench\nsandbox: {{state_dir_env: BENCH_SANDBOX_DIR}}\ndata_dir: {data}\n"
+        "mapping: {identity: {people: {salesforce_key: Email, intercom_key: email}}}\n"
+        f"pull: {{intercom_partitions: {args.partitions}}}\n"
+    )
+    os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
+    try:
+        rows = []
+        for _ in range(args.repeat):
+            seq = sb.last_seq()
+            load0 = os.getloadavg()
+            server0 = sb.cpu_s()
+            res = run_worker("conversations", cfg)
+            server_s = sb.cpu_s() - server0
+            calls = sb.calls_since(seq)["intercom"]
+            rows.append((res, server_s, calls, load0, os.getloadavg()))
+    finally:
+        sb.stop()
+    n_conv = -(-args.size // 4)
+    need = math.ceil(n_conv / 150)
+    floor_s = need / (10_000 / 60)
+    say(f"== conversations alone: {args.size:,} people a side -> {n_conv:,} conversations, {model.summary()}")
+    say(f"rate-limit floor: {need:,} calls needed (150 a page) at 10,000 calls a minute = {floor_s:.1f} s")
+    for res, server_s, calls, l0, l1 in rows:
+        st = res["streams"]["intercom/conversations"]
+        took = st["duration_s"]
+        say(
+            f"conversations: {took:.1f} s = {took / floor_s:.2f}x the floor (target <= 1.5x), {calls:,} calls "
+            f"({calls - need:+,} over the need), {res['records']['intercom']:,} rows, partitions "
+            f"{st.get('extra', {}).get('partitions', st.get('partitions', '?'))}; CPU s: client {res['cpu_s']:.1f}, "
+            f"sandbox {server_s:.1f}; peak {res['peak_rss_mb']:.0f} MB; load average {l0[0]:.1f} before, "
+            f"{l1[0]:.1f} after"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=1_000_000)
@@ -409,6 +494,7 @@ def main() -> None:
         "--cost-model", default="realistic", help="the sandbox cost model: realistic (default) or none (loopback)"
     )
     ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=1, help="--conversations-only: pulls to time in a row")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument(
         "--incremental-only",
@@ -421,7 +507,13 @@ def main() -> None:
         help="reuse the sandbox of an earlier run and time a full pull of the Intercom contacts and conversations "
         "alone (the emulator then serves Intercom only: its rate-limit figure without Salesforce's load)",
     )
-    ap.add_argument("--worker", choices=["naive", "full", "incremental", "intercom"])
+    ap.add_argument(
+        "--conversations-only",
+        action="store_true",
+        help="a sandbox holding the size/4 conversations alone: time their full pull against the rate-limit floor "
+        "(client and sandbox CPU seconds apart)",
+    )
+    ap.add_argument("--worker", choices=["naive", "full", "incremental", "intercom", "conversations"])
     ap.add_argument("--config")
     args = ap.parse_args()
     if args.worker:
@@ -429,6 +521,8 @@ def main() -> None:
             res = worker_naive(args.config)
         elif args.worker == "intercom":
             res = worker_pull(args.config, True, ("contacts", "conversations"))
+        elif args.worker == "conversations":
+            res = worker_pull(args.config, True, ("conversations",))
         else:
             res = worker_pull(args.config, args.worker == "full")
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -438,6 +532,9 @@ def main() -> None:
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.conversations_only:
+        bench_conversations(args)
+        return
     t = time.monotonic()
     load = make_load_dir(args.size)
     say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
@@ -503,7 +600,9 @@ def main() -> None:
             say(f"sandbox reset to the loaded state ({time.monotonic() - t:.0f} s)")
         for kind in ["full"] if args.skip_naive else ["naive", "full"]:
             seq = sb.last_seq()
+            server0 = sb.cpu_s()
             results[kind] = run_worker(kind, cfg)
+            results[kind]["server_cpu_s"] = sb.cpu_s() - server0
             results[kind]["calls"] = sb.calls_since(seq)
             say(
                 f"{kind}: {results[kind]['wall_s']:.1f} s, calls {results[kind]['calls']}, peak {results[kind]['peak_rss_mb']:.0f} MB, load {os.getloadavg()}"
@@ -556,6 +655,13 @@ def main() -> None:
     say(
         f"Intercom contacts + conversations: {ic_s:.1f} s vs {floor_s:.1f} s that the rate limit allows for "
         f"{minimum['intercom']:,} calls -> {ic_s / floor_s:.2f}x (target <= 1.5x)"
+    )
+    conv_need = math.ceil(math.ceil(n / 4) / 150)
+    conv_s = full["streams"].get("intercom/conversations", {}).get("duration_s", 0)
+    say(
+        f"Intercom conversations alone: {conv_s:.1f} s vs {conv_need / (10_000 / 60):.1f} s for the {conv_need:,} "
+        f"pages they need -> {conv_s / (conv_need / (10_000 / 60)):.2f}x (target <= 1.5x); CPU s of the full pull: "
+        f"client {full['cpu_s']:.0f}, sandbox {full['server_cpu_s']:.0f}"
     )
     say(
         f"incremental after 1% change: {inc['wall_s']:.1f} s = {100 * inc['wall_s'] / full['wall_s']:.1f}% of full "

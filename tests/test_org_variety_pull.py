@@ -48,7 +48,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
             {"name": "PersonEmail", "type": "email"},
             {"name": "CurrencyIsoCode", "type": "picklist", "picklistValues": ["USD", "EUR", "JPY"]},
         ],
-        "Contact": [{"name": "IsPersonAccount", "type": "boolean"}],
     }
     (sf / "schema.json").write_text(json.dumps(schema))
     _rewrite(
@@ -60,7 +59,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
             "AnnualRevenue": lambda i: str(1000 * (i + 1)),
         },
     )
-    _rewrite(sf / "Contact.csv", {"IsPersonAccount": lambda i: "true" if i % 5 == 0 else "false"})
     with open(sf / "Task.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["Subject", "TaskSubtype", "WhoId", "Description", "Status", "CreatedDate"])
@@ -123,7 +121,10 @@ def test_person_accounts_are_pulled_with_their_person_fields(sandbox: RunningSan
     assert accounts["IsPersonAccount"].to_pylist().count(True) == 3
     persons = accounts.filter(accounts["IsPersonAccount"]).column("PersonEmail").to_pylist()
     assert all(e and e.endswith("@example.test") for e in persons)
-    assert contacts["IsPersonAccount"].to_pylist().count(True) == 8
+    # Each person account has the Contact Salesforce keeps for it (PersonContactId), and no other Contact is one.
+    person_contacts = set(contacts.filter(contacts["IsPersonAccount"]).column("Id").to_pylist())
+    assert person_contacts == set(accounts.filter(accounts["IsPersonAccount"]).column("PersonContactId").to_pylist())
+    assert len(person_contacts) == 3
 
 
 @pytest.mark.parametrize("threshold", [100_000, 0], ids=["rest", "bulk2"])

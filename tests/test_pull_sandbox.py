@@ -121,3 +121,28 @@ def test_clients_verify_tls(sandbox: RunningSandbox, tmp_path: Path, monkeypatch
     assert clients.salesforce.http.verify == sandbox["ca_cert"]
     assert clients.intercom.http.verify == sandbox["ca_cert"]
     assert open_snapshot is not None
+
+
+def test_each_object_is_described_once_per_pull(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preflight and the streams share one describe per object within a run; the next run describes afresh."""
+    sandbox.reset()
+    cfg = make_cfg(sandbox, tmp_path, monkeypatch)
+    clients = build_clients(cfg)
+
+    def describes() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in sandbox.requests(system="salesforce"):
+            path = r["path"].rstrip("/")
+            if path.endswith("/describe") and "/sobjects/" in path:
+                obj = path.split("/sobjects/")[1].split("/")[0]
+                out[obj] = out.get(obj, 0) + 1
+        return out
+
+    run_pull(cfg, out=io.StringIO(), bars=False, clients=clients)  # preflight runs first and describes too
+    first = describes()
+    assert first and {"Contact", "Account", "Lead", "Task"} <= set(first)
+    assert set(first.values()) == {1}, first
+    run_pull(cfg, out=io.StringIO(), bars=False, clients=clients)  # a second run: a field may have appeared
+    assert set(describes().values()) == {2}

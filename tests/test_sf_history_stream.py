@@ -22,6 +22,9 @@ class RefusingClient:
     def call(self, fn: Any, what: str) -> Any:
         raise FatalAPIError(f"Salesforce {what} failed", status=self.status, code="NOT_FOUND", system="salesforce")
 
+    def describe_object(self, obj: str) -> Any:
+        return self.call(None, f"describe {obj}")
+
 
 def _cfg() -> Config:
     return Config.model_validate({"name": "t", "sandbox": {}, "data_dir": "unused"})

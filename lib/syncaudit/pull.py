@@ -347,6 +347,10 @@ def run_pull(
     if objects:
         check_objects(objects)  # bad input first, before any connection
     clients = clients or build_clients(cfg)
+    # One run reads each object's describe once (preflight and streams share it); a new run reads it afresh.
+    forget = getattr(clients.salesforce, "forget_describes", None)
+    if forget is not None:
+        forget()
     before = {"salesforce": clients.salesforce.api_calls(), "intercom": clients.intercom.api_calls()}
     if preflight:
         from syncaudit.connectors.preflight import run_preflight

@@ -192,6 +192,9 @@ def build_people(ctx: AuditContext) -> None:
             company = _first_col(ctx, view, ["Company"])
         elif "AccountId" in ctx.columns(view) and ctx.has("sf_Account"):
             company = f"(SELECT a.Name FROM sf_Account a WHERE a.Id = {q(view)}.AccountId)"
+            if "IsPersonAccount" in ctx.columns(view):
+                # A person account's Contact belongs to an Account that is the person: no employer to compare.
+                company = f"CASE WHEN coalesce(CAST(IsPersonAccount AS BOOLEAN), false) THEN NULL ELSE {company} END"
         else:
             company = "CAST(NULL AS VARCHAR)"
         parts.append(

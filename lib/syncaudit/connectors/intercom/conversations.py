@@ -35,6 +35,7 @@ from syncaudit.connectors.intercom.context import (
     day_partitions,
 )
 from syncaudit.connectors.intercom.pacing import feed_pages, rate_limited_workers, signal_when_done, timed
+from syncaudit.connectors.intercom.pages import ConversationPage, parse_conversation_page
 from syncaudit.connectors.stream import PullOutcome, Writer
 from syncaudit.errors import FatalAPIError
 
@@ -58,13 +59,20 @@ class ConversationsStream(_Base):
 
     # -- paging
 
-    def _search(self, query: dict[str, Any], cursor: str | None, per_page: int, sort: tuple[str, str] | None) -> dict:
+    def _search(
+        self,
+        query: dict[str, Any],
+        cursor: str | None,
+        per_page: int,
+        sort: tuple[str, str] | None,
+        parse: Callable[[bytes], Any] | None = None,
+    ) -> Any:
         body: dict[str, Any] = {"query": query, "pagination": {"per_page": per_page}}
         if cursor:
             body["pagination"]["starting_after"] = cursor
         if sort:
             body["sort"] = {"field": sort[0], "order": sort[1]}
-        return self.client.request("POST", "conversations/search", "search conversations", json=body)
+        return self.client.request("POST", "conversations/search", "search conversations", json=body, parse=parse)
 
     def _edge(self, order: str, query: dict[str, Any]) -> tuple[int | None, int]:
         res = self._search(query, None, 1, ("created_at", order))
@@ -91,7 +99,13 @@ class ConversationsStream(_Base):
         ranges = day_partitions(first, last or first, n)
         return [date_range_filter("created_at", s, e) for s, e in ranges]
 
-    def _pages(self, query: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, query: dict[str, Any] | None) -> Iterator[ConversationPage]:
+        """The pages of one partition, each parsed in this reader thread (straight into Arrow when parts are off)."""
+        keep_rows = self.parts == "changed"
+
+        def parse(body: bytes) -> ConversationPage:
+            return parse_conversation_page(body, keep_rows=keep_rows)
+
         cursor: str | None = None
         seen: set[str] = set()
         while not self.should_stop():
@@ -99,15 +113,14 @@ class ConversationsStream(_Base):
                 params: dict[str, Any] = {"per_page": PER_PAGE}
                 if cursor:
                     params["starting_after"] = cursor
-                res = self.client.request("GET", "conversations", "list conversations", params=params)
+                page = self.client.request("GET", "conversations", "list conversations", params=params, parse=parse)
             else:
                 flat = _flat(query)
-                res = self._search(
-                    flat[0] if len(flat) == 1 else {"operator": "AND", "value": flat}, cursor, PER_PAGE, None
+                page = self._search(
+                    flat[0] if len(flat) == 1 else {"operator": "AND", "value": flat}, cursor, PER_PAGE, None, parse
                 )
-            yield res.get("conversations") or []
-            nxt = (res.get("pages") or {}).get("next")
-            cursor = nxt.get("starting_after") if isinstance(nxt, dict) else None
+            yield page
+            cursor = page.next_cursor
             if not cursor:
                 return
             if cursor in seen:
@@ -140,7 +153,7 @@ class ConversationsStream(_Base):
 
         conv_w = open_writer("conversations", convert.CONVERSATION_SCHEMA)
         parts_w = open_writer("conversation_parts", convert.PART_SCHEMA)
-        out = PullOutcome(extra={"partitions": len(queries), "parts": self.parts})
+        out = PullOutcome(extra={"partitions": len(queries), "parts": self.parts, "fast_pages": 0})
         latest = None
         readers = ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(queries) or 1)))
         fetchers = ThreadPoolExecutor(max_workers=self.workers)
@@ -154,12 +167,18 @@ class ConversationsStream(_Base):
                     raise item
                 if item is _DONE:
                     break
-                rows = self._with_parts(fetchers, item)
-                if not rows:
+                if item.table is not None:
+                    conv = item.table
+                    out.extra["fast_pages"] += item.fast
+                else:
+                    rows = self._with_parts(fetchers, item.rows or [])
+                    if not rows:
+                        continue
+                    conv, parts = convert.conversations_table(rows)
+                    parts_w.write(parts)
+                if not conv.num_rows:
                     continue
-                conv, parts = convert.conversations_table(rows)
                 conv_w.write(conv)
-                parts_w.write(parts)
                 m = pc.max(conv["updated_at"]).as_py()
                 latest = m if latest is None or (m is not None and m > latest) else latest
                 out.records += conv.num_rows

@@ -98,6 +98,9 @@ class SalesforceConnector:
         self._sf: Salesforce | None = None
         self._token_gen = 0
         self._org: OrgFacts | None = None
+        # describe results of this run, shared by preflight and the streams (one call per object per run)
+        self._describes: dict[str, dict[str, Any] | FatalAPIError] = {}
+        self._describe_lock = threading.Lock()
         http.hooks["response"].append(self._on_response)
 
     # -- session
@@ -344,10 +347,33 @@ class SalesforceConnector:
         """``/limits`` (DailyApiRequests and the rest)."""
         return self.request("GET", "limits", "read the API limits").json()
 
+    def forget_describes(self) -> None:
+        """Start a new run: describe each object afresh on its next use (a field may have been added)."""
+        with self._describe_lock:
+            self._describes.clear()
+
+    def describe_object(self, obj: str) -> dict[str, Any]:
+        """The object's describe, read once per run (see :meth:`forget_describes`) and shared by every caller;
+        raises the API's error when the object is missing or not visible (that answer is kept for the run too)."""
+        with self._describe_lock:
+            hit = self._describes.get(obj)
+        if hit is None:
+            try:
+                hit = self.call(lambda sf: getattr(sf, obj).describe(), f"describe {obj}")
+            except FatalAPIError as exc:
+                if not (exc.status in (403, 404) or exc.code in ("NOT_FOUND", "INVALID_TYPE")):
+                    raise  # not an answer about the object: do not keep it
+                hit = exc
+            with self._describe_lock:
+                hit = self._describes.setdefault(obj, hit)
+        if isinstance(hit, FatalAPIError):
+            raise hit
+        return hit
+
     def describe(self, obj: str) -> dict[str, Any] | None:
-        """The object's describe, or None when the user cannot see the object."""
+        """The object's describe, or None when the user cannot see the object (cached as describe_object)."""
         try:
-            return self.call(lambda sf: getattr(sf, obj).describe(), f"describe {obj}")
+            return self.describe_object(obj)
         except FatalAPIError as exc:
             if exc.status == 404 or exc.code in ("NOT_FOUND", "INVALID_TYPE"):
                 return None

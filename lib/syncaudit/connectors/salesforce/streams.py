@@ -175,7 +175,8 @@ class SalesforceObjectStream:
 
     def load_describe(self) -> dict[str, Any]:
         if self.describe is None:
-            self.describe = self.client.call(lambda sf: getattr(sf, self.name).describe(), f"describe {self.name}")
+            # The connector keeps each describe for the run: preflight already read it.
+            self.describe = self.client.describe_object(self.name)
         return self.describe
 
     def scope(self) -> str | None:

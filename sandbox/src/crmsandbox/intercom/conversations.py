@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from crmsandbox.intercom import catalog
-from crmsandbox.intercom.documents import dumps, render_conversation, version_tuple
+from crmsandbox.intercom.documents import dumps, loads, render_conversation, version_tuple
 from crmsandbox.intercom.exceptions import (
     AdminNotFound,
     BadRequest,
@@ -64,7 +64,7 @@ class ConversationsMixin:
             rows = db.execute(sql, [*params, *kparams, size + 1]).fetchall()
         more = len(rows) > size
         rows = rows[:size]
-        data = [render_conversation(json.loads(r[1]), version, None) for r in rows]
+        data = [render_conversation(loads(r[1]), version, None) for r in rows]
         nxt = encode_cursor(rows[-1][2], rows[-1][0], page + 1) if more else None
         body = {
             "type": "conversation.list",

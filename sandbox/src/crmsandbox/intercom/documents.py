@@ -14,6 +14,8 @@ import functools
 import json
 from collections.abc import Callable
 
+import orjson
+
 CONTACT_FIELDS: dict[str, object] = {
     "type": "contact",
     "id": None,
@@ -121,11 +123,29 @@ class RawJSON(str):
     """A response body that is already JSON text (pages assembled from stored documents)."""
 
 
+# orjson writes the same compact UTF-8 JSON as json.dumps(separators=(",", ":"), ensure_ascii=False) several
+# times faster (a page of 150 records is most of a list call's server time). Whatever orjson would write
+# differently or refuse (datetimes, dataclasses, integers beyond 64 bits, NaN) goes to json.dumps, which
+# answers as before.
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps(obj: object) -> str:
     """Compact JSON, as stored and as sent; RawJSON passes through."""
     if isinstance(obj, RawJSON):
         return obj
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return orjson.dumps(obj, option=_ORJSON_OPTS).decode()
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes) -> object:
+    """A stored document (json.loads, faster; a document orjson refuses is read by json.loads)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 NEW_VERSIONS = frozenset({"2.16"})  # versions with the 2.16 contact shape (string owner_id, merge_history)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import duplicates
+from . import duplicates, person_accounts
 from . import exceptions as exc
 from .history import HISTORY_OBJECTS, read_tracking, record_changes, tracked_fields
 from .ids import is_id, make_id, to18
@@ -39,6 +39,8 @@ class SalesforceBackend:
             self.schema_text = self.store.get_meta("schema")
             self.tracking_text = self.store.get_meta("field_history")
         self.objs: dict[str, SObject] = build_schema(schema_path, self.schema_text)
+        if person_accounts.enabled(self.objs):
+            person_accounts.add_person_fields(self.objs)
         self.tracked = tracked_fields(self.objs, self.tracking_text)
         self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
@@ -101,6 +103,10 @@ class SalesforceBackend:
             for path in files:
                 o = self.objs[known[path.stem.lower()]]
                 counts[o.name] = self.store.load_csv(c, o, path, now, self.admin_id)
+            if person_accounts.enabled(self.objs):
+                counts["Contact"] = counts.get("Contact", 0) + person_accounts.create_person_contacts(
+                    c, self.objs, self.store.next_seq
+                )
             self._seed(c, now)
             self.store.create_indexes(c)
             if self.schema_text is not None:
