@@ -64,10 +64,10 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
 
 * Rate ``name_frequency`` (1 by default; 0 makes every full name unique): names are drawn by how common
   they are (Faker's census frequencies where a locale has them, else a Zipf-Mandelbrot law), so common names
-  repeat and different
-  people share a full name; every pair of clean, linked users sharing one is listed like the hard negatives
-  above, ``variant: natural_namesake`` (namesakes among Leads or touched people are not listed: an audit
-  reporting them loses precision instead).
+  repeat and different people share a full name; the clean, linked users sharing one are listed like the
+  hard negatives above, ``variant: natural_namesake``, each group as a chain of pairs (first with second,
+  second with third: truth.json stays linear in the people); namesakes among Leads or touched people are
+  not listed (an audit reporting them loses precision instead).
 
 * Addresses (addresses.py): Contacts' Mailing* and Leads' address fields and the Intercom contact's
   location (city, region, country) come from the person's locale: cities of unequal size, each in one
