@@ -222,9 +222,13 @@ def blocking(model: Model) -> list[Any]:
         for n in narrow:
             rules.append(block_on(ln, n))
     # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
+    # Not two address parts: a postal code implies its city, so together they are one place, which thousands
+    # of people share (all pairs of a city's postal code would be candidates).
+    place = {f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES}
     for i, a in enumerate(narrow):
         for b in narrow[i + 1 :]:
-            rules.append(block_on(a, b))
+            if not (a in place and b in place):
+                rules.append(block_on(a, b))
     if model.kind == "company":
         for c in model.columns:
             if c.compare == "company_name":
