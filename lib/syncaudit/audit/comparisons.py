@@ -6,7 +6,8 @@ similar; a whole name that agrees is one level of its own, below), emails, phone
 for all address parts (they are not independent evidence), dates (exact, one digit or day/month
 swapped), free text and exact identifiers. A field empty on either record is Splink's null level: no
 evidence. Blocking keeps candidate pairs linear in the data: an own (unshared) email, phone or domain,
-or name parts narrowed by a company, postal code, date or city (or two of those together).
+or name parts narrowed by a company, postal code, date or city (or two of those together, but never two address
+parts: a postal code and its city are one place), or a street address with its postal code or city.
 
 First and last names are not independent: both follow the same language, family and region, so a common
 first name goes with a common surname of its population more often than chance. Term frequencies counted
@@ -224,11 +225,16 @@ def blocking(model: Model) -> list[Any]:
     # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
     # Not two address parts: a postal code implies its city, so together they are one place, which thousands
     # of people share (all pairs of a city's postal code would be candidates).
+    # The street address with its postal code (or city) is the narrow place: a household.
     place = {f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES}
     for i, a in enumerate(narrow):
         for b in narrow[i + 1 :]:
             if not (a in place and b in place):
                 rules.append(block_on(a, b))
+    street = model.has("street")
+    area = model.has("postal_code") or model.has("city")
+    if street and area:
+        rules.append(block_on(f"mf_{street[0]}", f"mf_{area[0]}"))
     if model.kind == "company":
         for c in model.columns:
             if c.compare == "company_name":
