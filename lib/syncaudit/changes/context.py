@@ -126,6 +126,22 @@ class PlanContext:
             cols = [c.to_pylist() for c in b.columns]
             yield list(zip(*cols, strict=True))
 
+    def record_batches(self, sql: str, size: int = 10_000) -> Iterator[list[dict[str, Any]]]:
+        """Rows of a query as dicts, in batches (materialized as Arrow first, like :meth:`batches`)."""
+        table = self.con.sql(sql).to_arrow_table()
+        for b in table.to_batches(max_chunksize=size):
+            yield b.to_pylist()
+
+    def remember(self, system: str, obj: str, rid: str, rec: dict[str, Any]) -> None:
+        """Cache a record a query already returned (no look-up by id)."""
+        self._cache[(system, obj, rid)] = rec
+
+    def intercom_type(self, obj: str, path: str) -> str | None:
+        """The data_type of an Intercom attribute (data_attributes.json), None when unknown."""
+        if self._ic_types is None:
+            self._ic_types = read_attribute_types(getattr(self.snapshot, "path", None))
+        return self._ic_types.get((obj, path))
+
     def record(self, system: str, obj: str, rid: str) -> dict[str, Any] | None:
         if (system, obj, rid) not in self._cache:
             self.prefetch(system, obj, [rid])

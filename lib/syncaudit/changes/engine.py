@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from syncaudit.changes.journal import Journal
+from syncaudit.changes.journal import PAGE_KEYS, Journal
 from syncaudit.changes.model import Operation, Plan
 from syncaudit.changes.writer_api import Writer, WriteResult, same_value, version_key
 
@@ -58,6 +58,7 @@ class ApplyEngine:
             return
         self.journal.outcomes(self.run_id, results)
         for seq, op, outcome, code, detail, _ in results:
+            self.attempts.pop(seq, None)  # final: the count is kept only while an operation is open
             item = {"seq": seq, "system": op.system, "object": op.object, "key": op.key, "code": code, "detail": detail}
             if outcome == "skipped":
                 self.skipped.append(item)
@@ -184,8 +185,7 @@ class ApplyEngine:
     def resume_open(self) -> None:
         """Harvest bulk jobs and settle in-doubt operations left by an interrupted run of this plan."""
         jobs = self.journal.open_jobs(self.run_id)
-        state = self.journal.state_map(self.run_id)
-        doubtful = [s for s, (st, _) in state.items() if st == "intent"]
+        doubtful = list(self.journal.in_state(self.run_id, "intent"))
         if not jobs and not doubtful:
             return
         ops_by_seq = self.plan.ops_at([s for j in jobs for s in j["seqs"]] + doubtful)
@@ -193,7 +193,7 @@ class ApplyEngine:
             writer = self.writers[job["system"]]
             batch = [(s, ops_by_seq[s]) for s in job["seqs"]]
             results = writer.finish_job(job["object"], job["job_id"], batch)
-            state = self.journal.state_map(self.run_id)
+            state = self.journal.states_of(self.run_id, job["seqs"])
             if results is not None:
                 open_results = [r for r in results if state.get(r.seq, ("", 0))[0] != "done"]
                 again = self._handle(
@@ -205,13 +205,11 @@ class ApplyEngine:
                 if again:  # rows the job did not process, or locked rows: send them again
                     self._send(writer, job["object"], again[0][1].op, again)
             self.journal.job(self.run_id, job["job_id"], job["system"], job["object"], job["seqs"], "done")
-        state = self.journal.state_map(self.run_id)
         doubt = defaultdict(list)
-        for seq, (st, attempts) in state.items():
-            if st == "intent":
-                op = ops_by_seq[seq]
-                doubt[(op.system, op.object)].append((seq, op))
-                self.attempts[seq] = attempts
+        for seq, attempts in self.journal.in_state(self.run_id, "intent").items():
+            op = ops_by_seq[seq]
+            doubt[(op.system, op.object)].append((seq, op))
+            self.attempts[seq] = attempts
         for (system, obj), items in doubt.items():
             writer = self.writers[system]
             resend = self._settle(writer, obj, items)
@@ -233,16 +231,31 @@ class ApplyEngine:
             first.setdefault((op.system, op.object, op.op), i)
         yield from sorted(writes, key=lambda w: (first[(w[1].system, w[1].object, w[1].op)], w[0]))
 
+    def _open_writes(self, page: int | None = None) -> Iterator[tuple[int, Operation]]:
+        """The writes not done yet (a resumed run skips those with an outcome), in plan order: the journal is
+        asked about ``page`` operations at a time, so neither the plan nor the journal is held whole."""
+        page = page or PAGE_KEYS
+        window: list[tuple[int, Operation]] = []
+
+        def flush() -> Iterator[tuple[int, Operation]]:
+            state = self.journal.states_of(self.run_id, (s for s, _ in window))
+            yield from ((s, o) for s, o in window if state.get(s, ("", 0))[0] != "done")
+
+        for item in self._writes_in_order():
+            window.append(item)
+            if len(window) >= page:
+                yield from flush()
+                window = []
+        if window:
+            yield from flush()
+
     def run(self, batch_size: dict[str, int]) -> None:
         self.resume_open()
-        state = self.journal.state_map(self.run_id)
         since = self.plan.header.get("since") or {}
         target: tuple[str, str, str] | None = None
         chunk: list[tuple[int, Operation]] = []
         size = 0
-        for seq, op in self._writes_in_order():
-            if state.get(seq, ("", 0))[0] == "done":
-                continue
+        for seq, op in self._open_writes():
             key = (op.system, op.object, op.op)
             if key != target or len(chunk) >= size:
                 self._batch(target, chunk, since)

@@ -17,6 +17,7 @@ from typing import Any
 
 from syncaudit.changes.model import Operation
 
+PAGE_KEYS = 500  # sequence numbers per look-up (SQLite allows 999 parameters in older builds)
 OUTCOMES = ("created", "updated", "deleted", "merged", "skipped", "failed")
 FINAL = frozenset(OUTCOMES)
 
@@ -180,9 +181,43 @@ class Journal:
                 db.executemany("UPDATE ops SET version_after=? WHERE run_id=? AND seq=?", rows)
 
     def state_map(self, run_id: str) -> dict[int, tuple[str, int]]:
-        """seq -> (state, attempts): the light form for large runs."""
+        """seq -> (state, attempts) of every operation of the run (small runs and tests; the engine reads
+        the states it needs by pages: :meth:`states_of`, :meth:`in_state`, :meth:`done_rows`)."""
         rows = self.db.execute("SELECT seq, state, attempts FROM ops WHERE run_id=?", (run_id,))
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    def states_of(self, run_id: str, seqs: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """seq -> (state, attempts) of these operations (those in the journal), by primary-key look-ups in
+        pages of at most PAGE_KEYS sequence numbers."""
+        want = sorted(set(seqs))
+        out: dict[int, tuple[str, int]] = {}
+        for i in range(0, len(want), PAGE_KEYS):
+            page = want[i : i + PAGE_KEYS]
+            marks = ",".join("?" * len(page))
+            rows = self.db.execute(
+                f"SELECT seq, state, attempts FROM ops WHERE run_id=? AND seq IN ({marks})", (run_id, *page)
+            )
+            out.update((r[0], (r[1], r[2])) for r in rows)
+        return out
+
+    def in_state(self, run_id: str, state: str) -> dict[int, int]:
+        """seq -> attempts of the operations in ``state`` (the in-doubt ones are at most a few batches)."""
+        rows = self.db.execute("SELECT seq, attempts FROM ops WHERE run_id=? AND state=? ORDER BY seq", (run_id, state))
+        return {r[0]: r[1] for r in rows}
+
+    def done_rows(self, run_id: str, page: int = 5_000, columns: str = "*") -> Iterator[list[dict[str, Any]]]:
+        """The run's operations with an outcome, in seq order, a keyset page at a time (never all at once);
+        ``columns`` (SQL, seq included) narrows each row to what the caller reads."""
+        last = -1
+        while True:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM ops WHERE run_id=? AND seq>? AND state='done' ORDER BY seq LIMIT ?",
+                (run_id, last, page),
+            ).fetchall()
+            if not rows:
+                return
+            yield [dict(r) for r in rows]
+            last = rows[-1]["seq"]
 
     def ops_with_outcome(self, run_id: str, outcome: str, limit: int = 10_000) -> list[dict[str, Any]]:
         rows = self.db.execute(

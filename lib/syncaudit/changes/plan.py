@@ -104,8 +104,7 @@ def build_change_plan(
         }
         with open(tmp / "plan.jsonl", "w", encoding="utf-8") as fh:
             writer = PlanFileWriter(fh, header)
-            for batch in spool.ordered():
-                writer.write(batch)
+            spool.write_to(writer)
     except BaseException:
         spool.close()
         import shutil

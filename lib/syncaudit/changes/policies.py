@@ -6,6 +6,7 @@ cannot justify: an ambiguous case becomes a ``review`` item, which apply never e
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from syncaudit.changes.context import (
     synthetic_finding_id,
     update_op,
 )
+from syncaudit.changes.encoded import EncodedOps, column_types, sql_text, update_rows_sql, version_sql
 from syncaudit.changes.evidence import (
     duplicate_evidence,
     duplicate_is_deterministic,
@@ -137,6 +139,7 @@ def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     resolvers: dict[str, Any] = {}
     findings = [f for f in ctx.findings if f.get("kind") == "identity_gap"]
     _prefetch_pairs(ctx, findings)
+    taken = _keys_taken(ctx, findings)
     for f in findings:
         sf_ids, ic_ids = split_records(f.get("records") or [])
         if len(sf_ids) != 1 or len(ic_ids) != 1:
@@ -157,12 +160,12 @@ def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
         write: tuple[str, str, str, dict[str, Any]] | None = None
         refusal = ""
         if iv and not sv:
-            if _key_taken(ctx, f"sf_{obj}", sf_key, iv):
+            if (f"sf_{obj}", sf_key, str(iv)) in taken:
                 refusal = f"{sf_key}={iv} is already used by another {obj}"
             else:
                 write = ("salesforce", obj, sf_ids[0], {sf_key: iv})
         elif sv and not iv and ic_key == "external_id":
-            if _key_taken(ctx, "ic_contacts", "external_id", sv):
+            if ("ic_contacts", "external_id", str(sv)) in taken:
                 refusal = f"external_id={sv} is already used by another contact"
             else:
                 write = ("intercom", ic_obj, ic_ids[0], {"external_id": sv})
@@ -196,10 +199,40 @@ def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     return out
 
 
-def _key_taken(ctx: PlanContext, table: str, column: str, value: Any) -> bool:
-    if table not in ctx.tables or column not in ctx.columns(table):
-        return False
-    return bool(ctx.con.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "{column}" = ?', [value]).fetchone()[0])
+def _keys_taken(ctx: PlanContext, findings: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """The identity keys the gaps would write that some record already carries, as (table, column, value):
+    one semi-join per table for all the gaps (a COUNT per gap scanned the table once per gap)."""
+    ident = ctx.cfg.mapping.identity
+    wanted: dict[tuple[str, str], set[Any]] = {}
+    for f in findings:
+        sf_ids, ic_ids = split_records(f.get("records") or [])
+        if len(sf_ids) != 1 or len(ic_ids) != 1:
+            continue
+        obj = sf_object(sf_ids[0]) or ""
+        people = obj in ("Contact", "Lead")
+        sf_key = ident.people.key_for(obj) if people else ident.companies.salesforce_key
+        ic_key = ident.people.intercom_key if people else ident.companies.intercom_key
+        if sf_key is None:
+            continue
+        sf_rec = ctx.record("salesforce", obj, sf_ids[0])
+        ic_rec = ctx.record("intercom", "contact" if people else "company", ic_ids[0])
+        if sf_rec is None or ic_rec is None:
+            continue
+        sv, iv = sf_rec.get(sf_key), ic_rec.get(ic_key)
+        if iv and not sv:
+            wanted.setdefault((f"sf_{obj}", sf_key), set()).add(iv)
+        elif sv and not iv and ic_key == "external_id":
+            wanted.setdefault(("ic_contacts", "external_id"), set()).add(sv)
+    out: set[tuple[str, str, str]] = set()
+    for (table, column), values in sorted(wanted.items()):
+        if table not in ctx.tables or column not in ctx.columns(table):
+            continue
+        rows = ctx.con.execute(
+            f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM "{table}" WHERE "{column}" IN (SELECT UNNEST(?))',
+            [sorted(values, key=str)],
+        ).fetchall()
+        out.update((table, column, str(r[0])) for r in rows)
+    return out
 
 
 def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
@@ -399,61 +432,114 @@ def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation
     ]
 
 
-def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
+def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation | EncodedOps]:
     """Owner-side values that differ from their normalized form (email case, whitespace, case rules, E.164 phones).
-    Yields them batch by batch (this policy can touch every record)."""
+
+    One query per field and object: DuckDB plans and encodes the updates (encoded.py), and the few rows whose
+    text only Python can judge exactly go through :func:`update_op` in batches. ``opts["reference"]`` sends
+    every row through Python (the per-operation path the set-based one is tested against)."""
     only = set(opts.get("fields") or [])
+    reference = bool(opts.get("reference"))
+    targets: list[tuple[FieldMapping, list[str], str, str, str]] = []
     for fm in ctx.cfg.mapping.fields:
         norms = [n for n in fm.normalize if isinstance(n, str) and (n in TEXT_NORMALIZERS or n == "phone_e164")]
         if not norms or (only and fm.name not in only):
             continue
         system = fm.owner
         column = fm.salesforce if system == "salesforce" else fm.intercom
-        targets = fm.objects if system == "salesforce" else ["company" if "Account" in fm.objects else "contact"]
-        for obj in targets:
+        objs = fm.objects if system == "salesforce" else ["company" if "Account" in fm.objects else "contact"]
+        for obj in objs:
             if system == "salesforce" and (obj, column) in SF_READ_ONLY:
                 continue
             table = ctx.table(system, obj)
             if table not in ctx.tables or column not in ctx.columns(table):
                 continue
-            expr = f'"{column}"'
-            for n in norms:
-                if n == "phone_e164":
-                    # the audit's normalizer: SQL for the easy forms, phonenumbers for the rest
-                    region = ctx.cfg.mapping.default_phone_region
-                    register_functions(ctx.con, ctx.cfg.mapping)
-                    expr = f"coalesce({phone_fast_sql(expr, region)}, sa_phone_e164({expr}))"
-                    continue
-                expr = {
-                    "email": f"lower(trim({expr}))",
-                    "trim": f"trim({expr})",
-                    "lower": f"lower({expr})",
-                    "upper": f"upper({expr})",
-                    "whitespace": f"trim(regexp_replace({expr}, '\\s+', ' ', 'g'))",
-                }[n]
-            key = "Id" if system == "salesforce" else "id"
-            where = f'WHERE "{column}" IS NOT NULL AND "{column}" <> {expr}'
-            if "phone_e164" in norms:
-                where += f" AND {expr} LIKE '+%'"  # an unparseable number is left for review, not rewritten
-            if system == "salesforce" and obj == "Lead" and "IsConverted" in ctx.columns(table):
-                where += ' AND NOT COALESCE("IsConverted", false)'
-            for rows in ctx.batches(f'SELECT "{key}", {expr} FROM "{table}" {where} ORDER BY 1'):
-                ctx.prefetch(system, obj, [str(r[0]) for r in rows])
-                for rid, value in rows:
-                    fid = synthetic_finding_id("normalize", system, obj, rid, column)
-                    op = update_op(
-                        ctx,
-                        system,
-                        obj,
-                        str(rid),
-                        {column: value},
-                        {"id": fid},
-                        "normalize_values",
-                        note=f"normalize {fm.name}: {', '.join(norms)}",
-                    )
-                    if op:
-                        yield op
-                ctx.forget()
+            targets.append((fm, norms, system, obj, column))
+    # A column two mappings normalize on one object: which update wins is decided by the Python ordering.
+    seen = Counter((system, obj, column) for _, _, system, obj, column in targets)
+    for fm, norms, system, obj, column in targets:
+        table = ctx.table(system, obj)
+        expr = f'"{column}"'
+        for n in norms:
+            if n == "phone_e164":
+                # the audit's normalizer: SQL for the easy forms, phonenumbers for the rest
+                region = ctx.cfg.mapping.default_phone_region
+                register_functions(ctx.con, ctx.cfg.mapping)
+                expr = f"coalesce({phone_fast_sql(expr, region)}, sa_phone_e164({expr}))"
+                continue
+            expr = {
+                "email": f"lower(trim({expr}))",
+                "trim": f"trim({expr})",
+                "lower": f"lower({expr})",
+                "upper": f"upper({expr})",
+                "whitespace": f"trim(regexp_replace({expr}, '\\s+', ' ', 'g'))",
+            }[n]
+        key = "Id" if system == "salesforce" else "id"
+        where = f'WHERE "{column}" IS NOT NULL AND "{column}" <> {expr}'
+        if "phone_e164" in norms:
+            where += f" AND {expr} LIKE '+%'"  # an unparseable number is left for review, not rewritten
+        if system == "salesforce" and obj == "Lead" and "IsConverted" in ctx.columns(table):
+            where += ' AND NOT COALESCE("IsConverted", false)'
+        note = f"normalize {fm.name}: {', '.join(norms)}"
+        fast = None if reference or seen[(system, obj, column)] > 1 else _encoded_updates(ctx, system, obj, column)
+        if fast is not None:
+            refusal, version = fast
+            rows, slow = update_rows_sql(
+                system=system,
+                obj=obj,
+                table=table,
+                key=key,
+                column=column,
+                value_expr=expr,
+                where=where,
+                version=version,
+                policy="normalize_values",
+                note=note,
+                finding_prefix=f"normalize|{system}|{obj}|",
+                refusal=refusal,
+            )
+            yield EncodedOps(ctx.con, rows)
+        else:
+            slow = f'SELECT t.*, {expr} AS __sa_value FROM "{table}" t {where} ORDER BY "{key}"'
+        for rows in ctx.record_batches(slow):
+            for rec in rows:
+                value = rec.pop("__sa_value")
+                rid = rec[key]
+                ctx.remember(system, obj, str(rid), rec)
+                fid = synthetic_finding_id("normalize", system, obj, rid, column)
+                op = update_op(ctx, system, obj, str(rid), {column: value}, {"id": fid}, "normalize_values", note=note)
+                if op:
+                    yield op
+            ctx.forget()
+
+
+def _encoded_updates(ctx: PlanContext, system: str, obj: str, column: str) -> tuple[str | None, str] | None:
+    """(refusal condition, version SQL) for updates of ``column`` planned in SQL, or None when Python must plan
+    them: the values are not plain text, or Salesforce refuses every one of them, or Intercom converts them."""
+    table = ctx.table(system, obj)
+    types = column_types(ctx.con, table)
+    version = version_sql(ctx.con, system, types)
+    if types.get(column) != "VARCHAR" or version is None:
+        return None
+    if system == "intercom":
+        path_type = ctx.intercom_type(obj, column)
+        typed = column.startswith("custom_attributes.") and path_type not in (None, "string")
+        return None if typed else (None, version)
+    f = ctx.sf_field(obj, column)
+    if f is True:
+        return None, version
+    if not f or not f.get("updateable", True) or f.get("type") in ("double", "int", "currency", "percent"):
+        return None
+    refusal = []
+    length = f.get("length") or 0
+    if f.get("type") not in ("boolean", "date", "datetime", "reference", "id") and length:
+        refusal.append(f"strlen(__sa_a) > {int(length)}")  # bytes >= characters: Python decides the close ones
+    if f.get("type") in ("picklist", "multipicklist") and f.get("restrictedPicklist"):
+        values = f.get("picklistValues", [])
+        allowed = sorted({str(p["value"]) for p in values if p.get("active", True) and p.get("value") is not None})
+        refusal.append(f"__sa_a NOT IN ({', '.join(sql_text(v) for v in allowed) or 'NULL'})")
+        refusal[-1] = f"coalesce({refusal[-1]}, true)"
+    return (" OR ".join(refusal) or None), version
 
 
 def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
@@ -489,7 +575,7 @@ def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
                 ctx.forget()
 
 
-POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation]]] = {
+POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation | EncodedOps]]] = {
     "backfill_identity": backfill_identity,
     "relink_stale": relink_stale,
     "push_owner_value": push_owner_value,

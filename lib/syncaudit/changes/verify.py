@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,7 +13,7 @@ from syncaudit.changes.journal import Journal
 from syncaudit.changes.model import Operation, load_plan
 from syncaudit.changes.writer_api import Writer, same_value
 from syncaudit.config import Config
-from syncaudit.errors import ConfigError
+from syncaudit.errors import ConfigError, SyncAuditError
 from syncaudit.writes import WriterSource, resolve_writers
 
 
@@ -28,15 +29,50 @@ class VerifyReport:
         return not self.mismatches
 
 
+WINDOW = 20_000  # operations verified together: bounds memory; each window reads its targets once
+# What verify and rollback read of a journal row.
+_ROW = "seq, state, outcome, error_code, detail, new_id"
+
+
 def run_operations(journal: Journal, run_id: str) -> tuple[dict[str, Any], list[tuple[dict[str, Any], Operation]]]:
-    """The run's journal rows joined with the plan's operations (rows with an outcome only)."""
+    """The run's journal rows joined with the plan's operations (rows with an outcome only), all at once."""
+    run, windows = run_windows(journal, run_id)
+    return run, [item for window in windows for item in window]
+
+
+def run_windows(
+    journal: Journal, run_id: str, size: int | None = None
+) -> tuple[dict[str, Any], Iterator[list[tuple[dict[str, Any], Operation]]]]:
+    """The run's journal rows with an outcome joined with the plan's operations, ``size`` at a time in seq order:
+    the journal is read by keyset pages and the plan file streamed alongside (a merge on seq), so neither is
+    held whole."""
     run = journal.run(run_id)
     if run is None:
         raise ConfigError(f"no run {run_id!r} in the journal", hint="pass --run with an id `syncaudit apply` printed")
     plan = load_plan(run["plan_path"])
-    rows = [row for row in journal.ops(run_id) if row["state"] == "done"]
-    ops = plan.ops_at(row["seq"] for row in rows)
-    return run, [(row, ops[row["seq"]]) for row in rows]
+    size = size or WINDOW
+
+    def windows() -> Iterator[list[tuple[dict[str, Any], Operation]]]:
+        ops = (item for batch in plan.iter_batches() for item in batch)
+        window: list[tuple[dict[str, Any], Operation]] = []
+        for page in journal.done_rows(run_id, columns=_ROW):
+            for row in page:
+                for seq, op in ops:
+                    if seq == row["seq"]:
+                        window.append((row, op))
+                        break
+                else:
+                    raise SyncAuditError(
+                        f"run {run_id} journals operation {row['seq']}, which plan {run['plan_hash']} does not have",
+                        hint="the plan folder was replaced after the run; restore it from a backup",
+                    )
+                if len(window) >= size:
+                    yield window
+                    window = []
+        if window:
+            yield window
+
+    return run, windows()
 
 
 LARGE = 200  # above this many records, read "what changed since the run started" instead of record by record
@@ -55,16 +91,34 @@ def verify_run(
 ) -> VerifyReport:
     """Read back every created/updated/merged record of ``run_id`` and report each field that differs."""
     journal = journal or journal_for(cfg, must_exist=True)
-    run, rows = run_operations(journal, run_id)
-    touched = [(row, op) for row, op in rows if row["outcome"] in {"updated", "created", "merged", "deleted"}]
-    writers = resolve_writers(cfg, writers, {op.system for _, op in touched})
+    run, windows = run_windows(journal, run_id)
     report = VerifyReport(run_id)
+    known: dict[str, Writer] = {}
+    for rows in windows:
+        _verify_window(cfg, run, rows, writers, known, report)
+    journal.event(run_id, "verified", {"checked": report.checked, "mismatches": len(report.mismatches)})
+    return report
+
+
+def _verify_window(
+    cfg: Config,
+    run: dict[str, Any],
+    rows: list[tuple[dict[str, Any], Operation]],
+    writers: WriterSource,
+    known: dict[str, Writer],
+    report: VerifyReport,
+) -> None:
+    """Read back the records of one window of the run and add what differs to ``report``."""
+    touched = [(row, op) for row, op in rows if row["outcome"] in {"updated", "created", "merged", "deleted"}]
+    systems = {op.system for _, op in touched} - set(known)
+    if systems:
+        known.update(resolve_writers(cfg, writers, systems))
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Operation]]] = defaultdict(list)
     for row, op in touched:
         key = row["new_id"] if op.op == "upsert" else op.key
         groups[(op.system, op.object)].append((row, replace(op, key=key)))
     for (system, obj), items in groups.items():
-        cur, changed_only = read_touched(writers[system], obj, [op for _, op in items if op.key], run["started_at"])
+        cur, changed_only = read_touched(known[system], obj, [op for _, op in items if op.key], run["started_at"])
         for row, op in items:
             report.checked += 1
             rec = cur.get(op.key) if op.key else None
@@ -92,8 +146,6 @@ def verify_run(
                 )
             else:
                 report.matched += 1
-    journal.event(run_id, "verified", {"checked": report.checked, "mismatches": len(report.mismatches)})
-    return report
 
 
 def cli_verify(args: argparse.Namespace) -> int:

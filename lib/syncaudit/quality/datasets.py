@@ -1,13 +1,14 @@
 """The tables suites check: snapshot views, and linked pairs built in DuckDB.
 
-Only the columns a suite reads are pulled out of Parquet (column pruning keeps a
-1M-row table to a few hundred MB at most), and Salesforce tombstones
-(``IsDeleted``) are left out: quality is about live records.
+Only the columns a suite reads are pulled out of Parquet, streamed in bounded
+batches (:func:`stream_dataset`), and Salesforce tombstones (``IsDeleted``) are
+left out: quality is about live records.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,21 +137,61 @@ def dataset_columns(tables: SnapshotTables, cfg: Config, dataset: str) -> list[s
     return tables.columns(dataset) if dataset in views else None
 
 
-def load_dataset(
+def dataset_sql(
     tables: SnapshotTables, cfg: Config, dataset: str, columns: list[str], order_by: list[str] | None = None
-) -> pd.DataFrame:
-    """The rows of a dataset with just these columns, as pandas (GX's surface).
+) -> str:
+    """SQL for the live rows of a dataset with just these columns, in ``order_by`` order (NULLs last).
 
     ``order_by`` (the record id columns) fixes the row order in DuckDB: a pull pages in whatever order the API
     answers and a join's output order varies between runs, so without it the sample of failing record ids
     a quality finding names would change between two runs over the same records."""
     cols = ", ".join(_q(c) for c in dict.fromkeys(columns)) or "1 AS _"
-    order = " ORDER BY " + ", ".join(_q(c) + " NULLS LAST" for c in order_by) if order_by else ""
+    order = " ORDER BY " + ", ".join(_q(c) + " NULLS LAST" for c in dict.fromkeys(order_by)) if order_by else ""
     if dataset in LINKED:
         sql = f"SELECT {cols} FROM ({linked_sql(cfg, dataset, tables.views(), tables.con)})"
     else:
         where = " WHERE NOT coalesce(IsDeleted, false)" if "IsDeleted" in tables.columns(dataset) else ""
         sql = f"SELECT {cols} FROM {_q(dataset)}{where}"
-    sql += order
-    # Through Arrow: 4x faster than .df() for string columns; nullable ints and bools stay nullable (not float).
-    return tables.con.sql(sql).to_arrow_table().to_pandas(types_mapper=_NULLABLE.get)
+    return sql + order
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas (GX's surface): 4x faster than .df() for string columns; nullable ints and bools stay
+    nullable (not float)."""
+    return table.to_pandas(types_mapper=_NULLABLE.get)
+
+
+def load_dataset(
+    tables: SnapshotTables, cfg: Config, dataset: str, columns: list[str], order_by: list[str] | None = None
+) -> pd.DataFrame:
+    """The rows of a dataset with just these columns, whole, as pandas (for expectations that need all rows)."""
+    return to_pandas(tables.con.sql(dataset_sql(tables, cfg, dataset, columns, order_by)).to_arrow_table())
+
+
+def stream_dataset(
+    tables: SnapshotTables,
+    cfg: Config,
+    dataset: str,
+    columns: list[str],
+    order_by: list[str] | None,
+    batch_rows: int,
+) -> Iterator[pd.DataFrame]:
+    """The same rows as :func:`load_dataset`, as pandas frames of about ``batch_rows`` rows each, in order.
+
+    DuckDB sorts within ``audit.memory_limit`` (spilling to ``audit.temp_dir``) and hands the result over in
+    Arrow batches, so memory holds one frame, not the table. An empty dataset still gives one (empty) frame
+    with its columns and types."""
+    reader = tables.con.sql(dataset_sql(tables, cfg, dataset, columns, order_by)).to_arrow_reader(batch_rows)
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    emitted = False
+    for batch in reader:
+        if not batch.num_rows:
+            continue
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= batch_rows:
+            yield to_pandas(pa.Table.from_batches(pending, reader.schema))
+            emitted, pending, size = True, [], 0
+    if pending or not emitted:
+        yield to_pandas(pa.Table.from_batches(pending, reader.schema))
