@@ -220,11 +220,11 @@ def blocking(model: Model) -> list[Any]:
             for n in narrow:
                 rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
-        # A last name in a place is too wide a block where first names can narrow it (a common surname in a big
-        # city or postal code: hundreds of records); the rules with a first-name key or initial above cover it.
-        place_cols = {f"mf_{c.name}" for c in model.columns if c.compare in ("city", "postal_code")}
+        # A last name in a city is too wide a block where first names can narrow it (a common surname in a big
+        # city: hundreds of records); the rules with a first-name key or initial above cover it.
+        city = {f"mf_{c.name}" for c in model.columns if c.compare == "city"}
         for n in narrow:
-            if not (first and n in place_cols):
+            if not (first and n in city):
                 rules.append(block_on(ln, n))
     # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
     # Not two address parts: a postal code implies its city, so together they are one place, which thousands
