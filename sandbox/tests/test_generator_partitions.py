@@ -81,9 +81,10 @@ def test_keys_never_repeat_across_partitions(pair: Path) -> None:
         assert clash == [], (key, clash[:5])
 
 
-def test_names_are_unique_across_partitions_while_the_pools_have_room(pair: Path) -> None:
+def test_names_are_unique_across_partitions_while_the_pools_have_room(tmp_path: Path) -> None:
     """With uniform names (name_frequency off) a person's full name is unique in the whole pair unless a
     defect or a hard negative is planted on it, which happens inside one partition."""
+    pair = generate(tmp_path / "uniform", SIZE, 5, {"name_frequency": 0}, partition_people=PER)
     db = duckdb.connect()
     sf = pair / "salesforce"
     people = (

@@ -32,6 +32,8 @@ import duckdb
 
 from syncaudit.audit.comparisons import (
     ADDRESS_TYPES,
+    FULL_NAME,
+    JOINT_NAME_LABEL,
     ROLE_MAILBOXES,
     SHARED_MIN,
     Model,
@@ -61,8 +63,12 @@ def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
     In ``uid`` order: training and scoring read the table in its stored order, and a second pull of the same
     records (paged in another order) otherwise trained another model and found other fuzzy pairs."""
     cols = [f"{uid} AS uid", "id_key", *(f"mf_{c.name}" for c in model.columns)]
-    if model.has("first_name"):
+    first, last = model.has("first_name"), model.has("last_name")
+    if first:
         cols += ["mf_first_name_groups", "mf_first_name_key"]
+    if first and last:  # the whole name, for its own term frequencies (comparisons.FULL_NAME)
+        f, ln = f"mf_{first[0]}", f"mf_{last[0]}"
+        cols.append(f"CASE WHEN {f} IS NOT NULL AND {ln} IS NOT NULL THEN {f} || ' ' || {ln} END AS {FULL_NAME}")
     if model.kind == "company":
         cols.append("parent_id")
     return f"SELECT {', '.join(cols)}{extra} FROM {src} ORDER BY 1"
@@ -311,6 +317,10 @@ def _evidence_sql(model: Model, trained: dict[str, Any]) -> str:
             right = "concat_ws(', ', " + ", ".join(f"{p}_r" for p in parts) + ")"
         else:
             left, right = f"mf_{name}_l", f"mf_{name}_r"
+            joint = [g for g, lbl in labels.items() if lbl == JOINT_NAME_LABEL]
+            if joint:  # the whole name agreed: show it (the first-name comparison shows nothing then)
+                left = f"CASE WHEN gamma_{name} = {joint[0]} THEN {FULL_NAME}_l ELSE {left} END"
+                right = f"CASE WHEN gamma_{name} = {joint[0]} THEN {FULL_NAME}_r ELSE {right} END"
         tf = any(lv.get("tf_adjustment_column") for lv in comp["comparison_levels"])
         mw = f"mw_{name}" + (f" + coalesce(mw_tf_adj_{name}, 0)" if tf else "")
         items.append(

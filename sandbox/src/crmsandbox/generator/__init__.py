@@ -57,17 +57,23 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
 * Hard negatives (plant_hard.py; ``expected: false``, ``hard_negative: true``): new, correctly linked
   people who look like an existing clean person: ``namesake_colleague`` (same name, same Account),
   ``namesake_elsewhere`` (same name, other company), ``lookalike_colleague`` (a first name one letter
-  apart, same last name and Account), ``family_member`` (same last name and home phone). Each has its own
-  email, phone and product user id, and is listed as ``duplicate`` in each system and ``identity_gap``
-  across, [like, new]: an audit that reports one of them is wrong.
+  apart, same last name and Account), ``family_member`` (same last name, home phone and home address). Each
+  has its own email, phone and product user id (and, but for the family member, its own address), and is
+  listed as ``duplicate`` in each system and ``identity_gap`` across, [like, new]: an audit that reports
+  one of them is wrong.
 
-* Rate ``name_frequency`` (off by default): names are drawn by how common they are (Faker's census
-  frequencies where a locale has them, else a Zipf-Mandelbrot law), so common names repeat and different
-  people share a full name; every pair of clean, linked users sharing one is listed like the hard negatives
-  above, ``variant: natural_namesake`` (namesakes among Leads or touched people are not listed: an audit
-  reporting them loses precision instead).
+* Rate ``name_frequency`` (1 by default; 0 makes every full name unique): names are drawn by how common
+  they are (Faker's census frequencies where a locale has them, else a Zipf-Mandelbrot law), so common names
+  repeat and different people share a full name; the clean, linked users sharing one are listed like the
+  hard negatives above, ``variant: natural_namesake``, each group as a chain of pairs (first with second,
+  second with third: truth.json stays linear in the people); namesakes among Leads or touched people are
+  not listed (an audit reporting them loses precision instead).
 
-Nothing else is a defect: names (unless ``name_frequency`` is on), emails (compared lower-case, without
+* Addresses (addresses.py): Contacts' Mailing* and Leads' address fields and the Intercom contact's
+  location (city, region, country) come from the person's locale: cities of unequal size, each in one
+  state or region with its own postal codes, streets of the locale; a copy of a person keeps the address.
+
+Nothing else is a defect: names (only with ``name_frequency: 0``), emails (compared lower-case, without
 +tags and Gmail dots), phones, keys, company names and domains are unique unless planted; colleagues never have
 look-alike names (see world._separate_lookalikes); clean pairs agree on every mapped field after
 the mapping's normalisers; phone formats differ between systems but every clean number is valid
