@@ -216,7 +216,7 @@ def blocking(model: Model) -> list[Any]:
     if last:
         ln = f"mf_{last[0]}"
         if first:
-            rules.append(block_on("mf_first_name_key", ln))
+            rules.append(block_on("mf_name_block"))  # the name, unless it is a common one (matching._capped_blocks)
             for n in narrow:
                 rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
@@ -228,13 +228,11 @@ def blocking(model: Model) -> list[Any]:
                 rules.append(block_on(ln, n))
     # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
     # Not two address parts: a postal code implies its city, so together they are one place, which thousands
-    # of people share (all pairs of a city's postal code would be candidates).
+    # of people share (all pairs of a city's postal code would be candidates). Like a name alone, each pair is
+    # capped (capped_blocks: a company and its city hold thousands of people at ten million).
+    for column, _parts in capped_blocks(model)[1:]:
+        rules.append(block_on(column))
     # The street address with its postal code (or city) is the narrow place: a household.
-    place = {f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES}
-    for i, a in enumerate(narrow):
-        for b in narrow[i + 1 :]:
-            if not (a in place and b in place):
-                rules.append(block_on(a, b))
     street = model.has("street")
     area = model.has("postal_code") or model.has("city")
     if street and area:
@@ -244,6 +242,23 @@ def blocking(model: Model) -> list[Any]:
             if c.compare == "company_name":
                 rules.append(block_on(f"mf_{c.name}"))
     return rules
+
+
+def capped_blocks(model: Model) -> list[tuple[str, list[str]]]:
+    """(column, the columns it joins) of the blocking keys that are no block when too common
+    (matching._capped_blocks empties a key held by more than NAME_BLOCK_MAX records): the full name first,
+    then each pair of narrowing fields."""
+    first, last = model.has("first_name"), model.has("last_name")
+    out: list[tuple[str, list[str]]] = [
+        ("mf_name_block", ["mf_first_name_key", f"mf_{last[0]}"] if first and last else [])
+    ]
+    narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
+    place = {f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES}
+    for i, a in enumerate(narrow):
+        for b in narrow[i + 1 :]:
+            if not (a in place and b in place):  # two address parts are one place (blocking)
+                out.append((f"mf_blk_{a[3:]}__{b[3:]}", [a, b]))
+    return out
 
 
 def training_rules(model: Model) -> list[list[str]]:

@@ -38,6 +38,7 @@ from syncaudit.audit.comparisons import (
     SHARED_MIN,
     Model,
     blocking,
+    capped_blocks,
     comparisons,
     key_sql,
     training_rules,
@@ -52,6 +53,8 @@ EM_KEYS = 50_000
 EM_GROUP_MAX = 20
 # Random pairs for u: a level with u = 1e-5 is seen about twice (and smoothed); more only costs time.
 U_PAIRS = 2e5
+# A blocking key (a full name, two narrowing fields) held by more records than this is no block (_capped_blocks).
+NAME_BLOCK_MAX = 100
 
 
 def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
@@ -71,8 +74,39 @@ def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
     return f"SELECT {', '.join(cols)}{extra} FROM {src} ORDER BY 1"
 
 
+def _capped_blocks(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
+    """Add the capped blocking keys of comparisons.capped_blocks to the input tables (``mf_name_block``: first-name
+    key and last name; ``mf_blk_<a>__<b>``: two narrowing fields), each empty where the key is held by more than
+    NAME_BLOCK_MAX records: a block on a common key grows with the square of its records (hundreds of millions
+    of pairs at ten million people with realistic name frequencies, or a city and its postal code); such
+    records still meet through the rules that add a name, a company or a date."""
+    for column, parts in capped_blocks(model):
+        if not parts or all(column in _columns(con, t) for t in tables):
+            continue
+
+        def key(prefix: str, parts: list[str] = parts) -> str:
+            cols = [prefix + p for p in parts]
+            return (
+                f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in cols)} THEN concat_ws('|', {', '.join(cols)}) END"
+            )
+
+        union = " UNION ALL ".join(f"SELECT {key('')} AS k FROM {t}" for t in tables)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE sa_m_common AS SELECT k FROM ({union}) WHERE k IS NOT NULL
+            GROUP BY k HAVING count(*) > {NAME_BLOCK_MAX}"""
+        )
+        for t in tables:
+            own = key("t.")
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {t} AS SELECT t.*, CASE WHEN c.k IS NULL THEN {own} END AS {column}
+                FROM {t} t LEFT JOIN sa_m_common c ON c.k = {own}"""
+            )
+
+
 def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
-    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak)."""
+    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak);
+    and the capped blocking keys (_capped_blocks)."""
+    _capped_blocks(con, model, tables)
     for c in model.columns:
         if c.compare not in ("email", "phone", "domain"):
             continue

@@ -270,7 +270,7 @@ def _plan(name: str | None) -> dict[str, Any]:
 def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -> int:
     p, o = w.people, w.owners
     ic_row = lay.row_of["ic_contact"]
-    part_id = 1_000_000_000
+    part_id = 1_000_000_000 + lay.num_offset
     with open(out / "conversations.jsonl", "wb") as fh:
         for lo, hi in chunks(len(conv.ids)):
             buf = bytearray()
