@@ -49,6 +49,24 @@ def test_partitions_written_into_a_snapshot_equal_the_converted_load_folder(tmp_
     assert not (snap / ".work").exists()
 
 
+def test_converted_contacts_keep_who_last_modified_them(tmp_path: Path) -> None:
+    """LastModifiedById is a user id (a reference), not a timestamp: the conversion keeps every value the load
+    folder holds (the audit tells syncaudit's own writes and the sync user's from others' edits by it)."""
+    load = generate(tmp_path / "load", 300, SEED)
+    ref = convert_load_folder(load, tmp_path / "ref").path
+    con = duckdb.connect()
+    src = next((load / "salesforce").glob("Contact.*"))
+    reader = "read_csv" if src.suffix == ".csv" else "read_json_auto"
+    loaded = con.execute(
+        f"SELECT count(LastModifiedById), count(DISTINCT LastModifiedById) FROM {reader}({lit(str(src))})"
+    ).fetchone()
+    got = con.execute(
+        f"SELECT count(LastModifiedById), count(DISTINCT LastModifiedById), min(typeof(LastModifiedById)) "
+        f"FROM read_parquet({lit(str(ref / 'salesforce' / 'Contact.parquet'))})"
+    ).fetchone()
+    assert loaded[0] > 0 and got[:2] == loaded and got[2] == "VARCHAR"
+
+
 def test_with_a_config_it_becomes_the_latest_snapshot(tmp_path: Path, capsys) -> None:
     cfg_file = write_config(tmp_path)
     assert main(["snapshot", "generate", "--size", "300", "--seed", "2", "--config", str(cfg_file)]) == 0

@@ -30,7 +30,7 @@ _COMMON = {
     "CreatedDate": "datetime",
     "CreatedById": "reference",
     "LastModifiedDate": "datetime",
-    "LastModifiedById": "datetime",
+    "LastModifiedById": "reference",
     "SystemModstamp": "datetime",
     "OwnerId": "reference",
     "MasterRecordId": "reference",
