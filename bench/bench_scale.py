@@ -1,8 +1,12 @@
 """How cost grows with the org pair: generate, snapshot, audit, quality, plan and publish at several sizes.
 
-    .venv/bin/python bench/bench_scale.py [--sizes 100000,1000000] [--seed 11] [--work DIR]
-                                          [--memory-limit 12GB] [--steps generate,snapshot,audit,...]
+    .venv/bin/python bench/bench_scale.py [--sizes 100000,1000000,10000000] [--seed 11] [--work DIR]
+                                          [--memory-limit 8GB] [--steps generate,snapshot,audit,...]
                                           [--timeout S]
+
+Steps: generate (the load folder), snapshot (`snapshot from-load` of it), gensnap (`snapshot generate`: the
+generator straight into the snapshot, partition by partition; the way to 10M without a 15 GB load folder),
+audit, quality, plan, publish.
 
 Each step of each size runs in a child process of its own, so each peak memory (the child's maximum
 resident set, DuckDB's threads included) is that step's alone. Printed per size and step: wall and CPU
@@ -50,6 +54,20 @@ def step_generate(size: int, seed: int, work: Path) -> dict:
         return {"reused": True}
     generate(load, size, seed)
     return {"bytes": sum(p.stat().st_size for p in load.rglob("*") if p.is_file())}
+
+
+def step_gensnap(size: int, seed: int, work: Path, memory_limit: str | None) -> dict:
+    """`syncaudit snapshot generate`: the generator's partitions converted one by one into the snapshot the
+    audit reads (no load folder of the whole pair). Reuses a finished one."""
+    from syncaudit.snapshot_from_load import table_rows
+    from syncaudit.snapshot_generate import generate_snapshot
+
+    target = work / f"snap-{size}-{seed}"
+    manifest = target / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("source") == "generator":
+        return {"reused": True}
+    snap = generate_snapshot(size, seed, cfg=_config(work, memory_limit), out=target)
+    return {"rows": table_rows(snap)}
 
 
 def step_snapshot(size: int, seed: int, work: Path, memory_limit: str | None) -> dict:
@@ -101,6 +119,8 @@ def _import(step: str) -> None:
     import crmsandbox.generator  # noqa: F401
     import syncaudit.snapshot_from_load  # noqa: F401
 
+    if step == "gensnap":
+        import syncaudit.snapshot_generate  # noqa: F401
     if step in ("audit", "quality", "plan", "publish"):
         import great_expectations  # noqa: F401
         import splink  # noqa: F401
@@ -140,8 +160,8 @@ def step_publish(size: int, seed: int, work: Path, memory_limit: str | None) -> 
     return {"findings": lines, "withheld": done.withheld}
 
 
-STEPS = {"plan": step_plan, "publish": step_publish}
-ALL_STEPS = ["generate", "snapshot", "audit", "quality", "plan", "publish"]
+STEPS = {"plan": step_plan, "publish": step_publish, "gensnap": step_gensnap}
+ALL_STEPS = ["generate", "snapshot", "gensnap", "audit", "quality", "plan", "publish"]
 
 
 def child(args: argparse.Namespace) -> int:
@@ -179,7 +199,13 @@ def run_step(step: str, size: int, args: argparse.Namespace) -> dict:
         # The exception's own line (DuckDB adds advice lines after it), else the last line.
         tail = next((ln for ln in reversed(lines) if "Error" in ln or "Exception" in ln), lines[-1])[:300]
         return {"error": f"exit {proc.returncode}: {tail}", "load": load}
-    return {**json.loads(line.removeprefix("RESULT ")), "load": load}
+    out = {**json.loads(line.removeprefix("RESULT ")), "load": load, "load_after": os.getloadavg()[0]}
+    saved = args.work / f"result-{size}-{step}.json"
+    if out.get("reused") and saved.is_file():
+        # the step's output came from an earlier run: show that run's figures, marked as such
+        return {**json.loads(saved.read_text()), "earlier": True}
+    saved.write_text(json.dumps(out))
+    return out
 
 
 def main() -> int:
@@ -191,9 +217,13 @@ def main() -> int:
     ap.add_argument(
         "--steps",
         default="generate,snapshot,audit,quality,plan,publish",
-        help="which steps, in this order (plan and publish read the audit's findings of the same size)",
+        help="which steps, in this order (plan and publish read the audit's findings of the same size); gensnap "
+        "writes the snapshot straight from the generator (instead of generate + snapshot)",
     )
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per step before it is stopped")
+    ap.add_argument(
+        "--table", action="store_true", help="print the table from the figures saved in --work by earlier runs only"
+    )
     ap.add_argument("--child", choices=ALL_STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -210,9 +240,14 @@ def main() -> int:
     rows: dict[tuple[int, str], dict] = {}
     for size in sizes:
         for step in steps:
+            if args.table:
+                saved = args.work / f"result-{size}-{step}.json"
+                if saved.is_file():
+                    rows[(size, step)] = json.loads(saved.read_text())
+                continue
             r = rows[(size, step)] = run_step(step, size, args)
             print(f"{size:>11,} {step:9s} " + json.dumps(r), flush=True)
-            if "error" in r and step in ("generate", "snapshot"):
+            if "error" in r and step in ("generate", "snapshot", "gensnap"):
                 break  # nothing to audit at this size
     print(f"\n{'size':>11} {'step':9s} {'wall s':>8} {'CPU s':>8} {'peak GB':>8} {'load':>5}  growth vs previous size")
     for step in steps:
@@ -226,12 +261,13 @@ def main() -> int:
                 continue
             growth = ""
             if prev and not rows[prev].get("reused") and not r.get("reused") and rows[prev]["cpu_s"] > 0:
+                # growth = (x time) for (x records): equal factors mean linear cost
                 x = size / prev[0]
                 growth = f"x{x:.0f} records -> x{r['wall_s'] / max(rows[prev]['wall_s'], 0.1):.1f} wall, "
                 growth += (
                     f"x{r['cpu_s'] / rows[prev]['cpu_s']:.1f} CPU, x{r['peak_gb'] / rows[prev]['peak_gb']:.1f} peak"
                 )
-            reused = " (reused)" if r.get("reused") else ""
+            reused = " (reused)" if r.get("reused") else (" (earlier run)" if r.get("earlier") else "")
             print(
                 f"{size:>11,} {step:9s} {r['wall_s']:>8} {r['cpu_s']:>8} {r['peak_gb']:>8} {r['load']:>5.1f}  "
                 f"{growth}{reused}"

@@ -34,7 +34,8 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from syncaudit.audit.run import run_audit
     from syncaudit.pull import run_pull
 
-    with demo_sandbox(tmp_path_factory.mktemp("kill"), size=100, seed=3) as env:
+    # seed 4: the plan has a keyed Task create (an unlogged conversation of a Contact) and an Intercom merge
+    with demo_sandbox(tmp_path_factory.mktemp("kill"), size=100, seed=4) as env:
         snap = run_pull(env["cfg"], full=True, bars=False)
         audit = run_audit(env["cfg"], snap.id)
         findings = read_findings(Path(audit.out_dir) / "findings.jsonl")

@@ -84,7 +84,8 @@ def test_two_rules_with_one_name_are_refused(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate(tmp_path_factory.mktemp("rules-org") / "load", 500, 21)
+    # A seed whose vip-tagged users include Customers and others (neither rule of the tag test is vacuous).
+    return generate(tmp_path_factory.mktemp("rules-org") / "load", 500, 24)
 
 
 @pytest.mark.parametrize(

@@ -118,13 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(q)
     q.add_argument("--snapshot", metavar="ID", help="snapshot to profile (default: the latest complete one)")
 
-    p = sub.add_parser("snapshot", help="snapshots without a pull: from-load turns a generated load folder into one")
+    p = sub.add_parser(
+        "snapshot",
+        help="snapshots without a pull: from-load converts a load folder, generate writes a generated org pair",
+    )
     ssub = p.add_subparsers(dest="snapshot_command", metavar="ACTION")
     ssub.add_parser = _with_exit_codes(ssub.add_parser)  # type: ignore[method-assign]
     q = ssub.add_parser("from-load", help="convert a load folder (sandbox generate) into a ready snapshot")
     q.add_argument("load_dir", metavar="DIR", help="the load folder")
     _add_config(q, required=False)
     q.add_argument("--out", metavar="DIR", help="write the snapshot here (default: <data_dir>/snapshots/load-<name>)")
+    q = ssub.add_parser(
+        "generate",
+        help="generate an org pair (sandbox generator) straight into a ready snapshot, partition by partition",
+    )
+    q.add_argument("--size", type=int, required=True, help="people per system (up to 50,000,000)")
+    q.add_argument("--seed", type=int, default=7, help="the generator's seed (default 7)")
+    _add_config(q, required=False)
+    q.add_argument(
+        "--out", metavar="DIR", help="write the snapshot here (default: <data_dir>/snapshots/gen-<size>-<seed>)"
+    )
 
     p = sub.add_parser("plan", help="write a change plan from a snapshot's findings; prints its path and hash")
     _add_config(p)

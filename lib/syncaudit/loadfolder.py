@@ -30,7 +30,7 @@ _COMMON = {
     "CreatedDate": "datetime",
     "CreatedById": "reference",
     "LastModifiedDate": "datetime",
-    "LastModifiedById": "datetime",
+    "LastModifiedById": "reference",
     "SystemModstamp": "datetime",
     "OwnerId": "reference",
     "MasterRecordId": "reference",
@@ -177,6 +177,12 @@ def _read_json_file(path: Path, key: str | None = None) -> list[dict[str, Any]]:
     return list(data)
 
 
+def generated_id_sql(obj: str) -> str:
+    """The Id of a row of a CSV without an Id column (e.g. field history): numbered in file order."""
+    prefix = SF_ID_PREFIX.get(obj, "a00")
+    return f"{lit(prefix)} || lpad(CAST(row_number() OVER () AS VARCHAR), 12, '0') || 'AAA'"
+
+
 def _describe(obj: str, columns: list[str], extra: list[dict[str, Any]]) -> dict[str, Any]:
     """A describe result for a load-folder object: standard types, plus schema.json's custom fields."""
     types = {**_COMMON, **_STANDARD_TYPES.get(obj, {})}
@@ -221,20 +227,21 @@ def _convert_salesforce(con: duckdb.DuckDBPyConnection, src: Path, out: Path) ->
     for obj in names:
         csv = src / f"{obj}.csv"
         if csv.is_file():
+            # a view, not a table: the COPY below streams the file instead of holding it
+            con.execute("DROP VIEW IF EXISTS raw")
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM read_csv({lit(str(csv))}, header=true, "
+                f"CREATE TEMP VIEW raw AS SELECT * FROM read_csv({lit(str(csv))}, header=true, "
                 "all_varchar=true, quote='\"', escape='\"', nullstr='', sample_size=-1)"
             )
             cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
         else:
-            con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT NULL::VARCHAR AS Id WHERE false")
+            con.execute("DROP VIEW IF EXISTS raw")
+            con.execute("CREATE TEMP VIEW raw AS SELECT NULL::VARCHAR AS Id WHERE false")
             cols = ["Id"]
         if "Id" not in cols:
-            prefix = SF_ID_PREFIX.get(obj, "a00")
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE raw AS SELECT {lit(prefix)} || lpad(CAST(row_number() OVER () AS VARCHAR),"
-                " 12, '0') || 'AAA' AS Id, * FROM raw"
-            )
+            con.execute(f"CREATE OR REPLACE TEMP TABLE numbered AS SELECT {generated_id_sql(obj)} AS Id, * FROM raw")
+            con.execute("DROP VIEW raw")
+            con.execute("CREATE TEMP VIEW raw AS SELECT * FROM numbered")
             cols = ["Id", *cols]
         describe = _describe(obj, cols, schema.get(obj, []))
         ftypes = {f["name"]: f["type"] for f in describe["fields"]}
@@ -298,13 +305,16 @@ def _s(path: str) -> str:
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
+    """``table`` as a view over the file: each COPY streams it (parsing again beats holding ten million
+    objects)."""
+    con.execute(f"DROP VIEW IF EXISTS {table}")
     if path.is_file() and path.stat().st_size > 0:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT json AS j FROM "
+            f"CREATE TEMP VIEW {table} AS SELECT json AS j FROM "
             f"read_json_objects({lit(str(path))}, format='auto', maximum_object_size=67108864)"
         )
     else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT NULL::JSON AS j WHERE false")
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT NULL::JSON AS j WHERE false")
 
 
 def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> None:
@@ -344,10 +354,10 @@ def _convert_intercom(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> N
         f"coalesce({tag_names}, []::VARCHAR[]) AS tags",
         "coalesce(json_extract_string(j, '$.companies.data[*].id'), []::VARCHAR[]) AS company_ids",
     ]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE ic_contacts AS SELECT {', '.join(cols)} FROM ic_raw")
-    con.execute(f"COPY ic_contacts TO {lit(str(out / 'contacts.parquet'))} (FORMAT parquet)")
+    contacts = lit(str(out / "contacts.parquet"))
+    con.execute(f"COPY (SELECT {', '.join(cols)} FROM ic_raw) TO {contacts} (FORMAT parquet)")
     con.execute(
-        "COPY (SELECT id AS contact_id, unnest(company_ids) AS company_id FROM ic_contacts) "
+        f"COPY (SELECT id AS contact_id, unnest(company_ids) AS company_id FROM read_parquet({contacts})) "
         f"TO {lit(str(out / 'contact_companies.parquet'))} (FORMAT parquet)"
     )
 

@@ -71,9 +71,17 @@ def table_rows(path: Path) -> dict[str, int]:
 
 
 def cli_snapshot(args: argparse.Namespace) -> int:
-    """``syncaudit snapshot from-load DIR [--config F | --out DIR]``: prints the snapshot folder and its rows."""
+    """``syncaudit snapshot from-load DIR [--config F | --out DIR]``: prints the snapshot folder and its rows
+    (``snapshot generate``: see snapshot_generate.py)."""
+    if args.snapshot_command == "generate":
+        from syncaudit.snapshot_generate import cli_generate_snapshot
+
+        return cli_generate_snapshot(args)
     if args.snapshot_command != "from-load":
-        raise ConfigError(f"unknown snapshot action {args.snapshot_command!r}", hint="use `snapshot from-load DIR`")
+        raise ConfigError(
+            f"unknown snapshot action {args.snapshot_command!r}",
+            hint="use `snapshot from-load DIR` or `snapshot generate`",
+        )
     t0 = time.perf_counter()
     path = snapshot_from_load(args.load_dir, cfg=getattr(args, "cfg", None), out=args.out)
     SnapshotDir(path)  # the manifest reads back

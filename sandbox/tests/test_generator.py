@@ -335,8 +335,9 @@ def _full_names(folder: Path) -> list[tuple[str, str]]:
 
 
 def test_name_frequency_repeats_common_names_and_lists_the_namesakes(tmp_path: Path) -> None:
-    """Rate name_frequency 1: names drawn by how common they are, deterministic per seed; the namesakes this
-    makes are different people (own email and key) and truth.json lists them as expected: false."""
+    """Rate name_frequency 1 (the default): names drawn by how common they are, deterministic per seed; the
+    namesakes this makes are different people (own email and key) and truth.json lists them as expected: false.
+    Rate 0 makes every full name unique."""
     import json
     from collections import Counter
 
@@ -344,8 +345,8 @@ def test_name_frequency_repeats_common_names_and_lists_the_namesakes(tmp_path: P
 
     rates = {"name_frequency": 1}
     real = generate(tmp_path / "real", 4000, 3, rates)
-    assert digest(real) == digest(generate(tmp_path / "again", 4000, 3, rates))
-    uniform = generate(tmp_path / "uniform", 4000, 3)
+    assert digest(real) == digest(generate(tmp_path / "again", 4000, 3))  # the default, and deterministic
+    uniform = generate(tmp_path / "uniform", 4000, 3, {"name_frequency": 0})
     # full names held by two or more people (Contacts with distinct product user ids)
     full = {k: Counter(_full_names(f)) for k, f in (("real", real), ("uniform", uniform))}
     last = Counter(fold(c["LastName"]).strip() for c in _contacts(real))

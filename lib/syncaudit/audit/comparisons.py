@@ -2,11 +2,21 @@
 
 One Splink comparison per matching field, from its comparison type, levels ordered strongest first:
 names (exact with term frequencies, nicknames many-to-many, swapped first/last, an initial, one edit,
-similar), emails, phones and domains (a shared value has its own, weak level), one address comparison
+similar; a whole name that agrees is one level of its own, below), emails, phones and domains (a shared value has its own, weak level), one address comparison
 for all address parts (they are not independent evidence), dates (exact, one digit or day/month
 swapped), free text and exact identifiers. A field empty on either record is Splink's null level: no
 evidence. Blocking keeps candidate pairs linear in the data: an own (unshared) email, phone or domain,
-or name parts narrowed by a company, postal code, date or city (or two of those together).
+or name parts narrowed by a company, postal code, date or city (or two of those together, but never two address
+parts: a postal code and its city are one place), or a street address with its postal code or city.
+
+First and last names are not independent: both follow the same language, family and region, so a common
+first name goes with a common surname of its population more often than chance. Term frequencies counted
+per part and multiplied would call a frequent full name (a common given name with the common surname of the
+same population) rarer than it is. So when both records have a first and a last name and both agree, the
+first-name comparison gives no evidence of its own and the last-name comparison's top level, "same first and
+last name", weighs the pair by the term frequency of the whole name (``FULL_NAME``, the two normalized parts
+together, as Splink's forename-surname comparison does). Partial agreements (one part exact, the other a
+nickname, a typo or different) keep each part's own levels and frequencies.
 """
 
 from __future__ import annotations
@@ -26,6 +36,10 @@ ROLE_MAILBOXES = (
 # A value held by more records than this (in the data at hand) is a shared value, not a personal one.
 SHARED_MIN = 3
 NAME_TYPES = ("first_name", "last_name", "company_name")
+# The derived input column of the whole name (first and last, normalized, one space between): its own term
+# frequencies (matching.input_sql builds it when the model compares both parts).
+FULL_NAME = "full_name_n"
+JOINT_NAME_LABEL = "same first and last name"
 ADDRESS_TYPES = ("street", "city", "postal_code", "state", "country")
 
 
@@ -60,6 +74,10 @@ def comparisons(model: Model) -> list[Any]:
             continue
         lv: list[Any] = [cll.NullLevel(col)]
         if c.compare == "first_name":
+            if last:  # the whole name agreeing is weighed once, by the last-name comparison's joint level
+                lv[0] = cll.CustomLevel(
+                    f"{col}_l IS NULL OR {col}_r IS NULL OR {FULL_NAME}_l = {FULL_NAME}_r"
+                ).configure(is_null_level=True, label_for_charts="no evidence of its own")
             lv.append(lab(cll.ExactMatchLevel(col), "same first name", col))
             lv.append(lab(cll.CustomLevel(f"list_has_any({col}_groups_l, {col}_groups_r)"), "nickname"))
             if last:
@@ -78,6 +96,8 @@ def comparisons(model: Model) -> list[Any]:
             lv.append(lab(cll.JaroWinklerLevel(col, 0.88), "similar"))
         elif c.compare in ("last_name", "company_name"):
             what = "last name" if c.compare == "last_name" else "company"
+            if c.compare == "last_name" and first:
+                lv.append(lab(cll.ExactMatchLevel(FULL_NAME), JOINT_NAME_LABEL, FULL_NAME))
             lv.append(lab(cll.ExactMatchLevel(col), f"same {what}", col))
             if c.compare == "last_name" and first:
                 lv.append(
@@ -196,21 +216,49 @@ def blocking(model: Model) -> list[Any]:
     if last:
         ln = f"mf_{last[0]}"
         if first:
-            rules.append(block_on("mf_first_name_key", ln))
+            rules.append(block_on("mf_name_block"))  # the name, unless it is a common one (matching._capped_blocks)
             for n in narrow:
                 rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
+        # A last name in a city is too wide a block where first names can narrow it (a common surname in a big
+        # city: hundreds of records); the rules with a first-name key or initial above cover it.
+        city = {f"mf_{c.name}" for c in model.columns if c.compare == "city"}
         for n in narrow:
-            rules.append(block_on(ln, n))
+            if not (first and n in city):
+                rules.append(block_on(ln, n))
     # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
-    for i, a in enumerate(narrow):
-        for b in narrow[i + 1 :]:
-            rules.append(block_on(a, b))
+    # Not two address parts: a postal code implies its city, so together they are one place, which thousands
+    # of people share (all pairs of a city's postal code would be candidates). Like a name alone, each pair is
+    # capped (capped_blocks: a company and its city hold thousands of people at ten million).
+    for column, _parts in capped_blocks(model)[1:]:
+        rules.append(block_on(column))
+    # The street address with its postal code (or city) is the narrow place: a household.
+    street = model.has("street")
+    area = model.has("postal_code") or model.has("city")
+    if street and area:
+        rules.append(block_on(f"mf_{street[0]}", f"mf_{area[0]}"))
     if model.kind == "company":
         for c in model.columns:
             if c.compare == "company_name":
                 rules.append(block_on(f"mf_{c.name}"))
     return rules
+
+
+def capped_blocks(model: Model) -> list[tuple[str, list[str]]]:
+    """(column, the columns it joins) of the blocking keys that are no block when too common
+    (matching._capped_blocks empties a key held by more than NAME_BLOCK_MAX records): the full name first,
+    then each pair of narrowing fields."""
+    first, last = model.has("first_name"), model.has("last_name")
+    out: list[tuple[str, list[str]]] = [
+        ("mf_name_block", ["mf_first_name_key", f"mf_{last[0]}"] if first and last else [])
+    ]
+    narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
+    place = {f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES}
+    for i, a in enumerate(narrow):
+        for b in narrow[i + 1 :]:
+            if not (a in place and b in place):  # two address parts are one place (blocking)
+                out.append((f"mf_blk_{a[3:]}__{b[3:]}", [a, b]))
+    return out
 
 
 def training_rules(model: Model) -> list[list[str]]:

@@ -64,7 +64,18 @@ def weakest_links(con: duckdb.DuckDBPyConnection, edges: str, members: str, out:
             weakest[cluster] = (a, b, p)  # edges come strongest first: the last joining edge is the weakest
     con.execute(f"CREATE OR REPLACE TABLE {out}(cluster VARCHAR, a VARCHAR, b VARCHAR, p DOUBLE)")
     if weakest:
-        con.executemany(f"INSERT INTO {out} VALUES (?, ?, ?, ?)", [(c, *v) for c, v in weakest.items()])
+        import pyarrow as pa
+
+        # one Arrow insert: executemany costs a statement per cluster (minutes at ten million people)
+        tbl = pa.table(  # noqa: F841 - read by the INSERT below
+            {
+                "cluster": list(weakest),
+                "a": [v[0] for v in weakest.values()],
+                "b": [v[1] for v in weakest.values()],
+                "p": pa.array([v[2] for v in weakest.values()], pa.float64()),
+            }
+        )
+        con.execute(f"INSERT INTO {out} SELECT cluster, a, b, p FROM tbl")
 
 
 def constrained_clusters(con: duckdb.DuckDBPyConnection, edges: str, keys: str, out: str) -> None:

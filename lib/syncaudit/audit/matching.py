@@ -32,10 +32,13 @@ import duckdb
 
 from syncaudit.audit.comparisons import (
     ADDRESS_TYPES,
+    FULL_NAME,
+    JOINT_NAME_LABEL,
     ROLE_MAILBOXES,
     SHARED_MIN,
     Model,
     blocking,
+    capped_blocks,
     comparisons,
     key_sql,
     training_rules,
@@ -51,6 +54,8 @@ EM_KEYS = 50_000
 EM_GROUP_MAX = 20
 # Random pairs for u: a level with u = 1e-5 is seen about twice (and smoothed); more only costs time.
 U_PAIRS = 2e5
+# A blocking key (a full name, two narrowing fields) held by more records than this is no block (_capped_blocks).
+NAME_BLOCK_MAX = 100
 
 
 def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
@@ -59,15 +64,50 @@ def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
     In ``uid`` order: training and scoring read the table in its stored order, and a second pull of the same
     records (paged in another order) otherwise trained another model and found other fuzzy pairs."""
     cols = [f"{uid} AS uid", "id_key", *(f"mf_{c.name}" for c in model.columns)]
-    if model.has("first_name"):
+    first, last = model.has("first_name"), model.has("last_name")
+    if first:
         cols += ["mf_first_name_groups", "mf_first_name_key"]
+    if first and last:  # the whole name, for its own term frequencies (comparisons.FULL_NAME)
+        f, ln = f"mf_{first[0]}", f"mf_{last[0]}"
+        cols.append(f"CASE WHEN {f} IS NOT NULL AND {ln} IS NOT NULL THEN {f} || ' ' || {ln} END AS {FULL_NAME}")
     if model.kind == "company":
         cols.append("parent_id")
     return f"SELECT {', '.join(cols)}{extra} FROM {src} ORDER BY 1"
 
 
+def _capped_blocks(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
+    """Add the capped blocking keys of comparisons.capped_blocks to the input tables (``mf_name_block``: first-name
+    key and last name; ``mf_blk_<a>__<b>``: two narrowing fields), each empty where the key is held by more than
+    NAME_BLOCK_MAX records: a block on a common key grows with the square of its records (hundreds of millions
+    of pairs at ten million people with realistic name frequencies, or a city and its postal code); such
+    records still meet through the rules that add a name, a company or a date."""
+    for column, parts in capped_blocks(model):
+        if not parts or all(column in _columns(con, t) for t in tables):
+            continue
+
+        def key(prefix: str, parts: list[str] = parts) -> str:
+            cols = [prefix + p for p in parts]
+            return (
+                f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in cols)} THEN concat_ws('|', {', '.join(cols)}) END"
+            )
+
+        union = " UNION ALL ".join(f"SELECT {key('')} AS k FROM {t}" for t in tables)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE sa_m_common AS SELECT k FROM ({union}) WHERE k IS NOT NULL
+            GROUP BY k HAVING count(*) > {NAME_BLOCK_MAX}"""
+        )
+        for t in tables:
+            own = key("t.")
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {t} AS SELECT t.*, CASE WHEN c.k IS NULL THEN {own} END AS {column}
+                FROM {t} t LEFT JOIN sa_m_common c ON c.k = {own}"""
+            )
+
+
 def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
-    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak)."""
+    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak);
+    and the capped blocking keys (_capped_blocks)."""
+    _capped_blocks(con, model, tables)
     for c in model.columns:
         if c.compare not in ("email", "phone", "domain"):
             continue
@@ -292,6 +332,10 @@ def _evidence_sql(model: Model, trained: dict[str, Any]) -> str:
             right = "concat_ws(', ', " + ", ".join(f"{p}_r" for p in parts) + ")"
         else:
             left, right = f"mf_{name}_l", f"mf_{name}_r"
+            joint = [g for g, lbl in labels.items() if lbl == JOINT_NAME_LABEL]
+            if joint:  # the whole name agreed: show it (the first-name comparison shows nothing then)
+                left = f"CASE WHEN gamma_{name} = {joint[0]} THEN {FULL_NAME}_l ELSE {left} END"
+                right = f"CASE WHEN gamma_{name} = {joint[0]} THEN {FULL_NAME}_r ELSE {right} END"
         tf = any(lv.get("tf_adjustment_column") for lv in comp["comparison_levels"])
         mw = f"mw_{name}" + (f" + coalesce(mw_tf_adj_{name}, 0)" if tf else "")
         items.append(

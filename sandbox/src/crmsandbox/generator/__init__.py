@@ -57,17 +57,23 @@ it, ``expected``, and ``variant``/extra facts). Records are Salesforce ids first
 * Hard negatives (plant_hard.py; ``expected: false``, ``hard_negative: true``): new, correctly linked
   people who look like an existing clean person: ``namesake_colleague`` (same name, same Account),
   ``namesake_elsewhere`` (same name, other company), ``lookalike_colleague`` (a first name one letter
-  apart, same last name and Account), ``family_member`` (same last name and home phone). Each has its own
-  email, phone and product user id, and is listed as ``duplicate`` in each system and ``identity_gap``
-  across, [like, new]: an audit that reports one of them is wrong.
+  apart, same last name and Account), ``family_member`` (same last name, home phone and home address). Each
+  has its own email, phone and product user id (and, but for the family member, its own address), and is
+  listed as ``duplicate`` in each system and ``identity_gap`` across, [like, new]: an audit that reports
+  one of them is wrong.
 
-* Rate ``name_frequency`` (off by default): names are drawn by how common they are (Faker's census
-  frequencies where a locale has them, else a Zipf-Mandelbrot law), so common names repeat and different
-  people share a full name; every pair of clean, linked users sharing one is listed like the hard negatives
-  above, ``variant: natural_namesake`` (namesakes among Leads or touched people are not listed: an audit
-  reporting them loses precision instead).
+* Rate ``name_frequency`` (1 by default; 0 makes every full name unique): names are drawn by how common
+  they are (Faker's census frequencies where a locale has them, else a Zipf-Mandelbrot law), so common names
+  repeat and different people share a full name; the clean, linked users sharing one are listed like the
+  hard negatives above, ``variant: natural_namesake``, each group as a chain of pairs (first with second,
+  second with third: truth.json stays linear in the people); namesakes among Leads or touched people are
+  not listed (an audit reporting them loses precision instead).
 
-Nothing else is a defect: names (unless ``name_frequency`` is on), emails (compared lower-case, without
+* Addresses (addresses.py): Contacts' Mailing* and Leads' address fields and the Intercom contact's
+  location (city, region, country) come from the person's locale: cities of unequal size, each in one
+  state or region with its own postal codes, streets of the locale; a copy of a person keeps the address.
+
+Nothing else is a defect: names (only with ``name_frequency: 0``), emails (compared lower-case, without
 +tags and Gmail dots), phones, keys, company names and domains are unique unless planted; colleagues never have
 look-alike names (see world._separate_lookalikes); clean pairs agree on every mapped field after
 the mapping's normalisers; phone formats differ between systems but every clean number is valid
@@ -83,6 +89,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,13 +101,15 @@ from crmsandbox.generator import history, intercom_out, salesforce_out
 from crmsandbox.generator.conversations import build_conversations
 from crmsandbox.generator.layout import Layout, build_layout, resolve
 from crmsandbox.generator.mapping import MappingInputs, mapping_from_file
+from crmsandbox.generator.partition import PARTITION_PEOPLE, Part, partitions
 from crmsandbox.generator.plant import DEFAULT_RATES, check_rates, plant
 from crmsandbox.generator.plant_rules import plant_rules
-from crmsandbox.generator.world import build_world
+from crmsandbox.generator.truth_stream import TruthWriter, append_load_folder, read_summary
+from crmsandbox.generator.world import World, build_world
 
-__all__ = ["DEFAULT_RATES", "cli_generate", "generate"]
+__all__ = ["DEFAULT_RATES", "PARTITION_PEOPLE", "cli_generate", "generate", "generate_partitions", "read_summary"]
 
-MIN_SIZE, MAX_SIZE = 1, 2_000_000
+MIN_SIZE, MAX_SIZE = 1, 50_000_000
 FORMAT_VERSION = 1
 
 
@@ -139,71 +148,90 @@ def _resolve_truth(lay: Layout, entries: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
+def _write_org(
+    tmp: Path, size: int, seed: int, rates: dict[str, float], mapping: MappingInputs, part: Part | None = None
+) -> tuple[World, dict[str, dict[str, int]], list[dict[str, Any]]]:
+    """Draw one org pair (or one partition of a larger one), write its load folder into ``tmp`` (which exists)
+    and return the world, the counts per table and the truth's findings."""
+    world = build_world(seed, size, rates["name_frequency"], part)
+    plan = plant(world, rates, seed, mapping)
+    lay = build_layout(world, plan, seed, part)
+    conv = build_conversations(world, plan, lay, rates, seed)
+    rule_truth = plant_rules(world, plan, lay, conv, rates["rule_violation"], seed)
+    sf, ic = tmp / "salesforce", tmp / "intercom"
+    sf.mkdir()
+    ic.mkdir()
+    counts = {
+        "salesforce": {
+            "User": salesforce_out.write_users(sf, world, lay),
+            "Account": salesforce_out.write_accounts(sf, world, plan, lay),
+            "Contact": salesforce_out.write_contacts(sf, world, plan, lay),
+            "Lead": salesforce_out.write_leads(sf, world, plan, lay),
+        },
+        "intercom": {
+            "contacts": intercom_out.write_contacts(ic, world, plan, lay, seed),
+            "companies": intercom_out.write_companies(ic, world, plan, lay),
+            "conversations": intercom_out.write_conversations(ic, world, lay, conv),
+        },
+    }
+    counts["salesforce"]["Task"], counts["salesforce"]["Case"] = salesforce_out.write_activities(sf, world, lay, conv)
+    salesforce_out.write_schema(sf)
+    # Field history last and in files of its own: the files above stay byte-identical per seed.
+    history.write_history(sf, plan, lay)
+    intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
+    findings = _resolve_truth(lay, plan.truth + conv.truth + rule_truth)
+    return world, counts, findings
+
+
+def _truth_header(
+    world: World, seed: int, size: int, rates: dict[str, float], mapping: MappingInputs
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "seed": seed,
+        "size": size,
+        "rates": rates,
+        "as_of": datetime.fromtimestamp(world.as_of, UTC).isoformat().replace("+00:00", "Z"),
+        "as_of_unix": world.as_of,
+        "intercom_app_id": world.app_id,
+        "sync_lag_s": dict(mapping.sync_lag_s),
+        "mapping": mapping.describe(),
+    }
+
+
 def generate(
     out_dir: str | Path,
     size: int,
     seed: int,
     rates: dict[str, float] | None = None,
     mapping: MappingInputs | None = None,
+    partition_people: int = PARTITION_PEOPLE,
 ) -> Path:
     """Write the load folder + truth.json into `out_dir` (replaced atomically) and return its path.
 
     ``mapping``: the mapped fields and sync lags to plant drift against (default: the demo mapping).
+    Above ``partition_people`` people the pair is written partition by partition (partition.py): the
+    memory stays that of one partition.
     """
     _check(size, seed)
     mapping = mapping or MappingInputs()
-    rates = check_rates(rates)
+    asked, rates = rates, check_rates(rates)
     out = Path(out_dir)
     _prepare_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        world = build_world(seed, size, rates["name_frequency"])
-        plan = plant(world, rates, seed, mapping)
-        lay = build_layout(world, plan, seed)
-        conv = build_conversations(world, plan, lay, rates, seed)
-        rule_truth = plant_rules(world, plan, lay, conv, rates["rule_violation"], seed)
-        sf, ic = tmp / "salesforce", tmp / "intercom"
-        sf.mkdir()
-        ic.mkdir()
-        counts = {
-            "salesforce": {
-                "User": salesforce_out.write_users(sf, world, lay),
-                "Account": salesforce_out.write_accounts(sf, world, plan, lay),
-                "Contact": salesforce_out.write_contacts(sf, world, plan, lay),
-                "Lead": salesforce_out.write_leads(sf, world, plan, lay),
-            },
-            "intercom": {
-                "contacts": intercom_out.write_contacts(ic, world, plan, lay, seed),
-                "companies": intercom_out.write_companies(ic, world, plan, lay),
-                "conversations": intercom_out.write_conversations(ic, world, lay, conv),
-            },
-        }
-        counts["salesforce"]["Task"], counts["salesforce"]["Case"] = salesforce_out.write_activities(
-            sf, world, lay, conv
-        )
-        salesforce_out.write_schema(sf)
-        # Field history last and in files of its own: the files above stay byte-identical per seed.
-        history.write_history(sf, plan, lay)
-        intercom_out.write_reference(ic, world, lay, plan.seats_as_string)
-        findings = _resolve_truth(lay, plan.truth + conv.truth + rule_truth)
-        truth = {
-            "generator": {
-                "format_version": FORMAT_VERSION,
-                "seed": seed,
-                "size": size,
-                "rates": rates,
-                "as_of": datetime.fromtimestamp(world.as_of, UTC).isoformat().replace("+00:00", "Z"),
-                "as_of_unix": world.as_of,
-                "intercom_app_id": world.app_id,
-                "sync_lag_s": dict(mapping.sync_lag_s),
-                "mapping": mapping.describe(),
-            },
-            "counts": counts,
-            "summary": dict(sorted(Counter(f["kind"] for f in findings if f["expected"]).items())),
-            "findings": findings,
-        }
-        (tmp / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
+        if size > partition_people:
+            _generate_partitioned(tmp, size, seed, asked, mapping, partition_people)
+        else:
+            world, counts, findings = _write_org(tmp, size, seed, rates, mapping)
+            truth = {
+                "generator": _truth_header(world, seed, size, rates, mapping),
+                "counts": counts,
+                "summary": dict(sorted(Counter(f["kind"] for f in findings if f["expected"]).items())),
+                "findings": findings,
+            }
+            (tmp / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -213,11 +241,63 @@ def generate(
     return out
 
 
+def generate_partitions(
+    work: Path,
+    size: int,
+    seed: int,
+    rates: dict[str, float] | None = None,
+    mapping: MappingInputs | None = None,
+    partition_people: int = PARTITION_PEOPLE,
+) -> Iterator[Path]:
+    """Write the org pair partition by partition: yields each partition's load folder (``work/part-NNNN``,
+    removed when the caller asks for the next), then writes ``work/truth.json`` for the whole pair.
+
+    A caller that converts each partition as it comes (``syncaudit snapshot generate``) never holds more than
+    one partition on disk or in memory. One partition when ``size`` is at most ``partition_people`` (the
+    same org pair as ``generate`` writes)."""
+    _check(size, seed)
+    mapping = mapping or MappingInputs()
+    rates = check_rates(rates)
+    truth = TruthWriter(work / "truth.json")
+    try:
+        plan = [(None, size, seed)] if size <= partition_people else partitions(seed, size, partition_people)
+        for part, n, part_seed in plan:
+            folder = work / f"part-{0 if part is None else part.index:04d}"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            world, counts, findings = _write_org(folder, n, part_seed, rates, mapping, part)
+            if part is not None:
+                part.taken.absorb(world)
+                # a whole-pair entry (no records, e.g. a schema conflict) is listed once
+                findings = [f for f in findings if f["records"] or part.index == 0]
+            truth.add(counts, findings)
+            header = _truth_header(world, seed, size, rates, mapping)
+            del world, findings
+            yield folder
+            shutil.rmtree(folder, ignore_errors=True)
+        truth.finish(header)
+    finally:
+        truth.discard()
+
+
+def _generate_partitioned(
+    tmp: Path, size: int, seed: int, rates: dict[str, float] | None, mapping: MappingInputs, per: int
+) -> None:
+    """The load folder of a pair larger than one partition: each partition's files appended to the output."""
+    work = tmp / ".partitions"
+    first = True
+    for folder in generate_partitions(work, size, seed, rates, mapping, per):
+        append_load_folder(folder, tmp, first)
+        first = False
+    (work / "truth.json").rename(tmp / "truth.json")
+    shutil.rmtree(work)
+
+
 def cli_generate(args: argparse.Namespace) -> int:
     """`syncaudit sandbox generate --size N --seed S --out DIR`."""
     mapping = mapping_from_file(args.mapping) if getattr(args, "mapping", None) else None
     out = generate(args.out, args.size, args.seed, mapping=mapping)
-    truth = orjson.loads((out / "truth.json").read_bytes())
+    truth = read_summary(out / "truth.json")
     summary = ", ".join(f"{k} {v}" for k, v in truth["summary"].items())
     print(f"wrote {out} ({args.size} people per system, seed {args.seed}); planted: {summary}", file=sys.stdout)
     return 0

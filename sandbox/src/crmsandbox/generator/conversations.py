@@ -112,7 +112,7 @@ def build_conversations(w: World, pl: Plan, lay: Layout, rates: dict[str, float]
         title=rng.integers(0, len(TITLES), size=n).astype(np.int16),
         n_parts=rng.integers(2, 7, size=n).astype(np.int8),
         tag=np.where(rng.random(n) < 0.15, rng.integers(0, len(TAGS), size=n), -1).astype(np.int8),
-        ids=numeric_ids(100_000_000, n, rng),
+        ids=numeric_ids(100_000_000 + lay.num_offset, n, rng),
         tasks=Activities(),
         cases=Activities(),
         truth=[],
@@ -214,6 +214,6 @@ def build_conversations(w: World, pl: Plan, lay: Layout, rates: dict[str, float]
         counters = sf_id_counters(rng, len(created_arr))
         ranked = np.empty(len(created_arr), dtype=np.int64)
         ranked[np.argsort(created_arr, kind="stable")] = counters
-        acts.ids = sf_ids(name, ranked)
+        acts.ids = sf_ids(name, ranked, lay.pod)
     lay.ids["Task"], lay.ids["Case"], lay.ids["conversation"] = tasks.ids, cases.ids, conv.ids
     return conv

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from crmsandbox.generator.addresses import addresses
 from crmsandbox.generator.plant import Extra
 from crmsandbox.generator.pools import INDUSTRIES
 from crmsandbox.generator.values import mixed_case_email, phone_text
@@ -76,7 +77,15 @@ def person_frame(w: World, pidx: np.ndarray, side: str, delay: np.ndarray) -> di
         "company": _obj(p.company[pidx]),
         "title": p.title[pidx].copy(),
         "loc": _obj(p.loc[pidx]),
+        "addr": np.asarray(pidx, dtype=np.int64).copy(),  # whose address (addresses.py): the person's own
     }
+
+
+def person_address(w: World, frame: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Street, city, state and postal code of a frame's rows (addresses.py), and the country."""
+    out = addresses(w.seed, frame["addr"], [w.pools[lc].locale for lc in frame["loc"]])
+    out["country_code"] = np.asarray([w.pools[lc].region for lc in frame["loc"]], dtype=object)
+    return out
 
 
 def company_frame(w: World, cidx: np.ndarray, side: str, delay: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,7 +9,14 @@ import numpy as np
 import orjson
 
 from crmsandbox.generator.conversations import CONTACT_TAGS, TAGS, TITLES, Conversations
-from crmsandbox.generator.frames import apply_extras, apply_overrides, chunks, company_frame, person_frame
+from crmsandbox.generator.frames import (
+    apply_extras,
+    apply_overrides,
+    chunks,
+    company_frame,
+    person_address,
+    person_frame,
+)
 from crmsandbox.generator.layout import Layout
 from crmsandbox.generator.plant import Plan
 from crmsandbox.generator.salesforce_out import COUNTRY
@@ -77,6 +84,8 @@ class ContactValues(NamedTuple):
     custom_attributes: dict[str, Any]
     tag: str | None
     company: str | None
+    city: str | None = None  # the location's city and region (Intercom's geolocation of the contact)
+    region: str | None = None
 
 
 def _email_domain(email: str | None) -> str | None:
@@ -94,7 +103,7 @@ _CONTACT_CONSTANT = orjson.dumps(
         "referrer": None, "enabled_push_messaging": None,
     }
 )[1:]  # fmt: skip
-_LOCATION: dict[str, dict[str, Any]] = {}
+_LOCATION: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
 
 
 def contact_json(v: ContactValues) -> bytes:
@@ -103,10 +112,11 @@ def contact_json(v: ContactValues) -> bytes:
     user = v.role == "user"
     tags = [{"type": "tag", "id": v.tag, "url": f"/tags/{v.tag}"}] if v.tag else []
     companies = [{"type": "company", "id": v.company, "url": f"/companies/{v.company}"}] if v.company else []
-    location = _LOCATION.get(v.country_code)
-    if location is None:
-        location = _LOCATION[v.country_code] = {
-            "type": "location", "country": COUNTRY[v.country_code], "region": None, "city": None,
+    place = (v.country_code, v.city, v.region)
+    location = _LOCATION.get(place)
+    if location is None:  # one dict per place (a few thousand): orjson serialises it the same
+        location = _LOCATION[place] = {
+            "type": "location", "country": COUNTRY[v.country_code], "region": v.region, "city": v.city,
             "country_code": v.country_code, "continent_code": None,
         }  # fmt: skip
     subs = _lst(f"/contacts/{cid}/subscriptions")
@@ -148,12 +158,13 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                     apply_extras(f, ex[lo:hi])
                 tags = np.where(rng.random(len(idx)) < 0.1, rng.integers(0, len(CONTACT_TAGS), size=len(idx)), -1)
                 seen = rng.random(len(idx))
+                place = person_address(w, f)
                 cols = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in f.items()}
                 rows = zip(
                     lay.ids["ic_contact"][row : row + len(idx)], cols["role"], cols["email"], cols["created"], cols["updated"],
                     cols["first"], cols["last"], cols["loc"], cols["owner"], cols["company"], cols["puid"], cols["phone"],
                     cols["plan"], cols["trial"], cols["referral"], cols["lifecycle"], cols["partner"], cols["seats"],
-                    tags.tolist(), seen.tolist(), strict=True,
+                    tags.tolist(), seen.tolist(), place["city"].tolist(), place["state"].tolist(), strict=True,
                 )  # fmt: skip
                 buf = bytearray()
                 for (
@@ -177,6 +188,8 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                     seats,
                     t,
                     sn,
+                    city,
+                    region,
                 ) in rows:
                     user = role_i == USER
                     updated = max(updated, created)
@@ -197,7 +210,7 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout, seed: int) -> int
                         cid, w.app_id, puid if user else None, "user" if user else "lead", email, phone,
                         full_name(first, last) if last is not None else None, admin_ids[owner], created, updated,
                         updated + int((w.as_of - updated) * sn) if user else None, w.pools[loc].region, ca,
-                        tag_id(t) if t >= 0 else None, lay.ids["ic_company"][cr] if cr >= 0 else None,
+                        tag_id(t) if t >= 0 else None, lay.ids["ic_company"][cr] if cr >= 0 else None, city, region,
                     )  # fmt: skip
                     buf += contact_json(v)  # appended at once: orjson's result over-allocates
                     buf += b"\n"
@@ -257,7 +270,7 @@ def _plan(name: str | None) -> dict[str, Any]:
 def write_conversations(out: Path, w: World, lay: Layout, conv: Conversations) -> int:
     p, o = w.people, w.owners
     ic_row = lay.row_of["ic_contact"]
-    part_id = 1_000_000_000
+    part_id = 1_000_000_000 + lay.num_offset
     with open(out / "conversations.jsonl", "wb") as fh:
         for lo, hi in chunks(len(conv.ids)):
             buf = bytearray()

@@ -37,9 +37,11 @@ def _template(formatted: str) -> str:
     return "".join(chars)
 
 
-def prefixes_needed(n: int) -> int:
-    """Enough prefixes that `n` numbers fill at most a third of the space (a few for small runs)."""
-    return max(4, min(120, -(-3 * n // 10**SUFFIX_DIGITS)))
+def prefixes_needed(n: int, cap: int = 120) -> int:
+    """Enough prefixes that `n` numbers fill at most a third of the space (a few for small runs), at most
+    ``cap`` (higher for org pairs of many millions)."""
+    need = -(-3 * n // 10**SUFFIX_DIGITS)
+    return max(4, min(cap, need))
 
 
 _CACHE: dict[str, tuple[RegionNumbers, bool]] = {}
@@ -63,13 +65,21 @@ def _compute(region: str, max_prefixes: int) -> RegionNumbers:
     cc = pn.country_code_for_region(region)
     prefixes: list[str] = []
     templates: list[dict[str, str]] = []
-    for kind in (pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.FIXED_LINE):
+    # two varied digits first; three only when that is not enough (so the first prefixes never change)
+    rounds = [(kind, 2) for kind in (pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.FIXED_LINE)]
+    rounds += [(kind, 3) for kind in (pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.FIXED_LINE)]
+    for kind, width in rounds:
         ex = pn.example_number_for_type(region, kind)
         if ex is None:
             continue
         nsn = pn.national_significant_number(ex)
-        for k in range(100):
-            cand = nsn[:-6] + f"{k:02d}" if len(nsn) > 6 else nsn[:-4]
+        if width == 3 and len(nsn) <= 7:
+            continue
+        for k in range(10**width):
+            if width == 2:
+                cand = nsn[:-6] + f"{k:02d}" if len(nsn) > 6 else nsn[:-4]
+            else:
+                cand = nsn[:-7] + f"{k:03d}"
             prefix = cand[: len(nsn) - SUFFIX_DIGITS]
             if prefix in prefixes:
                 continue

@@ -59,8 +59,8 @@ DEFAULT_RATES: dict[str, float] = {
     "drift_within_lag": 0.2,
     "drift_non_owner": 0.3,
     # 1 = names drawn by how common they are (common names repeat, namesakes occur naturally and are listed
-    # as hard negatives); 0 = every full name unique; between: a blend with the uniform law
-    "name_frequency": 0,
+    # as hard negatives), as in real populations; 0 = every full name unique; between: a blend with the uniform law
+    "name_frequency": 1.0,
     # hard negatives (share of the users): look-alikes that are not defects, listed with expected: false
     "namesake_colleague": 0.004,
     "namesake_elsewhere": 0.004,

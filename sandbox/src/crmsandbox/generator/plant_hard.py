@@ -8,11 +8,13 @@ reports it is wrong:
 * ``namesake_colleague``: the same first and last name at the same company;
 * ``namesake_elsewhere``: the same first and last name at another company;
 * ``lookalike_colleague``: a first name one letter from a colleague's (Maria / Marie), same last name;
-* ``family_member``: the same last name and home phone (a household), another first name, own email;
+* ``family_member``: the same last name, home phone and home address (a household), another first name,
+  own email;
 * ``natural_namesake``: with the rate ``name_frequency`` above 0 names are drawn by how common they are, so
-  different people share a full name by chance; every such pair of clean, linked users is listed too
-  (nothing is added for it).
+  different people share a full name by chance; the clean, linked users sharing one are listed too, each
+  group as a chain of pairs (nothing is added for it).
 
+Every other look-alike lives at an address of its own (addresses.py: an index past the people's).
 Planted after every other scenario with an rng of its own, from people no other scenario touched.
 """
 
@@ -96,7 +98,9 @@ class HardNegatives:
         if phone is None:
             phone = pl.new_phone(src)
         reg, a, b = phone
+        k_sf, k_ic = len(pl.plan.extras["Contact"]), len(pl.plan.extras["ic_contact"])
         base = {
+            "addr": p.n + k_sf,  # an address of its own (a household passes the one it shares)
             **ov,
             "puid": self._puid(),
             "created": pl.later(p.created[src], 200),
@@ -104,7 +108,6 @@ class HardNegatives:
         }
         sf_ov = {**base, "phone": phone_text(w.regions, reg, a, b, int(p.phone_fmt_sf[src]))}
         ic_ov = {**base, "phone": phone_text(w.regions, reg, a, b, int(p.phone_fmt_ic[src]))}
-        k_sf, k_ic = len(pl.plan.extras["Contact"]), len(pl.plan.extras["ic_contact"])
         pl.plan.extras["Contact"].append(Extra(src, sf_ov, "hard_negative"))
         pl.plan.extras["ic_contact"].append(Extra(src, ic_ov, "hard_negative"))
         sf_new: Ref = ("Contact", ("x", k_sf))
@@ -123,17 +126,19 @@ class HardNegatives:
             e["hard_negative"] = True
 
     def _natural_namesakes(self, untouched: np.ndarray) -> None:
-        """List every pair of clean users (``untouched``) who share a full name (folded) as expected false."""
+        """List the clean users (``untouched``) who share a full name (folded) as expected false: each group of
+        namesakes as a chain of pairs (first with second, second with third, ...). Every pair of a group is a
+        pair of namesakes, but listing them all grows with the square of a common name's count (hundreds of
+        millions of entries at ten million people); the chain keeps truth.json linear in the people."""
         p, pl = self.pl.w.people, self.pl
         groups: dict[tuple[str, str], list[int]] = {}
         for i in untouched.tolist():
             groups.setdefault((fold(str(p.first[i])), fold(str(p.last[i]))), []).append(i)
         for members in groups.values():
-            for x, i in enumerate(members):
-                for j in members[x + 1 :]:
-                    sf_i, sf_j = pl.ref(USER, i, "salesforce"), pl.ref(USER, j, "salesforce")
-                    ic_i, ic_j = pl.ref(USER, i, "intercom"), pl.ref(USER, j, "intercom")
-                    self._truth(sf_i, sf_j, ic_i, ic_j, "natural_namesake")
+            for i, j in zip(members, members[1:], strict=False):
+                sf_i, sf_j = pl.ref(USER, i, "salesforce"), pl.ref(USER, j, "salesforce")
+                ic_i, ic_j = pl.ref(USER, i, "intercom"), pl.ref(USER, j, "intercom")
+                self._truth(sf_i, sf_j, ic_i, ic_j, "natural_namesake")
 
     def _work_email(self, src: int) -> str:
         domain = str(self.pl.w.companies.domain[self.pl.w.people.company[src]])
@@ -173,10 +178,11 @@ class HardNegatives:
         if not firsts:
             return False
         j = int(pool[int(self.rng.integers(0, len(pool)))])
-        if p.loc[j] != p.loc[i] or j == i:
+        if p.loc[j] != p.loc[i] or p.company[j] == p.company[i]:  # works elsewhere (a colleague is another case)
             return False
         new = firsts[int(self.rng.integers(0, len(firsts)))]
         self.pl.claim_name(new, last)
         home = (int(p.phone_region[i]), int(p.phone_prefix[i]), int(p.phone_suffix[i]))
-        self._add(j, i, {"first": new, "last": last, "email": self._work_email(j)}, "family_member", home)
+        ov = {"first": new, "last": last, "email": self._work_email(j), "addr": i}
+        self._add(j, i, ov, "family_member", home)
         return True

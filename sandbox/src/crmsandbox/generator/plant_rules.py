@@ -179,13 +179,14 @@ def _plant_churn(
                 variant="outside_window",
             )
         )  # fmt: skip
-    _append_conversations(w, conv, rng, np.array(new_p, dtype=np.int64), np.array(new_created, dtype=np.int64))
+    new_people, new_times = np.array(new_p, dtype=np.int64), np.array(new_created, dtype=np.int64)
+    _append_conversations(w, conv, rng, new_people, new_times, _FIRST_NEW_CONVERSATION + lay.num_offset)
     _append_cases(w, lay, conv, cases, contact_row, acc_row)
     return truth
 
 
 def _append_conversations(
-    w: World, conv: Conversations, rng: np.random.Generator, people: np.ndarray, created: np.ndarray
+    w: World, conv: Conversations, rng: np.random.Generator, people: np.ndarray, created: np.ndarray, first_id: int
 ) -> None:
     """Open conversations tagged churn-risk (open ones are never logged, so no logging finding follows)."""
     n = len(people)
@@ -199,7 +200,7 @@ def _append_conversations(
     conv.title = np.concatenate([conv.title, np.full(n, TITLES.index("Cancel subscription"), dtype=np.int16)])
     conv.n_parts = np.concatenate([conv.n_parts, np.full(n, 2, dtype=np.int8)])
     conv.tag = np.concatenate([conv.tag, np.full(n, CHURN_TAG, dtype=np.int8)])
-    conv.ids.extend(numeric_ids(_FIRST_NEW_CONVERSATION, n, rng))
+    conv.ids.extend(numeric_ids(first_id, n, rng))
 
 
 def _append_cases(
@@ -229,5 +230,5 @@ def _append_cases(
         cs.created.append(w.as_of - 2 * 3600 - len(cs.who))
         cs.conv.append(-1)
         cs.kind.append("web")
-    cs.ids.extend(sf_ids("Case", _FIRST_NEW_CASE + np.arange(len(cs.who) - first, dtype=np.int64)))
+    cs.ids.extend(sf_ids("Case", _FIRST_NEW_CASE + np.arange(len(cs.who) - first, dtype=np.int64), lay.pod))
     lay.ids["Case"] = cs.ids

@@ -10,10 +10,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from crmsandbox.generator.conversations import TITLES, Conversations, conversation_url
-from crmsandbox.generator.frames import apply_extras, apply_overrides, chunks, company_frame, person_frame
+from crmsandbox.generator.frames import (
+    apply_extras,
+    apply_overrides,
+    chunks,
+    company_frame,
+    person_address,
+    person_frame,
+)
 from crmsandbox.generator.layout import Layout
 from crmsandbox.generator.plant import Plan
-from crmsandbox.generator.texts import case_note, mailing_street, transcript
+from crmsandbox.generator.texts import case_note, transcript
 from crmsandbox.generator.values import website_sf
 from crmsandbox.generator.world import LIFECYCLE, PLANS, TRIALS, World
 
@@ -237,6 +244,9 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout) -> int:
         "Phone",
         "Title",
         "MailingStreet",
+        "MailingCity",
+        "MailingState",
+        "MailingPostalCode",
         "MailingCountry",
         "LeadSource",
         *SF_PEOPLE_CUSTOM,
@@ -263,12 +273,16 @@ def write_contacts(out: Path, w: World, pl: Plan, lay: Layout) -> int:
                 apply_extras(f, ex[lo:hi])
                 human = np.ones(len(idx), bool)
             rows = acc_row[w.people.company[idx]]
+            a = person_address(w, f)
             t.write(
                 {
                     "Id": lay.ids["Contact"][row : row + len(idx)],
                     "AccountId": [lay.ids["Account"][r] if r >= 0 else None for r in rows],
-                    "MailingStreet": [mailing_street(int(i)) for i in idx],
-                    "MailingCountry": [COUNTRY[w.pools[lc].region] for lc in f["loc"]],
+                    "MailingStreet": a["street"],
+                    "MailingCity": a["city"],
+                    "MailingState": a["state"],
+                    "MailingPostalCode": a["postal_code"],
+                    "MailingCountry": [COUNTRY[c] for c in a["country_code"]],
                     "LeadSource": [LEAD_SOURCE.get(v) for v in f["referral"]],
                     "Trial_Status__c": f["trial"],
                     "Partner_Code__c": f["partner"],
@@ -291,6 +305,10 @@ def write_leads(out: Path, w: World, pl: Plan, lay: Layout) -> int:
         "Email",
         "Phone",
         "Title",
+        "Street",
+        "City",
+        "State",
+        "PostalCode",
         "Country",
         "LeadSource",
         "Status",
@@ -342,11 +360,16 @@ def write_leads(out: Path, w: World, pl: Plan, lay: Layout) -> int:
             status = ["Closed - Converted"] * n if converted else [LEAD_STATUS[s] for s in f["lead_status"]]
             contact_rows = lay.row_of["Contact"][idx]
             acc_rows = lay.row_of["Account"][p.company[idx]]
+            a = person_address(w, f)
             t.write(
                 {
                     "Id": lay.ids["Lead"][row : row + n],
                     "Company": [str(w.companies.name[c]) for c in f["company"]],
-                    "Country": [COUNTRY[w.pools[lc].region] for lc in f["loc"]],
+                    "Street": a["street"],
+                    "City": a["city"],
+                    "State": a["state"],
+                    "PostalCode": a["postal_code"],
+                    "Country": [COUNTRY[c] for c in a["country_code"]],
                     "LeadSource": [LEAD_SOURCE.get(v) for v in f["referral"]],
                     "Status": status,
                     "IsConverted": [converted] * n,

@@ -1,4 +1,4 @@
-"""Free text as real orgs hold it: multi-line transcripts, case notes and mailing streets.
+"""Free text as real orgs hold it: multi-line transcripts, case notes and second address lines.
 
 Every value is a pure function of a row index (no random draws), so adding or changing text
 never shifts the generator's random streams: a seed still gives the same world, byte for byte.
@@ -29,8 +29,9 @@ AGENT_LINES = [
     "Happy to help, anything else? 😊",
     "I've escalated this to our engineers, ticket #4821.",
 ]
-STREETS = ["Main Street", "Hauptstraße", "Rue de la Paix", "Calle Mayor", "Kingsway", 'Elm "Old" Road']
-SECOND_LINES = ["Suite {n}", "Floor {n}, Building B", "c/o Accounts Payable", "Unit {n}\nRear entrance"]
+# Second lines of a street address (addresses.py): commas, quotes and a line break inside one value.
+SECOND_LINES = ["Suite {n}", "Floor {n}, Building B", "c/o Accounts Payable", "Unit {n}\nRear entrance",
+                '"The Old Mill", Unit {n}']  # fmt: skip
 
 
 def transcript(header: str, url: str, title: str, index: int) -> str:
@@ -51,13 +52,3 @@ def case_note(index: int) -> str:
         f'Asked for a corrected copy, "PO {1000 + index % 9000}" missing.\n'
         "Sent it by email."
     )
-
-
-def mailing_street(index: int) -> str | None:
-    """A street as reps type it: one line, two lines, or none (about one in seven)."""
-    if index % 7 == 6:
-        return None
-    first = f"{1 + (index * 37) % 250} {STREETS[index % len(STREETS)]}"
-    if index % 3 == 0:
-        return first
-    return first + "\n" + SECOND_LINES[index % len(SECOND_LINES)].format(n=1 + index % 40)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from crmsandbox.generator.pools import (
     fold,
     locale_pools,
 )
+
+if TYPE_CHECKING:
+    from crmsandbox.generator.partition import Part
 
 AS_OF = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 DAY = 86_400
@@ -61,9 +65,11 @@ USER, LEAD = 0, 1
 class NameKeys:
     """The set of (first, last) names in use, compared folded (accents and case ignored), kept compact."""
 
-    def __init__(self, ids: dict[str, int], keys: np.ndarray) -> None:
+    def __init__(self, ids: dict[str, int], keys: np.ndarray, earlier: np.ndarray | None = None) -> None:
         self._ids = ids  # folded name part -> id
         self._keys: set[int] = set(keys.tolist())  # id(first) << 32 | id(last)
+        # the names of earlier partitions (partition.py), sorted; ids of pool names are the same in every one
+        self._earlier = earlier if earlier is not None else np.empty(0, dtype=np.int64)
 
     def _key(self, first: str, last: str) -> int:
         ids = self._ids
@@ -75,7 +81,31 @@ class NameKeys:
         self._keys.add(self._key(first, last))
 
     def __contains__(self, name: tuple[str, str]) -> bool:
-        return self._key(*name) in self._keys
+        key = self._key(*name)
+        if key in self._keys:
+            return True
+        return in_sorted(self._earlier, key)
+
+    def own_keys(self) -> np.ndarray:
+        return np.fromiter(self._keys, dtype=np.int64)
+
+
+def in_sorted(arr: np.ndarray, value: int) -> bool:
+    """Whether ``value`` is in the sorted ``arr`` (one binary search; called per name or email, so scalar)."""
+    if not len(arr):
+        return False
+    v = arr.dtype.type(value)  # of the array's type: a Python int would make numpy convert the whole array
+    i = int(arr.searchsorted(v))
+    return i < len(arr) and arr[i] == v
+
+
+def members_sorted(arr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in the sorted ``arr`` (binary search: no pass over ``arr``, unlike np.isin)."""
+    if not len(arr):
+        return np.zeros(len(values), dtype=bool)
+    values = np.asarray(values).astype(arr.dtype)
+    i = np.minimum(arr.searchsorted(values), len(arr) - 1)
+    return arr[i] == values
 
 
 @dataclass
@@ -190,10 +220,15 @@ def email_key(email: str) -> str:
     return f"{local}@{domain}"
 
 
-def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) -> np.ndarray:
+def name_room(pools: list[LocalePool]) -> int:
+    """How many people the pools give unique names to (30% of each locale's first x last names)."""
+    return sum(int(p.capacity * 0.3) for p in pools)
+
+
+def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int, share: float = 1.0) -> np.ndarray:
     w = np.array([p.weight for p in pools])
     counts = rng.multinomial(n, w / w.sum())
-    cap = np.array([int(p.capacity * 0.3) for p in pools])
+    cap = np.array([int(p.capacity * 0.3 * share) for p in pools])
     over = np.maximum(counts - cap, 0)
     counts -= over
     spare = np.maximum(cap - counts, 0).astype(float)
@@ -208,7 +243,12 @@ def _locale_counts(rng: np.random.Generator, pools: list[LocalePool], n: int) ->
 
 
 def _draw_names(
-    rng: np.random.Generator, pools: list[LocalePool], n: int, name_frequency: float = 0.0
+    rng: np.random.Generator,
+    pools: list[LocalePool],
+    n: int,
+    name_frequency: float = 0.0,
+    earlier: np.ndarray | None = None,
+    share: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, NameKeys]:
     """Locale and first/last name indexes of ``n`` people.
 
@@ -216,7 +256,7 @@ def _draw_names(
     are drawn by how common they are (pools.name_weights, blended with the uniform law by this share), as
     in a real population: common names repeat and different people share a full name (namesakes).
     """
-    counts = _locale_counts(rng, pools, n)
+    counts = _locale_counts(rng, pools, n, share)
     loc = np.repeat(np.arange(len(pools), dtype=np.int16), counts)
     loc = loc[rng.permutation(n)]
     fi = np.zeros(n, dtype=np.int32)
@@ -251,27 +291,47 @@ def _draw_names(
         _, first_idx = np.unique(key, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first_idx] = True
+        if earlier is not None:  # a partition: also unique against the partitions before it
+            keep &= ~members_sorted(earlier, key)
         todo = np.flatnonzero(~keep)
         if len(todo) == 0:
-            return loc, fi, li, NameKeys(gid, key)
+            return loc, fi, li, NameKeys(gid, key, earlier)
     raise RuntimeError("could not draw unique names; lower the size")  # pragma: no cover
 
 
-def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, loc: np.ndarray) -> tuple[list, list]:
+def _company_names(
+    rng: np.random.Generator, pools: list[LocalePool], k: int, loc: np.ndarray, part: Part | None = None
+) -> tuple[list, list]:
+    """``k`` company names and website domains whose keys (the domain's name, [a-z]+) are unique.
+
+    One partition of a large org pair (``part``) also draws two-brand names ("Cedar Harbor Labs") and avoids
+    the keys of the partitions before it, so the names never run out and never repeat across partitions."""
     names: list[str] = []
     domains: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = part.taken.company_keys() if part else set()
     latin = [i for i, p in enumerate(pools) if p.last_ascii and all(p.last_ascii[:5])]
-    style = rng.integers(0, 3, size=k * 3)
+    n_styles = 4 if part else 3
+    style = rng.integers(0, n_styles, size=k * 3)
     picks = rng.integers(0, 1 << 30, size=(k * 3, 3))
-    i = 0
+    i = tries = 0
     for c in range(k):
         p = pools[loc[c]]
         while True:
+            tries += 1
+            if tries > k * 3 + 10_000_000:
+                raise RuntimeError("company name space exhausted")
+            if i == len(picks) and part:  # a fresh batch: cycling would only repeat rejected keys
+                style = rng.integers(0, n_styles, size=k * 3)
+                picks = rng.integers(0, 1 << 30, size=(k * 3, 3))
+                i = 0
             s, (a, b, d) = style[i % len(style)], picks[i % len(picks)]
             i += 1
             noun = NOUNS[b % len(NOUNS)]
-            if s == 1:
+            if s == 3:
+                head, second = BRANDS[a % len(BRANDS)], BRANDS[(a >> 10) % len(BRANDS)]
+                core, key = f"{head} {second} {noun}", (head + second + noun).lower()
+                key = key if head != second else ""
+            elif s == 1:
                 lp = pools[latin[d % len(latin)]] if not all(p.last_ascii[:5]) else p
                 head = lp.last[a % len(lp.last)]
                 core, key = f"{head} {noun}", lp.last_ascii[a % len(lp.last)] + noun.lower()
@@ -283,8 +343,6 @@ def _company_names(rng: np.random.Generator, pools: list[LocalePool], k: int, lo
             # key is already [a-z]+: brands and nouns are ASCII, last_ascii is transliterated
             if key and key not in seen:
                 break
-            if i > k * 3 + 10_000_000:
-                raise RuntimeError("company name space exhausted")
         seen.add(key)
         names.append(f"{core} {p.legal[(a + b) % len(p.legal)]}")
         domains.append(f"{key}.{p.tld}" if d % 4 else f"{key}.com")
@@ -359,17 +417,24 @@ def _owners(rng: np.random.Generator, pools: list[LocalePool], n_people: int) ->
     return Owners(first, last, email, has_sf, has_ic, created)
 
 
-def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
+def build_world(seed: int, size: int, name_frequency: float = 0.0, part: Part | None = None) -> World:
     """Draw the clean org pair: `size` people, their companies and the owners (``name_frequency``: see
-    _draw_names)."""
+    _draw_names). ``part``: this world is one partition of a larger org pair (partition.py): the owners and
+    the Intercom app are the whole pair's, and emails, phones, company names, keys and account numbers avoid
+    those of the partitions before it."""
     rng = np.random.Generator(np.random.PCG64(seed))
     pools = locale_pools()
     regions = sorted({p.region for p in pools})
     n = size
-    owners = _owners(rng, pools, n)
+    owners = part.owners if part else _owners(rng, pools, n)
 
     # ---- people: names, roles, companies
-    loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency)
+    if part and name_frequency <= 0 and part.total <= name_room(pools):
+        # names unique across partitions too, while the pools have room (beyond about 2.2 million people a
+        # side they cannot: names then repeat across partitions, as they do with name_frequency)
+        loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency, part.taken.names, n / part.total)
+    else:
+        loc, fi, li, name_keys = _draw_names(rng, pools, n, name_frequency)
     first = np.empty(n, dtype=object)
     last = np.empty(n, dtype=object)
     for k, p in enumerate(pools):
@@ -380,7 +445,7 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
 
     k_companies = max(8, n // 8)
     c_loc = loc[rng.integers(0, n, size=k_companies)]
-    c_names, c_domains = _company_names(rng, pools, k_companies, c_loc)
+    c_names, c_domains = _company_names(rng, pools, k_companies, c_loc, part)
     weight = rng.pareto(1.1, size=k_companies) + 1.0
     company = rng.choice(k_companies, size=n, p=weight / weight.sum()).astype(np.int32)
     _separate_lookalikes(rng, first, last, company, k_companies)
@@ -417,9 +482,12 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
 
     # ---- product user ids (users only), unique
     puid = np.full(n, None, dtype=object)
-    raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
+    hi = 36**12 // part.count if part else 36**12
+    raw = rng.integers(0, hi, size=n, dtype=np.int64)
     while len(np.unique(raw)) < n:
-        raw = rng.integers(0, 36**12, size=n, dtype=np.int64)
+        raw = rng.integers(0, hi, size=n, dtype=np.int64)
+    if part:  # the residue modulo the partition count names the partition: unique across partitions
+        raw = raw * part.count + part.index
     puid[role == USER] = [f"usr_{v}" for v in base36(raw[role == USER], 12)]
 
     # ---- emails, unique by canonical key
@@ -430,7 +498,7 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
     free_dom = rng.integers(0, 1 << 20, size=n)
     alias = rng.integers(0, 1 << 20, size=n)
     email = np.empty(n, dtype=object)
-    email_keys: set[str] = set()
+    email_keys: set[str] = part.taken.email_keys() if part else set()
     for i in range(n):
         p = pools[loc[i]]
         f, lname = p.first_ascii[fi[i]], p.last_ascii[li[i]]
@@ -468,14 +536,20 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
     phone_prefixes = []
     for r, name in enumerate(regions):
         m = np.flatnonzero(phone_region == r)
-        k = phones.prefixes_needed(len(m))
+        # a partition sizes the number space for the whole org pair's people of this region
+        # (at most 999: phone_key keeps three digits for the prefix index)
+        k = phones.prefixes_needed(len(m) * part.total // n, cap=999) if part else phones.prefixes_needed(len(m))
         phone_prefixes.append(min(k, len(phones.region_numbers(name, k).prefixes)))
         pi, su = phones.draw_numbers(rng, name, len(m), phone_prefixes[-1])
+        if part:
+            pi, su = part.taken.redraw_phones(rng, r, name, pi, su, phone_prefixes[-1])
         phone_prefix[m], phone_suffix[m] = pi, su
     phone_fmt_sf = rng.choice(5, size=n, p=[0.3, 0.3, 0.1, 0.2, 0.1]).astype(np.int8)
     phone_fmt_ic = rng.choice(5, size=n, p=[0.6, 0.3, 0.05, 0.0, 0.05]).astype(np.int8)
     has_phone = phone_region >= 0
     phone_keys = set(phone_key(phone_region[has_phone], phone_prefix[has_phone], phone_suffix[has_phone]).tolist())
+    if part:
+        phone_keys = part.taken.phone_keys(phone_keys)
 
     # ---- companies
     c_first_user = np.full(k_companies, AS_OF, dtype=np.int64)
@@ -483,6 +557,8 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
     c_created = np.minimum(c_first_user, AS_OF - 30 * DAY) - rng.integers(DAY, 90 * DAY, size=k_companies)
     c_updated = c_created + ((AS_OF - 3600 - c_created) * rng.random(k_companies) ** 2).astype(np.int64)
     num_raw = rng.permutation(k_companies) + rng.integers(10_000, 90_000)
+    if part:  # the residue modulo the partition count names the partition: unique across partitions
+        num_raw = num_raw * part.count + part.index
     companies = Companies(
         name=np.asarray(c_names, dtype=object),
         domain=np.asarray(c_domains, dtype=object),
@@ -525,6 +601,7 @@ def build_world(seed: int, size: int, name_frequency: float = 0.0) -> World:
         email_case_sf=email_case_sf,
     )
     app_id = "".join(np.asarray(list("abcdefghijklmnopqrstuvwxyz0123456789"))[rng.integers(0, 36, size=8)])
+    app_id = part.app_id if part else app_id
     return World(
         seed,
         size,
