@@ -67,7 +67,7 @@ def weakest_links(con: duckdb.DuckDBPyConnection, edges: str, members: str, out:
         import pyarrow as pa
 
         # one Arrow insert: executemany costs a statement per cluster (minutes at ten million people)
-        tbl = pa.table(  # noqa: F841 - read by the INSERT below
+        tbl = pa.table(
             {
                 "cluster": list(weakest),
                 "a": [v[0] for v in weakest.values()],
@@ -75,7 +75,7 @@ def weakest_links(con: duckdb.DuckDBPyConnection, edges: str, members: str, out:
                 "p": pa.array([v[2] for v in weakest.values()], pa.float64()),
             }
         )
-        con.execute(f"INSERT INTO {out} SELECT cluster, a, b, p FROM tbl")
+        insert_arrow(con, out, tbl)
 
 
 def constrained_clusters(con: duckdb.DuckDBPyConnection, edges: str, keys: str, out: str) -> None:
