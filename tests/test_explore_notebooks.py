@@ -36,6 +36,7 @@ def _run(env: dict[str, Any], name: str, **params: Any) -> dict[str, Any]:
         cwd=str(ROOT / "notebooks"),
         kernel_name="python3",
         progress_bar=False,
+        execution_timeout=600,  # a cell that never answers fails the test instead of holding the suite
     )
     return json.loads(out.read_text())
 
