@@ -181,7 +181,9 @@ def _known_tags(ctx: AuditContext, snapshot_path: Path | None) -> set[str]:
 
 def condition_sql(ctx: AuditContext, view: str, c: Condition, alias: str = "") -> str:
     """One condition as a SQL predicate, comparing in the column's own type."""
-    types = dict(ctx.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(view)})").fetchall())
+    # DESCRIBE's first two columns are the name and the type, on either engine (a statement, not a subquery:
+    # Spark has no DESCRIBE in FROM)
+    types = {r[0]: r[1] for r in ctx.con.execute(f"DESCRIBE {q(view)}").fetchall()}
     typ = types.get(c.field, "VARCHAR")
     if c.field not in types:  # only in an empty table (check_rules_against refuses it elsewhere): no value
         col = "CAST(NULL AS VARCHAR)"

@@ -14,6 +14,7 @@ import atexit
 import itertools
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -126,6 +127,10 @@ def _register_text_functions(spark: Any) -> None:
     spark.udf.register("strip_accents", udf(_strip_accents, "string", useArrow=True))
 
 
+# ``SELECT count(*) FROM t``: asked before and after each insert into the findings; answered once per version.
+_COUNT = re.compile(r'^\s*SELECT\s+count\(\*\)\s+FROM\s+"?(\w+)"?\s*$', re.IGNORECASE)
+
+
 class SparkResult:
     """The rows of a query, shaped like DuckDB's result (tuples; structs as dicts; lists as lists)."""
 
@@ -181,6 +186,9 @@ class SparkConnection:
         self._seq = itertools.count()
         self._views: set[str] = set()
         self._udfs: set[str] = set()
+        self._cached: list[Any] = []  # local mode: every table version, cached until close()
+        self._tables: set[str] = set()  # the names that are tables (not views): their rows change only here
+        self._counts: dict[str, int] = {}  # count(*) of a table since its last change
         self.local = spark.sparkContext.master.startswith("local")
         _register_text_functions(spark)
 
@@ -195,6 +203,11 @@ class SparkConnection:
     def _execute(self, sql: str, params: list | tuple | None) -> SparkResult:
         if params:
             sql = _bind(sql, params)
+        counted = _COUNT.match(sql)
+        if counted and counted.group(1) in self._tables:  # a table's rows change only by our statements
+            if counted.group(1) not in self._counts:
+                self._counts[counted.group(1)] = self.table(counted.group(1)).count()
+            return _rows_result(self.spark, [(self._counts[counted.group(1)],)])
         stmt = sqlglot.parse_one(sql, read="duckdb")
         if isinstance(stmt, exp.Create):
             return self._create(stmt)
@@ -220,7 +233,7 @@ class SparkConnection:
             return SparkResult()
         if isinstance(stmt, exp.Describe):
             df = self.table(stmt.this.name)
-            return _rows_result(self.spark, [(f.name, f.dataType.simpleString()) for f in df.schema.fields])
+            return _rows_result(self.spark, [(f.name, _duckdb_type(f.dataType)) for f in df.schema.fields])
         if isinstance(stmt, exp.Set | exp.Command) and sql.lstrip().upper().startswith(("SET ", "PRAGMA ")):
             return SparkResult()
         return SparkResult(self._query(stmt))
@@ -273,13 +286,13 @@ class SparkConnection:
         name = _table_name(stmt.this)
         target = self.table(name)
         new = self.spark.createDataFrame([tuple(r) for r in rows], schema=target.schema)
-        self._materialize(name, target.unionByName(new))
+        self._materialize(name, self._appended(target, new))
 
     def insert_arrow(self, name: str, rows: Any) -> None:
         """Append an Arrow table (columns in the table's order) to ``name``."""
         target = self.table(name)
         data = [tuple(r.values()) for r in rows.to_pylist()]  # not via pandas: a missing string stays None
-        self._materialize(name, target.unionByName(self.spark.createDataFrame(data, schema=target.schema)))
+        self._materialize(name, self._appended(target, self.spark.createDataFrame(data, schema=target.schema)))
 
     def create_function(self, name: str, fn: Any, *_a: Any, **_k: Any) -> None:
         from pyspark.sql.functions import udf
@@ -317,6 +330,9 @@ class SparkConnection:
         for v in list(self._views):
             self.spark.catalog.dropTempView(v)
         self._views.clear()
+        for df in self._cached:
+            df.unpersist()
+        self._cached.clear()
 
     # -- statements -------------------------------------------------------------------------------------------
     def _create(self, stmt: exp.Create) -> SparkResult:
@@ -334,6 +350,8 @@ class SparkConnection:
         if kind == "VIEW":
             df.createOrReplaceTempView(name)
             self._views.add(name)
+            self._tables.discard(name)
+            self._counts.pop(name, None)
         else:
             self._materialize(name, df)
         return SparkResult()
@@ -346,7 +364,7 @@ class SparkConnection:
         new = self._query(stmt.expression).toDF(*cols)
         types = {f.name: f.dataType for f in existing.schema.fields}
         new = new.select(*(new[c].cast(types[c]).alias(c) for c in cols))
-        self._materialize(name, existing.unionByName(new, allowMissingColumns=True))
+        self._materialize(name, self._appended(existing, new))
         return SparkResult()
 
     def _update(self, stmt: exp.Update) -> SparkResult:
@@ -385,12 +403,28 @@ class SparkConnection:
     def _drop(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
         self._views.discard(name)
+        self._tables.discard(name)
+        self._counts.pop(name, None)
+
+    def _appended(self, table: Any, rows: Any) -> Any:
+        """``table`` with ``rows`` appended, in as many partitions as a shuffle makes: a table many INSERTs
+        build (the findings, the drift pairs) would otherwise carry every earlier statement's partitions, and
+        each later read would run a task per partition."""
+        parts = int(self.spark.conf.get("spark.sql.shuffle.partitions"))
+        return table.unionByName(rows, allowMissingColumns=True).coalesce(parts)
 
     def _materialize(self, name: str, df: Any) -> None:
         """Write ``df`` as Parquet (a new folder per version: a view defined on the old one still reads it); in
         local mode, where every block is on this machine anyway, a local checkpoint (no file commit) instead."""
+        self._tables.add(name)
+        self._counts.pop(name, None)
         if self.local:
-            df.localCheckpoint(eager=True).createOrReplaceTempView(name)
+            # A lazy local checkpoint: the plan is cut here (later plans stay shallow), the rows are computed
+            # once, by the first query that reads them, and kept in memory (or on local disk) after that, so a
+            # later read never recomputes them and sees the same rows. No Spark job runs for the statement.
+            df = df.localCheckpoint(eager=False)
+            self._cached.append(df)
+            df.createOrReplaceTempView(name)
             self._views.add(name)
             return
         path = self.work_dir / f"{name}-{next(self._seq)}"
@@ -409,6 +443,16 @@ def _rows_result(spark: Any, rows: list[tuple]) -> SparkResult:
     res = SparkResult()
     res._rows = rows  # noqa: SLF001 - a result built here, not by a query
     return res
+
+
+_DUCKDB_NAMES = {"TEXT": "VARCHAR", "INT": "INTEGER", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "REAL": "FLOAT"}
+
+
+def _duckdb_type(t: Any) -> str:
+    """A Spark column type as DuckDB's DESCRIBE names it (string: VARCHAR, timestamp: TIMESTAMP WITH TIME ZONE,
+    array<string>: VARCHAR[]), so code that reads column types reads the same on both engines."""
+    sql = exp.DataType.build(t.simpleString(), dialect="spark").sql(dialect="duckdb")
+    return re.sub(r"\b(TEXT|INT|TIMESTAMPTZ|REAL)\b", lambda m: _DUCKDB_NAMES[m.group(1)], sql)
 
 
 def _table_name(node: exp.Expression) -> str:
