@@ -7,11 +7,14 @@ Spark, the Python driver, the JVM (driver and executors in local mode) and the P
 count the tree too (load-independent; wall times grow with the machine's load, printed with every figure).
 
     .venv/bin/python bench/bench_spark.py --sizes 20000 --cores 2 --driver-memory 4g
+    .venv/bin/python bench/bench_spark.py --sizes 300 --partitions 2 --driver-memory 1g \
+        --conf spark.sql.codegen.wholeStage=false --conf spark.sql.adaptive.enabled=false   # the CI test's settings
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -62,6 +65,7 @@ def child(args: argparse.Namespace) -> None:
             "master": f"local[{args.cores}]",
             "shuffle_partitions": args.partitions,
             "driver_memory": args.driver_memory,
+            "conf": dict(kv.split("=", 1) for kv in args.conf),
         }
     )
     audit = cfg.audit.model_copy(update={"engine": args.engine, "spark": spark, "threads": args.cores})
@@ -70,11 +74,8 @@ def child(args: argparse.Namespace) -> None:
     res = run_audit(cfg, args.load, Path(args.work) / f"out-{args.engine}")
     wall = time.perf_counter() - t0
     ids = sorted(r[0] for r in res.con.execute("SELECT id FROM findings_final").fetchall())
-    print(
-        json.dumps(
-            {"wall": wall, "findings": len(ids), "ids_hash": hash(tuple(ids)), "steps": res.metrics["durations_s"]}
-        )
-    )
+    digest = hashlib.sha256(",".join(ids).encode()).hexdigest()  # the same in every process (hash() is not)
+    print(json.dumps({"wall": wall, "findings": len(ids), "ids_hash": digest, "steps": res.metrics["durations_s"]}))
 
 
 def main() -> None:
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--engines", default="duckdb,spark")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)")
     ap.add_argument("--work", default=None, help="folder for the load folders and snapshots (default: a temp dir)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--engine", help=argparse.SUPPRESS)
@@ -97,7 +99,7 @@ def main() -> None:
 
     base = Path(args.work or tempfile.mkdtemp(prefix="bench-spark-"))
     print(f"bench_spark: {os.cpu_count()} cores, local[{args.cores}], {args.partitions} shuffle partitions, "
-          f"driver memory {args.driver_memory}, seed {args.seed}")  # fmt: skip
+          f"driver memory {args.driver_memory}, seed {args.seed}, conf {args.conf}")  # fmt: skip
     for size in (int(s) for s in args.sizes.split(",")):
         work = base / f"n{size}"
         load = work / "load"
@@ -107,7 +109,7 @@ def main() -> None:
         for engine in args.engines.split(","):
             cmd = [sys.executable, __file__, "--child", "--engine", engine, "--load", str(load), "--work", str(work),
                    "--cores", str(args.cores), "--partitions", str(args.partitions),
-                   "--driver-memory", args.driver_memory]  # fmt: skip
+                   "--driver-memory", args.driver_memory, *(f"--conf={kv}" for kv in args.conf)]  # fmt: skip
             before = os.getloadavg()
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -3,7 +3,9 @@
 Each statement is parsed with SQLGlot (``read="duckdb"``), rewritten where the dialects differ in meaning (see
 :func:`to_spark`), and run as Spark SQL. ``CREATE TABLE ... AS``, ``INSERT INTO`` and ``CREATE TABLE (...)``
 write Parquet under the work folder and register a temporary view of that name, so every intermediate table is
-materialized once (lineage cut, out of core, on storage every executor reaches); views stay lazy; ``DESCRIBE``,
+materialized once (lineage cut, out of core, on storage every executor reaches); in local mode they are lazy local
+checkpoints instead (lineage cut, rows computed once by the first read, no Spark job per statement); views stay
+lazy; ``DESCRIBE``,
 ``DROP`` and queries answer like DuckDB's (rows as tuples, structs as dicts, ``df()`` as pandas).
 Python scalar functions registered with ``create_function`` become Spark UDFs of the same name.
 """
