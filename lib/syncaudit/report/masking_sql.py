@@ -75,12 +75,12 @@ def _macros() -> list[str]:
     w, ws, d = _W, _WS, _D
     email = rf"(^|[^{w}.+-])([{w}.+-])[{w}.+-]*@+((?:[{w}-]+\.)*[{w}-]{{2,}})"
     named = rf"""([(\[,:'"])([{ws}]?)([^()\[\]<>,:'"@]{{1,80}}?) (<[^<>{ws}]*@[^<>{ws}]+>)"""
+    lead_named = rf"""^([{ws}]?)([^()\[\]<>,:'"@]{{1,80}}?) (<[^<>{ws}]*@[^<>{ws}]+>)"""
     o, c = _OPEN, _CLOSE
     date_region = rf"{o}({d}{{4}}[-./]{d}{{1,2}}[-./]{d}{{1,2}}(?:[^{w}{c}][^{c}]*)?){c}"
     digits_region = rf"{o}(?:[^{c}]*?{d}){{2}}[^{c}]*?({d})[^{d}{c}]*({d})[^{d}{c}]*{c}"
     any_region = rf"{o}[^{c}]*{c}"
     names = _in(_NAME_COLUMNS)
-    phone_hint = rf"\+{d}|{d}\)?[ .-]\(?{d}"
 
     def regions(marked: str, fn: str) -> str:
         # The text split at each opening marker: every part after the first starts with a span to rewrite.
@@ -97,32 +97,22 @@ def _macros() -> list[str]:
         "CREATE OR REPLACE TEMP MACRO sa_mask_phone(x) AS CASE WHEN length(sa_digits(x)) >= 4 "
         "THEN '***' || right(sa_digits(x), 2) ELSE '***' END",
         f"CREATE OR REPLACE TEMP MACRO sa_email_sub(x) AS regexp_replace(x, {_lit(email)}, '\\1\\2***@\\3', 'g')",
-        "CREATE OR REPLACE TEMP MACRO sa_mask_email(x) AS CASE WHEN NOT contains(x, '@') THEN '***' "
-        "WHEN sa_email_sub(x) <> x THEN sa_email_sub(x) "
-        "ELSE left(sa_strip(regexp_extract(x, '^([\\s\\S]*)@', 1)), 1) || '***@' "
-        "|| sa_strip(regexp_extract(x, '@([^@]*)$', 1)) END",
-        "CREATE OR REPLACE TEMP MACRO sa_mask_kind(x, k) AS CASE WHEN x IS NULL OR x = '' THEN x "
-        "WHEN k = 'email' THEN sa_mask_email(x) WHEN k = 'phone' THEN sa_mask_phone(x) ELSE sa_mask_name(x) END",
-        "CREATE OR REPLACE TEMP MACRO sa_mask_guess(x) AS CASE WHEN contains(x, '@') THEN sa_mask_email(x) "
-        "WHEN length(sa_digits(x)) >= 7 THEN sa_mask_phone(x) ELSE sa_mask_name(x) END",
+        # An address field's value with its addresses masked (a malformed one: first character and domain).
+        "CREATE OR REPLACE TEMP MACRO sa_email_fallback(x) AS left(sa_strip(regexp_extract(x, '^([\\s\\S]*)@', 1)), 1) "
+        "|| '***@' || sa_strip(regexp_extract(x, '@([^@]*)$', 1))",
         "CREATE OR REPLACE TEMP MACRO sa_named_sub(x) AS CASE "
         f"WHEN regexp_matches(x, {_lit(named)}) THEN "
         + regions(f"regexp_replace(x, {_lit(named)}, '\\1\\2{_OPEN}\\3{_CLOSE} \\4', 'g')", "sa_mask_name")
+        + " ELSE x END",
+        "CREATE OR REPLACE TEMP MACRO sa_lead_named(x) AS CASE "
+        f"WHEN regexp_matches(x, {_lit(lead_named)}) THEN "
+        + regions(f"regexp_replace(x, {_lit(lead_named)}, '\\1{_OPEN}\\2{_CLOSE} \\3')", "sa_mask_name")
         + " ELSE x END",
         # Phones found are bracketed, then each bracket rewritten: a date stays, 4+ digits keep the last two.
         "CREATE OR REPLACE TEMP MACRO sa_phone_mark(x) AS replace(regexp_replace(regexp_replace(x, "
         f"'([^{w}+])', '\\1{_GAP}', 'g'), {_lit(_phone_pattern())}, '\\1{_OPEN}\\2{_CLOSE}\\3', 'g'), {_lit(_GAP)}, '')",
         "CREATE OR REPLACE TEMP MACRO sa_phone_regions(m) AS regexp_replace(regexp_replace(regexp_replace(m, "
         f"{_lit(date_region)}, '\\1', 'g'), {_lit(digits_region)}, '***\\1\\2', 'g'), {_lit(any_region)}, '***', 'g')",
-        # Only a text with an @, a +digit or digits around a separator can hold an email or a phone (a necessary
-        # condition of the patterns), so the rest skips the rewriting.
-        "CREATE OR REPLACE TEMP MACRO sa_sweep_clean(x) AS CASE "
-        f"WHEN regexp_matches(x, {_lit(phone_hint)}) THEN sa_phone_regions(sa_phone_mark(CASE WHEN contains(x, '@') "
-        "THEN sa_email_sub(sa_named_sub(x)) ELSE x END)) "
-        "WHEN contains(x, '@') THEN sa_email_sub(sa_named_sub(x)) ELSE x END",
-        "CREATE OR REPLACE TEMP MACRO sa_sweep(x) AS CASE WHEN x IS NULL OR x = '' THEN x "
-        f"WHEN regexp_matches(x, '[{_OPEN}{_CLOSE}{_GAP}]') "
-        f"THEN sa_sweep_clean(regexp_replace(x, '[{_OPEN}{_CLOSE}{_GAP}]', '', 'g')) ELSE sa_sweep_clean(x) END",
         "CREATE OR REPLACE TEMP MACRO sa_leaf(c) AS "
         "regexp_replace(lower(regexp_extract(c, '([^.]*)$', 1)), '__c$', '')",
         "CREATE OR REPLACE TEMP MACRO sa_personal_kind(c) AS CASE "
@@ -133,12 +123,14 @@ def _macros() -> list[str]:
     ]
 
 
-def connect(personal: dict[str, PersonalKind], *, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+def connect(
+    personal: dict[str, PersonalKind], *, memory_limit: str = "1GB", spill: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the masking macros and the personal mapping fields (``sa_personal``)."""
     con = duckdb.connect()
-    spill = tempfile.mkdtemp(prefix="syncaudit-mask-")
     con.execute(f"SET memory_limit = {_lit(memory_limit)}")
-    con.execute(f"SET temp_directory = {_lit(spill)}")
+    if spill:
+        con.execute(f"SET temp_directory = {_lit(spill)}")
     con.execute("SET preserve_insertion_order = true")
     for sql in _macros():
         con.execute(sql)
@@ -148,18 +140,44 @@ def connect(personal: dict[str, PersonalKind], *, memory_limit: str = "1GB") -> 
     return con
 
 
+_NONCHARACTERS = f"[{_OPEN}{_CLOSE}{_GAP}]"
+# Only a text with a +digit or digits around a separator can hold a phone (a necessary condition of the pattern).
+_PHONE_HINT = rf"\+{_D}|{_D}\)?[ .-]\(?{_D}"
+
+
+def _mask_stages(rel: str) -> str:
+    """A query over ``rel`` (any columns, with ``x`` the text and ``mode`` one of email, phone, name, sweep)
+    adding ``m``, the masked text: :func:`~syncaudit.report.masking.mask_value` for a kind, ``sweep_text`` for
+    sweep. Each step is its own projection: nested macros would repeat their argument's whole expression."""
+    return f"""
+WITH a AS (SELECT *, CASE WHEN mode = 'email' AND contains(x, '@') THEN sa_email_sub(x) END AS es FROM {rel}),
+b AS (SELECT *, CASE WHEN es IS NULL THEN NULL WHEN es <> x THEN es ELSE sa_email_fallback(x) END AS eb FROM a),
+c AS (SELECT *, CASE WHEN mode = 'sweep' THEN x WHEN eb IS NOT NULL THEN sa_lead_named(eb) END AS w FROM b),
+d AS (SELECT *, CASE WHEN regexp_matches(w, {_lit(_NONCHARACTERS)}) THEN regexp_replace(w, {_lit(_NONCHARACTERS)}, '', 'g')
+    ELSE w END AS w1 FROM c),
+e AS (SELECT *, CASE WHEN contains(w1, '@') THEN sa_email_sub(sa_named_sub(w1)) ELSE w1 END AS w2 FROM d),
+f AS (SELECT *, CASE WHEN regexp_matches(w2, {_lit(_PHONE_HINT)}) THEN sa_phone_regions(sa_phone_mark(w2))
+    ELSE w2 END AS w3 FROM e)
+SELECT * EXCLUDE (es, eb, w, w1, w2, w3),
+    CASE WHEN x IS NULL OR x = '' THEN x WHEN mode = 'sweep' THEN w3
+        WHEN mode = 'email' THEN CASE WHEN w3 IS NULL THEN '***' ELSE w3 END
+        WHEN mode = 'phone' THEN sa_mask_phone(x) ELSE sa_mask_name(x) END AS m
+FROM f"""
+
+
+def _masked(con: duckdb.DuckDBPyConnection, texts: list[str | None], mode: str) -> list[str | None]:
+    rel = f"(SELECT o, t AS x, {_lit(mode)} AS mode FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS u(t, o))"
+    return [r[0] for r in con.execute(f"SELECT m FROM ({_mask_stages(rel)}) ORDER BY o", [texts]).fetchall()]
+
+
 def sweep_sql(con: duckdb.DuckDBPyConnection, texts: list[str | None]) -> list[str | None]:
     """The set-based twin of :func:`syncaudit.report.masking.sweep_text` over a list of texts (for tests)."""
-    rows = con.execute(
-        "SELECT sa_sweep(t) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS u(t, o) ORDER BY o", [texts]
-    ).fetchall()
-    return [r[0] for r in rows]
+    return _masked(con, texts, "sweep")
 
 
 def mask_kind_sql(con: duckdb.DuckDBPyConnection, texts: list[str | None], kind: str) -> list[str | None]:
     """The set-based twin of :func:`syncaudit.report.masking.mask_value` (for tests)."""
-    sql = "SELECT sa_mask_kind(t, ?) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS u(t, o) ORDER BY o"
-    return [r[0] for r in con.execute(sql, [kind, texts]).fetchall()]
+    return _masked(con, texts, kind)
 
 
 _STATES = f"""
@@ -167,17 +185,19 @@ CREATE OR REPLACE TEMP TABLE sa_fc AS
 WITH base AS (
     SELECT n, j,
         json_type(j) = 'OBJECT' AND json_exists(j, '$.kind') AND json_exists(j, '$.records') AS is_f,
-        json_type(j, '$.extra') = 'VARCHAR' AS extra_is_text,
-        json_extract_string(j, '$.extra') AS extra_text
+        json_extract_string(j, '$.extra') AS extra_text,
+        json_type(j, '$.extra') = 'VARCHAR' AS extra_is_text
     FROM sa_src WHERE n >= $lo AND n < $hi
+),
+parsed AS (
+    SELECT *, CASE WHEN is_f AND extra_is_text AND starts_with(extra_text, '{{') AND json_valid(extra_text)
+        THEN extra_text END AS extra_json
+    FROM base
 )
-SELECT n, is_f,
-    is_f AND extra_is_text AND starts_with(extra_text, '{{') AND json_valid(extra_text)
-        AND json_type(extra_text::JSON) = 'OBJECT' AS extra_str,
-    CASE WHEN is_f AND extra_is_text AND starts_with(extra_text, '{{') AND json_valid(extra_text)
-        AND json_type(extra_text::JSON) = 'OBJECT' THEN json_replace(j, '$.extra', extra_text::JSON) ELSE j END AS j,
-    (SELECT kind FROM sa_personal p WHERE p.field = json_extract_string(base.j, '$.field')) AS fk
-FROM base;
+SELECT n, is_f, extra_json IS NOT NULL AS extra_str,
+    CASE WHEN extra_json IS NOT NULL THEN json_replace(j, '$.extra', extra_json::JSON) ELSE j END AS j,
+    (SELECT kind FROM sa_personal p WHERE p.field = json_extract_string(parsed.j, '$.field')) AS fk
+FROM parsed;
 
 -- Where each row's walk starts: a finding's top-level values (by key, as mask_finding treats them), or the whole
 -- row (mask_json) for any other JSON row.
@@ -269,19 +289,22 @@ WHERE type = 'VARCHAR' AND s0 IN ('T', 'M') AND json_extract_string(value, '$') 
     AND n NOT IN (SELECT n FROM sa_odd);
 
 CREATE OR REPLACE TEMP TABLE sa_known AS
-SELECT n, list({{'raw': sval, 'm': sa_mask_guess(sval)}} ORDER BY length(sval) DESC, sval) AS known
-FROM (SELECT DISTINCT n, sval FROM sa_st WHERE s = 'M' AND kd IS NOT NULL AND length(sval) >= 3)
-GROUP BY n;
+WITH raw AS (
+    SELECT DISTINCT n, sval AS x,
+        CASE WHEN contains(sval, '@') THEN 'email' WHEN length(sa_digits(sval)) >= 7 THEN 'phone' ELSE 'name' END AS mode
+    FROM sa_st WHERE s = 'M' AND kd IS NOT NULL AND length(sval) >= 3
+)
+SELECT n, list({{'raw': x, 'm': m}} ORDER BY length(x) DESC, x) AS known FROM ({{MASK:raw}}) GROUP BY n;
+
+CREATE OR REPLACE TEMP TABLE sa_pre AS
+SELECT st.n, st.fullkey, st.sval,
+    CASE WHEN st.s = 'T' THEN list_reduce(COALESCE(k.known, []), lambda acc, x: replace(acc, x.raw, x.m), st.sval)
+        ELSE st.sval END AS x,
+    CASE WHEN st.s = 'M' AND st.kd IS NOT NULL THEN st.kd ELSE 'sweep' END AS mode
+FROM sa_st st LEFT JOIN sa_known k USING (n);
 
 CREATE OR REPLACE TEMP TABLE sa_out AS
-WITH masked AS (
-    SELECT st.n, st.fullkey, st.sval,
-        CASE WHEN st.s = 'M' AND st.kd IS NOT NULL THEN sa_mask_kind(st.sval, st.kd)
-            WHEN st.s = 'T' THEN sa_sweep(list_reduce(COALESCE(k.known, []),
-                lambda acc, x: replace(acc, x.raw, x.m), st.sval))
-            ELSE sa_sweep(st.sval) END AS m
-    FROM sa_st st LEFT JOIN sa_known k USING (n)
-),
+WITH masked AS ({{MASK:sa_pre}}),
 edits AS (
     SELECT n, list({{'p': fullkey, 'm': m}}) AS edits FROM masked WHERE m IS DISTINCT FROM sval GROUP BY n
 ),
@@ -297,6 +320,13 @@ FROM done;
 """
 
 
+def _statements(lo: int, hi: int) -> list[str]:
+    sql = _STATES.replace("$lo", str(lo)).replace("$hi", str(hi))
+    for rel in ("raw", "sa_pre"):
+        sql = sql.replace("{MASK:" + rel + "}", _mask_stages(rel))
+    return [stmt for stmt in sql.split(";\n") if stmt.strip()]
+
+
 def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> int:
     """Mask a JSON-lines file of findings (and other JSON rows) set-based into ``dst``; returns the rows written.
 
@@ -304,36 +334,37 @@ def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind])
     rows; see the module docstring for the deliberate differences. Memory is DuckDB's (limit 1 GB, spilling to
     a temporary folder) plus one chunk of masked lines.
     """
-    con = connect(personal)
-    try:
-        con.execute(
-            "CREATE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
-            "FROM read_json_objects(?, format = 'newline_delimited')",
-            [str(src)],
-        )
-        total = con.execute("SELECT count(*) FROM sa_src").fetchone()[0]  # type: ignore[index]
-        tmp = dst.with_name(dst.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fout:
-            for lo in range(1, total + 1, _ROWS_PER_CHUNK):
-                for stmt in _STATES.replace("$lo", str(lo)).replace("$hi", str(lo + _ROWS_PER_CHUNK)).split(";\n"):
-                    if stmt.strip():
-                        con.execute(stmt)
-                _python_fallback(con, personal)
-                reader = con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000)
-                for batch in reader:
-                    lines = batch.column(0).to_pylist()
-                    fout.write("\n".join(lines) + "\n")
-        os.replace(tmp, dst)
-        return total
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
+        con = connect(personal, spill=spill)
+        try:
+            return _mask_file(con, src, dst, personal)
+        finally:
+            con.close()
+
+
+def _mask_file(con: duckdb.DuckDBPyConnection, src: Path, dst: Path, personal: dict[str, PersonalKind]) -> int:
+    # Row numbers follow the file (a single scan keeps insertion order), so the output keeps the input's order.
+    con.execute(
+        "CREATE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
+        "FROM read_json_objects(?, format = 'newline_delimited')",
+        [str(src)],
+    )
+    total = con.execute("SELECT count(*) FROM sa_src").fetchone()[0]  # type: ignore[index]
+    tmp = dst.with_name(dst.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fout:
+        for lo in range(1, total + 1, _ROWS_PER_CHUNK):
+            for stmt in _statements(lo, lo + _ROWS_PER_CHUNK):
+                con.execute(stmt)
+            _python_fallback(con, personal)
+            for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
+                fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
+    os.replace(tmp, dst)
+    return total
 
 
 def _python_fallback(con: duckdb.DuckDBPyConnection, personal: dict[str, PersonalKind]) -> None:
     """The rare rows the set-based path cannot address (see the module docstring): masked by the Python walk."""
-    odd = con.execute(
-        "SELECT s.n, s.j::VARCHAR FROM sa_src s JOIN sa_odd o USING (n) ORDER BY s.n"
-    ).fetchall()
+    odd = con.execute("SELECT s.n, s.j::VARCHAR FROM sa_src s JOIN sa_odd o USING (n) ORDER BY s.n").fetchall()
     if not odd:
         return
     rows = []
