@@ -124,6 +124,19 @@ def test_publishing_a_findings_file_makes_no_python_call_per_finding(tmp_path, m
     assert "jane.doe@example.com" not in published and "j***@example.com" in published
 
 
+def test_blocks_end_at_line_breaks_whatever_their_size(tmp_path, monkeypatch) -> None:
+    src = _write(tmp_path / "f.jsonl", hostile_findings())
+    mask_findings_jsonl(src, tmp_path / "one.jsonl", PERSONAL)
+    longest = max(len(line) for line in src.read_bytes().splitlines())
+    monkeypatch.setattr(masking_sql, "_BLOCK_BYTES", longest * 10)
+    assert 10 < len(list(masking_sql._blocks(src))) < 40
+    monkeypatch.setattr(masking_sql, "_BLOCK_BYTES", 200)  # shorter than every line: one line a block
+    assert len(list(masking_sql._blocks(src))) == len(src.read_bytes().splitlines())
+    monkeypatch.setattr(masking_sql, "_BLOCK_BYTES", longest * 10)
+    mask_findings_jsonl(src, tmp_path / "many.jsonl", PERSONAL)
+    assert (tmp_path / "many.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
 @pytest.mark.parametrize("content", [b"", b'{"a":1}\n\n  \n{"b":"jane@x.com"}\n'])
 def test_empty_and_blank_lines(tmp_path, content) -> None:
     (tmp_path / "f.jsonl").write_bytes(content)

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import duckdb
 import orjson
@@ -51,7 +53,7 @@ _WS = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\p{Z}"  # Python's Unicode \s (str.isspace)
 _D = r"\p{Nd}"  # Python's Unicode \d
 _OPEN, _CLOSE, _GAP = "\ufdd0", "\ufdd1", "\ufdd2"
 _FINDING_SKIP = ("values", "extra", "records", "id", "kind", "system", "object", "field", "rule")
-_ROWS_PER_CHUNK = 100_000
+_BLOCK_BYTES = 32 << 20
 
 
 def _lit(text: str) -> str:
@@ -331,35 +333,57 @@ def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind])
     """Mask a JSON-lines file of findings (and other JSON rows) set-based into ``dst``; returns the rows written.
 
     The same rules as :func:`syncaudit.report.masking.mask_finding` for findings and ``mask_json`` for other
-    rows; see the module docstring for the deliberate differences. Memory is DuckDB's (limit 1 GB, spilling to
-    a temporary folder) plus one chunk of masked lines.
+    rows; see the module docstring for the deliberate differences. The file goes through in blocks of whole
+    lines (about 32 MB each), so memory is one block's tables in DuckDB (limit 1 GB, spilling to a temporary
+    folder) whatever the file's size.
     """
+    total = 0
+    tmp = dst.with_name(dst.name + ".tmp")
     with tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
         con = connect(personal, spill=spill)
+        block_file = Path(spill) / "block.jsonl"
         try:
-            return _mask_file(con, src, dst, personal)
+            with tmp.open("w", encoding="utf-8") as fout:
+                for block in _blocks(src):
+                    block_file.write_bytes(block)
+                    total += _mask_block(con, block_file, fout, personal)
         finally:
             con.close()
-
-
-def _mask_file(con: duckdb.DuckDBPyConnection, src: Path, dst: Path, personal: dict[str, PersonalKind]) -> int:
-    # Row numbers follow the file (a single scan keeps insertion order), so the output keeps the input's order.
-    con.execute(
-        "CREATE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
-        "FROM read_json_objects(?, format = 'newline_delimited')",
-        [str(src)],
-    )
-    total = con.execute("SELECT count(*) FROM sa_src").fetchone()[0]  # type: ignore[index]
-    tmp = dst.with_name(dst.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fout:
-        for lo in range(1, total + 1, _ROWS_PER_CHUNK):
-            for stmt in _statements(lo, lo + _ROWS_PER_CHUNK):
-                con.execute(stmt)
-            _python_fallback(con, personal)
-            for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
-                fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
     os.replace(tmp, dst)
     return total
+
+
+def _blocks(src: Path) -> Iterator[bytes]:
+    """``src`` in blocks that end at a line break (a line longer than a block makes a longer block)."""
+    size = _BLOCK_BYTES
+    rest = b""
+    with src.open("rb") as fh:
+        while block := fh.read(size):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
+    if rest.strip():
+        yield rest + b"\n"
+
+
+def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, fout: TextIO, personal: dict[str, PersonalKind]) -> int:
+    # Row numbers follow the file (a single scan keeps insertion order), so the output keeps the input's order.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
+        "FROM read_json_objects(?, format = 'newline_delimited')",
+        [str(block)],
+    )
+    for stmt in _statements(1, 1 << 62):
+        con.execute(stmt)
+    _python_fallback(con, personal)
+    written = 0
+    for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
+        if batch.num_rows:
+            fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
+            written += batch.num_rows
+    return written
 
 
 def _python_fallback(con: duckdb.DuckDBPyConnection, personal: dict[str, PersonalKind]) -> None:
