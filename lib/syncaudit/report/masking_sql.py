@@ -25,6 +25,11 @@ Where this path deliberately differs from the Python walk (each difference masks
   copied it unmasked); an ``extra`` given as a JSON string is written back as compact JSON text;
 - a row whose JSON has an empty or a repeated key (which ``json_replace`` cannot address) is masked by the
   Python walk (those rare rows only).
+
+Character classes follow RE2's Unicode tables, which may be a version apart from Python's; a known value with
+seven or more digits counted by ``str.isdigit`` but not decimal (superscripts) is guessed a name here, a phone in
+Python (both mask it). The file goes through in blocks of whole lines, so memory does not grow with it. Cost:
+about four times the CPU of the Python walk (bench/README.md, ``bench_publish.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,6 @@ import duckdb
 import orjson
 
 from syncaudit.report.masking import (
-    _BUSINESS_OBJECTS,  # noqa: F401 - documented twin: personal_kind is called without an object here
     _EVIDENCE_PLAIN,
     _NAME_COLUMNS,
     _STRUCTURAL_KEYS,
