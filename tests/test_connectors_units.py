@@ -100,6 +100,13 @@ def test_hostile_values_become_null_not_crashes() -> None:
     ts = coerce(["2024-01-02T17:38:59.000+0000", "2024-01-02T17:38:59Z", "nope"], UTC_US).to_pylist()
     assert ts[0] == ts[1] == datetime(2024, 1, 2, 17, 38, 59, tzinfo=UTC) and ts[2] is None
     assert coerce([1734537424, None], UTC_US).to_pylist()[0] == datetime.fromtimestamp(1734537424, UTC)
+    # Unix seconds no date can hold (milliseconds times a thousand, beyond 2**53) or below the microsecond
+    big = coerce([10**15, 2**53 + 1, 1734537424, None], UTC_US).to_pylist()
+    assert big == [None, None, datetime.fromtimestamp(1734537424, UTC), None]
+    assert coerce([1734537424.0000005, -5], UTC_US).to_pylist() == [
+        datetime.fromtimestamp(1734537424, UTC),
+        datetime.fromtimestamp(-5, UTC),
+    ]
     assert coerce(["'; DROP TABLE x; --", "\x00\u202e"], pa.string()).to_pylist() == [
         "'; DROP TABLE x; --",
         "\x00\u202e",

@@ -37,11 +37,11 @@ class ContactsStream(_Base):
     name = "contacts"
     children = {"contact_companies": "contact_id"}
     incremental = True
+    fast = True  # pages parsed straight into Arrow where they can be (False: the per-row path only, a baseline)
 
     def __init__(self, ctx: IntercomContext, partitions: int = 4) -> None:
         super().__init__(ctx)
         self.partitions = partitions
-        self.fast = True  # pages parsed straight into Arrow where they can be (False: the per-row path only)
 
     def _search(
         self,
