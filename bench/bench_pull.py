@@ -590,10 +590,15 @@ def bench_contacts(args: argparse.Namespace) -> None:
                 rows.append((kind, res, server_s, sb.calls_since(seq)["intercom"], load0, os.getloadavg()))
     finally:
         sb.stop()
-    need = math.ceil(args.size / 150)
+    # One page per 150 contacts and one company list per contact with more than the ten a page embeds.
+    pages, lists = math.ceil(args.size / 150), math.ceil(args.size / 1000)
+    need = pages + lists
     floor_s = need / (10_000 / 60)
     say(f"== contacts alone: {args.size:,} contacts, {model.summary()}")
-    say(f"rate-limit floor: {need:,} calls needed (150 a page) at 10,000 calls a minute = {floor_s:.1f} s")
+    say(
+        f"rate-limit floor: {need:,} calls needed ({pages:,} pages of 150, {lists:,} company lists) at 10,000 calls "
+        f"a minute = {floor_s:.1f} s"
+    )
     for kind, res, server_s, calls, l0, l1 in rows:
         st = res["streams"]["intercom/contacts"]
         took = st["duration_s"]

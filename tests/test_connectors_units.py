@@ -120,7 +120,7 @@ def test_workers_follow_the_rate_limit_and_the_call_time() -> None:
 
     client = SimpleNamespace(limiter=SimpleNamespace(limit=1666))  # 10,000 a minute in 10-s windows
     assert rate_limited_workers(client, 4, 0.05, pages=1000) == 11  # 166.6/s x 50 ms x 1.25
-    assert rate_limited_workers(client, 4, 0.5, pages=1000) == 16  # capped
+    assert rate_limited_workers(client, 4, 0.5, pages=1000) == 32  # capped
     assert rate_limited_workers(client, 4, 0.005, pages=1000) == 4  # never below the configured count
     assert rate_limited_workers(client, 4, 0.05, pages=10) == 4  # a short pull keeps the configured count
     assert rate_limited_workers(SimpleNamespace(limiter=SimpleNamespace(limit=None)), 4, 0.05, pages=1000) == 4

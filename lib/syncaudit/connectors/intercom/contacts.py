@@ -58,10 +58,10 @@ class ContactsStream(_Base):
             body["sort"] = {"field": sort, "order": order}
         return self.client.request("POST", "contacts/search", "search contacts", json=body, parse=parse)
 
-    def _edge(self, order: str, query: dict[str, Any] | None = None) -> tuple[int | None, int]:
+    def _edge(self, order: str, query: dict[str, Any] | None = None, per_page: int = 1) -> tuple[int | None, int]:
         body = {
             "query": query or {"field": "created_at", "operator": ">", "value": 0},
-            "pagination": {"per_page": 1},
+            "pagination": {"per_page": per_page},
             "sort": {"field": "created_at", "order": order},
         }
         res = self.client.request("POST", "contacts/search", "search contacts", json=body)
@@ -80,7 +80,9 @@ class ContactsStream(_Base):
         changed = None
         if since is not None:
             changed = {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - DAY}
-        (first, total), call_s = timed(lambda: self._edge("ascending", changed))
+        # A full pull times its first probe on a whole page: the workers needed follow from what a page costs.
+        probe_page = _ctx.PER_PAGE if changed is None else 1
+        (first, total), call_s = timed(lambda: self._edge("ascending", changed, probe_page))
         if first is None:
             return [], 0
         pages = -(-total // _ctx.PER_PAGE)
