@@ -244,10 +244,15 @@ class ContactPageParser:
             return page
         if not page.fast:
             return self.convert_rows(page, extra)
-        ids = pc.fill_null(page.table.column("id"), "None").to_pylist()
-        current = page.table.column("company_ids").to_pylist()
-        lists = [sorted(extra[i]) if i in extra else c for i, c in zip(ids, current, strict=True)]
-        arr = pa.array(lists, convert.LIST_STR)
+        ids = pc.fill_null(page.table.column("id"), "None").combine_chunks()
+        current = page.table.column("company_ids").combine_chunks()
+        # Only the rows in ``extra`` are replaced (a few a page): the rest of the column is sliced, not rebuilt.
+        where = pc.indices_nonzero(pc.is_in(ids, value_set=pa.array(list(extra), STR))).to_pylist()
+        pieces, start = [], 0
+        for i in where:
+            pieces += [current[start:i], pa.array([sorted(extra[ids[i].as_py()])], convert.LIST_STR)]
+            start = i + 1
+        arr = pa.concat_arrays([*pieces, current[start:]])
         page.table = page.table.set_column(page.table.schema.get_field_index("company_ids"), "company_ids", arr)
         page.links = _links(page.table.column("id").combine_chunks(), arr)
         return page
