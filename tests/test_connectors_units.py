@@ -124,3 +124,38 @@ def test_workers_follow_the_rate_limit_and_the_call_time() -> None:
     assert rate_limited_workers(client, 4, 0.005, pages=1000) == 4  # never below the configured count
     assert rate_limited_workers(client, 4, 0.05, pages=10) == 4  # a short pull keeps the configured count
     assert rate_limited_workers(SimpleNamespace(limiter=SimpleNamespace(limit=None)), 4, 0.05, pages=1000) == 4
+
+
+def test_limiter_counts_calls_still_in_flight_against_a_new_window() -> None:
+    """Calls sent at the end of one window and answered late land in the next one on the server. A new
+    window's budget, learned from the first answer in it, must leave room for them, or the last calls of the
+    window get 429 (seen under load with short windows)."""
+    from crmsandbox.intercom.ratelimit import IntercomRateLimiter as ServerLimiter
+
+    clock = FakeClock(100.0)
+    server = ServerLimiter(per_minute=48, clock=clock)  # 8 calls per 10-s window
+    lim = IntercomRateLimiter(clock=clock, sleep=clock.sleep)
+
+    def answer() -> bool:
+        d = server.consume("token")
+        lim.update(d.headers(), exhausted=not d.allowed)
+        return d.allowed
+
+    lim.acquire()
+    assert answer()  # seeds: 7 left in the window ending at 110
+    for _ in range(5):
+        lim.acquire()
+        assert answer()
+    lim.acquire()
+    lim.acquire()  # two calls sent at the window's end (budget 0 now) ...
+    clock.t = 110.2  # ... still in flight when the window turns
+    lim.acquire()  # the first call of the new window probes its budget
+    refused = 0 if answer() else 1
+    sent = 0
+    while lim.budget is not None and lim.budget > 0:  # the rest of the new window: what the limiter allows
+        lim.acquire()
+        refused += 0 if answer() else 1
+        sent += 1
+    assert clock.slept == [] and sent >= 3  # the window is still used, minus room for the late calls
+    refused += sum(0 if answer() else 1 for _ in range(2))  # the two late calls reach the server now
+    assert refused == 0
