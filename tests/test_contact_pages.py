@@ -315,3 +315,20 @@ def test_the_stream_gives_the_same_snapshot_either_way(sandbox: RunningSandbox, 
         assert fast[name].equals(rows[name]), (name, _diff(fast[name], rows[name]))
     many = [r for r in fast["contacts"].to_pylist() if r["external_id"] == "hostile many companies and tags"]
     assert len(many[0]["company_ids"]) == 12  # the ten embedded and the rest fetched
+
+
+def test_the_workers_follow_what_a_whole_page_costs(sandbox: RunningSandbox, monkeypatch) -> None:
+    """A full pull times its first probe on a whole page: where pages are slow to transfer (316 KB of 150
+    contacts) and a one-contact answer is not, the workers are sized from the page, not from the probe."""
+    from syncaudit.connectors.intercom import pacing
+
+    monkeypatch.setattr(pacing, "MIN_PAGES", 1)  # the module's org is small; the sizing rule is what is tested
+    sandbox.control("POST", "cost", {"profile": "none", "bytes_per_s": 3_000_000})
+    try:
+        stream = ContactsStream(IntercomContext(_client(sandbox)), partitions=2)
+        stream.client.request("GET", "me", "me")  # the connection is open: the probe times the call alone
+        stream.plan(None)
+    finally:
+        sandbox.control("POST", "cost", {"profile": "none"})
+    # ~100 ms a page at 166 calls a second with a quarter of headroom: ~20 workers (a one-contact probe: 2)
+    assert stream.partitions >= 12
