@@ -261,6 +261,9 @@ def _mutated(body: bytes) -> Iterator[tuple[str, bytes]]:
     yield "next as a URL", page(pages={"next": "https://api.intercom.io/contacts?page=2"})
     yield "numeric cursor", page(pages={"next": {"starting_after": 5}})
     yield "total as text", page(total_count="many")
+    yield "a byte order mark", b"\xef\xbb\xbf" + body
+    yield "invalid UTF-8", body.replace(b'"role":"', b'"role":"\xff\xfe', 1)
+    yield "a NUL after the body", body + b"\x00"
     yield "a list body", orjson.dumps(rows)
     yield "two documents", body + b"\n" + body
     yield "truncated", body[: len(body) // 2]
@@ -285,7 +288,8 @@ def test_shapes_the_emulator_never_sends(sandbox: RunningSandbox, parser) -> Non
     for label in ("tags as a bare list", "a tag item that is a string", "location as text", "numeric contact id",
                   "fractional timestamp", "a null contact", "next as a URL", "duplicated key"):  # fmt: skip
         assert outcomes[label] is False, label
-    for label in ("data as an object", "a list body", "two documents", "truncated", "lone surrogate"):
+    assert outcomes["a byte order mark"]
+    for label in ("data as an object", "a list body", "two documents", "truncated", "lone surrogate", "invalid UTF-8"):
         assert outcomes[label] is None, label  # an error (ValueError: the connector retries) on both paths
 
 

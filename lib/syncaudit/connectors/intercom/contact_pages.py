@@ -136,6 +136,10 @@ class ContactPageParser:
     # -- the fast path
 
     def _read(self, body: bytes) -> pa.Table | None:
+        try:
+            body.decode()  # Arrow's reader would keep invalid UTF-8 in the strings; orjson refuses it
+        except UnicodeDecodeError:
+            return None
         opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * len(body)))
         for parse in self._options:
             try:
@@ -191,7 +195,9 @@ class ContactPageParser:
 
     def rows_page(self, body: bytes) -> ContactPage:
         """The page read by orjson, rows kept (the per-row conversion happens in :meth:`convert_rows`)."""
-        doc = orjson.loads(body)  # ValueError on a truncated body: the connector retries it
+        # ValueError on a truncated body (the connector retries it); a byte order mark is ignored, as Arrow's
+        # reader ignores it (RFC 8259 allows either).
+        doc = orjson.loads(body[3:] if body.startswith(b"\xef\xbb\xbf") else body)
         if not isinstance(doc, dict):
             raise ValueError("a contact page is a JSON object")
         data = doc.get("data") or []
