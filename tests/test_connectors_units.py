@@ -100,6 +100,13 @@ def test_hostile_values_become_null_not_crashes() -> None:
     ts = coerce(["2024-01-02T17:38:59.000+0000", "2024-01-02T17:38:59Z", "nope"], UTC_US).to_pylist()
     assert ts[0] == ts[1] == datetime(2024, 1, 2, 17, 38, 59, tzinfo=UTC) and ts[2] is None
     assert coerce([1734537424, None], UTC_US).to_pylist()[0] == datetime.fromtimestamp(1734537424, UTC)
+    # Unix seconds no date can hold (milliseconds times a thousand, beyond 2**53) or below the microsecond
+    big = coerce([10**15, 2**53 + 1, 1734537424, None], UTC_US).to_pylist()
+    assert big == [None, None, datetime.fromtimestamp(1734537424, UTC), None]
+    assert coerce([1734537424.0000005, -5], UTC_US).to_pylist() == [
+        datetime.fromtimestamp(1734537424, UTC),
+        datetime.fromtimestamp(-5, UTC),
+    ]
     assert coerce(["'; DROP TABLE x; --", "\x00\u202e"], pa.string()).to_pylist() == [
         "'; DROP TABLE x; --",
         "\x00\u202e",
@@ -113,7 +120,7 @@ def test_workers_follow_the_rate_limit_and_the_call_time() -> None:
 
     client = SimpleNamespace(limiter=SimpleNamespace(limit=1666))  # 10,000 a minute in 10-s windows
     assert rate_limited_workers(client, 4, 0.05, pages=1000) == 11  # 166.6/s x 50 ms x 1.25
-    assert rate_limited_workers(client, 4, 0.5, pages=1000) == 16  # capped
+    assert rate_limited_workers(client, 4, 0.5, pages=1000) == 32  # capped
     assert rate_limited_workers(client, 4, 0.005, pages=1000) == 4  # never below the configured count
     assert rate_limited_workers(client, 4, 0.05, pages=10) == 4  # a short pull keeps the configured count
     assert rate_limited_workers(SimpleNamespace(limiter=SimpleNamespace(limit=None)), 4, 0.05, pages=1000) == 4
