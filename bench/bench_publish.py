@@ -1,11 +1,13 @@
 """Publishing (masking) a findings.jsonl of N findings: the report step that grows with the findings.
 
-    .venv/bin/python bench/bench_publish.py --source out/findings.jsonl [--findings 1000000]
+    .venv/bin/python bench/bench_publish.py --source out/findings.jsonl [--findings 1000000] [--walk both]
 
 The source's findings are repeated (each copy's ids made unique) up to --findings lines, then
-``publish_folder`` masks the file into a report folder in a child process of its own. Printed: findings,
-wall and CPU seconds, findings/s, peak RSS of the child and the load average (the machine is shared; CPU
-seconds are the load-independent figure).
+``publish_folder`` masks the file into a report folder in a child process of its own: ``--walk sql`` is the
+publish path (set-based in DuckDB), ``--walk python`` the per-finding Python walk it replaced (the baseline,
+``mask_finding`` line by line), ``both`` runs the baseline then the publish path on the same file, one after the
+other, and prints the ratio. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
+peak RSS of the child and the load average (the machine is shared; CPU seconds are the load-independent figure).
 """
 
 from __future__ import annotations
@@ -43,11 +45,28 @@ def scaled(source: Path, n: int, out: Path) -> int:
     return written
 
 
-def child(folder: Path) -> dict:
+def python_walk(src: Path, dst: Path, personal: dict) -> None:
+    """The publish path before it was set-based: one ``mask_finding`` call per line (the baseline)."""
+    import orjson
+
+    from syncaudit.report.masking import mask_finding, mask_json
+
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8") as fout:
+        for line in fin:
+            if line.strip():
+                row = orjson.loads(line)
+                finding = isinstance(row, dict) and "kind" in row and "records" in row
+                fout.write(orjson.dumps(mask_finding(row, personal) if finding else mask_json(row)).decode() + "\n")
+
+
+def child(folder: Path, walk: str) -> dict:
     from syncaudit.config import load_config
+    from syncaudit.report import publish
     from syncaudit.report.masking import personal_fields
     from syncaudit.report.publish import publish_folder
 
+    if walk == "python":
+        publish._jsonl = python_walk  # type: ignore[assignment]
     personal = personal_fields(load_config(ROOT / "config" / "demo.yaml").mapping.fields)
     me = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, t0 = me.ru_utime + me.ru_stime, time.perf_counter()
@@ -65,29 +84,40 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, required=True, help="a findings.jsonl (e.g. bench_scale's out-N folder)")
     ap.add_argument("--findings", type=int, default=1_000_000)
+    ap.add_argument("--walk", choices=["sql", "python", "both"], default="both")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child)))
+        print("RESULT " + json.dumps(child(args.child, args.walk)))
         return 0
     folder = Path(tempfile.mkdtemp(prefix="bench-publish-"))
     try:
         (folder / "work").mkdir()
         n = scaled(args.source, args.findings, folder / "work" / "findings.jsonl")
         mb = (folder / "work" / "findings.jsonl").stat().st_size / 1e6
-        load = os.getloadavg()
-        proc = subprocess.run([sys.executable, __file__, "--source", str(args.source), "--child", str(folder)],
-                              capture_output=True, text=True)  # fmt: skip
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if proc.returncode or line is None:
-            print(f"failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:300]}")
-            return 1
-        r = json.loads(line.removeprefix("RESULT "))
-        print(f"cpus={os.cpu_count()} load before={load} after={os.getloadavg()}")
-        print(
-            f"{n:,} findings ({mb:.0f} MB) published masked: {r['wall_s']} s wall, {r['cpu_s']} s CPU, "
-            f"{n / max(r['cpu_s'], 0.1):,.0f} findings per CPU second, peak {r['peak_gb']} GB, withheld {r['withheld']}"
-        )
+        cpu = {}
+        for walk in ["python", "sql"] if args.walk == "both" else [args.walk]:
+            shutil.rmtree(folder / "published", ignore_errors=True)
+            load = os.getloadavg()
+            proc = subprocess.run(
+                [sys.executable, __file__, "--source", str(args.source), "--child", str(folder), "--walk", walk],
+                capture_output=True,
+                text=True,
+            )
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if proc.returncode or line is None:
+                print(f"failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:300]}")
+                return 1
+            r = json.loads(line.removeprefix("RESULT "))
+            cpu[walk] = r["cpu_s"]
+            print(f"[{walk}] cpus={os.cpu_count()} load before={load} after={os.getloadavg()}")
+            print(
+                f"[{walk}] {n:,} findings ({mb:.0f} MB) published masked: {r['wall_s']} s wall, {r['cpu_s']} s CPU, "
+                f"{n / max(r['cpu_s'], 0.1):,.0f} findings per CPU second, peak {r['peak_gb']} GB, "
+                f"withheld {r['withheld']}"
+            )
+        if len(cpu) == 2:
+            print(f"CPU seconds, set-based / Python walk: {cpu['sql'] / max(cpu['python'], 0.1):.2f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -166,6 +166,74 @@ def make_conversations_load_dir(size: int) -> Path:
     return d
 
 
+def make_contacts_load_dir(size: int, seed: int = 1) -> Path:
+    """``size`` Intercom contacts alone, with what a real workspace's contacts carry: a location, custom
+    attributes of each data type, up to three tags and up to two companies (one in 1,000 has twelve: more than
+    the ten a page embeds, so their companies are fetched)."""
+    d = OUT / f"load-contacts-{size}"
+    if (d / "done").exists():
+        return d
+    rng = random.Random(seed)
+    ic = d / "intercom"
+    ic.mkdir(parents=True, exist_ok=True)
+    end = int(time.time()) - 30 * DAY
+    start = end - 3 * 365 * DAY
+    types = {"plan_type": "string", "seats": "integer", "mrr": "float", "trial": "boolean", "renewal_at": "date"}
+    attrs = [
+        {"name": n, "model": "contact", "data_type": t, "custom": True, "id": k + 1}
+        for k, (n, t) in enumerate(types.items())
+    ]
+    (ic / "data_attributes.json").write_text(json.dumps(attrs))
+    tags = [
+        {"type": "tag", "id": str(81 + k), "name": n} for k, n in enumerate(["vip", "beta", "churn-risk", "🔥 hot"])
+    ]
+    (ic / "tags.json").write_text(json.dumps({"type": "list", "data": tags}))
+    n_companies = max(12, size // 20)
+    companies = [f"c{k:023x}" for k in range(n_companies)]
+    with open(ic / "companies.jsonl", "w") as f:
+        for k, cid in enumerate(companies):
+            f.write(json.dumps({"id": cid, "company_id": f"ACC-{k:07d}", "name": f"Company {k}", "created_at": start}))
+            f.write("\n")
+    cities = [
+        ("Paris", "Île-de-France", "France"),
+        ("Zürich", "Zürich", "Switzerland"),
+        ("Austin", "Texas", "United States"),
+    ]
+    with open(ic / "contacts.jsonl", "w") as f:
+        for i in range(size):
+            t = start + (i * (end - start)) // size
+            city, region, country = cities[i % len(cities)]
+            n_comp = 12 if i % 1000 == 0 else i % 3
+            doc = {
+                "id": f"{i:024x}",
+                "role": "user" if i % 5 else "lead",
+                "external_id": f"u{i}",
+                "email": f"p{i}@bench.test",
+                "phone": f"+1555{i:07d}",
+                "name": f"Fírst{i} Läst{i % 997} 🙂" if i % 50 == 0 else f"First{i} Last{i % 997}",
+                "owner_id": str(991_267_000 + i % 7) if i % 4 else None,
+                "created_at": t,
+                "updated_at": t + rng.randrange(DAY),
+                "signed_up_at": t,
+                "location": {"type": "location", "city": city, "region": region, "country": country},
+                "custom_attributes": {
+                    "plan_type": ["Free", "Pro", "Enterprise"][i % 3],
+                    "seats": i % 40,
+                    "mrr": round(rng.random() * 500, 2),
+                    "trial": i % 2 == 0,
+                    "renewal_at": t + 365 * DAY,
+                },
+                "tags": {"type": "list", "data": [{"type": "tag", "id": tg["id"]} for tg in tags[: i % 4]]},
+                "companies": {
+                    "type": "list",
+                    "data": [{"type": "company", "id": companies[(i + k * 7) % n_companies]} for k in range(n_comp)],
+                },
+            }
+            f.write(json.dumps(doc) + "\n")
+    (d / "done").write_text("ok")
+    return d
+
+
 # ---------------------------------------------------------------- sandbox control
 
 
@@ -363,10 +431,13 @@ def say_streams(kind: str, res: dict[str, Any]) -> None:
         )
 
 
-def run_worker(kind: str, cfg_path: Path) -> dict[str, Any]:
+def run_worker(kind: str, cfg_path: Path, *extra: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
     res = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, "--config", str(cfg_path)], capture_output=True, text=True, env=env
+        [sys.executable, __file__, "--worker", kind, "--config", str(cfg_path), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if res.returncode != 0:
         raise SystemExit(f"{kind} worker failed:\n{res.stderr[-3000:]}")
@@ -486,6 +557,60 @@ def bench_conversations(args: argparse.Namespace) -> None:
         )
 
 
+def bench_contacts(args: argparse.Namespace) -> None:
+    """The contacts stream alone at ``size`` contacts against the rate-limit floor (one page per 150 contacts at
+    10,000 calls a minute; probes, partial pages and company fetches count against the pull), the Arrow pages
+    and the per-row path alternately against the same sandbox."""
+    from crmsandbox.costmodel import cost_model
+
+    t = time.monotonic()
+    load = make_contacts_load_dir(args.size)
+    say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
+    model = cost_model(args.cost_model, **({"call_ms": args.latency_ms} if args.latency_ms is not None else {}))
+    t = time.monotonic()
+    sb = Sandbox(load, args.latency_ms, args.size, args.cost_model, tag="sd-contacts")
+    say(f"sandbox ready ({time.monotonic() - t:.0f} s), {model.summary()}")
+    cfg = OUT / f"bench-contacts-{args.size}.yaml"
+    data = OUT / f"data-contacts-{args.size}"
+    cfg.write_text(
+        f"name: bench\nsandbox: {{state_dir_env: BENCH_SANDBOX_DIR}}\ndata_dir: {data}\n"
+        "mapping: {identity: {people: {salesforce_key: Email, intercom_key: email}}}\n"
+        f"pull: {{intercom_partitions: {args.partitions}}}\n"
+    )
+    os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
+    rows = []
+    try:
+        for _ in range(args.repeat):
+            for kind in ("arrow", "per-row"):
+                seq = sb.last_seq()
+                load0 = os.getloadavg()
+                server0 = sb.cpu_s()
+                res = run_worker("contacts", cfg, *(["--per-row"] if kind == "per-row" else []))
+                server_s = sb.cpu_s() - server0
+                rows.append((kind, res, server_s, sb.calls_since(seq)["intercom"], load0, os.getloadavg()))
+    finally:
+        sb.stop()
+    # One page per 150 contacts and one company list per contact with more than the ten a page embeds.
+    pages, lists = math.ceil(args.size / 150), math.ceil(args.size / 1000)
+    need = pages + lists
+    floor_s = need / (10_000 / 60)
+    say(f"== contacts alone: {args.size:,} contacts, {model.summary()}")
+    say(
+        f"rate-limit floor: {need:,} calls needed ({pages:,} pages of 150, {lists:,} company lists) at 10,000 calls "
+        f"a minute = {floor_s:.1f} s"
+    )
+    for kind, res, server_s, calls, l0, l1 in rows:
+        st = res["streams"]["intercom/contacts"]
+        took = st["duration_s"]
+        extra = st.get("extra") or st
+        say(
+            f"contacts {kind:7}: {took:.1f} s = {took / floor_s:.2f}x the floor (target <= 1.5x), {calls:,} calls "
+            f"({calls - need:+,} over the need), {res['records']['intercom']:,} rows, pages read by Arrow "
+            f"{extra.get('fast_pages', '?')} of {extra.get('pages', '?')}; CPU s: client {res['cpu_s']:.1f}, sandbox "
+            f"{server_s:.1f}; peak {res['peak_rss_mb']:.0f} MB; load average {l0[0]:.1f} before, {l1[0]:.1f} after"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=1_000_000)
@@ -513,16 +638,31 @@ def main() -> None:
         help="a sandbox holding the size/4 conversations alone: time their full pull against the rate-limit floor "
         "(client and sandbox CPU seconds apart)",
     )
-    ap.add_argument("--worker", choices=["naive", "full", "incremental", "intercom", "conversations"])
+    ap.add_argument(
+        "--contacts-only",
+        action="store_true",
+        help="a sandbox holding N contacts alone (locations, custom attributes, tags, companies): time their full "
+        "pull against the rate-limit floor, the Arrow pages and the per-row path alternately (--repeat rounds)",
+    )
+    ap.add_argument("--worker", choices=["naive", "full", "incremental", "intercom", "conversations", "contacts"])
+    ap.add_argument(
+        "--per-row", action="store_true", help="--intercom-only: contact pages read the per-row way (a baseline)"
+    )
     ap.add_argument("--config")
     args = ap.parse_args()
     if args.worker:
+        if args.per_row:
+            from syncaudit.connectors.intercom.contacts import ContactsStream
+
+            ContactsStream.fast = False
         if args.worker == "naive":
             res = worker_naive(args.config)
         elif args.worker == "intercom":
             res = worker_pull(args.config, True, ("contacts", "conversations"))
         elif args.worker == "conversations":
             res = worker_pull(args.config, True, ("conversations",))
+        elif args.worker == "contacts":
+            res = worker_pull(args.config, True, ("contacts",))
         else:
             res = worker_pull(args.config, args.worker == "full")
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -534,6 +674,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if args.conversations_only:
         bench_conversations(args)
+        return
+    if args.contacts_only:
+        bench_contacts(args)
         return
     t = time.monotonic()
     load = make_load_dir(args.size)
@@ -559,7 +702,9 @@ def main() -> None:
     if args.intercom_only:
         try:
             seq = sb.last_seq()
-            ic = run_worker("intercom", cfg)
+            server0 = sb.cpu_s()
+            ic = run_worker("intercom", cfg, *(["--per-row"] if args.per_row else []))
+            ic["server_cpu_s"] = sb.cpu_s() - server0
             ic["calls"] = sb.calls_since(seq)
         finally:
             sb.stop()
@@ -568,10 +713,14 @@ def main() -> None:
         floor_s = need / (10_000 / 60)
         ic_s = sum(ic["streams"][f"intercom/{k}"]["duration_s"] for k in ("contacts", "conversations"))
         say(f"load average: {os.getloadavg()}")
+        c_floor = math.ceil(args.size / 150) / (10_000 / 60)
+        c_s = ic["streams"]["intercom/contacts"]["duration_s"]
+        say(f"contacts stream: {c_s:.1f} s vs its floor {c_floor:.1f} s -> {c_s / c_floor:.2f}x")
         say(
             f"Intercom alone, {args.size:,} contacts + {-(-args.size // 4):,} conversations: {ic_s:.1f} s, "
             f"{ic['calls']['intercom']:,} calls (minimum {need:,}); the rate limit allows them in {floor_s:.1f} s "
-            f"-> {ic_s / floor_s:.2f}x (target <= 1.5x), peak {ic['peak_rss_mb']:.0f} MB, client CPU {ic['cpu_s']:.0f} s"
+            f"-> {ic_s / floor_s:.2f}x (target <= 1.5x), peak {ic['peak_rss_mb']:.0f} MB, CPU s: client {ic['cpu_s']:.1f}, "
+            f"sandbox {ic['server_cpu_s']:.1f}{' (contact pages read per row)' if args.per_row else ''}"
         )
         return
     if args.incremental_only:

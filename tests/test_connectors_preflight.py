@@ -4,6 +4,7 @@ message naming cause and fix (exit 3), an unreachable host named."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -406,3 +407,34 @@ def test_unreachable_instance_after_login_is_named() -> None:
     with pytest.raises(FatalAPIError, match=r"cannot reach the Salesforce host 127\.0\.0\.1:9") as info:
         sf.org()
     assert info.value.exit_code == 3
+
+
+def test_unreadable_field_history_is_a_notice_and_the_pull_goes_on(
+    demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user without Read on ContactHistory: `check` names it (exit 0, a notice with the fix), the pull still
+    runs and writes an empty ContactHistory table noting why."""
+    import pyarrow.parquet as pq
+
+    from syncaudit.pull import run_pull
+
+    raw = yaml.safe_load(yaml.safe_dump(demo["raw"]))
+    raw["data_dir"] = str(tmp_path / "data")
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(raw))
+    _svc(demo, "object_access", obj="ContactHistory", readable=False)
+    try:
+        code, out, err = _run(capsys, "check", "--config", str(cfg_file))
+        assert code == 0, out + err
+        (line,) = [row for row in out.splitlines() if "object ContactHistory" in row]
+        assert line.startswith("notice") and "newer side is reported as unknown" in line
+        assert "Set History Tracking" in out and "checks passed, 1 with a notice" in out
+        assert any(r.startswith("ok") and "object AccountHistory" in r for r in out.splitlines())
+        snap = run_pull(load_config(cfg_file), full=True)
+        assert pq.read_table(snap.table_path("salesforce", "ContactHistory")).num_rows == 0
+        assert "not readable" in json.dumps(snap.manifest, default=str)
+        assert pq.read_table(snap.table_path("salesforce", "AccountHistory")).num_rows > 0
+    finally:
+        _svc(demo, "object_access", obj="ContactHistory", readable=True)
+    code, out, _ = _run(capsys, "check", "--config", str(cfg_file))
+    assert code == 0 and "notice" not in out

@@ -69,6 +69,10 @@ def test_a_page_of_another_shape_is_read_the_ordinary_way() -> None:
     assert page.table.column("contact_ids").to_pylist() == [["a", "b"]]
     with pytest.raises(ValueError):
         parse_conversation_page(body[: len(body) // 2])  # a truncated transfer: the connector retries it
+    lean = orjson.dumps({"conversations": [{**rows[0], "id": "7", "admin_assignee_id": 12}], "pages": {}})
+    assert parse_conversation_page(lean).fast
+    with pytest.raises(ValueError):  # invalid UTF-8 is refused, not written to the snapshot
+        parse_conversation_page(lean.replace(b'"state":"open"', b'"state":"op\xffen"'))
 
 
 def test_the_stream_reads_every_page_the_lean_way(sandbox: RunningSandbox, tmp_path: Path) -> None:

@@ -44,18 +44,27 @@ IC_TYPES["identifier"] = {"string", "integer"}
 IC_TYPES["postal_code"] = {"string", "integer"}
 # Intercom columns that are not attributes: the split full name, the location parts, the first company.
 IC_DERIVED = {"contact": {"location.city", "location.region", "location.country", "companies.name"}, "company": set()}
+# Lower case without accents, and the letters that have no accent to strip (ł ø ß ı đ æ þ ...: letters of
+# their own, which strip_accents keeps) folded the way an ASCII-only system writes them.
+FOLD_SQL = (
+    "replace(replace(replace(replace(translate(lower(strip_accents(nfc_normalize(coalesce({x}, '')))), "
+    "'łøđðħıŀŧŋ', 'loddhiltn'), 'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe'), 'þ', 'th')"
+)
 NAME_SQL = (
-    "nullif(trim(regexp_replace(regexp_replace(lower(strip_accents(nfc_normalize(coalesce({x}, '')))), "
-    "'[^\\pL\\s''-]', ' ', 'g'), '\\s+', ' ', 'g')), '')"
+    "nullif(trim(regexp_replace(regexp_replace(" + FOLD_SQL + ", '[^\\pL\\s''-]', ' ', 'g'), '\\s+', ' ', 'g')), '')"
 )
-TEXT_SQL = (
-    "nullif(trim(regexp_replace(lower(strip_accents(nfc_normalize(coalesce({x}, '')))), '[^\\pL\\pN]+', ' ', 'g')), '')"
-)
+TEXT_SQL = "nullif(trim(regexp_replace(" + FOLD_SQL + ", '[^\\pL\\pN]+', ' ', 'g')), '')"
 
 
 def name_sql(x: str) -> str:
     """A person or company name for matching: lower case, no accents, punctuation and digits removed."""
     return NAME_SQL.format(x=x)
+
+
+def text_sql(x: str) -> str:
+    """Free text for matching (a street, a city, a title): folded like names, anything but letters and
+    digits a single space."""
+    return TEXT_SQL.format(x=x)
 
 
 def phone_key_sql(x: str) -> str:
@@ -176,7 +185,7 @@ def column_sql(compare: str, raw: str) -> str:
         return f"nullif(upper(regexp_replace(coalesce({v}, ''), '[^0-9A-Za-z]', '', 'g')), '')"
     if compare == "identifier":
         return f"nullif(trim({v}), '')"
-    return TEXT_SQL.format(x=v)
+    return text_sql(v)
 
 
 def sf_source_sql(view: str, cols: list[str], ref: str | None, obj: str) -> str:

@@ -12,6 +12,8 @@ import pyarrow.compute as pc
 log = logging.getLogger(__name__)
 
 UTC_US = pa.timestamp("us", tz="UTC")
+_MAX_MICROS = 9.2e18  # within int64 microseconds (year 293,000), the float64 that multiplies them exact enough
+_EXACT_SECONDS = 9_000_000_000  # integer seconds whose microseconds a float64 holds exactly (2**53 > 9e15)
 
 
 def _as_array(values: Sequence[Any] | pa.Array) -> pa.Array:
@@ -39,9 +41,18 @@ def coerce(values: Sequence[Any] | pa.Array, target: pa.DataType, *, name: str =
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), target)
     if pa.types.is_timestamp(target) and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-        # Intercom: Unix seconds.
-        arr = pc.multiply(arr.cast(pa.float64()), 1_000_000).cast(pa.int64()).cast(target)
-        return arr
+        # Intercom: Unix seconds (a fraction below the microsecond is cut; beyond int64 microseconds is no date).
+        if pa.types.is_integer(arr.type):
+            lo, hi = pc.min_max(arr).values()
+            if lo.as_py() is None or -_EXACT_SECONDS <= lo.as_py() and hi.as_py() <= _EXACT_SECONDS:
+                return pc.multiply(arr.cast(pa.int64()), 1_000_000).cast(target)  # what the float path gives
+        micros = pc.trunc(pc.multiply(arr.cast(pa.float64(), safe=False), 1_000_000))
+        fits = pc.less(pc.abs(micros), _MAX_MICROS)
+        bad = pc.sum(pc.cast(pc.invert(fits), pa.int64())).as_py() or 0
+        if bad:
+            log.warning("%d value(s) of %s are no Unix time in seconds and were left empty", bad, name or "a column")
+            micros = pc.if_else(fits, micros, pa.scalar(None, pa.float64()))
+        return micros.cast(pa.int64()).cast(target)
     if pa.types.is_boolean(target) and pa.types.is_string(arr.type):
         low = pc.utf8_lower(arr)
         none = pa.scalar(None, pa.bool_())

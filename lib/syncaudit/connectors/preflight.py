@@ -24,6 +24,8 @@ from syncaudit.connectors.production import check_production
 from syncaudit.errors import APIError, GuardError, SyncAuditError
 
 OK, PROBLEM = "ok", "problem"
+# Works, with less: the run goes on and the report says what it cannot tell (not an exit code).
+NOTICE = "notice"
 # The exit code a problem row stands for, most urgent first.
 EXIT_PRIORITY = (3, 5, 4, 2)
 
@@ -32,7 +34,7 @@ EXIT_PRIORITY = (3, 5, 4, 2)
 class PreflightRow:
     system: str  # salesforce | intercom
     check: str  # e.g. "credentials", "object Contact", "field Contact.Email"
-    status: str  # ok | problem
+    status: str  # ok | notice | problem
     detail: str
     fix: str = ""
     exit_code: int = 0  # for a problem: 2 config/mapping, 3 API refused/unreachable, 4 allocation, 5 safety
@@ -188,6 +190,40 @@ def salesforce_rows(cfg: Config, conns: Connectors) -> list[PreflightRow]:
         rows.append(_api_problem(SF, "API allocation", exc))
         return rows
     rows += salesforce_access_rows(cfg, conns)
+    rows += salesforce_history_rows(cfg, conns)
+    return rows
+
+
+def salesforce_history_rows(cfg: Config, conns: Connectors) -> list[PreflightRow]:
+    """Field history objects the pull reads (pull.field_history). One the user cannot read is no problem for
+    the pull (it gets an empty table) but the drift audit then cannot date Salesforce's changes of that
+    object's fields: a notice says so before the run, not a silent "newer side unknown" after it."""
+    mapped = {p.salesforce for p in cfg.mapping.objects}
+    rows: list[PreflightRow] = []
+    for parent in cfg.pull.field_history:
+        if parent not in mapped:
+            continue
+        obj = f"{parent}History"
+        try:
+            d = conns.salesforce.describe(obj)
+        except APIError as exc:
+            rows.append(_api_problem("salesforce", f"object {obj}", exc))
+            continue
+        if d is None or not d.get("queryable", True):
+            rows.append(
+                PreflightRow(
+                    "salesforce",
+                    f"object {obj}",
+                    NOTICE,
+                    f"{obj} is not readable: the drift audit cannot tell when Salesforce last changed a {parent} "
+                    "field (its newer side is reported as unknown)",
+                    f"turn on field history tracking for {parent} (Object Manager > {parent} > Fields & "
+                    f"Relationships > Set History Tracking) and give the integration user Read on {parent}; "
+                    f"or remove {parent} from pull.field_history",
+                )
+            )
+        else:
+            rows.append(PreflightRow("salesforce", f"object {obj}", OK, "readable (dates Salesforce's changes)"))
     return rows
 
 
@@ -375,7 +411,7 @@ def format_rows(rows: Iterable[PreflightRow]) -> str:
     """The table `syncaudit check` prints."""
     out = []
     for r in rows:
-        mark = "ok     " if r.status == OK else "PROBLEM"
+        mark = {OK: "ok     ", NOTICE: "notice "}.get(r.status, "PROBLEM")
         out.append(f"{mark}  {r.system:<10} {r.check:<40} {r.detail}")
         if r.fix:
             out.append(f"{'':<9}{'':<10} {'':<40} fix: {r.fix}")
@@ -388,7 +424,8 @@ def cli_check(args: Any) -> int:
     print(format_rows(rows))
     bad = problems(rows)
     if not bad:
-        print(f"all {len(rows)} checks ok")
+        notices = sum(r.status == NOTICE for r in rows)
+        print(f"all {len(rows)} checks passed, {notices} with a notice" if notices else f"all {len(rows)} checks ok")
         return 0
     err = PreflightFailed(rows)
     print(f"{len(bad)} problem(s) of {len(rows)} checks")

@@ -86,7 +86,8 @@ def mask_email(value: str) -> str:
     if masked == value:
         local, _, domain = value.rpartition("@")
         masked = f"{local.strip()[:1]}***@{domain.strip()}"
-    return masked
+    # An address field can hold more than an address ("Jane Doe <jane@x.com>", a phone after it): those go too.
+    return sweep_text(LEADING_NAMED_EMAIL_RE.sub(_mask_display_name, masked))
 
 
 def mask_phone(value: str) -> str:
@@ -133,6 +134,10 @@ def replace_known(text: str, known: Iterable[str]) -> str:
 NAMED_EMAIL_RE = re.compile(r"(?<=[(\[,:'\"])(\s?)([^()\[\]<>,:'\"@]{1,80}?) (<[^<>\s]*@[^<>\s]+>)")
 
 
+# The same at the start of a value that should be an address ("Jane Doe <jane@x.com>" in an email field).
+LEADING_NAMED_EMAIL_RE = re.compile(r"^(\s?)([^()\[\]<>,:'\"@]{1,80}?) (<[^<>\s]*@[^<>\s]+>)")
+
+
 def _mask_display_name(m: re.Match[str]) -> str:
     return f"{m.group(1)}{mask_name(m.group(2))} {m.group(3)}"
 
@@ -162,7 +167,9 @@ def _mask_series(s: pd.Series, kind: PersonalKind) -> pd.Series:
         valid = s.str.replace(EMAIL_RE, lambda m: f"{m.group(1)}***@{m.group(2)}", regex=True)
         # A malformed address the pattern did not change: its first character and what follows the last @.
         malformed = s.str.replace(r"^\s*(\S?)[\s\S]*@([^@]*)$", r"\1***@\2", regex=True)
-        masked = valid.where(valid != s, malformed)
+        masked = _mask_free_text(
+            valid.where(valid != s, malformed).str.replace(LEADING_NAMED_EMAIL_RE, _mask_display_name, regex=True)
+        )
         return masked.where(s.str.contains("@", regex=False, na=False), s.str.replace(r"^.+$", "***", regex=True))
     if kind == "phone":
         digits = s.str.replace(r"\D", "", regex=True)

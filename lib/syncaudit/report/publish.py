@@ -8,7 +8,8 @@ false), by what the file is:
 
 - findings (``*.jsonl`` / ``*.parquet`` rows with ``kind`` and ``records``): values of personal mapping
   fields, the personal parts of ``extra`` (merge proposals), and those values, emails and phone numbers in
-  the texts (:func:`syncaudit.report.masking.mask_finding`);
+  the texts (:func:`syncaudit.report.masking.mask_finding`; a ``.jsonl`` file is masked by its set-based
+  twin in DuckDB, :func:`syncaudit.report.masking_sql.mask_findings_jsonl`);
 - other JSON, JSON lines, text and HTML: emails and phone numbers wherever they occur;
 - CSV and other Parquet tables: columns by what they hold (email, phone, a person's name), emails and
   phones in every other text column; CSVs stay spreadsheet-safe;
@@ -30,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import orjson
 import pandas as pd
 
 from syncaudit.report.export import sweep_personal_data
 from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
+from syncaudit.report.masking_sql import mask_findings_jsonl
 from syncaudit.report.plotlyjs import strip_library
 from syncaudit.report.safe_csv import write_safe_csv
 from syncaudit.report.sanitize import RUN_LOG
@@ -136,16 +137,9 @@ def _is_finding(row: object) -> bool:
 
 
 def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
-    """Line by line, so a findings file of any size streams through in constant memory."""
-    tmp = dst.with_name(dst.name + ".tmp")
-    with src.open("rb") as fin, tmp.open("w", encoding="utf-8") as fout:
-        for line in fin:
-            if not line.strip():
-                continue
-            row = orjson.loads(line)
-            masked = mask_finding(row, personal) if _is_finding(row) else mask_json(row)
-            fout.write(orjson.dumps(masked).decode("utf-8") + "\n")
-    os.replace(tmp, dst)
+    """Set-based in DuckDB (:mod:`syncaudit.report.masking_sql`), chunk by chunk and spilling to disk, so a findings
+    file of any size goes through without a Python call per finding."""
+    mask_findings_jsonl(src, dst, personal)
 
 
 def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:

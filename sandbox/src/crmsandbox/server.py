@@ -195,7 +195,7 @@ class Sandbox:
         ports: dict[str, int] | None = None,
         faults: FaultInjector | None = None,
         latency_ms: float = 0.0,
-        threads: int = 16,
+        threads: int = 48,  # calls served at once per system: the real APIs take a client's 32 parallel reads
         cost: CostModel | None = None,
     ) -> None:
         self.services = services

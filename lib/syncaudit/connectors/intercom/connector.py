@@ -56,6 +56,7 @@ class IntercomRateLimiter:
         self.waits = 0
         self.waited_s = 0.0
         self._probe = False  # one call in flight to learn the new window's budget
+        self._in_flight = 0  # calls let through and not answered yet
         self._lock = threading.Lock()
         self.notify: Callable[[str], None] | None = None  # told of waits for a window (the pull's progress)
         self._told: float | None = None
@@ -81,10 +82,12 @@ class IntercomRateLimiter:
                     # Unknown budget: let one call through; the others wait for its headers.
                     if not self._probe:
                         self._probe = True
+                        self._in_flight += 1
                         return
                     wait = 0.01
                 elif self.budget > self.reserve:
                     self.budget -= 1
+                    self._in_flight += 1
                     return
                 else:
                     wait = self._wait_s(now)
@@ -101,6 +104,7 @@ class IntercomRateLimiter:
         """A call got no answer: let another one probe."""
         with self._lock:
             self._probe = False
+            self._in_flight = max(self._in_flight - 1, 0)
 
     def update(self, headers: Any, *, exhausted: bool = False) -> None:
         try:
@@ -109,9 +113,11 @@ class IntercomRateLimiter:
         except (TypeError, ValueError):
             with self._lock:
                 self._probe = False
+                self._in_flight = max(self._in_flight - 1, 0)
             return
         with self._lock:
             self._probe = False
+            self._in_flight = max(self._in_flight - 1, 0)
             if headers.get("X-RateLimit-Limit"):
                 try:
                     self.limit = int(headers["X-RateLimit-Limit"])
@@ -120,7 +126,9 @@ class IntercomRateLimiter:
             if exhausted:
                 remaining = 0
             if self.reset_at is None or reset > self.reset_at:
-                self.reset_at, self.budget = reset, remaining
+                # A new window. Calls still in flight were let through on the last window's budget, but
+                # those the server has not seen yet will count in this one: leave room for them.
+                self.reset_at, self.budget = reset, max(remaining - self._in_flight, 0)
             elif reset == self.reset_at:
                 self.budget = remaining if self.budget is None else min(self.budget, remaining)
 
@@ -196,6 +204,9 @@ class IntercomConnector:
                 self._wait_or_unreachable(attempt, exc, f"Intercom {method} {path} ({self.host})")
                 attempt += 1
                 continue
+            except BaseException:
+                self.limiter.abort()  # not sent or not answered: no longer in flight
+                raise
             self.counter.add(method)
             if r.status_code == 429:
                 self.rate_limited += 1
@@ -251,6 +262,9 @@ class IntercomConnector:
                 self._wait_or_unreachable(attempt, exc, f"Intercom {what} ({self.host})")
                 attempt += 1
                 continue
+            except BaseException:
+                self.limiter.abort()  # not sent or not answered: no longer in flight
+                raise
             self.counter.add(what.split(" ")[0])
             status = resp.status_code
             if status == 429:

@@ -6,7 +6,8 @@ truncates date filters to whole days) and pages through them with
 an incremental pull searches ``updated_at`` from the start of the lookback day,
 newest first, and stops each partition at the first row older than the exact
 lookback point (the day filter alone would re-read the whole day). Pages are
-converted to Arrow and streamed to Parquet as they arrive.
+parsed into Arrow in the reader threads (:mod:`.contact_pages`: straight from the JSON bytes where the page
+has the declared shape, per row otherwise) and streamed to Parquet as they arrive.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 from syncaudit.connectors.intercom import context as _ctx
 from syncaudit.connectors.intercom import convert
 from syncaudit.connectors.intercom.client import IntercomNotFound
+from syncaudit.connectors.intercom.contact_pages import ContactPage, ContactPageParser
 from syncaudit.connectors.intercom.context import DAY, IntercomContext, _Base, _flat, date_range_filter, day_partitions
 from syncaudit.connectors.intercom.pacing import feed_pages, rate_limited_workers, signal_when_done, timed
 from syncaudit.connectors.stream import PullOutcome, Writer
@@ -35,6 +37,7 @@ class ContactsStream(_Base):
     name = "contacts"
     children = {"contact_companies": "contact_id"}
     incremental = True
+    fast = True  # pages parsed straight into Arrow where they can be (False: the per-row path only, a baseline)
 
     def __init__(self, ctx: IntercomContext, partitions: int = 4) -> None:
         super().__init__(ctx)
@@ -44,21 +47,21 @@ class ContactsStream(_Base):
         self,
         query: dict[str, Any],
         cursor: str | None,
-        per_page: int = _ctx.PER_PAGE,
+        parse: Callable[[bytes], ContactPage],
         sort: str | None = None,
         order: str = "ascending",
-    ) -> dict:
-        body: dict[str, Any] = {"query": query, "pagination": {"per_page": per_page}}
+    ) -> ContactPage:
+        body: dict[str, Any] = {"query": query, "pagination": {"per_page": _ctx.PER_PAGE}}
         if cursor:
             body["pagination"]["starting_after"] = cursor
         if sort:
             body["sort"] = {"field": sort, "order": order}
-        return self.client.request("POST", "contacts/search", "search contacts", json=body)
+        return self.client.request("POST", "contacts/search", "search contacts", json=body, parse=parse)
 
-    def _edge(self, order: str, query: dict[str, Any] | None = None) -> tuple[int | None, int]:
+    def _edge(self, order: str, query: dict[str, Any] | None = None, per_page: int = 1) -> tuple[int | None, int]:
         body = {
             "query": query or {"field": "created_at", "operator": ">", "value": 0},
-            "pagination": {"per_page": 1},
+            "pagination": {"per_page": per_page},
             "sort": {"field": "created_at", "order": order},
         }
         res = self.client.request("POST", "contacts/search", "search contacts", json=body)
@@ -77,7 +80,9 @@ class ContactsStream(_Base):
         changed = None
         if since is not None:
             changed = {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - DAY}
-        (first, total), call_s = timed(lambda: self._edge("ascending", changed))
+        # A full pull times its first probe on a whole page: the workers needed follow from what a page costs.
+        probe_page = _ctx.PER_PAGE if changed is None else 1
+        (first, total), call_s = timed(lambda: self._edge("ascending", changed, probe_page))
         if first is None:
             return [], 0
         pages = -(-total // _ctx.PER_PAGE)
@@ -98,9 +103,15 @@ class ContactsStream(_Base):
             filters = [{"operator": "AND", "value": [changed, *_flat(f)]} for f in filters]
         return filters, total
 
-    def _pages(self, query: dict[str, Any] | None, newer_than: int | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Pages of one list or search; with ``newer_than`` (Unix seconds) the search runs newest
-        ``updated_at`` first and ends at the first row updated before it (that row and the rest are left out)."""
+    def _pages(self, query: dict[str, Any] | None, parser: ContactPageParser) -> Iterator[ContactPage]:
+        """Pages of one list or search, each parsed in this reader thread. With the parser's ``newer_than`` the
+        search runs newest ``updated_at`` first and ends at the first row updated before it (that row and the
+        rest are left out: an earlier run read them, the bookmark never passes a change)."""
+        fast = self.fast
+
+        def parse(body: bytes) -> ContactPage:
+            return parser.parse(body, fast=fast)
+
         cursor: str | None = None
         seen: set[str] = set()
         while True:
@@ -108,50 +119,45 @@ class ContactsStream(_Base):
                 params: dict[str, Any] = {"per_page": _ctx.PER_PAGE}
                 if cursor:
                     params["starting_after"] = cursor
-                res = self.client.request("GET", "contacts", "list contacts", params=params)
-            elif newer_than is not None:
-                res = self._search(query, cursor, sort="updated_at", order="descending")
+                page = self.client.request("GET", "contacts", "list contacts", params=params, parse=parse)
+            elif parser.newer_than is not None:
+                page = self._search(query, cursor, parse, sort="updated_at", order="descending")
             else:
-                res = self._search(query, cursor)
-            data = res.get("data") or []
-            if newer_than is not None:
-                # Newest first: the rows older than the lookback point were read by an earlier run
-                # (the bookmark never passes a change), and so is every row after them.
-                fresh = [r for r in data if int(r.get("updated_at") or 0) >= newer_than]
-                yield fresh
-                if len(fresh) < len(data):
-                    return
-            else:
-                yield data
-            nxt = (res.get("pages") or {}).get("next")
-            cursor = nxt.get("starting_after") if isinstance(nxt, dict) else None
+                page = self._search(query, cursor, parse)
+            yield page
+            if page.cut:
+                return
+            cursor = page.next_cursor
             if not cursor:
                 return
             if cursor in seen:  # a paginator must never loop on a repeated cursor
                 raise FatalAPIError("Intercom returned the same page cursor twice", system="intercom")
             seen.add(cursor)
 
-    def _extra_companies(self, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    def _complete(self, pages: Iterator[ContactPage], parser: ContactPageParser) -> Iterator[ContactPage]:
+        """Each page with the companies of contacts that have more than the ten embedded (fetched here)."""
+        for page in pages:
+            yield parser.with_companies(page, self._extra_companies(page.more_companies))
+
+    def _extra_companies(self, contact_ids: list[str]) -> dict[str, list[str]]:
         """Contacts with more than 10 companies: the embedded list is cut short, fetch the rest."""
         out = {}
-        for r in rows:
-            comp = r.get("companies") or {}
-            if isinstance(comp, dict) and comp.get("has_more"):
-                ids: list[str] = []
-                page = 1
-                while True:
-                    res = self.client.request(
-                        "GET",
-                        f"contacts/{r['id']}/companies",
-                        "contact companies",
-                        params={"page": page, "per_page": _ctx.PER_PAGE},
-                    )
-                    batch = res.get("companies") or res.get("data") or []
-                    ids += [str(c["id"]) for c in batch]
-                    if not batch or len(batch) < _ctx.PER_PAGE:
-                        break
-                    page += 1
-                out[str(r["id"])] = ids
+        for cid in contact_ids:
+            ids: list[str] = []
+            page = 1
+            while True:
+                res = self.client.request(
+                    "GET",
+                    f"contacts/{cid}/companies",
+                    "contact companies",
+                    params={"page": page, "per_page": _ctx.PER_PAGE},
+                )
+                batch = res.get("companies") or res.get("data") or []
+                ids += [str(c["id"]) for c in batch]
+                if not batch or len(batch) < _ctx.PER_PAGE:
+                    break
+                page += 1
+            out[cid] = ids
         return out
 
     # -- removals: search shows neither deleted nor archived contacts, so count and bisect
@@ -165,8 +171,9 @@ class ContactsStream(_Base):
 
     def _server_ids(self, start: int | None, end: int | None) -> set[str]:
         ids: set[str] = set()
-        for page in self._pages(date_range_filter("created_at", start, end)):
-            ids.update(str(r["id"]) for r in page)
+        parser = ContactPageParser(convert.contact_schema([]), {})
+        for page in self._pages(date_range_filter("created_at", start, end), parser):
+            ids.update(str(i) for i in page.table.column("id").to_pylist())
         return ids
 
     def find_removed(self, con: Any, local: str) -> dict[str, str]:
@@ -225,45 +232,41 @@ class ContactsStream(_Base):
 
     def pull(self, open_writer: Writer, since: datetime | None, progress: Callable[[int], None]) -> PullOutcome:
         schema = convert.contact_schema(self.ctx.data_attributes())
-        tags = self.ctx.tags()
+        newer_than = int(since.timestamp()) if since is not None else None
+        parser = ContactPageParser(schema, self.ctx.tags(), newer_than)
         queries, expected = self.plan(since)
         getattr(progress, "set_total", lambda n: None)(expected)
         pages: queue.Queue[Any] = queue.Queue(maxsize=8 * max(1, self.partitions))
         stop = threading.Event()
 
-        newer_than = int(since.timestamp()) if since is not None else None
-
         def worker(q: dict[str, Any] | None) -> None:
-            feed_pages(pages, self._pages(q, newer_than), stop)
+            feed_pages(pages, self._complete(self._pages(q, parser), parser), stop)
 
         contacts_w = open_writer("contacts", schema)
         links_w = open_writer("contact_companies", convert.CONTACT_COMPANY_SCHEMA)
-        out = PullOutcome(extra={"partitions": len(queries), "expected": expected})
+        out = PullOutcome(extra={"partitions": len(queries), "expected": expected, "pages": 0, "fast_pages": 0})
         latest = None
-        ids_seen = 0
         pool = ThreadPoolExecutor(max_workers=max(1, min(self.partitions, len(queries) or 1)))
         try:
             futures = [pool.submit(worker, q) for q in queries]
 
             signal_when_done(futures, pages, _DONE)
-            buf: list[dict[str, Any]] = []
             while True:
                 item = pages.get()
                 if isinstance(item, BaseException):
                     raise item
-                if item is not _DONE:
-                    buf += item
-                if buf and (item is _DONE or len(buf) >= 20 * _ctx.PER_PAGE):
-                    table, links = convert.contacts_table(buf, schema, tags, self._extra_companies(buf))
-                    contacts_w.write(table)
-                    links_w.write(links)
-                    m = pc.max(table["updated_at"]).as_py()
-                    latest = m if latest is None or (m is not None and m > latest) else latest
-                    ids_seen += table.num_rows
-                    progress(table.num_rows)
-                    buf = []
                 if item is _DONE:
                     break
+                out.extra["pages"] += 1
+                out.extra["fast_pages"] += item.fast
+                if not item.num_rows:
+                    continue
+                contacts_w.write(item.table)
+                links_w.write(item.links)
+                m = pc.max(item.table["updated_at"]).as_py()
+                latest = m if latest is None or (m is not None and m > latest) else latest
+                out.records += item.num_rows
+                progress(item.num_rows)
         except BaseException:
             stop.set()
             contacts_w.abort()
@@ -274,6 +277,5 @@ class ContactsStream(_Base):
             pool.shutdown(wait=False, cancel_futures=True)
         contacts_w.close()
         links_w.close()
-        out.records = ids_seen
         out.bookmark = latest.isoformat() if latest is not None else None
         return out

@@ -135,6 +135,10 @@ def _sublist(obj: Any, key: str = "data") -> list[dict[str, Any]]:
     return obj if isinstance(obj, list) else []
 
 
+def _ref_ids(obj: Any) -> list[str]:
+    return [str(i["id"]) for i in _sublist(obj) if isinstance(i, dict) and i.get("id") is not None]
+
+
 def _custom(rows: list[dict[str, Any]], schema: pa.Schema) -> dict[str, list[Any]]:
     cas = [r.get("custom_attributes") or {} for r in rows]
     cas = [c if isinstance(c, dict) else {} for c in cas]
@@ -154,12 +158,11 @@ def contacts_table(
     cols["archived"] = [bool(v) for v in cols["archived"]]
     cols.update(_custom(rows, schema))
     # Lists are sorted so that two pulls of the same data give identical rows whatever order the API used.
-    cols["tags"] = [
-        sorted(tag_names.get(str(t.get("id")), str(t.get("id"))) for t in _sublist(r.get("tags"))) for r in rows
-    ]
+    # An item that is not an object or has no id is no reference.
+    cols["tags"] = [sorted(tag_names.get(t, t) for t in _ref_ids(r.get("tags"))) for r in rows]
     company_ids = []
     for r in rows:
-        ids = [str(c.get("id")) for c in _sublist(r.get("companies")) if c.get("id") is not None]
+        ids = _ref_ids(r.get("companies"))
         more = extra_companies.get(str(r.get("id")))
         company_ids.append(sorted(more if more is not None else ids))
     cols["company_ids"] = company_ids

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 WINDOW_S = 10.0
-MAX_WORKERS = 16
+MAX_WORKERS = 32
 HEADROOM = 1.25  # calls vary in length: a quarter more keeps the window busy
 MIN_PAGES = 64  # below this a pull is short anyway: the configured workers do (and no extra partial pages)
 

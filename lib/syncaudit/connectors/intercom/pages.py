@@ -67,6 +67,10 @@ class ConversationPage:
 
 def _read(body: bytes) -> pa.Table | None:
     try:
+        body.decode()  # Arrow's reader would keep invalid UTF-8 in the strings; orjson refuses it
+    except UnicodeDecodeError:
+        return None
+    try:
         opts = pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * len(body)))
         return pj.read_json(io.BytesIO(body), read_options=opts, parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):

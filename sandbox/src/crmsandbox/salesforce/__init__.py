@@ -30,6 +30,7 @@ from .bulk import BulkJobs
 from .bulk_v1 import BulkV1
 from .models import ADMIN_USERNAME, SalesforceBackend
 from .query import QueryEngine
+from .soql_sql import find_object
 
 DB_NAME = "salesforce.sqlite"
 
@@ -205,6 +206,16 @@ class SalesforceService:
             raise ValueError("pem must be a PEM certificate or null")
         self.auth.jwt_certificate = pem
         return {"jwt_certificate": pem is not None}
+
+    def control_object_access(self, obj: str, readable: bool = True) -> dict:
+        """Take the user's permission to read ``obj`` away (``readable`` false) or give it back. Without it the
+        object is absent from describe, its describe answers 404 NOT_FOUND and SOQL on it INVALID_TYPE, as
+        Salesforce answers a user whose profile lacks Read on it."""
+        if not isinstance(readable, bool):
+            raise ValueError(f"readable must be true or false, not {readable!r}")
+        o = find_object(self.backend.objs, str(obj))
+        (self.backend.hidden.discard if readable else self.backend.hidden.add)(o.name)
+        return {"object": o.name, "readable": readable}
 
     def control_organization(self, is_sandbox: bool = True) -> dict:
         """Make the org a sandbox (IsSandbox true, the default) or a production org."""

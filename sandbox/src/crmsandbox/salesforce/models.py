@@ -42,6 +42,8 @@ class SalesforceBackend:
         if person_accounts.enabled(self.objs):
             person_accounts.add_person_fields(self.objs)
         self.tracked = tracked_fields(self.objs, self.tracking_text)
+        # Objects the API user may not read (no object permission): to the API they do not exist.
+        self.hidden: set[str] = set()
         self.store.objs = self.objs
         self.org_id = make_id("00D", 1)
         self.admin_id = make_id("005", 1)
@@ -137,10 +139,18 @@ class SalesforceBackend:
         return {n: conn.execute(f"SELECT COUNT(*) FROM {q(n)}").fetchone()[0] for n in self.objs}
 
     # -- lookups
+    @property
+    def api_objs(self) -> dict[str, SObject]:
+        """The objects the API user can see (all of them unless some were hidden)."""
+        if not self.hidden:
+            return self.objs
+        return {n: o for n, o in self.objs.items() if n not in self.hidden}
+
     def sobject(self, name: str) -> SObject:
-        """The object named ``name``; NOT_FOUND as the REST API answers for an unknown object."""
+        """The object named ``name``; NOT_FOUND as the REST API answers for an unknown object (or one the user
+        has no permission to read)."""
         try:
-            return find_object(self.objs, name)
+            return find_object(self.api_objs, name)
         except exc.InvalidType:
             raise exc.NotFound(
                 f"The requested resource does not exist: sObject type '{name}' is not supported."

@@ -44,7 +44,7 @@ class QueryEngine:
         self._seq = 0
 
     def compile(self, soql_text: str, include_deleted: bool) -> CompiledQuery:
-        return compile_query(soql_text, self.backend.objs, self.backend.now(), include_deleted=include_deleted)
+        return compile_query(soql_text, self.backend.api_objs, self.backend.now(), include_deleted=include_deleted)
 
     # -- cursors
     def open_rest(self, cq: CompiledQuery, page_size: int, version: str) -> Cursor:

@@ -223,7 +223,7 @@ class SalesforceApp(AuthRoutes, CompositeRoutes, AsyncRoutes):
         from .describe import describe_global_entry
 
         self._methods(request, "GET")
-        sobjects = [describe_global_entry(o, version) for o in self.backend.objs.values()]
+        sobjects = [describe_global_entry(o, version) for o in self.backend.api_objs.values()]
         return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 
     def on_describe(self, request: Request, version: str, obj: str) -> Response:
