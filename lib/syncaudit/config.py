@@ -708,7 +708,9 @@ class SparkOptions(_Model):
         description="a folder every executor can read and write (HDFS, S3, DBFS, a shared mount) for the "
         "audit's intermediate Parquet; default: <data_dir>/work/spark",
     )
-    conf: dict[str, str] = Field(default_factory=dict, description="any other Spark settings, e.g. spark.executor.memory")
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="any other Spark settings, e.g. spark.executor.memory"
+    )
 
 
 class AuditOptions(_Model):
