@@ -692,6 +692,27 @@ class QualityOptions(_Model):
     )
 
 
+class SparkOptions(_Model):
+    """The Spark session of ``audit.engine: spark``. Under spark-submit, Databricks or EMR the session exists
+    already and ``master`` is left unset; everything here only fills what the session does not set."""
+
+    master: str | None = Field(
+        None, description="e.g. local[2] or spark://host:7077; unset = the session's own (spark-submit's --master)"
+    )
+    shuffle_partitions: int | None = Field(
+        None, ge=1, le=100_000, description="spark.sql.shuffle.partitions (a few per core; 200 is Spark's default)"
+    )
+    driver_memory: str | None = Field(None, pattern=r"^[0-9]+[kmgtKMGT]$", description="e.g. 4g (local mode only)")
+    work_dir: str | None = Field(
+        None,
+        description="a folder every executor can read and write (HDFS, S3, DBFS, a shared mount) for the "
+        "audit's intermediate Parquet; default: <data_dir>/work/spark",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="any other Spark settings, e.g. spark.executor.memory"
+    )
+
+
 class AuditOptions(_Model):
     """Where and in how much memory the audit and the quality suites run; what they compute does not depend on it."""
 
@@ -705,6 +726,12 @@ class AuditOptions(_Model):
         None, description="the folder DuckDB spills to (default: <system temp>/syncaudit-duckdb); needs free disk"
     )
     threads: int | None = Field(None, ge=1, le=1024, description="DuckDB worker threads (default: one per core)")
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="where the audit runs: duckdb (this machine) or spark (Splink's Spark backend and Spark SQL; "
+        "needs pyspark and Java, see docs/spark.md)",
+    )
+    spark: SparkOptions = Field(default_factory=SparkOptions)
 
 
 class ReportOptions(_Model):

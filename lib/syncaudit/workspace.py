@@ -56,6 +56,10 @@ class DataDir:
         """The folder of a notebook opened by hand on ``snapshot_id`` (a new pull starts a fresh one)."""
         return self.root / "work" / snapshot_id
 
+    def spark_work_dir(self, snapshot_id: str) -> Path:
+        """``audit.engine: spark``: the intermediate Parquet tables of one audit run (removed when it ends)."""
+        return self.root / "work" / "spark" / f"{snapshot_id}-{os.getpid()}"
+
     def report_work_dir(self, name: str) -> Path:
         """The batch's work folder for the report ``name`` (e.g. 2026-11)."""
         return self.root / "work" / f"report-{name}"

@@ -65,7 +65,7 @@ def check_conversations(ctx: AuditContext) -> None:
                 ' (Salesforce ' || array_to_string(c.counterparts, ', ') || ') has no {expected} in Salesforce',
                 'log the transcript as a {expected} on ' || c.counterparts[1],
                 NULL, NULL, NULL, 'conversation_unlogged', NULL, NULL
-            FROM sa_conv c WHERE c.in_scope AND len(coalesce(c.counterparts, [])) > 0
+            FROM sa_conv c WHERE c.in_scope AND array_length(coalesce(c.counterparts, [])) > 0
               AND c.conv_id NOT IN (SELECT conv_id FROM sa_conv_logs)""",
         )
     findings.insert(
@@ -76,7 +76,7 @@ def check_conversations(ctx: AuditContext) -> None:
                  THEN ' as a ' || g.log_object || ', but the mapping logs conversations as ' || {lit(expected)}
                  ELSE ' on ' || coalesce(g.target, 'no record') || ', which is not the counterpart of its contact (' ||
                       coalesce(array_to_string(c.counterparts, ', '), 'none linked') || ')' END,
-            CASE WHEN len(coalesce(c.counterparts, [])) > 0 THEN 're-parent the ' || g.log_object || ' to ' || c.counterparts[1]
+            CASE WHEN array_length(coalesce(c.counterparts, [])) > 0 THEN 're-parent the ' || g.log_object || ' to ' || c.counterparts[1]
                  ELSE 'link the conversation''s contact first, then re-parent the log' END,
             g.target, array_to_string(x.contact_ids, ','), NULL,
             CASE WHEN g.log_object <> {lit(expected)} THEN 'conversation_wrong_object' ELSE 'conversation_wrong_record' END,

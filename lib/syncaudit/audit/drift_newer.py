@@ -154,7 +154,7 @@ def build_drift_eval(ctx: AuditContext, t_snap: datetime) -> None:
                        WHEN 'same' THEN 'field_history' END AS newer_basis,
             CASE WHEN newer = 'salesforce' THEN sf_own_run WHEN newer = 'intercom' AND ic_ours_this THEN ic_own_run
             END AS own_run,
-            epoch(TIMESTAMPTZ {lit(t_snap.isoformat())} -
+            epoch(TIMESTAMPTZ {lit(t_snap.isoformat())}) - epoch(
                   CASE newer WHEN 'salesforce' THEN sf_exact WHEN 'intercom' THEN ic_bound ELSE greatest(sf_ts, ic_ts) END
             ) AS age_s
         FROM sa_drift_ev2"""

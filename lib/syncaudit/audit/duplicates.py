@@ -269,6 +269,6 @@ def _merge_proposals(ctx: AuditContext) -> None:
                    arg_min(rid, rnk) FILTER (WHERE v IS NOT NULL) AS src
             FROM (SELECT DISTINCT * FROM sa_dup_vals) GROUP BY cluster, field
         )
-        SELECT cluster, json_group_object(field, json_object('value', value, 'from', src)) AS merge
+        SELECT cluster, json_group_object(field, json_object('value', "value", 'from', src)) AS merge
         FROM per WHERE nv > 1 OR value IS NOT NULL GROUP BY cluster"""
     )

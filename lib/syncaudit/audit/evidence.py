@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from syncaudit.audit.comparisons import ROLE_MAILBOXES
+from syncaudit.audit.engine import insert_arrow
 from syncaudit.loadfolder import lit
 
 
@@ -66,7 +67,7 @@ def weakest_links(con: duckdb.DuckDBPyConnection, edges: str, members: str, out:
         import pyarrow as pa
 
         # one Arrow insert: executemany costs a statement per cluster (minutes at ten million people)
-        tbl = pa.table(  # noqa: F841 - read by the INSERT below
+        tbl = pa.table(
             {
                 "cluster": list(weakest),
                 "a": [v[0] for v in weakest.values()],
@@ -74,7 +75,7 @@ def weakest_links(con: duckdb.DuckDBPyConnection, edges: str, members: str, out:
                 "p": pa.array([v[2] for v in weakest.values()], pa.float64()),
             }
         )
-        con.execute(f"INSERT INTO {out} SELECT cluster, a, b, p FROM tbl")
+        insert_arrow(con, out, tbl)
 
 
 def constrained_clusters(con: duckdb.DuckDBPyConnection, edges: str, keys: str, out: str) -> None:
@@ -115,5 +116,4 @@ def constrained_clusters(con: duckdb.DuckDBPyConnection, edges: str, keys: str, 
     if pairs:
         import pyarrow as pa
 
-        tbl = pa.table({"rid": [p[0] for p in pairs], "cluster": [p[1] for p in pairs]})  # noqa: F841
-        con.execute(f"INSERT INTO {out} SELECT rid, cluster FROM tbl")
+        insert_arrow(con, out, pa.table({"rid": [p[0] for p in pairs], "cluster": [p[1] for p in pairs]}))

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from syncaudit.audit.engine import is_spark
 from syncaudit.loadfolder import lit
 
 KINDS = (
@@ -104,6 +106,19 @@ def finalize(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> None:
 def write_findings(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
     """Write findings.jsonl and findings.parquet (via temporary names, renamed when complete)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if is_spark(con):  # Spark writes its part files; DuckDB turns them into the two files, as below
+        parts = out_dir / ".findings.parts"
+        con.write_parquet("SELECT * FROM findings_final", parts)
+        local = duckdb.connect()
+        local.execute(
+            f"CREATE TABLE findings_final AS SELECT * FROM read_parquet({lit(str(parts / '*.parquet'))}) "
+            "ORDER BY kind, system, object, id"
+        )
+        try:
+            return write_findings(local, out_dir)
+        finally:
+            local.close()
+            shutil.rmtree(parts, ignore_errors=True)
     paths = {"jsonl": out_dir / "findings.jsonl", "parquet": out_dir / "findings.parquet"}
     tmp_j, tmp_p = out_dir / ".findings.jsonl.tmp", out_dir / ".findings.parquet.tmp"
     # extra is JSON text in the table; cast so it is written as a nested object, not a string.

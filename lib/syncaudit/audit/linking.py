@@ -149,7 +149,10 @@ def _email_identity(ctx: AuditContext, email_pairs: list) -> None:  # noqa: ANN0
     )
     con.execute(
         """CREATE OR REPLACE TABLE sa_em_deg AS
-        SELECT h.*, count(*) OVER (PARTITION BY ic_id) AS n_sf, count(*) OVER (PARTITION BY sf_id) AS n_ic
+        SELECT h.*, count(*) OVER (PARTITION BY ic_id) AS n_sf, count(*) OVER (PARTITION BY sf_id) AS n_ic,
+               -- the connector's pick: the most recently updated; between two updated at the same instant (a
+               -- copy made with its original), the later id, so the finding is the same on every run and engine
+               row_number() OVER (PARTITION BY ic_id ORDER BY updated_at DESC NULLS LAST, sf_id DESC) AS recency
         FROM sa_em_hits h"""
     )
     findings.insert(
@@ -157,9 +160,9 @@ def _email_identity(ctx: AuditContext, email_pairs: list) -> None:  # noqa: ANN0
         """SELECT 'ambiguous_link', 'both', any_value(sf_object), list(sf_id ORDER BY sf_id) || [ic_id], NULL, 'high',
             'Intercom lead ' || ic_id || ' matches ' || count(*) || ' Salesforce records by email (' ||
             string_agg(sf_id, ', ' ORDER BY sf_id) || '); the connector will pick ' ||
-            arg_max(sf_id, updated_at) || ', the most recently updated',
-            'merge the Salesforce duplicates into ' || arg_max(sf_id, updated_at),
-            string_agg(sf_id, ',' ORDER BY sf_id), ic_id, NULL, 'email_match_many', arg_max(sf_id, updated_at), NULL
+            arg_min(sf_id, recency) || ', the most recently updated',
+            'merge the Salesforce duplicates into ' || arg_min(sf_id, recency),
+            string_agg(sf_id, ',' ORDER BY sf_id), ic_id, NULL, 'email_match_many', arg_min(sf_id, recency), NULL
         FROM sa_em_deg WHERE n_sf > 1 GROUP BY ic_id""",
     )
     findings.insert(

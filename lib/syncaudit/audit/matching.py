@@ -43,6 +43,7 @@ from syncaudit.audit.comparisons import (
     key_sql,
     training_rules,
 )
+from syncaudit.audit.engine import splink_api, splink_register, splink_settings
 from syncaudit.loadfolder import lit, q
 
 logging.getLogger("splink").setLevel(logging.ERROR)
@@ -164,14 +165,28 @@ def _settings(model: Model, link_type: str, prior: float) -> Any:
     )
 
 
-def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: list[list[str]]) -> tuple[list, list]:
+def _u_rows(sizes: list[int], n_u: float) -> list[int]:
+    """Rows per table whose pairs number at most ``n_u``: as many as Splink's ``estimate_u`` would sample.
+
+    The rows are picked here, by the md5 of the uid (which DuckDB and Spark compute alike), and Splink then
+    takes all their pairs: its own sampler hashes with the backend's ``hash()``, which differs between
+    DuckDB and Spark, so the two engines would otherwise estimate u from different pairs."""
+    if len(sizes) == 1:
+        return [min(sizes[0], int(0.5 * ((8 * n_u + 1) ** 0.5 + 1)))]
+    p = min(1.0, (n_u / max(sizes[0] * sizes[1], 1)) ** 0.5)
+    return [max(1, int(s * p)) for s in sizes]
+
+
+def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: list[list[str]],
+                     u_rows: list[int]) -> tuple[list, list]:  # fmt: skip
     """(u tables, EM tables): a deterministic sample of rows for the random pairs, and the rows of a sample of
     the training blocks (keys shared within the data, at most EM_GROUP_MAX rows each) for EM, so training
-    costs the same on a million records as on a hundred thousand."""
+    costs the same on a million records as on a hundred thousand. Samples are ordered by md5 (the same on
+    every engine), ties by the value itself."""
     u_tables, em_tables = [], []
     for i, t in enumerate(tables):
         u = f"sa_m_u_{i}"
-        con.execute(f"CREATE OR REPLACE TABLE {u} AS SELECT * FROM {t} ORDER BY hash(uid) LIMIT {TRAIN_ROWS}")
+        con.execute(f"CREATE OR REPLACE TABLE {u} AS SELECT * FROM {t} ORDER BY md5(uid), uid LIMIT {u_rows[i]}")
         u_tables.append(u)
     link = len(tables) == 2
     for r, cols in enumerate(rules):
@@ -179,7 +194,7 @@ def _training_inputs(con: duckdb.DuckDBPyConnection, tables: list[str], rules: l
         con.execute(
             f"""CREATE OR REPLACE TABLE sa_m_keys_{r} AS SELECT key FROM ({union}) WHERE key IS NOT NULL
             GROUP BY key HAVING count(*) BETWEEN 2 AND {EM_GROUP_MAX} {"AND count(DISTINCT s) = 2" if link else ""}
-            ORDER BY hash(key) LIMIT {EM_KEYS}"""
+            ORDER BY md5(key), key LIMIT {EM_KEYS}"""
         )
     for i, t in enumerate(tables):
         em = f"sa_m_em_{i}"
@@ -221,7 +236,7 @@ def _prior(
 
 def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Model:
     """Estimate u (random pairs) and m (EM over blocking rules) on ``tables`` (one = dedupe, two = link)."""
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import Linker, block_on
 
     _shared_flags(con, model, tables)
     model = _non_empty(con, model, tables)
@@ -230,14 +245,14 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
         return model
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
     rules = training_rules(model)
-    u_tables, em_tables = _training_inputs(con, tables, rules)
-    db_api = DuckDBAPI(connection=con)
+    n_u = min(U_PAIRS, max(1e5, sum(min(s, TRAIN_ROWS) for s in sizes) * 2.0))
+    u_tables, em_tables = _training_inputs(con, tables, rules, _u_rows(sizes, n_u))
+    db_api = splink_api(con)
 
     def linker_on(names: list[str], settings: Any) -> Any:
-        sdfs = [db_api.register(t, table_name=f"__sa_tr_{t}") for t in names]
-        return Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
+        sdfs = [splink_register(db_api, con, t, f"__sa_tr_{t}") for t in names]
+        return Linker(sdfs if len(sdfs) > 1 else sdfs[0], splink_settings(con, settings), log_level=None)
 
-    n_u = min(U_PAIRS, max(1e5, sum(min(s, TRAIN_ROWS) for s in sizes) * 2.0))
     linker = linker_on(u_tables, _settings(model, link_type, _prior(con, model, tables, sizes)))
     linker.training.estimate_u_using_random_sampling(max_pairs=n_u, seed=1, num_chunks=1)
     with_u = linker.misc.save_model_to_json()
@@ -343,7 +358,7 @@ def predict_pairs(
     ``tables`` hold ``input_sql`` rows: one table = dedupe, two tables = link (left, right). Pairs whose
     identity keys are both set and differ are left out (near-proof of two people). Returns the number of pairs.
     """
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     con.execute(f"CREATE OR REPLACE TABLE {out_table}(uid_l VARCHAR, uid_r VARCHAR, p DOUBLE, evidence JSON)")
     sizes = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
@@ -358,8 +373,8 @@ def predict_pairs(
     settings["probability_two_random_records_match"] = _prior(
         con, model, tables, sizes, model.trained.get("probability_two_random_records_match")
     )
-    db_api = DuckDBAPI(connection=con)
-    sdfs = [db_api.register(t, table_name=f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
+    db_api = splink_api(con)
+    sdfs = [splink_register(db_api, con, t, f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
     pred = linker.inference.predict(threshold_match_probability=threshold)
     name = pred.physical_name

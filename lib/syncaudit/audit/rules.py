@@ -181,7 +181,9 @@ def _known_tags(ctx: AuditContext, snapshot_path: Path | None) -> set[str]:
 
 def condition_sql(ctx: AuditContext, view: str, c: Condition, alias: str = "") -> str:
     """One condition as a SQL predicate, comparing in the column's own type."""
-    types = dict(ctx.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(view)})").fetchall())
+    # DESCRIBE's first two columns are the name and the type, on either engine (a statement, not a subquery:
+    # Spark has no DESCRIBE in FROM)
+    types = {r[0]: r[1] for r in ctx.con.execute(f"DESCRIBE {q(view)}").fetchall()}
     typ = types.get(c.field, "VARCHAR")
     if c.field not in types:  # only in an empty table (check_rules_against refuses it elsewhere): no value
         col = "CAST(NULL AS VARCHAR)"
@@ -263,7 +265,7 @@ def _helpers(ctx: AuditContext) -> None:
     if {"id", "company_ids"} <= set(ctx.columns("ic_contacts")):
         con.execute(
             "CREATE OR REPLACE TABLE sa_rule_contact_companies AS SELECT id, company_ids FROM ic_contacts "
-            "WHERE len(company_ids) > 0"
+            "WHERE array_length(company_ids) > 0"
         )
     else:
         con.execute("CREATE OR REPLACE TABLE sa_rule_contact_companies(id VARCHAR, company_ids VARCHAR[])")
@@ -278,7 +280,7 @@ def _conditions(ctx: AuditContext, rule: Rule, now: datetime) -> bool:
     system = system_of(w.object)
     preds = _live(ctx, view)
     if w.tags:
-        preds.append(f"len(list_intersect(coalesce(tags, []::VARCHAR[]), [{', '.join(lit(t) for t in w.tags)}])) > 0")
+        preds.append(f"list_has_any(coalesce(tags, []::VARCHAR[]), [{', '.join(lit(t) for t in w.tags)}])")
     preds += [condition_sql(ctx, view, c) for c in w.where]
     seconds = w.within_seconds()
     if seconds is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from syncaudit.audit import findings
+from syncaudit.audit import engine, findings
 from syncaudit.audit.context import AuditContext, prepare
 from syncaudit.audit.conversations import check_conversations
 from syncaudit.audit.drift import profile_drift
@@ -26,7 +26,7 @@ from syncaudit.audit.match_fields import check_match_fields
 from syncaudit.audit.rules import check_rules
 from syncaudit.audit.schema import check_schema
 from syncaudit.config import Config
-from syncaudit.duckdb_resources import configure_duckdb, out_of_memory
+from syncaudit.duckdb_resources import out_of_memory
 from syncaudit.errors import ConfigError
 from syncaudit.loadfolder import SnapshotDir, convert_load_folder
 from syncaudit.mapping import check_mapping, load_metadata
@@ -46,6 +46,10 @@ class AuditResult:
 
     def findings_df(self):  # noqa: ANN201 - pandas.DataFrame
         return self.con.execute("SELECT * FROM findings_final").df()
+
+    def close(self) -> None:
+        """Release the working tables (Spark: its work folder; DuckDB: the in-memory connection)."""
+        engine.close(self.con)
 
     def counts(self) -> dict[str, int]:
         return dict(self.metrics["findings"]["by_kind"])
@@ -90,15 +94,15 @@ def run_audit(cfg: Config, snapshot: Any = None, out_dir: str | Path | None = No
 
 
 def _run_audit(cfg: Config, snapshot: Any, out_dir: str | Path | None) -> AuditResult:
+    engine.require(cfg)
     snap = resolve_snapshot(cfg, snapshot)
     snap_path = Path(snap.path)
     md = load_metadata(snap_path)
     check_mapping(cfg.mapping, md)
     check_match_fields(cfg.mapping, md)
-    con = duckdb.connect()
-    configure_duckdb(con, cfg)
-    snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)
     snapshot_id = getattr(snap, "id", None) or snap_path.name
+    con = engine.connect(cfg, DataDir(cfg).spark_work_dir(str(snapshot_id)))
+    snap.duckdb(con) if _accepts_con(snap) else _copy_views(snap, con)
     ctx = AuditContext(con=con, cfg=cfg, md=md, snapshot_id=str(snapshot_id))
     findings.create_table(con)
     durations: dict[str, float] = {}
@@ -169,6 +173,7 @@ def _copy_views(snap: Any, con: duckdb.DuckDBPyConnection) -> None:
 def cli_findings(args: argparse.Namespace) -> int:
     """``syncaudit findings --config F [--snapshot ID] [--out DIR]``: prints the findings file and counts."""
     res = run_audit(args.cfg, args.snapshot, args.out)
+    res.close()
     counts = {k: v for k, v in res.counts().items() if v}
     print(res.paths["jsonl"])
     print(json.dumps({"snapshot": res.snapshot_id, "findings": counts}, ensure_ascii=False))
