@@ -6,7 +6,8 @@ Two lines used to reach the batch's output from every kernel:
   could read the kernel's traffic (our outputs carry CRM data). The kernel manager now provisions CurveZMQ
   keys (jupyter_client's ``transport_encryption = "auto"``) whenever pyzmq and the kernelspec support it,
   so the traffic is encrypted and the warning is gone for a good reason. Where they do not, the warning
-  stays: it is then true.
+  stays: it is then true. (The pinned ipykernel 6.x declares no Curve support and prints no such warning;
+  ipykernel 7 was dropped for execute requests left unanswered, see requirements.txt.)
 - ``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel``: jupyter_client interrupts a kernel before
   shutting it down; when the signal lands while the kernel is still tidying up after the last cell (the
   reply already sent), ipykernel logs it as an error. A batch only interrupts a kernel at shutdown or on a
