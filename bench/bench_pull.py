@@ -505,29 +505,36 @@ def change_one_percent(sb: Sandbox, size: int, offset: int = 0) -> None:
 # ---------------------------------------------------------------- main
 
 
-def bench_conversations(args: argparse.Namespace) -> None:
-    """The conversations stream alone at ``size`` people (size / 4 conversations) against the rate-limit floor.
-
-    The floor is the time Intercom's limit (10,000 calls a minute) allows for the calls the pull truly needs: one
-    search or list page per 150 conversations. Probe calls, retries and 429s count against the pull, not the floor.
-    """
+def _one_stream_sandbox(args: argparse.Namespace, make_load: Any, what: str) -> tuple[Sandbox, Path, Any]:
+    """A sandbox serving the load folder ``make_load(size)`` and a bench config pointing at it; (sandbox, config
+    path, cost model)."""
     from crmsandbox.costmodel import cost_model
 
     t = time.monotonic()
-    load = make_conversations_load_dir(args.size)
+    load = make_load(args.size)
     say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
     model = cost_model(args.cost_model, **({"call_ms": args.latency_ms} if args.latency_ms is not None else {}))
     t = time.monotonic()
-    sb = Sandbox(load, args.latency_ms, args.size, args.cost_model, tag="sd-conversations")
+    sb = Sandbox(load, args.latency_ms, args.size, args.cost_model, tag=f"sd-{what}")
     say(f"sandbox ready ({time.monotonic() - t:.0f} s), {model.summary()}")
-    cfg = OUT / f"bench-conversations-{args.size}.yaml"
-    data = OUT / f"data-conversations-{args.size}"
+    cfg = OUT / f"bench-{what}-{args.size}.yaml"
+    data = OUT / f"data-{what}-{args.size}"
     cfg.write_text(
         f"name: bench\nsandbox: {{state_dir_env: BENCH_SANDBOX_DIR}}\ndata_dir: {data}\n"
         "mapping: {identity: {people: {salesforce_key: Email, intercom_key: email}}}\n"
         f"pull: {{intercom_partitions: {args.partitions}}}\n"
     )
     os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
+    return sb, cfg, model
+
+
+def bench_conversations(args: argparse.Namespace) -> None:
+    """The conversations stream alone at ``size`` people (size / 4 conversations) against the rate-limit floor.
+
+    The floor is the time Intercom's limit (10,000 calls a minute) allows for the calls the pull truly needs: one
+    search or list page per 150 conversations. Probe calls, retries and 429s count against the pull, not the floor.
+    """
+    sb, cfg, model = _one_stream_sandbox(args, make_conversations_load_dir, "conversations")
     try:
         rows = []
         for _ in range(args.repeat):
@@ -561,23 +568,7 @@ def bench_contacts(args: argparse.Namespace) -> None:
     """The contacts stream alone at ``size`` contacts against the rate-limit floor (one page per 150 contacts at
     10,000 calls a minute; probes, partial pages and company fetches count against the pull), the Arrow pages
     and the per-row path alternately against the same sandbox."""
-    from crmsandbox.costmodel import cost_model
-
-    t = time.monotonic()
-    load = make_contacts_load_dir(args.size)
-    say(f"load folder: {load} ({time.monotonic() - t:.0f} s)")
-    model = cost_model(args.cost_model, **({"call_ms": args.latency_ms} if args.latency_ms is not None else {}))
-    t = time.monotonic()
-    sb = Sandbox(load, args.latency_ms, args.size, args.cost_model, tag="sd-contacts")
-    say(f"sandbox ready ({time.monotonic() - t:.0f} s), {model.summary()}")
-    cfg = OUT / f"bench-contacts-{args.size}.yaml"
-    data = OUT / f"data-contacts-{args.size}"
-    cfg.write_text(
-        f"name: bench\nsandbox: {{state_dir_env: BENCH_SANDBOX_DIR}}\ndata_dir: {data}\n"
-        "mapping: {identity: {people: {salesforce_key: Email, intercom_key: email}}}\n"
-        f"pull: {{intercom_partitions: {args.partitions}}}\n"
-    )
-    os.environ["BENCH_SANDBOX_DIR"] = str(sb.state)
+    sb, cfg, model = _one_stream_sandbox(args, make_contacts_load_dir, "contacts")
     rows = []
     try:
         for _ in range(args.repeat):
