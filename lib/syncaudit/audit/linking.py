@@ -157,7 +157,7 @@ def _email_identity(ctx: AuditContext, email_pairs: list) -> None:  # noqa: ANN0
     )
     findings.insert(
         con,
-        """SELECT 'ambiguous_link', 'both', any_value(sf_object), list(sf_id ORDER BY sf_id) || [ic_id], NULL, 'high',
+        """SELECT 'ambiguous_link', 'both', arg_min(sf_object, recency), list(sf_id ORDER BY sf_id) || [ic_id], NULL, 'high',
             'Intercom lead ' || ic_id || ' matches ' || count(*) || ' Salesforce records by email (' ||
             string_agg(sf_id, ', ' ORDER BY sf_id) || '); the connector will pick ' ||
             arg_min(sf_id, recency) || ', the most recently updated',
