@@ -222,10 +222,8 @@ def blocking(model: Model) -> list[Any]:
                 rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
         # A last name in a city is too wide a block where first names can narrow it (a common surname in a big
         # city: hundreds of records); the rules with a first-name key or initial above cover it.
-        city = {f"mf_{c.name}" for c in model.columns if c.compare == "city"}
-        for n in narrow:
-            if not (first and n in city):
-                rules.append(block_on(ln, n))
+        # A last name with one narrowing field is capped like the full name (capped_blocks): a common surname in a
+        # postal code grows with the square of the people per code (100M pairs of Contacts at ten million).
     # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
     # Not two address parts: a postal code implies its city, so together they are one place, which thousands
     # of people share (all pairs of a city's postal code would be candidates). Like a name alone, each pair is
@@ -258,6 +256,12 @@ def capped_blocks(model: Model) -> list[tuple[str, list[str]]]:
         for b in narrow[i + 1 :]:
             if not (a in place and b in place):  # two address parts are one place (blocking)
                 out.append((f"mf_blk_{a[3:]}__{b[3:]}", [a, b]))
+    if last:
+        # A last name with a narrowing field; not with a city where first names exist (too wide: the rules with a
+        # first-name key or initial cover it).
+        city = {f"mf_{c.name}" for c in model.columns if c.compare == "city"}
+        ln = f"mf_{last[0]}"
+        out += [(f"mf_blk_{ln[3:]}__{n[3:]}", [ln, n]) for n in narrow if not (first and n in city)]
     return out
 
 
