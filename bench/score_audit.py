@@ -86,9 +86,7 @@ def main() -> int:
         print(f"{k:<40} {s['truth']:>9} {s['found']:>9} {s['recall']:>7.4f} {s['precision']:>9.4f}")
     print(f"hard negatives reported: {neg[1]} of {neg[0]} ({neg[1] / max(neg[0], 1):.4%})")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(
-        f"scored in {time.perf_counter() - t0:.1f} s wall / {time.process_time() - c0:.1f} s CPU, peak {peak:.2f} GB"
-    )
+    print(f"scored in {time.perf_counter() - t0:.1f} s wall / {time.process_time() - c0:.1f} s CPU, peak {peak:.2f} GB")
     if args.json:
         args.json.write_text(json.dumps({"scores": scores, "hard_negatives": {"total": neg[0], "reported": neg[1]}}))
     return 0
