@@ -379,15 +379,21 @@ def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, fout: TextIO, perso
         "FROM read_json_objects(?, format = 'newline_delimited')",
         [str(block)],
     )
-    for stmt in _statements(1, 1 << 62):
-        con.execute(stmt)
-    _python_fallback(con, personal)
+    mask_loaded(con, personal)
     written = 0
     for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
         if batch.num_rows:
             fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
             written += batch.num_rows
     return written
+
+
+def mask_loaded(con: duckdb.DuckDBPyConnection, personal: dict[str, PersonalKind]) -> None:
+    """Mask the rows of the temporary table ``sa_src`` (``n`` a row number, ``j`` the row as JSON) into ``sa_out``
+    (``n``, ``line`` the masked row as JSON text); the connection comes from :func:`connect`."""
+    for stmt in _statements(1, 1 << 62):
+        con.execute(stmt)
+    _python_fallback(con, personal)
 
 
 def _python_fallback(con: duckdb.DuckDBPyConnection, personal: dict[str, PersonalKind]) -> None:
