@@ -109,7 +109,7 @@ def mask_findings_parquet(
     if walked is None or not supported(schema):
         raise ValueError(f"{src.name}: a column cannot be masked set-based; walk it in Python")
     types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
-    as_json = "to_json({" + ", ".join(f"{_lit_key(n)}: {_ident(n)}" for n in walked) + "})"
+    as_json = "to_json({" + ", ".join(f"{_lit_key(n)}: {_member(n, types[n])}" for n in walked) + "})"
     target = "STRUCT(" + ", ".join(f"{_ident(n)} {types[n]}" for n in walked) + ")"
     total = 0
     tmp = dst.with_name(dst.name + ".tmp")
@@ -128,7 +128,7 @@ def mask_findings_parquet(
                         "FROM sa_batch"
                     )
                     con.unregister("sa_batch")
-                    mask_loaded(con, personal)
+                    mask_loaded(con, personal, extra_as_text=False)
                     masked = con.sql(f"SELECT unnest(CAST(line::JSON AS {target})) FROM sa_out ORDER BY n")
                     out = masked.to_arrow_table()
                     if out.num_rows != batch.num_rows:
@@ -143,6 +143,16 @@ def mask_findings_parquet(
             con.close()
     os.replace(tmp, dst)
     return total
+
+
+def _member(name: str, duck_type: str | None) -> str:
+    """A column as a member of the row's JSON: an ``extra`` of JSON-object text goes in as that object (what
+    :mod:`~syncaudit.report.masking_sql` would parse it into; done here, it is not parsed a second time), and
+    the masked object is cast back to its JSON text."""
+    if name == "extra" and duck_type == "VARCHAR":
+        col = _ident(name)
+        return f"CASE WHEN starts_with({col}, '{{') AND json_valid({col}) THEN {col}::JSON ELSE to_json({col}) END"
+    return _ident(name)
 
 
 def _lit_key(name: str) -> str:
