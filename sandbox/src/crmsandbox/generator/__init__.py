@@ -2,7 +2,8 @@
 
 ``generate(out_dir, size, seed, rates)`` writes the load folder of ARCHITECTURE.md (Salesforce
 CSVs + schema.json, Intercom JSON in the API's shapes) and ``truth.json``. Size = people per
-system. The same seed and size give byte-identical files.
+system. The same seed and size give byte-identical files. ``activity`` (conversations.DEFAULT_ACTIVITY) sets how
+many conversations and logged calls each person has; its default draws what the generator always drew.
 
 What truth.json means, so an audit can be scored against it
 -----------------------------------------------------------
