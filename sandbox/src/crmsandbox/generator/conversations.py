@@ -165,8 +165,8 @@ def _kinds_and_times(
     src = np.flatnonzero(fresh)
     # a row without a fresh output uses the high half of the previous row's fresh one (or the held half)
     prev = np.searchsorted(src, np.flatnonzero(kept)) - 1
-    hi = np.where(prev >= 0, raw[end[src[np.maximum(prev, 0)]] - 1] >> np.uint64(32), np.uint64(st["uinteger"]))
-    u32[kept] = hi
+    high = np.concatenate([np.asarray([st["uinteger"]], dtype=np.uint64), raw[end[src] - 1] >> np.uint64(32)])
+    u32[kept] = high[prev + 1]
     last_fresh_unused = bool(fresh[-1])
     st = bg.state
     st["has_uint32"] = 1 if last_fresh_unused else 0
