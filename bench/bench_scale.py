@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/bench_scale.py [--sizes 100000,1000000,10000000] [--seed 11] [--work DIR]
                                           [--memory-limit 8GB] [--steps generate,snapshot,audit,...]
-                                          [--timeout S]
+                                          [--timeout S] [--conversations-per-person M --calls-per-person C]
 
 Steps: generate (the load folder), snapshot (`snapshot from-load` of it), gensnap (`snapshot generate`: the
 generator straight into the snapshot, partition by partition; the way to 10M without a 15 GB load folder),
-audit, quality, plan, publish.
+audit, quality, plan, publish. --conversations-per-person and --calls-per-person set the generator's activity
+(1.05 and 0.33: about one conversation and one Task per person; default 0.25 and 0.08); their folders and saved
+figures carry the options in their names, apart from the default's.
 
 Each step of each size runs in a child process of its own, so each peak memory (the child's maximum
 resident set, DuckDB's threads included) is that step's alone. Printed per size and step: wall and CPU
