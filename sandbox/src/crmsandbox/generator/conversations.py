@@ -264,7 +264,6 @@ def build_conversations(
     when = updated[logged] + delay
     owner = p.owner[cp[logged]]
     to_case = v == 1
-    rows = {}
     for acts, sel in ((tasks, ~to_case), (cases, to_case)):
         acts.who.extend(who[sel].tolist())
         acts.what.extend(what[sel].tolist())
@@ -272,7 +271,7 @@ def build_conversations(
         acts.created.extend(when[sel].tolist())
         acts.conv.extend(logged[sel].tolist())
         acts.kind.extend(["conversation"] * int(sel.sum()))
-        rows[id(acts)] = np.cumsum(sel) - 1  # row of each logged conversation in its table
+    row_in = {"Task": np.cumsum(~to_case) - 1, "Case": np.cumsum(to_case) - 1}  # each logged one's row in its table
 
     # truth, in the order of the conversations
     entries: list[tuple[int, dict[str, Any]]] = []
@@ -285,7 +284,7 @@ def build_conversations(
     counterparts = _sf_row_ids(w, lay, cp[logged[mis]]).tolist()
     for k, cpt in zip(mis.tolist(), counterparts, strict=True):
         c, kv = int(logged[k]), int(v[k])
-        table, acts = ("Case", cases) if kv == 1 else ("Task", tasks)
+        table = "Case" if kv == 1 else "Task"
         entries.append(
             (
                 c,
@@ -293,7 +292,7 @@ def build_conversations(
                     "conversation_misfiled",
                     "both",
                     "conversation",
-                    [(table, ("v", int(rows[id(acts)][k]))), ("conversation", ("v", c))],
+                    [(table, ("v", int(row_in[table][k]))), ("conversation", ("v", c))],
                     variant=("wrong_person", "case_instead_of_task", "converted_lead")[kv],
                     counterpart=cpt,
                 ),
