@@ -215,9 +215,7 @@ class Plan:
         return self.path
 
 
-def publish(
-    tmp: Path, plans_dir: Path, header: dict[str, Any] | None, plan_hash: str, summary: dict[str, Any]
-) -> Path:
+def publish(tmp: Path, plans_dir: Path, header: dict[str, Any] | None, plan_hash: str, summary: dict[str, Any]) -> Path:
     """Finish a plan folder written under ``tmp`` (plan.jsonl) and rename it to ``plans_dir/<hash>``. With
     ``header`` None, ``tmp`` already holds plan.json (a rollback plan writes its header streamed)."""
     import shutil
