@@ -3,6 +3,14 @@
 Only fields still holding the values the run wrote are restored (each rollback operation carries the record's
 current version, so a later edit by anyone is skipped, not overwritten). Created records are deleted.
 Intercom merges cannot be undone; they are listed as irreversible.
+
+Planning streams (memory does not grow with the run): the run's journal rows, merged with the streamed plan, are
+spooled by target into a temporary SQLite file; each target's operations are then read back in plan order a
+window at a time, their records read for that window (or, for a large Salesforce set of updates, "changed since
+the run started" read once, page by page, into the spool), and the rollback operations and not-restorable
+entries written out as they are decided. The header, whose not-restorable list is known last, is hashed and
+written after plan.jsonl, streamed too. A writer may offer ``changed_pages(obj, fields, since)`` (Salesforce
+does); without it a large set is read window by window with ``current``.
 """
 
 from __future__ import annotations
