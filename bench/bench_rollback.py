@@ -215,13 +215,18 @@ def main() -> int:
         n, impl = args.child.split(":")
         print("RESULT " + json.dumps(child(int(n), impl, args.baseline_ref)))
         return 0
+    impls = args.impl.split(",")
+    have = subprocess.run(["git", "rev-parse", "--verify", "-q", args.baseline_ref], cwd=ROOT, capture_output=True)
+    if "old" in impls and have.returncode:
+        print(f"no git ref {args.baseline_ref!r} here: the old planner is skipped (pass --baseline-ref)")
+        impls.remove("old")
     print(f"cpus={os.cpu_count()} load={os.getloadavg()} baseline={args.baseline_ref}")
     print(f"{'operations':>11} {'planner':>7} {'wall s':>7} {'CPU s':>6} {'peak MB':>8} {'restores':>9} "
           f"{'not rest.':>9} {'calls':>6} {'load':>5}")  # fmt: skip
     ok = True
     for n in [int(s) for s in args.sizes.split(",") if s]:
         shas = set()
-        for impl in args.impl.split(","):
+        for impl in impls:
             load = os.getloadavg()[0]
             cmd = [sys.executable, __file__, "--child", f"{n}:{impl}", "--baseline-ref", args.baseline_ref]
             proc = subprocess.run(cmd, capture_output=True, text=True)
