@@ -202,7 +202,9 @@ def address_levels(model: Model) -> list[Any]:
 
 
 def blocking(model: Model) -> list[Any]:
-    """Candidate pairs: an own (unshared) email or phone, or name parts with a narrowing field."""
+    """Candidate pairs: an own (unshared) email or phone, an identifier, or one of the composite keys of
+    ``block_keys`` (name parts with a narrowing field, two narrowing fields, a household), each a column the
+    audit adds to its inputs and empties where the key is too common (matching._capped_blocks)."""
     from splink import block_on
 
     rules: list[Any] = []
@@ -211,57 +213,49 @@ def blocking(model: Model) -> list[Any]:
             rules.append(block_on(f"mf_{c.name}_own"))
         if c.compare == "identifier":
             rules.append(block_on(f"mf_{c.name}"))
-    first, last = model.has("first_name"), model.has("last_name")
-    narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
-    if last:
-        ln = f"mf_{last[0]}"
-        if first:
-            rules.append(block_on("mf_name_block"))  # the name, unless it is a common one (matching._capped_blocks)
-            for n in narrow:
-                rules.append(block_on(ln, n, f"left(mf_{first[0]}, 1)"))
-                rules.append(block_on("mf_first_name_key", n, f"left({ln}, 1)"))
-        # A last name in a city is too wide a block where first names can narrow it (a common surname in a big
-        # city: hundreds of records); the rules with a first-name key or initial above cover it.
-        # A last name with one narrowing field is capped like the full name (capped_blocks): a common surname in a
-        # postal code grows with the square of the people per code (100M pairs of Contacts at ten million).
-    # Two narrowing fields together catch a record whose names are both misspelled (a date and a postal code).
-    # Not two address parts: a postal code implies its city, so together they are one place, which thousands
-    # of people share (all pairs of a city's postal code would be candidates). Like a name alone, each pair is
-    # capped (capped_blocks: a company and its city hold thousands of people at ten million).
-    for column, _parts in capped_blocks(model)[1:]:
+    for column, _parts in block_keys(model):
         rules.append(block_on(column))
-    # The street address with its postal code (or city) is the narrow place: a household.
-    street = model.has("street")
-    area = model.has("postal_code") or model.has("city")
-    if street and area:
-        rules.append(block_on(f"mf_{street[0]}", f"mf_{area[0]}"))
-    if model.kind == "company":
-        for c in model.columns:
-            if c.compare == "company_name":
-                rules.append(block_on(f"mf_{c.name}"))
     return rules
 
 
-def capped_blocks(model: Model) -> list[tuple[str, list[str]]]:
-    """(column, the columns it joins) of the blocking keys that are no block when too common
-    (matching._capped_blocks empties a key held by more than NAME_BLOCK_MAX records): the full name first,
-    then each pair of narrowing fields."""
+def block_keys(model: Model) -> list[tuple[str, list[str]]]:
+    """(column, the expressions it joins) of the composite blocking keys, each capped by matching._capped_blocks
+    (a key held by too many records, or too many pairs for the data's size, is no block).
+
+    - the full name (first-name key and last name);
+    - a last name with a narrowing field (company, postal code, date, city) and the first initial, and the
+      first-name key with a narrowing field and the last initial (one part misspelled);
+    - two narrowing fields together (a record whose names are both misspelled), but not two address parts: a
+      postal code implies its city, so together they are one place, which thousands of people share;
+    - a last name with one narrowing field (a first name missing or unrelated), not with a city where first
+      names exist (too wide: the rules above cover it);
+    - a street address with its postal code (or city): a household;
+    - for companies, the company name.
+    """
     first, last = model.has("first_name"), model.has("last_name")
-    out: list[tuple[str, list[str]]] = [
-        ("mf_name_block", ["mf_first_name_key", f"mf_{last[0]}"] if first and last else [])
-    ]
+    out: list[tuple[str, list[str]]] = []
     narrow = [f"mf_{c.name}" for c in model.columns if c.compare in ("company_name", "postal_code", "date", "city")]
     place = {f"mf_{c.name}" for c in model.columns if c.compare in ADDRESS_TYPES}
+    if first and last:
+        f, ln = f"mf_{first[0]}", f"mf_{last[0]}"
+        out.append(("mf_name_block", ["mf_first_name_key", ln]))
+        for n in narrow:
+            out.append((f"mf_blk_{ln[3:]}__{n[3:]}__{f[3:]}1", [ln, n, f"left({f}, 1)"]))
+            out.append((f"mf_blk_first_name_key__{n[3:]}__{ln[3:]}1", ["mf_first_name_key", n, f"left({ln}, 1)"]))
     for i, a in enumerate(narrow):
         for b in narrow[i + 1 :]:
-            if not (a in place and b in place):  # two address parts are one place (blocking)
+            if not (a in place and b in place):
                 out.append((f"mf_blk_{a[3:]}__{b[3:]}", [a, b]))
     if last:
-        # A last name with a narrowing field; not with a city where first names exist (too wide: the rules with a
-        # first-name key or initial cover it).
         city = {f"mf_{c.name}" for c in model.columns if c.compare == "city"}
         ln = f"mf_{last[0]}"
         out += [(f"mf_blk_{ln[3:]}__{n[3:]}", [ln, n]) for n in narrow if not (first and n in city)]
+    street = model.has("street")
+    area = model.has("postal_code") or model.has("city")
+    if street and area:
+        out.append((f"mf_blk_{street[0]}__{area[0]}", [f"mf_{street[0]}", f"mf_{area[0]}"]))
+    if model.kind == "company":
+        out += [(f"mf_blk_{c.name}", [f"mf_{c.name}"]) for c in model.columns if c.compare == "company_name"]
     return out
 
 

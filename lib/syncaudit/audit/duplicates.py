@@ -129,8 +129,9 @@ def find_duplicates(ctx: AuditContext) -> None:
         base = Model(str(g["kind"]), columns(ctx.mapping, str(g["kind"])))
         con.execute(f"CREATE OR REPLACE TABLE sa_dup_model AS {input_sql(base, 'sa_dup_in', 'uid')}")
         model = train(con, base, ["sa_dup_model"])
-        ctx.metrics.setdefault("matching", {})[str(g["group"])] = {"columns": [c.name for c in model.columns]}
-        predict_pairs(con, model, ["sa_dup_model"], threshold=mo.duplicate_threshold, out_table="sa_dp")
+        stats: dict[str, object] = {"columns": [c.name for c in model.columns]}
+        ctx.metrics.setdefault("matching", {})[str(g["group"])] = stats
+        predict_pairs(con, model, ["sa_dup_model"], threshold=mo.duplicate_threshold, out_table="sa_dp", stats=stats)
         # A key pair the model also scored keeps the model's field-by-field evidence (and its probability,
         # unless the key decides it: an equal email whose names disagree is fuzzy evidence).
         con.execute(

@@ -254,7 +254,9 @@ def _fuzzy_people(ctx: AuditContext) -> None:
     model = model_for(ctx, "people")
     con.execute(f"CREATE OR REPLACE TABLE sa_fz_l AS {input_sql(model, 'sa_sf_pool', 'sf_id')}")
     con.execute(f"CREATE OR REPLACE TABLE sa_fz_r AS {input_sql(model, 'sa_ic_pool', 'ic_id')}")
-    predict_pairs(con, model, ["sa_fz_l", "sa_fz_r"], threshold=mo.suggest_threshold, out_table="sa_fz")
+    stats: dict[str, object] = {}
+    ctx.metrics.setdefault("matching", {})["link_people"] = stats
+    predict_pairs(con, model, ["sa_fz_l", "sa_fz_r"], threshold=mo.suggest_threshold, out_table="sa_fz", stats=stats)
     # Splink orders a pair by source; keep (sf, ic) whichever side each id came from.
     con.execute(
         """CREATE OR REPLACE TABLE sa_cand AS

@@ -37,8 +37,8 @@ from syncaudit.audit.comparisons import (
     ROLE_MAILBOXES,
     SHARED_MIN,
     Model,
+    block_keys,
     blocking,
-    capped_blocks,
     comparisons,
     key_sql,
     training_rules,
@@ -56,6 +56,13 @@ EM_GROUP_MAX = 20
 U_PAIRS = 2e5
 # A blocking key (a full name, two narrowing fields) held by more records than this is no block (_capped_blocks).
 NAME_BLOCK_MAX = 100
+# Each composite blocking rule gives at most this many candidate pairs per input record (smallest blocks kept
+# first), and never fewer than PAIRS_FLOOR in all: small orgs keep every block up to NAME_BLOCK_MAX.
+PAIRS_PER_RECORD = 0.5
+PAIRS_FLOOR = 1_000_000
+# Candidate pairs scored in one pass of predict_pairs: more are scored in chunks of the left records, each
+# chunk's pairs above the threshold appended to the output (no spilled join of all pairs at once).
+PAIRS_PER_CHUNK = 20_000_000
 
 
 def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
@@ -76,32 +83,83 @@ def input_sql(model: Model, src: str, uid: str, extra: str = "") -> str:
 
 
 def _capped_blocks(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
-    """Add the capped blocking keys of comparisons.capped_blocks to the input tables (``mf_name_block``: first-name
-    key and last name; ``mf_blk_<a>__<b>``: two narrowing fields), each empty where the key is held by more than
-    NAME_BLOCK_MAX records: a block on a common key grows with the square of its records (hundreds of millions
-    of pairs at ten million people with realistic name frequencies, or a city and its postal code); such
-    records still meet through the rules that add a name, a company or a date."""
-    for column, parts in capped_blocks(model):
-        if not parts or all(column in _columns(con, t) for t in tables):
-            continue
+    """Add the blocking keys of comparisons.block_keys to the input tables, each empty where the key is too
+    common, and record what each key gives in ``sa_m_blocking`` (for the chunking of predict_pairs).
 
-        def key(prefix: str, parts: list[str] = parts) -> str:
-            cols = [prefix + p for p in parts]
-            return (
-                f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in cols)} THEN concat_ws('|', {', '.join(cols)}) END"
-            )
+    A block on a key held by ``n`` records gives n(n-1)/2 candidate pairs (``n_left * n_right`` when linking two
+    tables), so a common key grows with the square of the records holding it: hundreds of millions of pairs
+    at ten million people with realistic name frequencies, where ten times the people put ten times as many in
+    each postal code and behind each common name. Two caps keep each rule's pairs linear in the data:
 
-        union = " UNION ALL ".join(f"SELECT {key('')} AS k FROM {t}" for t in tables)
+    - a key held by more than NAME_BLOCK_MAX records is no block (a common full name, or a city's postal code);
+    - the keys are kept smallest first while their pairs stay within the rule's budget, PAIRS_PER_RECORD pairs
+      per input record (never less than PAIRS_FLOOR): the denser the data, the smaller the blocks kept.
+
+    Records in a dropped block still meet through the other rules (an own email or phone, a name with a
+    company, a date or a street); the pairs they lose are the ones a key too common to tell people apart gave.
+    """
+    sizes = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
+    budget = max(PAIRS_FLOOR, int(PAIRS_PER_RECORD * sum(sizes)))
+    link = len(tables) == 2
+    pairs = (
+        "sum(CASE WHEN s = 0 THEN 1 ELSE 0 END) * sum(CASE WHEN s = 1 THEN 1 ELSE 0 END)"
+        if link
+        else "CAST(count(*) * (count(*) - 1) / 2 AS BIGINT)"
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS sa_m_blocking(tables VARCHAR, key VARCHAR, blocks BIGINT, pairs BIGINT,
+        kept_blocks BIGINT, kept_pairs BIGINT, max_pairs_per_block BIGINT)"""
+    )
+    label = ",".join(tables)
+    todo = [(c, parts) for c, parts in block_keys(model) if not all(c in _columns(con, t) for t in tables)]
+    if todo:  # new input tables (the duplicate search reuses one name per group): the old figures go
+        con.execute(f"DELETE FROM sa_m_blocking WHERE tables = {lit(label)}")
+    for i, (column, parts) in enumerate(todo):
+        union = " UNION ALL ".join(f"SELECT {j} AS s, {key_sql(parts)} AS k FROM {t}" for j, t in enumerate(tables))
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE sa_m_common AS SELECT k FROM ({union}) WHERE k IS NOT NULL
-            GROUP BY k HAVING count(*) > {NAME_BLOCK_MAX}"""
+            f"""CREATE OR REPLACE TEMP TABLE sa_m_keycount AS SELECT k, count(*) AS c, {pairs} AS p
+            FROM ({union}) WHERE k IS NOT NULL GROUP BY k"""
         )
-        for t in tables:
-            own = key("t.")
+        # The largest pairs-per-block such that the blocks giving at most that many stay within the budget.
+        limit = int(
             con.execute(
-                f"""CREATE OR REPLACE TABLE {t} AS SELECT t.*, CASE WHEN c.k IS NULL THEN {own} END AS {column}
-                FROM {t} t LEFT JOIN sa_m_common c ON c.k = {own}"""
-            )
+                f"""SELECT coalesce(max(p), 0) FROM (
+                    SELECT p, sum(tp) OVER (ORDER BY p ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
+                    FROM (SELECT p, sum(p) AS tp FROM sa_m_keycount WHERE c <= {NAME_BLOCK_MAX} GROUP BY p)
+                ) WHERE cum <= {budget}"""
+            ).fetchall()[0][0]
+        )
+        kept = f"c <= {NAME_BLOCK_MAX} AND p <= {limit}"
+        con.execute(
+            f"""INSERT INTO sa_m_blocking SELECT {lit(label)}, {lit(column)}, count(*), coalesce(sum(p), 0),
+                count(*) FILTER (WHERE {kept}), coalesce(sum(p) FILTER (WHERE {kept}), 0), {limit}
+            FROM sa_m_keycount WHERE p > 0"""
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sa_m_common_{i} AS SELECT k FROM sa_m_keycount WHERE NOT ({kept})")
+    if todo:
+        # One pass over each input adds every key (a pass per key rewrote ten-million-row tables twenty times).
+        for t in tables:
+            keep = [c for c in _columns(con, t) if c not in {col for col, _ in todo}]
+            keys = []
+            for i, (column, parts) in enumerate(todo):
+                k = key_sql(parts)
+                keys.append(f"CASE WHEN {k} IN (SELECT k FROM sa_m_common_{i}) THEN NULL ELSE {k} END AS {column}")
+            con.execute(f"CREATE OR REPLACE TABLE {t} AS SELECT {', '.join(map(q, keep))}, {', '.join(keys)} FROM {t}")
+    for tmp in ["sa_m_keycount", *(f"sa_m_common_{i}" for i in range(len(todo)))]:
+        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+
+
+def blocking_stats(con: duckdb.DuckDBPyConnection, tables: list[str]) -> list[dict[str, Any]]:
+    """What each composite blocking key gave on ``tables`` (written by _capped_blocks): blocks and candidate
+    pairs before and after the caps, and the largest block's pairs kept."""
+    cols = ["key", "blocks", "pairs", "kept_blocks", "kept_pairs", "max_pairs_per_block"]
+    try:
+        rows = con.execute(
+            f"SELECT {', '.join(cols)} FROM sa_m_blocking WHERE tables = {lit(','.join(tables))} ORDER BY key"
+        ).fetchall()
+    except duckdb.Error:
+        return []
+    return [dict(zip(cols, (r[0], *(int(x) for x in r[1:])), strict=True)) for r in rows]
 
 
 def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
@@ -352,11 +410,13 @@ def predict_pairs(
     *,
     threshold: float,
     out_table: str,
+    stats: dict[str, Any] | None = None,
 ) -> int:
     """Score candidate pairs and write ``out_table(uid_l, uid_r, p, evidence)`` with p >= threshold.
 
     ``tables`` hold ``input_sql`` rows: one table = dedupe, two tables = link (left, right). Pairs whose
-    identity keys are both set and differ are left out (near-proof of two people). Returns the number of pairs.
+    identity keys are both set and differ are left out (near-proof of two people). Returns the number of pairs;
+    ``stats`` (a dict) receives the candidate pairs per blocking key, their estimate and the chunks scored.
     """
     from splink import Linker
 
@@ -376,12 +436,23 @@ def predict_pairs(
     db_api = splink_api(con)
     sdfs = [splink_register(db_api, con, t, f"__sa_in_{i}_{t}") for i, t in enumerate(tables)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level=None)
-    pred = linker.inference.predict(threshold_match_probability=threshold)
-    name = pred.physical_name
-    con.execute(
-        f"""INSERT INTO {out_table}
-        SELECT CAST(uid_l AS VARCHAR), CAST(uid_r AS VARCHAR), match_probability, {_evidence_sql(model, model.trained)}
-        FROM {q(name)} WHERE NOT coalesce(id_key_l <> id_key_r, false)"""
-    )
+    # The candidate pairs to score, at most (the composite keys' kept pairs, plus about one pair per record
+    # through an own email, phone or identifier): above PAIRS_PER_CHUNK they are scored a slice of the left
+    # records at a time, each slice's pairs above the threshold appended before the next is blocked.
+    estimate = sum(b["kept_pairs"] for b in blocking_stats(con, tables)) + sum(sizes)
+    chunks = max(1, math.ceil(estimate / PAIRS_PER_CHUNK))
+    if stats is not None:
+        stats.update(candidate_pairs_at_most=estimate, chunks=chunks, blocking=blocking_stats(con, tables))
+    evidence = _evidence_sql(model, model.trained)
+    for i in range(1, chunks + 1):
+        pred = linker.inference.predict_chunk(
+            left_chunk=(i, chunks), right_chunk=(1, 1), threshold_match_probability=threshold, warning_mode="never"
+        )
+        con.execute(
+            f"""INSERT INTO {out_table}
+            SELECT CAST(uid_l AS VARCHAR), CAST(uid_r AS VARCHAR), match_probability, {evidence}
+            FROM {q(pred.physical_name)} WHERE NOT coalesce(id_key_l <> id_key_r, false)"""
+        )
+        pred.drop_table_from_database_and_remove_from_cache()
     linker.table_management.delete_tables_created_by_splink_from_db()
     return con.execute(f"SELECT count(*) FROM {out_table}").fetchall()[0][0]
