@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -201,6 +202,7 @@ def child(n: int, impl: str, ref: str) -> dict[str, Any]:
         ],
         not_restorable_sha=hashlib.sha256(canonical(nr).encode()).hexdigest()[:16],
     )
+    shutil.rmtree(work, ignore_errors=True)
     return out
 
 
