@@ -107,12 +107,20 @@ def score(truth: set, found: set) -> dict[str, dict[str, float]]:
 
 
 def audit_seed(  # noqa: ANN001
-    size: int, seed: int, work: Path, cfg, keep_errors: Path | None = None, rates: dict[str, float] | None = None
+    size: int,
+    seed: int,
+    work: Path,
+    cfg,
+    keep_errors: Path | None = None,
+    rates: dict[str, float] | None = None,
+    activity: dict[str, float] | None = None,
 ) -> dict:
-    tag = "".join(f"-{k}{v:g}" for k, v in sorted((rates or {}).items()))
+    """Generate (or reuse) one org pair, audit it and score the findings against its truth. ``activity``: the
+    generator's conversations and logged calls per person (default: the generator's)."""
+    tag = "".join(f"-{k}{v:g}" for k, v in sorted({**(rates or {}), **(activity or {})}.items()))
     load = work / f"load-{size}-{seed}{tag}"
     if not (load / "truth.json").is_file():
-        generate(load, size, seed, rates)
+        generate(load, size, seed, rates, activity=activity)
     t0 = time.perf_counter()
     res = run_audit(cfg, str(load), work / f"out-{size}-{seed}")
     elapsed = time.perf_counter() - t0

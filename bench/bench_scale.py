@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/bench_scale.py [--sizes 100000,1000000,10000000] [--seed 11] [--work DIR]
                                           [--memory-limit 8GB] [--steps generate,snapshot,audit,...]
-                                          [--timeout S]
+                                          [--timeout S] [--conversations-per-person M --calls-per-person C]
 
 Steps: generate (the load folder), snapshot (`snapshot from-load` of it), gensnap (`snapshot generate`: the
 generator straight into the snapshot, partition by partition; the way to 10M without a 15 GB load folder),
-audit, quality, plan, publish.
+audit, quality, plan, publish. --conversations-per-person and --calls-per-person set the generator's activity
+(1.05 and 0.33: about one conversation and one Task per person; default 0.25 and 0.08); their folders and saved
+figures carry the options in their names, apart from the default's.
 
 Each step of each size runs in a child process of its own, so each peak memory (the child's maximum
 resident set, DuckDB's threads included) is that step's alone. Printed per size and step: wall and CPU
@@ -38,6 +40,21 @@ def _usage() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, me.ru_maxrss / 1e6  # CPU s, peak GB (Linux: ru_maxrss in KiB)
 
 
+# The generator's activity volume (--conversations-per-person, --calls-per-person): only the options given; TAG names
+# the folders and saved figures of a non-default volume apart from the default's.
+ACTIVITY: dict[str, float] = {}
+TAG = ""
+
+
+def _set_activity(args: argparse.Namespace) -> None:
+    global TAG
+    ACTIVITY.clear()
+    ACTIVITY.update(
+        {k: v for k in ("conversations_per_person", "calls_per_person") if (v := getattr(args, k)) is not None}
+    )
+    TAG = "".join(f"-{'cpp' if k.startswith('conv') else 'calls'}{v:g}" for k, v in ACTIVITY.items())
+
+
 def _config(work: Path, memory_limit: str | None):  # noqa: ANN202 - syncaudit.config.Config
     from syncaudit.config import AuditOptions, load_config
 
@@ -49,10 +66,10 @@ def _config(work: Path, memory_limit: str | None):  # noqa: ANN202 - syncaudit.c
 def step_generate(size: int, seed: int, work: Path) -> dict:
     from crmsandbox.generator import generate
 
-    load = work / f"load-{size}-{seed}"
+    load = work / f"load-{size}-{seed}{TAG}"
     if (load / "truth.json").is_file():
         return {"reused": True}
-    generate(load, size, seed)
+    generate(load, size, seed, activity=ACTIVITY)
     return {"bytes": sum(p.stat().st_size for p in load.rglob("*") if p.is_file())}
 
 
@@ -62,20 +79,20 @@ def step_gensnap(size: int, seed: int, work: Path, memory_limit: str | None) -> 
     from syncaudit.snapshot_from_load import table_rows
     from syncaudit.snapshot_generate import generate_snapshot
 
-    target = work / f"snap-{size}-{seed}"
+    target = work / f"snap-{size}-{seed}{TAG}"
     manifest = target / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("source") == "generator":
         return {"reused": True}
-    snap = generate_snapshot(size, seed, cfg=_config(work, memory_limit), out=target)
+    snap = generate_snapshot(size, seed, cfg=_config(work, memory_limit), out=target, activity=ACTIVITY)
     return {"rows": table_rows(snap)}
 
 
 def step_snapshot(size: int, seed: int, work: Path, memory_limit: str | None) -> dict:
     from syncaudit.snapshot_from_load import snapshot_from_load, table_rows
 
-    target = work / f"snap-{size}-{seed}"
+    target = work / f"snap-{size}-{seed}{TAG}"
     reused = (target / "manifest.json").is_file()  # convert_load_folder reuses a conversion of the same files
-    snap = snapshot_from_load(work / f"load-{size}-{seed}", cfg=_config(work, memory_limit), out=target)
+    snap = snapshot_from_load(work / f"load-{size}-{seed}{TAG}", cfg=_config(work, memory_limit), out=target)
     return {"rows": table_rows(snap), "reused": reused}
 
 
@@ -83,7 +100,7 @@ def step_audit(size: int, seed: int, work: Path, memory_limit: str | None) -> di
     from syncaudit.audit.run import run_audit
 
     cfg = _config(work, memory_limit)
-    res = run_audit(cfg, str(work / f"snap-{size}-{seed}"), work / f"out-{size}")
+    res = run_audit(cfg, str(work / f"snap-{size}-{seed}{TAG}"), work / f"out-{size}{TAG}")
     return {
         "records": res.metrics["records"],
         "findings": sum(res.metrics["findings"]["by_kind"].values()),
@@ -101,9 +118,9 @@ def step_quality(size: int, seed: int, work: Path, memory_limit: str | None) -> 
     from syncaudit.quality.suites import load_suites
 
     cfg = _config(work, memory_limit)
-    tables = tables_from_folder(work / f"snap-{size}-{seed}")
+    tables = tables_from_folder(work / f"snap-{size}-{seed}{TAG}")
     configure_duckdb(tables.con, cfg, keep_order=True)
-    suites_dir = work / f"expectations-{size}"
+    suites_dir = work / f"expectations-{size}{TAG}"
     shutil.rmtree(suites_dir, ignore_errors=True)
     shutil.copytree(ROOT / "expectations", suites_dir)
     regenerate_all(cfg, suites_dir, *metadata(tables, cfg))
@@ -138,8 +155,8 @@ def step_plan(size: int, seed: int, work: Path, memory_limit: str | None) -> dic
     from syncaudit.snapshot import open_snapshot
 
     cfg = _config(work, memory_limit)
-    snap = open_snapshot(cfg, str(work / f"snap-{size}-{seed}"))
-    plan = build_change_plan(cfg, snap, work / f"out-{size}" / "findings.jsonl", save=False)
+    snap = open_snapshot(cfg, str(work / f"snap-{size}-{seed}{TAG}"))
+    plan = build_change_plan(cfg, snap, work / f"out-{size}{TAG}" / "findings.jsonl", save=False)
     s = summarize_plan(plan)
     return {"writes": s.get("writes"), "reviews": s.get("reviews"), "by_target": s.get("by_target")}
 
@@ -149,12 +166,12 @@ def step_publish(size: int, seed: int, work: Path, memory_limit: str | None) -> 
     from syncaudit.report.masking import personal_fields
     from syncaudit.report.publish import publish_folder
 
-    src = work / f"publish-{size}"
+    src = work / f"publish-{size}{TAG}"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir()
-    os.link(work / f"out-{size}" / "findings.jsonl", src / "findings.jsonl")
+    os.link(work / f"out-{size}{TAG}" / "findings.jsonl", src / "findings.jsonl")
     personal = personal_fields(_config(work, memory_limit).mapping.fields)
-    done = publish_folder(src, work / f"published-{size}", mask=True, personal=personal)
+    done = publish_folder(src, work / f"published-{size}{TAG}", mask=True, personal=personal)
     with (src / "findings.jsonl").open("rb") as fh:
         lines = sum(1 for _ in fh)
     return {"findings": lines, "withheld": done.withheld}
@@ -188,6 +205,7 @@ def child(args: argparse.Namespace) -> int:
 def run_step(step: str, size: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--child", step, "--size", str(size), "--seed", str(args.seed)]
     cmd += ["--work", str(args.work)] + (["--memory-limit", args.memory_limit] if args.memory_limit else [])
+    cmd += [f"--{k.replace('_', '-')}={v!r}" for k, v in ACTIVITY.items()]
     load = os.getloadavg()[0]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -200,7 +218,7 @@ def run_step(step: str, size: int, args: argparse.Namespace) -> dict:
         tail = next((ln for ln in reversed(lines) if "Error" in ln or "Exception" in ln), lines[-1])[:300]
         return {"error": f"exit {proc.returncode}: {tail}", "load": load}
     out = {**json.loads(line.removeprefix("RESULT ")), "load": load, "load_after": os.getloadavg()[0]}
-    saved = args.work / f"result-{size}-{step}.json"
+    saved = args.work / f"result-{size}{TAG}-{step}.json"
     if out.get("reused") and saved.is_file():
         # the step's output came from an earlier run: show that run's figures, marked as such
         return {**json.loads(saved.read_text()), "earlier": True}
@@ -224,12 +242,35 @@ def main() -> int:
     ap.add_argument(
         "--table", action="store_true", help="print the table from the figures saved in --work by earlier runs only"
     )
+    ap.add_argument(
+        "--conversations-per-person",
+        type=float,
+        default=None,
+        metavar="M",
+        help="the generator's mean conversations per Intercom contact (default 0.25; 1.05 with --calls-per-person "
+        "0.33 gives about one conversation and one Task per person)",
+    )
+    ap.add_argument(
+        "--calls-per-person",
+        type=float,
+        default=None,
+        metavar="C",
+        help="the generator's calls and emails logged as Tasks per Salesforce person (default 0.08)",
+    )
     ap.add_argument("--child", choices=ALL_STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    _set_activity(args)
     if args.child:
         args.step = args.child
         return child(args)
+    from crmsandbox.errors import SandboxInputError
+    from crmsandbox.generator import check_activity
+
+    try:
+        check_activity(ACTIVITY)
+    except SandboxInputError as exc:
+        ap.error(str(exc))
     args.work = args.work or Path(tempfile.mkdtemp(prefix="syncaudit-scale-"))
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -241,7 +282,7 @@ def main() -> int:
     for size in sizes:
         for step in steps:
             if args.table:
-                saved = args.work / f"result-{size}-{step}.json"
+                saved = args.work / f"result-{size}{TAG}-{step}.json"
                 if saved.is_file():
                     rows[(size, step)] = json.loads(saved.read_text())
                 continue

@@ -34,3 +34,21 @@ def test_recall_and_precision_per_kind_on_a_generated_org_pair(tmp_path: Path) -
     assert hn["total"] > 0 and hn["share"] <= bench_accuracy.HARD_NEGATIVE_MAX, hn
     # Every kind the audit produces is planted at this size, so none passes vacuously.
     assert all(s["truth"] > 0 for s in result["scores"].values()), result["scores"]
+
+
+@pytest.mark.slow
+def test_conversation_findings_match_the_truth_with_more_activity(tmp_path: Path) -> None:
+    """With about one conversation and one Task per person (the 10M-scale setting), the planted unlogged and
+    misfiled conversations (shares of the loggable ones) are still the ones the audit finds."""
+    cfg = load_config(ROOT / "config" / "demo.yaml").model_copy(update={"data_dir": str(tmp_path / "data")})
+    busy = {"conversations_per_person": 1.05, "calls_per_person": 0.33}
+    result = bench_accuracy.audit_seed(2000, 5, tmp_path, cfg, activity=busy)
+    scores = {k: s for k, s in result["scores"].items() if k.startswith("conversation_")}
+    assert set(scores) == {"conversation_unlogged", "conversation_misfiled"}, result["scores"]
+    # about four times the default's ~0.7 * 0.24 loggable conversations per person: 3% and 2% of them are planted
+    assert scores["conversation_unlogged"]["truth"] >= 40 and scores["conversation_misfiled"]["truth"] >= 25, scores
+    for kind, s in scores.items():
+        assert s["recall"] >= bench_accuracy.RECALL_MIN and s["precision"] >= bench_accuracy.precision_min(kind), (
+            kind,
+            s,
+        )

@@ -48,7 +48,7 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Env]:
     opts = getattr(request, "param", {})
-    world = make_world(opts.pop("n", 12))
+    world = make_world(opts.pop("n", 12), convs=opts.pop("convs", 1))
     monkeypatch.setenv("SYNCAUDIT_SANDBOX_DIR", str(tmp_path / "sb"))
     with running_sandbox(
         services=world_services(world, tmp_path, **opts.pop("ic", {})), state_dir=tmp_path / "sb"
@@ -258,3 +258,127 @@ def test_notebook_entry_points(env: Env) -> None:
     assert run["run_id"] == done["run_id"] and run["status"] == "complete" and run["counts"]["updated"] == 12
     rb = build_rollback_plan(env.cfg, done["run_id"]).summary()
     assert rb["writes"] == 13 and rb["path"]
+
+
+def _reference_rollback(env: Env, run_id: str, writers: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The rollback of ``run_id`` decided with the whole run in memory (every journal row, every operation, each
+    target's records read in one call): what the streamed planner must give, operation for operation."""
+    from dataclasses import replace
+
+    from syncaudit.changes.model import Operation
+    from syncaudit.changes.verify import read_touched
+    from syncaudit.changes.writer_api import same_value
+
+    journal = journal_for(env.cfg)
+    run = journal.run(run_id)
+    rows = [r for r in journal.ops(run_id) if r["outcome"] in {"updated", "created", "merged"}]
+    plan_ops = env.plan.ops_at(r["seq"] for r in rows)
+    ops, nr, groups = [], [], {}
+    for row in rows:
+        op = plan_ops[row["seq"]]
+        if op.op == "merge":
+            nr.append({"seq": row["seq"], "key": op.key, "why": "Intercom merges cannot be undone"})
+        elif op.op == "upsert" and row["outcome"] != "created":
+            why = "the upsert matched an existing record; its earlier values were not captured"
+            nr.append({"seq": row["seq"], "key": row["new_id"] or op.key, "why": why})
+        else:
+            op = replace(op, key=row["new_id"]) if op.op == "upsert" else op
+            groups.setdefault((op.system, op.object), []).append((row["seq"], op))
+    for (system, obj), items in sorted(groups.items()):
+        cur, changed_only = read_touched(writers[system], obj, [op for _, op in items if op.key], run["started_at"])
+        for seq, op in items:
+            rec = cur.get(op.key)
+            why = (
+                "not modified by the run" if changed_only and op.key not in cur
+                else "the record no longer exists" if rec is None
+                else "changed since the run" if not all(same_value(rec.get(f), v) for f, v in op.after.items())
+                else None
+            )  # fmt: skip
+            if why:
+                nr.append({"seq": seq, "key": op.key, "why": why})
+                continue
+            undo = ("delete", {}, "created by") if op.op == "upsert" else ("update", dict(op.before), "restores")
+            current = {f: rec.get(f) for f in op.after}
+            version = rec.get("_version")
+            policy = f"rollback:{op.policy}"
+            ops.append(
+                (
+                    (system, obj, undo[0], seq),
+                    Operation(system, obj, op.key, undo[0], undo[1], current, version, op.finding_id, policy,
+                              note=f"{undo[2]} {run_id}"),
+                )
+            )  # fmt: skip
+    return [op for _, op in sorted(ops, key=lambda x: x[0])], nr
+
+
+class _Recording:
+    """A writer handed to the planner that notes how many records each read asks for; ``changed`` False hides
+    the writer's streamed "changed since" read, so the planner falls back to reading window by window."""
+
+    def __init__(self, writer: Any, reads: list[int], changed: bool = True) -> None:
+        self.w, self.reads, self.changed = writer, reads, changed
+        self.system = writer.system
+
+    def current(self, obj: str, ops: list[Any], since: Any) -> dict[str, Any]:
+        self.reads.append(len(ops))
+        return self.w.current(obj, ops, since)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "changed_pages" and not self.changed:
+            raise AttributeError(name)
+        return getattr(self.w, name)
+
+
+@pytest.mark.parametrize("env", [{"n": 440, "convs": 3}], indirect=True)
+def test_rollback_plan_streams_in_windows_and_equals_the_whole_run_plan(env: Env) -> None:
+    """A run of 440 people (220 Salesforce Contact updates: the "changed since the run" read; Intercom updates;
+    created Tasks; an Intercom merge), edited and deleted afterwards, planned in windows of 7 operations:
+    every window reads only its own records, and the plan is the whole-run plan byte for byte."""
+    from syncaudit.connectors.build import build_writers
+
+    res = apply_plan(env.cfg, env.plan, env.plan.hash, dry_run=False)
+    assert res.status == "complete" and res.counts["created"] == 3 and res.counts["merged"] == 1
+    real = build_writers(env.cfg, {"salesforce", "intercom"})
+    sf, ic = real["salesforce"], real["intercom"]
+    env.svc("salesforce", "touch", obj="Contact", id="003000000000005AAA", fields={"Plan_Type__c": "Starter"})
+    env.svc("intercom", "touch", id=env.world["ic"][9]["id"], fields={"custom_attributes": {"lifecycle_stage": "X"}})
+    sf._call("DELETE", f"{sf.v}/sobjects/Contact/003000000000009AAA", write=True)  # a large set: not modified
+    ic._call("DELETE", f"/contacts/{env.world['ic'][13]['id']}", write=True)  # read by id: no longer exists
+    (task,) = env.svc("salesforce", "find", obj="Task", field="Subject", value="Intercom conversation 472")
+    env.svc("salesforce", "touch", obj="Task", id=task["Id"], fields={"Subject": "edited by someone"})
+    want_ops, want_nr = _reference_rollback(env, res.run_id, real)
+
+    plans = []
+    for changed in (True, False):
+        reads: list[int] = []
+        wrap = {s: _Recording(w, reads, changed) for s, w in real.items()}
+        before = len(env.sb.requests(system="salesforce"))
+        rb = plan_rollback(env.cfg, res.run_id, writers=lambda systems, wrap=wrap: wrap, window=7)
+        since_queries = [
+            r for r in env.sb.requests(system="salesforce")[before:] if "WHERE+SystemModstamp" in r["query"]
+        ]
+        assert reads and max(reads) <= 7, reads  # no read asks for more than one window's records
+        assert len(since_queries) == (1 if changed else 0), since_queries  # "changed since": one query, spooled
+        plans.append(rb)
+        why = {i["key"]: i["why"] for i in rb.header["not_restorable"]}
+        assert why["003000000000005AAA"] == "changed since the run"
+        assert why["003000000000009AAA"] == "not modified by the run"
+        assert why[env.world["ic"][9]["id"]] == "changed since the run"
+        assert why[env.world["ic"][13]["id"]] == "the record no longer exists"
+        assert why[task["Id"]] == "changed since the run"
+        assert list(why.values()).count("Intercom merges cannot be undone") == 1
+        assert rb.header["not_restorable"] == want_nr
+        got = [op for _, op in (item for batch in rb.iter_batches() for item in batch)]
+        assert [o.to_dict() for o in got] == [o.to_dict() for o in want_ops]
+        assert {o.op for o in got} == {"update", "delete"} and len(got) == len(want_ops) > 200
+        # The streamed header and hash are those of the same plan held whole (model.Plan hashes it in memory).
+        from syncaudit.changes.model import Plan
+
+        whole = Plan(dict(rb.header), want_ops)
+        assert rb.hash == whole.hash
+        whole_dir = env.tmp / f"whole-{changed}"
+        whole.save(whole_dir)
+        for name in ("plan.json", "plan.jsonl", "summary.json"):
+            assert (rb.path / name).read_bytes() == (whole_dir / rb.hash / name).read_bytes(), name
+    # Both ways give the same plan (the header's "since" is the time each was made).
+    assert (plans[0].path / "plan.jsonl").read_bytes() == (plans[1].path / "plan.jsonl").read_bytes()

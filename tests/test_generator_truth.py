@@ -460,6 +460,19 @@ def _counterparts(org: Org) -> dict[str, str]:
 
 
 def test_conversations(org: Org) -> None:
+    _check_conversations(org)
+
+
+def test_conversations_with_more_activity(tmp_path: Path) -> None:
+    """About one conversation and one Task per person: every conversation still logged as truth says."""
+    busy = {"conversations_per_person": 1.05, "calls_per_person": 0.33}
+    org = Org(generate(tmp_path / "pair", 1000, SEED, activity=busy))
+    assert len(org.ic["conversations"]) > 800 and len(org.sf["Task"]) > 800
+    assert org.of("conversation_unlogged") and org.of("conversation_misfiled")
+    _check_conversations(org)
+
+
+def _check_conversations(org: Org) -> None:
     app_id = org.truth["generator"]["intercom_app_id"]
     logged: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for obj, who_field in (("Task", "WhoId"), ("Case", "ContactId")):

@@ -40,7 +40,7 @@ def test_a_name_held_by_more_than_the_cap_gets_no_name_block() -> None:
     assert (
         all(blocks[u] is None for u in blocks if u.startswith("c")) and len([u for u in blocks if u[0] == "c"]) == 101
     )
-    assert blocks["r1"] == blocks["r2"] == "zed|quux" and blocks["n1"] is None
+    assert blocks["r1"] == blocks["r2"] is not None and blocks["n1"] is None
     # the same for two narrowing fields: 101 people of one company in one city are no block; 2 are
     places = dict(
         con.execute(
@@ -48,7 +48,7 @@ def test_a_name_held_by_more_than_the_cap_gets_no_name_block() -> None:
         ).fetchall()
     )
     assert all(places[u] is None for u in places if u.startswith("c"))
-    assert places["r1"] == places["n1"] == "acme|Springfield" and places["r2"] is None
+    assert places["r1"] == places["n1"] is not None and places["r2"] is None
 
 
 def test_up_to_the_cap_a_common_name_is_still_a_block() -> None:
@@ -86,11 +86,12 @@ def test_the_pair_budget_drops_the_largest_blocks_first(monkeypatch) -> None:
 
     blocks, stats = name_blocks(1.0)
     assert all(blocks[f"c{i}"] is None for i in range(12))
-    assert all(blocks[f"p{i}{s}"] == f"ann{i}|rare{i}" for i in range(10) for s in "ab")
+    assert all(blocks[f"p{i}a"] == blocks[f"p{i}b"] is not None for i in range(10))
+    assert len({blocks[f"p{i}a"] for i in range(10)}) == 10
     assert (stats["pairs"], stats["kept_pairs"], stats["kept_blocks"], stats["max_pairs_per_block"]) == (76, 10, 10, 1)
     # with room for two pairs per record (80) the common name is a block again: the budget, not a fixed size
     blocks, stats = name_blocks(2.0)
-    assert {blocks[f"c{i}"] for i in range(12)} == {"john|smith"} and stats["kept_pairs"] == 76
+    assert len({blocks[f"c{i}"] for i in range(12)} - {None}) == 1 and stats["kept_pairs"] == 76
 
 
 def test_the_budget_counts_pairs_across_the_two_sides_when_linking(monkeypatch) -> None:
@@ -109,9 +110,9 @@ def test_the_budget_counts_pairs_across_the_two_sides_when_linking(monkeypatch) 
     _table(con, "r", right)
     _capped_blocks(con, MODEL, ["l", "r"])  # 30 records, a budget of 15 pairs: the 6 unique pairs fit, 16 do not
     got = dict(con.execute("SELECT uid, mf_name_block FROM l UNION ALL SELECT uid, mf_name_block FROM r").fetchall())
-    assert got["l3"] == got["r3"] == "first3|last3"
+    assert got["l3"] == got["r3"] is not None
     assert got["m0"] is None and got["n0"] is None
-    assert got["j0"] == "john|smith"  # one side only: no pairs to budget
+    assert got["j0"] is not None  # one side only: no pairs to budget
 
 
 def test_scoring_in_chunks_gives_the_findings_of_one_pass(tmp_path: Path, monkeypatch) -> None:

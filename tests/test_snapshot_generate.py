@@ -3,6 +3,7 @@ holds exactly what generating the load folder and converting it (`snapshot from-
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -81,6 +82,14 @@ def test_with_a_config_it_becomes_the_latest_snapshot(tmp_path: Path, capsys) ->
     [
         (["snapshot", "generate", "--size", "0", "--out", "{tmp}/s"], "--size must be"),
         (["snapshot", "generate", "--size", "10"], "say where the snapshot goes"),
+        (
+            ["snapshot", "generate", "--size", "10", "--out", "{tmp}/s", "--conversations-per-person", "-2"],
+            "--conversations-per-person must be a number from 0 to 10",
+        ),
+        (
+            ["snapshot", "generate", "--size", "10", "--out", "{tmp}/s", "--calls-per-person", "1e12"],
+            "--calls-per-person must be a number from 0 to 10",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_message(tmp_path: Path, capsys, argv: list[str], needle: str) -> None:
@@ -88,3 +97,33 @@ def test_bad_input_exits_2_with_one_message(tmp_path: Path, capsys, argv: list[s
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert not (tmp_path / "s.partial").exists()
+
+
+def test_a_non_number_activity_is_refused_by_the_parser_with_exit_2(tmp_path: Path, capsys) -> None:
+    argv = ["snapshot", "generate", "--size", "10", "--out", str(tmp_path / "s"), "--calls-per-person", "many"]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--calls-per-person: invalid float value: 'many'" in err
+    assert "Traceback" not in err and not (tmp_path / "s").exists()
+
+
+def test_activity_options_reach_the_generated_snapshot(tmp_path: Path, capsys) -> None:
+    """--conversations-per-person and --calls-per-person set the generator's volume; the manifest and truth.json
+    record it, and the snapshot holds the conversations and Tasks of the load folder with the same options."""
+    busy = {"conversations_per_person": 2.0, "calls_per_person": 0.5}
+    argv = ["snapshot", "generate", "--size", "400", "--seed", "3", "--out", str(tmp_path / "snap")]
+    assert main([*argv, "--conversations-per-person", "2", "--calls-per-person", "0.5"]) == 0
+    root = tmp_path / "snap"
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["generator"]["activity"] == busy
+    load = generate(tmp_path / "load", 400, 3, activity=busy)
+    truth = json.loads((load / "truth.json").read_text())
+    written = json.loads((root / "truth.json").read_text())
+    assert written["generator"] == truth["generator"] and written["counts"] == truth["counts"]
+    assert written["generator"]["activity"] == busy
+    con = duckdb.connect()
+    tasks = con.execute(f"SELECT count(*) FROM read_parquet({lit(str(root / 'salesforce' / 'Task.parquet'))})")
+    assert tasks.fetchone()[0] == truth["counts"]["salesforce"]["Task"] > 400
+    convs = con.execute(f"SELECT count(*) FROM read_parquet({lit(str(root / 'intercom' / 'conversations.parquet'))})")
+    assert convs.fetchone()[0] == truth["counts"]["intercom"]["conversations"] > 600

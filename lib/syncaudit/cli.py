@@ -138,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--out", metavar="DIR", help="write the snapshot here (default: <data_dir>/snapshots/gen-<size>-<seed>)"
     )
+    q.add_argument(
+        "--conversations-per-person",
+        type=float,
+        metavar="M",
+        help="mean Intercom conversations per contact (default 0.25, about 0.24 per person; 1.05 with "
+        "--calls-per-person 0.33 gives about one conversation and one Task per person)",
+    )
+    q.add_argument(
+        "--calls-per-person",
+        type=float,
+        metavar="C",
+        help="mean calls and emails logged as Tasks per Salesforce person, not from Intercom (default 0.08)",
+    )
 
     p = sub.add_parser("plan", help="write a change plan from a snapshot's findings; prints its path and hash")
     _add_config(p)

@@ -124,9 +124,11 @@ def generate_snapshot(
     out: str | Path | None = None,
     rates: dict[str, float] | None = None,
     partition_people: int | None = None,
+    activity: dict[str, float] | None = None,
 ) -> Path:
     """Generate an org pair of ``size`` people a side into a snapshot at ``out`` (or under the config's
-    data_dir); return its folder."""
+    data_dir); return its folder. ``activity``: the generator's conversations and logged calls per person
+    (``conversations_per_person``, ``calls_per_person``; default: the generator's)."""
     gen = _generator()
     if out is None and cfg is None:
         raise ConfigError("say where the snapshot goes", hint="add --out DIR, or --config F for its data_dir")
@@ -138,7 +140,9 @@ def generate_snapshot(
     work = partial / ".work"
     converted: list[Path] = []
     numbered: set[str] = set()
-    kwargs = {"partition_people": partition_people} if partition_people else {}
+    kwargs: dict[str, Any] = {"partition_people": partition_people} if partition_people else {}
+    if activity:
+        kwargs["activity"] = activity
     conv_cfg = _conversion_config(cfg)
     try:
         # Each partition is converted in a thread (DuckDB releases the GIL) while the generator draws the next
@@ -163,7 +167,7 @@ def generate_snapshot(
             "id": target.name,
             "status": "complete",
             "source": "generator",
-            "generator": {"size": size, "seed": seed, "partitions": len(converted)},
+            "generator": {"size": size, "seed": seed, "partitions": len(converted), **_activity(activity)},
             "started_at": head["generator"]["as_of"],  # the org pair is "as of" the generator's clock
         }
         shutil.rmtree(work)
@@ -181,10 +185,20 @@ def generate_snapshot(
     return target
 
 
+def _activity(activity: dict[str, float] | None) -> dict[str, Any]:
+    """The manifest's record of a non-default activity volume (nothing for the default)."""
+    return {"activity": dict(activity)} if activity else {}
+
+
+ACTIVITY_OPTIONS = ("conversations_per_person", "calls_per_person")
+
+
 def cli_generate_snapshot(args: argparse.Namespace) -> int:
-    """``syncaudit snapshot generate --size N --seed S [--config F | --out DIR]``."""
+    """``syncaudit snapshot generate --size N --seed S [--config F | --out DIR] [--conversations-per-person M]
+    [--calls-per-person C]``."""
     t0 = time.perf_counter()
-    path = generate_snapshot(args.size, args.seed, cfg=getattr(args, "cfg", None), out=args.out)
+    activity = {k: v for k in ACTIVITY_OPTIONS if (v := getattr(args, k, None)) is not None}
+    path = generate_snapshot(args.size, args.seed, cfg=getattr(args, "cfg", None), out=args.out, activity=activity)
     SnapshotDir(path)
     print(path)
     print(json.dumps({"rows": table_rows(path), "seconds": round(time.perf_counter() - t0, 1)}))

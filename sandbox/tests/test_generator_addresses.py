@@ -84,3 +84,35 @@ def test_a_household_shares_its_address_and_other_look_alikes_do_not(org) -> Non
         if f["kind"] == "duplicate" and f["expected"] and f["object"] == "Contact" and f["system"] == "salesforce"
     ]
     assert copies and all([a[p] for p in PARTS] == [b[p] for p in PARTS] for a, b in copies)
+
+
+PLACES_DIGEST = """
+import hashlib, json
+from crmsandbox.generator.addresses import places
+from crmsandbox.generator.pools import LOCALES
+h = hashlib.sha256()
+for loc, *_ in LOCALES:
+    p = places(loc)
+    h.update(json.dumps([list(p.city), list(p.state), list(p.postcode), list(p.streets)], default=str).encode())
+print(h.hexdigest())
+"""
+
+
+def test_the_place_tables_do_not_depend_on_the_interpreters_hash_seed() -> None:
+    """Faker's it_IT provider lists its cities from a set: unsorted, another process (another PYTHONHASHSEED)
+    drew other cities, so "the same seed gives the same org pair" held only within one process."""
+    import os
+    import subprocess
+    import sys
+
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", PLACES_DIGEST],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("0", "1", "2")
+    }
+    assert len(digests) == 1, digests

@@ -43,7 +43,7 @@ from syncaudit.audit.comparisons import (
     key_sql,
     training_rules,
 )
-from syncaudit.audit.engine import splink_api, splink_register, splink_settings
+from syncaudit.audit.engine import is_spark, splink_api, splink_register, splink_settings
 from syncaudit.loadfolder import lit, q
 
 logging.getLogger("splink").setLevel(logging.ERROR)
@@ -111,11 +111,20 @@ def _capped_blocks(con: duckdb.DuckDBPyConnection, model: Model, tables: list[st
         kept_blocks BIGINT, kept_pairs BIGINT, max_pairs_per_block BIGINT)"""
     )
     label = ",".join(tables)
+    # A key is stored as a 64-bit hash of its parts (eight bytes instead of a name and a place: eighteen keys on
+    # twenty million records are gigabytes as text). A collision only adds candidate pairs, which the model
+    # scores like any other.
+    hash_fn = "xxhash64" if is_spark(con) else "hash"
+
+    def hashed(parts: list[str]) -> str:
+        present = " AND ".join(f"{p} IS NOT NULL" for p in parts)
+        return f"CASE WHEN {present} THEN {hash_fn}(concat_ws('|', {', '.join(parts)})) END"
+
     todo = [(c, parts) for c, parts in block_keys(model) if not all(c in _columns(con, t) for t in tables)]
     if todo:  # new input tables (the duplicate search reuses one name per group): the old figures go
         con.execute(f"DELETE FROM sa_m_blocking WHERE tables = {lit(label)}")
     for i, (column, parts) in enumerate(todo):
-        union = " UNION ALL ".join(f"SELECT {j} AS s, {key_sql(parts)} AS k FROM {t}" for j, t in enumerate(tables))
+        union = " UNION ALL ".join(f"SELECT {j} AS s, {hashed(parts)} AS k FROM {t}" for j, t in enumerate(tables))
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE sa_m_keycount AS SELECT k, count(*) AS c, {pairs} AS p
             FROM ({union}) WHERE k IS NOT NULL GROUP BY k"""
@@ -142,7 +151,7 @@ def _capped_blocks(con: duckdb.DuckDBPyConnection, model: Model, tables: list[st
             keep = [c for c in _columns(con, t) if c not in {col for col, _ in todo}]
             keys = []
             for i, (column, parts) in enumerate(todo):
-                k = key_sql(parts)
+                k = hashed(parts)
                 keys.append(f"CASE WHEN {k} IN (SELECT k FROM sa_m_common_{i}) THEN NULL ELSE {k} END AS {column}")
             con.execute(f"CREATE OR REPLACE TABLE {t} AS SELECT {', '.join(map(q, keep))}, {', '.join(keys)} FROM {t}")
     for tmp in ["sa_m_keycount", *(f"sa_m_common_{i}" for i in range(len(todo)))]:
@@ -163,9 +172,7 @@ def blocking_stats(con: duckdb.DuckDBPyConnection, tables: list[str]) -> list[di
 
 
 def _shared_flags(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> None:
-    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak);
-    and the capped blocking keys (_capped_blocks)."""
-    _capped_blocks(con, model, tables)
+    """Add ``mf_<c>_shared`` to the input tables: role mailboxes and values held by many records (weak)."""
     for c in model.columns:
         if c.compare not in ("email", "phone", "domain"):
             continue
@@ -208,7 +215,10 @@ def _non_empty(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) 
     return Model(model.kind, keep, model.trained, model.labels)
 
 
-def _settings(model: Model, link_type: str, prior: float) -> Any:
+def _settings(model: Model, link_type: str, prior: float, *, predict: bool = True) -> Any:
+    """Splink settings of the model; without the prediction blocking rules for training (``predict=False``): their
+    key columns are added only to the tables pairs are scored on (_capped_blocks), and Splink selects every
+    column a rule names when it compares training pairs."""
     from splink import SettingsCreator
 
     return SettingsCreator(
@@ -216,7 +226,7 @@ def _settings(model: Model, link_type: str, prior: float) -> Any:
         probability_two_random_records_match=prior,
         unique_id_column_name="uid",
         comparisons=comparisons(model),
-        blocking_rules_to_generate_predictions=blocking(model),
+        blocking_rules_to_generate_predictions=blocking(model) if predict else [],
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=True,
         additional_columns_to_retain=["id_key"],
@@ -311,7 +321,8 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
         sdfs = [splink_register(db_api, con, t, f"__sa_tr_{t}") for t in names]
         return Linker(sdfs if len(sdfs) > 1 else sdfs[0], splink_settings(con, settings), log_level=None)
 
-    linker = linker_on(u_tables, _settings(model, link_type, _prior(con, model, tables, sizes)))
+    prior = _prior(con, model, tables, sizes)
+    linker = linker_on(u_tables, _settings(model, link_type, prior, predict=False))
     linker.training.estimate_u_using_random_sampling(max_pairs=n_u, seed=1, num_chunks=1)
     with_u = linker.misc.save_model_to_json()
     linker.table_management.delete_tables_created_by_splink_from_db()
@@ -321,6 +332,8 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
         except Exception as e:  # noqa: BLE001 - too few pairs in a block: the other rule still trains
+            if any(kind in str(e) for kind in ("Binder Error", "Catalog Error", "Parser Error", "AnalysisException")):
+                raise  # a query the audit built wrong is no lack of data: never train silently without EM
             logging.getLogger(__name__).info("EM on %s skipped: %s", cols, e)
     trained = with_u
     if linker is not None:
@@ -337,6 +350,10 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
     for t in [*u_tables, *em_tables, *(f"sa_m_keys_{r}" for r in range(len(rules)))]:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     _smooth(trained, _known_matches(con, model, tables), n_u)
+    # The prediction blocking rules, rendered for the engine as the rest of the model was.
+    full = splink_settings(con, _settings(model, link_type, prior))
+    full = full if isinstance(full, dict) else full.create_settings_dict("duckdb")
+    trained["blocking_rules_to_generate_predictions"] = full["blocking_rules_to_generate_predictions"]
     return Model(model.kind, model.columns, trained, _labels(trained))
 
 
@@ -427,6 +444,9 @@ def predict_pairs(
     if not model.trained.get("comparisons"):  # every matching field empty here: no evidence, so no pairs
         return 0
     _shared_flags(con, model, tables)
+    # The blocking keys only where pairs are scored (training samples its own pairs: on the linking model's
+    # twenty million training records they would be built for nothing).
+    _capped_blocks(con, model, tables)
     link_type = "dedupe_only" if len(tables) == 1 else "link_only"
     settings = json.loads(json.dumps(model.trained))
     settings["link_type"] = link_type

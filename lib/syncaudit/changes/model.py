@@ -215,15 +215,17 @@ class Plan:
         return self.path
 
 
-def publish(tmp: Path, plans_dir: Path, header: dict[str, Any], plan_hash: str, summary: dict[str, Any]) -> Path:
-    """Finish a plan folder written under ``tmp`` (plan.jsonl) and rename it to ``plans_dir/<hash>``."""
+def publish(tmp: Path, plans_dir: Path, header: dict[str, Any] | None, plan_hash: str, summary: dict[str, Any]) -> Path:
+    """Finish a plan folder written under ``tmp`` (plan.jsonl) and rename it to ``plans_dir/<hash>``. With
+    ``header`` None, ``tmp`` already holds plan.json (a rollback plan writes its header streamed)."""
     import shutil
 
     target = plans_dir / plan_hash
     if (target / "plan.jsonl").exists():  # the same plan was saved before: same content by construction
         shutil.rmtree(tmp, ignore_errors=True)
         return target
-    (tmp / "plan.json").write_text(canonical({**header, "hash": plan_hash}) + "\n", encoding="utf-8")
+    if header is not None:
+        (tmp / "plan.json").write_text(canonical({**header, "hash": plan_hash}) + "\n", encoding="utf-8")
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     try:
         os.replace(tmp, target)

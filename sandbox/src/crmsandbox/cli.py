@@ -14,6 +14,25 @@ from collections.abc import Sequence
 from crmsandbox.errors import SandboxInputError
 
 
+def add_activity_options(p: argparse.ArgumentParser) -> None:
+    """The generator's activity volume (generator.conversations.DEFAULT_ACTIVITY); syncaudit's CLI adds the same."""
+    p.add_argument(
+        "--conversations-per-person",
+        type=float,
+        default=None,
+        metavar="M",
+        help="mean Intercom conversations per contact (default 0.25, about 0.24 per person; 1.05 gives about one "
+        "conversation per person); closed ones with a Salesforce counterpart are logged as Tasks",
+    )
+    p.add_argument(
+        "--calls-per-person",
+        type=float,
+        default=None,
+        metavar="C",
+        help="mean calls and emails logged as Tasks per Salesforce person, not from Intercom (default 0.08)",
+    )
+
+
 def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -31,6 +50,7 @@ def build_parser(prog: str = "crmsandbox") -> argparse.ArgumentParser:
         help="YAML/JSON with the mapped fields (name, owner, direction, objects) and sync_timing to plant drift "
         "against (e.g. syncaudit's config/demo.yaml); default: the demo mapping",
     )
+    add_activity_options(g)
     s = sub.add_parser("serve", help="start the emulators; writes <state-dir>/sandbox.json while they run")
     src = s.add_mutually_exclusive_group()
     src.add_argument("--size", type=int, help="generate this many people per system at start (default 20000)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,13 +76,24 @@ class SalesforceWriter:
     # ------------------------------------------------------------ reads
 
     def query(self, soql: str) -> list[dict[str, Any]]:
+        return [row for page in self.query_pages(soql) for row in page]
+
+    def query_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
+        """The answer to ``soql`` a page at a time (as the API returns it), never gathered whole."""
         r = self._call("GET", f"{self.v}/query", params={"q": soql})
         body = r.json()
-        rows = list(body.get("records", []))
+        yield list(body.get("records", []))
         while not body.get("done", True) and body.get("nextRecordsUrl"):
             body = self._call("GET", body["nextRecordsUrl"]).json()
-            rows.extend(body.get("records", []))
-        return rows
+            yield list(body.get("records", []))
+
+    def changed_pages(self, obj: str, fields: list[str], since: Any) -> Iterator[list[dict[str, Any]]]:
+        """Every ``obj`` record changed after ``since`` (Id, SystemModstamp, ``fields`` and ``_version``), a page
+        at a time: what :meth:`current` reads for a large set of updates, for a caller that spools it (rollback
+        planning) instead of holding it."""
+        select = ", ".join(["Id", "SystemModstamp", *sorted(set(fields) - {"Id", "SystemModstamp"})])
+        for page in self.query_pages(f"SELECT {select} FROM {obj} WHERE SystemModstamp > {soql_datetime(since)}"):
+            yield [{**row, "_version": row.get("SystemModstamp")} for row in page]
 
     def current(self, obj: str, ops: list[WriteOperation], since: Any) -> dict[str, dict[str, Any] | None]:
         fields = sorted({f for o in ops for f in (*o.after, *o.before)} - {"Id", "SystemModstamp"})

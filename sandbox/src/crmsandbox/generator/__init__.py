@@ -2,7 +2,8 @@
 
 ``generate(out_dir, size, seed, rates)`` writes the load folder of ARCHITECTURE.md (Salesforce
 CSVs + schema.json, Intercom JSON in the API's shapes) and ``truth.json``. Size = people per
-system. The same seed and size give byte-identical files.
+system. The same seed and size give byte-identical files. ``activity`` (conversations.DEFAULT_ACTIVITY) sets how
+many conversations and logged calls each person has; its default draws what the generator always drew.
 
 What truth.json means, so an audit can be scored against it
 -----------------------------------------------------------
@@ -98,7 +99,12 @@ import orjson
 
 from crmsandbox.errors import SandboxInputError
 from crmsandbox.generator import history, intercom_out, salesforce_out
-from crmsandbox.generator.conversations import build_conversations
+from crmsandbox.generator.conversations import (
+    DEFAULT_ACTIVITY,
+    build_conversations,
+    check_activity,
+    non_default_activity,
+)
 from crmsandbox.generator.layout import Layout, build_layout, resolve
 from crmsandbox.generator.mapping import MappingInputs, mapping_from_file
 from crmsandbox.generator.partition import PARTITION_PEOPLE, Part, partitions
@@ -107,7 +113,16 @@ from crmsandbox.generator.plant_rules import plant_rules
 from crmsandbox.generator.truth_stream import TruthWriter, append_load_folder, read_summary
 from crmsandbox.generator.world import World, build_world
 
-__all__ = ["DEFAULT_RATES", "PARTITION_PEOPLE", "cli_generate", "generate", "generate_partitions", "read_summary"]
+__all__ = [
+    "DEFAULT_ACTIVITY",
+    "DEFAULT_RATES",
+    "check_activity",
+    "PARTITION_PEOPLE",
+    "cli_generate",
+    "generate",
+    "generate_partitions",
+    "read_summary",
+]
 
 MIN_SIZE, MAX_SIZE = 1, 50_000_000
 FORMAT_VERSION = 1
@@ -149,14 +164,20 @@ def _resolve_truth(lay: Layout, entries: list[dict[str, Any]]) -> list[dict[str,
 
 
 def _write_org(
-    tmp: Path, size: int, seed: int, rates: dict[str, float], mapping: MappingInputs, part: Part | None = None
+    tmp: Path,
+    size: int,
+    seed: int,
+    rates: dict[str, float],
+    mapping: MappingInputs,
+    part: Part | None = None,
+    activity: dict[str, float] | None = None,
 ) -> tuple[World, dict[str, dict[str, int]], list[dict[str, Any]]]:
     """Draw one org pair (or one partition of a larger one), write its load folder into ``tmp`` (which exists)
     and return the world, the counts per table and the truth's findings."""
     world = build_world(seed, size, rates["name_frequency"], part)
     plan = plant(world, rates, seed, mapping)
     lay = build_layout(world, plan, seed, part)
-    conv = build_conversations(world, plan, lay, rates, seed)
+    conv = build_conversations(world, plan, lay, rates, seed, activity)
     rule_truth = plant_rules(world, plan, lay, conv, rates["rule_violation"], seed)
     sf, ic = tmp / "salesforce", tmp / "intercom"
     sf.mkdir()
@@ -184,8 +205,10 @@ def _write_org(
 
 
 def _truth_header(
-    world: World, seed: int, size: int, rates: dict[str, float], mapping: MappingInputs
+    world: World, seed: int, size: int, rates: dict[str, float], mapping: MappingInputs, activity: dict[str, float]
 ) -> dict[str, Any]:
+    # the activity volume is recorded only when it differs from the default (default output stays as it was)
+    more = {"activity": non_default_activity(activity)} if non_default_activity(activity) else {}
     return {
         "format_version": FORMAT_VERSION,
         "seed": seed,
@@ -196,6 +219,7 @@ def _truth_header(
         "intercom_app_id": world.app_id,
         "sync_lag_s": dict(mapping.sync_lag_s),
         "mapping": mapping.describe(),
+        **more,
     }
 
 
@@ -206,27 +230,30 @@ def generate(
     rates: dict[str, float] | None = None,
     mapping: MappingInputs | None = None,
     partition_people: int = PARTITION_PEOPLE,
+    activity: dict[str, float] | None = None,
 ) -> Path:
     """Write the load folder + truth.json into `out_dir` (replaced atomically) and return its path.
 
     ``mapping``: the mapped fields and sync lags to plant drift against (default: the demo mapping).
     Above ``partition_people`` people the pair is written partition by partition (partition.py): the
-    memory stays that of one partition.
+    memory stays that of one partition. ``activity``: conversations and logged calls per person
+    (``conversations_per_person``, ``calls_per_person``; default DEFAULT_ACTIVITY).
     """
     _check(size, seed)
     mapping = mapping or MappingInputs()
     asked, rates = rates, check_rates(rates)
+    activity = check_activity(activity)
     out = Path(out_dir)
     _prepare_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         if size > partition_people:
-            _generate_partitioned(tmp, size, seed, asked, mapping, partition_people)
+            _generate_partitioned(tmp, size, seed, asked, mapping, partition_people, activity)
         else:
-            world, counts, findings = _write_org(tmp, size, seed, rates, mapping)
+            world, counts, findings = _write_org(tmp, size, seed, rates, mapping, None, activity)
             truth = {
-                "generator": _truth_header(world, seed, size, rates, mapping),
+                "generator": _truth_header(world, seed, size, rates, mapping, activity),
                 "counts": counts,
                 "summary": dict(sorted(Counter(f["kind"] for f in findings if f["expected"]).items())),
                 "findings": findings,
@@ -248,6 +275,7 @@ def generate_partitions(
     rates: dict[str, float] | None = None,
     mapping: MappingInputs | None = None,
     partition_people: int = PARTITION_PEOPLE,
+    activity: dict[str, float] | None = None,
 ) -> Iterator[Path]:
     """Write the org pair partition by partition: yields each partition's load folder (``work/part-NNNN``,
     removed when the caller asks for the next), then writes ``work/truth.json`` for the whole pair.
@@ -258,6 +286,7 @@ def generate_partitions(
     _check(size, seed)
     mapping = mapping or MappingInputs()
     rates = check_rates(rates)
+    activity = check_activity(activity)
     truth = TruthWriter(work / "truth.json")
     try:
         plan = [(None, size, seed)] if size <= partition_people else partitions(seed, size, partition_people)
@@ -265,13 +294,13 @@ def generate_partitions(
             folder = work / f"part-{0 if part is None else part.index:04d}"
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            world, counts, findings = _write_org(folder, n, part_seed, rates, mapping, part)
+            world, counts, findings = _write_org(folder, n, part_seed, rates, mapping, part, activity)
             if part is not None:
                 part.taken.absorb(world)
                 # a whole-pair entry (no records, e.g. a schema conflict) is listed once
                 findings = [f for f in findings if f["records"] or part.index == 0]
             truth.add(counts, findings)
-            header = _truth_header(world, seed, size, rates, mapping)
+            header = _truth_header(world, seed, size, rates, mapping, activity)
             del world, findings
             yield folder
             shutil.rmtree(folder, ignore_errors=True)
@@ -281,12 +310,18 @@ def generate_partitions(
 
 
 def _generate_partitioned(
-    tmp: Path, size: int, seed: int, rates: dict[str, float] | None, mapping: MappingInputs, per: int
+    tmp: Path,
+    size: int,
+    seed: int,
+    rates: dict[str, float] | None,
+    mapping: MappingInputs,
+    per: int,
+    activity: dict[str, float] | None = None,
 ) -> None:
     """The load folder of a pair larger than one partition: each partition's files appended to the output."""
     work = tmp / ".partitions"
     first = True
-    for folder in generate_partitions(work, size, seed, rates, mapping, per):
+    for folder in generate_partitions(work, size, seed, rates, mapping, per, activity):
         append_load_folder(folder, tmp, first)
         first = False
     (work / "truth.json").rename(tmp / "truth.json")
@@ -294,9 +329,10 @@ def _generate_partitioned(
 
 
 def cli_generate(args: argparse.Namespace) -> int:
-    """`syncaudit sandbox generate --size N --seed S --out DIR`."""
+    """`syncaudit sandbox generate --size N --seed S --out DIR [--conversations-per-person M --calls-per-person C]`."""
     mapping = mapping_from_file(args.mapping) if getattr(args, "mapping", None) else None
-    out = generate(args.out, args.size, args.seed, mapping=mapping)
+    activity = {k: getattr(args, k) for k in DEFAULT_ACTIVITY if getattr(args, k, None) is not None}
+    out = generate(args.out, args.size, args.seed, mapping=mapping, activity=activity)
     truth = read_summary(out / "truth.json")
     summary = ", ".join(f"{k} {v}" for k, v in truth["summary"].items())
     print(f"wrote {out} ({args.size} people per system, seed {args.seed}); planted: {summary}", file=sys.stdout)

@@ -64,6 +64,11 @@ def _faker_places(locale: str, taken: set[str]) -> tuple[list[tuple[str, str | N
 
     fake = Faker(locale)
     fake.seed_instance(FAKER_SEED)
+    # Some address providers build a list from a set (it_IT's cities), so its order, and the cities drawn from
+    # it, followed the interpreter's string hash seed: another process made other places. Sorted, they do not.
+    for prov in fake.providers:
+        if isinstance(getattr(prov, "cities", None), list):
+            prov.cities = sorted(prov.cities)
     unit = next((getattr(fake, m) for m in ("administrative_unit", "region") if hasattr(fake, m)), None)
     cities: dict[str, tuple[str | None, list[str | None]]] = {}
     for _ in range(CITIES * 20):

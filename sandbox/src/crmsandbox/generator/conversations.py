@@ -9,11 +9,13 @@ Contact, or as a Case instead of a Task). Open and snoozed conversations are nev
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from crmsandbox.errors import SandboxInputError
 from crmsandbox.generator.ids import numeric_ids, sf_id_counters, sf_ids
 from crmsandbox.generator.layout import Layout
 from crmsandbox.generator.plant import Plan, _entry
@@ -78,16 +80,113 @@ class Conversations:
     truth: list[dict[str, Any]]
 
 
-def _account_id(w: World, lay: Layout, i: int) -> str | None:
-    row = lay.row_of["Account"][w.people.company[i]]
-    return lay.ids["Account"][row] if row >= 0 else None
+# Activity volume (generator option ``activity``): the defaults are the laws the generator has always drawn.
+DEFAULT_ACTIVITY: dict[str, float] = {
+    # mean Intercom conversations per contact who can have conversations; geometric law (most have none)
+    "conversations_per_person": 0.25,
+    # mean calls and emails logged as Tasks per Salesforce person, not from Intercom: floor(m) each, one more
+    # with probability m - floor(m)
+    "calls_per_person": 0.08,
+}
+MAX_PER_PERSON = 10.0
 
 
-def build_conversations(w: World, pl: Plan, lay: Layout, rates: dict[str, float], seed: int) -> Conversations:
+def check_activity(activity: dict[str, Any] | None) -> dict[str, float]:
+    """Defaults overlaid with the caller's activity volume; unknown keys and bad values are refused."""
+    out = dict(DEFAULT_ACTIVITY)
+    for k, v in (activity or {}).items():
+        flag = "--" + str(k).replace("_", "-")
+        if k not in DEFAULT_ACTIVITY:
+            raise SandboxInputError(
+                f"unknown activity option '{k}'", hint=f"use one of: {', '.join(sorted(DEFAULT_ACTIVITY))}"
+            )
+        if (
+            not isinstance(v, int | float)
+            or isinstance(v, bool)
+            or not math.isfinite(v)
+            or not 0 <= v <= MAX_PER_PERSON
+        ):
+            raise SandboxInputError(
+                f"{flag} must be a number from 0 to {MAX_PER_PERSON:g} per person, got {v!r}",
+                hint=f"e.g. {flag} {DEFAULT_ACTIVITY[k]:g} (the default)",
+            )
+        out[k] = float(v)
+    return out
+
+
+def non_default_activity(activity: dict[str, float]) -> dict[str, float]:
+    """The options that differ from the defaults (truth.json records only those: default output is unchanged)."""
+    return {k: v for k, v in activity.items() if v != DEFAULT_ACTIVITY[k]}
+
+
+def _account_ids(w: World, lay: Layout, people: np.ndarray) -> np.ndarray:
+    """The Account id (or None) of each person's company, as an object array."""
+    acc = np.asarray(lay.ids["Account"] + [None], dtype=object)
+    rows = lay.row_of["Account"][w.people.company[people]]
+    return acc[np.where(rows >= 0, rows, len(acc) - 1)]
+
+
+def _sf_row_ids(w: World, lay: Layout, people: np.ndarray) -> np.ndarray:
+    """The Contact (users) or Lead (leads) id of each person present in Salesforce, as an object array."""
+    user = w.people.role[people] == USER
+    contact, lead = np.asarray(lay.ids["Contact"], dtype=object), np.asarray(lay.ids["Lead"], dtype=object)
+    out = np.empty(len(people), dtype=object)
+    out[user] = contact[lay.row_of["Contact"][people[user]]]
+    out[~user] = lead[lay.row_of["Lead"][people[~user]]]
+    return out
+
+
+def _kinds_and_times(
+    rng: np.random.Generator, start: np.ndarray, span: np.ndarray, names: tuple[str, str]
+) -> tuple[list[int], list[str]]:
+    """Per row ``start + span * rng.random()`` then ``names[rng.integers(0, 2)]``, drawn in that order row after row
+    exactly as those scalar calls would draw them, without a Python call per row.
+
+    A scalar ``random()`` takes one 64-bit output of the bit generator; ``integers(0, 2)`` takes the top bit of the
+    next 32-bit output, which PCG64 serves as the low half of a fresh 64-bit output and then, on the next call,
+    the high half it kept (the bit generator's ``has_uint32``/``uinteger`` state)."""
+    n = len(start)
+    if n == 0:
+        return [], []
+    bg = rng.bit_generator
+    st = bg.state
+    held = bool(st["has_uint32"])
+    k = np.arange(n)
+    # the 32-bit draw of row k takes a fresh 64-bit output when no half is held before it
+    fresh = (k % 2 == 0) if not held else (k % 2 == 1)
+    consumed = 1 + fresh.astype(np.int64)  # outputs consumed by row k: its double, and maybe a fresh one
+    raw = bg.random_raw(int(consumed.sum()))
+    end = np.cumsum(consumed)  # index after row k's outputs
+    dbl_at = end - consumed  # the double comes first in each row
+    doubles = (raw[dbl_at] >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    u32 = np.empty(n, dtype=np.uint64)
+    u32[fresh] = raw[end[fresh] - 1] & np.uint64(0xFFFFFFFF)
+    kept = ~fresh
+    src = np.flatnonzero(fresh)
+    # a row without a fresh output uses the high half of the previous row's fresh one (or the held half)
+    prev = np.searchsorted(src, np.flatnonzero(kept)) - 1
+    high = np.concatenate([np.asarray([st["uinteger"]], dtype=np.uint64), raw[end[src] - 1] >> np.uint64(32)])
+    u32[kept] = high[prev + 1]
+    last_fresh_unused = bool(fresh[-1])
+    st = bg.state
+    st["has_uint32"] = 1 if last_fresh_unused else 0
+    st["uinteger"] = int(raw[end[-1] - 1] >> np.uint64(32)) if last_fresh_unused else 0
+    bg.state = st
+    times = (start + (span * doubles).astype(np.int64)).tolist()
+    pick = np.asarray(names, dtype=object)[(u32 >> np.uint64(31)).astype(np.int64)]
+    return times, pick.tolist()
+
+
+def build_conversations(
+    w: World, pl: Plan, lay: Layout, rates: dict[str, float], seed: int, activity: dict[str, float] | None = None
+) -> Conversations:
+    """The conversations and their Tasks and Cases. ``activity`` (check_activity) sets how many per person."""
+    act = check_activity(activity)
     rng = np.random.Generator(np.random.PCG64([seed, 3]))
     p, o = w.people, w.owners
     eligible = np.flatnonzero(pl.ic_present & ~pl.no_conversations)
-    counts = rng.negative_binomial(1, 0.8, size=len(eligible))
+    # geometric law of mean m: negative_binomial(1, 1 / (1 + m)); m = 0.25 gives p = 0.8 exactly
+    counts = rng.negative_binomial(1, 1.0 / (1.0 + act["conversations_per_person"]), size=len(eligible))
     cp = np.repeat(eligible, counts)
     n = len(cp)
     start = p.created[cp]
@@ -129,85 +228,100 @@ def build_conversations(w: World, pl: Plan, lay: Layout, rates: dict[str, float]
     misfiled, pos = take(rates["conversation_misfiled"], pos)
     is_unlogged = np.zeros(n, dtype=bool)
     is_unlogged[unlogged] = True
-    misfile_variant = {int(c): j % 3 for j, c in enumerate(misfiled)}
-
-    def sf_row_id(i: int) -> str:
-        table = "Contact" if p.role[i] == USER else "Lead"
-        return lay.ids[table][lay.row_of[table][i]]
+    variant = np.full(n, -1, dtype=np.int8)  # misfiling: 0 wrong person, 1 Case instead of Task, 2 converted Lead
+    variant[misfiled] = np.arange(len(misfiled)) % 3
+    variant[(variant == 2) & ~pl.converted[cp]] = 0
+    variant[(variant == 1) & (p.role[cp] != USER)] = 0
 
     tasks, cases = conv.tasks, conv.cases
+    # One pass over the logged conversations in order, as numpy columns: each draws rng.integers(5, 55) for its
+    # delay, after the draws picking the wrong person of a variant-0 misfiling (few: those stay a Python loop, and
+    # the delays between them are drawn as one array: the same 32-bit draws, in the same order, as one call each).
+    logged = loggable[~is_unlogged[loggable]]
+    who_p = cp[logged].copy()  # the person each is logged on
+    v = variant[logged]
+    delay = np.empty(len(logged), dtype=np.int64)
     by_role = {r: np.flatnonzero(pl.sf_present & (p.role == r)) for r in (0, 1)}
-    for c in loggable:
-        c = int(c)
-        if is_unlogged[c]:
-            i = int(cp[c])
-            conv.truth.append(
-                _entry(
-                    "conversation_unlogged",
-                    "both",
-                    "conversation",
-                    [("conversation", ("v", c))],
-                    counterpart=sf_row_id(i),
-                )
-            )
-            continue
-        i = int(cp[c])
-        who, what = sf_row_id(i), (_account_id(w, lay, i) if p.role[i] == USER else None)
-        variant = misfile_variant.get(c)
-        target = tasks
-        if variant == 2 and not pl.converted[i]:
-            variant = 0
-        if variant == 1 and p.role[i] != USER:
-            variant = 0
-        if variant == 0:  # logged on somebody else of the same kind
-            pool = by_role[int(p.role[i])]
+    pos = 0
+    for k in np.flatnonzero(v == 0):
+        delay[pos:k] = rng.integers(5, 55, size=k - pos)
+        i = int(cp[logged[k]])
+        pool = by_role[int(p.role[i])]
+        j = int(pool[rng.integers(0, len(pool))])
+        while j == i:
             j = int(pool[rng.integers(0, len(pool))])
-            while j == i:
-                j = int(pool[rng.integers(0, len(pool))])
-            who, what = sf_row_id(j), (_account_id(w, lay, j) if p.role[j] == USER else None)
-        elif variant == 1:
-            target = cases
-        elif variant == 2:
-            who, what = lay.ids["Lead"][len(lay.lead_p) + lay.row_of["cl"][i]], None
-        target.who.append(who)
-        target.what.append(what)
-        target.owner.append(int(p.owner[i]))
-        target.created.append(int(updated[c]) + int(rng.integers(5, 55)))
-        target.conv.append(c)
-        target.kind.append("conversation")
-        if variant is not None:
-            kind_name = ("wrong_person", "case_instead_of_task", "converted_lead")[variant]
-            table = "Task" if target is tasks else "Case"
-            conv.truth.append(
+        who_p[k] = j
+        delay[k] = rng.integers(5, 55)
+        pos = k + 1
+    delay[pos:] = rng.integers(5, 55, size=len(logged) - pos)
+    who = _sf_row_ids(w, lay, who_p)
+    what = np.where(p.role[who_p] == USER, _account_ids(w, lay, who_p), None)
+    conv_lead = v == 2  # logged on the converted Lead, with no Account
+    if conv_lead.any():
+        lead_ids = np.asarray(lay.ids["Lead"], dtype=object)
+        who[conv_lead] = lead_ids[len(lay.lead_p) + lay.row_of["cl"][cp[logged[conv_lead]]]]
+        what[conv_lead] = None
+    when = updated[logged] + delay
+    owner = p.owner[cp[logged]]
+    to_case = v == 1
+    for acts, sel in ((tasks, ~to_case), (cases, to_case)):
+        acts.who.extend(who[sel].tolist())
+        acts.what.extend(what[sel].tolist())
+        acts.owner.extend(owner[sel].tolist())
+        acts.created.extend(when[sel].tolist())
+        acts.conv.extend(logged[sel].tolist())
+        acts.kind.extend(["conversation"] * int(sel.sum()))
+    row_in = {"Task": np.cumsum(~to_case) - 1, "Case": np.cumsum(to_case) - 1}  # each logged one's row in its table
+
+    # truth, in the order of the conversations
+    entries: list[tuple[int, dict[str, Any]]] = []
+    unl = loggable[is_unlogged[loggable]]
+    for c, cpt in zip(unl.tolist(), _sf_row_ids(w, lay, cp[unl]).tolist(), strict=True):
+        entries.append(
+            (c, _entry("conversation_unlogged", "both", "conversation", [("conversation", ("v", c))], counterpart=cpt))
+        )
+    mis = np.flatnonzero(v >= 0)
+    counterparts = _sf_row_ids(w, lay, cp[logged[mis]]).tolist()
+    for k, cpt in zip(mis.tolist(), counterparts, strict=True):
+        c, kv = int(logged[k]), int(v[k])
+        table = "Case" if kv == 1 else "Task"
+        entries.append(
+            (
+                c,
                 _entry(
                     "conversation_misfiled",
                     "both",
                     "conversation",
-                    [(table, ("v", len(target.who) - 1)), ("conversation", ("v", c))],
-                    variant=kind_name,
-                    counterpart=sf_row_id(i),
-                )
+                    [(table, ("v", int(row_in[table][k]))), ("conversation", ("v", c))],
+                    variant=("wrong_person", "case_instead_of_task", "converted_lead")[kv],
+                    counterpart=cpt,
+                ),
             )
+        )
+    entries.sort(key=lambda e: e[0])
+    conv.truth.extend(e for _, e in entries)
 
     # activity that did not come from Intercom: calls and emails, and cases from other channels
     people_sf = np.flatnonzero(pl.sf_present)
-    for i in people_sf[rng.random(len(people_sf)) < 0.08]:
-        i = int(i)
-        tasks.who.append(sf_row_id(i))
-        tasks.what.append(_account_id(w, lay, i) if p.role[i] == USER else None)
-        tasks.owner.append(int(p.owner[i]))
-        tasks.created.append(int(p.created[i]) + int((w.as_of - 3600 - p.created[i]) * rng.random()))
-        tasks.conv.append(-1)
-        tasks.kind.append(("call", "email")[int(rng.integers(0, 2))])
+    m = act["calls_per_person"]
+    calls = np.floor(m) + (rng.random(len(people_sf)) < m - np.floor(m))
+    callers = np.repeat(people_sf, calls.astype(np.int64))
+    t, kinds = _kinds_and_times(rng, p.created[callers], w.as_of - 3600 - p.created[callers], ("call", "email"))
+    tasks.who.extend(_sf_row_ids(w, lay, callers).tolist())
+    tasks.what.extend(np.where(p.role[callers] == USER, _account_ids(w, lay, callers), None).tolist())
+    tasks.owner.extend(p.owner[callers].tolist())
+    tasks.created.extend(t)
+    tasks.conv.extend([-1] * len(callers))
+    tasks.kind.extend(kinds)
     contacts_sf = np.flatnonzero(pl.sf_present & (p.role == USER))
-    for i in contacts_sf[rng.random(len(contacts_sf)) < 0.01]:
-        i = int(i)
-        cases.who.append(sf_row_id(i))
-        cases.what.append(_account_id(w, lay, i))
-        cases.owner.append(int(p.owner[i]))
-        cases.created.append(int(p.created[i]) + int((w.as_of - 3600 - p.created[i]) * rng.random()))
-        cases.conv.append(-1)
-        cases.kind.append(("phone", "web")[int(rng.integers(0, 2))])
+    filers = contacts_sf[rng.random(len(contacts_sf)) < 0.01]
+    t, kinds = _kinds_and_times(rng, p.created[filers], w.as_of - 3600 - p.created[filers], ("phone", "web"))
+    cases.who.extend(_sf_row_ids(w, lay, filers).tolist())
+    cases.what.extend(_account_ids(w, lay, filers).tolist())
+    cases.owner.extend(p.owner[filers].tolist())
+    cases.created.extend(t)
+    cases.conv.extend([-1] * len(filers))
+    cases.kind.extend(kinds)
 
     for name, acts in (("Task", tasks), ("Case", cases)):
         created_arr = np.asarray(acts.created, dtype=np.int64)
