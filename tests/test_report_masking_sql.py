@@ -326,3 +326,43 @@ def test_a_parquet_column_without_a_json_form_is_walked_in_python(tmp_path) -> N
     got = pq.read_table(tmp_path / "pub" / "findings.parquet")
     assert got.schema == table.schema
     assert got.column("detail").to_pylist() == ["mail j***@example.com"]
+
+
+def test_parquet_types_nullability_and_metadata_are_kept(tmp_path) -> None:
+    """Large and view string types, required fields, list item names and schema metadata survive the round trip."""
+    item = pa.field("item", pa.string(), nullable=False)
+    schema = pa.schema(
+        [
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("records", pa.large_list(item), nullable=False),
+            ("field", pa.string()),
+            (
+                "values",
+                pa.struct([pa.field("salesforce", pa.large_string(), nullable=False), ("intercom", pa.string())]),
+            ),
+            ("detail", pa.string_view()),
+            ("extra", pa.large_string()),
+        ],
+        metadata={b"origin": b"test"},
+    )
+    rows = [
+        {
+            "kind": "duplicate",
+            "records": ["003a", "003b"],
+            "field": "email",
+            "values": {"salesforce": HOSTILE_TEXTS[i], "intercom": None},
+            "detail": HOSTILE_TEXTS[-i - 1],
+            "extra": json.dumps({"email": {"value": HOSTILE_TEXTS[i]}, "notes": [HOSTILE_TEXTS[i + 1]]}),
+        }
+        for i in range(20)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "f.parquet")
+    masking_parquet.mask_findings_parquet(tmp_path / "f.parquet", tmp_path / "o.parquet", PERSONAL)
+    assert (
+        pq.read_schema(tmp_path / "o.parquet") == schema
+        and pq.read_schema(tmp_path / "o.parquet").metadata == schema.metadata
+    )
+    got = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    expected = _python_parquet(tmp_path / "f.parquet")
+    assert [_same(o, n) for o, n in zip(expected, got, strict=True)] == [True] * len(rows)
+    assert got[0]["values"]["salesforce"] != rows[0]["values"]["salesforce"]
