@@ -1,12 +1,15 @@
-"""Publishing (masking) a findings.jsonl of N findings: the report step that grows with the findings.
+"""Publishing (masking) a findings file of N findings: the report step that grows with the findings.
 
     .venv/bin/python bench/bench_publish.py --source out/findings.jsonl [--findings 1000000] [--walk both]
+        [--format jsonl|parquet]
 
 The source's findings are repeated (each copy's ids made unique) up to --findings lines, then
 ``publish_folder`` masks the file into a report folder in a child process of its own: ``--walk sql`` is the
 publish path (set-based in DuckDB), ``--walk python`` the per-finding Python walk it replaced (the baseline,
 ``mask_finding`` line by line), ``both`` runs the baseline then the publish path on the same file, one after the
-other, and prints the ratio. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
+other, and prints the ratio. ``--format parquet`` publishes the same findings as ``audit/findings.parquet``,
+written with the audit's columns (``extra`` as JSON text, as ``syncaudit.audit.findings`` writes it); its Python
+walk is the row-by-row path ``publish`` keeps for a Parquet schema the set-based path cannot take. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
 peak RSS of the child and the load average (the machine is shared; CPU seconds are the load-independent figure).
 """
 
@@ -59,18 +62,75 @@ def python_walk(src: Path, dst: Path, personal: dict) -> None:
                 fout.write(orjson.dumps(mask_finding(row, personal) if finding else mask_json(row)).decode() + "\n")
 
 
+# The audit's findings.parquet columns (syncaudit.audit.findings.write_findings: extra stored as JSON text).
+_AUDIT_COLUMNS = {
+    "id": "VARCHAR",
+    "kind": "VARCHAR",
+    "system": "VARCHAR",
+    "object": "VARCHAR",
+    "records": "VARCHAR[]",
+    "field": "VARCHAR",
+    "severity": "VARCHAR",
+    "detail": "VARCHAR",
+    "suggested_fix": "VARCHAR",
+    "values": "STRUCT(salesforce VARCHAR, intercom VARCHAR)",
+    "confidence": "DOUBLE",
+    "rule": "VARCHAR",
+    "suggested_survivor": "VARCHAR",
+    "extra": "JSON",
+    "snapshot": "VARCHAR",
+}
+
+
+def to_parquet(jsonl: Path, out: Path) -> None:
+    """The findings of ``jsonl`` as the audit writes findings.parquet (DuckDB COPY, extra as text)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _AUDIT_COLUMNS.items()) + "}"
+    con.execute(
+        f"COPY (SELECT * REPLACE (CAST(extra AS VARCHAR) AS extra) FROM read_json('{jsonl}', columns = {cols}, "
+        f"format = 'newline_delimited')) TO '{out}' (FORMAT parquet)"
+    )
+    con.close()
+
+
+def differing(folder: Path, rel: str) -> int:
+    """Rows of the set-based output missing from the Python walk's, and the reverse (JSON compared minified:
+    the set-based path writes JSON text compact)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '2GB'; SET temp_directory = '{folder / 'spill'}'")
+
+    def rows(walk: str) -> str:
+        path = folder / f"published-{walk}" / rel
+        if path.suffix == ".parquet":
+            minified = "CASE WHEN json_valid(extra) THEN json(extra)::VARCHAR ELSE extra END"
+            return f"SELECT * REPLACE ({minified} AS extra) FROM read_parquet('{path}')"
+        return f"SELECT json(json)::VARCHAR FROM read_json_objects('{path}', format = 'newline_delimited')"
+
+    a, b = rows("python"), rows("sql")
+    count = "SELECT (SELECT count(*) FROM ({} EXCEPT ALL {})) + (SELECT count(*) FROM ({} EXCEPT ALL {}))"
+    n = con.execute(count.format(a, b, b, a)).fetchall()[0][0]
+    con.close()
+    return n
+
+
 def child(folder: Path, walk: str) -> dict:
     from syncaudit.config import load_config
-    from syncaudit.report import publish
+    from syncaudit.report import masking_parquet, publish
     from syncaudit.report.masking import personal_fields
     from syncaudit.report.publish import publish_folder
 
     if walk == "python":
         publish._jsonl = python_walk  # type: ignore[assignment]
+        masking_parquet.supported = lambda schema: False  # publish._parquet then walks each row (mask_finding)
     personal = personal_fields(load_config(ROOT / "config" / "demo.yaml").mapping.fields)
     me = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, t0 = me.ru_utime + me.ru_stime, time.perf_counter()
-    done = publish_folder(folder / "work", folder / "published", mask=True, personal=personal)
+    done = publish_folder(folder / "work", folder / f"published-{walk}", mask=True, personal=personal)
     me = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "wall_s": round(time.perf_counter() - t0, 1),
@@ -85,6 +145,7 @@ def main() -> int:
     ap.add_argument("--source", type=Path, required=True, help="a findings.jsonl (e.g. bench_scale's out-N folder)")
     ap.add_argument("--findings", type=int, default=1_000_000)
     ap.add_argument("--walk", choices=["sql", "python", "both"], default="both")
+    ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl", help="the findings file published")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -93,11 +154,16 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-publish-"))
     try:
         (folder / "work").mkdir()
-        n = scaled(args.source, args.findings, folder / "work" / "findings.jsonl")
-        mb = (folder / "work" / "findings.jsonl").stat().st_size / 1e6
+        published = folder / "work" / "findings.jsonl"
+        n = scaled(args.source, args.findings, published)
+        if args.format == "parquet":
+            (folder / "work" / "audit").mkdir()
+            to_parquet(published, folder / "work" / "audit" / "findings.parquet")
+            published.unlink()
+            published = folder / "work" / "audit" / "findings.parquet"
+        mb = published.stat().st_size / 1e6
         cpu = {}
         for walk in ["python", "sql"] if args.walk == "both" else [args.walk]:
-            shutil.rmtree(folder / "published", ignore_errors=True)
             load = os.getloadavg()
             proc = subprocess.run(
                 [sys.executable, __file__, "--source", str(args.source), "--child", str(folder), "--walk", walk],
@@ -112,12 +178,15 @@ def main() -> int:
             cpu[walk] = r["cpu_s"]
             print(f"[{walk}] cpus={os.cpu_count()} load before={load} after={os.getloadavg()}")
             print(
-                f"[{walk}] {n:,} findings ({mb:.0f} MB) published masked: {r['wall_s']} s wall, {r['cpu_s']} s CPU, "
+                f"[{walk}] {n:,} findings ({published.name}, {mb:.0f} MB) published masked: {r['wall_s']} s wall, "
+                f"{r['cpu_s']} s CPU, "
                 f"{n / max(r['cpu_s'], 0.1):,.0f} findings per CPU second, peak {r['peak_gb']} GB, "
                 f"withheld {r['withheld']}"
             )
         if len(cpu) == 2:
             print(f"CPU seconds, set-based / Python walk: {cpu['sql'] / max(cpu['python'], 0.1):.2f}")
+            rel = published.relative_to(folder / "work").as_posix()
+            print(f"rows that differ between the two outputs (both ways): {differing(folder, rel):,}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

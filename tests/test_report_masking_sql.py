@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from masking_corpus import HOSTILE_TEXTS, PERSONAL, hostile_findings
-from syncaudit.report import masking_sql, publish
+from syncaudit.report import masking_parquet, masking_sql, publish
 from syncaudit.report.masking import mask_finding, mask_json, mask_value, sweep_text
 from syncaudit.report.masking_sql import mask_findings_jsonl, mask_kind_sql, sweep_sql
 
@@ -152,3 +155,214 @@ def test_a_line_that_is_not_json_withholds_the_file(tmp_path) -> None:
     done = publish.publish_folder(tmp_path / "work", tmp_path / "pub", mask=True, personal=PERSONAL)
     assert done.withheld == ["findings.jsonl"]
     assert not list((tmp_path / "pub").glob("*.jsonl*"))
+
+
+# findings.parquet: the audit's schema (extra as JSON text), and a table whose extra is nested Parquet structs.
+AUDIT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("kind", pa.string()),
+        ("system", pa.string()),
+        ("object", pa.string()),
+        ("records", pa.list_(pa.string())),
+        ("field", pa.string()),
+        ("severity", pa.string()),
+        ("detail", pa.string()),
+        ("suggested_fix", pa.string()),
+        ("values", pa.struct([("salesforce", pa.string()), ("intercom", pa.string())])),
+        ("confidence", pa.float64()),
+        ("rule", pa.string()),
+        ("suggested_survivor", pa.string()),
+        ("extra", pa.string()),
+        ("snapshot", pa.string()),
+    ]
+)
+
+
+def _text(value: object) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _audit_rows() -> list[dict]:
+    """The hostile findings in the audit's Parquet columns (nested values and non-text fixes as JSON text)."""
+    rows = []
+    for r in hostile_findings():
+        if "records" not in r:
+            continue
+        values = r.get("values") or {}
+        row = {name: _text(r.get(name)) for name in AUDIT_SCHEMA.names} | {
+            "records": r["records"],
+            "confidence": r.get("confidence"),
+            "values": {side: _text(values.get(side)) for side in ("salesforce", "intercom")},
+        }
+        rows.append(row)
+    rows[3] |= {"records": [], "values": None, "extra": None, "detail": None}  # empty list, nulls
+    rows[4] |= {"extra": "{}", "values": {"salesforce": None, "intercom": None}}
+    return rows
+
+
+def _struct_rows() -> list[dict]:
+    """Findings whose extra is a Parquet struct: nested structs and lists of structs, nulls, empty lists, plus
+    columns without text (a timestamp, an integer) that must pass through untouched."""
+    rows = []
+    for i, text in enumerate(HOSTILE_TEXTS):
+        nxt = HOSTILE_TEXTS[(i + 5) % len(HOSTILE_TEXTS)]
+        fields = [
+            {"field": "email", "left": text, "right": nxt, "level": "exact"},
+            {"field": "company", "left": text, "right": nxt, "level": "same"},
+            {"field": "birthdate", "left": "1980-02-03", "right": text, "level": None},
+            {"field": None, "left": text, "right": None, "level": "x"},
+        ]
+        extra = {
+            "newer": "salesforce",
+            "normalized": {"salesforce": text.lower(), "intercom": nxt} if i % 3 else None,
+            "owner": {"changed_by": text, "email": nxt},
+            "evidence": {
+                "match_probability": 0.97,
+                "pairs": [{"records": ["003a"], "fields": fields}] if i % 4 else [],
+            },
+            "merge": {
+                "full_name": {"value": text, "from": "003a", "candidates": [text, None, nxt]},
+                "email": {"value": nxt, "records": [], "alternatives": [{"value": text, "id": text}]},
+                "notes": text,
+            },
+        }
+        rows.append(
+            {
+                "id": f"s{i}",
+                "kind": "duplicate" if i % 2 else "field_drift",
+                "records": [f"003{i:05d}"] if i % 5 else [],
+                "field": ("email", "full_name", "phone", None, "website")[i % 5],
+                "severity": ("high", "low")[i % 2],
+                "values": {"salesforce": text, "intercom": None if i % 6 == 0 else nxt},
+                "detail": f"{text} vs {nxt}",
+                "extra": None if i % 11 == 0 else extra,
+                "custom": {"note": nxt, "list": [text, None]},
+                "seen": i * 1_000_000,
+                "n": i,
+            }
+        )
+    table = pa.Table.from_pylist(rows)
+    seen = table.schema.get_field_index("seen")
+    table = table.set_column(seen, "seen", table.column("seen").cast(pa.timestamp("us")))
+    severity = table.schema.get_field_index("severity")
+    return table.set_column(severity, "severity", table.column("severity").dictionary_encode())
+
+
+def _python_parquet(src: Path) -> list[dict]:
+    """What the publish path gave before it was set-based: each row walked by mask_finding, same schema."""
+    table = pq.read_table(src)
+    rows = [mask_finding(r, PERSONAL) for r in table.to_pylist()]
+    return pa.Table.from_pylist(rows, schema=table.schema).to_pylist()
+
+
+def _parquet_corpora(tmp_path: Path) -> list[Path]:
+    audit = tmp_path / "audit.parquet"
+    pq.write_table(pa.Table.from_pylist(_audit_rows(), schema=AUDIT_SCHEMA), audit)
+    struct = tmp_path / "struct.parquet"
+    pq.write_table(_struct_rows(), struct)
+    return [audit, struct]
+
+
+def test_set_based_parquet_findings_equal_the_python_walk(tmp_path, monkeypatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the publish path walked a finding in Python")
+
+    for src in _parquet_corpora(tmp_path):
+        expected = _python_parquet(src)
+        work, pub = tmp_path / f"work-{src.stem}", tmp_path / f"pub-{src.stem}"
+        (work / "audit").mkdir(parents=True)
+        shutil.copyfile(src, work / "audit" / "findings.parquet")
+        with monkeypatch.context() as m:
+            for module in (publish, masking_sql):
+                m.setattr(module, "mask_finding", refuse)
+            done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+        assert done.withheld == [] and done.files == ["audit/findings.parquet"]
+        out = pub / "audit" / "findings.parquet"
+        assert pq.read_schema(out) == pq.read_schema(src)
+        assert pq.read_schema(out).metadata == pq.read_schema(src).metadata
+        got = pq.read_table(out).to_pylist()
+        assert len(got) == len(expected) > 60
+        differing = [(o, n) for o, n in zip(expected, got, strict=True) if not _same(o, n)]
+        assert differing == []
+        text = json.dumps(got, ensure_ascii=False, default=str)
+        for raw in ("jane.doe@", "zoë.ågren", "7946 0958", "555-0132", "jose.nunez", "ивaн.петров"):
+            assert raw not in text
+        # What the equality rests on: values masked, and record ids and columns without text kept.
+        assert "j***@example.com" in text and "J*** D***" in text
+        source = pq.read_table(src)
+        for name in ("id", "records", "confidence", "seen", "n"):
+            if name in source.column_names:
+                assert pq.read_table(out).column(name).equals(source.column(name))
+
+
+def test_parquet_batches_keep_the_order(tmp_path) -> None:
+    src = _parquet_corpora(tmp_path)[1]
+    one = masking_parquet.mask_findings_parquet(src, tmp_path / "one.parquet", PERSONAL)
+    many = masking_parquet.mask_findings_parquet(src, tmp_path / "many.parquet", PERSONAL, batch_rows=7)
+    assert one == many == pq.read_metadata(src).num_rows
+    assert pq.read_table(tmp_path / "many.parquet").to_pylist() == pq.read_table(tmp_path / "one.parquet").to_pylist()
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(src).slice(0, 0), empty)
+    assert masking_parquet.mask_findings_parquet(empty, tmp_path / "e.parquet", PERSONAL) == 0
+    assert pq.read_schema(tmp_path / "e.parquet") == pq.read_schema(src)
+
+
+def test_a_parquet_column_without_a_json_form_is_walked_in_python(tmp_path) -> None:
+    """A map of texts cannot make the JSON round trip: that file goes through the Python walk, still masked."""
+    table = pa.table(
+        {
+            "kind": ["orphan"],
+            "records": [["003a"]],
+            "detail": ["mail jane.doe@example.com"],
+            "tags": pa.array([[("owner", "jane.doe@example.com")]], pa.map_(pa.string(), pa.string())),
+        }
+    )
+    assert not masking_parquet.supported(table.schema)
+    (tmp_path / "work").mkdir()
+    pq.write_table(table, tmp_path / "work" / "findings.parquet")
+    done = publish.publish_folder(tmp_path / "work", tmp_path / "pub", mask=True, personal=PERSONAL)
+    assert done.files == ["findings.parquet"]
+    got = pq.read_table(tmp_path / "pub" / "findings.parquet")
+    assert got.schema == table.schema
+    assert got.column("detail").to_pylist() == ["mail j***@example.com"]
+
+
+def test_parquet_types_nullability_and_metadata_are_kept(tmp_path) -> None:
+    """Large and view string types, required fields, list item names and schema metadata survive the round trip."""
+    item = pa.field("item", pa.string(), nullable=False)
+    schema = pa.schema(
+        [
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("records", pa.large_list(item), nullable=False),
+            ("field", pa.string()),
+            (
+                "values",
+                pa.struct([pa.field("salesforce", pa.large_string(), nullable=False), ("intercom", pa.string())]),
+            ),
+            ("detail", pa.string_view()),
+            ("extra", pa.large_string()),
+        ],
+        metadata={b"origin": b"test"},
+    )
+    rows = [
+        {
+            "kind": "duplicate",
+            "records": ["003a", "003b"],
+            "field": "email",
+            "values": {"salesforce": HOSTILE_TEXTS[i], "intercom": None},
+            "detail": HOSTILE_TEXTS[-i - 1],
+            "extra": json.dumps({"email": {"value": HOSTILE_TEXTS[i]}, "notes": [HOSTILE_TEXTS[i + 1]]}),
+        }
+        for i in range(20)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "f.parquet")
+    masking_parquet.mask_findings_parquet(tmp_path / "f.parquet", tmp_path / "o.parquet", PERSONAL)
+    assert (
+        pq.read_schema(tmp_path / "o.parquet") == schema
+        and pq.read_schema(tmp_path / "o.parquet").metadata == schema.metadata
+    )
+    got = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    expected = _python_parquet(tmp_path / "f.parquet")
+    assert [_same(o, n) for o, n in zip(expected, got, strict=True)] == [True] * len(rows)
+    assert got[0]["values"]["salesforce"] != rows[0]["values"]["salesforce"]

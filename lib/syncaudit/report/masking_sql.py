@@ -326,8 +326,16 @@ FROM done;
 """
 
 
-def _statements(lo: int, hi: int) -> list[str]:
+_EXTRA_AS_TEXT = (
+    "CASE WHEN extra_str THEN json_replace(j, '$.extra', to_json(json_extract(j, '$.extra')::VARCHAR))\n    ELSE j END"
+)
+
+
+def _statements(lo: int, hi: int, *, extra_as_text: bool = True) -> list[str]:
     sql = _STATES.replace("$lo", str(lo)).replace("$hi", str(hi))
+    if not extra_as_text:  # the caller casts the line to columns: an extra object cast to VARCHAR is its JSON text
+        assert _EXTRA_AS_TEXT in sql
+        sql = sql.replace(_EXTRA_AS_TEXT, "j")
     for rel in ("raw", "sa_pre"):
         sql = sql.replace("{MASK:" + rel + "}", _mask_stages(rel))
     return [stmt for stmt in sql.split(";\n") if stmt.strip()]
@@ -379,15 +387,25 @@ def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, fout: TextIO, perso
         "FROM read_json_objects(?, format = 'newline_delimited')",
         [str(block)],
     )
-    for stmt in _statements(1, 1 << 62):
-        con.execute(stmt)
-    _python_fallback(con, personal)
+    mask_loaded(con, personal)
     written = 0
     for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
         if batch.num_rows:
             fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
             written += batch.num_rows
     return written
+
+
+def mask_loaded(
+    con: duckdb.DuckDBPyConnection, personal: dict[str, PersonalKind], *, extra_as_text: bool = True
+) -> None:
+    """Mask the rows of the temporary table ``sa_src`` (``n`` a row number, ``j`` the row as JSON) into ``sa_out``
+    (``n``, ``line`` the masked row as JSON text); the connection comes from :func:`connect`. Without
+    ``extra_as_text``, an ``extra`` that came as JSON text is left an object in ``line`` (for a caller that casts
+    it back to text, which saves parsing each line twice more)."""
+    for stmt in _statements(1, 1 << 62, extra_as_text=extra_as_text):
+        con.execute(stmt)
+    _python_fallback(con, personal)
 
 
 def _python_fallback(con: duckdb.DuckDBPyConnection, personal: dict[str, PersonalKind]) -> None:

@@ -8,8 +8,9 @@ false), by what the file is:
 
 - findings (``*.jsonl`` / ``*.parquet`` rows with ``kind`` and ``records``): values of personal mapping
   fields, the personal parts of ``extra`` (merge proposals), and those values, emails and phone numbers in
-  the texts (:func:`syncaudit.report.masking.mask_finding`; a ``.jsonl`` file is masked by its set-based
-  twin in DuckDB, :func:`syncaudit.report.masking_sql.mask_findings_jsonl`);
+  the texts (:func:`syncaudit.report.masking.mask_finding`; masked by its set-based twin in DuckDB,
+  :func:`syncaudit.report.masking_sql.mask_findings_jsonl` and
+  :func:`syncaudit.report.masking_parquet.mask_findings_parquet`, which keeps the file's schema);
 - other JSON, JSON lines, text and HTML: emails and phone numbers wherever they occur;
 - CSV and other Parquet tables: columns by what they hold (email, phone, a person's name), emails and
   phones in every other text column; CSVs stay spreadsheet-safe;
@@ -33,6 +34,7 @@ from typing import Any
 import nbformat
 import pandas as pd
 
+from syncaudit.report import masking_parquet
 from syncaudit.report.export import sweep_personal_data
 from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
 from syncaudit.report.masking_sql import mask_findings_jsonl
@@ -143,17 +145,21 @@ def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
 
 
 def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
-    """Batch by batch, keeping the schema; findings row by row, other tables by column."""
+    """Batch by batch, keeping the schema; findings set-based in DuckDB (:mod:`syncaudit.report.masking_parquet`),
+    other tables by column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     reader = pq.ParquetFile(src)
     schema = reader.schema_arrow
     findings = {"kind", "records"} <= set(schema.names)
+    if findings and masking_parquet.supported(schema):
+        masking_parquet.mask_findings_parquet(src, dst, personal)
+        return
     tmp = dst.with_name(dst.name + ".tmp")
     with pq.ParquetWriter(tmp, schema) as writer:
         for batch in reader.iter_batches(batch_size=_BATCH_ROWS):
-            if findings:
+            if findings:  # a column with no exact JSON form (a map, dates in a struct): the walk, row by row
                 rows = [mask_finding(r, personal) for r in batch.to_pylist()]
                 table = pa.Table.from_pylist(rows, schema=schema)
             else:
