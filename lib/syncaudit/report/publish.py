@@ -56,26 +56,40 @@ class Published:
 
 def publish_folder(work: Path, target: Path, *, mask: bool, personal: dict[str, PersonalKind]) -> Published:
     """Copy every file of ``work`` into ``target`` (same relative paths), masked when ``mask``."""
-    result = Published()
+    sources = []
     for src in sorted(work.rglob("*")):
         rel = src.relative_to(work)
         if not src.is_file() or any(part.startswith(".") for part in rel.parts) or src.suffix == ".tmp":
             continue
         if rel.as_posix() == RUN_LOG:  # tracebacks and machine paths: for analysts, never for stakeholders
             continue
-        dst = target / rel
+        sources.append(src)
+    # JSON lines first: a findings Parquet file holding the same findings is then written from their masked lines.
+    masked_lines: list[tuple[Path, Path]] = []
+    done: dict[Path, bool] = {}
+    for src in sorted(sources, key=lambda s: s.suffix.lower() == ".parquet"):
+        dst = target / src.relative_to(work)
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            done = _publish_file(src, dst, mask=mask, personal=personal)
+            done[src] = _publish_file(src, dst, mask=mask, personal=personal, masked_lines=masked_lines)
         except Exception:  # noqa: BLE001 - a file that cannot be read for masking is withheld, never copied as is
-            done = False
+            done[src] = False
             for leftover in (dst, dst.with_name(dst.name + ".tmp")):
                 leftover.unlink(missing_ok=True)
-        (result.files if done else result.withheld).append(rel.as_posix())
+    result = Published()
+    for src in sources:
+        (result.files if done[src] else result.withheld).append(src.relative_to(work).as_posix())
     return result
 
 
-def _publish_file(src: Path, dst: Path, *, mask: bool, personal: dict[str, PersonalKind]) -> bool:
+def _publish_file(
+    src: Path,
+    dst: Path,
+    *,
+    mask: bool,
+    personal: dict[str, PersonalKind],
+    masked_lines: list[tuple[Path, Path]] | None = None,
+) -> bool:
     suffix = src.suffix.lower()
     if suffix == ".ipynb":
         publish_notebook(src, dst, mask=mask)
@@ -83,11 +97,13 @@ def _publish_file(src: Path, dst: Path, *, mask: bool, personal: dict[str, Perso
         shutil.copyfile(src, dst)
     elif suffix == ".jsonl":
         _jsonl(src, dst, personal)
+        if masked_lines is not None:
+            masked_lines.append((src, dst))
     elif suffix == ".json":
         data = json.loads(src.read_text(encoding="utf-8"))
         _write_text(dst, json.dumps(mask_json(data), ensure_ascii=False, indent=1))
     elif suffix == ".parquet":
-        _parquet(src, dst, personal)
+        _parquet(src, dst, personal, masked_lines or [])
     elif suffix == ".csv":
         _csv(src, dst)
     elif suffix in {".html", ".htm"}:
@@ -144,9 +160,12 @@ def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
     mask_findings_jsonl(src, dst, personal)
 
 
-def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
+def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lines: list[tuple[Path, Path]]) -> None:
     """Batch by batch, keeping the schema; findings set-based in DuckDB (:mod:`syncaudit.report.masking_parquet`),
-    other tables by column."""
+    other tables by column. Findings that are all lines of a ``.jsonl`` already masked in this publish
+    (``masked_lines``: source and masked file; the audit's ``findings.parquet`` beside ``findings.jsonl``) are
+    written from those masked lines instead of being masked a second time
+    (:func:`syncaudit.report.masking_parquet.reuse_masked_jsonl`; the same output)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -154,6 +173,11 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
     schema = reader.schema_arrow
     findings = {"kind", "records"} <= set(schema.names)
     if findings and masking_parquet.supported(schema):
+        # The file's own twin (same folder and name) first, then any other masked lines.
+        twins = sorted(masked_lines, key=lambda pair: (pair[0].parent, pair[0].stem) != (src.parent, src.stem))
+        for lines, masked in twins:
+            if masking_parquet.reuse_masked_jsonl(src, dst, lines, masked):
+                return
         masking_parquet.mask_findings_parquet(src, dst, personal)
         return
     tmp = dst.with_name(dst.name + ".tmp")
