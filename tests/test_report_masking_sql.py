@@ -496,3 +496,48 @@ def test_reuse_needs_the_twin_published_first_and_masked(tmp_path, monkeypatch) 
     done = publish.publish_folder(work, tmp_path / "pub", mask=True, personal=PERSONAL)
     assert done.files == ["audit/findings.parquet", "metrics.json"]
     assert (tmp_path / "pub" / "audit" / "findings.parquet").read_bytes() == _alone(tmp_path, src)
+
+
+def _counting(monkeypatch, calls: list[Path]) -> None:
+    real = publish.mask_findings_jsonl
+
+    def counted(src: Path, *args: object, **kwargs: object) -> int:
+        calls.append(src)
+        return real(src, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publish, "mask_findings_jsonl", counted)
+
+
+@pytest.mark.parametrize("twin_differs", [False, True])
+def test_a_report_folder_masks_each_finding_once(tmp_path, monkeypatch, twin_differs) -> None:
+    """findings.jsonl (audit + quality), audit/findings.jsonl (its first part) and audit/findings.parquet (the same
+    findings): only the first is masked; the others are written from its masked lines, the same bytes as masking
+    each on its own. A line that differs from its twin by a space alone makes audit/findings.jsonl masked itself."""
+    src = _parquet_corpora(tmp_path)[0]
+    work, lines = _report_folder(tmp_path, src)
+    audit = [r for r in lines if r["kind"] != "quality"]
+    _write(work / "audit" / "findings.jsonl", audit)
+    if twin_differs:
+        text = (work / "audit" / "findings.jsonl").read_bytes()
+        (work / "audit" / "findings.jsonl").write_bytes(text.replace(b'{"id"', b'{ "id"', 1))
+    alone = tmp_path / "alone.jsonl"
+    mask_findings_jsonl(work / "audit" / "findings.jsonl", alone, PERSONAL)
+    expected = _alone(tmp_path, src)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the Parquet findings were masked a second time")
+
+    calls: list[Path] = []
+    _counting(monkeypatch, calls)
+    monkeypatch.setattr(masking_parquet, "mask_findings_parquet", refuse)
+    pub = tmp_path / "pub"
+    done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+    assert done.withheld == []
+    assert done.files == ["audit/findings.jsonl", "audit/findings.parquet", "findings.jsonl", "metrics.json"]
+    masked_itself = [work / "findings.jsonl"] + ([work / "audit" / "findings.jsonl"] if twin_differs else [])
+    assert calls == masked_itself
+    assert (pub / "audit" / "findings.jsonl").read_bytes() == alone.read_bytes()
+    assert (pub / "audit" / "findings.parquet").read_bytes() == expected
+    assert b"jane.doe@" in (work / "findings.jsonl").read_bytes()
+    assert b"jane.doe@" not in (pub / "audit" / "findings.jsonl").read_bytes()
+    assert len(alone.read_bytes().splitlines()) == len(audit) > 60

@@ -37,7 +37,7 @@ import pandas as pd
 from syncaudit.report import masking_parquet
 from syncaudit.report.export import sweep_personal_data
 from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
-from syncaudit.report.masking_sql import mask_findings_jsonl
+from syncaudit.report.masking_sql import mask_findings_jsonl, reuse_masked_lines
 from syncaudit.report.plotlyjs import strip_library
 from syncaudit.report.safe_csv import write_safe_csv
 from syncaudit.report.sanitize import RUN_LOG
@@ -64,10 +64,17 @@ def publish_folder(work: Path, target: Path, *, mask: bool, personal: dict[str, 
         if rel.as_posix() == RUN_LOG:  # tracebacks and machine paths: for analysts, never for stakeholders
             continue
         sources.append(src)
-    # JSON lines first: a findings Parquet file holding the same findings is then written from their masked lines.
+    # Each finding masked once: JSON lines first, the largest first (findings.jsonl holds the audit's findings and
+    # the quality findings); audit/findings.jsonl and a findings Parquet file holding the same findings are then
+    # written from lines already masked.
     masked_lines: list[tuple[Path, Path]] = []
     done: dict[Path, bool] = {}
-    for src in sorted(sources, key=lambda s: s.suffix.lower() == ".parquet"):
+
+    def order(src: Path) -> tuple[int, int]:
+        suffix = src.suffix.lower()
+        return (0, -src.stat().st_size) if suffix == ".jsonl" else (2 if suffix == ".parquet" else 1, 0)
+
+    for src in sorted(sources, key=order):
         dst = target / src.relative_to(work)
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -96,9 +103,7 @@ def _publish_file(
     elif not mask:
         shutil.copyfile(src, dst)
     elif suffix == ".jsonl":
-        _jsonl(src, dst, personal)
-        if masked_lines is not None:
-            masked_lines.append((src, dst))
+        _jsonl(src, dst, personal, masked_lines)
     elif suffix == ".json":
         data = json.loads(src.read_text(encoding="utf-8"))
         _write_text(dst, json.dumps(mask_json(data), ensure_ascii=False, indent=1))
@@ -154,10 +159,20 @@ def _is_finding(row: object) -> bool:
     return isinstance(row, dict) and "kind" in row and "records" in row
 
 
-def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
+def _jsonl(
+    src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lines: list[tuple[Path, Path]] | None
+) -> None:
     """Set-based in DuckDB (:mod:`syncaudit.report.masking_sql`), chunk by chunk and spilling to disk, so a findings
-    file of any size goes through without a Python call per finding."""
-    mask_findings_jsonl(src, dst, personal)
+    file of any size goes through without a Python call per finding; a file whose lines are all lines of a file
+    already masked in this publish is written from those masked lines
+    (:func:`syncaudit.report.masking_sql.reuse_masked_lines`; the same output)."""
+    for lines, masked in masked_lines or []:
+        if reuse_masked_lines(src, dst, lines, masked):
+            break
+    else:
+        mask_findings_jsonl(src, dst, personal)
+    if masked_lines is not None:
+        masked_lines.append((src, dst))
 
 
 def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lines: list[tuple[Path, Path]]) -> None:
