@@ -12,9 +12,11 @@ written with the audit's columns (``extra`` as JSON text, as ``syncaudit.audit.f
 walk is the row-by-row path ``publish`` keeps for a Parquet schema the set-based path cannot take.
 ``--format report`` publishes a report-like folder holding both: ``findings.jsonl`` (the findings plus 1 % quality
 findings, as ``combine_findings`` leaves it) and ``audit/findings.parquet`` (the same findings, as the audit writes
-them); ``--walk separate`` masks each file on its own (before), ``--walk once`` is the publish path, which writes the
-Parquet file from the masked lines (``masking_parquet.reuse_masked_jsonl``), ``both`` runs one then the other and
-compares the two report folders byte for byte. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
+them), and ``audit/findings.jsonl`` (the audit's part of findings.jsonl, as a run leaves it; ``--no-audit-jsonl``
+leaves it out); ``--walk separate`` masks each file on its own (before), ``--walk once`` is the publish path, which
+masks findings.jsonl and writes the other two from its masked lines (``masking_sql.reuse_masked_lines``,
+``masking_parquet.reuse_masked_jsonl``), ``both`` runs one then the other and compares the two report folders byte
+for byte. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
 peak RSS of the child and the load average (the machine is shared; CPU seconds are the load-independent figure).
 """
 
@@ -148,8 +150,9 @@ def child(folder: Path, walk: str) -> dict:
     if walk == "python":
         publish._jsonl = python_walk  # type: ignore[assignment]
         masking_parquet.supported = lambda schema: False  # publish._parquet then walks each row (mask_finding)
-    if walk == "separate":  # before: the Parquet findings masked again, not written from the masked lines
+    if walk == "separate":  # before: each file masked on its own, nothing written from lines already masked
         masking_parquet.reuse_masked_jsonl = lambda *args, **kwargs: False
+        publish.reuse_masked_lines = lambda *args, **kwargs: False
     taken = []
     if walk == "once":
         reuse = masking_parquet.reuse_masked_jsonl
@@ -159,6 +162,13 @@ def child(folder: Path, walk: str) -> dict:
             return taken[-1]
 
         masking_parquet.reuse_masked_jsonl = counted  # type: ignore[assignment]
+        lines = publish.reuse_masked_lines
+
+        def counted_lines(*args: object, **kwargs: object) -> bool:
+            taken.append(lines(*args, **kwargs))  # type: ignore[arg-type]
+            return taken[-1]
+
+        publish.reuse_masked_lines = counted_lines  # type: ignore[assignment]
     personal = personal_fields(load_config(ROOT / "config" / "demo.yaml").mapping.fields)
     me = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, t0 = me.ru_utime + me.ru_stime, time.perf_counter()
@@ -179,6 +189,12 @@ def main() -> int:
     ap.add_argument("--findings", type=int, default=1_000_000)
     ap.add_argument("--walk", choices=["sql", "python", "both", "separate", "once"], default="both")
     ap.add_argument("--format", choices=["jsonl", "parquet", "report"], default="jsonl", help="what is published")
+    ap.add_argument(
+        "--audit-jsonl",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --format report: audit/findings.jsonl too (the audit's part of findings.jsonl), as a run leaves it",
+    )
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -197,6 +213,8 @@ def main() -> int:
         if args.format == "report":
             (folder / "work" / "audit").mkdir()
             to_parquet(published, folder / "work" / "audit" / "findings.parquet")
+            if args.audit_jsonl:
+                shutil.copyfile(published, folder / "work" / "audit" / "findings.jsonl")
             add_quality(published, n // 100)
         mb = published.stat().st_size / 1e6
         cpu = {}
@@ -219,12 +237,13 @@ def main() -> int:
                 f"[{walk}] {n:,} findings ({published.name}, {mb:.0f} MB) published masked: {r['wall_s']} s wall, "
                 f"{r['cpu_s']} s CPU, "
                 f"{n / max(r['cpu_s'], 0.1):,.0f} findings per CPU second, peak {r['peak_gb']} GB, "
-                f"withheld {r['withheld']}"
-                + (f", Parquet from the masked lines: {r['reused']}" if walk == "once" else "")
+                f"withheld {r['withheld']}" + (f", written from masked lines: {r['reused']}" if walk == "once" else "")
             )
         if len(cpu) == 2 and args.format == "report":
             print(f"CPU seconds, once / separate: {cpu['once'] / max(cpu['separate'], 0.1):.2f}")
-            for rel in ("findings.jsonl", "audit/findings.parquet"):
+            for rel in ("findings.jsonl", "audit/findings.jsonl", "audit/findings.parquet"):
+                if not (folder / "work" / rel).is_file():
+                    continue
                 a, b = (folder / f"published-{w}" / rel for w in ("separate", "once"))
                 print(f"{rel}: the two report folders hold the same bytes: {filecmp.cmp(a, b, shallow=False)}")
         elif len(cpu) == 2:

@@ -11,6 +11,9 @@ A column whose type holds text but has no exact JSON form (a map, a struct or li
 decimal) cannot make that round trip: :func:`supported` says so, and the caller walks such a file in Python.
 The deliberate differences of the set-based path (its module docstring) hold here too; the one a stakeholder
 sees is that an ``extra`` stored as JSON text is written back compact (``{"a":1}``, not ``{"a": 1}``).
+
+A report folder holds the audit's findings as ``findings.jsonl`` lines too; :func:`reuse_masked_jsonl` writes the
+masked file from those lines, once masked, when each row has an identical twin (the same output, half the cost).
 """
 
 from __future__ import annotations

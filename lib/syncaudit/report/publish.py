@@ -10,7 +10,9 @@ false), by what the file is:
   fields, the personal parts of ``extra`` (merge proposals), and those values, emails and phone numbers in
   the texts (:func:`syncaudit.report.masking.mask_finding`; masked by its set-based twin in DuckDB,
   :func:`syncaudit.report.masking_sql.mask_findings_jsonl` and
-  :func:`syncaudit.report.masking_parquet.mask_findings_parquet`, which keeps the file's schema);
+  :func:`syncaudit.report.masking_parquet.mask_findings_parquet`, which keeps the file's schema); each finding
+  is masked once: a ``.jsonl`` whose lines are lines of one already masked, and a findings Parquet file whose
+  rows all have an identical ``.jsonl`` twin, are written from the masked lines (the same output);
 - other JSON, JSON lines, text and HTML: emails and phone numbers wherever they occur;
 - CSV and other Parquet tables: columns by what they hold (email, phone, a person's name), emails and
   phones in every other text column; CSVs stay spreadsheet-safe;
