@@ -229,8 +229,10 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
     target = "STRUCT(" + ", ".join(f"{_ident(n)} {types[n]}" for n in walked) + ")"
     names = "[" + ", ".join(_lit_key(n) for n in walked) + "]"
 
-    def project(col: str) -> str:  # the walked keys of a line, in the Parquet's column order
-        return "json_object(" + ", ".join(f"{_lit_key(n)}, json_extract({col}, {_lit_key(n)})" for n in walked) + ")"
+    paths = "[" + ", ".join(_lit_key('$."' + n + '"') for n in walked) + "]"
+
+    # The walked keys of a line as one object, in the Parquet's column order (``w``: their values, one parse).
+    project = "json_object(" + ", ".join(f"{_lit_key(n)}, w[{i}]" for i, n in enumerate(walked, 1)) + ")"
 
     tmp = dst.with_name(dst.name + ".tmp")
     with tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
@@ -253,15 +255,16 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
                 lines = "read_json_objects(?, format = 'newline_delimited')"
                 con.execute(
                     f"""CREATE TEMP TABLE sa_l AS
-                    WITH l AS (SELECT row_number() OVER () AS n, json AS j FROM {lines})
-                    SELECT n, json_extract_string(j, '$.id') AS id, md5({project("j")}::VARCHAR) AS h,
-                        json_type(j) = 'OBJECT' AND len(json_keys(j)) = len(list_distinct(json_keys(j)))
-                        AND list_has_all(json_keys(j), {names}) AND NOT list_contains(json_keys(j), '')
-                        AND COALESCE(list_bool_and(list_transform(
-                            list_filter(json_keys(j), lambda k: NOT list_contains({names}, k)),
-                            lambda k: json_type(j, '$."' || k || '"') NOT IN ('OBJECT', 'ARRAY')
-                                AND NOT contains(k, '"') AND NOT contains(k, '\\'))), true) AS ok
-                    FROM l""",
+                    WITH l AS (SELECT row_number() OVER () AS n, json AS j FROM {lines}),
+                    x AS (SELECT n, json_extract_string(j, '$.id') AS id, json_keys(j) AS k,
+                        json_extract(j, '$.*') AS v, json_extract(j, {paths}) AS w FROM l)
+                    SELECT n, id,
+                        md5({project}::VARCHAR) AS h,
+                        len(k) = len(list_distinct(k)) AND list_has_all(k, {names}) AND NOT list_contains(k, '')
+                        AND COALESCE(list_bool_and(list_transform(k, lambda key, i: list_contains({names}, key)
+                            OR (json_type(v[i]) NOT IN ('OBJECT', 'ARRAY')
+                                AND NOT contains(key, '"') AND NOT contains(key, '\\')))), true) AS ok
+                    FROM x""",
                     [str(jsonl)],
                 )
                 pairs, distinct, same = con.execute(
@@ -276,9 +279,12 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
                 )
                 con.execute(
                     f"""CREATE TEMP TABLE sa_reuse AS
-                    SELECT p.n, {project("m.j")} AS line,
-                        json_extract_string(m.j, '$.id') IS NOT DISTINCT FROM l.id AS kept
-                    FROM sa_p p JOIN sa_l l USING (id) JOIN sa_m m ON m.n = l.n ORDER BY p.n"""
+                    WITH r AS (
+                        SELECT p.n, json_extract(m.j, {paths}) AS w,
+                            json_extract_string(m.j, '$.id') IS NOT DISTINCT FROM l.id AS kept
+                        FROM sa_p p JOIN sa_l l USING (id) JOIN sa_m m ON m.n = l.n
+                    )
+                    SELECT n, {project} AS line, kept FROM r ORDER BY n"""
                 )
                 found, kept, lengths = con.execute(
                     "SELECT count(*), COALESCE(bool_and(kept), false), "
