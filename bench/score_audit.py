@@ -47,13 +47,23 @@ def main() -> int:
     keyed = f"""SELECT kind, recs FROM base WHERE kind IN ({kinds})
         UNION SELECT 'field_drift[' || field || ']', recs FROM base WHERE kind = 'field_drift' AND field IN ({fields})
         UNION SELECT 'rule_violation[' || field || ']', recs FROM base WHERE kind = 'rule_violation'"""
+    # The generator streams truth.json one finding per line (crmsandbox.generator.truth_stream): read it as lines,
+    # so ten million people's truth (1.3 GB) is never one JSON document in memory; other layouts are read whole.
+    cols = """f->>'kind' AS kind, CAST(f->'records' AS VARCHAR[]) AS records, f->>'field' AS field,
+        f->>'object' AS object, coalesce(CAST(f->'expected' AS BOOLEAN), true) AS expected,
+        coalesce(CAST(f->'hard_negative' AS BOOLEAN), false) AS hard_negative"""
     con.execute(
-        f"""CREATE TABLE t_all AS SELECT f->>'kind' AS kind, CAST(f->'records' AS VARCHAR[]) AS records,
-            f->>'field' AS field, f->>'object' AS object, coalesce(CAST(f->'expected' AS BOOLEAN), true) AS expected,
-            coalesce(CAST(f->'hard_negative' AS BOOLEAN), false) AS hard_negative
-        FROM (SELECT unnest(findings) AS f FROM read_json('{truth}', maximum_object_size = {truth.stat().st_size + 1024},
-              columns = {{'findings': 'JSON[]'}}))"""
+        f"""CREATE TABLE t_all AS SELECT {cols} FROM (
+            SELECT CAST(rtrim(trim(line), ',') AS JSON) AS f FROM read_csv('{truth}', columns = {{'line': 'VARCHAR'}},
+                delim = '\x01', quote = '', escape = '', header = false, max_line_size = 100000000)
+            WHERE trim(line) LIKE '{{"id"%')"""
     )
+    if not con.execute("SELECT count(*) FROM t_all").fetchall()[0][0]:
+        con.execute(
+            f"""CREATE OR REPLACE TABLE t_all AS SELECT {cols}
+            FROM (SELECT unnest(findings) AS f FROM read_json('{truth}', maximum_object_size = {truth.stat().st_size + 1024},
+                  columns = {{'findings': 'JSON[]'}}))"""
+        )
     con.execute(
         f"""CREATE TABLE t AS WITH base AS (SELECT kind, {recs} AS recs, field FROM t_all WHERE expected)
         {keyed}"""

@@ -133,3 +133,17 @@ def test_scoring_in_chunks_gives_the_findings_of_one_pass(tmp_path: Path, monkey
     assert m1["sf_people"]["chunks"] == 1 and m2["sf_people"]["chunks"] >= 3 and m2["link_people"]["chunks"] >= 2
     assert len({k for _, k, _ in one} & {"duplicate", "identity_gap"}) == 2
     assert sorted(one - chunked) == [] and sorted(chunked - one) == []
+
+
+def test_the_pools_prior_comes_from_their_sizes_not_from_training() -> None:
+    """Linking the pools (records no key linked) with no key pairs among them: EM's share of matches, carried back
+    from its sampled blocks, grew with the org (2e-2 at ten million a side, where a namesake in another company
+    and city then scored 0.998); the prior is a fifth of the smaller pool matched, whatever training said."""
+    con = duckdb.connect()
+    for name, n in (("l", 400), ("r", 1000)):
+        con.execute(f"CREATE TABLE {name} AS SELECT 'u' || range AS uid, NULL::VARCHAR AS id_key FROM range({n})")
+    assert matching._prior(con, MODEL, ["l", "r"], [400, 1000], trained=0.02) == 0.2 * 400 / (400 * 1000)
+    # with key pairs among them the keys still set it (60 % of the true matches)
+    con.execute("UPDATE l SET id_key = 'k' || uid WHERE uid IN ('u1', 'u2', 'u3')")
+    con.execute("UPDATE r SET id_key = 'k' || uid WHERE uid IN ('u1', 'u2', 'u3')")
+    assert matching._prior(con, MODEL, ["l", "r"], [400, 1000], trained=0.02) == 3 / 0.6 / (400 * 1000)

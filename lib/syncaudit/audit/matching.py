@@ -276,9 +276,14 @@ def _prior(
     con: duckdb.DuckDBPyConnection, model: Model, tables: list[str], sizes: list[int], trained: float | None = None
 ) -> float:
     """P(two random records match): from the pairs a deterministic key joins (the identity key across the
-    systems, an own email or domain within one), taken as 60% of the true matches; without any, the share
-    EM estimated (``trained``); without that, a small share of records with a match (20% of the smaller
-    side for links, 2% for dedupe)."""
+    systems, an own email or domain within one), taken as 60% of the true matches; without any, for dedupe the
+    share EM estimated (``trained``); without that (and always for links), a small share of records with a match
+    (20% of the smaller side for links, 2% for dedupe).
+
+    A link without key pairs is the audit's pools (records no key or email linked): another population than the
+    training tables, and EM's share, carried from its sampled blocks back to all pairs, grew with the org (about
+    6e-4 at a million people a side, 2e-2 at ten million), so that at ten million a namesake in another company
+    and city (full name, nothing else) scored 0.998. The pools' own sizes give the prior instead."""
     if len(tables) == 1:
         n = sizes[0]
         total = n * (n - 1) / 2
@@ -296,7 +301,7 @@ def _prior(
             0
         ][0]
         fallback = 0.2 * min(sizes)
-    if not det and trained:
+    if not det and trained and len(tables) == 1:
         return float(min(max(trained, 1e-9), 0.5))
     expected = det / 0.6 if det else fallback
     return float(min(max(expected / max(total, 1), 1e-9), 0.5))
@@ -462,7 +467,13 @@ def predict_pairs(
     estimate = sum(b["kept_pairs"] for b in blocking_stats(con, tables)) + sum(sizes)
     chunks = max(1, math.ceil(estimate / PAIRS_PER_CHUNK))
     if stats is not None:
-        stats.update(candidate_pairs_at_most=estimate, chunks=chunks, blocking=blocking_stats(con, tables))
+        stats.update(
+            records=sizes,
+            prior=settings["probability_two_random_records_match"],
+            candidate_pairs_at_most=estimate,
+            chunks=chunks,
+            blocking=blocking_stats(con, tables),
+        )
     evidence = _evidence_sql(model, model.trained)
     for i in range(1, chunks + 1):
         pred = linker.inference.predict_chunk(
