@@ -1,7 +1,7 @@
 """Publishing (masking) a findings file of N findings: the report step that grows with the findings.
 
     .venv/bin/python bench/bench_publish.py --source out/findings.jsonl [--findings 1000000] [--walk both]
-        [--format jsonl|parquet]
+        [--format jsonl|parquet|report]
 
 The source's findings are repeated (each copy's ids made unique) up to --findings lines, then
 ``publish_folder`` masks the file into a report folder in a child process of its own: ``--walk sql`` is the
@@ -9,13 +9,21 @@ publish path (set-based in DuckDB), ``--walk python`` the per-finding Python wal
 ``mask_finding`` line by line), ``both`` runs the baseline then the publish path on the same file, one after the
 other, and prints the ratio. ``--format parquet`` publishes the same findings as ``audit/findings.parquet``,
 written with the audit's columns (``extra`` as JSON text, as ``syncaudit.audit.findings`` writes it); its Python
-walk is the row-by-row path ``publish`` keeps for a Parquet schema the set-based path cannot take. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
+walk is the row-by-row path ``publish`` keeps for a Parquet schema the set-based path cannot take.
+``--format report`` publishes a report-like folder holding both: ``findings.jsonl`` (the findings plus 1 % quality
+findings, as ``combine_findings`` leaves it) and ``audit/findings.parquet`` (the same findings, as the audit writes
+them), and ``audit/findings.jsonl`` (the audit's part of findings.jsonl, as a run leaves it; ``--no-audit-jsonl``
+leaves it out); ``--walk separate`` masks each file on its own (before), ``--walk once`` is the publish path, which
+masks findings.jsonl and writes the other two from its masked lines (``masking_sql.reuse_masked_lines``,
+``masking_parquet.reuse_masked_jsonl``), ``both`` runs one then the other and compares the two report folders byte
+for byte. Printed: findings, wall and CPU seconds (all threads), findings per CPU second,
 peak RSS of the child and the load average (the machine is shared; CPU seconds are the load-independent figure).
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import resource
@@ -96,6 +104,21 @@ def to_parquet(jsonl: Path, out: Path) -> None:
     con.close()
 
 
+def add_quality(jsonl: Path, n: int) -> None:
+    """Quality findings appended to the lines only (``combine_findings``: the Parquet file is the audit's)."""
+    with jsonl.open("a", encoding="utf-8") as fh:
+        for i in range(n):
+            row = {
+                "id": f"quality-{i}",
+                "kind": "quality",
+                "records": [f"003{i:07d}"],
+                "system": "salesforce",
+                "severity": "low",
+                "detail": f"expectation failed for jane.doe{i}@example.com, +44 20 7946 {i:04d}",
+            }
+            fh.write(json.dumps(row) + "\n")
+
+
 def differing(folder: Path, rel: str) -> int:
     """Rows of the set-based output missing from the Python walk's, and the reverse (JSON compared minified:
     the set-based path writes JSON text compact)."""
@@ -127,6 +150,25 @@ def child(folder: Path, walk: str) -> dict:
     if walk == "python":
         publish._jsonl = python_walk  # type: ignore[assignment]
         masking_parquet.supported = lambda schema: False  # publish._parquet then walks each row (mask_finding)
+    if walk == "separate":  # before: each file masked on its own, nothing written from lines already masked
+        masking_parquet.reuse_masked_jsonl = lambda *args, **kwargs: False
+        publish.reuse_masked_lines = lambda *args, **kwargs: False
+    taken = []
+    if walk == "once":
+        reuse = masking_parquet.reuse_masked_jsonl
+
+        def counted(*args: object, **kwargs: object) -> bool:
+            taken.append(reuse(*args, **kwargs))  # type: ignore[arg-type]
+            return taken[-1]
+
+        masking_parquet.reuse_masked_jsonl = counted  # type: ignore[assignment]
+        lines = publish.reuse_masked_lines
+
+        def counted_lines(*args: object, **kwargs: object) -> bool:
+            taken.append(lines(*args, **kwargs))  # type: ignore[arg-type]
+            return taken[-1]
+
+        publish.reuse_masked_lines = counted_lines  # type: ignore[assignment]
     personal = personal_fields(load_config(ROOT / "config" / "demo.yaml").mapping.fields)
     me = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, t0 = me.ru_utime + me.ru_stime, time.perf_counter()
@@ -137,6 +179,7 @@ def child(folder: Path, walk: str) -> dict:
         "cpu_s": round(me.ru_utime + me.ru_stime - cpu0, 1),
         "peak_gb": round(me.ru_maxrss / 1e6, 2),
         "withheld": done.withheld,
+        "reused": taken,
     }
 
 
@@ -144,8 +187,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, required=True, help="a findings.jsonl (e.g. bench_scale's out-N folder)")
     ap.add_argument("--findings", type=int, default=1_000_000)
-    ap.add_argument("--walk", choices=["sql", "python", "both"], default="both")
-    ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl", help="the findings file published")
+    ap.add_argument("--walk", choices=["sql", "python", "both", "separate", "once"], default="both")
+    ap.add_argument("--format", choices=["jsonl", "parquet", "report"], default="jsonl", help="what is published")
+    ap.add_argument(
+        "--audit-jsonl",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --format report: audit/findings.jsonl too (the audit's part of findings.jsonl), as a run leaves it",
+    )
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -161,9 +210,16 @@ def main() -> int:
             to_parquet(published, folder / "work" / "audit" / "findings.parquet")
             published.unlink()
             published = folder / "work" / "audit" / "findings.parquet"
+        if args.format == "report":
+            (folder / "work" / "audit").mkdir()
+            to_parquet(published, folder / "work" / "audit" / "findings.parquet")
+            if args.audit_jsonl:
+                shutil.copyfile(published, folder / "work" / "audit" / "findings.jsonl")
+            add_quality(published, n // 100)
         mb = published.stat().st_size / 1e6
         cpu = {}
-        for walk in ["python", "sql"] if args.walk == "both" else [args.walk]:
+        both = ["separate", "once"] if args.format == "report" else ["python", "sql"]
+        for walk in both if args.walk == "both" else [args.walk]:
             load = os.getloadavg()
             proc = subprocess.run(
                 [sys.executable, __file__, "--source", str(args.source), "--child", str(folder), "--walk", walk],
@@ -181,9 +237,16 @@ def main() -> int:
                 f"[{walk}] {n:,} findings ({published.name}, {mb:.0f} MB) published masked: {r['wall_s']} s wall, "
                 f"{r['cpu_s']} s CPU, "
                 f"{n / max(r['cpu_s'], 0.1):,.0f} findings per CPU second, peak {r['peak_gb']} GB, "
-                f"withheld {r['withheld']}"
+                f"withheld {r['withheld']}" + (f", written from masked lines: {r['reused']}" if walk == "once" else "")
             )
-        if len(cpu) == 2:
+        if len(cpu) == 2 and args.format == "report":
+            print(f"CPU seconds, once / separate: {cpu['once'] / max(cpu['separate'], 0.1):.2f}")
+            for rel in ("findings.jsonl", "audit/findings.jsonl", "audit/findings.parquet"):
+                if not (folder / "work" / rel).is_file():
+                    continue
+                a, b = (folder / f"published-{w}" / rel for w in ("separate", "once"))
+                print(f"{rel}: the two report folders hold the same bytes: {filecmp.cmp(a, b, shallow=False)}")
+        elif len(cpu) == 2:
             print(f"CPU seconds, set-based / Python walk: {cpu['sql'] / max(cpu['python'], 0.1):.2f}")
             rel = published.relative_to(folder / "work").as_posix()
             print(f"rows that differ between the two outputs (both ways): {differing(folder, rel):,}")

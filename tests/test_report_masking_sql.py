@@ -366,3 +366,178 @@ def test_parquet_types_nullability_and_metadata_are_kept(tmp_path) -> None:
     expected = _python_parquet(tmp_path / "f.parquet")
     assert [_same(o, n) for o, n in zip(expected, got, strict=True)] == [True] * len(rows)
     assert got[0]["values"]["salesforce"] != rows[0]["values"]["salesforce"]
+
+
+# --- a findings Parquet file written from the masked lines of its findings.jsonl twin (mask each finding once) ---
+
+
+def _twin_lines(src: Path, dst: Path, quality: int = 5) -> list[dict]:
+    """The Parquet rows as the audit writes its findings.jsonl (DuckDB COPY, ``extra`` text as its object), in
+    reverse order, with quality findings (only in the lines) among them, as ``combine_findings`` leaves them."""
+    import duckdb
+
+    con = duckdb.connect()
+    names = pq.read_schema(src).names
+    extra = (
+        "CASE WHEN starts_with(extra, '{') AND json_valid(extra) THEN extra::JSON ELSE to_json(extra) END"
+        if pq.read_schema(src).field("extra").type == pa.string()
+        else "extra"
+    )
+    cols = ", ".join(extra + " AS extra" if n == "extra" else f'"{n}"' for n in names)
+    con.execute(f"COPY (SELECT {cols} FROM read_parquet('{src}')) TO '{dst}' (FORMAT json)")
+    con.close()
+    rows = [orjson.loads(line) for line in dst.read_bytes().splitlines()][::-1]
+    for i in range(quality):
+        rows.insert(i * 7, {"id": f"q{i}", "kind": "quality", "records": [], "detail": HOSTILE_TEXTS[i]})
+    _write(dst, rows)
+    return rows
+
+
+def _report_folder(tmp_path: Path, src: Path, lines: list[dict] | None = None) -> Path:
+    """A report work folder: findings.jsonl at the top, the audit's findings.parquet under audit/."""
+    work = tmp_path / f"work-{src.stem}"
+    (work / "audit").mkdir(parents=True)
+    shutil.copyfile(src, work / "audit" / "findings.parquet")
+    twin = _twin_lines(src, work / "findings.jsonl")
+    if lines is not None:
+        _write(work / "findings.jsonl", lines)
+    (work / "metrics.json").write_text('{"contact": "jane.doe@example.com"}', encoding="utf-8")
+    return work if lines is not None else (work, twin)  # type: ignore[return-value]
+
+
+def _alone(tmp_path: Path, src: Path) -> bytes:
+    """The Parquet file masked on its own: what the publish must write byte for byte."""
+    out = tmp_path / f"alone-{src.stem}.parquet"
+    masking_parquet.mask_findings_parquet(src, out, PERSONAL)
+    return out.read_bytes()
+
+
+def test_a_findings_parquet_is_written_from_its_masked_jsonl_twin(tmp_path, monkeypatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the Parquet findings were masked a second time")
+
+    for src in _parquet_corpora(tmp_path):
+        expected = _alone(tmp_path, src)
+        work, _ = _report_folder(tmp_path, src)
+        pub = tmp_path / f"pub-{src.stem}"
+        with monkeypatch.context() as m:
+            m.setattr(masking_parquet, "mask_findings_parquet", refuse)
+            done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+        assert done.withheld == []
+        assert done.files == ["audit/findings.parquet", "findings.jsonl", "metrics.json"]
+        out = pub / "audit" / "findings.parquet"
+        assert pq.read_schema(out).metadata == pq.read_schema(src).metadata
+        assert pq.read_table(out).equals(pq.read_table(tmp_path / f"alone-{src.stem}.parquet"), check_metadata=True)
+        assert out.read_bytes() == expected
+        # What the equality rests on: the rows were masked (and the quality lines were not in the Parquet).
+        assert b"jane.doe@" in src.read_bytes() and b"jane.doe@" not in out.read_bytes()
+        assert pq.read_metadata(out).num_rows == pq.read_metadata(src).num_rows > 60
+
+
+def _differ_text(lines: list[dict]) -> None:
+    row = next(r for r in lines if r["kind"] != "quality" and isinstance(r.get("detail"), str))
+    row["detail"] += " call 555-0132"
+
+
+def _differ_absent(lines: list[dict]) -> None:
+    row = next(r for r in lines if r["kind"] != "quality" and r.get("values"))
+    del row["records"]  # absent is not null: a row without records is not a finding, its values not personal
+
+
+def _differ_nested(lines: list[dict]) -> None:
+    row = next(r for r in lines if r["kind"] != "quality" and isinstance(r.get("extra"), dict) and r["extra"])
+    row["extra"] = {**row["extra"], "email": "jane.doe@example.com"}
+
+
+def _missing(lines: list[dict]) -> None:
+    gone = next(r for r in lines if r["kind"] != "quality")["id"]
+    lines[:] = [r for r in lines if r["id"] != gone]
+
+
+def _duplicate(lines: list[dict]) -> None:
+    lines.append(dict(next(r for r in lines if r["kind"] != "quality")))
+
+
+@pytest.mark.parametrize("change", [_differ_text, _differ_absent, _differ_nested, _missing, _duplicate])
+def test_without_an_identical_twin_for_every_row_the_parquet_is_masked_itself(tmp_path, monkeypatch, change) -> None:
+    calls = []
+    real = masking_parquet.mask_findings_parquet
+
+    def spy(*args: object, **kwargs: object) -> int:
+        calls.append(args[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    for src in _parquet_corpora(tmp_path):
+        expected = _alone(tmp_path, src)
+        work, lines = _report_folder(tmp_path, src)
+        before = orjson.dumps(lines)
+        change(lines)
+        assert orjson.dumps(lines) != before
+        _write(work / "findings.jsonl", lines)
+        pub = tmp_path / f"pub-{src.stem}"
+        calls.clear()
+        with monkeypatch.context() as m:
+            m.setattr(masking_parquet, "mask_findings_parquet", spy)
+            done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+        assert done.withheld == []
+        assert calls == [work / "audit" / "findings.parquet"]
+        assert (pub / "audit" / "findings.parquet").read_bytes() == expected
+
+
+def test_reuse_needs_the_twin_published_first_and_masked(tmp_path, monkeypatch) -> None:
+    """Masking off copies both files; a Parquet file without any JSON lines is masked on its own."""
+    src = _parquet_corpora(tmp_path)[0]
+    work, _ = _report_folder(tmp_path, src)
+    plain = publish.publish_folder(work, tmp_path / "plain", mask=False, personal=PERSONAL)
+    assert plain.withheld == [] and (tmp_path / "plain" / "audit" / "findings.parquet").read_bytes() == src.read_bytes()
+    (work / "findings.jsonl").unlink()
+    assert not masking_parquet.reuse_masked_jsonl(src, tmp_path / "x.parquet", src, src)  # not JSON lines
+    assert not (tmp_path / "x.parquet").exists()
+    done = publish.publish_folder(work, tmp_path / "pub", mask=True, personal=PERSONAL)
+    assert done.files == ["audit/findings.parquet", "metrics.json"]
+    assert (tmp_path / "pub" / "audit" / "findings.parquet").read_bytes() == _alone(tmp_path, src)
+
+
+def _counting(monkeypatch, calls: list[Path]) -> None:
+    real = publish.mask_findings_jsonl
+
+    def counted(src: Path, *args: object, **kwargs: object) -> int:
+        calls.append(src)
+        return real(src, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publish, "mask_findings_jsonl", counted)
+
+
+@pytest.mark.parametrize("twin_differs", [False, True])
+def test_a_report_folder_masks_each_finding_once(tmp_path, monkeypatch, twin_differs) -> None:
+    """findings.jsonl (audit + quality), audit/findings.jsonl (its first part) and audit/findings.parquet (the same
+    findings): only the first is masked; the others are written from its masked lines, the same bytes as masking
+    each on its own. A line that differs from its twin by a space alone makes audit/findings.jsonl masked itself."""
+    src = _parquet_corpora(tmp_path)[0]
+    work, lines = _report_folder(tmp_path, src)
+    audit = [r for r in lines if r["kind"] != "quality"]
+    _write(work / "audit" / "findings.jsonl", audit)
+    if twin_differs:
+        text = (work / "audit" / "findings.jsonl").read_bytes()
+        (work / "audit" / "findings.jsonl").write_bytes(text.replace(b'{"id"', b'{ "id"', 1))
+    alone = tmp_path / "alone.jsonl"
+    mask_findings_jsonl(work / "audit" / "findings.jsonl", alone, PERSONAL)
+    expected = _alone(tmp_path, src)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the Parquet findings were masked a second time")
+
+    calls: list[Path] = []
+    _counting(monkeypatch, calls)
+    monkeypatch.setattr(masking_parquet, "mask_findings_parquet", refuse)
+    pub = tmp_path / "pub"
+    done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+    assert done.withheld == []
+    assert done.files == ["audit/findings.jsonl", "audit/findings.parquet", "findings.jsonl", "metrics.json"]
+    masked_itself = [work / "findings.jsonl"] + ([work / "audit" / "findings.jsonl"] if twin_differs else [])
+    assert calls == masked_itself
+    assert (pub / "audit" / "findings.jsonl").read_bytes() == alone.read_bytes()
+    assert (pub / "audit" / "findings.parquet").read_bytes() == expected
+    assert b"jane.doe@" in (work / "findings.jsonl").read_bytes()
+    assert b"jane.doe@" not in (pub / "audit" / "findings.jsonl").read_bytes()
+    assert len(alone.read_bytes().splitlines()) == len(audit) > 60

@@ -11,14 +11,19 @@ A column whose type holds text but has no exact JSON form (a map, a struct or li
 decimal) cannot make that round trip: :func:`supported` says so, and the caller walks such a file in Python.
 The deliberate differences of the set-based path (its module docstring) hold here too; the one a stakeholder
 sees is that an ``extra`` stored as JSON text is written back compact (``{"a":1}``, not ``{"a": 1}``).
+
+A report folder holds the audit's findings as ``findings.jsonl`` lines too; :func:`reuse_masked_jsonl` writes the
+masked file from those lines, once masked, when each row has an identical twin (the same output, half the cost).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -109,39 +114,69 @@ def mask_findings_parquet(
     if walked is None or not supported(schema):
         raise ValueError(f"{src.name}: a column cannot be masked set-based; walk it in Python")
     types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
-    as_json = "to_json({" + ", ".join(f"{_lit_key(n)}: {_member(n, types[n])}" for n in walked) + "})"
     target = "STRUCT(" + ", ".join(f"{_ident(n)} {types[n]}" for n in walked) + ")"
-    total = 0
     tmp = dst.with_name(dst.name + ".tmp")
     with tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
         con = connect(personal, spill=spill)
         try:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for batch in reader.iter_batches(batch_size=batch_rows):
-                    if not batch.num_rows:
-                        continue
-                    rows = pa.Table.from_batches([batch]).select(walked)
-                    rows = rows.append_column(_ROW_ID, pa.array(np.arange(1, batch.num_rows + 1, dtype=np.int64)))
-                    con.register("sa_batch", rows)
-                    con.execute(
-                        f"CREATE OR REPLACE TEMP TABLE sa_src AS SELECT {_ident(_ROW_ID)} AS n, {as_json} AS j "
-                        "FROM sa_batch"
-                    )
-                    con.unregister("sa_batch")
-                    mask_loaded(con, personal, extra_as_text=False)
-                    masked = con.sql(f"SELECT unnest(CAST(line::JSON AS {target})) FROM sa_out ORDER BY n")
-                    out = masked.to_arrow_table()
-                    if out.num_rows != batch.num_rows:
-                        raise RuntimeError(f"masked {out.num_rows} of {batch.num_rows} rows")
-                    columns = [
-                        out.column(walked.index(f.name)).cast(f.type) if f.name in types else batch.column(i)
-                        for i, f in enumerate(schema)
-                    ]
-                    writer.write_table(pa.Table.from_arrays(columns, schema=schema))
-                    total += batch.num_rows
+
+            def masked(batch: pa.RecordBatch, first: int) -> pa.Table:
+                _load_rows(con, batch, walked, types, first)
+                mask_loaded(con, personal, extra_as_text=False)
+                return con.sql(f"SELECT unnest(CAST(line::JSON AS {target})) FROM sa_out ORDER BY n").to_arrow_table()
+
+            total = _write_cast_back(reader, tmp, walked, types, masked, batch_rows)
         finally:
             con.close()
     os.replace(tmp, dst)
+    return total
+
+
+def _as_json(walked: list[str], types: dict[str, str | None]) -> str:
+    """A row's walked columns as one JSON object: what the masking statements rewrite."""
+    return "to_json({" + ", ".join(f"{_lit_key(n)}: {_member(n, types[n])}" for n in walked) + "})"
+
+
+def _load_rows(
+    con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, walked: list[str], types: dict[str, str | None], first: int
+) -> None:
+    """``sa_src`` := the batch's rows (``n`` from ``first``, ``j`` the walked columns as JSON)."""
+    rows = pa.Table.from_batches([batch]).select(walked)
+    rows = rows.append_column(_ROW_ID, pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64)))
+    con.register("sa_batch", rows)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE sa_src AS SELECT {_ident(_ROW_ID)} AS n, {_as_json(walked, types)} AS j "
+        "FROM sa_batch"
+    )
+    con.unregister("sa_batch")
+
+
+def _write_cast_back(
+    reader: pq.ParquetFile,
+    tmp: Path,
+    walked: list[str],
+    types: dict[str, str | None],
+    masked: Callable[[pa.RecordBatch, int], pa.Table],
+    batch_rows: int,
+) -> int:
+    """Write ``tmp`` with the reader's schema, batch by batch: the walked columns from ``masked(batch, first row)``
+    (a table of the walked columns, in that order, as DuckDB types), cast back to their Arrow types; the other
+    columns copied from the batch."""
+    schema = reader.schema_arrow
+    total = 0
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            if not batch.num_rows:
+                continue
+            out = masked(batch, total + 1)
+            if out.num_rows != batch.num_rows:
+                raise RuntimeError(f"masked {out.num_rows} of {batch.num_rows} rows")
+            columns = [
+                out.column(walked.index(f.name)).cast(f.type) if f.name in types else batch.column(i)
+                for i, f in enumerate(schema)
+            ]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            total += batch.num_rows
     return total
 
 
@@ -157,3 +192,120 @@ def _member(name: str, duck_type: str | None) -> str:
 
 def _lit_key(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
+
+
+def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *, batch_rows: int = _BATCH_ROWS) -> bool:
+    """Write the masked ``src`` into ``dst`` from ``masked_jsonl`` (``jsonl`` masked by
+    :func:`syncaudit.report.masking_sql.mask_findings_jsonl`) instead of masking each row again; False (and
+    nothing written) unless every row of ``src`` has an identical twin in ``jsonl``.
+
+    A report folder holds the audit's findings twice, as ``findings.jsonl`` lines and as ``findings.parquet``
+    rows. A row is masked from its JSON alone, so a Parquet row whose JSON (:func:`mask_findings_parquet`'s,
+    the walked columns) is the same JSON as a line's masks the same. Set-based in DuckDB, by ``id``:
+
+    - each Parquet row's JSON, and each line's walked keys as one object in the same key order (both
+      serialized by DuckDB, compared by MD5), must be equal;
+    - the line has each walked key once, no empty key, and any other key holds a scalar (a number, a date as
+      text: nothing that could change how the rest is masked; :mod:`~syncaudit.report.masking_sql`);
+    - every Parquet row finds exactly one such line, and the masked line at the same position keeps its id.
+
+    Any doubt: False, and the caller masks ``src`` itself. The masked lines' walked keys are cast back as
+    :func:`mask_findings_parquet` casts its own, in the Parquet's row order, so the output is the same file
+    (rows, schema and metadata).
+    """
+    reader = pq.ParquetFile(src)
+    schema = reader.schema_arrow
+    walked = _walked(schema)
+    rows = reader.metadata.num_rows
+    if (
+        walked is None
+        or not supported(schema)
+        or "id" not in schema.names
+        or not rows
+        or any(not n or '"' in n or "\\" in n for n in walked)
+    ):
+        return False
+    types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
+    target = "STRUCT(" + ", ".join(f"{_ident(n)} {types[n]}" for n in walked) + ")"
+    names = "[" + ", ".join(_lit_key(n) for n in walked) + "]"
+
+    paths = "[" + ", ".join(_lit_key('$."' + n + '"') for n in walked) + "]"
+
+    # The walked keys of a line as one object, in the Parquet's column order (``w``: their values, one parse).
+    project = "json_object(" + ", ".join(f"{_lit_key(n)}, w[{i}]" for i, n in enumerate(walked, 1)) + ")"
+
+    tmp = dst.with_name(dst.name + ".tmp")
+    with tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
+        con = duckdb.connect()
+        try:
+            con.execute("SET memory_limit = '1GB'")
+            con.execute(f"SET temp_directory = {_lit_key(spill)}")
+            con.execute("SET preserve_insertion_order = true")
+            con.execute("CREATE TEMP TABLE sa_p (n BIGINT, id VARCHAR, h VARCHAR)")
+            first = 1
+            for batch in reader.iter_batches(batch_size=batch_rows, columns=list(dict.fromkeys([*walked, "id"]))):
+                _load_rows(con, batch, walked, types, first)
+                con.register("sa_ids", pa.table({"id": batch.column("id").cast(pa.string())}))
+                con.execute(
+                    "INSERT INTO sa_p SELECT s.n, i.id, md5(s.j::VARCHAR) FROM sa_src s POSITIONAL JOIN sa_ids i"
+                )
+                con.unregister("sa_ids")
+                first += batch.num_rows
+            try:  # lines DuckDB cannot read as JSON objects are no twin
+                lines = "read_json_objects(?, format = 'newline_delimited')"
+                con.execute(
+                    f"""CREATE TEMP TABLE sa_l AS
+                    WITH l AS (SELECT row_number() OVER () AS n, json AS j FROM {lines}),
+                    x AS (SELECT n, json_extract_string(j, '$.id') AS id, json_keys(j) AS k,
+                        json_extract(j, '$.*') AS v, json_extract(j, {paths}) AS w FROM l)
+                    SELECT n, id,
+                        md5({project}::VARCHAR) AS h,
+                        len(k) = len(list_distinct(k)) AND list_has_all(k, {names}) AND NOT list_contains(k, '')
+                        AND COALESCE(list_bool_and(list_transform(k, lambda key, i: list_contains({names}, key)
+                            OR (json_type(v[i]) NOT IN ('OBJECT', 'ARRAY')
+                                AND NOT contains(key, '"') AND NOT contains(key, '\\')))), true) AS ok
+                    FROM x""",
+                    [str(jsonl)],
+                )
+                pairs, distinct, same = con.execute(
+                    "SELECT count(*), count(DISTINCT p.n), COALESCE(bool_and(COALESCE(l.ok AND l.h = p.h, false)), false) "
+                    "FROM sa_p p LEFT JOIN sa_l l USING (id)"
+                ).fetchall()[0]
+                if not (pairs == distinct == rows and same):
+                    return False
+                con.execute(
+                    f"CREATE TEMP TABLE sa_m AS SELECT row_number() OVER () AS n, json AS j FROM {lines}",
+                    [str(masked_jsonl)],
+                )
+                con.execute(
+                    f"""CREATE TEMP TABLE sa_reuse AS
+                    WITH r AS (
+                        SELECT p.n, json_extract(m.j, {paths}) AS w,
+                            json_extract_string(m.j, '$.id') IS NOT DISTINCT FROM l.id AS kept
+                        FROM sa_p p JOIN sa_l l USING (id) JOIN sa_m m ON m.n = l.n
+                    )
+                    SELECT n, {project} AS line, kept FROM r ORDER BY n"""
+                )
+                found, kept, lengths = con.execute(
+                    "SELECT count(*), COALESCE(bool_and(kept), false), "
+                    "(SELECT count(*) FROM sa_l) = (SELECT count(*) FROM sa_m) FROM sa_reuse"
+                ).fetchall()[0]
+            except duckdb.Error:
+                return False
+            if not (found == rows and kept and lengths):
+                return False
+
+            def masked(batch: pa.RecordBatch, first: int) -> pa.Table:
+                return con.sql(
+                    f"SELECT unnest(CAST(line AS {target})) FROM sa_reuse WHERE n >= $lo AND n < $hi ORDER BY n",
+                    params={"lo": first, "hi": first + batch.num_rows},
+                ).to_arrow_table()
+
+            _write_cast_back(reader, tmp, walked, types, masked, batch_rows)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            con.close()
+    os.replace(tmp, dst)
+    return True

@@ -419,3 +419,53 @@ def _python_fallback(con: duckdb.DuckDBPyConnection, personal: dict[str, Persona
         is_f = isinstance(row, dict) and "kind" in row and "records" in row
         rows.append((n, orjson.dumps(mask_finding(row, personal) if is_f else mask_json(row)).decode("utf-8")))
     con.executemany("INSERT INTO sa_out VALUES (?, ?)", rows)
+
+
+def reuse_masked_lines(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
+    """Write the masked ``src`` into ``dst`` from ``masked`` (``lines`` masked by :func:`mask_findings_jsonl`)
+    instead of masking it again; False (and nothing written) unless each line of ``src`` is, byte for byte, a line
+    of ``lines``.
+
+    A line is masked from its own text alone, so the same text masks to the same line: the report's
+    ``audit/findings.jsonl`` is the first part of its ``findings.jsonl`` (``combine_findings``). Set-based in
+    DuckDB: lines matched by the MD5 of their text, the masked line taken at the twin's position, written in
+    ``src``'s order.
+    """
+    tmp = dst.with_name(dst.name + ".tmp")
+    read = (
+        "SELECT row_number() OVER () AS n, json::VARCHAR AS t FROM read_json_objects(?, format = 'newline_delimited')"
+    )
+    with tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
+        con = duckdb.connect()
+        try:
+            con.execute("SET memory_limit = '1GB'")
+            con.execute(f"SET temp_directory = {_lit(spill)}")
+            con.execute("SET preserve_insertion_order = true")
+            try:  # lines DuckDB cannot read as JSON objects are no twin
+                con.execute(f"CREATE TEMP TABLE sa_a AS SELECT n, md5(t) AS h FROM ({read})", [str(src)])
+                con.execute(f"CREATE TEMP TABLE sa_b AS SELECT n, md5(t) AS h FROM ({read})", [str(lines)])
+                con.execute(f"CREATE TEMP TABLE sa_m AS {read}", [str(masked)])
+                con.execute(
+                    "CREATE TEMP TABLE sa_twin AS SELECT b.h, any_value(m.t) AS t FROM sa_b b JOIN sa_m m USING (n) "
+                    "GROUP BY b.h"
+                )
+                count, found, same_length = con.execute(
+                    "SELECT count(*), count(w.t), (SELECT count(*) FROM sa_b) = (SELECT count(*) FROM sa_m) "
+                    "FROM sa_a a LEFT JOIN sa_twin w USING (h)"
+                ).fetchall()[0]
+            except duckdb.Error:
+                return False
+            if not (count and found == count and same_length):
+                return False
+            with tmp.open("w", encoding="utf-8") as fout:
+                out = con.sql("SELECT w.t FROM sa_a a JOIN sa_twin w USING (h) ORDER BY a.n")
+                for batch in out.to_arrow_reader(50_000):
+                    if batch.num_rows:
+                        fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            con.close()
+    os.replace(tmp, dst)
+    return True

@@ -10,7 +10,9 @@ false), by what the file is:
   fields, the personal parts of ``extra`` (merge proposals), and those values, emails and phone numbers in
   the texts (:func:`syncaudit.report.masking.mask_finding`; masked by its set-based twin in DuckDB,
   :func:`syncaudit.report.masking_sql.mask_findings_jsonl` and
-  :func:`syncaudit.report.masking_parquet.mask_findings_parquet`, which keeps the file's schema);
+  :func:`syncaudit.report.masking_parquet.mask_findings_parquet`, which keeps the file's schema); each finding
+  is masked once: a ``.jsonl`` whose lines are lines of one already masked, and a findings Parquet file whose
+  rows all have an identical ``.jsonl`` twin, are written from the masked lines (the same output);
 - other JSON, JSON lines, text and HTML: emails and phone numbers wherever they occur;
 - CSV and other Parquet tables: columns by what they hold (email, phone, a person's name), emails and
   phones in every other text column; CSVs stay spreadsheet-safe;
@@ -37,7 +39,7 @@ import pandas as pd
 from syncaudit.report import masking_parquet
 from syncaudit.report.export import sweep_personal_data
 from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
-from syncaudit.report.masking_sql import mask_findings_jsonl
+from syncaudit.report.masking_sql import mask_findings_jsonl, reuse_masked_lines
 from syncaudit.report.plotlyjs import strip_library
 from syncaudit.report.safe_csv import write_safe_csv
 from syncaudit.report.sanitize import RUN_LOG
@@ -56,38 +58,59 @@ class Published:
 
 def publish_folder(work: Path, target: Path, *, mask: bool, personal: dict[str, PersonalKind]) -> Published:
     """Copy every file of ``work`` into ``target`` (same relative paths), masked when ``mask``."""
-    result = Published()
+    sources = []
     for src in sorted(work.rglob("*")):
         rel = src.relative_to(work)
         if not src.is_file() or any(part.startswith(".") for part in rel.parts) or src.suffix == ".tmp":
             continue
         if rel.as_posix() == RUN_LOG:  # tracebacks and machine paths: for analysts, never for stakeholders
             continue
-        dst = target / rel
+        sources.append(src)
+    # Each finding masked once: JSON lines first, the largest first (findings.jsonl holds the audit's findings and
+    # the quality findings); audit/findings.jsonl and a findings Parquet file holding the same findings are then
+    # written from lines already masked.
+    masked_lines: list[tuple[Path, Path]] = []
+    done: dict[Path, bool] = {}
+
+    def order(src: Path) -> tuple[int, int]:
+        suffix = src.suffix.lower()
+        return (0, -src.stat().st_size) if suffix == ".jsonl" else (2 if suffix == ".parquet" else 1, 0)
+
+    for src in sorted(sources, key=order):
+        dst = target / src.relative_to(work)
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            done = _publish_file(src, dst, mask=mask, personal=personal)
+            done[src] = _publish_file(src, dst, mask=mask, personal=personal, masked_lines=masked_lines)
         except Exception:  # noqa: BLE001 - a file that cannot be read for masking is withheld, never copied as is
-            done = False
+            done[src] = False
             for leftover in (dst, dst.with_name(dst.name + ".tmp")):
                 leftover.unlink(missing_ok=True)
-        (result.files if done else result.withheld).append(rel.as_posix())
+    result = Published()
+    for src in sources:
+        (result.files if done[src] else result.withheld).append(src.relative_to(work).as_posix())
     return result
 
 
-def _publish_file(src: Path, dst: Path, *, mask: bool, personal: dict[str, PersonalKind]) -> bool:
+def _publish_file(
+    src: Path,
+    dst: Path,
+    *,
+    mask: bool,
+    personal: dict[str, PersonalKind],
+    masked_lines: list[tuple[Path, Path]] | None = None,
+) -> bool:
     suffix = src.suffix.lower()
     if suffix == ".ipynb":
         publish_notebook(src, dst, mask=mask)
     elif not mask:
         shutil.copyfile(src, dst)
     elif suffix == ".jsonl":
-        _jsonl(src, dst, personal)
+        _jsonl(src, dst, personal, masked_lines)
     elif suffix == ".json":
         data = json.loads(src.read_text(encoding="utf-8"))
         _write_text(dst, json.dumps(mask_json(data), ensure_ascii=False, indent=1))
     elif suffix == ".parquet":
-        _parquet(src, dst, personal)
+        _parquet(src, dst, personal, masked_lines or [])
     elif suffix == ".csv":
         _csv(src, dst)
     elif suffix in {".html", ".htm"}:
@@ -138,15 +161,28 @@ def _is_finding(row: object) -> bool:
     return isinstance(row, dict) and "kind" in row and "records" in row
 
 
-def _jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
+def _jsonl(
+    src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lines: list[tuple[Path, Path]] | None
+) -> None:
     """Set-based in DuckDB (:mod:`syncaudit.report.masking_sql`), chunk by chunk and spilling to disk, so a findings
-    file of any size goes through without a Python call per finding."""
-    mask_findings_jsonl(src, dst, personal)
+    file of any size goes through without a Python call per finding; a file whose lines are all lines of a file
+    already masked in this publish is written from those masked lines
+    (:func:`syncaudit.report.masking_sql.reuse_masked_lines`; the same output)."""
+    for lines, masked in masked_lines or []:
+        if reuse_masked_lines(src, dst, lines, masked):
+            break
+    else:
+        mask_findings_jsonl(src, dst, personal)
+    if masked_lines is not None:
+        masked_lines.append((src, dst))
 
 
-def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
+def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lines: list[tuple[Path, Path]]) -> None:
     """Batch by batch, keeping the schema; findings set-based in DuckDB (:mod:`syncaudit.report.masking_parquet`),
-    other tables by column."""
+    other tables by column. Findings that are all lines of a ``.jsonl`` already masked in this publish
+    (``masked_lines``: source and masked file; the audit's ``findings.parquet`` beside ``findings.jsonl``) are
+    written from those masked lines instead of being masked a second time
+    (:func:`syncaudit.report.masking_parquet.reuse_masked_jsonl`; the same output)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -154,6 +190,11 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> None:
     schema = reader.schema_arrow
     findings = {"kind", "records"} <= set(schema.names)
     if findings and masking_parquet.supported(schema):
+        # The file's own twin (same folder and name) first, then any other masked lines.
+        twins = sorted(masked_lines, key=lambda pair: (pair[0].parent, pair[0].stem) != (src.parent, src.stem))
+        for lines, masked in twins:
+            if masking_parquet.reuse_masked_jsonl(src, dst, lines, masked):
+                return
         masking_parquet.mask_findings_parquet(src, dst, personal)
         return
     tmp = dst.with_name(dst.name + ".tmp")
