@@ -337,8 +337,10 @@ def train(con: duckdb.DuckDBPyConnection, model: Model, tables: list[str]) -> Mo
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
         except Exception as e:  # noqa: BLE001 - too few pairs in a block: the other rule still trains
-            if any(kind in str(e) for kind in ("Binder Error", "Catalog Error", "Parser Error", "AnalysisException")):
-                raise  # a query the audit built wrong is no lack of data: never train silently without EM
+            # A column the audit's tables lack is no lack of data: never train silently without EM. (A rule that
+            # blocks on every compared field leaves Splink no comparison, whose SQL it cannot even write: skipped.)
+            if any(kind in str(e) for kind in ("Binder Error", "Catalog Error", "UNRESOLVED_COLUMN")):
+                raise
             logging.getLogger(__name__).info("EM on %s skipped: %s", cols, e)
     trained = with_u
     if linker is not None:
