@@ -45,9 +45,10 @@ def split_body(body: str) -> tuple[str, str]:
 class PlanSpool:
     """Operations of a plan being built, kept in DuckDB until they are written out."""
 
-    def __init__(self, folder: Path, memory_limit: str = "192MB") -> None:
+    def __init__(self, folder: Path, memory_limit: str = "1GB") -> None:
         # Its own database file with a memory cap: DuckDB keeps the spool on disk beyond it, so the plan's size
-        # does not set the process's memory (the snapshot's connection is left alone).
+        # does not set the process's memory (the snapshot's connection is left alone). At 192MB the resolve of
+        # 5.8 million operations (ten million people a side) failed to pin a block: some operators need more.
         import duckdb
 
         self.path = folder / "spool.duckdb"
