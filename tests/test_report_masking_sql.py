@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import orjson
@@ -136,8 +137,22 @@ def test_blocks_end_at_line_breaks_whatever_their_size(tmp_path, monkeypatch) ->
     monkeypatch.setattr(masking_sql, "_BLOCK_BYTES", 200)  # shorter than every line: one line a block
     assert len(list(masking_sql._blocks(src))) == len(src.read_bytes().splitlines())
     monkeypatch.setattr(masking_sql, "_BLOCK_BYTES", longest * 10)
-    mask_findings_jsonl(src, tmp_path / "many.jsonl", PERSONAL)
+    mask_findings_jsonl(src, tmp_path / "many.jsonl", PERSONAL, workers=1)
     assert (tmp_path / "many.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    # Blocks masked three at a time, of unequal cost, are written in the file's order.
+    slow = masking_sql._mask_block
+    order: list[int] = []
+
+    def uneven(con, block, personal):  # noqa: ANN001, ANN202
+        order.append(len(order))
+        if len(order) % 3 == 1:
+            time.sleep(0.2)  # the first of every three finishes last
+        return slow(con, block, personal)
+
+    monkeypatch.setattr(masking_sql, "_mask_block", uneven)
+    n = mask_findings_jsonl(src, tmp_path / "parallel.jsonl", PERSONAL, workers=3)
+    assert n == len(src.read_bytes().splitlines()) and len(order) > 10
+    assert (tmp_path / "parallel.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
 
 
 @pytest.mark.parametrize("content", [b"", b'{"a":1}\n\n  \n{"b":"jane@x.com"}\n'])
@@ -541,3 +556,100 @@ def test_a_report_folder_masks_each_finding_once(tmp_path, monkeypatch, twin_dif
     assert b"jane.doe@" in (work / "findings.jsonl").read_bytes()
     assert b"jane.doe@" not in (pub / "audit" / "findings.jsonl").read_bytes()
     assert len(alone.read_bytes().splitlines()) == len(audit) > 60
+
+
+def _ranges_taken(monkeypatch) -> list[bool]:
+    """Record each answer of the byte-range copy (True: the part was written without the DuckDB twin matching)."""
+    taken: list[bool] = []
+    real = masking_sql._copy_line_range
+
+    def spy(*args: object) -> bool:
+        taken.append(real(*args))  # type: ignore[arg-type]
+        return taken[-1]
+
+    monkeypatch.setattr(masking_sql, "_copy_line_range", spy)
+    return taken
+
+
+def test_a_combined_findings_file_gives_its_parts_by_byte_range(tmp_path, monkeypatch) -> None:
+    """combine_findings joins audit/findings.jsonl and quality/findings.jsonl byte for byte: each part is written
+    from the masked lines at its place, with no line parsed; the same bytes as masking the part on its own."""
+    from syncaudit.report.findings import combine_findings
+
+    rows = hostile_findings()
+    work = tmp_path / "work"
+    (work / "audit").mkdir(parents=True)
+    (work / "quality").mkdir()
+    _write(work / "audit" / "findings.jsonl", rows)
+    quality = [{"id": f"q{i}", "kind": "quality", "records": [], "detail": t} for i, t in enumerate(HOSTILE_TEXTS)]
+    _write(work / "quality" / "findings.jsonl", quality)
+    combine_findings(work)
+    alone = {}
+    for part in ("audit", "quality"):
+        alone[part] = tmp_path / f"alone-{part}.jsonl"
+        mask_findings_jsonl(work / part / "findings.jsonl", alone[part], PERSONAL)
+    calls: list[Path] = []
+    _counting(monkeypatch, calls)
+    taken = _ranges_taken(monkeypatch)
+    pub = tmp_path / "pub"
+    done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+    assert done.withheld == []
+    assert calls == [work / "findings.jsonl"]
+    assert taken == [True, True]  # audit/ then quality/: neither part matched line by line
+    for part in ("audit", "quality"):
+        assert (pub / part / "findings.jsonl").read_bytes() == alone[part].read_bytes()
+    assert (
+        b"jane.doe@"
+        in (work / "quality" / "findings.jsonl").read_bytes() + (work / "audit" / "findings.jsonl").read_bytes()
+    )
+    assert b"jane.doe@" not in (pub / "audit" / "findings.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("case", ["mid_line", "blank_line", "inner", "longer"])
+def test_byte_ranges_that_are_not_whole_corresponding_lines_are_not_copied(tmp_path, case) -> None:
+    rows = [{"id": f"f{i}", "kind": "orphan", "records": [f"r{i}"], "detail": f"mail ann{i}@x.io"} for i in range(9)]
+    lines = _write(tmp_path / "lines.jsonl", rows)
+    body = lines.read_bytes()
+    if case == "blank_line":  # a blank line gives no masked line: positions after it do not correspond
+        lines.write_bytes(b"\n" + body)
+        body = lines.read_bytes()
+    masked = tmp_path / "masked.jsonl"
+    mask_findings_jsonl(lines, masked, PERSONAL)
+    src = tmp_path / "src.jsonl"
+    cut = body.index(b"\n", body.index(b"\n") + 1) + 1
+    src.write_bytes(
+        {
+            "mid_line": body[5:],  # the last bytes of lines, but starting inside a line
+            "blank_line": body[-(len(body) - cut) :],
+            "inner": body[cut : body.index(b"\n", cut) + 1],  # a whole line, neither first nor last
+            "longer": body + body[:cut],
+        }[case]
+    )
+    assert not masking_sql._copy_line_range(src, tmp_path / "out.jsonl", lines, masked)
+    assert not (tmp_path / "out.jsonl").exists()
+    # The general path still gives the right lines where each line has a twin.
+    if case in ("blank_line", "inner", "longer"):
+        assert masking_sql.reuse_masked_lines(src, tmp_path / "out.jsonl", lines, masked)
+        expected = tmp_path / "expected.jsonl"
+        mask_findings_jsonl(src, expected, PERSONAL)
+        assert (tmp_path / "out.jsonl").read_bytes() == expected.read_bytes()
+
+
+def test_line_range_offsets_across_chunks(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(masking_sql, "_CHUNK", 7)
+    rows = [
+        {"id": f"f{i}", "kind": "orphan", "records": [f"r{i}"], "detail": f"call +44 20 7946 00{i:02d}"}
+        for i in range(40)
+    ]
+    lines = _write(tmp_path / "lines.jsonl", rows)
+    masked = tmp_path / "masked.jsonl"
+    mask_findings_jsonl(lines, masked, PERSONAL)
+    body = lines.read_bytes().splitlines(keepends=True)
+    out_lines = masked.read_bytes().splitlines(keepends=True)
+    for start, end in ((0, 17), (17, 40), (0, 40), (39, 40), (0, 1)):
+        if start and end < 40:
+            continue
+        src = tmp_path / "src.jsonl"
+        src.write_bytes(b"".join(body[start:end]))
+        assert masking_sql._copy_line_range(src, tmp_path / "out.jsonl", lines, masked)
+        assert (tmp_path / "out.jsonl").read_bytes() == b"".join(out_lines[start:end])

@@ -35,10 +35,12 @@ about four times the CPU of the Python walk (bench/README.md, ``bench_publish.py
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TextIO
 
 import duckdb
 import orjson
@@ -58,6 +60,7 @@ _D = r"\p{Nd}"  # Python's Unicode \d
 _OPEN, _CLOSE, _GAP = "\ufdd0", "\ufdd1", "\ufdd2"
 _FINDING_SKIP = ("values", "extra", "records", "id", "kind", "system", "object", "field", "rule")
 _BLOCK_BYTES = 32 << 20
+MAX_WORKERS = 4  # blocks masked at once (one DuckDB connection and thread each), at most one per core
 
 
 def _lit(text: str) -> str:
@@ -130,11 +133,17 @@ def _macros() -> list[str]:
 
 
 def connect(
-    personal: dict[str, PersonalKind], *, memory_limit: str = "1GB", spill: str | None = None
+    personal: dict[str, PersonalKind],
+    *,
+    memory_limit: str = "1GB",
+    spill: str | None = None,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the masking macros and the personal mapping fields (``sa_personal``)."""
     con = duckdb.connect()
     con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
     if spill:
         con.execute(f"SET temp_directory = {_lit(spill)}")
     con.execute("SET preserve_insertion_order = true")
@@ -341,26 +350,58 @@ def _statements(lo: int, hi: int, *, extra_as_text: bool = True) -> list[str]:
     return [stmt for stmt in sql.split(";\n") if stmt.strip()]
 
 
-def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind]) -> int:
+def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind], *, workers: int | None = None) -> int:
     """Mask a JSON-lines file of findings (and other JSON rows) set-based into ``dst``; returns the rows written.
 
     The same rules as :func:`syncaudit.report.masking.mask_finding` for findings and ``mask_json`` for other
     rows; see the module docstring for the deliberate differences. The file goes through in blocks of whole
-    lines (about 32 MB each), so memory is one block's tables in DuckDB (limit 1 GB, spilling to a temporary
-    folder) whatever the file's size.
+    lines (about 32 MB each), ``workers`` blocks at a time (default: one per core, at most :data:`MAX_WORKERS`),
+    each on a DuckDB connection of its own (one thread, memory limit 1 GB spilling to a temporary folder), and
+    the masked blocks are written in the file's order: memory is a few blocks' tables whatever the file's size.
+    Many of the statements are small or run on one thread, so two blocks at once keep two cores busy where one
+    block at a time kept about one and a half.
     """
+    workers = max(1, workers or min(os.cpu_count() or 1, MAX_WORKERS))
     total = 0
     tmp = dst.with_name(dst.name + ".tmp")
     with tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
-        con = connect(personal, spill=spill)
-        block_file = Path(spill) / "block.jsonl"
+        idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        opened = []
         try:
-            with tmp.open("w", encoding="utf-8") as fout:
-                for block in _blocks(src):
+            for i in range(workers):
+                opened.append(connect(personal, spill=str(Path(spill) / f"w{i}"), threads=1 if workers > 1 else None))
+                idle.put(opened[-1])
+
+            def masked(i: int, block: bytes) -> tuple[str, int]:
+                con = idle.get()
+                try:
+                    block_file = Path(spill) / f"block-{i}.jsonl"
                     block_file.write_bytes(block)
-                    total += _mask_block(con, block_file, fout, personal)
+                    try:
+                        return _mask_block(con, block_file, personal)
+                    finally:
+                        block_file.unlink(missing_ok=True)
+                finally:
+                    idle.put(con)
+
+            with tmp.open("w", encoding="utf-8") as fout, ThreadPoolExecutor(workers) as pool:
+                pending: deque[Future[tuple[str, int]]] = deque()
+                for i, block in enumerate(_blocks(src)):
+                    pending.append(pool.submit(masked, i, block))
+                    while len(pending) > workers or (pending and pending[0].done()):
+                        text, rows = pending.popleft().result()
+                        fout.write(text)
+                        total += rows
+                while pending:
+                    text, rows = pending.popleft().result()
+                    fout.write(text)
+                    total += rows
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         finally:
-            con.close()
+            for con in opened:
+                con.close()
     os.replace(tmp, dst)
     return total
 
@@ -380,7 +421,8 @@ def _blocks(src: Path) -> Iterator[bytes]:
         yield rest + b"\n"
 
 
-def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, fout: TextIO, personal: dict[str, PersonalKind]) -> int:
+def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, personal: dict[str, PersonalKind]) -> tuple[str, int]:
+    """One block's masked lines (each ending in a line break) and their count."""
     # Row numbers follow the file (a single scan keeps insertion order), so the output keeps the input's order.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
@@ -388,12 +430,12 @@ def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, fout: TextIO, perso
         [str(block)],
     )
     mask_loaded(con, personal)
-    written = 0
+    parts, written = [], 0
     for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
         if batch.num_rows:
-            fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
+            parts.append("\n".join(batch.column(0).to_pylist()) + "\n")
             written += batch.num_rows
-    return written
+    return "".join(parts), written
 
 
 def mask_loaded(
@@ -427,10 +469,13 @@ def reuse_masked_lines(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
     of ``lines``.
 
     A line is masked from its own text alone, so the same text masks to the same line: the report's
-    ``audit/findings.jsonl`` is the first part of its ``findings.jsonl`` (``combine_findings``). Set-based in
-    DuckDB: lines matched by the MD5 of their text, the masked line taken at the twin's position, written in
-    ``src``'s order.
+    ``audit/findings.jsonl`` is the first part of its ``findings.jsonl`` and ``quality/findings.jsonl`` the last
+    (``combine_findings`` joins the two files' bytes). That case is a byte comparison and a copy of the masked
+    lines at the same place (:func:`_copy_line_range`); any other is set-based in DuckDB: lines matched by the
+    MD5 of their text, the masked line taken at the twin's position, written in ``src``'s order.
     """
+    if _copy_line_range(src, dst, lines, masked):
+        return True
     tmp = dst.with_name(dst.name + ".tmp")
     read = (
         "SELECT row_number() OVER () AS n, json::VARCHAR AS t FROM read_json_objects(?, format = 'newline_delimited')"
@@ -469,3 +514,91 @@ def reuse_masked_lines(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
             con.close()
     os.replace(tmp, dst)
     return True
+
+
+_CHUNK = 8 << 20
+
+
+def _copy_line_range(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
+    """``dst`` := the masked lines at ``src``'s place in ``lines``, when ``src`` is, byte for byte, the first or the
+    last whole lines of ``lines`` (and each line of ``lines`` gave one masked line); else False, nothing written.
+    Chunked byte comparisons and counts of line breaks: no line is parsed."""
+    size, whole = src.stat().st_size, lines.stat().st_size
+    if not size or size > whole or not _ends_with(src, b"\n") or not _ends_with(lines, b"\n"):
+        return False
+    for offset in dict.fromkeys((0, whole - size)):
+        if offset and _byte_at(lines, offset - 1) != b"\n":
+            continue
+        if not _same_bytes(src, lines, offset):
+            continue
+        first = _count_breaks(lines, offset)
+        count = _count_breaks(src, size)
+        if _count_breaks(masked, masked.stat().st_size) != _count_breaks(lines, whole) or not _ends_with(masked, b"\n"):
+            return False  # a blank line, or a line that gave none: positions do not correspond
+        start, end = _break_offsets(masked, first, first + count)
+        tmp = dst.with_name(dst.name + ".tmp")
+        try:
+            with masked.open("rb") as fin, tmp.open("wb") as fout:
+                fin.seek(start)
+                left = end - start
+                while left > 0 and (chunk := fin.read(min(_CHUNK, left))):
+                    fout.write(chunk)
+                    left -= len(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, dst)
+        return True
+    return False
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(max(path.stat().st_size - len(tail), 0))
+        return fh.read() == tail
+
+
+def _byte_at(path: Path, offset: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return fh.read(1)
+
+
+def _same_bytes(src: Path, other: Path, offset: int) -> bool:
+    with src.open("rb") as a, other.open("rb") as b:
+        b.seek(offset)
+        while chunk := a.read(_CHUNK):
+            if b.read(len(chunk)) != chunk:
+                return False
+    return True
+
+
+def _count_breaks(path: Path, upto: int) -> int:
+    """Line breaks in the first ``upto`` bytes of ``path``."""
+    count, left = 0, upto
+    with path.open("rb") as fh:
+        while left > 0 and (chunk := fh.read(min(_CHUNK, left))):
+            count += chunk.count(b"\n")
+            left -= len(chunk)
+    return count
+
+
+def _break_offsets(path: Path, *lines: int) -> list[int]:
+    """The byte offset where line ``k`` (0-based) starts, for each ``k`` of ``lines`` (ascending)."""
+    out, seen, pos = [], 0, 0
+    wanted = list(lines)
+    with path.open("rb") as fh:
+        while wanted and wanted[0] == 0:
+            out.append(0)
+            wanted.pop(0)
+        while wanted and (chunk := fh.read(_CHUNK)):
+            here = chunk.count(b"\n")
+            while wanted and seen + here >= wanted[0]:
+                at, need = -1, wanted[0] - seen
+                for _ in range(need):
+                    at = chunk.index(b"\n", at + 1)
+                out.append(pos + at + 1)
+                wanted.pop(0)
+            seen += here
+            pos += len(chunk)
+    return out
