@@ -43,7 +43,7 @@ def test_merging_intercom_leads_costs_one_lookup_however_many_duplicates(
     world = make_world(8, leads=leads)
     ctx = PlanContext(world_config(tmp_path), world["snapshot"].duckdb(), world["findings"], world["snapshot"])
     queries = _queries(monkeypatch)
-    ops = merge_intercom_leads(ctx, {})
+    ops = list(merge_intercom_leads(ctx, {}))
     assert len([o for o in ops if o.op == "merge"]) == leads  # every lead of person 1 merged into the user
     assert queries == [("intercom", "contact")]
 
@@ -54,7 +54,7 @@ def test_relinking_stale_links_costs_one_lookup_per_object(n: int, tmp_path: Pat
     findings = world["findings"] + _stale(world, n)
     ctx = PlanContext(world_config(tmp_path), world["snapshot"].duckdb(), findings, world["snapshot"])
     queries = _queries(monkeypatch)
-    ops = relink_stale(ctx, {})
+    ops = list(relink_stale(ctx, {}))
     assert len(ops) == n  # no Lead table in this snapshot: each one is a review item, and still looked up once
     assert sorted(set(queries)) == sorted(queries) and len(queries) <= 2
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from syncaudit.changes.finding_source import FindingSource
 from syncaudit.changes.intercom_values import read_attribute_types, typed_for_write
 from syncaudit.changes.model import Operation
 from syncaudit.config import Config, PicklistMap
@@ -73,7 +74,7 @@ def normalize_text(value: Any, normalizers: Iterable[Any]) -> Any:
 class PlanContext:
     cfg: Config
     con: Any  # duckdb connection with sf_<Object> and ic_<name> views
-    findings: list[dict[str, Any]]
+    findings: FindingSource  # a list given here is served from memory
     snapshot: Any = None
     tables: set[str] = field(default_factory=set)
     _describe: dict[str, dict[str, Any] | None] = field(default_factory=dict)
@@ -81,6 +82,8 @@ class PlanContext:
     _cache: dict[tuple[str, str, str], dict[str, Any] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.findings, FindingSource):
+            self.findings = FindingSource(list(self.findings))
         rows = self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         rows += self.con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         self.tables = {r[0] for r in rows}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from syncaudit.changes.context import PlanContext, epoch_value
+from syncaudit.changes.finding_source import FindingSource
 from syncaudit.changes.model import Operation, Plan, canonical, publish
 from syncaudit.changes.planfile import KIND_ORDER, PlanFileWriter
 
@@ -138,9 +139,9 @@ def decided_writes(ctx: PlanContext, item: Any, survivor: str | None) -> tuple[l
     if item.kind in IDENTITY_KINDS and len(item.records) == 2:
         from syncaudit.changes.policies import backfill_identity
 
-        ctx.findings = [{**finding, "kind": "identity_gap"}]
+        ctx.findings = FindingSource([{**finding, "kind": "identity_gap"}])
         ops = [o for o in backfill_identity(ctx, {"prefer": "review"}) if o.op != "review"]
-        ctx.findings = []
+        ctx.findings = FindingSource()
         if ops:
             return [replace(o, policy=f"review:{o.policy}") for o in ops], "identity key backfilled"
         return [], "the identity keys conflict or cannot be written: link by hand"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from syncaudit.changes.context import PlanContext
+from syncaudit.changes.finding_source import FindingSource
 from syncaudit.changes.model import Operation, Plan, publish, summarize_plan
 from syncaudit.changes.planfile import PlanFileWriter, PlanSpool, coalesce_pair
 from syncaudit.changes.policies import POLICIES
@@ -70,10 +71,18 @@ def build_change_plan(
     ``findings`` is the list of finding dicts or the path of a findings.jsonl. The plan is stored under
     ``<data_dir>/plans/<hash>/`` unless ``save`` is false.
     """
-    if isinstance(findings, (str, os.PathLike)):
-        findings = read_findings(Path(findings))
+    # A findings file is read into a DuckDB file and handed to the policies a kind and a batch at a time.
+    source = (
+        FindingSource.from_file(Path(findings)) if isinstance(findings, (str, os.PathLike)) else FindingSource(findings)
+    )
+    try:
+        return _build(cfg, snapshot, source, fixes, save)
+    finally:
+        source.close()
+
+
+def _build(cfg: Config, snapshot: Any, findings: FindingSource, fixes: list[str] | None, save: bool) -> Plan:
     con = snapshot.duckdb()
-    findings = sorted(findings, key=lambda f: (str(f.get("kind")), str(f.get("id"))))
     ctx = PlanContext(cfg, con, findings, snapshot)
     names = enabled_policies(cfg, fixes)
     if save:
@@ -172,7 +181,7 @@ def cli_plan(args: argparse.Namespace) -> int:
     # The audit (`syncaudit findings`, the notebooks, the batch) leaves a snapshot's findings in one place.
     candidates = [DataDir(cfg).findings_file(snap.id), Path(snap.path) / "findings.jsonl"]
     fpath = next((p for p in candidates if p.is_file()), candidates[0])
-    plan = build_change_plan(cfg, snap, read_findings(fpath), getattr(args, "fixes", None))
+    plan = build_change_plan(cfg, snap, fpath, getattr(args, "fixes", None))
     from syncaudit.changes.apply import plans_dir
 
     folder = plan.save(plans_dir(cfg))

@@ -31,6 +31,7 @@ from syncaudit.changes.evidence import (
     is_deterministic,
     link_evidence,
 )
+from syncaudit.changes.finding_source import FindingSource
 from syncaudit.changes.model import Operation
 from syncaudit.changes.rule_fixups import rule_fixups
 from syncaudit.config import FieldMapping, PicklistMap
@@ -44,7 +45,7 @@ from syncaudit.mapping import phone_fast_sql, register_functions
 def push_owner_value(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     maps = {m.name: m for m in ctx.cfg.mapping.fields}
     out = []
-    findings = [f for f in ctx.findings if f.get("kind") == "field_drift" and f.get("field") in maps]
+    findings = [f for f in ctx.findings.of_kind("field_drift") if f.get("field") in maps]
     _prefetch_pairs(ctx, findings)
     resolvers: dict[str, Any] = {}
     for f in findings:
@@ -137,7 +138,7 @@ def backfill_identity(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     maps = {m.name: m for m in ctx.cfg.mapping.fields}
     out: list[Operation] = []
     resolvers: dict[str, Any] = {}
-    findings = [f for f in ctx.findings if f.get("kind") == "identity_gap"]
+    findings = list(ctx.findings.of_kind("identity_gap"))
     _prefetch_pairs(ctx, findings)
     taken = _keys_taken(ctx, findings)
     for f in findings:
@@ -241,7 +242,7 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     maps = {m.name: m for m in ctx.cfg.mapping.fields}
     resolvers: dict[str, Any] = {}
     out = []
-    findings = [f for f in ctx.findings if f.get("kind") == "stale_link"]
+    findings = list(ctx.findings.of_kind("stale_link"))
     _prefetch_pairs(ctx, findings)  # one query per object: a look-up per finding scans the table each time
     leads = [r for f in findings for r in split_records(f.get("records") or [])[0] if sf_object(r) == "Lead"]
     ctx.prefetch(
@@ -279,7 +280,7 @@ def relink_stale(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
 
 def merge_intercom_leads(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     out = []
-    findings = [f for f in ctx.findings if f.get("kind") == "duplicate" and f.get("system") == "intercom"]
+    findings = list(ctx.findings.of_kind("duplicate", "intercom"))
     ctx.prefetch("intercom", "contact", [r for f in findings for r in f.get("records") or []])
     for f in findings:
         recs = [ctx.record("intercom", "contact", r) for r in f.get("records") or []]
@@ -321,7 +322,7 @@ def log_conversations(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]
     key = ctx.cfg.mapping.identity.people.key_for("Contact")
     app = opts.get("app_id") or _learn_app_id(ctx, conv.log_as, conv.conversation_id_field)
     out = []
-    findings = [f for f in ctx.findings if f.get("kind") == "conversation_unlogged"]
+    findings = list(ctx.findings.of_kind("conversation_unlogged"))
     if findings:
         check_external_id_field(ctx, conv.log_as, conv.external_id_field)
     people = _conversation_people(ctx, key, findings)
@@ -424,12 +425,9 @@ def _learn_app_id(ctx: PlanContext, obj: str, column: str) -> str | None:
     return row[0] if row and row[0] else None
 
 
-def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
-    return [
-        review_op(f, "duplicate_worklist", "merge by hand in Salesforce after review")
-        for f in ctx.findings
-        if f.get("kind") == "duplicate" and f.get("system") == "salesforce"
-    ]
+def duplicate_worklist(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
+    for f in ctx.findings.of_kind("duplicate", "salesforce"):
+        yield review_op(f, "duplicate_worklist", "merge by hand in Salesforce after review")
 
 
 def normalize_values(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation | EncodedOps]:
@@ -575,14 +573,38 @@ def migrations(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation]:
                 ctx.forget()
 
 
-POLICIES: dict[str, Callable[[PlanContext, dict[str, Any]], Iterable[Operation | EncodedOps]]] = {
-    "backfill_identity": backfill_identity,
-    "relink_stale": relink_stale,
-    "push_owner_value": push_owner_value,
+Policy = Callable[[PlanContext, dict[str, Any]], Iterable[Operation | EncodedOps]]
+
+
+def by_batch(policy: Policy, kind: str, system: str | None = None) -> Policy:
+    """``policy`` run on its findings (of ``kind``, and ``system``) a batch at a time, each batch's records
+    prefetched and then forgotten, so a plan of millions of findings holds one batch of them and their records.
+    For policies whose findings do not depend on one another (each is planned from itself and the snapshot)."""
+
+    def batched(ctx: PlanContext, opts: dict[str, Any]) -> Iterator[Operation | EncodedOps]:
+        whole = ctx.findings
+        try:
+            for batch in whole.batches(kind, system):
+                ctx.findings = FindingSource(batch)
+                ops = list(policy(ctx, opts))
+                ctx.forget()
+                yield from ops
+        finally:
+            ctx.findings = whole
+
+    batched.__name__ = batched.__qualname__ = policy.__name__
+    batched.__doc__ = policy.__doc__
+    return batched
+
+
+POLICIES: dict[str, Policy] = {
+    "backfill_identity": by_batch(backfill_identity, "identity_gap"),
+    "relink_stale": by_batch(relink_stale, "stale_link"),
+    "push_owner_value": by_batch(push_owner_value, "field_drift"),
     "normalize_values": normalize_values,
     "migrations": migrations,
-    "log_conversations": log_conversations,
-    "merge_intercom_leads": merge_intercom_leads,
+    "log_conversations": by_batch(log_conversations, "conversation_unlogged"),
+    "merge_intercom_leads": by_batch(merge_intercom_leads, "duplicate", "intercom"),
     "duplicate_worklist": duplicate_worklist,
     "rule_fixups": rule_fixups,
 }

@@ -35,9 +35,7 @@ def rule_fixups(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     out: list[Operation] = []
     planned: set[tuple[str, str]] = set()
     checked: set[tuple[str, str]] = set()
-    for f in ctx.findings:
-        if f.get("kind") != "rule_violation":
-            continue
+    for f in ctx.findings.of_kind("rule_violation"):  # streamed: one plan per rule and record across all of them
         rule = rules.get(str(f.get("field")))
         if rule is None:
             out.append(review_op(f, POLICY, f"rule '{f.get('field')}' is no longer in the config"))
