@@ -58,7 +58,9 @@ U_PAIRS = 2e5
 NAME_BLOCK_MAX = 100
 # Each composite blocking rule gives at most this many candidate pairs per input record (smallest blocks kept
 # first), and never fewer than PAIRS_FLOOR in all: small orgs keep every block up to NAME_BLOCK_MAX.
-PAIRS_PER_RECORD = 0.5
+# (0.5 until ten million a side with ten million Tasks and conversations took 21 minutes; 0.3 gave the same
+# findings there in 18.7 minutes: bench/README.md.)
+PAIRS_PER_RECORD = 0.3
 PAIRS_FLOOR = 1_000_000
 # Candidate pairs scored in one pass of predict_pairs: more are scored in chunks of the left records, each
 # chunk's pairs above the threshold appended to the output (no spilled join of all pairs at once).
