@@ -72,6 +72,12 @@ class FindingSource:
                 "json_extract_string(j, '$.system') AS system, j::VARCHAR AS line FROM findings"
             )
             con.execute("DROP TABLE findings")
+            # The plan's order, sorted on the keys alone (a sort that carries the lines fails to pin its blocks
+            # under the memory limit when a kind holds large findings): each batch's lines are then fetched by
+            # row number, and the file is in kind order already, so a batch reads a few row groups.
+            con.execute(
+                "CREATE TABLE o AS SELECT row_number() OVER (ORDER BY kind, id, n) AS r, n, kind, system FROM f"
+            )
             src._count = con.execute("SELECT count(*) FROM f").fetchone()[0]  # type: ignore[index]
         except BaseException:
             src.close()
@@ -116,20 +122,18 @@ class FindingSource:
                 yield rows[i : i + size]
             return
         where, params = _where(kind, system)
-        # A cursor of its own: a policy's look-ups between batches do not disturb the scan.
+        # A cursor of its own: a policy's look-ups between batches do not disturb it.
         cur = self._con.cursor()
         try:
-            reader = cur.sql(f"SELECT line FROM f {where} ORDER BY kind, id, n", params=params or None).to_arrow_reader(
-                size
-            )
-            pending: list[dict[str, Any]] = []
-            for rb in reader:
-                pending.extend(orjson.loads(line) for line in rb.column(0).to_pylist())
-                while len(pending) >= size:
-                    yield pending[:size]
-                    pending = pending[size:]
-            if pending:
-                yield pending
+            order = cur.execute(f"SELECT n FROM o {where} ORDER BY r", params).fetchnumpy()["n"]
+            for i in range(0, len(order), size):
+                chunk = order[i : i + size]
+                rows = cur.execute(
+                    "SELECT f.line FROM unnest(?::BIGINT[]) WITH ORDINALITY AS c(n, i) JOIN f USING (n) "
+                    "WHERE f.n BETWEEN ? AND ? ORDER BY c.i",
+                    [chunk.tolist(), int(chunk.min()), int(chunk.max())],
+                ).fetchall()
+                yield [orjson.loads(line) for (line,) in rows]
         finally:
             cur.close()
 
