@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pytest
 
 from audit_fixtures import ROOT
 from syncaudit.changes.context import PlanContext
@@ -81,3 +82,31 @@ def test_a_case_is_never_created_on_a_lead() -> None:
     ]
     ops = _plan([_finding("ask_case", [LEAD])], rules)
     assert [op.op for op in ops] == ["review"] and "takes a Contact" in ops[0].note
+
+
+@pytest.mark.parametrize("n", [3, 12])
+def test_set_fixes_read_their_records_in_one_query_per_object(n: int, monkeypatch) -> None:
+    """A look-up per violation scanned the whole Account table each time (hours at ten million a side)."""
+    con = duckdb.connect()
+    ids = [f"001{i:012d}AAA" for i in range(n)]
+    con.execute(
+        "CREATE TABLE sf_Account AS SELECT unnest(?::VARCHAR[]) AS Id, 'Prospect' AS Type, "
+        "TIMESTAMP '2026-01-01' AS SystemModstamp",
+        [ids],
+    )
+    queries: list[str] = []
+    real = PlanContext.prefetch
+
+    def spy(self, system, obj, want):  # noqa: ANN001, ANN202
+        want = list(want)
+        if any((system, obj, i) not in self._cache for i in want):
+            queries.append(obj)
+        real(self, system, obj, want)
+
+    monkeypatch.setattr(PlanContext, "prefetch", spy)
+    cfg = load_config(ROOT / "config" / "demo.yaml")
+    findings = [_finding("plan_means_customer", [a], fid=f"f{i:02d}") for i, a in enumerate(ids)]
+    ops = rule_fixups(PlanContext(cfg, con, findings), {})
+    assert [o.key for o in ops if o.op == "update"] == ids
+    assert all(o.after == {"Type": "Customer"} for o in ops)
+    assert queries == ["Account"]

@@ -35,7 +35,38 @@ def rule_fixups(ctx: PlanContext, opts: dict[str, Any]) -> list[Operation]:
     out: list[Operation] = []
     planned: set[tuple[str, str]] = set()
     checked: set[tuple[str, str]] = set()
-    for f in ctx.findings.of_kind("rule_violation"):  # streamed: one plan per rule and record across all of them
+    # A batch at a time, its anchors' records read in one query per object (a look-up per violation scanned the
+    # object's table each time); planned and checked span all batches: one create per rule and record.
+    for batch in ctx.findings.batches("rule_violation"):
+        _prefetch_anchors(ctx, rules, batch)
+        out.extend(_batch_fixups(ctx, rules, batch, planned, checked))
+        ctx.forget()
+    return out
+
+
+def _prefetch_anchors(ctx: PlanContext, rules: dict[str, Rule], batch: list[dict[str, Any]]) -> None:
+    """The records the batch's set-fixes update, read in one query per object."""
+    want: dict[tuple[str, str], list[str]] = {}
+    for f in batch:
+        rule = rules.get(str(f.get("field")))
+        anchors = (f.get("extra") or {}).get("anchors") or []
+        if rule is None or rule.fix is None or rule.fix.create is not None or len(anchors) != 1:
+            continue
+        target = str(rule.expect.linked)
+        want.setdefault((system_of(target), target), []).append(str(anchors[0]))
+    for (system, obj), ids in want.items():
+        ctx.prefetch(system, obj, ids)
+
+
+def _batch_fixups(
+    ctx: PlanContext,
+    rules: dict[str, Rule],
+    batch: list[dict[str, Any]],
+    planned: set[tuple[str, str]],
+    checked: set[tuple[str, str]],
+) -> list[Operation]:
+    out: list[Operation] = []
+    for f in batch:
         rule = rules.get(str(f.get("field")))
         if rule is None:
             out.append(review_op(f, POLICY, f"rule '{f.get('field')}' is no longer in the config"))
