@@ -499,6 +499,29 @@ def test_without_an_identical_twin_for_every_row_the_parquet_is_masked_itself(tm
         assert (pub / "audit" / "findings.parquet").read_bytes() == expected
 
 
+def test_rows_that_are_not_findings_are_not_paired_by_id(tmp_path) -> None:
+    """Lines pair with masked lines by id, which holds only for findings (their ids are never masked). A Parquet
+    file without ``records`` holds other rows: masking may rewrite their ids (``sweep_text``), so no reuse."""
+    rows = [
+        {"id": "+44 20 7946 0132", "kind": "note", "detail": "call +44 20 7946 0132"},
+        {"id": "n2", "kind": "note", "detail": None},
+    ]
+    src = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), src)
+    lines, masked = tmp_path / "rows.jsonl", tmp_path / "masked.jsonl"
+    _write(lines, rows)
+    mask_findings_jsonl(lines, masked, PERSONAL)
+    assert b"7946" not in masked.read_bytes()  # the first row's id was masked with its detail
+    assert not masking_parquet.reuse_masked_jsonl(src, tmp_path / "x.parquet", lines, masked)
+    assert not (tmp_path / "x.parquet").exists()
+    with_records = [{**r, "records": [r["id"]]} for r in rows]  # findings: ids kept, and the reuse is taken
+    pq.write_table(pa.Table.from_pylist(with_records), src)
+    _write(lines, with_records)
+    mask_findings_jsonl(lines, masked, PERSONAL)
+    assert masking_parquet.reuse_masked_jsonl(src, tmp_path / "x.parquet", lines, masked)
+    assert pq.read_table(tmp_path / "x.parquet").column("id").to_pylist() == ["+44 20 7946 0132", "n2"]
+
+
 def test_reuse_needs_the_twin_published_first_and_masked(tmp_path, monkeypatch) -> None:
     """Masking off copies both files; a Parquet file without any JSON lines is masked on its own."""
     src = _parquet_corpora(tmp_path)[0]

@@ -207,7 +207,9 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
       serialized by DuckDB, compared by MD5), must be equal;
     - the line has each walked key once, no empty key, and any other key holds a scalar (a number, a date as
       text: nothing that could change how the rest is masked; :mod:`~syncaudit.report.masking_sql`);
-    - every Parquet row finds exactly one such line, and the masked line at the same position keeps its id.
+    - every Parquet row finds exactly one such line, and exactly one masked line has its id. A line with
+      ``kind`` and ``records`` is a finding, whose id masking never changes, so that masked line is its own:
+      the lines pair by id, not by position (numbering the lines would read them on one thread).
 
     Any doubt: False, and the caller masks ``src`` itself. The masked lines' walked keys are cast back as
     :func:`mask_findings_parquet` casts its own, in the Parquet's row order, so the output is the same file
@@ -221,6 +223,7 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
         walked is None
         or not supported(schema)
         or "id" not in schema.names
+        or not {"kind", "records"} <= set(walked)  # findings: their ids are never masked (lines pair by id)
         or not rows
         or any(not n or '"' in n or "\\" in n for n in walked)
     ):
@@ -252,13 +255,13 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
                 con.unregister("sa_ids")
                 first += batch.num_rows
             try:  # lines DuckDB cannot read as JSON objects are no twin
+                # No row numbers: a window over the lines runs on one thread. Lines pair with masked lines by id.
                 lines = "read_json_objects(?, format = 'newline_delimited')"
                 con.execute(
                     f"""CREATE TEMP TABLE sa_l AS
-                    WITH l AS (SELECT row_number() OVER () AS n, json AS j FROM {lines}),
-                    x AS (SELECT n, json_extract_string(j, '$.id') AS id, json_keys(j) AS k,
-                        json_extract(j, '$.*') AS v, json_extract(j, {paths}) AS w FROM l)
-                    SELECT n, id,
+                    WITH x AS (SELECT json_extract_string(json, '$.id') AS id, json_keys(json) AS k,
+                        json_extract(json, '$.*') AS v, json_extract(json, {paths}) AS w FROM {lines})
+                    SELECT id,
                         md5({project}::VARCHAR) AS h,
                         len(k) = len(list_distinct(k)) AND list_has_all(k, {names}) AND NOT list_contains(k, '')
                         AND COALESCE(list_bool_and(list_transform(k, lambda key, i: list_contains({names}, key)
@@ -274,25 +277,19 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
                 if not (pairs == distinct == rows and same):
                     return False
                 con.execute(
-                    f"CREATE TEMP TABLE sa_m AS SELECT row_number() OVER () AS n, json AS j FROM {lines}",
+                    f"CREATE TEMP TABLE sa_m AS SELECT json_extract_string(json, '$.id') AS id, "
+                    f"json_extract(json, {paths}) AS w FROM {lines}",
                     [str(masked_jsonl)],
                 )
                 con.execute(
-                    f"""CREATE TEMP TABLE sa_reuse AS
-                    WITH r AS (
-                        SELECT p.n, json_extract(m.j, {paths}) AS w,
-                            json_extract_string(m.j, '$.id') IS NOT DISTINCT FROM l.id AS kept
-                        FROM sa_p p JOIN sa_l l USING (id) JOIN sa_m m ON m.n = l.n
-                    )
-                    SELECT n, {project} AS line, kept FROM r ORDER BY n"""
+                    f"CREATE TEMP TABLE sa_reuse AS SELECT p.n, {project} AS line FROM sa_p p JOIN sa_m USING (id) ORDER BY p.n"
                 )
-                found, kept, lengths = con.execute(
-                    "SELECT count(*), COALESCE(bool_and(kept), false), "
-                    "(SELECT count(*) FROM sa_l) = (SELECT count(*) FROM sa_m) FROM sa_reuse"
+                found, lengths = con.execute(
+                    "SELECT count(*), (SELECT count(*) FROM sa_l) = (SELECT count(*) FROM sa_m) FROM sa_reuse"
                 ).fetchall()[0]
             except duckdb.Error:
                 return False
-            if not (found == rows and kept and lengths):
+            if not (found == rows and lengths):
                 return False
 
             def masked(batch: pa.RecordBatch, first: int) -> pa.Table:
