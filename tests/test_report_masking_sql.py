@@ -110,6 +110,94 @@ def test_deliberate_differences_mask_more(tmp_path) -> None:
     assert not re.search(r"jane|7946|0132|415 555", text)
 
 
+# Rows whose masking changes them, with no "@" and no phone number a sweep would find: each must go the whole way.
+_NOT_PLAIN = [
+    {"id": "merge", "kind": "duplicate", "records": ["a"], "extra": {"merge": {"full_name": {"value": "Ann Lee"}}}},
+    {"id": "field", "kind": "field_drift", "records": ["a"], "field": "Alias", "values": {"salesforce": "Annie"}},
+    {
+        "id": "known",
+        "kind": "field_drift",
+        "records": ["a"],
+        "field": "Alias",
+        "detail": "Annie vs Anna",
+        "values": {"salesforce": "Annie", "intercom": "Anna"},
+    },
+    {
+        "id": "evidence",
+        "kind": "duplicate",
+        "records": ["a"],
+        "extra": {"pairs": [{"fields": [{"field": "city", "left": "Springfield", "right": "Shelbyville"}]}]},
+    },
+    {"id": "mobile", "kind": "orphan", "records": ["a"], "extra": {"Mobile_Number": "0712345678"}},
+    {"id": "leaf", "kind": "orphan", "records": ["a"], "extra": {"Owner.FirstName__c": "Ann"}},
+    {"id": "case", "kind": "orphan", "records": ["a"], "extra": {"Alias": "Annie"}},
+    {"id": "plus", "kind": "orphan", "records": ["a"], "detail": "call +4915112345678"},
+    {"id": "groups", "kind": "orphan", "records": ["a"], "detail": "call (030) 123-4567"},
+    {"id": "escaped", "kind": "orphan", "records": ["a"], "detail": "jane.doe\u0040example.com"},
+    {"id": "marker", "kind": "orphan", "records": ["a"], "detail": "Ann\ufdd0"},
+    {"id": "text", "kind": "orphan", "records": ["a"], "extra": '{"email": "bo"}'},
+    {"id": "braces", "kind": "orphan", "records": ["a"], "extra": "{ }"},  # JSON text: written back compact
+    {"note": "not a finding: call +4915112345678"},
+]
+# Rows no rule changes: copied as they came, never exploded.
+_PLAIN = [
+    {"id": "o", "kind": "orphan", "records": ["003A"], "detail": "Account 001B has no company", "confidence": 0.9999},
+    {
+        "id": "d",
+        "kind": "field_drift",
+        "records": ["a"],
+        "field": "industry",
+        "values": {"salesforce": "Retail"},
+        "detail": "snapshot snap-200000-11, 6220951 s before",
+        "extra": {"lag": [1.5, 2e-3], "ok": True},
+    },
+    {"id": "q", "kind": "quality", "records": [], "detail": "expectation failed: 12 of 4000 rows"},
+]
+_ALIAS = {**PERSONAL, "Alias": "name"}
+
+
+def test_a_row_no_rule_can_change_is_copied_and_every_other_goes_the_whole_way(tmp_path) -> None:
+    """The hard negatives first: a look-alike of a plain row that masking changes (a name under a personal key or
+    field, a match's evidence, an escape, a phone without "@") must be masked as the Python walk masks it."""
+    src = tmp_path / "f.jsonl"
+    src.write_bytes(
+        b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in _NOT_PLAIN + _PLAIN).replace(
+            b"jane.doe@example.com", b"jane.doe\\u0040example.com"
+        )
+    )
+    mask_findings_jsonl(src, tmp_path / "o.jsonl", _ALIAS)
+    lines = src.read_bytes().splitlines()
+    out = (tmp_path / "o.jsonl").read_bytes().splitlines()
+    for line, masked in zip(lines, out, strict=True):
+        row = orjson.loads(line)
+        python = mask_finding(row, _ALIAS) if "kind" in row and "records" in row else mask_json(row)
+        if row.get("id") == "marker":  # a deliberate difference: the set-based path drops the markers
+            python = {**python, "detail": "Ann"}
+        assert _same(python, orjson.loads(masked)), row
+        assert (python == row) == (row in _PLAIN), row
+    assert out[len(_NOT_PLAIN) :] == lines[len(_NOT_PLAIN) :]  # byte for byte
+    con = masking_sql.connect(_ALIAS)
+    con.execute(
+        "CREATE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
+        "FROM read_json_objects(?, format = 'newline_delimited')",
+        [str(src)],
+    )
+    masking_sql.mask_loaded(con, _ALIAS)
+    walked = {n for (n,) in con.execute("SELECT DISTINCT n FROM sa_roots").fetchall()}
+    assert walked == set(range(1, len(_NOT_PLAIN) + 1))  # the plain rows were not exploded
+
+
+def test_the_plain_test_never_passes_a_row_the_python_walk_changes() -> None:
+    con = masking_sql.connect(PERSONAL)
+    rows = hostile_findings() + [
+        {"id": i, "kind": "orphan", "records": [], "detail": t} for i, t in enumerate(HOSTILE_TEXTS)
+    ]
+    texts = [orjson.dumps(r).decode() for r in rows]
+    plain = [p for (p,) in con.execute("SELECT sa_plain(t) FROM unnest(?::VARCHAR[]) AS u(t)", [texts]).fetchall()]
+    assert any(plain) and not all(plain)
+    assert [r for r, p in zip(rows, plain, strict=True) if p and _python(r) != r] == []
+
+
 def test_publishing_a_findings_file_makes_no_python_call_per_finding(tmp_path, monkeypatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the publish path walked a finding in Python")

@@ -4,7 +4,9 @@
 costs a Python call per string of every finding. Here the same rules run as DuckDB set operations over all the
 findings of a file at once:
 
-- every finding is exploded into its JSON nodes (``json_tree``); a recursive query gives each node the state the
+- a row that no rule can change (no ``@``, nothing like a phone number, no personal key or field, no escape:
+  a test on its text, ``sa_plain``) is written as it came; about half of an audit's findings are;
+- every other finding is exploded into its JSON nodes (``json_tree``); a recursive query gives each node the state the
   Python walk would reach it in (kept, masked as a personal kind, swept for emails and phones, a free text that
   also loses the finding's known personal values, a ``extra`` part still being walked);
 - each string leaf is masked by the SQL twins of the Python maskers (``regexp_replace`` on RE2);
@@ -24,7 +26,7 @@ Where this path deliberately differs from the Python walk (each difference masks
 - an ``extra`` that is a string but not a JSON object, or a list, is swept for emails and phones (the Python walk
   copied it unmasked); an ``extra`` given as a JSON string is written back as compact JSON text;
 - a row whose JSON has an empty or a repeated key (which ``json_replace`` cannot address) is masked by the
-  Python walk (those rare rows only).
+  Python walk (those rare rows only), unless no rule can change it: then it is copied, its repeated keys too.
 
 Character classes follow RE2's Unicode tables, which may be a version apart from Python's; a known value with
 seven or more digits counted by ``str.isdigit`` but not decimal (superscripts) is guessed a name here, a phone in
@@ -149,10 +151,48 @@ def connect(
     con.execute("SET preserve_insertion_order = true")
     for sql in _macros():
         con.execute(sql)
+    con.execute(f"CREATE OR REPLACE TEMP MACRO sa_plain(t) AS {_plain_condition(personal)}")
     con.execute("CREATE OR REPLACE TEMP TABLE sa_personal (field VARCHAR PRIMARY KEY, kind VARCHAR)")
     if personal:
         con.executemany("INSERT INTO sa_personal VALUES (?, ?)", sorted(personal.items()))
     return con
+
+
+def _re_literal(text: str) -> str:
+    """``text`` as an RE2 literal (each character but an ASCII letter, digit or underscore as ``\\x{..}``)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def _plain_condition(personal: dict[str, PersonalKind]) -> str:
+    """SQL over ``t``, a row's JSON text: true when no rule can change the row, so it is written as it came.
+
+    Each test is on the whole text, so it holds for every string in it whatever the string's place (key or value,
+    walked or kept), and it asks less than the rule it stands for (it says "may change" more often, never less):
+
+    - no backslash: every string is its own characters between two quotes (no escape hides an ``@``, a quote or a
+      marker, and an ``extra`` given as JSON text, whose quotes are escaped, is not plain);
+    - no ``@`` (emails, display names), no marker U+FDD0 to U+FDD2, no string value starting with ``{``;
+    - nothing the phone pattern could match (a ``+`` before a digit, or three digit groups around separators:
+      its necessary part, without the conditions on the characters around it);
+    - no string that is a personal key or personal field: one containing email, phone or mobile, or whose last
+      ``.`` part (less ``__c``) is a name column, fax, tel or telephone, or a personal mapping field, in any case
+      (a finding's ``field`` and the keys under which strings are masked as a kind, and from which the known
+      values masked in its texts come), or ``left`` / ``right`` (a match's evidence, masked as a name).
+    """
+    exact = sorted({*_NAME_COLUMNS, "fax", "tel", "telephone", "left", "right", *(k.lower() for k in personal)})
+    token = r'"(?:[^"]*\.)?(?:' + "|".join(_re_literal(x) for x in exact) + r')(?:__c)?"'
+    keyword = r'"[^"]*(?:email|phone|mobile)[^"]*"'
+    phone = rf"\+{_D}|{_D}{{2}}\)?[ .-]{_D}{{2,4}}[ .-]{_D}{{2}}"
+    object_text = rf':[{_WS}]*"\{{'
+    tests = [
+        "NOT contains(t, '\\')",
+        "NOT contains(t, '@')",
+        f"NOT regexp_matches(t, {_lit(_NONCHARACTERS)})",
+        f"NOT regexp_matches(t, {_lit(object_text)})",
+        f"NOT regexp_matches(t, {_lit(phone)})",
+        f"NOT regexp_matches(t, {_lit('(?i)' + token + '|' + keyword)})",
+    ]
+    return " AND ".join(tests)
 
 
 _NONCHARACTERS = f"[{_OPEN}{_CLOSE}{_GAP}]"
@@ -197,21 +237,22 @@ def mask_kind_sql(con: duckdb.DuckDBPyConnection, texts: list[str | None], kind:
 
 _STATES = f"""
 CREATE OR REPLACE TEMP TABLE sa_fc AS
-WITH base AS (
-    SELECT n, j,
-        json_type(j) = 'OBJECT' AND json_exists(j, '$.kind') AND json_exists(j, '$.records') AS is_f,
-        json_extract_string(j, '$.extra') AS extra_text,
-        json_type(j, '$.extra') = 'VARCHAR' AS extra_is_text
-    FROM sa_src WHERE n >= $lo AND n < $hi
+WITH src AS (SELECT n, j, sa_plain(j::VARCHAR) AS plain FROM sa_src WHERE n >= $lo AND n < $hi),
+base AS (
+    SELECT n, j, plain,
+        NOT plain AND json_type(j) = 'OBJECT' AND json_exists(j, '$.kind') AND json_exists(j, '$.records') AS is_f,
+        CASE WHEN NOT plain THEN json_extract_string(j, '$.extra') END AS extra_text,
+        NOT plain AND json_type(j, '$.extra') = 'VARCHAR' AS extra_is_text
+    FROM src
 ),
 parsed AS (
     SELECT *, CASE WHEN is_f AND extra_is_text AND starts_with(extra_text, '{{') AND json_valid(extra_text)
         THEN extra_text END AS extra_json
     FROM base
 )
-SELECT n, is_f, extra_json IS NOT NULL AS extra_str,
+SELECT n, is_f, plain, extra_json IS NOT NULL AS extra_str,
     CASE WHEN extra_json IS NOT NULL THEN json_replace(j, '$.extra', extra_json::JSON) ELSE j END AS j,
-    (SELECT kind FROM sa_personal p WHERE p.field = json_extract_string(parsed.j, '$.field')) AS fk
+    CASE WHEN is_f THEN (SELECT kind FROM sa_personal p WHERE p.field = json_extract_string(parsed.j, '$.field')) END AS fk
 FROM parsed;
 
 -- Where each row's walk starts: a finding's top-level values (by key, as mask_finding treats them), or the whole
@@ -225,7 +266,7 @@ SELECT f.n, e.key, e.type, e.fullkey AS path, e.value,
         WHEN e.type = 'VARCHAR' THEN 'T' ELSE 'M' END AS s0
 FROM sa_fc f, json_each(f.j) e WHERE f.is_f
 UNION ALL
-SELECT n, NULL, json_type(j), '$', j, 'M' FROM sa_fc WHERE NOT is_f;
+SELECT n, NULL, json_type(j), '$', j, 'M' FROM sa_fc WHERE NOT is_f AND NOT plain;
 
 -- The nodes below each root that is walked (record ids and kept keys are never exploded).
 CREATE OR REPLACE TEMP TABLE sa_nd AS
