@@ -198,6 +198,36 @@ def test_the_plain_test_never_passes_a_row_the_python_walk_changes() -> None:
     assert [r for r, p in zip(rows, plain, strict=True) if p and _python(r) != r] == []
 
 
+def test_edits_are_text_replacements_only_where_each_occurrence_is_an_edit(tmp_path) -> None:
+    """A masked string is written back by replacing its quoted text in the line (the rest keeps its bytes) when
+    every occurrence of that quoted text is a string being masked the same way. The look-alikes: the same text
+    as a key, as a string that stays, or masked two ways, or a mask that is itself a text being masked: those rows
+    are written back node by node (``json_replace``, compact JSON)."""
+    merge = {"full_name": {"value": "Ann Lee", "from": "003A"}}
+    rows = [
+        {"id": "simple", "kind": "duplicate", "records": ["a"], "extra": {"merge": merge}, "detail": "n/a"},
+        {"id": "as_key", "kind": "duplicate", "records": ["a"], "extra": {"merge": merge, "Ann Lee": 1}},
+        {"id": "kept", "kind": "duplicate", "records": ["Ann Lee"], "extra": {"merge": merge}},
+        {"id": "two_ways", "kind": "duplicate", "records": ["a"], "extra": {"merge": merge, "email": "Ann Lee"}},
+        {
+            "id": "chain",
+            "kind": "duplicate",
+            "records": ["a"],
+            "extra": {"merge": merge, "email": "A*** L***"},
+        },
+    ]
+    src = tmp_path / "f.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    mask_findings_jsonl(src, tmp_path / "o.jsonl", PERSONAL)
+    out = (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()
+    for row, line in zip(rows, out, strict=True):
+        assert _same(_python(row), orjson.loads(line)), row
+    assert "Ann Lee" not in out[0] and "A*** L***" in out[0]
+    assert out[0] == json.dumps(_python(rows[0]), ensure_ascii=False)  # the line's own spacing: by text
+    assert [", " in line for line in out[1:]] == [False] * 4  # compact: node by node
+    assert '"Ann Lee":1' in out[1] and '"records":["Ann Lee"]' in out[2]
+
+
 def test_publishing_a_findings_file_makes_no_python_call_per_finding(tmp_path, monkeypatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the publish path walked a finding in Python")

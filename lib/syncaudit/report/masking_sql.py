@@ -361,17 +361,39 @@ FROM sa_st st LEFT JOIN sa_known k USING (n);
 
 CREATE OR REPLACE TEMP TABLE sa_out AS
 WITH masked AS ({{MASK:sa_pre}}),
-edits AS (
-    SELECT n, list({{'p': fullkey, 'm': m}}) AS edits FROM masked WHERE m IS DISTINCT FROM sval GROUP BY n
+ed AS (SELECT n, fullkey, sval, m FROM masked WHERE m IS DISTINCT FROM sval),
+-- Each text a row's edits change: what it becomes (one value, never itself a text edited), in how many strings.
+subs AS (
+    SELECT n, sval, count(*) AS c, count(DISTINCT m) = 1 AND count(m) = count(*) AS one, any_value(m) AS m
+    FROM ed GROUP BY n, sval
+),
+by_row AS (
+    SELECT n, list({{'s': '"' || sval || '"', 't': to_json(m)::VARCHAR, 'c': c}}) AS subs,
+        bool_and(one) AND NOT list_has_any(list(sval), list(m)) AS simple
+    FROM subs GROUP BY n
+),
+edits AS (SELECT n, list({{'p': fullkey, 'm': m}}) AS edits FROM ed GROUP BY n),
+rows AS (
+    SELECT f.n, f.extra_str, f.j, e.edits, r.subs,
+        CASE WHEN r.simple AND NOT f.extra_str THEN f.j::VARCHAR END AS t
+    FROM sa_fc f LEFT JOIN edits e USING (n) LEFT JOIN by_row r USING (n) WHERE f.n NOT IN (SELECT n FROM sa_odd)
+),
+-- Without a backslash each string is its characters between two quotes: when a text's quoted form occurs exactly
+-- as often as the strings edited from it, those are its only occurrences, and a text replacement is the edit.
+exact AS (
+    SELECT *, COALESCE(NOT contains(t, '\\') AND list_bool_and(list_transform(subs,
+        lambda x: length(t) - length(replace(t, x.s, '')) = x.c * length(x.s))), false) AS by_text
+    FROM rows
 ),
 done AS (
-    SELECT f.n, f.extra_str,
-        CASE WHEN e.edits IS NULL THEN f.j
-            ELSE list_reduce(e.edits, lambda acc, x: json_replace(acc, x.p, to_json(x.m)), f.j) END AS j
-    FROM sa_fc f LEFT JOIN edits e USING (n) WHERE f.n NOT IN (SELECT n FROM sa_odd)
+    SELECT n, extra_str,
+        CASE WHEN by_text THEN list_reduce(subs, lambda acc, x: replace(acc, x.s, x.t), t) END AS text,
+        CASE WHEN edits IS NULL OR by_text THEN j
+            ELSE list_reduce(edits, lambda acc, x: json_replace(acc, x.p, to_json(x.m)), j) END AS j
+    FROM exact
 )
-SELECT n, CASE WHEN extra_str THEN json_replace(j, '$.extra', to_json(json_extract(j, '$.extra')::VARCHAR))
-    ELSE j END::VARCHAR AS line
+SELECT n, COALESCE(text, CASE WHEN extra_str THEN json_replace(j, '$.extra', to_json(json_extract(j, '$.extra')::VARCHAR))
+    ELSE j END::VARCHAR) AS line
 FROM done;
 """
 
