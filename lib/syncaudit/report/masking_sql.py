@@ -10,7 +10,9 @@ findings of a file at once:
   Python walk would reach it in (kept, masked as a personal kind, swept for emails and phones, a free text that
   also loses the finding's known personal values, a ``extra`` part still being walked);
 - each string leaf is masked by the SQL twins of the Python maskers (``regexp_replace`` on RE2);
-- the changed leaves are written back into the finding with ``json_replace`` (a ``list_reduce`` per finding).
+- the changed strings are written back into the line: a text replacement of each quoted string where every
+  occurrence of it is a string being masked the same way and the line has no escape; otherwise node by node with
+  ``json_replace`` at each node's path (those rows' JSON exploded again, with paths).
 
 RE2 has no look-around and its ``\\w``, ``\\d`` and ``\\s`` are ASCII, so the patterns are rewritten: word
 characters are ``[\\pL\\pN_]`` (Python's Unicode ``\\w``), digits ``\\p{Nd}``, whitespace Python's ``str.isspace``
@@ -268,13 +270,13 @@ FROM sa_fc f, json_each(f.j) e WHERE f.is_f
 UNION ALL
 SELECT n, NULL, json_type(j), '$', j, 'M' FROM sa_fc WHERE NOT is_f AND NOT plain;
 
--- The nodes below each root that is walked (record ids and kept keys are never exploded).
+-- The nodes below each root that is walked (record ids and kept keys are never exploded). No node's path or
+-- subtree as JSON: those are most of json_tree's cost, and only a row written back node by node needs paths.
 CREATE OR REPLACE TEMP TABLE sa_nd AS
 SELECT r.n, r.path AS root, r.s0, t.id, t.parent, t.key, t.type,
-    r.path || substr(t.fullkey, 2) AS fullkey,
-    CASE WHEN t.type = 'VARCHAR' THEN json_extract_string(t.value, '$') END AS sval,
-    CASE WHEN t.key = 'field' THEN CASE t.type WHEN 'VARCHAR' THEN json_extract_string(t.value, '$')
-        WHEN 'NULL' THEN 'None' ELSE t.value::VARCHAR END END AS text
+    CASE WHEN t.type = 'VARCHAR' THEN json_extract_string(t.atom, '$') END AS sval,
+    CASE WHEN t.key = 'field' THEN CASE t.type WHEN 'VARCHAR' THEN json_extract_string(t.atom, '$')
+        WHEN 'NULL' THEN 'None' ELSE t.atom::VARCHAR END END AS text
 FROM (SELECT * FROM sa_roots WHERE s0 <> 'P' AND type IN ('OBJECT', 'ARRAY')) r, json_tree(r.value) t;
 
 CREATE OR REPLACE TEMP TABLE sa_odd AS
@@ -299,7 +301,7 @@ FROM sa_nd c WHERE c.parent IS NOT NULL GROUP BY c.n, c.root, c.parent;
 
 -- Each node with what its children need: its own shape (sides only, a match's evidence) and its key's kind.
 CREATE OR REPLACE TEMP TABLE sa_ndx AS
-SELECT d.n, d.root, d.s0, d.id, d.parent, d.key, d.type, d.fullkey, d.sval,
+SELECT d.n, d.root, d.s0, d.id, d.parent, d.key, d.type, d.sval,
     k.key_kind, COALESCE(k.structural, false) AS structural,
     COALESCE(pr.all_sides, false) AS all_sides, COALESCE(pr.evidence, false) AS evidence,
     CASE WHEN pr.fstr IN {_in(_EVIDENCE_PLAIN)} THEN NULL
@@ -311,9 +313,9 @@ LEFT JOIN sa_personal ek ON ek.field = pr.fstr
 WHERE d.n NOT IN (SELECT n FROM sa_odd);
 
 CREATE OR REPLACE TEMP TABLE sa_st AS
-WITH RECURSIVE st(n, root, id, type, s, kd, fk, all_sides, evidence, ev_kind, fullkey, sval) AS (
+WITH RECURSIVE st(n, root, id, type, s, kd, fk, all_sides, evidence, ev_kind, sval) AS (
     SELECT d.n, d.root, d.id, d.type, d.s0, NULL::VARCHAR, f.fk,
-        d.all_sides, d.evidence, d.ev_kind, d.fullkey, d.sval
+        d.all_sides, d.evidence, d.ev_kind, d.sval
     FROM sa_ndx d JOIN sa_fc f USING (n) WHERE d.parent IS NULL
     UNION ALL
     SELECT c.n, c.root, c.id, c.type,
@@ -334,13 +336,13 @@ WITH RECURSIVE st(n, root, id, type, s, kd, fk, all_sides, evidence, ev_kind, fu
             WHEN p.evidence THEN CASE WHEN c.key IN ('left', 'right') THEN p.ev_kind END
             ELSE c.key_kind
         END,
-        p.fk, c.all_sides, c.evidence, c.ev_kind, c.fullkey, c.sval
+        p.fk, c.all_sides, c.evidence, c.ev_kind, c.sval
     FROM st p JOIN sa_ndx c ON c.n = p.n AND c.root = p.root AND c.parent = p.id
     WHERE p.s IN ('V', 'M', 'X') AND p.type IN ('OBJECT', 'ARRAY')
 )
-SELECT n, fullkey, sval, s, kd FROM st WHERE type = 'VARCHAR' AND s <> 'P' AND sval <> ''
+SELECT n, root, id, sval, s, kd FROM st WHERE type = 'VARCHAR' AND s <> 'P' AND sval <> ''
 UNION ALL  -- the top-level strings: texts (T), or an extra that is text (M)
-SELECT n, path, json_extract_string(value, '$'), s0, NULL FROM sa_roots
+SELECT n, path, NULL, json_extract_string(value, '$'), s0, NULL FROM sa_roots
 WHERE type = 'VARCHAR' AND s0 IN ('T', 'M') AND json_extract_string(value, '$') <> ''
     AND n NOT IN (SELECT n FROM sa_odd);
 
@@ -353,7 +355,7 @@ WITH raw AS (
 SELECT n, list({{'raw': x, 'm': m}} ORDER BY length(x) DESC, x) AS known FROM ({{MASK:raw}}) GROUP BY n;
 
 CREATE OR REPLACE TEMP TABLE sa_pre AS
-SELECT st.n, st.fullkey, st.sval,
+SELECT st.n, st.root, st.id, st.sval,
     CASE WHEN st.s = 'T' THEN list_reduce(COALESCE(k.known, []), lambda acc, x: replace(acc, x.raw, x.m), st.sval)
         ELSE st.sval END AS x,
     CASE WHEN st.s = 'M' AND st.kd IS NOT NULL THEN st.kd ELSE 'sweep' END AS mode
@@ -361,7 +363,7 @@ FROM sa_st st LEFT JOIN sa_known k USING (n);
 
 CREATE OR REPLACE TEMP TABLE sa_out AS
 WITH masked AS ({{MASK:sa_pre}}),
-ed AS (SELECT n, fullkey, sval, m FROM masked WHERE m IS DISTINCT FROM sval),
+ed AS MATERIALIZED (SELECT n, root, id, sval, m FROM masked WHERE m IS DISTINCT FROM sval),
 -- Each text a row's edits change: what it becomes (one value, never itself a text edited), in how many strings.
 subs AS (
     SELECT n, sval, count(*) AS c, count(DISTINCT m) = 1 AND count(m) = count(*) AS one, any_value(m) AS m
@@ -372,25 +374,36 @@ by_row AS (
         bool_and(one) AND NOT list_has_any(list(sval), list(m)) AS simple
     FROM subs GROUP BY n
 ),
-edits AS (SELECT n, list({{'p': fullkey, 'm': m}}) AS edits FROM ed GROUP BY n),
 rows AS (
-    SELECT f.n, f.extra_str, f.j, e.edits, r.subs,
+    SELECT f.n, f.extra_str, f.j, r.subs, r.n IS NOT NULL AS edited,
         CASE WHEN r.simple AND NOT f.extra_str THEN f.j::VARCHAR END AS t
-    FROM sa_fc f LEFT JOIN edits e USING (n) LEFT JOIN by_row r USING (n) WHERE f.n NOT IN (SELECT n FROM sa_odd)
+    FROM sa_fc f LEFT JOIN by_row r USING (n) WHERE f.n NOT IN (SELECT n FROM sa_odd)
 ),
 -- Without a backslash each string is its characters between two quotes: when a text's quoted form occurs exactly
 -- as often as the strings edited from it, those are its only occurrences, and a text replacement is the edit.
-exact AS (
+exact AS MATERIALIZED (
     SELECT *, COALESCE(NOT contains(t, '\\') AND list_bool_and(list_transform(subs,
         lambda x: length(t) - length(replace(t, x.s, '')) = x.c * length(x.s))), false) AS by_text
     FROM rows
 ),
+slow AS (SELECT n FROM exact WHERE edited AND NOT by_text),
+-- The other rows' edits by path: their roots exploded again, with paths (the same tree, the same node ids).
+paths AS (
+    SELECT r.n, r.path AS root, t.id, r.path || substr(t.fullkey, 2) AS p
+    FROM (SELECT * FROM sa_roots WHERE n IN (SELECT n FROM slow) AND s0 <> 'P' AND type IN ('OBJECT', 'ARRAY')) r,
+        json_tree(r.value) t
+),
+edits AS (
+    SELECT e.n, list({{'p': CASE WHEN e.id IS NULL THEN e.root ELSE p.p END, 'm': e.m}}) AS edits
+    FROM ed e LEFT JOIN paths p ON p.n = e.n AND p.root = e.root AND p.id = e.id
+    WHERE e.n IN (SELECT n FROM slow) GROUP BY e.n
+),
 done AS (
-    SELECT n, extra_str,
-        CASE WHEN by_text THEN list_reduce(subs, lambda acc, x: replace(acc, x.s, x.t), t) END AS text,
-        CASE WHEN edits IS NULL OR by_text THEN j
-            ELSE list_reduce(edits, lambda acc, x: json_replace(acc, x.p, to_json(x.m)), j) END AS j
-    FROM exact
+    SELECT x.n, x.extra_str,
+        CASE WHEN x.by_text THEN list_reduce(x.subs, lambda acc, y: replace(acc, y.s, y.t), x.t) END AS text,
+        CASE WHEN e.edits IS NULL THEN x.j
+            ELSE list_reduce(e.edits, lambda acc, y: json_replace(acc, y.p, to_json(y.m)), x.j) END AS j
+    FROM exact x LEFT JOIN edits e USING (n)
 )
 SELECT n, COALESCE(text, CASE WHEN extra_str THEN json_replace(j, '$.extra', to_json(json_extract(j, '$.extra')::VARCHAR))
     ELSE j END::VARCHAR) AS line
