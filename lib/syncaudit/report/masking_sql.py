@@ -27,6 +27,8 @@ Where this path deliberately differs from the Python walk (each difference masks
 - the noncharacters U+FDD0 to U+FDD2 are removed from every masked string (they are the markers);
 - an ``extra`` that is a string but not a JSON object, or a list, is swept for emails and phones (the Python walk
   copied it unmasked); an ``extra`` given as a JSON string is written back as compact JSON text;
+- a match's evidence whose ``field`` is an object or a list (not a field's name) has its values masked as names
+  (the Python walk took the kind from the object's text);
 - a row whose JSON has an empty or a repeated key (which ``json_replace`` cannot address) is masked by the
   Python walk (those rare rows only), unless no rule can change it: then it is copied, its repeated keys too.
 
