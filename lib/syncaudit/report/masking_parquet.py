@@ -225,7 +225,7 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
         or "id" not in schema.names
         or not {"kind", "records"} <= set(walked)  # findings: their ids are never masked (lines pair by id)
         or not rows
-        or any(not n or '"' in n or "\\" in n for n in walked)
+        or any(not n or '"' in n or "\\" in n or n == "__syncaudit_id" for n in walked)
     ):
         return False
     types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
@@ -247,12 +247,17 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
             con.execute("CREATE TEMP TABLE sa_p (n BIGINT, id VARCHAR, h VARCHAR)")
             first = 1
             for batch in reader.iter_batches(batch_size=batch_rows, columns=list(dict.fromkeys([*walked, "id"]))):
-                _load_rows(con, batch, walked, types, first)
-                con.register("sa_ids", pa.table({"id": batch.column("id").cast(pa.string())}))
+                # The JSON _load_rows gives mask_findings_parquet, hashed straight from the batch.
+                rows_ = pa.Table.from_batches([batch]).select(walked)
+                rows_ = rows_.append_column(
+                    _ROW_ID, pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))
+                ).append_column("__syncaudit_id", batch.column("id").cast(pa.string()))
+                con.register("sa_batch", rows_)
                 con.execute(
-                    "INSERT INTO sa_p SELECT s.n, i.id, md5(s.j::VARCHAR) FROM sa_src s POSITIONAL JOIN sa_ids i"
+                    f"INSERT INTO sa_p SELECT {_ident(_ROW_ID)}, __syncaudit_id, md5({_as_json(walked, types)}::VARCHAR) "
+                    "FROM sa_batch"
                 )
-                con.unregister("sa_ids")
+                con.unregister("sa_batch")
                 first += batch.num_rows
             try:  # lines DuckDB cannot read as JSON objects are no twin
                 # No row numbers: a window over the lines runs on one thread. Lines pair with masked lines by id.
