@@ -805,3 +805,26 @@ def test_masked_lines_are_taken_as_arrows_bytes() -> None:
     assert masking_sql._utf8_bytes(column.slice(1, 1)) == "é\n".encode()
     with pytest.raises(RuntimeError, match="missing"):
         masking_sql._utf8_bytes(pa.array(["a\n", None]))
+
+
+@pytest.mark.parametrize("kernel", ["whole", "partial", "refused"])
+def test_a_byte_range_is_copied_whole_with_or_without_the_kernel_copy(tmp_path, monkeypatch, kernel) -> None:
+    import os
+
+    src = tmp_path / "src"
+    src.write_bytes(bytes(range(256)) * 1000)
+    real = os.copy_file_range
+
+    def partial(fin: int, fout: int, count: int, offset: int | None = None) -> int:
+        if os.fstat(fout).st_size:
+            raise OSError(18, "Invalid cross-device link")  # the second call: the rest is the plain copy's
+        return real(fin, fout, min(count, 1000), offset)
+
+    def refused(*args: object) -> int:
+        raise OSError(38, "Function not implemented")
+
+    if kernel != "whole":
+        monkeypatch.setattr(os, "copy_file_range", partial if kernel == "partial" else refused)
+    with src.open("rb") as fin, (tmp_path / "dst").open("wb") as fout:
+        masking_sql._copy_bytes(fin, fout, 300, 200_000)
+    assert (tmp_path / "dst").read_bytes() == src.read_bytes()[300:200_300]

@@ -47,6 +47,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -617,27 +618,43 @@ def _copy_line_range(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
     for offset in dict.fromkeys((0, whole - size)):
         if offset and _byte_at(lines, offset - 1) != b"\n":
             continue
-        if not _same_bytes(src, lines, offset):
+        count = _same_bytes(src, lines, offset)  # src's line breaks, or None
+        if count is None:
             continue
         first = _count_breaks(lines, offset)
-        count = _count_breaks(src, size)
-        if _count_breaks(masked, masked.stat().st_size) != _count_breaks(lines, whole) or not _ends_with(masked, b"\n"):
+        in_lines = first + count + _count_breaks(lines, whole, start=offset + size)
+        if not _ends_with(masked, b"\n"):
+            return False
+        offsets, in_masked = _break_offsets(masked, first, first + count)
+        if in_masked != in_lines or len(offsets) != 2:
             return False  # a blank line, or a line that gave none: positions do not correspond
-        start, end = _break_offsets(masked, first, first + count)
+        start, end = offsets
         tmp = dst.with_name(dst.name + ".tmp")
         try:
             with masked.open("rb") as fin, tmp.open("wb") as fout:
-                fin.seek(start)
-                left = end - start
-                while left > 0 and (chunk := fin.read(min(_CHUNK, left))):
-                    fout.write(chunk)
-                    left -= len(chunk)
+                _copy_bytes(fin, fout, start, end - start)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         os.replace(tmp, dst)
         return True
     return False
+
+
+def _copy_bytes(fin: BinaryIO, fout: BinaryIO, start: int, length: int) -> None:
+    """``length`` bytes of ``fin`` from ``start`` into ``fout``: in the kernel where it can (no copy through Python)."""
+    left = length
+    if hasattr(os, "copy_file_range"):
+        try:
+            while left > 0 and (done := os.copy_file_range(fin.fileno(), fout.fileno(), left, start + length - left)):
+                left -= done
+        except OSError:  # a file system without it: the plain copy does the rest
+            pass
+    fout.seek(length - left)
+    fin.seek(start + length - left)
+    while left > 0 and (chunk := fin.read(min(_CHUNK, left))):
+        fout.write(chunk)
+        left -= len(chunk)
 
 
 def _ends_with(path: Path, tail: bytes) -> bool:
@@ -652,34 +669,39 @@ def _byte_at(path: Path, offset: int) -> bytes:
         return fh.read(1)
 
 
-def _same_bytes(src: Path, other: Path, offset: int) -> bool:
+def _same_bytes(src: Path, other: Path, offset: int) -> int | None:
+    """The line breaks in ``src`` when ``other`` holds its bytes at ``offset``; else None."""
+    count = 0
     with src.open("rb") as a, other.open("rb") as b:
         b.seek(offset)
         while chunk := a.read(_CHUNK):
             if b.read(len(chunk)) != chunk:
-                return False
-    return True
+                return None
+            count += chunk.count(b"\n")
+    return count
 
 
-def _count_breaks(path: Path, upto: int) -> int:
-    """Line breaks in the first ``upto`` bytes of ``path``."""
-    count, left = 0, upto
+def _count_breaks(path: Path, upto: int, *, start: int = 0) -> int:
+    """Line breaks in bytes ``start`` to ``upto`` of ``path``."""
+    count, left = 0, upto - start
     with path.open("rb") as fh:
+        fh.seek(start)
         while left > 0 and (chunk := fh.read(min(_CHUNK, left))):
             count += chunk.count(b"\n")
             left -= len(chunk)
     return count
 
 
-def _break_offsets(path: Path, *lines: int) -> list[int]:
-    """The byte offset where line ``k`` (0-based) starts, for each ``k`` of ``lines`` (ascending)."""
+def _break_offsets(path: Path, *lines: int) -> tuple[list[int], int]:
+    """The byte offset where line ``k`` (0-based) starts, for each ``k`` of ``lines`` (ascending) that the file
+    holds, and the file's line breaks (one pass)."""
     out, seen, pos = [], 0, 0
     wanted = list(lines)
     with path.open("rb") as fh:
         while wanted and wanted[0] == 0:
             out.append(0)
             wanted.pop(0)
-        while wanted and (chunk := fh.read(_CHUNK)):
+        while chunk := fh.read(_CHUNK):
             here = chunk.count(b"\n")
             while wanted and seen + here >= wanted[0]:
                 at, need = -1, wanted[0] - seen
@@ -689,4 +711,4 @@ def _break_offsets(path: Path, *lines: int) -> list[int]:
                 wanted.pop(0)
             seen += here
             pos += len(chunk)
-    return out
+    return out, seen
