@@ -56,7 +56,7 @@ def scaled(source: Path, n: int, out: Path) -> int:
     return written
 
 
-def python_walk(src: Path, dst: Path, personal: dict) -> None:
+def python_walk(src: Path, dst: Path, personal: dict, *_: object) -> None:
     """The publish path before it was set-based: one ``mask_finding`` call per line (the baseline)."""
     import orjson
 
