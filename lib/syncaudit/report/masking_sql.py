@@ -34,8 +34,8 @@ Where this path deliberately differs from the Python walk (each difference masks
 
 Character classes follow RE2's Unicode tables, which may be a version apart from Python's; a known value with
 seven or more digits counted by ``str.isdigit`` but not decimal (superscripts) is guessed a name here, a phone in
-Python (both mask it). The file goes through in blocks of whole lines, so memory does not grow with it. Cost:
-about four times the CPU of the Python walk (bench/README.md, ``bench_publish.py``).
+Python (both mask it). The file goes through in blocks of whole lines, so memory does not grow with it. Cost: about
+three times the CPU of the Python walk (bench/README.md, ``bench_publish.py``).
 """
 
 from __future__ import annotations
