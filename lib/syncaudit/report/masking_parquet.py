@@ -35,6 +35,7 @@ from syncaudit.report.masking_sql import connect, mask_loaded
 # About the 32 MB of JSON a block of findings.jsonl holds (a finding is about 1 KB as JSON).
 _BATCH_ROWS = 32_768
 _ROW_ID = "__syncaudit_row"
+_ID = "__syncaudit_id"  # a row's id as text, beside its walked columns
 # Columns that decide how a row is walked (a finding has kind and records; field picks the personal kind).
 _SHAPE = ("kind", "records", "field")
 
@@ -141,14 +142,18 @@ def _load_rows(
     con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, walked: list[str], types: dict[str, str | None], first: int
 ) -> None:
     """``sa_src`` := the batch's rows (``n`` from ``first``, ``j`` the walked columns as JSON)."""
-    rows = pa.Table.from_batches([batch]).select(walked)
-    rows = rows.append_column(_ROW_ID, pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64)))
-    con.register("sa_batch", rows)
+    con.register("sa_batch", _numbered(batch, walked, first))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE sa_src AS SELECT {_ident(_ROW_ID)} AS n, {_as_json(walked, types)} AS j "
         "FROM sa_batch"
     )
     con.unregister("sa_batch")
+
+
+def _numbered(batch: pa.RecordBatch, walked: list[str], first: int) -> pa.Table:
+    """The batch's walked columns and its row numbers (``_ROW_ID``, from ``first``)."""
+    rows = pa.Table.from_batches([batch]).select(walked)
+    return rows.append_column(_ROW_ID, pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64)))
 
 
 def _write_cast_back(
@@ -225,7 +230,7 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
         or "id" not in schema.names
         or not {"kind", "records"} <= set(walked)  # findings: their ids are never masked (lines pair by id)
         or not rows
-        or any(not n or '"' in n or "\\" in n or n == "__syncaudit_id" for n in walked)
+        or any(not n or '"' in n or "\\" in n or n == _ID for n in walked)
     ):
         return False
     types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
@@ -248,13 +253,10 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
             first = 1
             for batch in reader.iter_batches(batch_size=batch_rows, columns=list(dict.fromkeys([*walked, "id"]))):
                 # The JSON _load_rows gives mask_findings_parquet, hashed straight from the batch.
-                rows_ = pa.Table.from_batches([batch]).select(walked)
-                rows_ = rows_.append_column(
-                    _ROW_ID, pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))
-                ).append_column("__syncaudit_id", batch.column("id").cast(pa.string()))
+                rows_ = _numbered(batch, walked, first).append_column(_ID, batch.column("id").cast(pa.string()))
                 con.register("sa_batch", rows_)
                 con.execute(
-                    f"INSERT INTO sa_p SELECT {_ident(_ROW_ID)}, __syncaudit_id, md5({_as_json(walked, types)}::VARCHAR) "
+                    f"INSERT INTO sa_p SELECT {_ident(_ROW_ID)}, {_ident(_ID)}, md5({_as_json(walked, types)}::VARCHAR) "
                     "FROM sa_batch"
                 )
                 con.unregister("sa_batch")
