@@ -796,17 +796,6 @@ def test_line_range_offsets_across_chunks(tmp_path, monkeypatch) -> None:
         assert (tmp_path / "out.jsonl").read_bytes() == b"".join(out_lines[start:end])
 
 
-def test_masked_lines_are_taken_as_arrows_bytes() -> None:
-    """A block's lines leave DuckDB as one bytes object (no Python string per line): sliced columns keep their
-    place, and a missing line is an error rather than a line silently dropped."""
-    column = pa.array(["ab\n", "é\n", "x\n"])
-    assert masking_sql._utf8_bytes(column) == "ab\né\nx\n".encode()
-    assert masking_sql._utf8_bytes(column.slice(1)) == "é\nx\n".encode()
-    assert masking_sql._utf8_bytes(column.slice(1, 1)) == "é\n".encode()
-    with pytest.raises(RuntimeError, match="missing"):
-        masking_sql._utf8_bytes(pa.array(["a\n", None]))
-
-
 @pytest.mark.parametrize("kernel", ["whole", "partial", "refused"])
 def test_a_byte_range_is_copied_whole_with_or_without_the_kernel_copy(tmp_path, monkeypatch, kernel) -> None:
     import os

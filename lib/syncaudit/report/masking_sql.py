@@ -50,9 +50,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
-import numpy as np
 import orjson
-import pyarrow as pa
 
 from syncaudit.report.masking import (
     _EVIDENCE_PLAIN,
@@ -451,7 +449,7 @@ def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind],
                 opened.append(connect(personal, spill=str(Path(spill) / f"w{i}"), threads=1 if workers > 1 else None))
                 idle.put(opened[-1])
 
-            def masked(i: int, block: bytes) -> tuple[bytes, int]:
+            def masked(i: int, block: bytes) -> tuple[str, int]:
                 con = idle.get()
                 try:
                     block_file = Path(spill) / f"block-{i}.jsonl"
@@ -463,8 +461,8 @@ def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind],
                 finally:
                     idle.put(con)
 
-            with tmp.open("wb") as fout, ThreadPoolExecutor(workers) as pool:
-                pending: deque[Future[tuple[bytes, int]]] = deque()
+            with tmp.open("w", encoding="utf-8") as fout, ThreadPoolExecutor(workers) as pool:
+                pending: deque[Future[tuple[str, int]]] = deque()
                 for i, block in enumerate(_blocks(src)):
                     pending.append(pool.submit(masked, i, block))
                     while len(pending) > workers or (pending and pending[0].done()):
@@ -500,8 +498,8 @@ def _blocks(src: Path) -> Iterator[bytes]:
         yield rest + b"\n"
 
 
-def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, personal: dict[str, PersonalKind]) -> tuple[bytes, int]:
-    """One block's masked lines (each ending in a line break, UTF-8) and their count."""
+def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, personal: dict[str, PersonalKind]) -> tuple[str, int]:
+    """One block's masked lines (each ending in a line break) and their count."""
     # Row numbers follow the file (a single scan keeps insertion order), so the output keeps the input's order.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sa_src AS SELECT row_number() OVER () AS n, json AS j "
@@ -510,21 +508,11 @@ def _mask_block(con: duckdb.DuckDBPyConnection, block: Path, personal: dict[str,
     )
     mask_loaded(con, personal)
     parts, written = [], 0
-    # Each line with its break, taken as the bytes Arrow holds them in (no Python string per line).
-    for batch in con.sql("SELECT line || chr(10) FROM sa_out ORDER BY n").to_arrow_reader(50_000):
+    for batch in con.sql("SELECT line FROM sa_out ORDER BY n").to_arrow_reader(50_000):
         if batch.num_rows:
-            parts.append(_utf8_bytes(batch.column(0)))
+            parts.append("\n".join(batch.column(0).to_pylist()) + "\n")
             written += batch.num_rows
-    return b"".join(parts), written
-
-
-def _utf8_bytes(column: pa.Array) -> bytes:
-    """The values of a string column without nulls, one after the other, as bytes."""
-    if column.null_count:
-        raise RuntimeError("a masked line is missing")  # never silently dropped
-    column = column.cast(pa.large_string()) if not pa.types.is_large_string(column.type) else column
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64, count=len(column) + 1, offset=column.offset * 8)
-    return bytes(memoryview(column.buffers()[2])[offsets[0] : offsets[-1]])
+    return "".join(parts), written
 
 
 def mask_loaded(
