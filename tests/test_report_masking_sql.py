@@ -640,6 +640,73 @@ def test_rows_that_are_not_findings_are_not_paired_by_id(tmp_path) -> None:
     assert pq.read_table(tmp_path / "x.parquet").column("id").to_pylist() == ["+44 20 7946 0132", "n2"]
 
 
+def _edit_line(text: bytes, edit) -> bytes:
+    """``text`` with its first line that is a finding (not a quality line) passed through ``edit`` (bytes)."""
+    lines = text.split(b"\n")
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(b"{") and b'"kind":"quality"' not in ln)
+    lines[i] = edit(lines[i])
+    return b"\n".join(lines)
+
+
+def _other_key(key: bytes, value: bytes):
+    return lambda line: line[:-1] + b"," + key + b":" + value + b"}"
+
+
+_NOT_A_TWIN = {
+    "another key holds an object": _other_key(b'"note"', b'{"email":"x"}'),
+    "another key holds a list": _other_key(b'"note"', b'["x"]'),
+    "a column without text holds a list": lambda line: re.sub(rb'"confidence":[^,}]*', b'"confidence":[1]', line),
+    "another key's name has a quote": _other_key(b'"no\\"te"', b"1"),
+    "another key's name has a backslash": _other_key(b'"no\\\\te"', b"1"),
+    "an empty key": _other_key(b'""', b"1"),
+    "a walked key twice": _other_key(b'"detail"', b'"call 555-0132"'),
+    "another key twice": lambda line: _other_key(b'"note"', b"2")(_other_key(b'"note"', b"1")(line)),
+    "a walked key missing": lambda line: re.sub(rb',"snapshot":("[^"]*"|null)', b"", line),
+}
+
+
+@pytest.mark.parametrize("edit", list(_NOT_A_TWIN.values()), ids=list(_NOT_A_TWIN))
+def test_a_line_of_another_shape_is_no_twin(tmp_path, edit) -> None:
+    """The twin's line must hold each walked key once and nothing else that masking could read: another key
+    holding an object or a list, a key named with a quote or a backslash, an empty key or a repeated key makes
+    the Parquet file masked on its own (hard negatives of the look-alike below, which is reused)."""
+    src = _parquet_corpora(tmp_path)[0]
+    work, _ = _report_folder(tmp_path, src)
+    lines, masked = work / "findings.jsonl", tmp_path / "masked.jsonl"
+    before = lines.read_bytes()
+    lines.write_bytes(_edit_line(before, edit))
+    assert lines.read_bytes() != before
+    mask_findings_jsonl(lines, masked, PERSONAL)
+    assert not masking_parquet.reuse_masked_jsonl(src, tmp_path / "x.parquet", lines, masked)
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_other_keys_holding_scalars_keep_the_twin(tmp_path) -> None:
+    """The look-alike: other keys holding a number, a text that starts like JSON, null and a boolean."""
+    src = _parquet_corpora(tmp_path)[0]
+    work, _ = _report_folder(tmp_path, src)
+    lines, masked = work / "findings.jsonl", tmp_path / "masked.jsonl"
+    edit = _other_key(b'"note"', b'"{\\"email\\":1}","n":2.5,"z":null,"b":true')
+    lines.write_bytes(_edit_line(lines.read_bytes(), edit))
+    mask_findings_jsonl(lines, masked, PERSONAL)
+    assert masking_parquet.reuse_masked_jsonl(src, tmp_path / "x.parquet", lines, masked)
+    assert (tmp_path / "x.parquet").read_bytes() == _alone(tmp_path, src)
+
+
+@pytest.mark.parametrize("batch_rows", [7, 1_000])
+def test_reuse_writes_the_rows_in_batches_of_any_size(tmp_path, batch_rows: int) -> None:
+    """The masked rows stream out of DuckDB in batches of its own sizes; each Parquet batch takes as many."""
+    for src in _parquet_corpora(tmp_path):
+        work, _ = _report_folder(tmp_path, src)
+        masked = tmp_path / f"masked-{src.stem}.jsonl"
+        mask_findings_jsonl(work / "findings.jsonl", masked, PERSONAL)
+        out, alone = tmp_path / f"x-{src.stem}.parquet", tmp_path / f"alone-{src.stem}.parquet"
+        assert masking_parquet.reuse_masked_jsonl(src, out, work / "findings.jsonl", masked, batch_rows=batch_rows)
+        masking_parquet.mask_findings_parquet(src, alone, PERSONAL, batch_rows=batch_rows)
+        assert out.read_bytes() == alone.read_bytes()
+        assert pq.ParquetFile(out).metadata.row_group(0).num_rows == min(batch_rows, pq.read_metadata(src).num_rows)
+
+
 def test_reuse_needs_the_twin_published_first_and_masked(tmp_path, monkeypatch) -> None:
     """Masking off copies both files; a Parquet file without any JSON lines is masked on its own."""
     src = _parquet_corpora(tmp_path)[0]

@@ -18,6 +18,7 @@ masked file from those lines, once masked, when each row has an identical twin (
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -35,7 +36,6 @@ from syncaudit.report.masking_sql import connect, mask_loaded
 # About the 32 MB of JSON a block of findings.jsonl holds (a finding is about 1 KB as JSON).
 _BATCH_ROWS = 32_768
 _ROW_ID = "__syncaudit_row"
-_ID = "__syncaudit_id"  # a row's id as text, beside its walked columns
 # Columns that decide how a row is walked (a finding has kind and records; field picks the personal kind).
 _SHAPE = ("kind", "records", "field")
 
@@ -195,6 +195,14 @@ def _member(name: str, duck_type: str | None) -> str:
     return _ident(name)
 
 
+def _member_json(name: str, duck_type: str | None) -> str:
+    """A column's value as :func:`_member` puts it in a row's JSON, on its own: minified JSON (SQL NULL for null)."""
+    if name == "extra" and duck_type == "VARCHAR":
+        col = _ident(name)
+        return f"CASE WHEN starts_with({col}, '{{') AND json_valid({col}) THEN json({col}) ELSE to_json({col}) END"
+    return f"to_json({_ident(name)})"
+
+
 def _lit_key(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
 
@@ -208,17 +216,18 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
     rows. A row is masked from its JSON alone, so a Parquet row whose JSON (:func:`mask_findings_parquet`'s,
     the walked columns) is the same JSON as a line's masks the same. Set-based in DuckDB, by ``id``:
 
-    - each Parquet row's JSON, and each line's walked keys as one object in the same key order (both
-      serialized by DuckDB, compared by MD5), must be equal;
-    - the line has each walked key once, no empty key, and any other key holds a scalar (a number, a date as
-      text: nothing that could change how the rest is masked; :mod:`~syncaudit.report.masking_sql`);
+    - each walked column of a Parquet row, as JSON, must be the same text as the line's value of that key (both
+      serialized by DuckDB; the list of them compared by MD5);
+    - the line has each key once, no empty key, and any key not walked holds a scalar (a number, a date as text:
+      nothing that could change how the rest is masked; :mod:`~syncaudit.report.masking_sql`);
     - every Parquet row finds exactly one such line, and exactly one masked line has its id. A line with
       ``kind`` and ``records`` is a finding, whose id masking never changes, so that masked line is its own:
       the lines pair by id, not by position (numbering the lines would read them on one thread).
 
     Any doubt: False, and the caller masks ``src`` itself. The masked lines' walked keys are cast back as
-    :func:`mask_findings_parquet` casts its own, in the Parquet's row order, so the output is the same file
-    (rows, schema and metadata).
+    :func:`mask_findings_parquet` casts its own (``json_transform_strict``: a value that does not convert is an
+    error, as in that cast), in the Parquet's row order, so the output is the same file (rows, schema and
+    metadata).
     """
     reader = pq.ParquetFile(src)
     schema = reader.schema_arrow
@@ -230,17 +239,20 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
         or "id" not in schema.names
         or not {"kind", "records"} <= set(walked)  # findings: their ids are never masked (lines pair by id)
         or not rows
-        or any(not n or '"' in n or "\\" in n or n == _ID for n in walked)
+        or any(not n or '"' in n or "\\" in n for n in walked)
     ):
         return False
     types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
-    target = "STRUCT(" + ", ".join(f"{_ident(n)} {types[n]}" for n in walked) + ")"
-    names = "[" + ", ".join(_lit_key(n) for n in walked) + "]"
-
     paths = "[" + ", ".join(_lit_key('$."' + n + '"') for n in walked) + "]"
-
-    # The walked keys of a line as one object, in the Parquet's column order (``w``: their values, one parse).
-    project = "json_object(" + ", ".join(f"{_lit_key(n)}, w[{i}]" for i, n in enumerate(walked, 1)) + ")"
+    # The walked columns as DuckDB reads them, as the JSON the masking statements see (_member: an extra of JSON
+    # text is its object), each as json_extract gives a line's value: minified, JSON null for a null.
+    members = ", ".join(f"COALESCE({_member_json(n, types[n])}, 'null'::JSON)" for n in walked)
+    # Objects and lists: among a line's values (json_type) and among its walked ones (their JSON text's first mark).
+    containers = "len(list_filter(t, lambda t: t IN ('OBJECT', 'ARRAY')))"
+    walked_containers = "len(list_filter(w, lambda v: left(v, 1) IN ('{', '[')))"
+    # Lines and rows pair by the JSON text of their id (a line's own, a row's id column as JSON).
+    line_id = f"w[{walked.index('id') + 1}]" if "id" in walked else "json_extract(json, '$.id')"
+    structure = json.dumps({n: types[n] for n in walked})
 
     tmp = dst.with_name(dst.name + ".tmp")
     with tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
@@ -249,31 +261,32 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
             con.execute("SET memory_limit = '1GB'")
             con.execute(f"SET temp_directory = {_lit_key(spill)}")
             con.execute("SET preserve_insertion_order = true")
-            con.execute("CREATE TEMP TABLE sa_p (n BIGINT, id VARCHAR, h VARCHAR)")
-            first = 1
-            for batch in reader.iter_batches(batch_size=batch_rows, columns=list(dict.fromkeys([*walked, "id"]))):
-                # The JSON _load_rows gives mask_findings_parquet, hashed straight from the batch.
-                rows_ = _numbered(batch, walked, first).append_column(_ID, batch.column("id").cast(pa.string()))
-                con.register("sa_batch", rows_)
-                con.execute(
-                    f"INSERT INTO sa_p SELECT {_ident(_ROW_ID)}, {_ident(_ID)}, md5({_as_json(walked, types)}::VARCHAR) "
-                    "FROM sa_batch"
+            lines = "read_json_objects(?, format = 'newline_delimited')"
+            try:  # a file DuckDB reads otherwise than pyarrow, or lines it cannot read as JSON objects: no twin
+                # As pyarrow's types (_duck_type): the JSON of a value is that of mask_findings_parquet's row.
+                typed = [n for n in walked if types[n] != '"NULL"']
+                cast = ", ".join(
+                    f"CAST({_ident(n)} AS {types[n]}) AS {_ident(n)}" if n in typed else _ident(n)
+                    for n in [*walked, *(["id"] if "id" not in walked else [])]
                 )
-                con.unregister("sa_batch")
-                first += batch.num_rows
-            try:  # lines DuckDB cannot read as JSON objects are no twin
+                con.execute(
+                    f"""CREATE TEMP TABLE sa_p AS SELECT file_row_number AS n, to_json(id) AS id,
+                        md5_number([{members}]::VARCHAR) AS h
+                    FROM (SELECT file_row_number, {cast} FROM read_parquet(?, file_row_number = true))""",
+                    [str(src)],
+                )
                 # No row numbers: a window over the lines runs on one thread. Lines pair with masked lines by id.
-                lines = "read_json_objects(?, format = 'newline_delimited')"
+                # Each key once, no empty key; the other keys' values no object or list (as many of those among
+                # all values as among the walked ones), their names without a quote or backslash. A walked key
+                # missing is SQL NULL in w, written NULL in its text, which no row's JSON is: h differs.
                 con.execute(
                     f"""CREATE TEMP TABLE sa_l AS
-                    WITH x AS (SELECT json_extract_string(json, '$.id') AS id, json_keys(json) AS k,
-                        json_extract(json, '$.*') AS v, json_extract(json, {paths}) AS w FROM {lines})
-                    SELECT id,
-                        md5({project}::VARCHAR) AS h,
-                        len(k) = len(list_distinct(k)) AND list_has_all(k, {names}) AND NOT list_contains(k, '')
-                        AND COALESCE(list_bool_and(list_transform(k, lambda key, i: list_contains({names}, key)
-                            OR (json_type(v[i]) NOT IN ('OBJECT', 'ARRAY')
-                                AND NOT contains(key, '"') AND NOT contains(key, '\\')))), true) AS ok
+                    WITH x AS (SELECT json_keys(json) AS k, json_type(json, '$.*') AS t,
+                        json_extract(json, {paths}) AS w, {line_id} AS id FROM {lines})
+                    SELECT id, md5_number(w::VARCHAR) AS h,
+                        len(k) = list_unique(k) AND NOT list_contains(k, '')
+                        AND NOT regexp_matches(array_to_string(k, ''), '["\\\\]')
+                        AND {containers} = {walked_containers} AS ok
                     FROM x""",
                     [str(jsonl)],
                 )
@@ -284,28 +297,22 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
                 if not (pairs == distinct == rows and same):
                     return False
                 con.execute(
-                    f"CREATE TEMP TABLE sa_m AS SELECT json_extract_string(json, '$.id') AS id, "
-                    f"json_extract(json, {paths}) AS w FROM {lines}",
+                    f"CREATE TEMP TABLE sa_r AS SELECT p.n, json_transform_strict(m.json, {_lit_key(structure)}) AS s "
+                    f"FROM sa_p p JOIN (SELECT json_extract(json, '$.id') AS id, json FROM {lines}) m USING (id) "
+                    "ORDER BY p.n",
                     [str(masked_jsonl)],
                 )
-                con.execute(
-                    f"CREATE TEMP TABLE sa_reuse AS SELECT p.n, {project} AS line FROM sa_p p JOIN sa_m USING (id) ORDER BY p.n"
-                )
                 found, lengths = con.execute(
-                    "SELECT count(*), (SELECT count(*) FROM sa_l) = (SELECT count(*) FROM sa_m) FROM sa_reuse"
+                    f"SELECT (SELECT count(*) FROM sa_r), (SELECT count(*) FROM sa_l) = (SELECT count(*) FROM {lines})",
+                    [str(masked_jsonl)],
                 ).fetchall()[0]
+                if not (found == rows and lengths):
+                    return False
+                out = con.sql("SELECT unnest(s) FROM sa_r").to_arrow_reader(batch_rows)
             except duckdb.Error:
                 return False
-            if not (found == rows and lengths):
-                return False
-
-            def masked(batch: pa.RecordBatch, first: int) -> pa.Table:
-                return con.sql(
-                    f"SELECT unnest(CAST(line AS {target})) FROM sa_reuse WHERE n >= $lo AND n < $hi ORDER BY n",
-                    params={"lo": first, "hi": first + batch.num_rows},
-                ).to_arrow_table()
-
-            _write_cast_back(reader, tmp, walked, types, masked, batch_rows)
+            stream = _Rows(out)
+            _write_cast_back(reader, tmp, walked, types, lambda batch, first: stream.take(batch.num_rows), batch_rows)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -313,3 +320,22 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
             con.close()
     os.replace(tmp, dst)
     return True
+
+
+class _Rows:
+    """The batches of a record batch reader, taken as tables of the sizes asked for (in order)."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._reader = reader
+        self._held: list[pa.RecordBatch] = []
+        self._count = 0
+
+    def take(self, n: int) -> pa.Table:
+        while self._count < n:
+            batch = self._reader.read_next_batch()  # StopIteration: fewer rows than asked for
+            self._held.append(batch)
+            self._count += batch.num_rows
+        table = pa.Table.from_batches(self._held, schema=self._reader.schema)
+        self._held = [b for b in table.slice(n).to_batches() if b.num_rows]
+        self._count -= n
+        return table.slice(0, n).combine_chunks()  # one chunk, as a query result is: the same pages written
