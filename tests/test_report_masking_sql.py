@@ -9,6 +9,7 @@ findings; where the set-based path deliberately differs, it masks more and no pe
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -592,7 +593,9 @@ def _duplicate(lines: list[dict]) -> None:
 
 
 @pytest.mark.parametrize("change", [_differ_text, _differ_absent, _differ_nested, _missing, _duplicate])
-def test_without_an_identical_twin_for_every_row_the_parquet_is_masked_itself(tmp_path, monkeypatch, change) -> None:
+def test_without_an_identical_twin_for_every_row_the_parquet_is_masked_itself(
+    tmp_path, monkeypatch, caplog, change
+) -> None:
     calls = []
     real = masking_parquet.mask_findings_parquet
 
@@ -609,11 +612,17 @@ def test_without_an_identical_twin_for_every_row_the_parquet_is_masked_itself(tm
         _write(work / "findings.jsonl", lines)
         pub = tmp_path / f"pub-{src.stem}"
         calls.clear()
-        with monkeypatch.context() as m:
+        caplog.clear()
+        with monkeypatch.context() as m, caplog.at_level(logging.INFO, logger="syncaudit.report.publish"):
             m.setattr(masking_parquet, "mask_findings_parquet", spy)
             done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
         assert done.withheld == []
         assert calls == [work / "audit" / "findings.parquet"]
+        # Said, so a run that takes twice the time says why.
+        assert [r.getMessage() for r in caplog.records] == [
+            f"audit/findings.parquet: not every row has an identical line in {work.name}/findings.jsonl; "
+            "masked on its own"
+        ]
         assert (pub / "audit" / "findings.parquet").read_bytes() == expected
 
 
@@ -732,7 +741,7 @@ def _counting(monkeypatch, calls: list[Path]) -> None:
 
 
 @pytest.mark.parametrize("twin_differs", [False, True])
-def test_a_report_folder_masks_each_finding_once(tmp_path, monkeypatch, twin_differs) -> None:
+def test_a_report_folder_masks_each_finding_once(tmp_path, monkeypatch, caplog, twin_differs) -> None:
     """findings.jsonl (audit + quality), audit/findings.jsonl (its first part) and audit/findings.parquet (the same
     findings): only the first is masked; the others are written from its masked lines, the same bytes as masking
     each on its own. A line that differs from its twin by a space alone makes audit/findings.jsonl masked itself."""
@@ -754,7 +763,14 @@ def test_a_report_folder_masks_each_finding_once(tmp_path, monkeypatch, twin_dif
     _counting(monkeypatch, calls)
     monkeypatch.setattr(masking_parquet, "mask_findings_parquet", refuse)
     pub = tmp_path / "pub"
-    done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+    with caplog.at_level(logging.INFO, logger="syncaudit.report.publish"):
+        done = publish.publish_folder(work, pub, mask=True, personal=PERSONAL)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == (
+        [f"audit/findings.jsonl: not all lines are lines of {work.name}/findings.jsonl; masked on its own"]
+        if twin_differs
+        else []
+    )
     assert done.withheld == []
     assert done.files == ["audit/findings.jsonl", "audit/findings.parquet", "findings.jsonl", "metrics.json"]
     masked_itself = [work / "findings.jsonl"] + ([work / "audit" / "findings.jsonl"] if twin_differs else [])

@@ -27,6 +27,7 @@ notebooks never repeat plotly.js (4.8 MB each): their charts are drawn in the HT
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from syncaudit.report.masking_sql import mask_findings_jsonl, reuse_masked_lines
 from syncaudit.report.plotlyjs import strip_library
 from syncaudit.report.safe_csv import write_safe_csv
 from syncaudit.report.sanitize import RUN_LOG
+
+log = logging.getLogger(__name__)
 
 _TEXT_SUFFIXES = {".txt", ".md", ".log"}
 _BATCH_ROWS = 50_000
@@ -172,6 +175,8 @@ def _jsonl(
         if reuse_masked_lines(src, dst, lines, masked):
             break
     else:
+        if masked_lines:
+            log.info("%s: not all lines are lines of %s; masked on its own", _shown(src), _names(masked_lines))
         mask_findings_jsonl(src, dst, personal)
     if masked_lines is not None:
         masked_lines.append((src, dst))
@@ -195,6 +200,8 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lin
         for lines, masked in twins:
             if masking_parquet.reuse_masked_jsonl(src, dst, lines, masked):
                 return
+        if twins:
+            log.info("%s: not every row has an identical line in %s; masked on its own", _shown(src), _names(twins))
         masking_parquet.mask_findings_parquet(src, dst, personal)
         return
     tmp = dst.with_name(dst.name + ".tmp")
@@ -208,6 +215,15 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lin
                 table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
             writer.write_table(table)
     os.replace(tmp, dst)
+
+
+def _shown(path: Path) -> str:
+    """A work folder's file as a log names it: its folder and name (``audit/findings.jsonl``)."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _names(masked_lines: list[tuple[Path, Path]]) -> str:
+    return ", ".join(_shown(lines) for lines, _ in masked_lines)
 
 
 def _csv(src: Path, dst: Path) -> None:
