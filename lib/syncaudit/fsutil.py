@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -25,3 +27,19 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644, fsync: boo
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def written_over(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` (``<name>.tmp``) for a block to write: renamed over ``path`` when the block
+    ends, removed when it raises. A block that writes nothing (it found it had nothing to write) leaves ``path``
+    as it was; a leftover of an earlier run that crashed is removed first, so it is never renamed over."""
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if tmp.exists():
+        os.replace(tmp, path)

@@ -19,7 +19,6 @@ masked file from those lines, once masked, when each row has an identical twin (
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.types as pt
 
+from syncaudit.fsutil import written_over
 from syncaudit.report.masking import PersonalKind
 from syncaudit.report.masking_sql import connect, mask_loaded
 
@@ -116,8 +116,7 @@ def mask_findings_parquet(
         raise ValueError(f"{src.name}: a column cannot be masked set-based; walk it in Python")
     types = {f.name: _duck_type(f.type) for f in schema if f.name in walked}
     target = "STRUCT(" + ", ".join(f"{_ident(n)} {types[n]}" for n in walked) + ")"
-    tmp = dst.with_name(dst.name + ".tmp")
-    with tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
+    with written_over(dst) as tmp, tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
         con = connect(personal, spill=spill)
         try:
 
@@ -129,7 +128,6 @@ def mask_findings_parquet(
             total = _write_cast_back(reader, tmp, walked, types, masked, batch_rows)
         finally:
             con.close()
-    os.replace(tmp, dst)
     return total
 
 
@@ -254,8 +252,7 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
     line_id = f"w[{walked.index('id') + 1}]" if "id" in walked else "json_extract(json, '$.id')"
     structure = json.dumps({n: types[n] for n in walked})
 
-    tmp = dst.with_name(dst.name + ".tmp")
-    with tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
+    with written_over(dst) as tmp, tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
         con = duckdb.connect()
         try:
             con.execute("SET memory_limit = '1GB'")
@@ -313,12 +310,8 @@ def reuse_masked_jsonl(src: Path, dst: Path, jsonl: Path, masked_jsonl: Path, *,
                 return False
             stream = _Rows(out)
             _write_cast_back(reader, tmp, walked, types, lambda batch, first: stream.take(batch.num_rows), batch_rows)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         finally:
             con.close()
-    os.replace(tmp, dst)
     return True
 
 

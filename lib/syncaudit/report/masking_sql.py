@@ -52,6 +52,7 @@ from typing import BinaryIO
 import duckdb
 import orjson
 
+from syncaudit.fsutil import written_over
 from syncaudit.report.masking import (
     _EVIDENCE_PLAIN,
     _NAME_COLUMNS,
@@ -440,8 +441,7 @@ def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind],
     """
     workers = max(1, workers or min(os.cpu_count() or 1, MAX_WORKERS))
     total = 0
-    tmp = dst.with_name(dst.name + ".tmp")
-    with tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
+    with written_over(dst) as tmp, tempfile.TemporaryDirectory(prefix="syncaudit-mask-") as spill:
         idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         opened = []
         try:
@@ -473,13 +473,9 @@ def mask_findings_jsonl(src: Path, dst: Path, personal: dict[str, PersonalKind],
                     text, rows = pending.popleft().result()
                     fout.write(text)
                     total += rows
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         finally:
             for con in opened:
                 con.close()
-    os.replace(tmp, dst)
     return total
 
 
@@ -553,11 +549,10 @@ def reuse_masked_lines(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
     """
     if _copy_line_range(src, dst, lines, masked):
         return True
-    tmp = dst.with_name(dst.name + ".tmp")
     read = (
         "SELECT row_number() OVER () AS n, json::VARCHAR AS t FROM read_json_objects(?, format = 'newline_delimited')"
     )
-    with tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
+    with written_over(dst) as tmp, tempfile.TemporaryDirectory(prefix="syncaudit-reuse-") as spill:
         con = duckdb.connect()
         try:
             con.execute("SET memory_limit = '1GB'")
@@ -584,12 +579,8 @@ def reuse_masked_lines(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
                 for batch in out.to_arrow_reader(50_000):
                     if batch.num_rows:
                         fout.write("\n".join(batch.column(0).to_pylist()) + "\n")
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         finally:
             con.close()
-    os.replace(tmp, dst)
     return True
 
 
@@ -617,14 +608,8 @@ def _copy_line_range(src: Path, dst: Path, lines: Path, masked: Path) -> bool:
         if in_masked != in_lines or len(offsets) != 2:
             return False  # a blank line, or a line that gave none: positions do not correspond
         start, end = offsets
-        tmp = dst.with_name(dst.name + ".tmp")
-        try:
-            with masked.open("rb") as fin, tmp.open("wb") as fout:
-                _copy_bytes(fin, fout, start, end - start)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, dst)
+        with written_over(dst) as tmp, masked.open("rb") as fin, tmp.open("wb") as fout:
+            _copy_bytes(fin, fout, start, end - start)
         return True
     return False
 
