@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import nbformat
 import pandas as pd
 
+from syncaudit.fsutil import written_over
 from syncaudit.report import masking_parquet
 from syncaudit.report.export import sweep_personal_data
 from syncaudit.report.masking import PersonalKind, mask_finding, mask_frame, mask_json, mask_text
@@ -133,9 +133,8 @@ def publish_notebook(src: Path, dst: Path, *, mask: bool) -> Path:
             cell["source"] = mask_text(cell.get("source", ""))
         for out in cell.get("outputs", []):
             _clean_output(out, mask)
-    tmp = dst.with_name(dst.name + ".tmp")
-    nbformat.write(nb, str(tmp))
-    os.replace(tmp, dst)
+    with written_over(dst) as tmp:
+        nbformat.write(nb, str(tmp))
     return dst
 
 
@@ -204,8 +203,7 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lin
             log.info("%s: not every row has an identical line in %s; masked on its own", _shown(src), _names(twins))
         masking_parquet.mask_findings_parquet(src, dst, personal)
         return
-    tmp = dst.with_name(dst.name + ".tmp")
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with written_over(dst) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for batch in reader.iter_batches(batch_size=_BATCH_ROWS):
             if findings:  # a column with no exact JSON form (a map, dates in a struct): the walk, row by row
                 rows = [mask_finding(r, personal) for r in batch.to_pylist()]
@@ -214,7 +212,6 @@ def _parquet(src: Path, dst: Path, personal: dict[str, PersonalKind], masked_lin
                 frame = mask_frame(batch.to_pandas())
                 table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
             writer.write_table(table)
-    os.replace(tmp, dst)
 
 
 def _shown(path: Path) -> str:
@@ -232,6 +229,5 @@ def _csv(src: Path, dst: Path) -> None:
 
 
 def _write_text(dst: Path, text: str) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, dst)
+    with written_over(dst) as tmp:
+        tmp.write_text(text, encoding="utf-8")
