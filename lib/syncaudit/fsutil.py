@@ -30,11 +30,11 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644, fsync: boo
 
 
 @contextlib.contextmanager
-def written_over(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` (``<name>.tmp``) for a block to write: renamed over ``path`` when the block
-    ends, removed when it raises. A block that writes nothing (it found it had nothing to write) leaves ``path``
-    as it was; a leftover of an earlier run that crashed is removed first, so it is never renamed over."""
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
+def written_over(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary sibling of ``path`` (``<name><suffix>``) for a block to write: renamed over ``path`` when the
+    block ends, removed when it raises. A block that writes nothing (it found it had nothing to write) leaves
+    ``path`` as it was; a leftover of an earlier run that crashed is removed first, so it is never renamed over."""
+    tmp = Path(path).with_name(Path(path).name + suffix)
     tmp.unlink(missing_ok=True)
     try:
         yield tmp

@@ -19,6 +19,7 @@ import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
+from syncaudit.fsutil import written_over
 from syncaudit.report.masking import EMAIL_RE, PHONE_RE, mask_phone_match
 from syncaudit.report.plotlyjs import inline_library
 from syncaudit.report.sanitize import clean_for_stakeholders, strip_paths_in_html
@@ -87,9 +88,8 @@ def export_html(
     body = strip_paths_in_html(body)
     body = inline_library(body)  # once per page with charts, the smallest bundle that draws them
     target = Path(html_path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
+    with written_over(target) as tmp:
+        tmp.write_text(body, encoding="utf-8")
     return target
 
 

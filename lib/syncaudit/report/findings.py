@@ -20,6 +20,7 @@ import pandas as pd
 
 from syncaudit.audit.findings import KINDS  # noqa: F401  (re-exported: the vocabulary has one home)
 from syncaudit.errors import ConfigError
+from syncaudit.fsutil import written_over
 
 FINDINGS_COLUMNS: dict[str, str] = {
     "id": "VARCHAR",
@@ -130,21 +131,18 @@ def _decode(v: Any) -> Any:
 def write_findings(records: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> int:
     """Write findings as JSON lines, atomically; returns how many were written."""
     target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
     n = 0
-    with tmp.open("w", encoding="utf-8") as fh:
+    with written_over(target) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(dict(rec), ensure_ascii=False, default=str) + "\n")
             n += 1
-    os.replace(tmp, target)
     return n
 
 
 def append_findings(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
     """Append one findings file to another (e.g. the quality findings to the audit's), atomically."""
     s, d = Path(src), Path(dest)
-    tmp = d.with_name(d.name + ".tmp")
-    with tmp.open("wb") as out:
+    with written_over(d) as tmp, tmp.open("wb") as out:
         for part in (d, s):
             if part.is_file():
                 with part.open("rb") as fh:
@@ -152,7 +150,6 @@ def append_findings(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -
                         out.write(chunk)
                     if part.stat().st_size and not _ends_with_newline(part):
                         out.write(b"\n")
-    os.replace(tmp, d)
 
 
 def combine_findings(work: str | os.PathLike[str]) -> Path:
@@ -178,15 +175,13 @@ def combine_findings(work: str | os.PathLike[str]) -> Path:
         if not keep.is_file():
             _copy_without_kind(target, keep, "quality")
         audit = keep
-    tmp = target.with_name(target.name + ".combine.tmp")
-    with tmp.open("wb") as out:
+    with written_over(target, suffix=".combine.tmp") as tmp, tmp.open("wb") as out:
         for part in (audit, quality):
             if part.is_file() and part.stat().st_size:
                 with part.open("rb") as fh:
                     shutil.copyfileobj(fh, out, 1 << 20)
                 if not _ends_with_newline(part):
                     out.write(b"\n")
-    os.replace(tmp, target)
     return target
 
 
@@ -194,12 +189,11 @@ def _copy_without_kind(src: Path, dst: Path, kind: str) -> None:
     """Copy a findings file without the lines of one kind (DuckDB, streamed; no row reaches Python)."""
     con = duckdb.connect()
     try:
-        tmp = dst.with_name(dst.name + ".tmp")
-        con.execute(
-            f"copy (select * from read_json_auto('{_quote(src)}', format='newline_delimited') "
-            f"where kind <> '{kind}') to '{_quote(tmp)}' (format json)"
-        )
-        os.replace(tmp, dst)
+        with written_over(dst) as tmp:
+            con.execute(
+                f"copy (select * from read_json_auto('{_quote(src)}', format='newline_delimited') "
+                f"where kind <> '{kind}') to '{_quote(tmp)}' (format json)"
+            )
     finally:
         con.close()
 

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from syncaudit.fsutil import written_over
 from syncaudit.report.charts import bar_chart, line_chart
 from syncaudit.report.display import figure_html
 from syncaudit.report.findings import KINDS
@@ -277,9 +278,8 @@ def write_index(
         files=files,
     )
     target = out / "index.html"
-    tmp = target.with_name("index.html.tmp")
-    tmp.write_text(inline_library(page), encoding="utf-8")
-    os.replace(tmp, target)
+    with written_over(target) as tmp:
+        tmp.write_text(inline_library(page), encoding="utf-8")
     return target
 
 
